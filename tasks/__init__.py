@@ -1,0 +1,11 @@
+"""Task modules: one task class and one `train_*` function per task family.
+
+Example:
+>>> from tasks import train_image_classifier  # doctest: +SKIP
+>>> clf = train_image_classifier("photos/", backbone="resnet", epochs=10)  # doctest: +SKIP
+"""
+
+import toolkit  # noqa: F401  (quiets TensorFlow before the task modules import it)
+from tasks.image_classification import ImageClassifier, train_image_classifier
+
+__all__ = ["ImageClassifier", "train_image_classifier"]

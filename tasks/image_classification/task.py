@@ -1,0 +1,281 @@
+"""Image classification: `ImageClassifier` and `train_image_classifier`."""
+
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tasks.image_classification import data as image_data
+from toolkit import backbones as backbones_lib
+from toolkit import data as data_lib
+from toolkit.errors import ToolkitError
+from toolkit.metrics import classification_metrics
+from toolkit.task import TASKS, Task
+
+AUGMENTATIONS = {
+    "flip": lambda seed: keras.layers.RandomFlip("horizontal", seed=seed),
+    "rotation": lambda seed: keras.layers.RandomRotation(0.05, seed=seed),
+    "zoom": lambda seed: keras.layers.RandomZoom(0.1, seed=seed),
+    "translation": lambda seed: keras.layers.RandomTranslation(0.1, 0.1, seed=seed),
+    "contrast": lambda seed: keras.layers.RandomContrast(0.2, seed=seed),
+}
+
+
+@TASKS.register("image-classification", description="classify images into named classes")
+class ImageClassifier(Task):
+    """Classifies images into named classes.
+
+    The saved model takes raw images (any size, 0..255 pixels): resizing,
+    scaling and augmentation are Keras layers inside it.
+
+    Args:
+        backbone: a from-scratch name ("mlp", "lenet", "vgg", "resnet",
+            "mobilenet"), a KerasHub preset name or local preset folder, or a
+            `keras.Model` mapping images to features.
+        image_size: (height, width) to train at; default: the images' own
+            size (median for mixed sizes), or the preset's size.
+        width: base number of filters / units of from-scratch backbones.
+        dropout: dropout rate before the classification layer.
+        augment: augmentations used in training only, from "flip",
+            "rotation", "zoom", "translation", "contrast" (empty: none).
+        data_dir: TFDS data folder for "tfds:NAME" data.
+        **kwargs: the arguments every task shares (epochs, batch_size,
+            learning_rate, finetune, tune, save_dir, run_name, ...; see `toolkit.Task`).
+
+    Example:
+    >>> clf = ImageClassifier(epochs=3).fit("digits")  # doctest: +SKIP
+    >>> clf.predict(clf_images[:2])  # doctest: +SKIP
+    [{'label': '0', 'probability': 0.99, 'probabilities': {...}}, ...]
+    """
+
+    task_name = "image-classification"
+    default_data = "digits"
+    modality = "image"
+    keras_hub_task = "ImageClassifier"
+
+    def __init__(
+        self,
+        *,
+        backbone="vgg",
+        image_size=None,
+        width=32,
+        dropout=0.2,
+        augment=(),
+        data_dir=None,
+        epochs=30,
+        **kwargs,
+    ):
+        super().__init__(epochs=epochs, **kwargs)
+        self.backbone = backbone
+        self.image_size = image_size
+        self.width = width
+        self.dropout = dropout
+        self.augment = augment
+        self.data_dir = data_dir
+
+    # ------------------------------------------------------------------- data
+    def _prepare_data(self, data, validation_data):
+        self._check_backbone()
+        images, labels, class_names = image_data.load_source(data, self.data_dir)
+        data_lib.check_same_length(images, labels)
+        y, self.classes_ = data_lib.encode_labels(labels, class_names)
+        present = sorted(set(y.tolist()))
+        if len(present) < 2:
+            raise ToolkitError(
+                f"The training data has a single class ({self.classes_[present[0]]!r}).",
+                expected="at least two classes",
+                fix="add examples of the other classes",
+            )
+        image_size = self.image_size
+        if image_size is None and self._uses_preset():
+            converter = backbones_lib.load_preset(self.backbone, "ImageConverter")
+            image_size = tuple(converter.image_size) if converter is not None and converter.image_size else (224, 224)
+        if image_size is None and isinstance(self.backbone, keras.Model) and None not in self.backbone.input_shape[1:3]:
+            image_size = tuple(self.backbone.input_shape[1:3])
+        self.image_size_, channels = image_data.choose_size_and_channels(images, image_size)
+        self.channels_ = 3 if self._uses_preset() or isinstance(self.backbone, keras.Model) and self.backbone.input_shape[-1] == 3 else channels
+        x = image_data.to_array(images, self.image_size_, self.channels_, verbose=bool(self.verbose))
+        self._warn_if_unit_range(x, images)
+
+        info = {"train_source": _describe(data)}
+        if self.test_split > 0:
+            (x,), y, (x_test,), y_test, stratified = data_lib.split([x], y, self.test_split, self.seed)
+            info["test"] = f"seeded split of the training data ({self.test_split:.0%}{', stratified' if stratified else ''})"
+        else:
+            x_test = y_test = None
+            info["test"] = "none (test_split=0)"
+        if validation_data is None:
+            fraction = self.validation_split / (1 - self.test_split)
+            (x,), y, (x_val,), y_val, stratified = data_lib.split([x], y, fraction, self.seed)
+            info["validation"] = f"seeded split of the training data ({self.validation_split:.0%}{', stratified' if stratified else ''})"
+        else:
+            x_val, y_val = self._arrays(validation_data)
+            info["validation"] = f"validation_data: {_describe(validation_data)}"
+        info.update(train_examples=len(y), validation_examples=len(y_val), test_examples=0 if y_test is None else len(y_test))
+        self._say(
+            f"Image classification: {len(self.classes_)} classes, {self.image_size_[0]}x{self.image_size_[1]}x{self.channels_} images; "
+            f"{len(y)} train / {len(y_val)} validation / {info['test_examples']} test."
+        )
+        return data_lib.Splits(
+            train=self._dataset(x, y, shuffle=True),
+            validation=self._dataset(x_val, y_val),
+            test=None if y_test is None else self._dataset(x_test, y_test),
+            info=info,
+        )
+
+    def _arrays(self, data):
+        """Any accepted data form -> (uint8 images at the trained size, class indices)."""
+        images, labels, _ = image_data.load_source(data, self.data_dir)
+        data_lib.check_same_length(images, labels)
+        y, _ = data_lib.encode_labels(labels, self.classes_)
+        return image_data.to_array(images, tuple(self.image_size_), self.channels_, verbose=bool(self.verbose)), y
+
+    def _dataset(self, x, y, shuffle=False):
+        return data_lib.to_dataset(x, y, self.batch_size, shuffle=shuffle, seed=self.seed, map_fn=lambda a, b: (tf.cast(a, "float32"), b))
+
+    def _evaluation_dataset(self, data):
+        return self._dataset(*self._arrays(data))
+
+    def _warn_if_unit_range(self, x, images):
+        if not (len(images) and isinstance(images[0], str)) and x.max() <= 1:
+            print(
+                "Warning: the images' pixel values are all 0 or 1. The model expects 0..255 pixels; "
+                "if your arrays are scaled to [0, 1], multiply them by 255."
+            )
+
+    # ------------------------------------------------------------------ model
+    def _uses_preset(self):
+        return isinstance(self.backbone, str) and self.backbone not in backbones_lib.BACKBONES and backbones_lib.is_preset(self.backbone)
+
+    def _check_backbone(self):
+        if isinstance(self.backbone, keras.Model):
+            return
+        if isinstance(self.backbone, str) and (
+            backbones_lib.BACKBONES.available(modality="image").count(self.backbone) or backbones_lib.is_preset(self.backbone)
+        ):
+            return
+        raise backbones_lib.unknown_backbone_error(self.backbone, "image")
+
+    def _build_model(self):
+        height, width = self.image_size_
+        inputs = keras.Input((None, None, self.channels_), name="image")
+        x = keras.layers.Resizing(height, width, name="resize")(inputs)
+        for name in self.augment or ():
+            if name not in AUGMENTATIONS:
+                raise ToolkitError(f"Unknown augmentation {name!r}.", expected=f"names from {sorted(AUGMENTATIONS)}", fix="fix the augment= list")
+            x = AUGMENTATIONS[name](self.seed)(x)
+        backbone, converter = self._make_backbone((height, width, self.channels_))
+        x = converter(x) if converter is not None else keras.layers.Rescaling(1 / 255, name="rescale")(x)
+        features = backbone(x)
+        if len(features.shape) == 4:
+            features = keras.layers.GlobalAveragePooling2D()(features)
+        elif len(features.shape) == 3:  # token sequences (ViT-style backbones)
+            features = keras.layers.GlobalAveragePooling1D()(features)
+        features = keras.layers.Dropout(self.dropout)(features)
+        outputs = keras.layers.Dense(len(self.classes_), activation="softmax", name="classes", dtype="float32")(features)
+        return keras.Model(inputs, outputs, name="image_classifier")
+
+    def _make_backbone(self, input_shape):
+        """Returns (backbone named "backbone", KerasHub image converter or None)."""
+        if isinstance(self.backbone, keras.Model):
+            return keras.Sequential([self.backbone], name="backbone"), None
+        if self.backbone in backbones_lib.BACKBONES:
+            return backbones_lib.BACKBONES.get(self.backbone)(input_shape, width=self.width), None
+        backbone = backbones_lib.load_preset(self.backbone)
+        converter = backbones_lib.load_preset(self.backbone, "ImageConverter")
+        if converter is not None:
+            # Same preprocessing as the preset, at the size this task trains at.
+            converter = type(converter).from_config({**converter.get_config(), "image_size": tuple(input_shape[:2])})
+        else:
+            self._say(f"Preset {self.backbone!r} has no image_converter.json; scaling pixels to [0, 1].")
+        wrapped = keras.Sequential([backbone], name="backbone")
+        return wrapped, converter
+
+    def _loss(self):
+        return keras.losses.SparseCategoricalCrossentropy()
+
+    def _metrics(self):
+        metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+        if len(self.classes_) > 5:
+            metrics.append(keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top_5_accuracy"))
+        return metrics
+
+    # ------------------------------------------------------------- inference
+    def _evaluate_dataset(self, dataset):
+        probabilities = self.model_.predict(dataset, verbose=0)
+        labels = np.concatenate([y for _, y in dataset.as_numpy_iterator()])
+        return classification_metrics(labels, probabilities, self.classes_)
+
+    def predict(self, inputs):
+        """Classifies images.
+
+        Args:
+            inputs: an image file path, a list of paths, one image array
+                (height, width[, channels]) or a batch (N, height, width[, channels])
+                of 0..255 pixels.
+
+        Returns:
+            One dict per image: {"label", "probability", "probabilities": {class: p}}.
+        """
+        self._check_fitted()
+        if isinstance(inputs, (str, os.PathLike)):
+            inputs = [inputs]
+        if isinstance(inputs, (list, tuple)) and inputs and isinstance(inputs[0], (str, os.PathLike)):
+            x = image_data.to_array([str(p) for p in inputs], tuple(self.image_size_), self.channels_, verbose=False)
+        else:
+            x = image_data.to_array(self._as_batch(inputs), tuple(self.image_size_), self.channels_)
+        probabilities = self.model_.predict(x.astype("float32"), batch_size=self.batch_size, verbose=0)
+        return [
+            {
+                "label": self.classes_[int(p.argmax())],
+                "probability": float(p.max()),
+                "probabilities": {str(name): float(q) for name, q in zip(self.classes_, p)},
+            }
+            for p in probabilities
+        ]
+
+    def _as_batch(self, inputs):
+        """One image (H, W) or (H, W, C) becomes a batch of one; batches pass through."""
+        if isinstance(inputs, (list, tuple)):
+            return inputs
+        array = np.asarray(inputs)
+        single = array.ndim == 2 or (array.ndim == 3 and array.shape[-1] in (1, 3, 4) and array.shape[-1] != 1 or array.ndim == 3 and self.channels_ == 3 and array.shape[-1] == 3)
+        return array[None] if single else array
+
+    def search_space(self, hp):
+        space = super().search_space(hp)
+        space["dropout"] = hp.Float("dropout", 0.0, 0.5, step=0.1)
+        if isinstance(self.backbone, str) and self.backbone in backbones_lib.BACKBONES:
+            space["backbone"] = hp.Choice("backbone", backbones_lib.BACKBONES.available(modality="image"))
+            space["width"] = hp.Choice("width", [16, 32, 64])
+        return space
+
+
+def _describe(data):
+    if isinstance(data, (str, os.PathLike)):
+        return str(data)
+    if isinstance(data, tf.data.Dataset):
+        return "tf.data.Dataset"
+    return f"{type(data).__name__} of arrays"
+
+
+def train_image_classifier(data=None, validation_data=None, **kwargs):
+    """Trains an image classifier in one line and returns the fitted `ImageClassifier`.
+
+    Args:
+        data: a folder of class subfolders, a CSV of path,label, an
+            (images, labels) tuple, a tf.data.Dataset, "digits" (the default)
+            or "tfds:NAME".
+        validation_data: same forms; default a seeded split of `data`.
+        **kwargs: `ImageClassifier` arguments (backbone, epochs, finetune, tune, ...).
+
+    Returns:
+        The fitted `ImageClassifier`; its run is in `clf.run_dir`.
+
+    Example:
+    >>> clf = train_image_classifier(epochs=5)  # doctest: +SKIP
+    >>> clf.metrics_["test"]["accuracy"]  # doctest: +SKIP
+    0.98...
+    """
+    return ImageClassifier(**kwargs).fit(data, validation_data)

@@ -1,0 +1,30 @@
+"""Keras toolkit: train, fine-tune and tune deep-learning models for real tasks in one line.
+
+Example:
+>>> from tasks import train_image_classifier  # doctest: +SKIP
+>>> clf = train_image_classifier("digits", epochs=5)  # doctest: +SKIP
+>>> import toolkit
+>>> same = toolkit.load(clf.run_dir)  # doctest: +SKIP
+"""
+
+from toolkit import _quiet  # noqa: F401  (must run before anything imports TensorFlow)
+from toolkit.backbones import BACKBONES
+from toolkit.data import DATASETS
+from toolkit.errors import ToolkitError
+from toolkit.finetune import STRATEGIES
+from toolkit.registry import Registry
+from toolkit.task import TASKS, Task, load
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BACKBONES",
+    "DATASETS",
+    "STRATEGIES",
+    "TASKS",
+    "Registry",
+    "Task",
+    "ToolkitError",
+    "load",
+    "__version__",
+]

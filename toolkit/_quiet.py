@@ -1,0 +1,45 @@
+"""Keeps TensorFlow's start-up log noise out of the user's terminal.
+
+Imported first by ``toolkit/__init__.py``, before anything imports TensorFlow.
+"""
+
+import os
+import sys
+
+# Keras picks its backend at import time; the toolkit's data pipelines are
+# tf.data, so TensorFlow is the backend unless the user chose otherwise.
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def _import_tensorflow_quietly():
+    """Imports TensorFlow with file descriptor 2 pointed at /dev/null.
+
+    TensorFlow's C++ start-up messages ("Could not find cuda drivers", CPU
+    feature notes) are written straight to file descriptor 2 before
+    ``TF_CPP_MIN_LOG_LEVEL`` or absl settings take effect, so no logging
+    setting can hide them; redirecting the descriptor for the import is the
+    only way. Python exceptions raised by the import still propagate.
+    """
+    if "tensorflow" in sys.modules:
+        return
+    try:
+        saved = os.dup(2)
+    except OSError:  # no file descriptor 2 (some embedded interpreters)
+        import tensorflow  # noqa: F401
+
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+    import absl.logging
+
+    absl.logging.set_verbosity(absl.logging.ERROR)
+
+
+_import_tensorflow_quietly()

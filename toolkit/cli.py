@@ -1,0 +1,145 @@
+"""The `toolkit` command: train, evaluate, predict and list.
+
+    toolkit train image-classification --data photos/ --epochs 10
+    toolkit evaluate saved_models/image_classification/<run> --data photos_test/
+    toolkit predict saved_models/image_classification/<run> cat.jpg
+    toolkit list backbones --task image-classification
+
+`train` options come from the task's constructor arguments (`--batch-size`
+for `batch_size`), so every argument a task takes is reachable here.
+"""
+
+import argparse
+import json
+import sys
+
+from toolkit.errors import ToolkitError
+
+_NOT_ON_COMMAND_LINE = ("callbacks",)
+
+
+def parse_value(text):
+    """Command-line text -> None, bool, int, float, tuple (comma list) or str.
+
+    Example:
+    >>> parse_value("64,64"), parse_value("none"), parse_value("1e-3")
+    ((64, 64), None, 0.001)
+    """
+    lowered = text.strip().lower()
+    if lowered in ("none", "null", ""):
+        return None
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if "," in text:
+        return tuple(parse_value(part) for part in text.split(",") if part.strip())
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _add_task_options(parser, task_class):
+    import inspect
+
+    for name in task_class._param_names():
+        if name in _NOT_ON_COMMAND_LINE:
+            continue
+        default = None
+        for klass in task_class.__mro__:
+            if "__init__" in vars(klass) and name in inspect.signature(klass.__init__).parameters:
+                default = inspect.signature(klass.__init__).parameters[name].default
+                break
+        flag = "--" + name.replace("_", "-")
+        if isinstance(default, bool):
+            parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS)
+        else:
+            parser.add_argument(flag, dest=name, type=parse_value, default=argparse.SUPPRESS, metavar="VALUE", help=f"default: {default!r}")
+
+
+def build_parser():
+    from toolkit.task import TASKS
+
+    parser = argparse.ArgumentParser(prog="toolkit", description="Train, evaluate and use deep-learning models.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train a task and save the run")
+    task_parsers = train.add_subparsers(dest="task", required=True, metavar="TASK")
+    for name in TASKS.available():
+        task_parser = task_parsers.add_parser(name, help=TASKS.metadata(name).get("description"))
+        task_parser.add_argument("--data", default=None, help="training data (default: the task's built-in dataset)")
+        task_parser.add_argument("--validation-data", default=None, help="validation data (default: a seeded split)")
+        _add_task_options(task_parser, TASKS.get(name))
+
+    evaluate = commands.add_parser("evaluate", help="score a saved run on data")
+    evaluate.add_argument("run_dir")
+    evaluate.add_argument("--data", required=True)
+
+    predict = commands.add_parser("predict", help="predict with a saved run")
+    predict.add_argument("run_dir")
+    predict.add_argument("inputs", nargs="+", help="input files (or text, for text tasks)")
+
+    listing = commands.add_parser("list", help="list tasks, backbones, datasets or fine-tuning strategies")
+    listing.add_argument("what", choices=["tasks", "backbones", "datasets", "strategies"])
+    listing.add_argument("--task", default=None, help="only what fits this task")
+    return parser
+
+
+def _list(what, task):
+    from toolkit import backbones, data, finetune
+    from toolkit.task import TASKS
+
+    registry = {"tasks": TASKS, "backbones": backbones.BACKBONES, "datasets": data.DATASETS, "strategies": finetune.STRATEGIES}[what]
+    filters = {}
+    if task and what == "backbones":
+        filters["modality"] = TASKS.get(task).modality
+    if task and what == "datasets":
+        filters["task"] = task
+    for name in registry.available(**{k: v for k, v in filters.items() if v}):
+        print(f"{name:24s} {registry.metadata(name).get('description', '')}")
+    if what == "backbones":
+        presets = TASKS.get(task).keras_hub_presets() if task else []
+        if presets:
+            print(f"\nPretrained KerasHub presets ({len(presets)}; downloaded on first use, or pass a local preset folder):")
+            for name in presets:
+                print(f"  {name}")
+
+
+def main(argv=None):
+    """Entry point of the `toolkit` console script. Returns the exit status."""
+    import toolkit  # noqa: F401  (quiets TensorFlow before anything imports it)
+    from toolkit.task import TASKS, load
+
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "train":
+            options = {k: v for k, v in vars(args).items() if k not in ("command", "task", "data", "validation_data")}
+            task = TASKS.get(args.task)(**options).fit(args.data, args.validation_data)
+            print(json.dumps({"run_dir": task.run_dir, "test": _headline(task.metrics_["test"]), "validation": _headline(task.metrics_["validation"])}))
+        elif args.command == "evaluate":
+            print(json.dumps(load(args.run_dir).evaluate(args.data), indent=2))
+        elif args.command == "predict":
+            task = load(args.run_dir)
+            for source, answer in zip(args.inputs, task.predict(args.inputs)):
+                print(f"{source}\t{json.dumps(_headline(answer) if isinstance(answer, dict) else answer)}")
+        elif args.command == "list":
+            _list(args.what, args.task)
+        return 0
+    except ToolkitError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; run the same command with the same --run-name to resume", file=sys.stderr)
+        return 130
+
+
+def _headline(metrics):
+    """The scalar entries of a metrics or prediction dict (drops per-class tables)."""
+    if metrics is None:
+        return None
+    return {k: v for k, v in metrics.items() if not isinstance(v, (dict, list))}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

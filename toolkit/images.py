@@ -1,0 +1,154 @@
+"""Reading image files into arrays, with errors that name the bad file.
+
+Shared by the image tasks (classification, segmentation, detection).
+"""
+
+import os
+import pathlib
+
+import keras
+import numpy as np
+
+from toolkit.errors import ToolkitError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+_GREY_MODES = ("1", "L", "LA", "I", "I;16", "F", "P;L")
+
+
+def is_image_file(path):
+    return str(path).lower().endswith(IMAGE_EXTENSIONS)
+
+
+def peek(path):
+    """Returns ((height, width), channels) from the file header, without decoding pixels."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            grey = image.mode in _GREY_MODES or (image.mode == "P" and _palette_is_grey(image))
+    except (OSError, ValueError) as error:
+        raise _unreadable(path, error) from error
+    return (height, width), 1 if grey else 3
+
+
+def _palette_is_grey(image):
+    palette = image.getpalette() or []
+    triples = [palette[i : i + 3] for i in range(0, len(palette), 3)]
+    return all(r == g == b for r, g, b in triples)
+
+
+def _unreadable(path, error):
+    return ToolkitError(
+        f"Cannot read image file '{path}': {error}",
+        expected=f"a readable image ({', '.join(e.lstrip('.') for e in IMAGE_EXTENSIONS)})",
+        fix="remove or replace that file; nothing in the folder was changed",
+    )
+
+
+def read_image(path, size, channels):
+    """Decodes one file to a uint8 array of shape (height, width, channels), resized to `size`."""
+    try:
+        image = keras.utils.load_img(
+            path,
+            color_mode="grayscale" if channels == 1 else "rgb",
+            target_size=tuple(size),
+            interpolation="bilinear",
+        )
+        return np.asarray(image, dtype=np.uint8).reshape(size[0], size[1], channels)
+    except (OSError, ValueError) as error:
+        raise _unreadable(path, error) from error
+
+
+def read_images(paths, size, channels, verbose=True):
+    """Decodes many files into one uint8 array, with a progress bar for large folders."""
+    out = np.empty((len(paths), size[0], size[1], channels), dtype=np.uint8)
+    progress = keras.utils.Progbar(len(paths), unit_name="image") if verbose and len(paths) >= 500 else None
+    for i, path in enumerate(paths):
+        out[i] = read_image(path, size, channels)
+        if progress is not None and (i + 1) % 100 == 0:
+            progress.update(i + 1)
+    if progress is not None:
+        progress.update(len(paths), finalize=True)
+    return out
+
+
+def list_class_folders(folder):
+    """Scans a folder of class subfolders. Returns (paths, labels, class_names)."""
+    folder = pathlib.Path(folder)
+    subfolders = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    paths, labels = [], []
+    for subfolder in subfolders:
+        for root, _, files in os.walk(subfolder):
+            for name in sorted(files):
+                if is_image_file(name):
+                    paths.append(os.path.join(root, name))
+                    labels.append(subfolder.name)
+    if not paths:
+        loose = [p.name for p in folder.iterdir() if p.is_file() and is_image_file(p)]
+        found = f"{len(loose)} images directly inside it and no class subfolders" if loose else "no images"
+        raise ToolkitError(
+            f"Folder '{folder}' holds {found}.",
+            expected="one subfolder per class, each holding that class's images (photos/cat/1.jpg, photos/dog/2.png)",
+            fix="move the images into one subfolder per class, or pass a CSV file of path,label",
+        )
+    return paths, labels, [p.name for p in subfolders if p.name in set(labels)]
+
+
+def to_uint8_images(images, size=None, channels=None):
+    """Arrays or lists of arrays (N,H,W[,C]) -> uint8 array (N,h,w,c) at one size and channel count.
+
+    Values are taken as pixels in 0..255.
+    """
+    import tensorflow as tf
+
+    if isinstance(images, np.ndarray) and images.ndim in (3, 4) and images.dtype != object:
+        batch = images if images.ndim == 4 else images[..., None]
+        items = None
+    else:
+        items = [np.asarray(image) for image in images]
+        for i, item in enumerate(items):
+            if item.ndim not in (2, 3):
+                raise ToolkitError(
+                    f"Image {i} has shape {item.shape}.",
+                    expected="images of shape (height, width) or (height, width, channels)",
+                    fix="pass an array of shape (N, height, width[, channels])",
+                )
+        items = [item if item.ndim == 3 else item[..., None] for item in items]
+        shapes = {item.shape for item in items}
+        batch = np.stack(items) if len(shapes) == 1 else None
+    if batch is not None and batch.ndim != 4:
+        raise ToolkitError(
+            f"Got image array of shape {batch.shape}.",
+            expected="(N, height, width) or (N, height, width, channels)",
+            fix="reshape the array",
+        )
+    if batch is not None and batch.shape[-1] not in (1, 3, 4):
+        raise ToolkitError(
+            f"Got images with {batch.shape[-1]} channels (shape {batch.shape}).",
+            expected="1 (grey), 3 (RGB) or 4 (RGBA) channels, last axis",
+            fix="move the channel axis last",
+        )
+    channels = channels or (1 if (batch if batch is not None else items[0]).shape[-1] == 1 else 3)
+    if size is None:
+        if batch is None:
+            raise ToolkitError(
+                "The images differ in size and no image_size was given.",
+                expected="images of one size, or image_size=(height, width)",
+                fix="pass image_size=(height, width)",
+            )
+        size = batch.shape[1:3]
+    items = [batch] if batch is not None else [item[None] for item in items]
+    out = []
+    for group in items:
+        group = np.asarray(group, dtype=np.float32)
+        if group.shape[-1] == 4:
+            group = group[..., :3]
+        if group.shape[-1] == 1 and channels == 3:
+            group = np.repeat(group, 3, axis=-1)
+        elif group.shape[-1] == 3 and channels == 1:
+            group = group @ np.array([0.299, 0.587, 0.114], dtype=np.float32)[:, None]
+        if tuple(group.shape[1:3]) != tuple(size):
+            group = tf.image.resize(group, size).numpy()
+        out.append(group)
+    return np.clip(np.concatenate(out), 0, 255).round().astype(np.uint8)

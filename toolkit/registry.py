@@ -1,0 +1,85 @@
+"""The one registration mechanism: backbones, datasets, strategies and tasks."""
+
+import importlib.metadata
+
+from toolkit.errors import ToolkitError
+
+
+class Registry:
+    """A name -> object table with metadata, filled by a decorator.
+
+    Args:
+        kind: what the entries are, used in error messages ("backbone").
+        entry_point_group: optional Python entry-point group whose modules
+            register entries when imported. It lets the core find task
+            modules without importing them by name (the core never imports
+            ``tasks``).
+
+    Example:
+    >>> SHAPES = Registry("shape")
+    >>> @SHAPES.register("square", sides=4)
+    ... def square():
+    ...     return "[]"
+    >>> SHAPES.get("square")()
+    '[]'
+    >>> SHAPES.available(sides=4)
+    ['square']
+    """
+
+    def __init__(self, kind, entry_point_group=None):
+        self.kind = kind
+        self.entry_point_group = entry_point_group
+        self._entries = {}
+        self._entry_points_loaded = False
+
+    def register(self, name, **metadata):
+        """Decorator that registers an object under `name` with `metadata`."""
+
+        def decorator(obj):
+            self._entries[name] = (obj, metadata)
+            return obj
+
+        return decorator
+
+    def _load_entry_points(self):
+        if self.entry_point_group is None or self._entry_points_loaded:
+            return
+        self._entry_points_loaded = True
+        for entry_point in importlib.metadata.entry_points(group=self.entry_point_group):
+            entry_point.load()
+
+    def __contains__(self, name):
+        self._load_entry_points()
+        return name in self._entries
+
+    def get(self, name):
+        """Returns the object registered as `name`, or raises a ToolkitError listing the valid names."""
+        self._load_entry_points()
+        if name not in self._entries:
+            raise ToolkitError(
+                f"Unknown {self.kind} {name!r}.",
+                expected=f"one of: {', '.join(sorted(self._entries)) or '(none registered)'}",
+                fix=f"pass one of those {self.kind} names",
+            )
+        return self._entries[name][0]
+
+    def metadata(self, name):
+        """Returns the metadata dict `name` was registered with."""
+        self.get(name)
+        return dict(self._entries[name][1])
+
+    def available(self, **filters):
+        """Names whose metadata matches every filter (equal, or contained in a tuple value)."""
+        self._load_entry_points()
+        names = []
+        for name, (_, metadata) in self._entries.items():
+            ok = True
+            for key, wanted in filters.items():
+                value = metadata.get(key)
+                if isinstance(value, (tuple, list, set)):
+                    ok = ok and wanted in value
+                else:
+                    ok = ok and value == wanted
+            if ok:
+                names.append(name)
+        return sorted(names)

@@ -1,0 +1,126 @@
+"""Run directories: where a run's config, model, history and metrics live.
+
+``<save_dir>/<task_dir>/<run_name>/`` holds ``config.json``, ``model.keras``,
+``history.csv``, ``metrics.json``, ``checkpoints/`` while training and
+``tuner/`` when tuning. Every file the toolkit writes here is written to a
+temporary name and renamed, so a killed run never leaves half a file.
+"""
+
+import csv
+import datetime
+import json
+import os
+import pathlib
+
+from toolkit.errors import ToolkitError
+
+MODEL_FILE = "model.keras"
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.json"
+HISTORY_FILE = "history.csv"
+CHECKPOINT_DIR = "checkpoints"
+
+
+def task_dir_name(task_name):
+    """`image-classification` -> `image_classification`."""
+    return task_name.replace("-", "_")
+
+
+def prepare_run_dir(save_dir, task_name, run_name=None, overwrite=False):
+    """Creates (or reopens, to resume) the run directory and returns its path.
+
+    A directory that already holds a finished run (a ``model.keras``) is the
+    user's result: it is only replaced when `overwrite` is true. One without
+    it is an interrupted run, reopened so training and tuning resume.
+    """
+    root = pathlib.Path(save_dir) / task_dir_name(task_name)
+    if run_name is None:
+        run_name = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        suffix = 1
+        while (root / run_name).exists():
+            suffix += 1
+            run_name = datetime.datetime.now().strftime("%Y%m%d-%H%M%S") + f"-{suffix}"
+    run_dir = root / run_name
+    if (run_dir / MODEL_FILE).exists() and not overwrite:
+        raise ToolkitError(
+            f"Run directory '{run_dir}' already holds a finished run.",
+            expected="a new run name, or the name of an interrupted run to resume",
+            fix="pass another run_name (CLI: --run-name), or overwrite=True (CLI: --overwrite) to replace it",
+        )
+    if overwrite and (run_dir / MODEL_FILE).exists():
+        for name in (MODEL_FILE, METRICS_FILE, HISTORY_FILE):
+            if (run_dir / name).exists():
+                (run_dir / name).unlink()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def _temporary_path(path):
+    path = pathlib.Path(path)
+    # Keras checks the extension of the file it saves to, so keep it last.
+    return path.with_name(f".tmp-{os.getpid()}-{path.name}")
+
+
+def write_json(path, data):
+    """Writes `data` as indented JSON, atomically."""
+    tmp = _temporary_path(path)
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=2, default=_json_default)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def write_csv(path, rows, fieldnames):
+    """Writes a list of dicts as CSV, atomically."""
+    tmp = _temporary_path(path)
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fieldnames, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def save_model(model, path):
+    """Saves a Keras model, atomically."""
+    tmp = _temporary_path(path)
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+def read_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def read_history(path):
+    """Reads a CSVLogger file into {column: [values]} (empty when missing)."""
+    path = pathlib.Path(path)
+    if not path.exists():
+        return {}
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    history = {}
+    for row in rows:
+        for key, value in row.items():
+            history.setdefault(key, []).append(float(value) if value not in ("", None) else None)
+    return history
+
+
+def _json_default(value):
+    # numpy scalars and arrays reach metrics; JSON has no type for them.
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def versions():
+    """Versions of the libraries a run was made with, for config.json."""
+    import importlib.metadata
+
+    found = {}
+    for package in ("keras-toolkit", "keras", "tensorflow", "keras-hub", "keras-tuner"):
+        try:
+            found[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return found

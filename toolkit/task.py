@@ -1,0 +1,379 @@
+"""The Task base class: scikit-learn's estimator contract on Keras models.
+
+`__init__` only stores keyword arguments. `fit` validates, builds, trains,
+saves the run and returns `self`; learned state ends in `_`. Subclasses
+provide the task-specific parts (data, model, metrics, predictions); this
+class owns training, fine-tuning phases, callbacks, tuning and saving.
+"""
+
+import importlib
+import inspect
+import json
+import pathlib
+import shutil
+import sys
+
+import keras
+
+from toolkit import runs
+from toolkit.callbacks import default_callbacks
+from toolkit.errors import ToolkitError
+from toolkit.finetune import STRATEGIES
+from toolkit.registry import Registry
+
+# Task classes, registered by task modules; found through the
+# "toolkit.tasks" entry points so the core never imports `tasks` by name.
+TASKS = Registry("task", entry_point_group="toolkit.tasks")
+
+TUNERS = ("random", "bayesian", "hyperband")
+
+# Learned attributes that are not saved in config.json (they have files of their own).
+_NOT_IN_CONFIG = ("model_", "history_", "metrics_")
+
+
+class Task:
+    """Base class of every task. Subclasses set `task_name` and implement the hooks.
+
+    Hooks a subclass implements:
+        `_prepare_data(data, validation_data) -> toolkit.data.Splits`
+        `_build_model() -> keras.Model` with a layer named "backbone"
+        `_loss()`, `_metrics()`: what `compile` gets
+        `_evaluation_dataset(data)`: user data -> batched dataset
+        `_evaluate_dataset(dataset) -> dict` of metrics
+        `predict(inputs)`, `search_space(hp) -> dict` of overrides
+    """
+
+    task_name = None
+    default_data = None
+    modality = None  # which from-scratch backbones fit ("image", "text", "audio")
+    keras_hub_task = None  # the KerasHub task class whose presets fit, e.g. "ImageClassifier"
+
+    @classmethod
+    def keras_hub_presets(cls):
+        """Names of built-in KerasHub presets this task can fine-tune."""
+        from toolkit.backbones import keras_hub_presets
+
+        return keras_hub_presets(cls.keras_hub_task) if cls.keras_hub_task else []
+
+    def __init__(
+        self,
+        *,
+        epochs=20,
+        batch_size=32,
+        learning_rate=1e-3,
+        finetune="full",
+        patience=5,
+        validation_split=0.1,
+        test_split=0.2,
+        tune=False,
+        tuner="random",
+        max_trials=8,
+        callbacks=None,
+        default_callbacks=True,
+        tensorboard=False,
+        save_dir="saved_models",
+        run_name=None,
+        overwrite=False,
+        seed=0,
+        verbose="auto",
+    ):
+        """Arguments every task shares; subclasses add their own and pass these through.
+
+        Args:
+            epochs: most epochs to train (early stopping may stop sooner).
+            batch_size: examples per training step.
+            learning_rate: Adam's learning rate.
+            finetune: "full", "freeze" or "freeze_then_unfreeze" (see `toolkit.STRATEGIES`).
+            patience: epochs without validation improvement before stopping.
+            validation_split: fraction of `data` held out for validation when
+                `validation_data` is not given.
+            test_split: fraction of `data` held out as a test set (0: none).
+            tune: run a KerasTuner search over `search_space` first.
+            tuner: "random", "bayesian" or "hyperband".
+            max_trials: trials for random and Bayesian search.
+            callbacks: extra Keras callbacks, run before the defaults.
+            default_callbacks: add early stopping, best checkpoint,
+                BackupAndRestore, CSV history and NaN guard.
+            tensorboard: also write TensorBoard logs to the run directory.
+            save_dir: root folder of run directories.
+            run_name: run folder name (default: a timestamp). Reusing the
+                name of an interrupted run resumes it.
+            overwrite: replace a finished run of the same name.
+            seed: seed for weights, splits, shuffling and augmentation.
+            verbose: "auto" (progress bars on a terminal, a line per epoch
+                otherwise), 0, 1 or 2.
+        """
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.finetune = finetune
+        self.patience = patience
+        self.validation_split = validation_split
+        self.test_split = test_split
+        self.tune = tune
+        self.tuner = tuner
+        self.max_trials = max_trials
+        self.callbacks = callbacks
+        self.default_callbacks = default_callbacks
+        self.tensorboard = tensorboard
+        self.save_dir = save_dir
+        self.run_name = run_name
+        self.overwrite = overwrite
+        self.seed = seed
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ params
+    @classmethod
+    def _param_names(cls):
+        """Keyword-only constructor arguments of this class and its bases, subclass first."""
+        names = []
+        for klass in cls.__mro__:
+            if "__init__" not in vars(klass) or klass is object:
+                continue
+            for name, p in inspect.signature(klass.__init__).parameters.items():
+                if p.kind == p.KEYWORD_ONLY and name not in names:
+                    names.append(name)
+        return names
+
+    def get_config(self):
+        """The constructor's arguments, JSON-serialisable (objects become a description string)."""
+        config = {}
+        for name in self._param_names():
+            value = getattr(self, name)
+            if name == "callbacks":
+                value = None  # callback objects are not configuration; pass them again
+            elif isinstance(value, tuple):
+                value = list(value)
+            try:
+                json.dumps(value)
+            except TypeError:
+                value = f"<{type(value).__name__} {getattr(value, 'name', '')}>".replace(" >", ">")
+            config[name] = value
+        return config
+
+    def set_params(self, **params):
+        """Sets constructor arguments; unknown names are an error. Returns self."""
+        names = self._param_names()
+        for name, value in params.items():
+            if name not in names:
+                raise ToolkitError(
+                    f"{type(self).__name__} has no argument {name!r}.",
+                    expected=f"one of: {', '.join(names)}",
+                    fix="check the spelling",
+                )
+            setattr(self, name, value)
+        return self
+
+    def _clone(self, **overrides):
+        """A new task with the same arguments (plus `overrides`) and the same learned data attributes."""
+        params = {name: getattr(self, name) for name in self._param_names()}
+        params.update(overrides)
+        clone = type(self)(**params)
+        for name, value in vars(self).items():
+            if name.endswith("_") and name not in _NOT_IN_CONFIG:
+                setattr(clone, name, value)
+        return clone
+
+    def _check_params(self):
+        checks = [
+            (isinstance(self.epochs, int) and self.epochs >= 1, "epochs", "an integer >= 1"),
+            (isinstance(self.batch_size, int) and self.batch_size >= 1, "batch_size", "an integer >= 1"),
+            (self.learning_rate > 0, "learning_rate", "a number > 0"),
+            (0 < self.validation_split < 1, "validation_split", "a fraction between 0 and 1"),
+            (0 <= self.test_split < 1, "test_split", "a fraction from 0 up to (not including) 1"),
+            (self.tuner in TUNERS, "tuner", f"one of {TUNERS}"),
+        ]
+        for ok, name, expected in checks:
+            if not ok:
+                raise ToolkitError(f"{name}={getattr(self, name)!r} is not valid.", expected=expected, fix=f"pass a valid {name}")
+        STRATEGIES.get(self.finetune)
+
+    # ---------------------------------------------------------------- training
+    def fit(self, data=None, validation_data=None):
+        """Validates the data, builds the model, trains it and saves the run.
+
+        Args:
+            data: training data in any form the task accepts; the task's
+                built-in default when None.
+            validation_data: data to pick the best epoch on; a seeded split
+                of `data` when None.
+
+        Returns:
+            self, with `model_`, `history_`, `metrics_` and `run_dir` set.
+        """
+        self._check_params()
+        keras.utils.set_random_seed(self.seed)
+        splits = self._prepare_data(self.default_data if data is None else data, validation_data)
+        run_dir = runs.prepare_run_dir(self.save_dir, self.task_name, self.run_name, self.overwrite)
+        self._say(f"Run directory: {run_dir}")
+        if self.tune:
+            from toolkit import tuning
+
+            best = tuning.search(self, splits, run_dir)
+            self.set_params(**best)
+            self.best_hyperparameters_ = best
+            self._say(f"Best configuration: {best}; training it on the full budget.")
+            keras.utils.set_random_seed(self.seed)
+        model = self._build_model()
+        self.history_ = self._train(model, splits, run_dir)
+        self.model_ = model
+        self.metrics_ = {
+            "validation": self._evaluate_dataset(splits.validation),
+            "test": self._evaluate_dataset(splits.test) if splits.test is not None else None,
+            "data": splits.info,
+        }
+        self.run_dir = str(run_dir)
+        self.save(run_dir)
+        runs.write_json(run_dir / runs.METRICS_FILE, self.metrics_)
+        shutil.rmtree(run_dir / runs.CHECKPOINT_DIR, ignore_errors=True)
+        self._say(self._summary())
+        return self
+
+    def _train(self, model, splits, run_dir):
+        """Runs the fine-tuning strategy's phases; a finished phase is skipped on resume."""
+        phases = STRATEGIES.get(self.finetune)(self.epochs, self.learning_rate)
+        backbone = model.get_layer("backbone")
+        checkpoints = run_dir / runs.CHECKPOINT_DIR
+        checkpoints.mkdir(parents=True, exist_ok=True)
+        history, epoch = {}, 0
+        for i, phase in enumerate(phases):
+            done_file = checkpoints / f"phase_{i}_done.json"
+            weights_file = checkpoints / f"phase_{i}_final.weights.h5"
+            if done_file.exists():
+                self._say(f"Phase {i + 1}/{len(phases)} ({phase.description}) finished before; loading its weights.")
+                model.load_weights(weights_file)
+                done = runs.read_json(done_file)
+                epoch = done["next_epoch"]
+                _extend(history, done["history"])
+                continue
+            self._say(
+                f"Phase {i + 1}/{len(phases)}: {phase.description}, learning rate {phase.learning_rate:g}, "
+                f"up to {phase.epochs} epochs."
+            )
+            backbone.trainable = phase.train_backbone
+            self._compile(model, phase.learning_rate)
+            callbacks = list(self.callbacks or [])
+            if self.default_callbacks:
+                callbacks += default_callbacks(run_dir, i, epoch, patience=self.patience, tensorboard=self.tensorboard)
+            result = model.fit(
+                splits.train,
+                validation_data=splits.validation,
+                initial_epoch=epoch,
+                epochs=epoch + phase.epochs,
+                callbacks=callbacks,
+                shuffle=False,  # the training dataset shuffles itself
+                verbose=self._keras_verbose(),
+            )
+            best_file = checkpoints / f"phase_{i}_best.weights.h5"
+            if best_file.exists():
+                # The best epoch of the whole phase, also across an interruption.
+                model.load_weights(best_file)
+            epoch = (result.epoch[-1] + 1) if result.epoch else epoch + phase.epochs
+            model.save_weights(weights_file)
+            runs.write_json(done_file, {"next_epoch": epoch, "history": result.history})
+            _extend(history, result.history)
+        return history
+
+    def _compile(self, model, learning_rate):
+        model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate),
+            loss=self._loss(),
+            metrics=self._metrics(),
+        )
+
+    def _keras_verbose(self):
+        if self.verbose == "auto":
+            return 1 if sys.stdout.isatty() else 2
+        return int(self.verbose)
+
+    def _say(self, message):
+        if self.verbose:
+            print(message, flush=True)
+
+    def _summary(self):
+        def short(metrics):
+            return ", ".join(f"{k}={v:.4f}" for k, v in (metrics or {}).items() if isinstance(v, float))
+
+        lines = [f"Validation: {short(self.metrics_['validation'])}"]
+        if self.metrics_["test"]:
+            lines.append(f"Test:       {short(self.metrics_['test'])}")
+        lines.append(f"Saved to {self.run_dir}")
+        return "\n".join(lines)
+
+    # -------------------------------------------------------------- inference
+    def evaluate(self, data):
+        """Scores the fitted model on `data` (any form `fit` accepts) and returns a dict of metrics."""
+        self._check_fitted()
+        return self._evaluate_dataset(self._evaluation_dataset(data))
+
+    def _check_fitted(self):
+        if getattr(self, "model_", None) is None:
+            raise ToolkitError(
+                f"This {type(self).__name__} has no model yet.",
+                expected="a fitted task",
+                fix="call fit(...) first, or toolkit.load(run_dir)",
+            )
+
+    def search_space(self, hp):
+        """Constructor overrides to try when tuning; subclasses add their own."""
+        return {"learning_rate": hp.Float("learning_rate", 1e-4, 1e-2, sampling="log")}
+
+    # ------------------------------------------------------------ save / load
+    def save(self, path):
+        """Writes `config.json` and `model.keras` to the folder `path`."""
+        self._check_fitted()
+        path = pathlib.Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        config = {
+            "task": self.task_name,
+            "class": f"{type(self).__module__}:{type(self).__qualname__}",
+            "params": self.get_config(),
+            "fitted": {k: v for k, v in vars(self).items() if k.endswith("_") and k not in _NOT_IN_CONFIG},
+            "needs_keras_hub": any(type(layer).__module__.startswith("keras_hub") for layer in self.model_._flatten_layers()),
+            "versions": runs.versions(),
+        }
+        runs.write_json(path / runs.CONFIG_FILE, config)
+        runs.save_model(self.model_, path / runs.MODEL_FILE)
+
+
+def load(path):
+    """Rebuilds a fitted task from a run directory written by `fit` or `save`.
+
+    Args:
+        path: the run directory (holding config.json and model.keras).
+
+    Returns:
+        The task, of the class that was saved, ready to `predict` and `evaluate`.
+
+    Example:
+    >>> clf = toolkit.load("saved_models/image_classification/my-run")  # doctest: +SKIP
+    >>> clf.predict(["cat.jpg"])  # doctest: +SKIP
+    """
+    path = pathlib.Path(path)
+    if not (path / runs.CONFIG_FILE).exists() or not (path / runs.MODEL_FILE).exists():
+        raise ToolkitError(
+            f"'{path}' is not a finished run directory (it lacks config.json or model.keras).",
+            expected="a folder written by fit() or save(), e.g. saved_models/image_classification/<run>",
+            fix="check the path; an interrupted run resumes by calling fit again with its run_name",
+        )
+    config = runs.read_json(path / runs.CONFIG_FILE)
+    if config["task"] in TASKS:
+        cls = TASKS.get(config["task"])
+    else:  # the package providing the task is importable but not installed with entry points
+        module, _, qualname = config["class"].partition(":")
+        cls = getattr(importlib.import_module(module), qualname)
+    if config.get("needs_keras_hub"):
+        import keras_hub  # noqa: F401  (registers KerasHub's layers for deserialisation)
+    task = cls(**config["params"])
+    for name, value in config["fitted"].items():
+        setattr(task, name, value)
+    task.model_ = keras.saving.load_model(path / runs.MODEL_FILE)
+    task.history_ = runs.read_history(path / runs.HISTORY_FILE)
+    task.metrics_ = runs.read_json(path / runs.METRICS_FILE) if (path / runs.METRICS_FILE).exists() else None
+    task.run_dir = str(path)
+    return task
+
+
+def _extend(history, more):
+    for key, values in more.items():
+        history.setdefault(key, []).extend(values)

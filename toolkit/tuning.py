@@ -1,0 +1,82 @@
+"""Hyperparameter search with KerasTuner over a task's `search_space(hp)`.
+
+Tuner state lives in ``<run_dir>/tuner/`` and is reloaded (KerasTuner's
+``overwrite=False``), so calling `fit` again with the same run name resumes
+an interrupted search instead of starting over.
+"""
+
+import keras
+import keras_tuner
+
+from toolkit import runs
+from toolkit.finetune import STRATEGIES
+
+
+class TaskHyperModel(keras_tuner.HyperModel):
+    """Builds a trial's model from a clone of the task with the trial's overrides.
+
+    Trials train the first phase of the fine-tuning strategy (all layers for
+    "full", the head for the others); the winner is then trained with the
+    whole strategy.
+    """
+
+    def __init__(self, task):
+        super().__init__(name=task.task_name)
+        self.task = task
+
+    def build(self, hp):
+        trial_task = self.task._clone(**self.task.search_space(hp))
+        model = trial_task._build_model()
+        phase = STRATEGIES.get(trial_task.finetune)(trial_task.epochs, trial_task.learning_rate)[0]
+        model.get_layer("backbone").trainable = phase.train_backbone
+        trial_task._compile(model, phase.learning_rate)
+        return model
+
+
+def make_tuner(task, run_dir):
+    """The KerasTuner tuner named by `task.tuner`, storing its state in run_dir/tuner."""
+    common = dict(
+        hypermodel=TaskHyperModel(task),
+        objective="val_loss",
+        seed=task.seed,
+        directory=str(run_dir),
+        project_name="tuner",
+        overwrite=False,
+    )
+    if task.tuner == "hyperband":
+        # Hyperband sets its own number of trials from max_epochs and factor.
+        return keras_tuner.Hyperband(max_epochs=task.epochs, factor=3, **common)
+    if task.tuner == "bayesian":
+        return keras_tuner.BayesianOptimization(max_trials=task.max_trials, **common)
+    return keras_tuner.RandomSearch(max_trials=task.max_trials, **common)
+
+
+def search(task, splits, run_dir):
+    """Runs (or resumes) the search and returns the best trial's constructor overrides.
+
+    Also writes ``<run_dir>/trials.csv``: one row per trial with its values and score.
+    """
+    tuner = make_tuner(task, run_dir)
+    task._say(f"Tuning with {task.tuner} search; tuner state in {run_dir / 'tuner'}")
+    tuner.search(
+        splits.train,
+        validation_data=splits.validation,
+        epochs=task.epochs,
+        callbacks=[keras.callbacks.EarlyStopping(monitor="val_loss", patience=task.patience)],
+        verbose=task._keras_verbose() if task.verbose else 0,
+    )
+    write_trials(tuner, run_dir / "trials.csv")
+    best_hp = tuner.get_best_hyperparameters(1)[0]
+    return task.search_space(best_hp)
+
+
+def write_trials(tuner, path):
+    rows, names = [], []
+    for trial in tuner.oracle.trials.values():
+        values = {k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")}
+        for name in values:
+            if name not in names:
+                names.append(name)
+        rows.append({"trial_id": trial.trial_id, "status": trial.status, "val_loss": trial.score, **values})
+    rows.sort(key=lambda row: (row["val_loss"] is None, row["val_loss"] if row["val_loss"] is not None else 0))
+    runs.write_csv(path, rows, ["trial_id", "status", "val_loss", *names])
