@@ -93,7 +93,9 @@ def vgg(input_shape, width=32, stages=3):
     return keras.Model(inputs, x, name="backbone")
 
 
-@BACKBONES.register("resnet", modality="image", description="ResNet-style: residual basic blocks, sized for small images")
+@BACKBONES.register(
+    "resnet", modality="image", description="ResNet-style: residual basic blocks, sized for small images"
+)
 def resnet(input_shape, width=32, stages=3, blocks_per_stage=2):
     """ResNet-style network (He et al. 2016) of basic residual blocks, CIFAR-sized stem.
 
@@ -117,7 +119,9 @@ def resnet(input_shape, width=32, stages=3, blocks_per_stage=2):
     return keras.Model(inputs, x, name="backbone")
 
 
-@BACKBONES.register("mobilenet", modality="image", description="MobileNetV2-style: inverted residuals with depthwise convs")
+@BACKBONES.register(
+    "mobilenet", modality="image", description="MobileNetV2-style: inverted residuals with depthwise convs"
+)
 def mobilenet(input_shape, width=32, stages=3, expansion=4):
     """MobileNetV2-style network (Sandler et al. 2018): inverted residual blocks.
 

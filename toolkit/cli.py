@@ -55,7 +55,14 @@ def _add_task_options(parser, task_class):
         if isinstance(default, bool):
             parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS)
         else:
-            parser.add_argument(flag, dest=name, type=parse_value, default=argparse.SUPPRESS, metavar="VALUE", help=f"default: {default!r}")
+            parser.add_argument(
+                flag,
+                dest=name,
+                type=parse_value,
+                default=argparse.SUPPRESS,
+                metavar="VALUE",
+                help=f"default: {default!r}",
+            )
 
 
 def build_parser():
@@ -90,7 +97,12 @@ def _list(what, task):
     from toolkit import backbones, data, finetune
     from toolkit.task import TASKS
 
-    registry = {"tasks": TASKS, "backbones": backbones.BACKBONES, "datasets": data.DATASETS, "strategies": finetune.STRATEGIES}[what]
+    registry = {
+        "tasks": TASKS,
+        "backbones": backbones.BACKBONES,
+        "datasets": data.DATASETS,
+        "strategies": finetune.STRATEGIES,
+    }[what]
     filters = {}
     if task and what == "backbones":
         filters["modality"] = TASKS.get(task).modality
@@ -101,7 +113,9 @@ def _list(what, task):
     if what == "backbones":
         presets = TASKS.get(task).keras_hub_presets() if task else []
         if presets:
-            print(f"\nPretrained KerasHub presets ({len(presets)}; downloaded on first use, or pass a local preset folder):")
+            print(
+                f"\nPretrained KerasHub presets ({len(presets)}; downloaded on first use, or pass a local preset folder):"
+            )
             for name in presets:
                 print(f"  {name}")
 
@@ -116,7 +130,15 @@ def main(argv=None):
         if args.command == "train":
             options = {k: v for k, v in vars(args).items() if k not in ("command", "task", "data", "validation_data")}
             task = TASKS.get(args.task)(**options).fit(args.data, args.validation_data)
-            print(json.dumps({"run_dir": task.run_dir, "test": _headline(task.metrics_["test"]), "validation": _headline(task.metrics_["validation"])}))
+            print(
+                json.dumps(
+                    {
+                        "run_dir": task.run_dir,
+                        "test": _headline(task.metrics_["test"]),
+                        "validation": _headline(task.metrics_["validation"]),
+                    }
+                )
+            )
         elif args.command == "evaluate":
             print(json.dumps(load(args.run_dir).evaluate(args.data), indent=2))
         elif args.command == "predict":

@@ -52,23 +52,54 @@ def load_tfds(spec, data_dir=None):
         )
     name = parts[1]
     split = parts[2] if len(parts) == 3 else "train"
+    fix = (
+        f"on a machine with network access run `tfds build {name}` (or tfds.load once) and pass "
+        "data_dir= pointing at that folder; check the name at https://www.tensorflow.org/datasets/catalog"
+    )
     try:
-        dataset, info = tfds.load(name, split=split, data_dir=data_dir, as_supervised=True, with_info=True)
+        try:
+            # Already prepared under data_dir: no network needed.
+            dataset, info = tfds.load(
+                name, split=split, data_dir=data_dir, as_supervised=True, with_info=True, download=False
+            )
+        except AssertionError:  # TFDS's "dataset not found in data_dir"
+            if not _download_host_resolves():
+                raise ToolkitError(
+                    f"TFDS dataset {name!r} is not prepared under data_dir={data_dir!r} and the network is unreachable.",
+                    expected="a TFDS dataset already prepared under data_dir, or network access to download it",
+                    fix=fix,
+                ) from None
+            print(f"Downloading and preparing TFDS dataset {name!r}...")
+            dataset, info = tfds.load(name, split=split, data_dir=data_dir, as_supervised=True, with_info=True)
+    except ToolkitError:
+        raise
     except Exception as error:  # TFDS raises many types: network, missing files, bad names
         raise ToolkitError(
             f"Could not load TFDS dataset {name!r} (split {split!r}): {type(error).__name__}: {error}",
             expected="a TFDS dataset already prepared under data_dir, or network access to download it",
-            fix=(
-                "on a machine with network access run `tfds build "
-                f"{name}` (or tfds.load once) and pass data_dir= pointing at that folder; "
-                "check the name at https://www.tensorflow.org/datasets/catalog"
-            ),
+            fix=fix,
         ) from error
     label_names = None
     label_feature = info.features[info.supervised_keys[1]] if info.supervised_keys else None
     if label_feature is not None and hasattr(label_feature, "names"):
         label_names = list(label_feature.names)
     return dataset, label_names
+
+
+def _download_host_resolves(host="storage.googleapis.com"):
+    """Quick offline check before a TFDS download.
+
+    TFDS retries failed downloads ten times with exponential backoff, so an
+    offline machine would wait about three minutes for its error; a failed
+    name lookup of TFDS's storage host tells the same in milliseconds.
+    """
+    import socket
+
+    try:
+        socket.getaddrinfo(host, 443)
+        return True
+    except OSError:
+        return False
 
 
 def dataset_to_arrays(dataset):

@@ -25,9 +25,7 @@ def classification_metrics(labels, probabilities, class_names):
     probabilities = np.asarray(probabilities, dtype=np.float64)
     predicted = probabilities.argmax(axis=-1)
     indices = list(range(len(class_names)))
-    precision, recall, f1, support = precision_recall_fscore_support(
-        labels, predicted, labels=indices, zero_division=0
-    )
+    precision, recall, f1, support = precision_recall_fscore_support(labels, predicted, labels=indices, zero_division=0)
     true_probability = probabilities[np.arange(len(labels)), labels]
     metrics = {
         "accuracy": float((predicted == labels).mean()),

@@ -185,7 +185,9 @@ class Task:
         ]
         for ok, name, expected in checks:
             if not ok:
-                raise ToolkitError(f"{name}={getattr(self, name)!r} is not valid.", expected=expected, fix=f"pass a valid {name}")
+                raise ToolkitError(
+                    f"{name}={getattr(self, name)!r} is not valid.", expected=expected, fix=f"pass a valid {name}"
+                )
         STRATEGIES.get(self.finetune)
 
     # ---------------------------------------------------------------- training
@@ -215,7 +217,9 @@ class Task:
             self._say(f"Best configuration: {best}; training it on the full budget.")
             keras.utils.set_random_seed(self.seed)
         model = self._build_model()
-        self.history_ = self._train(model, splits, run_dir)
+        self._train_history = self._train(model, splits, run_dir)
+        # history.csv also holds the epochs from before an interruption.
+        self.history_ = runs.read_history(run_dir / runs.HISTORY_FILE) or self._train_history
         self.model_ = model
         self.metrics_ = {
             "validation": self._evaluate_dataset(splits.validation),
@@ -329,7 +333,9 @@ class Task:
             "class": f"{type(self).__module__}:{type(self).__qualname__}",
             "params": self.get_config(),
             "fitted": {k: v for k, v in vars(self).items() if k.endswith("_") and k not in _NOT_IN_CONFIG},
-            "needs_keras_hub": any(type(layer).__module__.startswith("keras_hub") for layer in self.model_._flatten_layers()),
+            "needs_keras_hub": any(
+                type(layer).__module__.startswith("keras_hub") for layer in self.model_._flatten_layers()
+            ),
             "versions": runs.versions(),
         }
         runs.write_json(path / runs.CONFIG_FILE, config)

@@ -62,7 +62,9 @@ def search(task, splits, run_dir):
         splits.train,
         validation_data=splits.validation,
         epochs=task.epochs,
-        callbacks=[keras.callbacks.EarlyStopping(monitor="val_loss", patience=task.patience)],
+        shuffle=False,  # the training dataset shuffles itself
+        callbacks=list(task.callbacks or [])
+        + [keras.callbacks.EarlyStopping(monitor="val_loss", patience=task.patience)],
         verbose=task._keras_verbose() if task.verbose else 0,
     )
     write_trials(tuner, run_dir / "trials.csv")

@@ -17,7 +17,11 @@ ACCEPTED = (
 )
 
 
-@data_lib.DATASETS.register("digits", task="image-classification", description="scikit-learn's 1,797 8x8 handwritten digits (bundled, no download)")
+@data_lib.DATASETS.register(
+    "digits",
+    task="image-classification",
+    description="scikit-learn's 1,797 8x8 handwritten digits (bundled, no download)",
+)
 def digits():
     """scikit-learn's bundled 8x8 digits as 0..255 greyscale images with labels "0".."9".
 
@@ -69,7 +73,11 @@ def load_source(data, data_dir=None):
             expected=ACCEPTED,
             fix="pass a folder of class subfolders or a .csv manifest",
         )
-    raise ToolkitError(f"Cannot use {type(data).__name__} as image classification data.", expected=ACCEPTED, fix="convert the data to one of those forms")
+    raise ToolkitError(
+        f"Cannot use {type(data).__name__} as image classification data.",
+        expected=ACCEPTED,
+        fix="convert the data to one of those forms",
+    )
 
 
 def read_manifest(path):

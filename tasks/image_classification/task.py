@@ -94,25 +94,35 @@ class ImageClassifier(Task):
         if image_size is None and isinstance(self.backbone, keras.Model) and None not in self.backbone.input_shape[1:3]:
             image_size = tuple(self.backbone.input_shape[1:3])
         self.image_size_, channels = image_data.choose_size_and_channels(images, image_size)
-        self.channels_ = 3 if self._uses_preset() or isinstance(self.backbone, keras.Model) and self.backbone.input_shape[-1] == 3 else channels
+        self.channels_ = (
+            3
+            if self._uses_preset() or isinstance(self.backbone, keras.Model) and self.backbone.input_shape[-1] == 3
+            else channels
+        )
         x = image_data.to_array(images, self.image_size_, self.channels_, verbose=bool(self.verbose))
         self._warn_if_unit_range(x, images)
 
         info = {"train_source": _describe(data)}
         if self.test_split > 0:
             (x,), y, (x_test,), y_test, stratified = data_lib.split([x], y, self.test_split, self.seed)
-            info["test"] = f"seeded split of the training data ({self.test_split:.0%}{', stratified' if stratified else ''})"
+            info["test"] = (
+                f"seeded split of the training data ({self.test_split:.0%}{', stratified' if stratified else ''})"
+            )
         else:
             x_test = y_test = None
             info["test"] = "none (test_split=0)"
         if validation_data is None:
             fraction = self.validation_split / (1 - self.test_split)
             (x,), y, (x_val,), y_val, stratified = data_lib.split([x], y, fraction, self.seed)
-            info["validation"] = f"seeded split of the training data ({self.validation_split:.0%}{', stratified' if stratified else ''})"
+            info["validation"] = (
+                f"seeded split of the training data ({self.validation_split:.0%}{', stratified' if stratified else ''})"
+            )
         else:
             x_val, y_val = self._arrays(validation_data)
             info["validation"] = f"validation_data: {_describe(validation_data)}"
-        info.update(train_examples=len(y), validation_examples=len(y_val), test_examples=0 if y_test is None else len(y_test))
+        info.update(
+            train_examples=len(y), validation_examples=len(y_val), test_examples=0 if y_test is None else len(y_test)
+        )
         self._say(
             f"Image classification: {len(self.classes_)} classes, {self.image_size_[0]}x{self.image_size_[1]}x{self.channels_} images; "
             f"{len(y)} train / {len(y_val)} validation / {info['test_examples']} test."
@@ -132,7 +142,9 @@ class ImageClassifier(Task):
         return image_data.to_array(images, tuple(self.image_size_), self.channels_, verbose=bool(self.verbose)), y
 
     def _dataset(self, x, y, shuffle=False):
-        return data_lib.to_dataset(x, y, self.batch_size, shuffle=shuffle, seed=self.seed, map_fn=lambda a, b: (tf.cast(a, "float32"), b))
+        return data_lib.to_dataset(
+            x, y, self.batch_size, shuffle=shuffle, seed=self.seed, map_fn=lambda a, b: (tf.cast(a, "float32"), b)
+        )
 
     def _evaluation_dataset(self, data):
         return self._dataset(*self._arrays(data))
@@ -146,13 +158,18 @@ class ImageClassifier(Task):
 
     # ------------------------------------------------------------------ model
     def _uses_preset(self):
-        return isinstance(self.backbone, str) and self.backbone not in backbones_lib.BACKBONES and backbones_lib.is_preset(self.backbone)
+        return (
+            isinstance(self.backbone, str)
+            and self.backbone not in backbones_lib.BACKBONES
+            and backbones_lib.is_preset(self.backbone)
+        )
 
     def _check_backbone(self):
         if isinstance(self.backbone, keras.Model):
             return
         if isinstance(self.backbone, str) and (
-            backbones_lib.BACKBONES.available(modality="image").count(self.backbone) or backbones_lib.is_preset(self.backbone)
+            backbones_lib.BACKBONES.available(modality="image").count(self.backbone)
+            or backbones_lib.is_preset(self.backbone)
         ):
             return
         raise backbones_lib.unknown_backbone_error(self.backbone, "image")
@@ -163,7 +180,11 @@ class ImageClassifier(Task):
         x = keras.layers.Resizing(height, width, name="resize")(inputs)
         for name in self.augment or ():
             if name not in AUGMENTATIONS:
-                raise ToolkitError(f"Unknown augmentation {name!r}.", expected=f"names from {sorted(AUGMENTATIONS)}", fix="fix the augment= list")
+                raise ToolkitError(
+                    f"Unknown augmentation {name!r}.",
+                    expected=f"names from {sorted(AUGMENTATIONS)}",
+                    fix="fix the augment= list",
+                )
             x = AUGMENTATIONS[name](self.seed)(x)
         backbone, converter = self._make_backbone((height, width, self.channels_))
         x = converter(x) if converter is not None else keras.layers.Rescaling(1 / 255, name="rescale")(x)
@@ -173,7 +194,9 @@ class ImageClassifier(Task):
         elif len(features.shape) == 3:  # token sequences (ViT-style backbones)
             features = keras.layers.GlobalAveragePooling1D()(features)
         features = keras.layers.Dropout(self.dropout)(features)
-        outputs = keras.layers.Dense(len(self.classes_), activation="softmax", name="classes", dtype="float32")(features)
+        outputs = keras.layers.Dense(len(self.classes_), activation="softmax", name="classes", dtype="float32")(
+            features
+        )
         return keras.Model(inputs, outputs, name="image_classifier")
 
     def _make_backbone(self, input_shape):
@@ -240,7 +263,14 @@ class ImageClassifier(Task):
         if isinstance(inputs, (list, tuple)):
             return inputs
         array = np.asarray(inputs)
-        single = array.ndim == 2 or (array.ndim == 3 and array.shape[-1] in (1, 3, 4) and array.shape[-1] != 1 or array.ndim == 3 and self.channels_ == 3 and array.shape[-1] == 3)
+        single = array.ndim == 2 or (
+            array.ndim == 3
+            and array.shape[-1] in (1, 3, 4)
+            and array.shape[-1] != 1
+            or array.ndim == 3
+            and self.channels_ == 3
+            and array.shape[-1] == 3
+        )
         return array[None] if single else array
 
     def search_space(self, hp):

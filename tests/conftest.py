@@ -1,0 +1,67 @@
+"""Shared fixtures: seeding, temporary run folders, small image data, the real-data root."""
+
+import os
+import pathlib
+
+import numpy as np
+import pytest
+
+import toolkit  # noqa: F401  (quiets TensorFlow before the tests import it)
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+# One setting for the real datasets: TOOLKIT_DATA, defaulting to ../shared/data.
+DATA_ROOT = pathlib.Path(os.environ.get("TOOLKIT_DATA", REPO_ROOT.parent / "shared" / "data"))
+
+
+def real_data(name):
+    """Path to a real dataset folder, or skip the test saying how to get it."""
+    path = DATA_ROOT / name
+    if not path.exists():
+        pytest.skip(
+            f"real dataset '{name}' not found under {DATA_ROOT}; set TOOLKIT_DATA to the folder "
+            "holding the project's shared data (see README, 'Tests')"
+        )
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    import keras
+
+    keras.utils.set_random_seed(0)
+
+
+@pytest.fixture
+def fast(tmp_path):
+    """Constructor arguments for short, quiet test runs that write under tmp_path."""
+    return dict(epochs=2, batch_size=32, verbose=0, save_dir=str(tmp_path / "runs"))
+
+
+def draw_shape_image(path, shape, size, colour, seed):
+    """Writes a PNG/JPEG with a filled circle or square on a noisy background."""
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(seed)
+    width, height = size
+    mode = "RGB" if colour else "L"
+    background = rng.integers(0, 60, size=(height, width, 3) if colour else (height, width), dtype=np.uint8)
+    image = Image.fromarray(background, mode)
+    draw = ImageDraw.Draw(image)
+    margin = min(width, height) // 5
+    box = [margin, margin, width - margin, height - margin]
+    fill = (230, 200, 60) if colour else 220
+    (draw.ellipse if shape == "circle" else draw.rectangle)(box, fill=fill)
+    image.save(path)
+
+
+@pytest.fixture(scope="session")
+def shapes_folder(tmp_path_factory):
+    """A class-subfolder image folder: circles and squares, mixed sizes, PNG and JPEG, grey and colour."""
+    root = tmp_path_factory.mktemp("shapes")
+    for shape in ("circle", "square"):
+        (root / shape).mkdir()
+        for i in range(24):
+            size = (24 + (i % 4) * 6, 24 + (i % 3) * 8)
+            suffix = ".png" if i % 2 else ".jpg"
+            draw_shape_image(root / shape / f"{shape}_{i}{suffix}", shape, size, colour=i % 3 != 0, seed=i)
+    return root

@@ -1,0 +1,99 @@
+"""The shared task battery: every task's test module subclasses `TaskBattery`.
+
+Like scikit-learn's common estimator checks and KerasHub's `run_task_test`:
+config round trip, a short fit, predictions in user terms, save then load
+gives equal predictions, the run directory has its files, bad input raises
+a clear error.
+"""
+
+import json
+import pathlib
+
+import numpy as np
+import pytest
+
+import toolkit
+
+
+class TaskBattery:
+    """Subclasses set `task_class` and implement the data hooks below."""
+
+    task_class = None
+
+    def train_data(self):
+        raise NotImplementedError
+
+    def predict_inputs(self):
+        raise NotImplementedError
+
+    def bad_inputs(self):
+        """[(data, text the error message must contain), ...]"""
+        raise NotImplementedError
+
+    def check_prediction(self, task, prediction):
+        raise NotImplementedError
+
+    def task_kwargs(self):
+        return {}
+
+    @pytest.fixture(scope="class")
+    def fitted(self, tmp_path_factory):
+        save_dir = tmp_path_factory.mktemp("battery")
+        task = self.task_class(epochs=2, verbose=0, save_dir=str(save_dir), run_name="battery", **self.task_kwargs())
+        return task.fit(self.train_data())
+
+    def test_config_round_trip(self):
+        task = self.task_class(**self.task_kwargs())
+        config = task.get_config()
+        json.dumps(config)
+        assert self.task_class(**config).get_config() == config
+        assert set(config) == set(self.task_class._param_names())
+
+    def test_init_only_stores(self):
+        # scikit-learn's rule: no validation in __init__; errors come from fit.
+        task = self.task_class(epochs=-1, backbone="no-such-backbone")
+        assert task.epochs == -1
+        with pytest.raises(toolkit.ToolkitError):
+            task.fit(self.train_data())
+
+    def test_run_directory_has_its_files(self, fitted):
+        run_dir = pathlib.Path(fitted.run_dir)
+        for name in ("config.json", "model.keras", "history.csv", "metrics.json"):
+            assert (run_dir / name).is_file(), name
+        assert not (run_dir / "checkpoints").exists()
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        assert set(metrics) >= {"validation", "test"}
+        assert metrics["validation"]["loss"] > 0
+        assert not [p for p in run_dir.iterdir() if p.name.startswith(".tmp-")]
+
+    def test_predict_returns_user_terms(self, fitted):
+        predictions = fitted.predict(self.predict_inputs())
+        assert len(predictions) == len(self.predict_inputs())
+        for prediction in predictions:
+            self.check_prediction(fitted, prediction)
+
+    def test_save_then_load_predicts_the_same(self, fitted, tmp_path):
+        loaded = toolkit.load(fitted.run_dir)
+        assert type(loaded) is type(fitted)
+        assert loaded.get_config() == fitted.get_config()
+        inputs = self.predict_inputs()
+        before = fitted.predict(inputs)
+        after = loaded.predict(inputs)
+        assert before == after
+        fitted.save(tmp_path / "copy")
+        again = toolkit.load(tmp_path / "copy")
+        x = np.asarray(self.model_inputs(fitted), dtype="float32")
+        np.testing.assert_allclose(
+            again.model_.predict(x, verbose=0), fitted.model_.predict(x, verbose=0), rtol=1e-5, atol=1e-6
+        )
+
+    def test_evaluate_returns_metrics(self, fitted):
+        metrics = fitted.evaluate(self.train_data())
+        assert "loss" in metrics and np.isfinite(metrics["loss"])
+
+    def test_bad_input_raises_clear_error(self, tmp_path):
+        for data, message in self.bad_inputs():
+            task = self.task_class(epochs=1, verbose=0, save_dir=str(tmp_path), **self.task_kwargs())
+            with pytest.raises(toolkit.ToolkitError, match=message):
+                task.fit(data)
+            assert not (tmp_path / task.task_name.replace("-", "_")).exists(), "a failed fit left a run folder"

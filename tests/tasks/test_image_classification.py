@@ -1,0 +1,255 @@
+"""Image classification: the shared battery plus data forms, errors, fine-tuning, tuning, resume."""
+
+import csv
+import json
+import pathlib
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import toolkit
+from tasks import ImageClassifier, train_image_classifier
+from tasks.image_classification.data import digits
+from tests.tasks.battery import TaskBattery
+
+DIGITS_X, DIGITS_Y, _ = digits()
+
+
+def digits_subset(n=400):
+    return DIGITS_X[:n], DIGITS_Y[:n]
+
+
+class TestImageClassifierBattery(TaskBattery):
+    task_class = ImageClassifier
+
+    def task_kwargs(self):
+        return {"backbone": "mlp", "width": 16}
+
+    def train_data(self):
+        return digits_subset(300)
+
+    def predict_inputs(self):
+        return DIGITS_X[1000:1004]
+
+    def model_inputs(self, task):
+        return DIGITS_X[1000:1004]
+
+    def bad_inputs(self):
+        return [
+            ((DIGITS_X[:10], DIGITS_Y[:9]), "10 inputs but 9 targets"),
+            ("/no/such/folder", "does not exist"),
+            ((DIGITS_X[:20], ["7"] * 20), "single class"),
+        ]
+
+    def check_prediction(self, task, prediction):
+        assert prediction["label"] in task.classes_
+        assert 0 <= prediction["probability"] <= 1
+        assert set(prediction["probabilities"]) == set(task.classes_)
+        assert abs(sum(prediction["probabilities"].values()) - 1) < 1e-4
+
+
+def test_default_run_reaches_098_on_digits(tmp_path):
+    """The README's main job: no data, default backbone, real (bundled) digits."""
+    clf = train_image_classifier(save_dir=str(tmp_path), verbose=0)
+    assert clf.metrics_["test"]["accuracy"] >= 0.98
+    assert clf.metrics_["data"]["test_examples"] == 360
+    metrics = json.loads((pathlib.Path(clf.run_dir) / "metrics.json").read_text())
+    test = metrics["test"]
+    assert len(test["confusion_matrix"]) == 10 and sum(map(sum, test["confusion_matrix"])) == 360
+    assert set(test["per_class"]["3"]) == {"precision", "recall", "f1", "support"}
+    assert "top_5_accuracy" in test and test["top_5_accuracy"] >= test["accuracy"]
+
+
+def test_folder_of_mixed_images(shapes_folder, fast):
+    clf = ImageClassifier(backbone="lenet", image_size=(32, 32), **{**fast, "epochs": 8}).fit(shapes_folder)
+    assert clf.classes_ == ["circle", "square"]
+    assert clf.channels_ == 3  # some files are colour, so all are read as RGB
+    files = sorted(str(p) for p in pathlib.Path(shapes_folder).rglob("*.*"))[:6]
+    predictions = clf.predict(files)
+    assert [set(p) for p in predictions] == [{"label", "probability", "probabilities"}] * 6
+    # the shapes are easy: a working model separates them
+    assert clf.evaluate(shapes_folder)["accuracy"] >= 0.8
+
+
+def test_mixed_sizes_without_image_size_uses_median(shapes_folder, fast):
+    clf = ImageClassifier(backbone="mlp", **{**fast, "epochs": 1}).fit(shapes_folder)
+    assert tuple(clf.image_size_) == (32, 33)
+
+
+def test_csv_manifest(shapes_folder, fast, tmp_path):
+    manifest = tmp_path / "labels.csv"
+    files = sorted(pathlib.Path(shapes_folder).rglob("*.*"))
+    with open(manifest, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path", "label"])
+        for path in files:
+            writer.writerow([str(path), "round" if path.parent.name == "circle" else "boxy"])
+    clf = ImageClassifier(backbone="mlp", image_size=16, **{**fast, "epochs": 1}).fit(manifest)
+    assert clf.classes_ == ["boxy", "round"]
+
+
+def test_tf_data_dataset_batched_and_unbatched(fast):
+    x, y = digits_subset(200)
+    labels = np.array([int(v) for v in y])
+    for dataset in (
+        tf.data.Dataset.from_tensor_slices((x, labels)),
+        tf.data.Dataset.from_tensor_slices((x, labels)).batch(16),
+    ):
+        clf = ImageClassifier(backbone="mlp", **{**fast, "epochs": 1}).fit(dataset)
+        assert clf.classes_ == list(range(10))
+        assert clf.predict(x[:2])[0]["label"] in range(10)
+
+
+def test_validation_data_is_used_and_recorded(fast):
+    x, y = digits_subset(400)
+    clf = ImageClassifier(backbone="mlp", **fast).fit((x[:300], y[:300]), validation_data=(x[300:], y[300:]))
+    assert clf.metrics_["data"]["validation_examples"] == 100
+    assert clf.metrics_["data"]["validation"].startswith("validation_data")
+
+
+def test_tfds_with_mock_data(fast, tmp_path):
+    import tensorflow_datasets as tfds
+
+    with tfds.testing.mock_data(num_examples=60):
+        clf = ImageClassifier(backbone="mlp", data_dir=str(tmp_path / "tfds"), **{**fast, "epochs": 1}).fit(
+            "tfds:mnist"
+        )
+    assert clf.classes_ == [str(i) for i in range(10)]
+    assert tuple(clf.image_size_) == (28, 28)
+
+
+def test_tfds_offline_gives_clear_error(fast, tmp_path):
+    with pytest.raises(
+        toolkit.ToolkitError, match="(?s)TFDS dataset 'mnist' is not prepared.*network is unreachable.*tfds build mnist"
+    ):
+        ImageClassifier(data_dir=str(tmp_path / "empty"), **fast).fit("tfds:mnist")
+
+
+@pytest.mark.parametrize(
+    "make_data, message",
+    [
+        (lambda tmp: tmp / "missing", "does not exist"),
+        (lambda tmp: (tmp / "empty").mkdir() or tmp / "empty", "holds no images"),
+        (lambda tmp: _single_class_folder(tmp), "single class"),
+        (lambda tmp: _folder_with_corrupt_image(tmp), "Cannot read image file '.*broken.jpg'"),
+    ],
+    ids=["missing-folder", "empty-folder", "single-class", "corrupt-image"],
+)
+def test_bad_folders_raise_clear_errors(tmp_path, fast, make_data, message):
+    data = make_data(tmp_path)
+    with pytest.raises(toolkit.ToolkitError, match=message) as error:
+        ImageClassifier(**fast).fit(data)
+    assert "Fix:" in str(error.value)
+
+
+def _single_class_folder(tmp):
+    from tests.conftest import draw_shape_image
+
+    (tmp / "one" / "cat").mkdir(parents=True)
+    for i in range(3):
+        draw_shape_image(tmp / "one" / "cat" / f"{i}.png", "circle", (16, 16), False, i)
+    return tmp / "one"
+
+
+def _folder_with_corrupt_image(tmp):
+    from tests.conftest import draw_shape_image
+
+    for label in ("a", "b"):
+        (tmp / "bad" / label).mkdir(parents=True)
+        draw_shape_image(tmp / "bad" / label / "ok.png", "circle", (16, 16), True, 0)
+    (tmp / "bad" / "b" / "broken.jpg").write_bytes(b"this is not a jpeg")
+    return tmp / "bad"
+
+
+def test_unknown_backbone_lists_valid_names(fast):
+    with pytest.raises(toolkit.ToolkitError, match="(?s)Unknown backbone 'resnet_9000'.*lenet.*mobilenet"):
+        ImageClassifier(backbone="resnet_9000", **fast).fit(digits_subset(50))
+
+
+def test_offline_hub_preset_gives_clear_error(fast):
+    with pytest.raises(
+        toolkit.ToolkitError, match="(?s)Could not download KerasHub preset 'resnet_18_imagenet'.*local preset folder"
+    ):
+        ImageClassifier(backbone="resnet_18_imagenet", **fast).fit(digits_subset(50))
+
+
+def test_finished_run_is_not_overwritten(fast):
+    x, y = digits_subset(100)
+    first = ImageClassifier(backbone="mlp", run_name="keep", **{**fast, "epochs": 1}).fit((x, y))
+    model_bytes = (pathlib.Path(first.run_dir) / "model.keras").read_bytes()
+    with pytest.raises(toolkit.ToolkitError, match="already holds a finished run"):
+        ImageClassifier(backbone="mlp", run_name="keep", **{**fast, "epochs": 1}).fit((x, y))
+    assert (pathlib.Path(first.run_dir) / "model.keras").read_bytes() == model_bytes
+    ImageClassifier(backbone="mlp", run_name="keep", overwrite=True, **{**fast, "epochs": 1}).fit((x, y))
+
+
+@pytest.mark.parametrize("backbone", ["mlp", "lenet", "vgg", "resnet", "mobilenet"])
+def test_every_scratch_backbone_trains(backbone, fast):
+    clf = ImageClassifier(backbone=backbone, width=8, **{**fast, "epochs": 1}).fit(digits_subset(200))
+    assert np.isfinite(clf.metrics_["validation"]["loss"])
+
+
+def test_keras_model_backbone(fast):
+    backbone = keras.Sequential(
+        [keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(16, activation="relu")]
+    )
+    clf = ImageClassifier(backbone=backbone, **{**fast, "epochs": 1}).fit(digits_subset(100))
+    assert toolkit.load(clf.run_dir).predict(DIGITS_X[:1])[0]["label"] in clf.classes_
+
+
+def test_augmentation_layers_are_in_the_model_and_inactive_at_inference(fast):
+    clf = ImageClassifier(backbone="mlp", augment=("rotation", "zoom", "flip"), **{**fast, "epochs": 1}).fit(
+        digits_subset(100)
+    )
+    kinds = {type(layer).__name__ for layer in clf.model_.layers}
+    assert {"RandomRotation", "RandomZoom", "RandomFlip", "Resizing", "Rescaling"} <= kinds
+    x = DIGITS_X[:4].astype("float32")
+    np.testing.assert_allclose(clf.model_.predict(x, verbose=0), clf.model_.predict(x, verbose=0))
+
+
+def test_raw_images_of_another_size_are_resized_by_the_model(fast):
+    clf = ImageClassifier(backbone="mlp", **{**fast, "epochs": 1}).fit(digits_subset(100))
+    big = np.kron(DIGITS_X[:3, ..., 0], np.ones((4, 4), dtype=np.uint8))  # 32x32 versions
+    assert clf.model_.predict(big[..., None].astype("float32"), verbose=0).shape == (3, 10)
+    assert len(clf.predict(big)) == 3
+
+
+class _Killed(BaseException):
+    """Stands for the process dying: neither Keras nor KerasTuner catch BaseException."""
+
+
+class _KillAtEpoch(keras.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise _Killed()
+
+
+class _RecordEpochs(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.epochs = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epochs.append(epoch)
+
+
+def test_killed_run_resumes_from_last_finished_epoch(fast):
+    x, y = digits_subset(300)
+    settings = dict(backbone="mlp", run_name="crash", patience=100, **{**fast, "epochs": 6})
+    with pytest.raises(_Killed):
+        ImageClassifier(callbacks=[_KillAtEpoch(2)], **settings).fit((x, y))
+    run_dir = pathlib.Path(fast["save_dir"]) / "image_classification" / "crash"
+    assert not (run_dir / "model.keras").exists()
+    recorder = _RecordEpochs()
+    clf = ImageClassifier(callbacks=[recorder], **settings).fit((x, y))
+    # epochs 0 and 1 finished before the kill (epoch 2 died before its backup); training goes on from 2
+    assert recorder.epochs == [2, 3, 4, 5]
+    assert [int(e) for e in clf.history_["epoch"]] == [0, 1, 2, 3, 4, 5]
+    logged = [row.split(",")[0] for row in (run_dir / "history.csv").read_text().splitlines()[1:]]
+    assert logged == ["0", "1", "2", "3", "4", "5"]

@@ -1,0 +1,178 @@
+"""Fine-tuning a KerasHub backbone from a local preset folder, and hyperparameter search."""
+
+import csv
+import pathlib
+
+import keras
+import numpy as np
+import pytest
+
+from tasks import ImageClassifier
+from tests.conftest import draw_shape_image
+
+
+@pytest.fixture(scope="session")
+def shapes_arrays():
+    """96 RGB 32x32 images of circles and squares, as arrays."""
+    import tempfile
+
+    from PIL import Image
+
+    images, labels = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(96):
+            shape = ("circle", "square")[i % 2]
+            path = pathlib.Path(tmp) / f"{i}.png"
+            draw_shape_image(path, shape, (32, 32), True, i)
+            images.append(np.asarray(Image.open(path)))
+            labels.append(shape)
+    return np.stack(images), labels
+
+
+@pytest.fixture(scope="session")
+def local_preset(tmp_path_factory, shapes_arrays):
+    """A real KerasHub preset folder: a small ResNet trained briefly, written with save_to_preset."""
+    import keras_hub
+
+    keras.utils.set_random_seed(0)
+    backbone = keras_hub.models.ResNetBackbone(
+        input_conv_filters=[64],
+        input_conv_kernel_sizes=[3],
+        stackwise_num_filters=[64, 32],
+        stackwise_num_blocks=[1, 1],
+        stackwise_num_strides=[1, 2],
+        block_type="basic_block",
+        image_shape=(None, None, 3),
+    )
+    converter = keras_hub.layers.ResNetImageConverter(image_size=(32, 32), scale=1 / 255)
+    preprocessor = keras_hub.models.ResNetImageClassifierPreprocessor(image_converter=converter)
+    classifier = keras_hub.models.ResNetImageClassifier(backbone=backbone, num_classes=2, preprocessor=preprocessor)
+    x, y = shapes_arrays
+    classifier.fit(
+        x.astype("float32"),
+        np.array([label == "square" for label in y], dtype="int32"),
+        epochs=1,
+        batch_size=32,
+        verbose=0,
+    )
+    folder = tmp_path_factory.mktemp("preset") / "tiny_resnet"
+    classifier.save_to_preset(str(folder))
+    return str(folder)
+
+
+def _backbone_weights(clf):
+    return [w.copy() for w in clf.model_.get_layer("backbone").get_weights()]
+
+
+def _preset_weights(preset):
+    import keras_hub
+
+    return [w for w in keras_hub.models.Backbone.from_preset(preset).get_weights()]
+
+
+def test_freeze_keeps_preset_backbone_fixed(local_preset, shapes_arrays, fast):
+    clf = ImageClassifier(backbone=local_preset, finetune="freeze", **{**fast, "epochs": 2}).fit(shapes_arrays)
+    assert tuple(clf.image_size_) == (32, 32)  # taken from the preset's image converter
+    loaded = _preset_weights(local_preset)
+    after = _backbone_weights(clf)
+    assert len(after) == len(loaded)
+    for before, now in zip(loaded, after):
+        np.testing.assert_array_equal(before, now)
+    head = clf.model_.get_layer("classes").get_weights()[0]
+    assert np.abs(head).sum() > 0
+
+
+def test_freeze_then_unfreeze_moves_preset_backbone(local_preset, shapes_arrays, fast):
+    clf = ImageClassifier(
+        backbone=local_preset, finetune="freeze_then_unfreeze", learning_rate=1e-2, patience=10, **{**fast, "epochs": 3}
+    ).fit(shapes_arrays)
+    loaded = _preset_weights(local_preset)
+    after = _backbone_weights(clf)
+    moved = sum(not np.array_equal(a, b) for a, b in zip(loaded, after))
+    assert moved > len(after) // 2
+    assert "loss" in clf.history_ and len(clf.history_["loss"]) == 3
+
+
+def test_full_finetune_from_preset_lowers_loss_and_round_trips(local_preset, shapes_arrays, fast):
+    import toolkit
+
+    clf = ImageClassifier(backbone=local_preset, finetune="full", patience=10, **{**fast, "epochs": 3}).fit(
+        shapes_arrays
+    )
+    losses = clf.history_["loss"]
+    assert losses[-1] < losses[0]
+    loaded = toolkit.load(clf.run_dir)
+    x = shapes_arrays[0][:5]
+    assert loaded.predict(x) == clf.predict(x)
+
+
+def test_freeze_keeps_scratch_backbone_fixed_and_full_moves_it(fast):
+    from tasks.image_classification.data import digits
+
+    x, y, _ = digits()
+    data = (x[:300], y[:300])
+    keras.utils.set_random_seed(0)
+    frozen = ImageClassifier(backbone="vgg", width=8, finetune="freeze", **fast)
+    keras.utils.set_random_seed(0)
+    reference = ImageClassifier(backbone="vgg", width=8, **fast)
+    reference._prepare_data(data, None)
+    keras.utils.set_random_seed(0)
+    initial = reference._build_model().get_layer("backbone").get_weights()
+    frozen.fit(data)
+    for before, now in zip(initial, _backbone_weights(frozen)):
+        np.testing.assert_array_equal(before, now)
+    full = ImageClassifier(backbone="vgg", width=8, finetune="full", **fast).fit(data)
+    assert any(not np.array_equal(a, b) for a, b in zip(initial, _backbone_weights(full)))
+
+
+@pytest.mark.parametrize("tuner", ["random", "bayesian", "hyperband"])
+def test_tuning_writes_trials_and_returns_best(tuner, fast):
+    from tasks.image_classification.data import digits
+
+    x, y, _ = digits()
+    clf = ImageClassifier(tune=True, tuner=tuner, max_trials=2, run_name="tuned", **fast).fit((x[:300], y[:300]))
+    run_dir = pathlib.Path(clf.run_dir)
+    assert (run_dir / "tuner").is_dir() and (run_dir / "model.keras").is_file()
+    with open(run_dir / "trials.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) >= 2
+    assert {row["status"] for row in rows} == {"COMPLETED"}, rows
+    assert {"trial_id", "val_loss", "learning_rate", "dropout", "backbone", "width"} <= set(rows[0])
+    best = rows[0]
+    assert clf.backbone == best["backbone"] and clf.width == int(best["width"])
+    assert clf.learning_rate == pytest.approx(float(best["learning_rate"]))
+    assert clf.best_hyperparameters_["backbone"] == clf.backbone
+
+
+class _Killed(BaseException):
+    pass
+
+
+class _KillOnSecondTrial(keras.callbacks.Callback):
+    trainings = 0
+
+    def on_train_begin(self, logs=None):
+        type(self).trainings += 1
+        if type(self).trainings == 2:
+            raise _Killed()
+
+
+def test_interrupted_search_resumes(fast):
+    from tasks.image_classification.data import digits
+
+    x, y, _ = digits()
+    data = (x[:300], y[:300])
+    settings = dict(tune=True, max_trials=3, run_name="search", **{**fast, "epochs": 1})
+    with pytest.raises(_Killed):
+        ImageClassifier(callbacks=[_KillOnSecondTrial()], **settings).fit(data)
+    def trial_dirs():
+        return sorted(
+            p.name for p in (pathlib.Path(fast["save_dir"]) / "image_classification" / "search" / "tuner").glob("trial_*")
+        )
+    first_trials = trial_dirs()
+    assert first_trials and len(first_trials) < 3
+    clf = ImageClassifier(**settings).fit(data)
+    assert set(first_trials) <= set(trial_dirs())
+    with open(pathlib.Path(clf.run_dir) / "trials.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len([r for r in rows if r["status"] == "COMPLETED"]) == 3

@@ -1,0 +1,106 @@
+"""Unit tests of the core: registry, runs, strategies, data helpers, metrics."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+import toolkit
+from toolkit import data, runs
+from toolkit.finetune import STRATEGIES
+from toolkit.metrics import classification_metrics
+from toolkit.registry import Registry
+
+
+def test_registry_register_get_available():
+    registry = Registry("widget")
+
+    @registry.register("a", colour="red", sizes=(1, 2))
+    def a():
+        return "A"
+
+    @registry.register("b", colour="blue", sizes=(2,))
+    def b():
+        return "B"
+
+    assert registry.get("a")() == "A"
+    assert "b" in registry and "c" not in registry
+    assert registry.available() == ["a", "b"]
+    assert registry.available(colour="blue") == ["b"]
+    assert registry.available(sizes=2) == ["a", "b"]
+    assert registry.metadata("a")["colour"] == "red"
+    with pytest.raises(toolkit.ToolkitError, match="(?s)Unknown widget 'c'.*one of: a, b"):
+        registry.get("c")
+
+
+def test_tasks_are_found_through_entry_points():
+    assert "image-classification" in toolkit.TASKS.available()
+    assert toolkit.TASKS.get("image-classification").__name__ == "ImageClassifier"
+
+
+def test_unknown_task_lists_valid_ones():
+    with pytest.raises(toolkit.ToolkitError, match="(?s)Unknown task 'image-clasification'.*image-classification"):
+        toolkit.TASKS.get("image-clasification")
+
+
+def test_strategies_phases():
+    assert STRATEGIES.available() == ["freeze", "freeze_then_unfreeze", "full"]
+    phases = STRATEGIES.get("freeze_then_unfreeze")(10, 1e-3)
+    assert [p.train_backbone for p in phases] == [False, True]
+    assert sum(p.epochs for p in phases) == 10
+    assert phases[1].learning_rate == pytest.approx(1e-4)
+
+
+def test_atomic_json_write_leaves_no_temporary_file(tmp_path):
+    runs.write_json(tmp_path / "a.json", {"x": np.float32(1.5), "y": np.arange(2)})
+    assert json.loads((tmp_path / "a.json").read_text()) == {"x": 1.5, "y": [0, 1]}
+    assert os.listdir(tmp_path) == ["a.json"]
+
+
+def test_run_dir_refuses_finished_run_and_reopens_interrupted(tmp_path):
+    run_dir = runs.prepare_run_dir(tmp_path, "image-classification", "r1")
+    assert run_dir == tmp_path / "image_classification" / "r1"
+    (run_dir / "history.csv").write_text("epoch\n0\n")
+    assert runs.prepare_run_dir(tmp_path, "image-classification", "r1") == run_dir  # interrupted: reopen
+    (run_dir / "model.keras").write_text("finished")
+    with pytest.raises(toolkit.ToolkitError, match="already holds a finished run"):
+        runs.prepare_run_dir(tmp_path, "image-classification", "r1")
+    timestamped = runs.prepare_run_dir(tmp_path, "image-classification")
+    assert timestamped.parent == run_dir.parent and timestamped != run_dir
+
+
+def test_split_is_seeded_and_stratified():
+    x = np.arange(100)
+    y = np.array([0] * 80 + [1] * 20)
+    first = data.split([x], y, 0.2, seed=3)
+    second = data.split([x], y, 0.2, seed=3)
+    np.testing.assert_array_equal(first[2][0], second[2][0])
+    assert first[4] is True
+    assert (first[3] == 1).sum() == 4  # 20% of the minority class
+    assert set(first[0][0]).isdisjoint(first[2][0])
+
+
+def test_encode_labels_rejects_unknown_labels():
+    indices, classes = data.encode_labels(["b", "a", "b"])
+    assert classes == ["a", "b"] and indices.tolist() == [1, 0, 1]
+    with pytest.raises(toolkit.ToolkitError, match=r"Labels \['c'\] do not occur"):
+        data.encode_labels(["c"], classes)
+
+
+def test_dataset_to_arrays_rejects_non_pairs():
+    import tensorflow as tf
+
+    with pytest.raises(toolkit.ToolkitError, match="pairs"):
+        data.dataset_to_arrays(tf.data.Dataset.from_tensor_slices(np.zeros(3)))
+
+
+def test_classification_metrics_against_hand_computed_values():
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    probs = np.eye(3)[[0, 1, 1, 1, 2, 0]] * 0.9 + 0.1 / 3
+    m = classification_metrics(labels, probs, ["a", "b", "c"])
+    assert m["accuracy"] == pytest.approx(4 / 6)
+    assert m["confusion_matrix"] == [[1, 1, 0], [0, 2, 0], [1, 0, 1]]
+    assert m["per_class"]["b"]["precision"] == pytest.approx(2 / 3)
+    assert m["per_class"]["a"]["recall"] == pytest.approx(0.5)
+    assert "top_5_accuracy" not in m
