@@ -41,7 +41,9 @@ def default_callbacks(run_dir, phase, start_epoch, monitor="val_loss", patience=
             save_weights_only=True,
             initial_value_threshold=_best_so_far(history_file, monitor, start_epoch),
         ),
-        keras.callbacks.BackupAndRestore(str(checkpoints / f"phase_{phase}_backup")),
+        # double_checkpoint keeps the previous state too, so a kill in the
+        # middle of writing a backup still leaves one that loads.
+        keras.callbacks.BackupAndRestore(str(checkpoints / f"phase_{phase}_backup"), double_checkpoint=True),
         keras.callbacks.CSVLogger(str(history_file), append=True),
         keras.callbacks.TerminateOnNaN(),
     ]

@@ -259,19 +259,17 @@ class ImageClassifier(Task):
         ]
 
     def _as_batch(self, inputs):
-        """One image (H, W) or (H, W, C) becomes a batch of one; batches pass through."""
+        """One image becomes a batch of one; batches and lists pass through.
+
+        (H, W) and (H, W, 1) are one grey image, (H, W, 3 or 4) one colour
+        image; any other 3-D array is a batch of grey images (N, H, W).
+        """
         if isinstance(inputs, (list, tuple)):
             return inputs
         array = np.asarray(inputs)
-        single = array.ndim == 2 or (
-            array.ndim == 3
-            and array.shape[-1] in (1, 3, 4)
-            and array.shape[-1] != 1
-            or array.ndim == 3
-            and self.channels_ == 3
-            and array.shape[-1] == 3
-        )
-        return array[None] if single else array
+        if array.ndim == 2 or (array.ndim == 3 and array.shape[-1] in (1, 3, 4)):
+            return array[None]
+        return array
 
     def search_space(self, hp):
         space = super().search_space(hp)

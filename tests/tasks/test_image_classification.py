@@ -187,8 +187,8 @@ def test_finished_run_is_not_overwritten(fast):
 
 @pytest.mark.parametrize("backbone", ["mlp", "lenet", "vgg", "resnet", "mobilenet"])
 def test_every_scratch_backbone_trains(backbone, fast):
-    clf = ImageClassifier(backbone=backbone, width=8, **{**fast, "epochs": 1}).fit(digits_subset(200))
-    assert np.isfinite(clf.metrics_["validation"]["loss"])
+    clf = ImageClassifier(backbone=backbone, width=8, **{**fast, "epochs": 2}).fit(digits_subset(200))
+    assert clf.history_["loss"][1] < clf.history_["loss"][0]
 
 
 def test_keras_model_backbone(fast):
@@ -214,6 +214,8 @@ def test_raw_images_of_another_size_are_resized_by_the_model(fast):
     big = np.kron(DIGITS_X[:3, ..., 0], np.ones((4, 4), dtype=np.uint8))  # 32x32 versions
     assert clf.model_.predict(big[..., None].astype("float32"), verbose=0).shape == (3, 10)
     assert len(clf.predict(big)) == 3
+    # one image, with or without its channel axis, is a batch of one
+    assert clf.predict(DIGITS_X[5]) == clf.predict(DIGITS_X[5, ..., 0]) == clf.predict(DIGITS_X[5:6])
 
 
 class _Killed(BaseException):
@@ -253,3 +255,57 @@ def test_killed_run_resumes_from_last_finished_epoch(fast):
     assert [int(e) for e in clf.history_["epoch"]] == [0, 1, 2, 3, 4, 5]
     logged = [row.split(",")[0] for row in (run_dir / "history.csv").read_text().splitlines()[1:]]
     assert logged == ["0", "1", "2", "3", "4", "5"]
+
+
+KILLED_SCRIPT = """
+import sys, time, keras
+sys.path.insert(0, {root!r})
+from tasks import ImageClassifier
+from tasks.image_classification.data import digits
+
+class Slow(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        time.sleep(0.5)  # gives the test time to kill between epochs and inside them
+
+x, y, _ = digits()
+ImageClassifier(backbone="mlp", epochs=8, patience=100, verbose=0, save_dir={save_dir!r}, run_name="killed",
+                callbacks=[Slow()]).fit((x[:300], y[:300]))
+"""
+
+
+def test_sigkilled_process_resumes(fast):
+    """A real `kill -9` of a training process, then the same call again resumes it."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = str(pathlib.Path(__file__).resolve().parents[2])
+    script = KILLED_SCRIPT.format(root=root, save_dir=fast["save_dir"])
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    history = pathlib.Path(fast["save_dir"]) / "image_classification" / "killed" / "history.csv"
+    deadline = time.time() + 120
+    while time.time() < deadline and (not history.exists() or len(history.read_text().splitlines()) < 4):
+        assert process.poll() is None, process.stderr.read().decode()
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    logged_before = len(history.read_text().splitlines()) - 1
+    assert 3 <= logged_before < 8
+
+    recorder = _RecordEpochs()
+    x, y = digits_subset(300)
+    clf = ImageClassifier(
+        backbone="mlp",
+        epochs=8,
+        patience=100,
+        verbose=0,
+        save_dir=fast["save_dir"],
+        run_name="killed",
+        callbacks=[recorder],
+    ).fit((x, y))
+    assert recorder.epochs[0] >= logged_before  # no finished epoch is trained again
+    assert recorder.epochs[-1] == 7
+    epochs = [int(e) for e in clf.history_["epoch"]]
+    assert epochs == sorted(set(epochs)) and epochs[-1] == 7
+    assert clf.metrics_["test"]["accuracy"] > 0.5

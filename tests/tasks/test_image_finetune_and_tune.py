@@ -165,10 +165,13 @@ def test_interrupted_search_resumes(fast):
     settings = dict(tune=True, max_trials=3, run_name="search", **{**fast, "epochs": 1})
     with pytest.raises(_Killed):
         ImageClassifier(callbacks=[_KillOnSecondTrial()], **settings).fit(data)
+
     def trial_dirs():
         return sorted(
-            p.name for p in (pathlib.Path(fast["save_dir"]) / "image_classification" / "search" / "tuner").glob("trial_*")
+            p.name
+            for p in (pathlib.Path(fast["save_dir"]) / "image_classification" / "search" / "tuner").glob("trial_*")
         )
+
     first_trials = trial_dirs()
     assert first_trials and len(first_trials) < 3
     clf = ImageClassifier(**settings).fit(data)
@@ -176,3 +179,10 @@ def test_interrupted_search_resumes(fast):
     with open(pathlib.Path(clf.run_dir) / "trials.csv") as f:
         rows = list(csv.DictReader(f))
     assert len([r for r in rows if r["status"] == "COMPLETED"]) == 3
+
+    # A finished search grows when called again with a larger budget: the
+    # tuner state is kept, only the final model is replaced (overwrite=True).
+    more = ImageClassifier(**{**settings, "max_trials": 4, "overwrite": True}).fit(data)
+    with open(pathlib.Path(more.run_dir) / "trials.csv") as f:
+        assert len(list(csv.DictReader(f))) == 4
+    assert set(first_trials) <= set(trial_dirs())
