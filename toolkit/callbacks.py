@@ -8,7 +8,7 @@ from toolkit import runs
 
 
 def default_callbacks(run_dir, phase, start_epoch, monitor="val_loss", patience=5, tensorboard=False):
-    """Early stopping, best checkpoint, resumable backup, CSV history, NaN guard.
+    """Early stopping, learning-rate reduction on plateau, best checkpoint, resumable backup, CSV history, NaN guard.
 
     Args:
         run_dir: the run directory (a `pathlib.Path`).
@@ -26,14 +26,17 @@ def default_callbacks(run_dir, phase, start_epoch, monitor="val_loss", patience=
     Example:
     >>> import pathlib, tempfile
     >>> cbs = default_callbacks(pathlib.Path(tempfile.mkdtemp()), phase=0, start_epoch=0)
-    >>> [type(c).__name__ for c in cbs][:2]
-    ['EarlyStopping', 'ModelCheckpoint']
+    >>> [type(c).__name__ for c in cbs][:3]
+    ['EarlyStopping', 'ReduceLROnPlateau', 'ModelCheckpoint']
     """
     checkpoints = run_dir / runs.CHECKPOINT_DIR
     checkpoints.mkdir(parents=True, exist_ok=True)
     history_file = run_dir / runs.HISTORY_FILE
     callbacks = [
         keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=True),
+        # Halving the step size when validation stalls settles the noisy late
+        # epochs; it acts before early stopping gives up.
+        keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5, patience=max(1, patience // 2), verbose=0),
         keras.callbacks.ModelCheckpoint(
             checkpoints / f"phase_{phase}_best.weights.h5",
             monitor=monitor,

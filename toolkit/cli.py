@@ -41,16 +41,9 @@ def parse_value(text):
 
 
 def _add_task_options(parser, task_class):
-    import inspect
-
-    for name in task_class._param_names():
+    for name, default in task_class._param_defaults().items():
         if name in _NOT_ON_COMMAND_LINE:
             continue
-        default = None
-        for klass in task_class.__mro__:
-            if "__init__" in vars(klass) and name in inspect.signature(klass.__init__).parameters:
-                default = inspect.signature(klass.__init__).parameters[name].default
-                break
         flag = "--" + name.replace("_", "-")
         if isinstance(default, bool):
             parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS)

@@ -41,6 +41,14 @@ class Task:
         `_evaluation_dataset(data)`: user data -> batched dataset
         `_evaluate_dataset(dataset) -> dict` of metrics
         `predict(inputs)`, `search_space(hp) -> dict` of overrides
+
+    Example:
+    >>> from tasks import ImageClassifier  # a Task subclass
+    >>> clf = ImageClassifier(backbone="lenet", epochs=5)
+    >>> clf.get_config()["epochs"]
+    5
+    >>> clf.fit("digits").metrics_["test"]["accuracy"]  # doctest: +SKIP
+    0.98...
     """
 
     task_name = None
@@ -124,16 +132,20 @@ class Task:
 
     # ------------------------------------------------------------------ params
     @classmethod
-    def _param_names(cls):
-        """Keyword-only constructor arguments of this class and its bases, subclass first."""
-        names = []
+    def _param_defaults(cls):
+        """{argument: default} for the keyword-only constructor arguments of this class and its bases, subclass first."""
+        defaults = {}
         for klass in cls.__mro__:
             if "__init__" not in vars(klass) or klass is object:
                 continue
             for name, p in inspect.signature(klass.__init__).parameters.items():
-                if p.kind == p.KEYWORD_ONLY and name not in names:
-                    names.append(name)
-        return names
+                if p.kind == p.KEYWORD_ONLY and name not in defaults:
+                    defaults[name] = p.default
+        return defaults
+
+    @classmethod
+    def _param_names(cls):
+        return list(cls._param_defaults())
 
     def get_config(self):
         """The constructor's arguments, JSON-serialisable (objects become a description string)."""
@@ -217,9 +229,9 @@ class Task:
             self._say(f"Best configuration: {best}; training it on the full budget.")
             keras.utils.set_random_seed(self.seed)
         model = self._build_model()
-        self._train_history = self._train(model, splits, run_dir)
+        trained = self._train(model, splits, run_dir)
         # history.csv also holds the epochs from before an interruption.
-        self.history_ = runs.read_history(run_dir / runs.HISTORY_FILE) or self._train_history
+        self.history_ = runs.read_history(run_dir / runs.HISTORY_FILE) or trained
         self.model_ = model
         self.metrics_ = {
             "validation": self._evaluate_dataset(splits.validation),

@@ -94,11 +94,11 @@ class ImageClassifier(Task):
         if image_size is None and isinstance(self.backbone, keras.Model) and None not in self.backbone.input_shape[1:3]:
             image_size = tuple(self.backbone.input_shape[1:3])
         self.image_size_, channels = image_data.choose_size_and_channels(images, image_size)
-        self.channels_ = (
-            3
-            if self._uses_preset() or isinstance(self.backbone, keras.Model) and self.backbone.input_shape[-1] == 3
-            else channels
+        # Pretrained backbones and user models built for colour take RGB, whatever the files are.
+        needs_rgb = self._uses_preset() or (
+            isinstance(self.backbone, keras.Model) and self.backbone.input_shape[-1] == 3
         )
+        self.channels_ = 3 if needs_rgb else channels
         x = image_data.to_array(images, self.image_size_, self.channels_, verbose=bool(self.verbose))
         self._warn_if_unit_range(x, images)
 
@@ -168,7 +168,7 @@ class ImageClassifier(Task):
         if isinstance(self.backbone, keras.Model):
             return
         if isinstance(self.backbone, str) and (
-            backbones_lib.BACKBONES.available(modality="image").count(self.backbone)
+            self.backbone in backbones_lib.BACKBONES.available(modality="image")
             or backbones_lib.is_preset(self.backbone)
         ):
             return
