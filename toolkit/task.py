@@ -98,7 +98,7 @@ class Task:
             test_split: fraction of `data` held out as a test set (0: none).
             tune: run a KerasTuner search over `search_space` first.
             tuner: "random", "bayesian" or "hyperband".
-            max_trials: trials for random and Bayesian search.
+            max_trials: most trials the search runs (for hyperband, a cap on the trials its brackets plan).
             callbacks: extra Keras callbacks, run before the defaults.
             default_callbacks: add early stopping, best checkpoint,
                 BackupAndRestore, CSV history and NaN guard.

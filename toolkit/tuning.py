@@ -44,8 +44,12 @@ def make_tuner(task, run_dir):
         overwrite=False,
     )
     if task.tuner == "hyperband":
-        # Hyperband sets its own number of trials from max_epochs and factor.
-        return keras_tuner.Hyperband(max_epochs=task.epochs, factor=3, **common)
+        # Hyperband plans its brackets from max_epochs and factor and takes no
+        # max_trials; its oracle still honours the base Oracle's max_trials
+        # attribute, so setting it caps the search at the user's budget.
+        tuner = keras_tuner.Hyperband(max_epochs=task.epochs, factor=3, **common)
+        tuner.oracle.max_trials = task.max_trials
+        return tuner
     if task.tuner == "bayesian":
         return keras_tuner.BayesianOptimization(max_trials=task.max_trials, **common)
     return keras_tuner.RandomSearch(max_trials=task.max_trials, **common)

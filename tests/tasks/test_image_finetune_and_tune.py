@@ -135,13 +135,26 @@ def test_tuning_writes_trials_and_returns_best(tuner, fast):
     assert (run_dir / "tuner").is_dir() and (run_dir / "model.keras").is_file()
     with open(run_dir / "trials.csv") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) >= 2
+    assert len(rows) == 2  # max_trials is the budget, for hyperband too
     assert {row["status"] for row in rows} == {"COMPLETED"}, rows
     assert {"trial_id", "val_loss", "learning_rate", "dropout", "backbone", "width"} <= set(rows[0])
     best = rows[0]
     assert clf.backbone == best["backbone"] and clf.width == int(best["width"])
     assert clf.learning_rate == pytest.approx(float(best["learning_rate"]))
     assert clf.best_hyperparameters_["backbone"] == clf.backbone
+
+
+def test_hyperband_keeps_to_max_trials(fast):
+    """Hyperband alone plans 10 trials for 4 epochs here; max_trials caps them."""
+    from tasks.image_classification.data import digits
+
+    x, y, _ = digits()
+    settings = {**fast, "epochs": 4}
+    clf = ImageClassifier(backbone="mlp", tune=True, tuner="hyperband", max_trials=3, **settings).fit(
+        (x[:200], y[:200])
+    )
+    with open(pathlib.Path(clf.run_dir) / "trials.csv") as f:
+        assert len(list(csv.DictReader(f))) == 3
 
 
 class _Killed(BaseException):
