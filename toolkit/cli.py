@@ -81,7 +81,9 @@ def build_parser():
     predict.add_argument("inputs", nargs="+", help="input files (or text, for text tasks)")
 
     listing = commands.add_parser("list", help="list tasks, backbones, datasets or fine-tuning strategies")
-    listing.add_argument("what", choices=["tasks", "backbones", "datasets", "strategies"])
+    listing.add_argument(
+        "what", nargs="?", choices=["tasks", "backbones", "datasets", "strategies"], help="what to list (default: all)"
+    )
     listing.add_argument("--task", default=None, help="only what fits this task")
     return parser
 
@@ -139,7 +141,10 @@ def main(argv=None):
             for source, answer in zip(args.inputs, task.predict(args.inputs)):
                 print(f"{source}\t{json.dumps(_headline(answer) if isinstance(answer, dict) else answer)}")
         elif args.command == "list":
-            _list(args.what, args.task)
+            for i, what in enumerate([args.what] if args.what else ["tasks", "backbones", "datasets", "strategies"]):
+                if not args.what:
+                    print(f"{chr(10) if i else ''}{what.capitalize()}:")
+                _list(what, args.task)
         return 0
     except ToolkitError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -39,6 +39,12 @@ def _palette_is_grey(image):
 
 
 def _unreadable(path, error):
+    if not os.path.exists(path):
+        return ToolkitError(
+            f"Image file '{path}' does not exist.",
+            expected="a path to an existing image file",
+            fix="check the path (relative paths are read from the current folder)",
+        )
     return ToolkitError(
         f"Cannot read image file '{path}': {error}",
         expected=f"a readable image ({', '.join(e.lstrip('.') for e in IMAGE_EXTENSIONS)})",

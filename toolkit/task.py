@@ -100,7 +100,7 @@ class Task:
             tuner: "random", "bayesian" or "hyperband".
             max_trials: most trials the search runs (for hyperband, a cap on the trials its brackets plan).
             callbacks: extra Keras callbacks, run before the defaults.
-            default_callbacks: add early stopping, best checkpoint,
+            default_callbacks: add early stopping, learning-rate halving on plateau, best checkpoint,
                 BackupAndRestore, CSV history and NaN guard.
             tensorboard: also write TensorBoard logs to the run directory.
             save_dir: root folder of run directories.

@@ -54,12 +54,18 @@ def test_train_evaluate_predict_list(tmp_path, capsys, shapes_folder):
     assert cli.main(["predict", str(run_dir), str(image)]) == 0
     line = capsys.readouterr().out.strip()
     assert line.startswith(str(image)) and json.loads(line.split("\t")[1])["label"] in ("circle", "square")
+    assert cli.main(["predict", str(run_dir), str(tmp_path / "missing.png")]) == 2
+    assert "missing.png' does not exist" in capsys.readouterr().err
 
     assert cli.main(["list", "backbones", "--task", "image-classification"]) == 0
     listing = capsys.readouterr().out
     assert "vgg" in listing and "resnet_18_imagenet" in listing
     assert cli.main(["list", "datasets"]) == 0
     assert "digits" in capsys.readouterr().out
+    assert cli.main(["list"]) == 0
+    everything = capsys.readouterr().out
+    assert all(heading in everything for heading in ("Tasks:", "Backbones:", "Datasets:", "Strategies:"))
+    assert "freeze_then_unfreeze" in everything and "image-classification" in everything
 
 
 def test_bad_input_is_one_message_and_nonzero(tmp_path, capsys):
