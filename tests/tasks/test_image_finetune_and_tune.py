@@ -54,6 +54,7 @@ def local_preset(tmp_path_factory, shapes_arrays):
         epochs=1,
         batch_size=32,
         verbose=0,
+        shuffle=False,  # KerasHub makes a dataset of the arrays, which would ignore shuffle=True with a warning
     )
     folder = tmp_path_factory.mktemp("preset") / "tiny_resnet"
     classifier.save_to_preset(str(folder))
