@@ -146,7 +146,12 @@ def mobilenet(input_shape, width=32, stages=3, expansion=4):
 
 
 def is_preset(name):
-    """True for a KerasHub preset name, a hub handle (kaggle://, hf://) or a local preset folder."""
+    """True for a KerasHub preset name, a hub handle (kaggle://, hf://) or a local preset folder.
+
+    Example:
+    >>> is_preset("resnet_18_imagenet"), is_preset("hf://google/vit-base"), is_preset("vgg")
+    (True, True, False)
+    """
     if not isinstance(name, str):
         return False
     if "://" in name or os.path.isdir(name):
@@ -157,7 +162,12 @@ def is_preset(name):
 
 
 def keras_hub_presets(task_class_name):
-    """Built-in KerasHub preset names for a KerasHub task class ("ImageClassifier")."""
+    """Built-in KerasHub preset names for a KerasHub task class ("ImageClassifier").
+
+    Example:
+    >>> "resnet_18_imagenet" in keras_hub_presets("ImageClassifier")
+    True
+    """
     import keras_hub
 
     return sorted(getattr(keras_hub.models, task_class_name).presets)
@@ -174,6 +184,16 @@ def load_preset(preset, component="backbone"):
 
     Returns:
         The loaded object, or None for a missing optional component.
+
+    Example:
+    >>> load_preset("resnet_18_imagenet")  # doctest: +SKIP
+    <ResNetBackbone name=res_net_backbone, built=True>
+    >>> import tempfile
+    >>> load_preset(tempfile.mkstemp(suffix=".weights.h5")[1])
+    Traceback (most recent call last):
+    ...
+    toolkit.errors.ToolkitError: Preset path '...weights.h5' is a file.
+    ...
     """
     import keras_hub
 
@@ -209,6 +229,14 @@ def load_preset(preset, component="backbone"):
 
 
 def unknown_backbone_error(name, modality):
+    """The error for a backbone name that is neither built in nor a KerasHub preset.
+
+    Example:
+    >>> print(unknown_backbone_error("vgg99", "image"))
+    Unknown backbone 'vgg99'.
+    Expected: a from-scratch backbone (lenet, mlp, mobilenet, resnet, vgg), a KerasHub preset name, ...
+    ...
+    """
     return ToolkitError(
         f"Unknown backbone {name!r}.",
         expected=(

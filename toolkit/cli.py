@@ -59,6 +59,13 @@ def _add_task_options(parser, task_class):
 
 
 def build_parser():
+    """The argument parser of the `toolkit` command; `train` gets one sub-command per registered task.
+
+    Example:
+    >>> args = build_parser().parse_args(["predict", "runs/pets", "cat.jpg"])
+    >>> args.command, args.run_dir, args.inputs
+    ('predict', 'runs/pets', ['cat.jpg'])
+    """
     from toolkit.task import TASKS
 
     parser = argparse.ArgumentParser(prog="toolkit", description="Train, evaluate and use deep-learning models.")
@@ -116,7 +123,15 @@ def _list(what, task):
 
 
 def main(argv=None):
-    """Entry point of the `toolkit` console script. Returns the exit status."""
+    """Entry point of the `toolkit` console script. Returns the exit status.
+
+    Example:
+    >>> main(["list", "strategies"])
+    freeze                   backbone frozen; only the head trains
+    freeze_then_unfreeze     head first with the backbone frozen, then all layers at a tenth of the learning rate
+    full                     train every layer from the start
+    0
+    """
     import toolkit  # noqa: F401  (quiets TensorFlow before anything imports it)
     from toolkit.task import TASKS, load
 

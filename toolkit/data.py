@@ -21,7 +21,12 @@ Splits = collections.namedtuple("Splits", ["train", "validation", "test", "info"
 
 
 def is_dataset_name(data):
-    """True when `data` names a built-in dataset or a TFDS dataset, not a path."""
+    """True when `data` names a built-in dataset or a TFDS dataset, not a path.
+
+    Example:
+    >>> is_dataset_name("tfds:mnist"), is_dataset_name("photos/")
+    (True, False)
+    """
     if not isinstance(data, str) or os.path.exists(data):
         return False
     return data.startswith("tfds:") or data in DATASETS
@@ -103,7 +108,14 @@ def _download_host_resolves(host="storage.googleapis.com"):
 
 
 def dataset_to_arrays(dataset):
-    """Collects a (possibly batched) dataset of (input, target) pairs into two lists."""
+    """Collects a (possibly batched) dataset of (input, target) pairs into two lists.
+
+    Example:
+    >>> ds = tf.data.Dataset.from_tensor_slices((np.zeros((5, 2)), np.arange(5))).batch(2)
+    >>> inputs, targets = dataset_to_arrays(ds)
+    >>> len(inputs), [int(t) for t in targets]
+    (5, [0, 1, 2, 3, 4])
+    """
     if not isinstance(dataset.element_spec, tuple) or len(dataset.element_spec) != 2:
         raise ToolkitError(
             f"The tf.data.Dataset yields {dataset.element_spec}.",
@@ -121,6 +133,16 @@ def dataset_to_arrays(dataset):
 
 
 def check_same_length(inputs, targets):
+    """Raises a clear error when inputs and targets differ in length or are empty.
+
+    Example:
+    >>> check_same_length([1, 2], ["a", "b"])
+    >>> check_same_length([1, 2], ["a"])
+    Traceback (most recent call last):
+    ...
+    toolkit.errors.ToolkitError: Got 2 inputs but 1 targets.
+    ...
+    """
     if len(inputs) != len(targets):
         raise ToolkitError(
             f"Got {len(inputs)} inputs but {len(targets)} targets.",

@@ -16,11 +16,26 @@ _GREY_MODES = ("1", "L", "LA", "I", "I;16", "F", "P;L")
 
 
 def is_image_file(path):
+    """True when the file name has an image extension (case-insensitive).
+
+    Example:
+    >>> is_image_file("cat.JPG"), is_image_file("notes.txt")
+    (True, False)
+    """
     return str(path).lower().endswith(IMAGE_EXTENSIONS)
 
 
 def peek(path):
-    """Returns ((height, width), channels) from the file header, without decoding pixels."""
+    """Returns ((height, width), channels) from the file header, without decoding pixels.
+
+    Example:
+    >>> import tempfile
+    >>> from PIL import Image
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "grey.png"
+    >>> Image.new("L", (40, 30)).save(path)
+    >>> peek(path)
+    ((30, 40), 1)
+    """
     from PIL import Image
 
     try:
@@ -53,7 +68,16 @@ def _unreadable(path, error):
 
 
 def read_image(path, size, channels):
-    """Decodes one file to a uint8 array of shape (height, width, channels), resized to `size`."""
+    """Decodes one file to a uint8 array of shape (height, width, channels), resized to `size`.
+
+    Example:
+    >>> import tempfile
+    >>> from PIL import Image
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "red.jpg"
+    >>> Image.new("RGB", (40, 30), (255, 0, 0)).save(path)
+    >>> read_image(path, (8, 8), 3).shape
+    (8, 8, 3)
+    """
     try:
         image = keras.utils.load_img(
             path,
@@ -67,7 +91,17 @@ def read_image(path, size, channels):
 
 
 def read_images(paths, size, channels, verbose=True):
-    """Decodes many files into one uint8 array, with a progress bar for large folders."""
+    """Decodes many files into one uint8 array, with a progress bar for large folders.
+
+    Example:
+    >>> import tempfile
+    >>> from PIL import Image
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> for i in range(3):
+    ...     Image.new("L", (10 + i, 10)).save(folder / f"{i}.png")
+    >>> read_images(sorted(folder.iterdir()), (8, 8), 1).shape
+    (3, 8, 8, 1)
+    """
     out = np.empty((len(paths), size[0], size[1], channels), dtype=np.uint8)
     progress = keras.utils.Progbar(len(paths), unit_name="image") if verbose and len(paths) >= 500 else None
     for i, path in enumerate(paths):
@@ -80,7 +114,19 @@ def read_images(paths, size, channels, verbose=True):
 
 
 def list_class_folders(folder):
-    """Scans a folder of class subfolders. Returns (paths, labels, class_names)."""
+    """Scans a folder of class subfolders. Returns (paths, labels, class_names).
+
+    Example:
+    >>> import tempfile
+    >>> from PIL import Image
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> for label in ("cat", "dog"):
+    ...     (root / label).mkdir()
+    ...     Image.new("RGB", (8, 8)).save(root / label / "1.png")
+    >>> paths, labels, classes = list_class_folders(root)
+    >>> labels, classes
+    (['cat', 'dog'], ['cat', 'dog'])
+    """
     folder = pathlib.Path(folder)
     subfolders = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     paths, labels = [], []
@@ -105,6 +151,12 @@ def to_uint8_images(images, size=None, channels=None):
     """Arrays or lists of arrays (N,H,W[,C]) -> uint8 array (N,h,w,c) at one size and channel count.
 
     Values are taken as pixels in 0..255.
+
+    Example:
+    >>> to_uint8_images(np.zeros((2, 8, 8))).shape  # greyscale gains a channel axis
+    (2, 8, 8, 1)
+    >>> to_uint8_images([np.zeros((8, 8, 3)), np.zeros((16, 16, 3))], size=(4, 4)).shape
+    (2, 4, 4, 3)
     """
     import tensorflow as tf
 

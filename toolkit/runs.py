@@ -22,7 +22,12 @@ CHECKPOINT_DIR = "checkpoints"
 
 
 def task_dir_name(task_name):
-    """`image-classification` -> `image_classification`."""
+    """`image-classification` -> `image_classification`.
+
+    Example:
+    >>> task_dir_name("image-classification")
+    'image_classification'
+    """
     return task_name.replace("-", "_")
 
 
@@ -32,6 +37,18 @@ def prepare_run_dir(save_dir, task_name, run_name=None, overwrite=False):
     A directory that already holds a finished run (a ``model.keras``) is the
     user's result: it is only replaced when `overwrite` is true. One without
     it is an interrupted run, reopened so training and tuning resume.
+
+    Example:
+    >>> import tempfile
+    >>> root = tempfile.mkdtemp()
+    >>> prepare_run_dir(root, "image-classification", "first").name
+    'first'
+    >>> (prepare_run_dir(root, "image-classification", "first") / MODEL_FILE).touch()  # reopened: not finished
+    >>> prepare_run_dir(root, "image-classification", "first")
+    Traceback (most recent call last):
+    ...
+    toolkit.errors.ToolkitError: Run directory '...first' already holds a finished run.
+    ...
     """
     root = pathlib.Path(save_dir) / task_dir_name(task_name)
     if run_name is None:
@@ -62,7 +79,15 @@ def _temporary_path(path):
 
 
 def write_json(path, data):
-    """Writes `data` as indented JSON, atomically."""
+    """Writes `data` as indented JSON, atomically.
+
+    Example:
+    >>> import tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "metrics.json"
+    >>> write_json(path, {"accuracy": 0.5})
+    >>> read_json(path)
+    {'accuracy': 0.5}
+    """
     tmp = _temporary_path(path)
     with open(tmp, "w") as f:
         json.dump(data, f, indent=2, default=_json_default)
@@ -71,7 +96,15 @@ def write_json(path, data):
 
 
 def write_csv(path, rows, fieldnames):
-    """Writes a list of dicts as CSV, atomically."""
+    """Writes a list of dicts as CSV, atomically.
+
+    Example:
+    >>> import tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "trials.csv"
+    >>> write_csv(path, [{"trial_id": "0", "val_loss": 0.3}], ["trial_id", "val_loss"])
+    >>> path.read_text().splitlines()
+    ['trial_id,val_loss', '0,0.3']
+    """
     tmp = _temporary_path(path)
     with open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fieldnames, extrasaction="ignore")
@@ -81,19 +114,46 @@ def write_csv(path, rows, fieldnames):
 
 
 def save_model(model, path):
-    """Saves a Keras model, atomically."""
+    """Saves a Keras model, atomically.
+
+    Example:
+    >>> import tempfile, keras
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / MODEL_FILE
+    >>> save_model(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]), path)
+    >>> sorted(p.name for p in path.parent.iterdir())  # no temporary file left
+    ['model.keras']
+    """
     tmp = _temporary_path(path)
     model.save(tmp)
     os.replace(tmp, path)
 
 
 def read_json(path):
+    """Reads a JSON file the toolkit wrote.
+
+    Example:
+    >>> import tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "config.json"
+    >>> write_json(path, {"task": "image-classification"})
+    >>> read_json(path)["task"]
+    'image-classification'
+    """
     with open(path) as f:
         return json.load(f)
 
 
 def read_history(path):
-    """Reads a CSVLogger file into {column: [values]} (empty when missing)."""
+    """Reads a CSVLogger file into {column: [values]} (empty when missing).
+
+    Example:
+    >>> import tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / HISTORY_FILE
+    >>> _ = path.write_text("epoch,loss,val_loss\\n0,0.9,1.0\\n1,0.5,\\n")
+    >>> read_history(path)
+    {'epoch': [0.0, 1.0], 'loss': [0.9, 0.5], 'val_loss': [1.0, None]}
+    >>> read_history(path.parent / "missing.csv")
+    {}
+    """
     path = pathlib.Path(path)
     if not path.exists():
         return {}
@@ -114,7 +174,12 @@ def _json_default(value):
 
 
 def versions():
-    """Versions of the libraries a run was made with, for config.json."""
+    """Versions of the libraries a run was made with, for config.json.
+
+    Example:
+    >>> sorted(versions())[:2]
+    ['keras', 'keras-hub']
+    """
     import importlib.metadata
 
     found = {}

@@ -39,7 +39,18 @@ def digits():
 
 
 def load_source(data, data_dir=None):
-    """Returns (images, labels, class_names): images are file paths or arrays; class_names may be None."""
+    """Returns (images, labels, class_names): images are file paths or arrays; class_names may be None.
+
+    Example:
+    >>> images, labels, classes = load_source((np.zeros((4, 8, 8)), ["a", "b", "a", "b"]))
+    >>> len(images), labels, classes
+    (4, ['a', 'b', 'a', 'b'], None)
+    >>> load_source("no/such/folder")
+    Traceback (most recent call last):
+    ...
+    toolkit.errors.ToolkitError: Data path 'no/such/folder' does not exist.
+    ...
+    """
     if isinstance(data, tf.data.Dataset):
         images, labels = data_lib.dataset_to_arrays(data)
         return images, labels, None
@@ -81,7 +92,18 @@ def load_source(data, data_dir=None):
 
 
 def read_manifest(path):
-    """Reads `path,label` rows (a header row is optional); relative paths start at the CSV's folder."""
+    """Reads `path,label` rows (a header row is optional); relative paths start at the CSV's folder.
+
+    Example:
+    >>> import tempfile
+    >>> from PIL import Image
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> Image.new("RGB", (8, 8)).save(folder / "cat1.png")
+    >>> _ = (folder / "labels.csv").write_text("path,label\\ncat1.png,cat\\n")
+    >>> paths, labels, _ = read_manifest(folder / "labels.csv")
+    >>> pathlib.Path(paths[0]).name, labels
+    ('cat1.png', ['cat'])
+    """
     with open(path, newline="") as f:
         rows = [row for row in csv.reader(f) if row]
     if rows and rows[0][0].strip().lower() in ("path", "file", "filename", "image"):
@@ -105,7 +127,14 @@ def read_manifest(path):
 
 
 def choose_size_and_channels(images, image_size=None):
-    """The (height, width) and channel count to train at, from the data unless given."""
+    """The (height, width) and channel count to train at, from the data unless given.
+
+    Example:
+    >>> choose_size_and_channels(np.zeros((5, 28, 28)))
+    ((28, 28), 1)
+    >>> choose_size_and_channels(np.zeros((5, 28, 28, 3)), image_size=32)
+    ((32, 32), 3)
+    """
     if len(images) and isinstance(images[0], str):
         headers = [images_lib.peek(path) for path in images]
         sizes = [size for size, _ in headers]
@@ -129,7 +158,12 @@ def choose_size_and_channels(images, image_size=None):
 
 
 def to_array(images, size, channels, verbose=True):
-    """Paths or arrays -> uint8 array (N, height, width, channels)."""
+    """Paths or arrays -> uint8 array (N, height, width, channels).
+
+    Example:
+    >>> to_array(np.zeros((2, 28, 28)), (14, 14), 3).shape
+    (2, 14, 14, 3)
+    """
     if len(images) and isinstance(images[0], str):
         return images_lib.read_images(images, size, channels, verbose=verbose)
     return images_lib.to_uint8_images(images, size, channels)
