@@ -126,7 +126,7 @@ def read_manifest(path):
     return paths, [row[1].strip() for row in rows], None
 
 
-def choose_size_and_channels(images, image_size=None):
+def choose_size_and_channels(images, image_size=None, verbose=True):
     """The (height, width) and channel count to train at, from the data unless given.
 
     Example:
@@ -153,7 +153,8 @@ def choose_size_and_channels(images, image_size=None):
     else:
         # Mixed sizes: the median, kept between 32 and 224 pixels a side.
         size = tuple(int(min(224, max(32, np.median([s[i] for s in sizes])))) for i in (0, 1))
-        print(f"Images differ in size; training at {size[0]}x{size[1]} (the median). Pass image_size= to choose.")
+        if verbose:
+            print(f"Images differ in size; training at {size[0]}x{size[1]} (the median). Pass image_size= to choose.")
     return tuple(int(v) for v in size), channels
 
 

@@ -93,7 +93,7 @@ class ImageClassifier(Task):
             image_size = tuple(converter.image_size) if converter is not None and converter.image_size else (224, 224)
         if image_size is None and isinstance(self.backbone, keras.Model) and None not in self.backbone.input_shape[1:3]:
             image_size = tuple(self.backbone.input_shape[1:3])
-        self.image_size_, channels = image_data.choose_size_and_channels(images, image_size)
+        self.image_size_, channels = image_data.choose_size_and_channels(images, image_size, verbose=bool(self.verbose))
         # Pretrained backbones and user models built for colour take RGB, whatever the files are.
         needs_rgb = self._uses_preset() or (
             isinstance(self.backbone, keras.Model) and self.backbone.input_shape[-1] == 3
