@@ -1,7 +1,9 @@
 """Task modules: one task class and one `train_*` function per task family.
 
 Example:
->>> from tasks import train_image_classifier  # doctest: +SKIP
+>>> from tasks import ImageClassifier, train_image_classifier
+>>> ImageClassifier.task_name
+'image-classification'
 >>> clf = train_image_classifier("photos/", backbone="resnet", epochs=10)  # doctest: +SKIP
 """
 

@@ -366,6 +366,11 @@ def load(path):
     Example:
     >>> clf = toolkit.load("saved_models/image_classification/my-run")  # doctest: +SKIP
     >>> clf.predict(["cat.jpg"])  # doctest: +SKIP
+    >>> load("no/such/run")
+    Traceback (most recent call last):
+    ...
+    toolkit.errors.ToolkitError: 'no/such/run' is not a finished run directory (it lacks config.json or model.keras).
+    ...
     """
     path = pathlib.Path(path)
     if not (path / runs.CONFIG_FILE).exists() or not (path / runs.MODEL_FILE).exists():
