@@ -16,6 +16,7 @@ import sys
 from toolkit.errors import ToolkitError
 
 _NOT_ON_COMMAND_LINE = ("callbacks",)
+_LISTABLE = ("tasks", "backbones", "datasets", "strategies")
 
 
 def parse_value(text):
@@ -88,9 +89,7 @@ def build_parser():
     predict.add_argument("inputs", nargs="+", help="input files (or text, for text tasks)")
 
     listing = commands.add_parser("list", help="list tasks, backbones, datasets or fine-tuning strategies")
-    listing.add_argument(
-        "what", nargs="?", choices=["tasks", "backbones", "datasets", "strategies"], help="what to list (default: all)"
-    )
+    listing.add_argument("what", nargs="?", choices=_LISTABLE, help="what to list (default: all)")
     listing.add_argument("--task", default=None, help="only what fits this task")
     return parser
 
@@ -156,9 +155,10 @@ def main(argv=None):
             for source, answer in zip(args.inputs, task.predict(args.inputs)):
                 print(f"{source}\t{json.dumps(_headline(answer) if isinstance(answer, dict) else answer)}")
         elif args.command == "list":
-            for i, what in enumerate([args.what] if args.what else ["tasks", "backbones", "datasets", "strategies"]):
-                if not args.what:
-                    print(f"{chr(10) if i else ''}{what.capitalize()}:")
+            if args.what:
+                _list(args.what, args.task)
+            for i, what in enumerate(() if args.what else _LISTABLE):
+                print(("\n" if i else "") + what.capitalize() + ":")
                 _list(what, args.task)
         return 0
     except ToolkitError as error:

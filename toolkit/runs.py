@@ -43,7 +43,8 @@ def prepare_run_dir(save_dir, task_name, run_name=None, overwrite=False):
     >>> root = tempfile.mkdtemp()
     >>> prepare_run_dir(root, "image-classification", "first").name
     'first'
-    >>> (prepare_run_dir(root, "image-classification", "first") / MODEL_FILE).touch()  # reopened: not finished
+    >>> run_dir = prepare_run_dir(root, "image-classification", "first")  # unfinished: reopened to resume
+    >>> (run_dir / MODEL_FILE).touch()  # now it holds a finished run
     >>> prepare_run_dir(root, "image-classification", "first")
     Traceback (most recent call last):
     ...
