@@ -9,5 +9,14 @@ Example:
 
 import toolkit  # noqa: F401  (quiets TensorFlow before the task modules import it)
 from tasks.image_classification import ImageClassifier, train_image_classifier
+from tasks.image_segmentation import ImageSegmenter, train_image_segmenter
+from tasks.text_classification import TextClassifier, train_text_classifier
 
-__all__ = ["ImageClassifier", "train_image_classifier"]
+__all__ = [
+    "ImageClassifier",
+    "ImageSegmenter",
+    "TextClassifier",
+    "train_image_classifier",
+    "train_image_segmenter",
+    "train_text_classifier",
+]

@@ -7,7 +7,10 @@ Example:
 >>> same = toolkit.load(clf.run_dir)  # doctest: +SKIP
 """
 
-from toolkit import _quiet  # noqa: F401  (must run before anything imports TensorFlow)
+from toolkit import (
+    _quiet,  # noqa: F401  (must run before anything imports TensorFlow)
+    text_backbones,  # noqa: F401  (registers the text backbones)
+)
 from toolkit.backbones import BACKBONES
 from toolkit.data import DATASETS
 from toolkit.errors import ToolkitError

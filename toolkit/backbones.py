@@ -173,14 +173,16 @@ def keras_hub_presets(task_class_name):
     return sorted(getattr(keras_hub.models, task_class_name).presets)
 
 
-def load_preset(preset, component="backbone"):
+def load_preset(preset, component="backbone", **kwargs):
     """Loads a KerasHub backbone (or preprocessing layer) through `from_preset`.
 
     Args:
         preset: built-in preset name, hub handle or local preset folder.
-        component: "backbone", or a `keras_hub.layers` class name such as
-            "ImageConverter". A preset folder that lacks the component's file
-            returns None for it, so the task can use its own preprocessing.
+        component: "backbone", or a `keras_hub.models` or `keras_hub.layers`
+            class name such as "TextClassifierPreprocessor" or "ImageConverter".
+            A preset folder that lacks the component's file returns None for
+            it, so the task can use its own preprocessing.
+        **kwargs: passed to `from_preset` (e.g. `name=`, `sequence_length=`).
 
     Returns:
         The loaded object, or None for a missing optional component.
@@ -203,9 +205,12 @@ def load_preset(preset, component="backbone"):
             expected="a preset folder holding config.json (written by save_to_preset, or a Hugging Face model folder)",
             fix="pass the folder that contains config.json",
         )
-    loader = keras_hub.models.Backbone if component == "backbone" else getattr(keras_hub.layers, component)
+    if component == "backbone":
+        loader = keras_hub.models.Backbone
+    else:
+        loader = getattr(keras_hub.models, component, None) or getattr(keras_hub.layers, component)
     try:
-        return loader.from_preset(preset)
+        return loader.from_preset(preset, **kwargs)
     except FileNotFoundError:
         if component == "backbone":
             raise

@@ -104,12 +104,14 @@ def _list(what, task):
         "datasets": data.DATASETS,
         "strategies": finetune.STRATEGIES,
     }[what]
-    filters = {}
+    names = registry.available()
     if task and what == "backbones":
-        filters["modality"] = TASKS.get(task).modality
+        modality = TASKS.get(task).modality  # a task may take several kinds (segmentation: its own and image)
+        modalities = modality if isinstance(modality, tuple) else (modality,)
+        names = [n for m in modalities for n in registry.available(modality=m)]
     if task and what == "datasets":
-        filters["task"] = task
-    for name in registry.available(**{k: v for k, v in filters.items() if v}):
+        names = registry.available(task=task)
+    for name in names:
         print(f"{name:24s} {registry.metadata(name).get('description', '')}")
     if what == "backbones":
         presets = TASKS.get(task).keras_hub_presets() if task else []

@@ -32,12 +32,13 @@ def is_dataset_name(data):
     return data.startswith("tfds:") or data in DATASETS
 
 
-def load_tfds(spec, data_dir=None):
-    """Loads ``"tfds:NAME[:SPLIT]"`` as an (input, label) dataset.
+def load_tfds(spec, data_dir=None, as_supervised=True):
+    """Loads ``"tfds:NAME[:SPLIT]"`` as an (input, label) dataset (or a dataset of feature dicts).
 
     Args:
         spec: ``"tfds:mnist"`` (split ``train``) or ``"tfds:mnist:test"``.
         data_dir: folder TFDS reads from and downloads into.
+        as_supervised: (input, label) pairs; False gives dicts of all features.
 
     Returns:
         (dataset, label_names): a `tf.data.Dataset` of (input, label) pairs,
@@ -65,7 +66,7 @@ def load_tfds(spec, data_dir=None):
         try:
             # Already prepared under data_dir: no network needed.
             dataset, info = tfds.load(
-                name, split=split, data_dir=data_dir, as_supervised=True, with_info=True, download=False
+                name, split=split, data_dir=data_dir, as_supervised=as_supervised, with_info=True, download=False
             )
         except AssertionError:  # TFDS's "dataset not found in data_dir"
             if not _download_host_resolves():
@@ -75,7 +76,7 @@ def load_tfds(spec, data_dir=None):
                     fix=fix,
                 ) from None
             print(f"Downloading and preparing TFDS dataset {name!r}...")
-            dataset, info = tfds.load(name, split=split, data_dir=data_dir, as_supervised=True, with_info=True)
+            dataset, info = tfds.load(name, split=split, data_dir=data_dir, as_supervised=as_supervised, with_info=True)
     except ToolkitError:
         raise
     except Exception as error:  # TFDS raises many types: network, missing files, bad names
@@ -85,7 +86,7 @@ def load_tfds(spec, data_dir=None):
             fix=fix,
         ) from error
     label_names = None
-    label_feature = info.features[info.supervised_keys[1]] if info.supervised_keys else None
+    label_feature = info.features[info.supervised_keys[1]] if as_supervised and info.supervised_keys else None
     if label_feature is not None and hasattr(label_feature, "names"):
         label_names = list(label_feature.names)
     return dataset, label_names
@@ -198,7 +199,7 @@ def split(arrays, labels, fraction, seed):
     counts = np.bincount(labels)
     held = int(round(len(labels) * fraction))
     # Stratifying needs every class in both parts; tiny classes make that impossible.
-    stratified = counts[counts > 0].min() >= 2 and held >= len(counts[counts > 0])
+    stratified = len(counts[counts > 0]) > 1 and counts[counts > 0].min() >= 2 and held >= len(counts[counts > 0])
     indices = np.arange(len(labels))
     kept, held_out = train_test_split(
         indices, test_size=fraction, random_state=seed, stratify=labels if stratified else None
@@ -209,8 +210,12 @@ def split(arrays, labels, fraction, seed):
     return take(kept), labels[kept], take(held_out), labels[held_out], bool(stratified)
 
 
-def to_dataset(inputs, targets, batch_size, shuffle=False, seed=0, map_fn=None):
+def to_dataset(inputs, targets, batch_size, shuffle=False, seed=0, map_fn=None, augment_fn=None):
     """Arrays -> batched, cached, prefetched `tf.data.Dataset`.
+
+    `map_fn(x, y)` runs once before caching; `augment_fn(x, y, seed)` runs
+    after it on every pass with a fresh stateless seed per example (a (2,)
+    int64 tensor), so augmentation differs by epoch yet repeats by `seed`.
 
     Example:
     >>> ds = to_dataset(np.zeros((10, 2)), np.zeros(10), batch_size=4)
@@ -223,4 +228,91 @@ def to_dataset(inputs, targets, batch_size, shuffle=False, seed=0, map_fn=None):
     dataset = dataset.cache()
     if shuffle:
         dataset = dataset.shuffle(min(len(targets), 10_000), seed=seed, reshuffle_each_iteration=True)
+    if augment_fn is not None:
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        dataset = tf.data.Dataset.zip((dataset, seeds)).map(
+            lambda pair, s: augment_fn(pair[0], pair[1], s), num_parallel_calls=tf.data.AUTOTUNE
+        )
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def holdout(arrays, labels, *, test_split, validation_split, seed, validation=None, validation_source=None):
+    """Seeded test and validation hold-outs of labelled arrays, with a description of each.
+
+    Args:
+        arrays: parallel inputs (a list of arrays indexed like `labels`).
+        labels: class indices.
+        test_split: fraction held out as the test set (0: none).
+        validation_split: fraction of the whole held out for validation when
+            `validation` is not given.
+        seed: the split's seed.
+        validation: optional (arrays, labels) the user gave for validation.
+        validation_source: how to name the user's validation data in the run's info.
+
+    Returns:
+        (train, validation, test, info): each part is (arrays, labels), test
+        is None when test_split is 0; info says where each part came from.
+
+    Example:
+    >>> x = np.arange(20); y = np.array([0, 1] * 10)
+    >>> train, val, test, info = holdout([x], y, test_split=0.2, validation_split=0.1, seed=0)
+    >>> len(train[1]), len(val[1]), len(test[1]), info["test"]
+    (14, 2, 4, 'seeded split of the training data (20%, stratified)')
+    """
+    info = {}
+    test = None
+    if test_split > 0:
+        arrays, labels, test_arrays, test_labels, stratified = split(arrays, labels, test_split, seed)
+        test = (test_arrays, test_labels)
+        info["test"] = f"seeded split of the training data ({test_split:.0%}{', stratified' if stratified else ''})"
+    else:
+        info["test"] = "none (test_split=0)"
+    if validation is None:
+        fraction = validation_split / (1 - test_split)
+        arrays, labels, val_arrays, val_labels, stratified = split(arrays, labels, fraction, seed)
+        validation = (val_arrays, val_labels)
+        info["validation"] = (
+            f"seeded split of the training data ({validation_split:.0%}{', stratified' if stratified else ''})"
+        )
+    else:
+        info["validation"] = f"validation_data: {validation_source}"
+    info.update(
+        train_examples=len(labels),
+        validation_examples=len(validation[1]),
+        test_examples=0 if test is None else len(test[1]),
+    )
+    return (arrays, labels), validation, test, info
+
+
+def describe(data):
+    """A short description of user data for a run's info.
+
+    Example:
+    >>> describe("photos/"), describe((np.zeros(3), [1, 2, 3]))
+    ('photos/', 'tuple of arrays')
+    """
+    if isinstance(data, (str, os.PathLike)):
+        return str(data)
+    if isinstance(data, tf.data.Dataset):
+        return "tf.data.Dataset"
+    return f"{type(data).__name__} of arrays"
+
+
+def require_two_classes(indices, classes):
+    """Raises a clear error when the training labels hold fewer than two classes.
+
+    Example:
+    >>> require_two_classes(np.array([0, 1]), ["a", "b"])
+    >>> require_two_classes(np.array([1, 1]), ["a", "b"])
+    Traceback (most recent call last):
+    ...
+    toolkit.errors.ToolkitError: The training data has a single class ('b').
+    ...
+    """
+    present = sorted(set(np.asarray(indices).tolist()))
+    if len(present) < 2:
+        raise ToolkitError(
+            f"The training data has a single class ({classes[present[0]]!r}).",
+            expected="at least two classes",
+            fix="add examples of the other classes",
+        )

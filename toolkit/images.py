@@ -210,3 +210,47 @@ def to_uint8_images(images, size=None, channels=None):
             group = tf.image.resize(group, size).numpy()
         out.append(group)
     return np.clip(np.concatenate(out), 0, 255).round().astype(np.uint8)
+
+
+def choose_size_and_channels(images, image_size=None, verbose=True):
+    """The (height, width) and channel count to train at, from the data unless given.
+
+    Example:
+    >>> choose_size_and_channels(np.zeros((5, 28, 28)))
+    ((28, 28), 1)
+    >>> choose_size_and_channels(np.zeros((5, 28, 28, 3)), image_size=32)
+    ((32, 32), 3)
+    """
+    if len(images) and isinstance(images[0], str):
+        headers = [peek(path) for path in images]
+        sizes = [size for size, _ in headers]
+        channels = 3 if any(c == 3 for _, c in headers) else 1
+    elif isinstance(images, np.ndarray) and images.dtype != object:
+        sizes = [tuple(images.shape[1:3])]
+        channels = 1 if images.ndim == 3 or images.shape[-1] == 1 else 3
+    else:
+        arrays = [np.asarray(x) for x in images]
+        sizes = [tuple(x.shape[:2]) for x in arrays]
+        channels = 3 if any(x.ndim == 3 and x.shape[-1] in (3, 4) for x in arrays) else 1
+    if image_size is not None:
+        size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    elif len(set(sizes)) == 1:
+        size = sizes[0]
+    else:
+        # Mixed sizes: the median, kept between 32 and 224 pixels a side.
+        size = tuple(int(min(224, max(32, np.median([s[i] for s in sizes])))) for i in (0, 1))
+        if verbose:
+            print(f"Images differ in size; training at {size[0]}x{size[1]} (the median). Pass image_size= to choose.")
+    return tuple(int(v) for v in size), channels
+
+
+def to_array(images, size, channels, verbose=True):
+    """Paths or arrays -> uint8 array (N, height, width, channels).
+
+    Example:
+    >>> to_array(np.zeros((2, 28, 28)), (14, 14), 3).shape
+    (2, 14, 14, 3)
+    """
+    if len(images) and isinstance(images[0], str):
+        return read_images(images, size, channels, verbose=verbose)
+    return to_uint8_images(images, size, channels)

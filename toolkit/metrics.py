@@ -46,3 +46,54 @@ def classification_metrics(labels, probabilities, class_names):
     }
     metrics["confusion_matrix"] = confusion_matrix(labels, predicted, labels=indices).tolist()
     return metrics
+
+
+def confusion(labels, predicted, num_classes):
+    """Pixel confusion matrix (rows: truth, columns: prediction) of integer label arrays of any shape.
+
+    Example:
+    >>> confusion(np.array([[0, 1], [1, 1]]), np.array([[0, 1], [0, 1]]), 2).tolist()
+    [[1, 0], [1, 2]]
+    """
+    labels = np.asarray(labels, dtype=np.int64).ravel()
+    predicted = np.asarray(predicted, dtype=np.int64).ravel()
+    return np.bincount(labels * num_classes + predicted, minlength=num_classes**2).reshape(num_classes, num_classes)
+
+
+def segmentation_metrics(confusion_matrix, class_names, loss=None):
+    """Pixel accuracy, per-class IoU and Dice, their means over classes, from a pixel confusion matrix.
+
+    Classes absent from both truth and prediction have no IoU (None) and are
+    left out of the means, as in torchmetrics / pycocotools-style evaluation.
+
+    Example:
+    >>> m = segmentation_metrics(np.array([[1, 0], [1, 2]]), ["bg", "cell"])
+    >>> m["pixel_accuracy"], m["per_class"]["cell"]["iou"], round(m["mean_iou"], 4), round(m["dice"], 4)
+    (0.75, 0.6667, 0.5833, 0.7333)
+    """
+    matrix = np.asarray(confusion_matrix, dtype=np.float64)
+    true_positive = np.diag(matrix)
+    union = matrix.sum(axis=0) + matrix.sum(axis=1) - true_positive
+    both = matrix.sum(axis=0) + matrix.sum(axis=1)
+    per_class, ious, dices = {}, [], []
+    for i, name in enumerate(class_names):
+        iou = true_positive[i] / union[i] if union[i] else None
+        dice = 2 * true_positive[i] / both[i] if both[i] else None
+        per_class[str(name)] = {
+            "iou": None if iou is None else round(float(iou), 4),
+            "dice": None if dice is None else round(float(dice), 4),
+            "pixels": int(matrix[i].sum()),
+        }
+        if iou is not None:
+            ious.append(iou)
+            dices.append(dice)
+    metrics = {
+        "pixel_accuracy": float(true_positive.sum() / max(matrix.sum(), 1)),
+        "mean_iou": float(np.mean(ious)) if ious else 0.0,
+        "dice": float(np.mean(dices)) if dices else 0.0,
+    }
+    if loss is not None:
+        metrics["loss"] = float(loss)
+    metrics["per_class"] = per_class
+    metrics["confusion_matrix"] = matrix.astype(np.int64).tolist()
+    return metrics

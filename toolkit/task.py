@@ -27,9 +27,6 @@ TASKS = Registry("task", entry_point_group="toolkit.tasks")
 
 TUNERS = ("random", "bayesian", "hyperband")
 
-# Learned attributes that are not saved in config.json (they have files of their own).
-_NOT_IN_CONFIG = ("model_", "history_", "metrics_")
-
 
 class Task:
     """Base class of every task. Subclasses set `task_name` and implement the hooks.
@@ -53,6 +50,9 @@ class Task:
 
     task_name = None
     default_data = None
+    # Learned attributes that config.json leaves out: they have files of their own,
+    # or (in subclasses) are only needed while training.
+    unsaved_attributes = ("model_", "history_", "metrics_")
     modality = None  # which from-scratch backbones fit ("image", "text", "audio")
     keras_hub_task = None  # the KerasHub task class whose presets fit, e.g. "ImageClassifier"
 
@@ -90,7 +90,8 @@ class Task:
         Args:
             epochs: most epochs to train (early stopping may stop sooner).
             batch_size: examples per training step.
-            learning_rate: Adam's learning rate.
+            learning_rate: Adam's learning rate; None: the task's default for its backbone
+                (`_default_learning_rate`, e.g. lower for a pretrained encoder).
             finetune: "full", "freeze" or "freeze_then_unfreeze" (see `toolkit.STRATEGIES`).
             patience: epochs without validation improvement before stopping.
             validation_split: fraction of `data` held out for validation when
@@ -182,7 +183,7 @@ class Task:
         params.update(overrides)
         clone = type(self)(**params)
         for name, value in vars(self).items():
-            if name.endswith("_") and name not in _NOT_IN_CONFIG:
+            if name.endswith("_") and name not in Task.unsaved_attributes:  # what the data step learned
                 setattr(clone, name, value)
         return clone
 
@@ -190,7 +191,7 @@ class Task:
         checks = [
             (isinstance(self.epochs, int) and self.epochs >= 1, "epochs", "an integer >= 1"),
             (isinstance(self.batch_size, int) and self.batch_size >= 1, "batch_size", "an integer >= 1"),
-            (self.learning_rate > 0, "learning_rate", "a number > 0"),
+            (self.learning_rate is None or self.learning_rate > 0, "learning_rate", "a number > 0 (or None)"),
             (0 < self.validation_split < 1, "validation_split", "a fraction between 0 and 1"),
             (0 <= self.test_split < 1, "test_split", "a fraction from 0 up to (not including) 1"),
             (self.tuner in TUNERS, "tuner", f"one of {TUNERS}"),
@@ -247,7 +248,7 @@ class Task:
 
     def _train(self, model, splits, run_dir):
         """Runs the fine-tuning strategy's phases; a finished phase is skipped on resume."""
-        phases = STRATEGIES.get(self.finetune)(self.epochs, self.learning_rate)
+        phases = STRATEGIES.get(self.finetune)(self.epochs, self._learning_rate())
         backbone = model.get_layer("backbone")
         checkpoints = run_dir / runs.CHECKPOINT_DIR
         checkpoints.mkdir(parents=True, exist_ok=True)
@@ -289,6 +290,14 @@ class Task:
             runs.write_json(done_file, {"next_epoch": epoch, "history": result.history})
             _extend(history, result.history)
         return history
+
+    def _learning_rate(self):
+        """`learning_rate`, or the task's default for its backbone when it is None."""
+        return self.learning_rate if self.learning_rate is not None else self._default_learning_rate()
+
+    def _default_learning_rate(self):
+        """The learning rate used when `learning_rate=None`; tasks with pretrained backbones override it."""
+        return 1e-3
 
     def _compile(self, model, learning_rate):
         model.compile(
@@ -344,7 +353,7 @@ class Task:
             "task": self.task_name,
             "class": f"{type(self).__module__}:{type(self).__qualname__}",
             "params": self.get_config(),
-            "fitted": {k: v for k, v in vars(self).items() if k.endswith("_") and k not in _NOT_IN_CONFIG},
+            "fitted": {k: v for k, v in vars(self).items() if k.endswith("_") and k not in self.unsaved_attributes},
             "needs_keras_hub": any(
                 type(layer).__module__.startswith("keras_hub") for layer in self.model_._flatten_layers()
             ),

@@ -36,7 +36,7 @@ class TaskHyperModel(keras_tuner.HyperModel):
     def build(self, hp):
         trial_task = self.task._clone(**self.task.search_space(hp))
         model = trial_task._build_model()
-        phase = STRATEGIES.get(trial_task.finetune)(trial_task.epochs, trial_task.learning_rate)[0]
+        phase = STRATEGIES.get(trial_task.finetune)(trial_task.epochs, trial_task._learning_rate())[0]
         model.get_layer("backbone").trainable = phase.train_backbone
         trial_task._compile(model, phase.learning_rate)
         return model

@@ -9,6 +9,7 @@ import tensorflow as tf
 from tasks.image_classification import data as image_data
 from toolkit import backbones as backbones_lib
 from toolkit import data as data_lib
+from toolkit import images as images_lib
 from toolkit.errors import ToolkitError
 from toolkit.metrics import classification_metrics
 from toolkit.task import TASKS, Task
@@ -80,49 +81,37 @@ class ImageClassifier(Task):
         images, labels, class_names = image_data.load_source(data, self.data_dir)
         data_lib.check_same_length(images, labels)
         y, self.classes_ = data_lib.encode_labels(labels, class_names)
-        present = sorted(set(y.tolist()))
-        if len(present) < 2:
-            raise ToolkitError(
-                f"The training data has a single class ({self.classes_[present[0]]!r}).",
-                expected="at least two classes",
-                fix="add examples of the other classes",
-            )
+        data_lib.require_two_classes(y, self.classes_)
         image_size = self.image_size
         if image_size is None and self._uses_preset():
             converter = backbones_lib.load_preset(self.backbone, "ImageConverter")
             image_size = tuple(converter.image_size) if converter is not None and converter.image_size else (224, 224)
         if image_size is None and isinstance(self.backbone, keras.Model) and None not in self.backbone.input_shape[1:3]:
             image_size = tuple(self.backbone.input_shape[1:3])
-        self.image_size_, channels = image_data.choose_size_and_channels(images, image_size, verbose=bool(self.verbose))
+        self.image_size_, channels = images_lib.choose_size_and_channels(images, image_size, verbose=bool(self.verbose))
         # Pretrained backbones and user models built for colour take RGB, whatever the files are.
         needs_rgb = self._uses_preset() or (
             isinstance(self.backbone, keras.Model) and self.backbone.input_shape[-1] == 3
         )
         self.channels_ = 3 if needs_rgb else channels
-        x = image_data.to_array(images, self.image_size_, self.channels_, verbose=bool(self.verbose))
+        x = images_lib.to_array(images, self.image_size_, self.channels_, verbose=bool(self.verbose))
         self._warn_if_unit_range(x, images)
 
-        info = {"train_source": _describe(data)}
-        if self.test_split > 0:
-            (x,), y, (x_test,), y_test, stratified = data_lib.split([x], y, self.test_split, self.seed)
-            info["test"] = (
-                f"seeded split of the training data ({self.test_split:.0%}{', stratified' if stratified else ''})"
-            )
-        else:
-            x_test = y_test = None
-            info["test"] = "none (test_split=0)"
-        if validation_data is None:
-            fraction = self.validation_split / (1 - self.test_split)
-            (x,), y, (x_val,), y_val, stratified = data_lib.split([x], y, fraction, self.seed)
-            info["validation"] = (
-                f"seeded split of the training data ({self.validation_split:.0%}{', stratified' if stratified else ''})"
-            )
-        else:
+        validation = None
+        if validation_data is not None:
             x_val, y_val = self._arrays(validation_data)
-            info["validation"] = f"validation_data: {_describe(validation_data)}"
-        info.update(
-            train_examples=len(y), validation_examples=len(y_val), test_examples=0 if y_test is None else len(y_test)
+            validation = ([x_val], y_val)
+        ((x,), y), ((x_val,), y_val), test, info = data_lib.holdout(
+            [x],
+            y,
+            test_split=self.test_split,
+            validation_split=self.validation_split,
+            seed=self.seed,
+            validation=validation,
+            validation_source=data_lib.describe(validation_data),
         )
+        (x_test,), y_test = test if test is not None else ((None,), None)
+        info = {"train_source": data_lib.describe(data), **info}
         self._say(
             f"Image classification: {len(self.classes_)} classes, {self.image_size_[0]}x{self.image_size_[1]}x{self.channels_} images; "
             f"{len(y)} train / {len(y_val)} validation / {info['test_examples']} test."
@@ -139,7 +128,7 @@ class ImageClassifier(Task):
         images, labels, _ = image_data.load_source(data, self.data_dir)
         data_lib.check_same_length(images, labels)
         y, _ = data_lib.encode_labels(labels, self.classes_)
-        return image_data.to_array(images, tuple(self.image_size_), self.channels_, verbose=bool(self.verbose)), y
+        return images_lib.to_array(images, tuple(self.image_size_), self.channels_, verbose=bool(self.verbose)), y
 
     def _dataset(self, x, y, shuffle=False):
         return data_lib.to_dataset(
@@ -245,9 +234,9 @@ class ImageClassifier(Task):
         if isinstance(inputs, (str, os.PathLike)):
             inputs = [inputs]
         if isinstance(inputs, (list, tuple)) and inputs and isinstance(inputs[0], (str, os.PathLike)):
-            x = image_data.to_array([str(p) for p in inputs], tuple(self.image_size_), self.channels_, verbose=False)
+            x = images_lib.to_array([str(p) for p in inputs], tuple(self.image_size_), self.channels_, verbose=False)
         else:
-            x = image_data.to_array(self._as_batch(inputs), tuple(self.image_size_), self.channels_)
+            x = images_lib.to_array(self._as_batch(inputs), tuple(self.image_size_), self.channels_)
         probabilities = self.model_.predict(x.astype("float32"), batch_size=self.batch_size, verbose=0)
         return [
             {
@@ -278,14 +267,6 @@ class ImageClassifier(Task):
             space["backbone"] = hp.Choice("backbone", backbones_lib.BACKBONES.available(modality="image"))
             space["width"] = hp.Choice("width", [16, 32, 64])
         return space
-
-
-def _describe(data):
-    if isinstance(data, (str, os.PathLike)):
-        return str(data)
-    if isinstance(data, tf.data.Dataset):
-        return "tf.data.Dataset"
-    return f"{type(data).__name__} of arrays"
 
 
 def train_image_classifier(data=None, validation_data=None, **kwargs):

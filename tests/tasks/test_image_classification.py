@@ -34,7 +34,7 @@ class TestImageClassifierBattery(TaskBattery):
         return DIGITS_X[1000:1004]
 
     def model_inputs(self, task):
-        return DIGITS_X[1000:1004]
+        return DIGITS_X[1000:1004].astype("float32")
 
     def bad_inputs(self):
         return [

@@ -1,0 +1,138 @@
+"""Segmentation networks: U-Net from scratch, encoder-decoders over named image backbones, the loss."""
+
+import keras
+
+from toolkit.backbones import BACKBONES, BATCH_NORM_MOMENTUM
+
+LOSSES = ("cross_entropy", "dice", "cross_entropy+dice")
+
+
+def _conv_block(x, filters, batch_norm=True, dropout=0.0):
+    for _ in range(2):
+        x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=not batch_norm)(x)
+        if batch_norm:
+            x = keras.layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM)(x)
+        x = keras.layers.Activation("relu")(x)
+    return keras.layers.Dropout(dropout)(x) if dropout else x
+
+
+@BACKBONES.register("unet", modality="segmentation", description="U-Net (Ronneberger et al. 2015), configurable")
+def unet(input_shape, width=32, depth=4, batch_norm=True, dropout=0.0):
+    """U-Net: `depth` down-sampling stages doubling `width`, then up-sampling with skip connections.
+
+    Returns a model named "backbone" mapping images to full-resolution
+    features (`width` channels); the task adds the per-pixel classifier.
+    Height and width must divide by 2**depth.
+
+    Example:
+    >>> unet((64, 64, 1), width=8, depth=3).output_shape
+    (None, 64, 64, 8)
+    """
+    inputs = keras.Input(input_shape)
+    skips, x = [], inputs
+    for level in range(depth):
+        x = _conv_block(x, width * 2**level, batch_norm)
+        skips.append(x)
+        x = keras.layers.MaxPooling2D()(x)
+    x = _conv_block(x, width * 2**depth, batch_norm, dropout)
+    for level in reversed(range(depth)):
+        x = keras.layers.Conv2DTranspose(width * 2**level, 2, strides=2, padding="same")(x)
+        x = keras.layers.Concatenate()([skips[level], x])
+        x = _conv_block(x, width * 2**level, batch_norm)
+    return keras.Model(inputs, x, name="backbone")
+
+
+def feature_pyramid(encoder):
+    """A model named "backbone" giving the encoder's feature maps at each resolution, finest first.
+
+    KerasHub backbones list theirs (`pyramid_outputs`); for any other
+    functional model the last layer output at each spatial size is taken.
+
+    Example:
+    >>> from toolkit.backbones import vgg
+    >>> [tuple(s[1:3]) for s in feature_pyramid(vgg((32, 32, 3), width=8)).output_shape]
+    [(32, 32), (16, 16), (8, 8), (4, 4)]
+    """
+    if getattr(encoder, "pyramid_outputs", None):
+        outputs = list(encoder.pyramid_outputs.values())
+    else:
+        by_size = {}
+        for layer in encoder.layers[1:]:
+            for node_output in keras.tree.flatten(layer.output):
+                if len(node_output.shape) == 4:
+                    by_size[tuple(node_output.shape[1:3])] = node_output
+        outputs = list(by_size.values())
+    outputs = sorted(outputs, key=lambda t: -(t.shape[1] or 0))
+    return keras.Model(encoder.inputs, outputs, name="backbone")
+
+
+def pyramid_decoder(features, input_size, width=32):
+    """U-Net-style decoder over encoder features (finest first): upsample, join the skip, two convs.
+
+    Example:
+    >>> from toolkit.backbones import vgg
+    >>> pyramid = feature_pyramid(vgg((32, 32, 3), width=8))
+    >>> x = keras.Input((32, 32, 3))
+    >>> pyramid_decoder(pyramid(x), (32, 32), width=8).shape
+    (None, 32, 32, 8)
+    """
+    features = list(features)
+    x = features[-1]
+    for level, skip in reversed(list(enumerate(features[:-1]))):
+        factor = (skip.shape[1] // x.shape[1], skip.shape[2] // x.shape[2])
+        x = keras.layers.UpSampling2D(factor, interpolation="bilinear")(x)
+        x = keras.layers.Concatenate()([skip, x])
+        x = _conv_block(x, width * 2 ** min(level, 3))
+    return upsample_to(x, input_size, width)
+
+
+def upsample_to(x, input_size, width):
+    """Bilinear upsampling of a feature map to the input size, then a conv block to smooth it.
+
+    Example:
+    >>> upsample_to(keras.Input((8, 8, 4)), (32, 32), width=4).shape
+    (None, 32, 32, 4)
+    """
+    if tuple(x.shape[1:3]) != tuple(input_size):
+        factor = (input_size[0] // x.shape[1], input_size[1] // x.shape[2])
+        if factor[0] * x.shape[1] == input_size[0] and factor[1] * x.shape[2] == input_size[1]:
+            x = keras.layers.UpSampling2D(factor, interpolation="bilinear")(x)
+        else:
+            x = keras.layers.Resizing(*input_size, interpolation="bilinear")(x)
+        x = _conv_block(x, width)
+    return x
+
+
+@keras.saving.register_keras_serializable(package="toolkit")
+class SegmentationLoss(keras.losses.Loss):
+    """Per-pixel cross-entropy, soft Dice (averaged over classes), or their sum.
+
+    Dice is `keras.losses.dice` on one-hot truth against predicted
+    probabilities, per image and class (axes 1, 2), then averaged: each class
+    counts equally, however few its pixels.
+
+    Example:
+    >>> import numpy as np
+    >>> truth = np.array([[[0, 1], [1, 1]]])
+    >>> perfect = np.eye(2)[truth]
+    >>> round(float(SegmentationLoss("dice")(truth, perfect)), 4)
+    0.0
+    """
+
+    def __init__(self, kind="cross_entropy+dice", name="segmentation_loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.kind = kind
+
+    def call(self, y_true, y_pred):
+        y_true = keras.ops.cast(y_true, "int32")
+        loss = 0.0
+        if "cross_entropy" in self.kind:
+            per_pixel = keras.losses.sparse_categorical_crossentropy(y_true, y_pred)
+            loss = loss + keras.ops.mean(per_pixel, axis=(1, 2))
+        if "dice" in self.kind:
+            one_hot = keras.ops.one_hot(y_true, keras.ops.shape(y_pred)[-1], dtype=y_pred.dtype)
+            loss = loss + keras.ops.mean(keras.losses.dice(one_hot, y_pred, axis=(1, 2)), axis=-1)
+        return loss
+
+    def get_config(self):
+        return {**super().get_config(), "kind": self.kind}

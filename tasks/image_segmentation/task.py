@@ -1,0 +1,348 @@
+"""Semantic segmentation: `ImageSegmenter` and `train_image_segmenter`."""
+
+import os
+import pathlib
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tasks.image_segmentation import augment as augment_lib
+from tasks.image_segmentation import data as seg_data
+from tasks.image_segmentation import models
+from toolkit import backbones as backbones_lib
+from toolkit import data as data_lib
+from toolkit import images as images_lib
+from toolkit.errors import ToolkitError
+from toolkit.metrics import confusion, segmentation_metrics
+from toolkit.task import TASKS, Task
+
+# Overlay colours per class index (class 0 is left uncoloured).
+PALETTE = np.array(
+    [[0, 0, 0], [230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48], [145, 30, 180],
+     [70, 240, 240], [240, 50, 230], [210, 245, 60]],
+    dtype=np.uint8,
+)  # fmt: skip
+
+
+@TASKS.register("image-segmentation", description="label every pixel of an image with a class")
+class ImageSegmenter(Task):
+    """Labels every pixel of an image with a class.
+
+    The saved model takes raw images of any size (0..255 pixels) and returns
+    per-pixel class probabilities at the training size; `predict` resizes
+    them back to each image's own size.
+
+    Args:
+        backbone: "unet" (from scratch); an image backbone name ("vgg",
+            "resnet", "mobilenet") or KerasHub image preset / local preset
+            folder used as the encoder of a U-Net-style decoder; a KerasHub
+            segmenter preset or folder (DeepLabV3, SegFormer), whose backbone
+            features get a per-pixel classifier; or a `keras.Model` encoder.
+        image_size: (height, width) to train at; default: the images' size
+            (median), at most 256 a side, rounded down to a multiple of 16.
+        width: filters of the first U-Net / decoder stage.
+        depth: U-Net down-sampling stages.
+        batch_norm: batch normalisation in U-Net blocks.
+        dropout: dropout at the U-Net bottleneck.
+        loss: "cross_entropy", "dice" or "cross_entropy+dice".
+        augment: training augmentations applied to image and mask together,
+            from "flip", "rotate90", "crop" (empty: none).
+        class_names: names of the class indices (default "0", "1", ...).
+        data_dir: TFDS data folder for "tfds:NAME" data.
+        **kwargs: the arguments every task shares (epochs, batch_size,
+            learning_rate, finetune, tune, save_dir, run_name, ...; see `toolkit.Task`).
+
+    Example:
+    >>> seg = ImageSegmenter(epochs=40).fit(("membrane/image", "membrane/label"))  # doctest: +SKIP
+    >>> seg.predict(["cells.png"], overlays=True)[0].shape  # doctest: +SKIP
+    (512, 512)
+    """
+
+    task_name = "image-segmentation"
+    default_data = "shapes"
+    modality = ("segmentation", "image")
+    keras_hub_task = "ImageSegmenter"
+
+    def __init__(
+        self,
+        *,
+        backbone="unet",
+        image_size=None,
+        width=16,
+        depth=4,
+        batch_norm=True,
+        dropout=0.0,
+        loss="cross_entropy+dice",
+        augment=("flip", "rotate90"),
+        class_names=None,
+        data_dir=None,
+        epochs=40,
+        batch_size=8,
+        patience=10,
+        **kwargs,
+    ):
+        super().__init__(epochs=epochs, batch_size=batch_size, patience=patience, **kwargs)
+        self.backbone = backbone
+        self.image_size = image_size
+        self.width = width
+        self.depth = depth
+        self.batch_norm = batch_norm
+        self.dropout = dropout
+        self.loss = loss
+        self.augment = augment
+        self.class_names = class_names
+        self.data_dir = data_dir
+
+    # ------------------------------------------------------------------- data
+    def _prepare_data(self, data, validation_data):
+        self._check_segmentation_params()
+        images, masks, names = seg_data.load_source(data, self.data_dir)
+        seg_data.check_pairs(images, masks)
+        self.image_size_, self.channels_ = self._choose_size_and_channels(images)
+        x, y = self._arrays_from(images, masks)
+        largest = int(y.max())
+        names = list(self.class_names) if self.class_names else names
+        if names is not None and largest >= len(names):
+            raise ToolkitError(
+                f"The masks hold class index {largest}, but {len(names)} class names were given.",
+                expected=f"indices 0..{len(names) - 1}",
+                fix="give a name for every class index, or check the masks",
+            )
+        self.classes_ = [str(n) for n in names] if names is not None else [str(i) for i in range(largest + 1)]
+        data_lib.require_two_classes(np.unique(y), self.classes_)
+        # Splits are by image; holdout's labels only stratify, and images have none.
+        validation = None
+        if validation_data is not None:
+            x_val, y_val = self._arrays(validation_data)
+            validation = ([x_val, y_val], np.zeros(len(x_val), dtype=int))
+        train, val, test, info = data_lib.holdout(
+            [x, y],
+            np.zeros(len(x), dtype=int),
+            test_split=self.test_split,
+            validation_split=self.validation_split,
+            seed=self.seed,
+            validation=validation,
+            validation_source=data_lib.describe(validation_data),
+        )
+        info = {"train_source": data_lib.describe(data), **info}
+        self._say(
+            f"Image segmentation: {len(self.classes_)} classes, {self.image_size_[0]}x{self.image_size_[1]}x"
+            f"{self.channels_} images; {info['train_examples']} train / {info['validation_examples']} validation / "
+            f"{info['test_examples']} test."
+        )
+        return data_lib.Splits(
+            train=self._dataset(*train[0], shuffle=True),
+            validation=self._dataset(*val[0]),
+            test=None if test is None else self._dataset(*test[0]),
+            info=info,
+        )
+
+    def _check_segmentation_params(self):
+        valid = set(backbones_lib.BACKBONES.available(modality="segmentation")) | (
+            set(backbones_lib.BACKBONES.available(modality="image")) - {"mlp", "lenet"}
+        )
+        if not (
+            isinstance(self.backbone, keras.Model) or self.backbone in valid or backbones_lib.is_preset(self.backbone)
+        ):
+            raise ToolkitError(
+                f"Unknown backbone {self.backbone!r}.",
+                expected=f"one of {sorted(valid)}, a KerasHub preset name, a local preset folder, or a keras.Model",
+                fix="run `toolkit list backbones --task image-segmentation` to see the names",
+            )
+        if self.loss not in models.LOSSES:
+            raise ToolkitError(
+                f"loss={self.loss!r} is not valid.", expected=f"one of {models.LOSSES}", fix="pass loss="
+            )
+        augment_lib.check(self.augment)
+
+    def _choose_size_and_channels(self, images):
+        size = self.image_size
+        if size is None and self._uses_preset():
+            converter = backbones_lib.load_preset(self.backbone, "ImageConverter")
+            size = tuple(converter.image_size) if converter is not None and converter.image_size else None
+        if size is None:
+            sizes = np.array([seg_data.original_size(image) for image in images])
+            multiple = 2**self.depth if self.backbone == "unet" else 32
+            size = [max(multiple, min(256, int(np.median(sizes[:, i]))) // multiple * multiple) for i in (0, 1)]
+        size = (size, size) if isinstance(size, int) else tuple(int(s) for s in size)
+        _, channels = images_lib.choose_size_and_channels(images[:50], size, verbose=False)
+        return size, 3 if (self._uses_preset() or channels == 3) else 1
+
+    def _arrays_from(self, images, masks):
+        """Images and masks at the training size: (uint8 (N,h,w,c), uint8 (N,h,w))."""
+        x = images_lib.to_array(images, self.image_size_, self.channels_, verbose=bool(self.verbose))
+        y = np.stack([seg_data.read_mask(mask, self.image_size_) for mask in masks])
+        return x, y
+
+    def _arrays(self, data):
+        images, masks, _ = seg_data.load_source(data, self.data_dir)
+        seg_data.check_pairs(images, masks)
+        x, y = self._arrays_from(images, masks)
+        if y.max() >= len(self.classes_):
+            raise ToolkitError(
+                f"The masks hold class index {int(y.max())}, unknown to this model ({len(self.classes_)} classes).",
+                expected=f"indices 0..{len(self.classes_) - 1}",
+                fix="check the evaluation masks",
+            )
+        return x, y
+
+    def _dataset(self, x, y, shuffle=False):
+        augment = None
+        if shuffle and self.augment:
+            names = tuple(self.augment)
+            augment = lambda image, mask, seed: augment_lib.augment_pair(image, mask, seed, names)  # noqa: E731
+        return data_lib.to_dataset(
+            x,
+            y,
+            self.batch_size,
+            shuffle=shuffle,
+            seed=self.seed,
+            map_fn=lambda a, b: (tf.cast(a, "float32"), tf.cast(b, "int32")),
+            augment_fn=augment,
+        )
+
+    def _evaluation_dataset(self, data):
+        return self._dataset(*self._arrays(data))
+
+    # ------------------------------------------------------------------ model
+    def _uses_preset(self):
+        return (
+            isinstance(self.backbone, str)
+            and self.backbone not in backbones_lib.BACKBONES
+            and backbones_lib.is_preset(self.backbone)
+        )
+
+    def _build_model(self):
+        height, width = self.image_size_
+        inputs = keras.Input((None, None, self.channels_), name="image")
+        x = keras.layers.Resizing(height, width, name="resize")(inputs)
+        converter = None
+        if self._uses_preset():
+            converter = backbones_lib.load_preset(self.backbone, "ImageConverter")
+        if converter is not None:
+            x = type(converter).from_config({**converter.get_config(), "image_size": (height, width)})(x)
+        else:
+            x = keras.layers.Rescaling(1 / 255, name="rescale")(x)
+        features = self._features(x, (height, width, self.channels_))
+        outputs = keras.layers.Conv2D(len(self.classes_), 1, activation="softmax", name="classes", dtype="float32")(
+            features
+        )
+        return keras.Model(inputs, outputs, name="image_segmenter")
+
+    def _features(self, x, input_shape):
+        """Full-resolution features from the chosen backbone (a sub-model named "backbone")."""
+        if self.backbone == "unet":
+            net = models.unet(input_shape, self.width, self.depth, self.batch_norm, self.dropout)
+            return net(x)
+        if isinstance(self.backbone, keras.Model):
+            encoder = self.backbone
+        elif self.backbone in backbones_lib.BACKBONES:
+            encoder = backbones_lib.BACKBONES.get(self.backbone)(input_shape, width=self.width)
+        else:
+            encoder = backbones_lib.load_preset(self.backbone, "backbone", name="backbone")
+            if not getattr(encoder, "pyramid_outputs", None):
+                # A segmenter's backbone (DeepLabV3, SegFormer): one feature map, upsampled to the input.
+                return models.upsample_to(encoder(x), input_shape[:2], self.width)
+        pyramid = models.feature_pyramid(encoder)
+        return models.pyramid_decoder(pyramid(x), input_shape[:2], self.width)
+
+    def _loss(self):
+        return models.SegmentationLoss(self.loss)
+
+    def _metrics(self):
+        return [
+            keras.metrics.SparseCategoricalAccuracy(name="pixel_accuracy"),
+            keras.metrics.MeanIoU(len(self.classes_), sparse_y_pred=False, name="mean_iou"),
+        ]
+
+    # ------------------------------------------------------------- inference
+    def _evaluate_dataset(self, dataset):
+        matrix = np.zeros((len(self.classes_), len(self.classes_)), dtype=np.int64)
+        loss_fn, losses = self._loss(), []
+        for images, masks in dataset:
+            probabilities = self.model_.predict_on_batch(images)
+            matrix += confusion(masks.numpy(), np.argmax(probabilities, axis=-1), len(self.classes_))
+            losses.append(float(loss_fn(masks, probabilities)) * len(masks))
+        count = sum(1 for _ in dataset.unbatch())
+        return segmentation_metrics(matrix, self.classes_, loss=sum(losses) / max(count, 1))
+
+    def predict(self, inputs, overlays=False):
+        """Segments images; each mask comes back at its image's own size.
+
+        Args:
+            inputs: an image file path, a list of paths, one image array
+                (height, width[, channels]) or a batch / list of them, 0..255 pixels.
+            overlays: also write each image with its mask coloured on top as
+                PNG files in `<run_dir>/overlays/` (True), or in the folder given.
+
+        Returns:
+            A list of uint8 arrays (height, width) of class indices (names in `classes_`).
+        """
+        self._check_fitted()
+        if isinstance(inputs, (str, os.PathLike)):
+            inputs = [inputs]
+        if isinstance(inputs, np.ndarray) and (
+            inputs.ndim == 2 or (inputs.ndim == 3 and inputs.shape[-1] in (1, 3, 4))
+        ):
+            inputs = [inputs]
+        items = list(inputs)
+        sizes = [seg_data.original_size(item) for item in items]
+        x = images_lib.to_array(
+            [str(i) if isinstance(i, os.PathLike) else i for i in items], tuple(self.image_size_), self.channels_, False
+        )
+        probabilities = self.model_.predict(x.astype("float32"), batch_size=self.batch_size, verbose=0)
+        masks = []
+        for p, size in zip(probabilities, sizes):
+            if tuple(p.shape[:2]) != tuple(size):
+                p = tf.image.resize(p, size, method="bilinear").numpy()
+            masks.append(np.argmax(p, axis=-1).astype(np.uint8))
+        if overlays:
+            folder = pathlib.Path(self.run_dir) / "overlays" if overlays is True else pathlib.Path(overlays)
+            self._write_overlays(items, masks, folder)
+        return masks
+
+    def _write_overlays(self, items, masks, folder):
+        from PIL import Image
+
+        folder.mkdir(parents=True, exist_ok=True)
+        for i, (item, mask) in enumerate(zip(items, masks)):
+            size = mask.shape
+            image = images_lib.to_array([str(item) if isinstance(item, os.PathLike) else item], size, 3, False)[0]
+            colours = PALETTE[mask % len(PALETTE)]
+            blended = np.where(mask[..., None] > 0, 0.5 * image + 0.5 * colours, image).astype(np.uint8)
+            name = pathlib.Path(item).stem if isinstance(item, (str, os.PathLike)) else f"image_{i}"
+            Image.fromarray(blended).save(folder / f"{name}_overlay.png")
+        self._say(f"Wrote {len(masks)} overlays to {folder}")
+
+    def search_space(self, hp):
+        space = super().search_space(hp)
+        space["loss"] = hp.Choice("loss", list(models.LOSSES))
+        if self.backbone == "unet":
+            space["width"] = hp.Choice("width", [8, 16, 32])
+            space["dropout"] = hp.Float("dropout", 0.0, 0.5, step=0.1)
+        return space
+
+
+def train_image_segmenter(data=None, validation_data=None, **kwargs):
+    """Trains a segmenter in one line and returns the fitted `ImageSegmenter`.
+
+    Args:
+        data: a folder with image and mask subfolders, an (images folder,
+            masks folder) pair, (images, masks) arrays or paths, a
+            tf.data.Dataset, "shapes" (the default) or "tfds:NAME".
+        validation_data: same forms; default a seeded split of `data`.
+        **kwargs: `ImageSegmenter` arguments (backbone, image_size, loss, augment, ...).
+
+    Returns:
+        The fitted `ImageSegmenter`; its run is in `seg.run_dir`.
+
+    Example:
+    >>> import tempfile
+    >>> seg = train_image_segmenter(epochs=2, width=8, depth=2, save_dir=tempfile.mkdtemp(), verbose=0)
+    >>> seg.classes_
+    ['background', 'circle', 'square', 'triangle']
+    >>> sorted(seg.metrics_["validation"])[:4]
+    ['confusion_matrix', 'dice', 'loss', 'mean_iou']
+    """
+    return ImageSegmenter(**kwargs).fit(data, validation_data)

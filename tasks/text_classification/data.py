@@ -1,0 +1,293 @@
+"""Text classification inputs: every accepted form -> (texts, labels, class names).
+
+Files are decoded as strict UTF-8: a byte that does not decode is an error
+naming the file and line, never a silently replaced character. Rows whose
+text or label is empty are skipped with a warning that counts them.
+"""
+
+import csv
+import io
+import json
+import os
+import pathlib
+
+import numpy as np
+import tensorflow as tf
+
+from toolkit import data as data_lib
+from toolkit.errors import ToolkitError
+
+ACCEPTED = (
+    "a (texts, labels) tuple, a CSV / TSV / JSON Lines file, a folder of class subfolders of .txt files, "
+    "a tf.data.Dataset of (text, label), or 'tfds:NAME'"
+)
+# Column names recognised without `columns=`, in order of preference.
+TEXT_NAMES = ("text", "sentence", "review", "content", "document", "comment", "body")
+LABEL_NAMES = ("label", "labels", "class", "category", "sentiment", "target")
+
+
+def load_source(data, columns=None, data_dir=None):
+    """Returns (texts, labels, class_names); class_names is None unless the source names its classes.
+
+    Args:
+        data: any form in `ACCEPTED`.
+        columns: (text column, label column) of a file, by name or 0-based
+            position; default: recognised header names, or (0, 1) for a
+            two-column file without a header.
+        data_dir: TFDS data folder for "tfds:NAME".
+
+    Example:
+    >>> load_source((["good", "bad"], [1, 0]))
+    (['good', 'bad'], [1, 0], None)
+    >>> load_source("no/such/file.csv")
+    Traceback (most recent call last):
+    ...
+    toolkit.errors.ToolkitError: Data path 'no/such/file.csv' does not exist.
+    ...
+    """
+    if data is None:
+        raise ToolkitError(
+            "No training data was given, and text classification has no built-in dataset.",
+            expected=ACCEPTED,
+            fix="pass data=... (CLI: --data train.tsv)",
+        )
+    if isinstance(data, tf.data.Dataset):
+        texts, labels = data_lib.dataset_to_arrays(data)
+        return _clean(_decode_all(texts, "the tf.data.Dataset"), labels, "the tf.data.Dataset") + (None,)
+    if isinstance(data, (tuple, list)) and len(data) == 2 and not isinstance(data[0], str):
+        texts, labels = data
+        texts = [t.item() if isinstance(t, np.generic) else t for t in texts]
+        labels = list(labels.tolist() if isinstance(labels, np.ndarray) else labels)
+        data_lib.check_same_length(texts, labels)
+        return _clean(_decode_all(texts, "the texts"), labels, "the texts") + (None,)
+    if isinstance(data, str) and data.startswith("tfds:") and not os.path.exists(data):
+        dataset, names = data_lib.load_tfds(data, data_dir)
+        texts, labels = data_lib.dataset_to_arrays(dataset)
+        if names:
+            labels = [names[int(label)] for label in labels]
+        return _clean(_decode_all(texts, data), labels, data) + (names,)
+    if isinstance(data, (str, os.PathLike)):
+        path = pathlib.Path(data)
+        if not path.exists():
+            raise ToolkitError(
+                f"Data path '{path}' does not exist.",
+                expected=ACCEPTED,
+                fix="check the path (relative paths start from the current folder)",
+            )
+        if path.is_dir():
+            return read_class_folders(path) + (None,)
+        return read_table(path, columns) + (None,)
+    raise ToolkitError(
+        f"Cannot use {type(data).__name__} as text classification data.",
+        expected=ACCEPTED,
+        fix="convert the data to one of those forms",
+    )
+
+
+def read_table(path, columns=None):
+    """Reads texts and labels from a .csv, .tsv or .jsonl file. Returns (texts, labels).
+
+    Example:
+    >>> import tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "train.tsv"
+    >>> _ = path.write_text("a fine film\\t1\\nawful\\t0\\n\\t1\\n")
+    >>> read_table(path)
+    Warning: skipped 1 of 3 rows of 'train.tsv' with an empty text or label (lines [3]).
+    (['a fine film', 'awful'], ['1', '0'])
+    """
+    path = pathlib.Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".tsv", ".jsonl", ".json"):
+        raise ToolkitError(
+            f"Cannot read '{path}' as text classification data (unknown file type '{suffix}').",
+            expected="a .csv, .tsv or .jsonl (JSON Lines) file, or a folder of class subfolders of .txt files",
+            fix="rename the file to its real type, or convert it to CSV",
+        )
+    content = decode(path.read_bytes(), path)
+    if suffix in (".jsonl", ".json"):
+        records, line_numbers = _json_lines(content, path)
+        text_key, label_key = _choose_keys(records[0].keys() if records else [], columns, path)
+        texts = [record.get(text_key) for record in records]
+        labels = [record.get(label_key) for record in records]
+        return _clean(texts, labels, path.name, line_numbers)
+    rows = list(csv.reader(io.StringIO(content, newline=""), delimiter="\t" if suffix == ".tsv" else ","))
+    line_numbers = [i + 1 for i, row in enumerate(rows) if row]
+    rows = [row for row in rows if row]
+    if not rows:
+        raise ToolkitError(f"'{path}' has no rows.", expected="one example per row", fix="check the file")
+    header, (text_at, label_at) = _choose_columns(rows[0], columns, path)
+    if header:
+        rows, line_numbers = rows[1:], line_numbers[1:]
+    short = [n for n, row in zip(line_numbers, rows) if len(row) <= max(text_at, label_at)]
+    if short:
+        raise ToolkitError(
+            f"{len(short)} rows of '{path}' have fewer than {max(text_at, label_at) + 1} columns (lines {short[:5]}).",
+            expected=f"text in column {text_at} and label in column {label_at} of every row",
+            fix="fix those rows, or quote texts that contain the delimiter",
+        )
+    return _clean([row[text_at] for row in rows], [row[label_at] for row in rows], path.name, line_numbers)
+
+
+def read_class_folders(root):
+    """Reads a folder of class subfolders of .txt files (one example per file). Returns (texts, labels).
+
+    Example:
+    >>> import tempfile
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> for label, text in [("pos", "loved it"), ("neg", "hated it")]:
+    ...     (root / label).mkdir()
+    ...     _ = (root / label / "1.txt").write_text(text)
+    >>> read_class_folders(root)
+    (['hated it', 'loved it'], ['neg', 'pos'])
+    """
+    root = pathlib.Path(root)
+    files = sorted(p for p in root.glob("*/*") if p.is_file() and p.suffix.lower() == ".txt")
+    if not files:
+        raise ToolkitError(
+            f"Folder '{root}' has no class subfolders of .txt files.",
+            expected="root/<class name>/<any name>.txt, one example per file",
+            fix="arrange the files so, or pass a CSV / TSV / JSON Lines file",
+        )
+    texts = [decode(p.read_bytes(), p) for p in files]
+    labels = [p.parent.name for p in files]
+    return _clean(texts, labels, str(root), [str(p.relative_to(root)) for p in files])
+
+
+def decode(raw, path):
+    """Strict UTF-8 (a byte-order mark is dropped); undecodable bytes are an error naming file and line.
+
+    Example:
+    >>> decode(b"caf\\xc3\\xa9", "a.txt")
+    'café'
+    >>> decode(b"ok\\ncaf\\xe9", "a.txt")
+    Traceback (most recent call last):
+    ...
+    toolkit.errors.ToolkitError: 'a.txt' is not valid UTF-8: byte 0xe9 on line 2 (offset 6) does not decode.
+    ...
+    """
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise ToolkitError(
+            f"'{path}' is not valid UTF-8: byte 0x{raw[error.start]:02x} on line {line} "
+            f"(offset {error.start}) does not decode.",
+            expected="text files encoded as UTF-8",
+            fix="re-save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8 in.csv > out.csv`)",
+        ) from None
+
+
+def _decode_all(texts, source):
+    return [decode(t, source) if isinstance(t, bytes) else t for t in texts]
+
+
+def _clean(texts, labels, source, where=None):
+    """Drops examples with an empty or missing text or label, warning with their count. Returns (texts, labels)."""
+    where = where or list(range(len(texts)))
+    keep, skipped = [], []
+    for i, (text, label) in enumerate(zip(texts, labels)):
+        if isinstance(label, bytes):
+            label = label.decode("utf-8", "replace")
+        empty_text = text is None or (isinstance(text, float) and np.isnan(text)) or not str(text).strip()
+        empty_label = label is None or (isinstance(label, str) and not label.strip())
+        (skipped if empty_text or empty_label else keep).append(i)
+    bad_types = sorted({type(texts[i]).__name__ for i in keep if not isinstance(texts[i], str)})
+    if bad_types:
+        raise ToolkitError(
+            f"The texts of {source} include values of type {bad_types}.",
+            expected="strings",
+            fix="convert the texts to str",
+        )
+    if skipped:
+        noun = "rows" if isinstance(where[0], int) else "examples"
+        print(
+            f"Warning: skipped {len(skipped)} of {len(texts)} {noun} of '{source}' with an empty text or label "
+            f"({'lines' if noun == 'rows' else 'at'} {[where[i] for i in skipped[:5]]}"
+            f"{', ...' if len(skipped) > 5 else ''})."
+        )
+    if not keep:
+        raise ToolkitError(
+            f"Every example of '{source}' has an empty text or label.",
+            expected="non-empty texts with labels",
+            fix="check the file's columns (columns=...) and its contents",
+        )
+    label_of = lambda i: labels[i].strip() if isinstance(labels[i], str) else labels[i]  # noqa: E731
+    return [texts[i] for i in keep], [label_of(i) for i in keep]
+
+
+def _json_lines(content, path):
+    records, line_numbers = [], []
+    for number, line in enumerate(content.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise ToolkitError(
+                f"Line {number} of '{path}' is not valid JSON: {error.msg}.",
+                expected='JSON Lines: one object per line, e.g. {"text": "a fine film", "label": "pos"}',
+                fix="fix that line",
+            ) from None
+        if not isinstance(record, dict):
+            raise ToolkitError(
+                f"Line {number} of '{path}' holds a {type(record).__name__}, not an object.",
+                expected='one JSON object per line, e.g. {"text": "a fine film", "label": "pos"}',
+                fix="write each example as an object",
+            )
+        records.append(record)
+        line_numbers.append(number)
+    return records, line_numbers
+
+
+def _choose_keys(keys, columns, path):
+    keys = list(keys)
+    if columns is not None:
+        text_key, label_key = columns
+        missing = [c for c in (text_key, label_key) if c not in keys]
+        if missing:
+            raise _missing_columns(missing, keys, path)
+        return text_key, label_key
+    text_key = next((k for k in TEXT_NAMES if k in keys), None)
+    label_key = next((k for k in LABEL_NAMES if k in keys), None)
+    if text_key is None or label_key is None:
+        raise _missing_columns([n for n, k in (("text", text_key), ("label", label_key)) if k is None], keys, path)
+    return text_key, label_key
+
+
+def _choose_columns(first_row, columns, path):
+    """Returns (has_header, (text index, label index)) for a CSV / TSV file."""
+    names = [cell.strip() for cell in first_row]
+    if columns is not None:
+        text_col, label_col = columns
+        if isinstance(text_col, str) or isinstance(label_col, str):
+            missing = [c for c in (text_col, label_col) if isinstance(c, str) and c not in names]
+            if missing:
+                raise _missing_columns(missing, names, path)
+            index = [names.index(c) if isinstance(c, str) else c for c in (text_col, label_col)]
+            return True, tuple(index)
+        # Positions: the first row is a header only if it carries recognised column names there.
+        header = all(
+            i < len(names) and names[i].lower() in known
+            for i, known in ((text_col, TEXT_NAMES), (label_col, LABEL_NAMES))
+        )
+        return header, (text_col, label_col)
+    lowered = [n.lower() for n in names]
+    text_at = next((lowered.index(k) for k in TEXT_NAMES if k in lowered), None)
+    label_at = next((lowered.index(k) for k in LABEL_NAMES if k in lowered), None)
+    if text_at is not None and label_at is not None:
+        return True, (text_at, label_at)
+    if len(names) == 2:
+        return False, (0, 1)
+    raise ToolkitError(
+        f"Cannot tell which columns of '{path}' hold the text and the label (first row: {names[:6]}).",
+        expected=f"a header naming them ({TEXT_NAMES[0]!r}, {LABEL_NAMES[0]!r}, ...) or a two-column file",
+        fix="pass columns=(text column, label column), by name or 0-based position (CLI: --columns sentence,label)",
+    )
+
+
+def _missing_columns(missing, available, path):
+    return ToolkitError(
+        f"Column(s) {missing} not found in '{path}'.",
+        expected=f"columns among {list(available)[:20]}",
+        fix="pass columns=(text column, label column) with names from the file, or 0-based positions",
+    )

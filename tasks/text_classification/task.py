@@ -1,0 +1,348 @@
+"""Text classification: `TextClassifier` and `train_text_classifier`."""
+
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tasks.text_classification import data as text_data
+from toolkit import backbones as backbones_lib
+from toolkit import data as data_lib
+from toolkit.errors import ToolkitError
+from toolkit.metrics import classification_metrics
+from toolkit.task import TASKS, Task
+
+SIDES = ("end", "start")
+
+
+@keras.saving.register_keras_serializable(package="toolkit")
+class PadAndTruncate(keras.layers.Layer):
+    """Fits token ids (0 = padding, real tokens first) to `length`, padding and cutting at either side.
+
+    `TextVectorization` only pads and truncates at the end; this layer adds
+    the other sides (keeping the end of long texts, or left-padding for
+    recurrent models), which no Keras layer offers.
+
+    Example:
+    >>> ids = np.array([[5, 6, 7, 0], [8, 0, 0, 0]])
+    >>> PadAndTruncate(3, padding="start", truncation="start")(ids).numpy().tolist()
+    [[5, 6, 7], [0, 0, 8]]
+    >>> PadAndTruncate(2, truncation="start")(ids).numpy().tolist()
+    [[6, 7], [8, 0]]
+    """
+
+    def __init__(self, length, padding="end", truncation="end", **kwargs):
+        super().__init__(**kwargs)
+        self.length = length
+        self.padding = padding
+        self.truncation = truncation
+
+    def call(self, ids):
+        ids = keras.ops.pad(ids, [[0, 0], [0, self.length]])  # at least `length` columns
+        counts = keras.ops.sum(keras.ops.cast(keras.ops.not_equal(ids, 0), "int32"), axis=1, keepdims=True)
+        kept = keras.ops.minimum(counts, self.length)
+        source_start = counts - kept if self.truncation == "start" else keras.ops.zeros_like(kept)
+        offset = self.length - kept if self.padding == "start" else keras.ops.zeros_like(kept)
+        positions = keras.ops.arange(self.length, dtype="int32")[None, :] - offset
+        valid = keras.ops.logical_and(positions >= 0, positions < kept)
+        source = keras.ops.clip(source_start + positions, 0, keras.ops.shape(ids)[1] - 1)
+        taken = keras.ops.take_along_axis(ids, source, axis=1)
+        return keras.ops.where(valid, taken, keras.ops.zeros_like(taken))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.length)
+
+    def get_config(self):
+        return {**super().get_config(), "length": self.length, "padding": self.padding, "truncation": self.truncation}
+
+
+@TASKS.register("text-classification", description="classify texts into named classes")
+class TextClassifier(Task):
+    """Classifies texts into named classes.
+
+    The saved model takes raw strings: from-scratch backbones carry a
+    `TextVectorization` layer fitted on the training texts; pretrained ones
+    are KerasHub `TextClassifier`s whose preset preprocessor tokenises.
+
+    Args:
+        backbone: a from-scratch name ("cnn", "bilstm", "gru", "transformer"),
+            a KerasHub preset name (e.g. "bert_tiny_en_uncased"), a local
+            preset folder or Hugging Face model folder, or a `keras.Model`
+            mapping (batch, sequence_length) token ids to features.
+        sequence_length: tokens per text; default: enough for 95% of the
+            training texts (at most 512, and at most the preset's limit).
+        vocabulary_size: most distinct words a from-scratch model knows.
+        embedding_dim: word embedding size of from-scratch backbones.
+        width: units / filters of from-scratch backbones.
+        dropout: dropout rate before the classification layer.
+        columns: (text column, label column) of CSV / TSV / JSON Lines data,
+            by name or 0-based position; default: a recognised header, or
+            (0, 1) for two columns without a header.
+        padding: "end" or "start": where short texts get padding (from-scratch backbones).
+        truncation: "end" (keep the beginning) or "start" (keep the end) of long texts (from-scratch backbones).
+        data_dir: TFDS data folder for "tfds:NAME" data.
+        **kwargs: the arguments every task shares (epochs, batch_size,
+            learning_rate, finetune, tune, save_dir, run_name, ...; see `toolkit.Task`).
+            `learning_rate=None` means 1e-3 from scratch and 5e-5 for a pretrained encoder.
+
+    Example:
+    >>> clf = TextClassifier(backbone="cnn", epochs=5).fit("train.tsv", "dev.tsv")  # doctest: +SKIP
+    >>> clf.predict(["a fine film"])  # doctest: +SKIP
+    [{'label': '1', 'probability': 0.93, 'probabilities': {'0': 0.07, '1': 0.93}}]
+    """
+
+    task_name = "text-classification"
+    default_data = None
+    modality = "text"
+    keras_hub_task = "TextClassifier"
+    # The training texts fit the vocabulary when a model is built (also in tuning trials); not saved.
+    unsaved_attributes = Task.unsaved_attributes + ("train_texts_",)
+
+    def __init__(
+        self,
+        *,
+        backbone="cnn",
+        sequence_length=None,
+        vocabulary_size=20_000,
+        embedding_dim=128,
+        width=64,
+        dropout=0.5,
+        columns=None,
+        padding="end",
+        truncation="end",
+        data_dir=None,
+        epochs=10,
+        learning_rate=None,
+        **kwargs,
+    ):
+        super().__init__(epochs=epochs, learning_rate=learning_rate, **kwargs)
+        self.backbone = backbone
+        self.sequence_length = sequence_length
+        self.vocabulary_size = vocabulary_size
+        self.embedding_dim = embedding_dim
+        self.width = width
+        self.dropout = dropout
+        self.columns = columns
+        self.padding = padding
+        self.truncation = truncation
+        self.data_dir = data_dir
+
+    # ------------------------------------------------------------------- data
+    def _prepare_data(self, data, validation_data):
+        self._check_text_params()
+        texts, labels, class_names = text_data.load_source(data, self.columns, self.data_dir)
+        y, self.classes_ = data_lib.encode_labels(labels, class_names)
+        data_lib.require_two_classes(y, self.classes_)
+        self.sequence_length_ = self.sequence_length or self._choose_sequence_length(texts)
+        validation = None
+        if validation_data is not None:
+            x_val, y_val = self._arrays(validation_data)
+            validation = ([x_val], y_val)
+        ((x,), y), ((x_val,), y_val), test, info = data_lib.holdout(
+            [np.array(texts, dtype=object)],
+            y,
+            test_split=self.test_split,
+            validation_split=self.validation_split,
+            seed=self.seed,
+            validation=validation,
+            validation_source=data_lib.describe(validation_data),
+        )
+        info = {"train_source": data_lib.describe(data), **info}
+        self.train_texts_ = x
+        self._say(
+            f"Text classification: {len(self.classes_)} classes, {self.sequence_length_} tokens per text; "
+            f"{len(y)} train / {len(y_val)} validation / {info['test_examples']} test."
+        )
+        return data_lib.Splits(
+            train=self._dataset(x, y, shuffle=True),
+            validation=self._dataset(x_val, y_val),
+            test=None if test is None else self._dataset(test[0][0], test[1]),
+            info=info,
+        )
+
+    def _check_text_params(self):
+        if not (
+            isinstance(self.backbone, keras.Model)
+            or self.backbone in backbones_lib.BACKBONES.available(modality="text")
+            or backbones_lib.is_preset(self.backbone)
+        ):
+            raise backbones_lib.unknown_backbone_error(self.backbone, "text")
+        for name in ("padding", "truncation"):
+            value = getattr(self, name)
+            if value not in SIDES:
+                raise ToolkitError(f"{name}={value!r} is not valid.", expected=f"one of {SIDES}", fix=f"pass {name}=")
+            if value != "end" and self._uses_preset():
+                raise ToolkitError(
+                    f"{name}={value!r} applies to from-scratch backbones only.",
+                    expected=f"{name}='end' with a pretrained preset (its preprocessor pads and cuts at the end)",
+                    fix=f"drop {name}= or use a from-scratch backbone",
+                )
+        if self.columns is not None and (not isinstance(self.columns, (list, tuple)) or len(self.columns) != 2):
+            raise ToolkitError(
+                f"columns={self.columns!r} is not valid.",
+                expected="a (text column, label column) pair of names or 0-based positions",
+                fix="e.g. columns=('sentence', 'label') or columns=(0, 1)",
+            )
+
+    def _choose_sequence_length(self, texts):
+        """Covers 95% of the training texts, rounded up to a multiple of 8."""
+        words = np.percentile([len(t.split()) for t in texts], 95)
+        if self._uses_preset():
+            words = words * 1.3 + 2  # subword pieces per word, plus [CLS] and [SEP]
+        limit = 512
+        if self._uses_preset():
+            self._pretrained = _load_backbone(self.backbone)  # reused by _build_model
+            limit = getattr(self._pretrained, "max_sequence_length", None) or limit
+        return int(min(limit, max(8, 8 * math.ceil(words / 8))))
+
+    def _arrays(self, data):
+        """Any accepted data form -> (texts as an object array, class indices)."""
+        texts, labels, _ = text_data.load_source(data, self.columns, self.data_dir)
+        y, _ = data_lib.encode_labels(labels, self.classes_)
+        return np.array(texts, dtype=object), y
+
+    def _dataset(self, texts, y, shuffle=False):
+        return data_lib.to_dataset(tf.constant(list(texts), dtype=tf.string), y, self.batch_size, shuffle, self.seed)
+
+    def _evaluation_dataset(self, data):
+        return self._dataset(*self._arrays(data))
+
+    # ------------------------------------------------------------------ model
+    def _uses_preset(self):
+        return (
+            isinstance(self.backbone, str)
+            and self.backbone not in backbones_lib.BACKBONES
+            and backbones_lib.is_preset(self.backbone)
+        )
+
+    def _default_learning_rate(self):
+        # Pretrained encoders forget what they know at scratch-model rates (BERT's paper uses 2e-5 to 5e-5).
+        return 5e-5 if self._uses_preset() else 1e-3
+
+    def _build_model(self):
+        if self._uses_preset():
+            return self._build_preset_model()
+        vectorize = keras.layers.TextVectorization(
+            max_tokens=self.vocabulary_size,
+            output_sequence_length=self.sequence_length_ if (self.padding, self.truncation) == ("end", "end") else None,
+            name="tokenize",
+        )
+        vectorize.adapt(tf.data.Dataset.from_tensor_slices(list(self.train_texts_)).batch(256))
+        inputs = keras.Input(shape=(), dtype="string", name="text")
+        ids = vectorize(inputs)
+        if (self.padding, self.truncation) != ("end", "end"):
+            ids = PadAndTruncate(self.sequence_length_, self.padding, self.truncation, name="pad_and_truncate")(ids)
+        if isinstance(self.backbone, keras.Model):
+            backbone = keras.Sequential([self.backbone], name="backbone")
+        else:
+            backbone = backbones_lib.BACKBONES.get(self.backbone)(
+                self.sequence_length_, vectorize.vocabulary_size(), embedding_dim=self.embedding_dim, width=self.width
+            )
+        features = keras.layers.Dropout(self.dropout)(backbone(ids))
+        outputs = keras.layers.Dense(len(self.classes_), activation="softmax", name="classes", dtype="float32")(
+            features
+        )
+        return keras.Model(inputs, outputs, name="text_classifier")
+
+    def _build_preset_model(self):
+        """A KerasHub TextClassifier: its preprocessor tokenises raw strings inside fit, predict and the saved file."""
+        import keras_hub
+
+        # Each build needs the pretrained weights afresh (tuning builds several models); the first
+        # reuses the backbone loaded to read its length limit.
+        backbone = getattr(self, "_pretrained", None) or _load_backbone(self.backbone)
+        self._pretrained = None
+        preprocessor = backbones_lib.load_preset(
+            self.backbone, "TextClassifierPreprocessor", sequence_length=self.sequence_length_
+        )
+        if preprocessor is None:
+            raise ToolkitError(
+                f"Preset {self.backbone!r} has no tokenizer files.",
+                expected="a preset folder with the tokenizer (assets/ from save_to_preset, or vocab.txt / tokenizer.json)",
+                fix="save the tokenizer with the backbone (`preprocessor.save_to_preset(folder)`)",
+            )
+        return keras_hub.models.TextClassifier.from_preset(
+            self.backbone,
+            num_classes=len(self.classes_),
+            backbone=backbone,
+            preprocessor=preprocessor,
+            activation="softmax",
+            dropout=self.dropout,
+        )
+
+    def _loss(self):
+        return keras.losses.SparseCategoricalCrossentropy()
+
+    def _metrics(self):
+        return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+
+    # ------------------------------------------------------------- inference
+    def _evaluate_dataset(self, dataset):
+        probabilities = self.model_.predict(dataset, verbose=0)
+        labels = np.concatenate([y for _, y in dataset.as_numpy_iterator()])
+        return classification_metrics(labels, probabilities, self.classes_)
+
+    def predict(self, inputs):
+        """Classifies texts.
+
+        Args:
+            inputs: one string or a list of strings.
+
+        Returns:
+            One dict per text: {"label", "probability", "probabilities": {class: p}}.
+        """
+        self._check_fitted()
+        texts = [inputs] if isinstance(inputs, str) else list(inputs)
+        bad = sorted({type(t).__name__ for t in texts if not isinstance(t, str)})
+        if bad:
+            raise ToolkitError(
+                f"predict got values of type {bad}.", expected="a string or a list of strings", fix="pass the texts"
+            )
+        probabilities = self.model_.predict(tf.constant(texts, dtype=tf.string), batch_size=self.batch_size, verbose=0)
+        return [
+            {
+                "label": self.classes_[int(p.argmax())],
+                "probability": float(p.max()),
+                "probabilities": {str(name): float(q) for name, q in zip(self.classes_, p)},
+            }
+            for p in probabilities
+        ]
+
+    def search_space(self, hp):
+        space = super().search_space(hp)
+        space["dropout"] = hp.Float("dropout", 0.0, 0.6, step=0.1)
+        if self._uses_preset():
+            space["learning_rate"] = hp.Float("learning_rate", 1e-5, 1e-4, sampling="log")
+        elif isinstance(self.backbone, str):
+            space["backbone"] = hp.Choice("backbone", backbones_lib.BACKBONES.available(modality="text"))
+            space["embedding_dim"] = hp.Choice("embedding_dim", [64, 128, 256])
+        return space
+
+
+def _load_backbone(preset):
+    # Named "backbone" so the fine-tuning strategies find it inside the KerasHub model.
+    return backbones_lib.load_preset(preset, "backbone", name="backbone")
+
+
+def train_text_classifier(data=None, validation_data=None, **kwargs):
+    """Trains a text classifier in one line and returns the fitted `TextClassifier`.
+
+    Args:
+        data: a (texts, labels) tuple, a CSV / TSV / JSON Lines file, a folder
+            of class subfolders of .txt files, a tf.data.Dataset or "tfds:NAME".
+        validation_data: same forms; default a seeded split of `data`.
+        **kwargs: `TextClassifier` arguments (backbone, epochs, columns, finetune, tune, ...).
+
+    Returns:
+        The fitted `TextClassifier`; its run is in `clf.run_dir`.
+
+    Example:
+    >>> import tempfile
+    >>> texts = ["a fine film", "loved every minute", "awful and dull", "a waste of time"] * 10
+    >>> labels = ["pos", "pos", "neg", "neg"] * 10
+    >>> clf = train_text_classifier((texts, labels), epochs=8, save_dir=tempfile.mkdtemp(), verbose=0)
+    >>> clf.classes_, clf.predict(["loved it, a fine film"])[0]["label"]
+    (['neg', 'pos'], 'pos')
+    """
+    return TextClassifier(**kwargs).fit(data, validation_data)

@@ -1,0 +1,227 @@
+"""Text classification: the shared battery, data forms, bad input, SST-2 quality bar, tuning, CLI."""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import toolkit
+from tasks import TextClassifier, train_text_classifier
+from tests.conftest import real_data
+from tests.tasks.battery import TaskBattery
+
+POSITIVE = ["a fine film", "loved every minute", "warm and funny", "a moving story", "great acting", "superb work"]
+NEGATIVE = ["awful and dull", "a waste of time", "boring plot", "weak acting", "a tedious mess", "poor script"]
+
+
+def toy_texts(repeat=8):
+    """Easy sentiment: each text joins two phrases of one class."""
+    rng = np.random.default_rng(0)
+    texts, labels = [], []
+    for _ in range(repeat):
+        for label, phrases in (("pos", POSITIVE), ("neg", NEGATIVE)):
+            a, b = rng.choice(len(phrases), 2, replace=False)
+            texts.append(f"{phrases[a]}, {phrases[b]}")
+            labels.append(label)
+    return texts, labels
+
+
+def read_sst2(name, limit=None):
+    rows = [line.split("\t") for line in (real_data("sst2") / name).read_text().splitlines() if line.strip()]
+    rows = rows[:limit] if limit else rows
+    return [r[0] for r in rows], [r[1] for r in rows]
+
+
+class TestTextClassifierBattery(TaskBattery):
+    task_class = TextClassifier
+
+    def task_kwargs(self):
+        return {"backbone": "cnn", "embedding_dim": 16, "width": 8}
+
+    def train_data(self):
+        return toy_texts()
+
+    def predict_inputs(self):
+        return ["a fine film", "boring plot and weak acting", "", "ünïcödé text"]
+
+    def model_inputs(self, task):
+        return tf.constant(["a fine film", "a waste of time"])
+
+    def bad_inputs(self):
+        texts, labels = toy_texts(2)
+        return [
+            ((texts, labels[:-1]), "inputs but"),
+            ("/no/such/file.tsv", "does not exist"),
+            ((texts, ["pos"] * len(texts)), "single class"),
+            ((["", "  "], ["pos", "neg"]), "empty text"),
+            ((list(range(4)), ["pos", "neg"] * 2), "str"),
+        ]
+
+    def check_prediction(self, task, prediction):
+        assert prediction["label"] in task.classes_
+        assert set(prediction["probabilities"]) == set(task.classes_)
+        assert abs(sum(prediction["probabilities"].values()) - 1) < 1e-4
+
+
+def test_sst2_from_scratch_reaches_078_on_dev(tmp_path):
+    """Real data: the default CNN on all of SST-2's training sentences, scored on dev.tsv."""
+    sst2 = real_data("sst2")
+    clf = TextClassifier(test_split=0, save_dir=str(tmp_path), verbose=0).fit(
+        str(sst2 / "train.tsv"), str(sst2 / "dev.tsv")
+    )
+    assert clf.classes_ == ["0", "1"]
+    assert clf.metrics_["data"]["train_examples"] == 6920 and clf.metrics_["data"]["validation_examples"] == 872
+    assert clf.metrics_["validation"]["accuracy"] >= 0.78
+    assert clf.predict(["a gorgeous , witty , seductive movie ."])[0]["label"] == "1"
+    assert clf.predict(["the plot is nothing but boilerplate clichés ."])[0]["label"] == "0"
+
+
+@pytest.mark.parametrize("backbone", ["bilstm", "gru", "transformer"])
+def test_other_scratch_backbones_learn_the_toy_task(backbone, fast):
+    clf = TextClassifier(backbone=backbone, embedding_dim=16, width=16, **{**fast, "epochs": 15, "patience": 15})
+    clf.fit(toy_texts(12))
+    assert clf.evaluate(toy_texts(4))["accuracy"] >= 0.9
+
+
+def test_padding_and_truncation_sides(fast):
+    clf = TextClassifier(
+        backbone="gru", padding="start", truncation="start", sequence_length=3, **{**fast, "epochs": 1}
+    ).fit(toy_texts())
+    assert clf.model_.get_layer("pad_and_truncate").length == 3
+    loaded = toolkit.load(clf.run_dir)
+    assert loaded.predict(["a fine film indeed"]) == clf.predict(["a fine film indeed"])
+
+
+def test_sequence_length_default_covers_most_texts(fast):
+    texts = [" ".join(["word"] * n) for n in range(1, 101)]
+    clf = TextClassifier(**{**fast, "epochs": 1}).fit((texts, ["a", "b"] * 50))
+    assert clf.sequence_length_ == 96  # the 95th percentile (95.05 words), rounded up to a multiple of 8
+
+
+# ------------------------------------------------------------------ data forms
+def test_tsv_without_header_like_sst2(tmp_path, fast):
+    path = tmp_path / "train.tsv"
+    texts, labels = toy_texts()
+    path.write_text("".join(f"{t}\t{label}\n" for t, label in zip(texts, labels)))
+    clf = TextClassifier(**fast).fit(str(path))
+    assert clf.classes_ == ["neg", "pos"]
+    assert clf.metrics_["data"]["train_examples"] + clf.metrics_["data"]["validation_examples"] + clf.metrics_["data"][
+        "test_examples"
+    ] == len(texts)
+
+
+def test_csv_with_named_columns_and_integer_labels(tmp_path, fast):
+    path = tmp_path / "reviews.csv"
+    texts, labels = toy_texts()
+    lines = ["id,review_text,stars"] + [
+        f'{i},"{t}",{5 if label == "pos" else 1}' for i, (t, label) in enumerate(zip(texts, labels))
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    clf = TextClassifier(columns=("review_text", "stars"), **fast).fit(str(path))
+    assert clf.classes_ == ["1", "5"]
+    by_position = TextClassifier(columns=(1, 2), **fast)
+    by_position.fit(str(path))  # the header row is recognised only by name; here it is data for column 1
+    assert by_position.metrics_["data"]["train_examples"] >= 1
+
+
+def test_jsonl_and_folder_of_txt_files(tmp_path, fast):
+    texts, labels = toy_texts()
+    jsonl = tmp_path / "train.jsonl"
+    jsonl.write_text("\n".join(json.dumps({"text": t, "label": label}) for t, label in zip(texts, labels)))
+    assert TextClassifier(**fast).fit(str(jsonl)).classes_ == ["neg", "pos"]
+    folder = tmp_path / "folder"
+    for i, (text, label) in enumerate(zip(texts, labels)):
+        (folder / label).mkdir(parents=True, exist_ok=True)
+        (folder / label / f"{i}.txt").write_text(text)
+    clf = TextClassifier(**fast).fit(str(folder))
+    assert clf.classes_ == ["neg", "pos"]
+    assert set(clf.evaluate(str(jsonl))) >= {"accuracy", "macro_f1", "per_class", "confusion_matrix", "loss"}
+
+
+def test_tf_data_and_integer_labels(fast):
+    texts, labels = toy_texts()
+    dataset = tf.data.Dataset.from_tensor_slices((texts, [int(label == "pos") for label in labels])).batch(4)
+    clf = TextClassifier(**fast).fit(dataset)
+    assert clf.classes_ == [0, 1]
+    assert clf.predict("a fine film")[0]["label"] in (0, 1)
+
+
+def test_tfds_with_mock_data(fast, tmp_path):
+    import tensorflow_datasets as tfds
+
+    with tfds.testing.mock_data(num_examples=40):
+        clf = TextClassifier(data_dir=str(tmp_path / "tfds"), **{**fast, "epochs": 1}).fit("tfds:imdb_reviews")
+    assert clf.classes_ == ["neg", "pos"]
+
+
+def test_empty_texts_are_skipped_with_a_counted_warning(tmp_path, fast, capsys):
+    texts, labels = toy_texts()
+    path = tmp_path / "train.tsv"
+    path.write_text("".join(f"{t}\t{label}\n" for t, label in zip(texts, labels)) + "\tpos\n  \tneg\nok film\t\n")
+    TextClassifier(**{**fast, "epochs": 1}).fit(str(path))
+    n = len(texts) + 3
+    expected = f"skipped 3 of {n} rows of 'train.tsv' with an empty text or label (lines {[n - 2, n - 1, n]})"
+    assert expected in capsys.readouterr().out
+
+
+def test_bad_files_raise_clear_errors(tmp_path, fast):
+    texts, labels = toy_texts()
+    named = tmp_path / "named.csv"
+    named.write_text("text,label\n" + "".join(f'"{t}",{label}\n' for t, label in zip(texts, labels)))
+    with pytest.raises(toolkit.ToolkitError, match=r"(?s)Column\(s\) \['sentiment'\] not found.*\['text', 'label'\]"):
+        TextClassifier(columns=("text", "sentiment"), **fast).fit(str(named))
+    latin1 = tmp_path / "latin1.tsv"
+    latin1.write_bytes("a fine film\tpos\nun café\tneg\n".encode("latin-1"))
+    with pytest.raises(
+        toolkit.ToolkitError, match=r"(?s)'.*latin1.tsv' is not valid UTF-8: byte 0xe9 on line 2.*iconv"
+    ):
+        TextClassifier(**fast).fit(str(latin1))
+    three = tmp_path / "three.csv"
+    three.write_text("a,b,c\n1,2,3\n")
+    with pytest.raises(toolkit.ToolkitError, match="Cannot tell which columns"):
+        TextClassifier(**fast).fit(str(three))
+    with pytest.raises(toolkit.ToolkitError, match="no built-in dataset"):
+        TextClassifier(**fast).fit()
+    with pytest.raises(toolkit.ToolkitError, match="padding='left' is not valid"):
+        TextClassifier(padding="left", **fast).fit(toy_texts())
+    with pytest.raises(toolkit.ToolkitError, match="Unknown backbone 'resnet'"):
+        TextClassifier(backbone="resnet", **fast).fit(toy_texts())
+    assert not (tmp_path / "runs").exists()
+
+
+def test_unknown_label_in_validation_data(fast):
+    texts, labels = toy_texts()
+    with pytest.raises(toolkit.ToolkitError, match=r"Labels \['meh'\] do not occur in the training data"):
+        TextClassifier(**fast).fit((texts, labels), (["so so"], ["meh"]))
+
+
+# ------------------------------------------------------------------ tuning, CLI
+def test_tuning_searches_architecture_and_embedding(fast):
+    clf = train_text_classifier(
+        toy_texts(), tune=True, max_trials=2, embedding_dim=16, width=8, **{**fast, "epochs": 2}
+    )
+    assert set(clf.best_hyperparameters_) == {"learning_rate", "dropout", "backbone", "embedding_dim"}
+    assert clf.best_hyperparameters_["backbone"] in toolkit.BACKBONES.available(modality="text")
+    assert (
+        "train_texts_"
+        not in json.loads((__import__("pathlib").Path(clf.run_dir) / "config.json").read_text())["fitted"]
+    )
+
+
+def test_cli_train_and_predict_text(tmp_path, capsys):
+    from toolkit.cli import main
+
+    path = tmp_path / "train.tsv"
+    texts, labels = toy_texts()
+    path.write_text("".join(f"{t}\t{label}\n" for t, label in zip(texts, labels)))
+    status = main(
+        ["train", "text-classification", "--data", str(path), "--columns", "0,1", "--epochs", "3"]
+        + ["--save-dir", str(tmp_path / "runs"), "--run-name", "cli", "--verbose", "0"]
+    )
+    assert status == 0
+    run_dir = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["run_dir"]
+    assert main(["predict", run_dir, "a fine film", "a waste of time"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split("\t")[0] for line in lines] == ["a fine film", "a waste of time"]
+    assert json.loads(lines[0].split("\t")[1])["label"] in ("neg", "pos")

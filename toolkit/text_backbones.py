@@ -1,0 +1,86 @@
+"""From-scratch text backbones: token ids -> one feature vector per text.
+
+Each builder takes the sequence length and vocabulary size the task chose,
+an embedding size and a width, and returns a `keras.Model` named "backbone"
+whose input is a (batch, sequence_length) tensor of token ids with 0 as
+padding (what `keras.layers.TextVectorization` produces). The embedding
+belongs to the backbone, so `finetune="freeze"` freezes it too.
+"""
+
+import keras
+
+from toolkit.backbones import BACKBONES
+
+
+def _token_ids(sequence_length):
+    return keras.Input((sequence_length,), dtype="int32", name="token_ids")
+
+
+@BACKBONES.register("cnn", modality="text", description="1-D CNN over word embeddings (Kim 2014): 3/4/5-grams")
+def cnn(sequence_length, vocabulary_size, embedding_dim=128, width=64):
+    """Convolutions of widths 3, 4 and 5 over word embeddings, each max-pooled over time (Kim 2014).
+
+    Example:
+    >>> cnn(32, 1000, embedding_dim=16, width=8).output_shape
+    (None, 24)
+    """
+    ids = _token_ids(sequence_length)
+    x = keras.layers.Embedding(vocabulary_size, embedding_dim)(ids)
+    pooled = []
+    for kernel in (3, 4, 5):
+        y = keras.layers.Conv1D(width, kernel, padding="same", activation="relu")(x)
+        pooled.append(keras.layers.GlobalMaxPooling1D()(y))
+    return keras.Model(ids, keras.layers.Concatenate()(pooled), name="backbone")
+
+
+@BACKBONES.register("bilstm", modality="text", description="bidirectional LSTM over word embeddings")
+def bilstm(sequence_length, vocabulary_size, embedding_dim=128, width=64):
+    """One bidirectional LSTM layer of `width` units a direction; padding is masked.
+
+    Example:
+    >>> bilstm(32, 1000, embedding_dim=16, width=8).output_shape
+    (None, 16)
+    """
+    ids = _token_ids(sequence_length)
+    x = keras.layers.Embedding(vocabulary_size, embedding_dim, mask_zero=True)(ids)
+    x = keras.layers.Bidirectional(keras.layers.LSTM(width))(x)
+    return keras.Model(ids, x, name="backbone")
+
+
+@BACKBONES.register("gru", modality="text", description="GRU over word embeddings")
+def gru(sequence_length, vocabulary_size, embedding_dim=128, width=64):
+    """One GRU layer of `width` units reading left to right; padding is masked.
+
+    Example:
+    >>> gru(32, 1000, embedding_dim=16, width=8).output_shape
+    (None, 8)
+    """
+    ids = _token_ids(sequence_length)
+    x = keras.layers.Embedding(vocabulary_size, embedding_dim, mask_zero=True)(ids)
+    x = keras.layers.GRU(width)(x)
+    return keras.Model(ids, x, name="backbone")
+
+
+@BACKBONES.register("transformer", modality="text", description="small Transformer encoder (2 layers)")
+def transformer(sequence_length, vocabulary_size, embedding_dim=128, width=64, num_layers=2):
+    """Token and position embeddings, `num_layers` KerasHub Transformer encoder blocks, masked mean pooling.
+
+    `width` is each block's feed-forward size; attention uses 4 heads when
+    `embedding_dim` divides by 4.
+
+    Example:
+    >>> transformer(32, 1000, embedding_dim=16, width=8).output_shape
+    (None, 16)
+    """
+    import keras_hub
+
+    ids = _token_ids(sequence_length)
+    padding_mask = keras.ops.not_equal(ids, 0)
+    x = keras_hub.layers.TokenAndPositionEmbedding(vocabulary_size, sequence_length, embedding_dim)(ids)
+    heads = 4 if embedding_dim % 4 == 0 else 1
+    for _ in range(num_layers):
+        x = keras_hub.layers.TransformerEncoder(intermediate_dim=width, num_heads=heads, dropout=0.1)(
+            x, padding_mask=padding_mask
+        )
+    x = keras.layers.GlobalAveragePooling1D()(x, mask=padding_mask)
+    return keras.Model(ids, x, name="backbone")
