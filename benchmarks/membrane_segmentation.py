@@ -16,8 +16,6 @@ import resource
 import tempfile
 import time
 
-import numpy as np
-
 DATA = pathlib.Path(os.environ.get("TOOLKIT_DATA", pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
@@ -66,7 +64,9 @@ def main():
             {
                 "image_size": args.image_size,
                 "backbone": args.backbone,
-                "config": {k: seg.get_config()[k] for k in ("width", "depth", "loss", "augment", "epochs", "batch_size")},
+                "config": {
+                    k: seg.get_config()[k] for k in ("width", "depth", "loss", "augment", "epochs", "batch_size")
+                },
                 "epochs_run": len(seg.history_.get("loss", [])),
                 "val_pixel_accuracy": round(val["pixel_accuracy"], 4),
                 "val_mean_iou": round(val["mean_iou"], 4),

@@ -155,7 +155,7 @@ def main(argv=None):
         elif args.command == "predict":
             task = load(args.run_dir)
             for source, answer in zip(args.inputs, task.predict(args.inputs)):
-                print(f"{source}\t{json.dumps(_headline(answer) if isinstance(answer, dict) else answer)}")
+                print(f"{source}\t{json.dumps(_printable(answer, getattr(task, 'classes_', None)))}")
         elif args.command == "list":
             if args.what:
                 _list(args.what, args.task)
@@ -169,6 +169,19 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("interrupted; run the same command with the same --run-name to resume", file=sys.stderr)
         return 130
+
+
+def _printable(answer, classes):
+    """A prediction as JSON-ready data: dicts lose their tables; masks become their shape and pixel counts."""
+    if isinstance(answer, dict):
+        return _headline(answer)
+    if hasattr(answer, "shape"):  # a segmentation mask
+        import numpy as np
+
+        values, counts = np.unique(answer, return_counts=True)
+        name = lambda v: classes[int(v)] if classes else int(v)  # noqa: E731
+        return {"shape": list(answer.shape), "pixels": {str(name(v)): int(c) for v, c in zip(values, counts)}}
+    return answer
 
 
 def _headline(metrics):

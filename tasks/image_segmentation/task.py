@@ -77,8 +77,8 @@ class ImageSegmenter(Task):
         augment=("flip", "rotate90"),
         class_names=None,
         data_dir=None,
-        epochs=40,
-        batch_size=8,
+        epochs=60,
+        batch_size=4,
         patience=10,
         **kwargs,
     ):

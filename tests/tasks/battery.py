@@ -36,6 +36,9 @@ class TaskBattery:
     def task_kwargs(self):
         return {}
 
+    def assert_same_predictions(self, before, after):
+        assert before == after
+
     def model_inputs(self, task):
         """A batch the plain `task.model_` takes (float arrays, a tensor of strings, ...)."""
         raise NotImplementedError
@@ -81,9 +84,7 @@ class TaskBattery:
         assert type(loaded) is type(fitted)
         assert loaded.get_config() == fitted.get_config()
         inputs = self.predict_inputs()
-        before = fitted.predict(inputs)
-        after = loaded.predict(inputs)
-        assert before == after
+        self.assert_same_predictions(fitted.predict(inputs), loaded.predict(inputs))
         fitted.save(tmp_path / "copy")
         again = toolkit.load(tmp_path / "copy")
         x = self.model_inputs(fitted)

@@ -1,0 +1,286 @@
+"""Image segmentation: the shared battery, joint augmentation, data forms, membrane bar, presets."""
+
+import json
+import pathlib
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+import toolkit
+from tasks import ImageSegmenter
+from tasks.image_segmentation.augment import augment_pair
+from tasks.image_segmentation.data import shapes
+from tests.conftest import real_data
+from tests.tasks.battery import TaskBattery
+
+SHAPES_X, SHAPES_Y, SHAPE_NAMES = shapes(count=48, size=32)
+SMALL = {"backbone": "unet", "width": 4, "depth": 2, "image_size": 32}
+
+
+class TestImageSegmenterBattery(TaskBattery):
+    task_class = ImageSegmenter
+
+    def task_kwargs(self):
+        return dict(SMALL)
+
+    def train_data(self):
+        return SHAPES_X, SHAPES_Y
+
+    def predict_inputs(self):
+        return [SHAPES_X[0], np.zeros((40, 48, 3), np.uint8), SHAPES_X[1][:20]]
+
+    def model_inputs(self, task):
+        return SHAPES_X[:3].astype("float32")
+
+    def assert_same_predictions(self, before, after):
+        assert len(before) == len(after)
+        for a, b in zip(before, after):
+            np.testing.assert_array_equal(a, b)
+
+    def bad_inputs(self):
+        return [
+            ((SHAPES_X[:4], SHAPES_Y[:4, :, :30]), "differ in size: image 0 is 32x32 but its mask is 32x30"),
+            ("/no/such/folder", "does not exist"),
+            ((SHAPES_X[:4], np.zeros_like(SHAPES_Y[:4])), "single class"),
+        ]
+
+    def check_prediction(self, task, prediction):
+        assert prediction.dtype == np.uint8 and prediction.ndim == 2
+        assert prediction.max() < len(task.classes_)
+
+    def test_masks_come_back_at_each_images_size(self, fitted):
+        shapes_out = [m.shape for m in fitted.predict(self.predict_inputs())]
+        assert shapes_out == [(32, 32), (40, 48), (20, 32)]
+
+
+# ------------------------------------------------------------ augmentation
+def _aligned_fraction(image, mask):
+    """Share of pixels where the image (which encodes the mask as 60 x class) agrees with the mask.
+
+    Pixels that a resize blended between classes (values between multiples of 60) are left out.
+    """
+    value = np.asarray(image)[..., 0] / 60
+    whole = np.abs(value - np.round(value)) < 0.02
+    return float(np.mean(np.round(value)[whole] == np.asarray(mask)[whole]))
+
+
+@pytest.mark.parametrize("names", [("flip",), ("rotate90",), ("crop",), ("flip", "rotate90", "crop")])
+def test_joint_augmentation_keeps_image_and_mask_aligned(names):
+    mask = SHAPES_Y[:16].astype("int32")
+    image = np.repeat((mask * 60)[..., None], 3, axis=-1).astype("float32")
+    changed = 0
+    for i in range(16):
+        out_image, out_mask = augment_pair(image[i], mask[i], seed=[i, 7], names=names)
+        assert out_image.shape == (32, 32, 3) and out_mask.shape == (32, 32) and out_mask.dtype == tf.int32
+        # Flips and quarter turns move pixels exactly; a crop is resized, and nearest and bilinear
+        # resizing may pick a neighbouring pixel at a class edge.
+        assert _aligned_fraction(out_image, out_mask) >= (1.0 if "crop" not in names else 0.98)
+        changed += not np.array_equal(out_mask, mask[i])
+        # The control: the same image moved with another seed no longer matches this mask.
+        other_image, _ = augment_pair(image[i], mask[i], seed=[i, 8], names=names)
+        if not np.array_equal(other_image, out_image):
+            assert _aligned_fraction(other_image, out_mask) < 0.97
+    assert changed >= 8  # the augmentation really changes most pairs
+
+
+def test_training_pipeline_augments_pairs_together(fast):
+    seg = ImageSegmenter(augment=("flip", "rotate90", "crop"), **{**fast, **SMALL})
+    seg.classes_, seg.image_size_, seg.channels_ = SHAPE_NAMES, (32, 32), 3
+    mask = SHAPES_Y[:16]
+    image = np.repeat((mask * 60)[..., None], 3, axis=-1)
+    dataset = seg._dataset(image, mask, shuffle=True)
+    batches = list(dataset)
+    for images, masks in batches:
+        assert _aligned_fraction(images, masks) >= 0.98
+    first_pass = np.concatenate([m for _, m in batches])
+    second_pass = np.concatenate([m for _, m in dataset])
+    assert not np.array_equal(first_pass, second_pass)  # a new draw each epoch
+    again = np.concatenate([m for _, m in seg._dataset(image, mask, shuffle=True)])
+    np.testing.assert_array_equal(first_pass, again)  # and the same draws for the same seed
+
+
+# --------------------------------------------------------------- data forms
+@pytest.fixture
+def mask_folder(tmp_path):
+    """image/ and label/ subfolders: grey PNG images, 0/255 binary masks (like the membrane data)."""
+    for sub in ("image", "label"):
+        (tmp_path / "data" / sub).mkdir(parents=True)
+    for i in range(12):
+        binary = (SHAPES_Y[i] > 0).astype(np.uint8) * 255
+        Image.fromarray(SHAPES_X[i].mean(axis=-1).astype(np.uint8)).save(tmp_path / "data" / "image" / f"{i}.png")
+        Image.fromarray(binary).save(tmp_path / "data" / "label" / f"{i}.png")
+    return tmp_path / "data"
+
+
+def test_folder_of_binary_masks(mask_folder, fast):
+    seg = ImageSegmenter(**{**fast, **SMALL}, class_names=("background", "shape")).fit(str(mask_folder))
+    assert seg.classes_ == ["background", "shape"] and seg.channels_ == 1
+    metrics = json.loads((pathlib.Path(seg.run_dir) / "metrics.json").read_text())["validation"]
+    assert set(metrics) >= {"pixel_accuracy", "mean_iou", "dice", "loss", "per_class", "confusion_matrix"}
+    assert set(metrics["per_class"]["shape"]) == {"iou", "dice", "pixels"}
+    seg.predict([str(mask_folder / "image" / "0.png")], overlays=True)
+    overlay = pathlib.Path(seg.run_dir) / "overlays" / "0_overlay.png"
+    assert Image.open(overlay).size == (32, 32)
+
+
+def test_palette_masks_and_folder_pair(tmp_path, fast):
+    for sub in ("pics", "anns"):
+        (tmp_path / sub).mkdir()
+    for i in range(10):
+        Image.fromarray(SHAPES_X[i]).save(tmp_path / "pics" / f"img{i}.jpg")
+        palette = Image.fromarray(SHAPES_Y[i], mode="P")
+        palette.putpalette([0, 0, 0, 255, 0, 0, 0, 255, 0, 0, 0, 255] + [0] * 756)
+        palette.save(tmp_path / "anns" / f"img{i}.png")
+    seg = ImageSegmenter(**{**fast, **SMALL}).fit((str(tmp_path / "pics"), str(tmp_path / "anns")))
+    assert seg.classes_ == ["0", "1", "2", "3"]
+
+
+def test_unmatched_and_mismatched_files_are_named(mask_folder, fast):
+    (mask_folder / "label" / "3.png").unlink()
+    with pytest.raises(toolkit.ToolkitError, match=r"1 images have no mask of the same name .*\['3.png'\]"):
+        ImageSegmenter(**fast).fit(str(mask_folder))
+    Image.fromarray(np.zeros((30, 32), np.uint8)).save(mask_folder / "label" / "3.png")
+    with pytest.raises(toolkit.ToolkitError, match=r"'.*3.png' is 32x32 but its mask is 30x32"):
+        ImageSegmenter(**fast).fit(str(mask_folder))
+    with pytest.raises(toolkit.ToolkitError, match="no image and mask subfolders"):
+        ImageSegmenter(**fast).fit(str(mask_folder / "image"))
+    with pytest.raises(toolkit.ToolkitError, match="Unknown augmentation 'blur'"):
+        ImageSegmenter(augment=("blur",), **fast).fit((SHAPES_X, SHAPES_Y))
+    with pytest.raises(toolkit.ToolkitError, match="class index 3, but 2 class names"):
+        ImageSegmenter(class_names=("a", "b"), **fast).fit((SHAPES_X, SHAPES_Y))
+
+
+def test_tf_data_and_default_shapes_data(fast):
+    dataset = tf.data.Dataset.from_tensor_slices((SHAPES_X[:24], SHAPES_Y[:24])).batch(8)
+    seg = ImageSegmenter(**{**fast, **SMALL}, loss="dice").fit(dataset)
+    assert seg.classes_ == ["0", "1", "2", "3"]
+    default = ImageSegmenter(**{**fast, **SMALL, "epochs": 1}, loss="cross_entropy").fit()
+    assert default.classes_ == SHAPE_NAMES and default.metrics_["data"]["train_source"] == "shapes"
+
+
+def test_shapes_are_learned(fast):
+    """A working U-Net separates the synthetic shapes; a broken one stays near the background-only score."""
+    images, masks, _ = shapes(count=160, size=32, seed=1)
+    seg = ImageSegmenter(width=8, depth=2, **{**fast, "epochs": 25, "patience": 25, "batch_size": 4})
+    seg.fit((images, masks))
+    metrics = seg.evaluate(shapes(count=32, size=32, seed=2)[:2])
+    background_only = float(np.mean(shapes(count=32, size=32, seed=2)[1] == 0))
+    assert background_only < 0.9
+    assert metrics["pixel_accuracy"] >= 0.97, metrics["pixel_accuracy"]  # measured 0.995
+    assert metrics["mean_iou"] >= 0.8, metrics["mean_iou"]  # measured 0.94
+
+
+# --------------------------------------------------------------- real data
+def test_membrane_small_resolution_bar(tmp_path):
+    """Membrane at 64x64: train on images 0-24, score the five held-out images 25-29.
+
+    Background-only prediction gives 0.78 pixel accuracy and 0.39 mean IoU.
+    """
+    root = real_data("membrane") / "train"
+    images = [str(root / "image" / f"{i}.png") for i in range(30)]
+    masks = [str(root / "label" / f"{i}.png") for i in range(30)]
+    seg = ImageSegmenter(image_size=64, epochs=40, batch_size=4, test_split=0, save_dir=str(tmp_path), verbose=0)
+    seg.fit((images[:25], masks[:25]), (images[25:], masks[25:]))
+    validation = seg.metrics_["validation"]
+    assert validation["pixel_accuracy"] >= 0.85, validation["pixel_accuracy"]
+    assert validation["mean_iou"] >= 0.65, validation["mean_iou"]
+    full = seg.predict(images[25:26])[0]
+    assert full.shape == (512, 512)
+
+
+# ------------------------------------------------------------------ presets
+@pytest.fixture(scope="module")
+def tiny_resnet_preset(tmp_path_factory):
+    import keras_hub
+
+    keras.utils.set_random_seed(0)
+    backbone = keras_hub.models.ResNetBackbone(
+        input_conv_filters=[64],
+        input_conv_kernel_sizes=[3],
+        stackwise_num_filters=[64, 32],
+        stackwise_num_blocks=[1, 1],
+        stackwise_num_strides=[1, 2],
+        block_type="basic_block",
+        image_shape=(None, None, 3),
+    )
+    folder = tmp_path_factory.mktemp("preset") / "tiny_resnet"
+    backbone.save_to_preset(str(folder))
+    return str(folder), backbone
+
+
+def test_preset_encoder_freeze_and_full(tiny_resnet_preset, fast):
+    import keras_hub
+
+    folder, _ = tiny_resnet_preset
+    frozen = ImageSegmenter(backbone=folder, image_size=32, finetune="freeze", **fast).fit((SHAPES_X, SHAPES_Y))
+    pretrained = keras_hub.models.Backbone.from_preset(folder).get_weights()
+    for before, after in zip(pretrained, frozen.model_.get_layer("backbone").get_weights()):
+        np.testing.assert_array_equal(before, after)
+    full = ImageSegmenter(backbone=folder, image_size=32, finetune="freeze_then_unfreeze", **{**fast, "epochs": 3})
+    full.fit((SHAPES_X, SHAPES_Y))
+    moved = [not np.array_equal(b, a) for b, a in zip(pretrained, full.model_.get_layer("backbone").get_weights())]
+    assert any(moved)
+    loaded = toolkit.load(full.run_dir)
+    np.testing.assert_array_equal(loaded.predict(SHAPES_X[:2])[0], full.predict(SHAPES_X[:2])[0])
+
+
+def test_deeplab_v3_local_preset(tiny_resnet_preset, tmp_path, fast):
+    import keras_hub
+
+    _, encoder = tiny_resnet_preset
+    deeplab = keras_hub.models.DeepLabV3Backbone(
+        image_encoder=encoder, spatial_pyramid_pooling_key="P3", upsampling_size=2, dilation_rates=[2, 4]
+    )
+    folder = tmp_path / "tiny_deeplab"
+    deeplab.save_to_preset(str(folder))
+    seg = ImageSegmenter(backbone=str(folder), image_size=32, **fast).fit((SHAPES_X, SHAPES_Y))
+    assert type(seg.model_.get_layer("backbone")).__name__ == "DeepLabV3Backbone"
+    assert seg.model_.output_shape == (None, 32, 32, 4)
+    loaded = toolkit.load(seg.run_dir)
+    np.testing.assert_array_equal(loaded.predict(SHAPES_X[:1])[0], seg.predict(SHAPES_X[:1])[0])
+
+
+def test_preset_name_offline_gives_clear_error(fast):
+    with pytest.raises(toolkit.ToolkitError, match="(?s)Could not download KerasHub preset.*local preset folder"):
+        ImageSegmenter(backbone="deeplab_v3_plus_resnet50_pascalvoc", **fast).fit((SHAPES_X, SHAPES_Y))
+
+
+def test_tfds_with_mock_data(fast, tmp_path):
+    import tensorflow_datasets as tfds
+
+    def as_dataset(self, *args, **kwargs):  # TFDS's mock draws each feature's size apart; real pairs match
+        return tf.data.Dataset.from_tensor_slices(
+            {"image": SHAPES_X[:16], "segmentation_mask": SHAPES_Y[:16, ..., None]}
+        )
+
+    with tfds.testing.mock_data(as_dataset_fn=as_dataset):
+        seg = ImageSegmenter(data_dir=str(tmp_path / "tfds"), **{**fast, **SMALL, "epochs": 1}).fit(
+            "tfds:oxford_iiit_pet"
+        )
+    assert seg.classes_ == ["0", "1", "2", "3"]
+    with tfds.testing.mock_data(num_examples=4):
+        with pytest.raises(toolkit.ToolkitError, match="image / mask pairs differ in size"):
+            ImageSegmenter(data_dir=str(tmp_path / "tfds"), **fast).fit("tfds:oxford_iiit_pet")
+
+
+def test_cli_train_and_predict_segmentation(mask_folder, tmp_path, capsys):
+    from toolkit.cli import main
+
+    args = ["train", "image-segmentation", "--data", str(mask_folder), "--epochs", "1", "--width", "4", "--depth", "2"]
+    assert main(args + ["--save-dir", str(tmp_path / "runs"), "--run-name", "cli", "--verbose", "0"]) == 0
+    run_dir = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["run_dir"]
+    image = str(mask_folder / "image" / "0.png")
+    assert main(["predict", run_dir, image]) == 0
+    source, answer = capsys.readouterr().out.strip().split("\t")
+    assert source == image
+    answer = json.loads(answer)
+    assert answer["shape"] == [32, 32] and sum(answer["pixels"].values()) == 32 * 32
+
+
+def test_tuning_searches_loss_and_width(fast):
+    seg = ImageSegmenter(tune=True, max_trials=2, **{**fast, **SMALL, "epochs": 1}).fit((SHAPES_X, SHAPES_Y))
+    assert set(seg.best_hyperparameters_) == {"learning_rate", "loss", "width", "dropout"}
+    assert seg.loss in ("cross_entropy", "dice", "cross_entropy+dice")
