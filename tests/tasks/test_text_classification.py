@@ -199,7 +199,7 @@ def test_unknown_label_in_validation_data(fast):
 # ------------------------------------------------------------------ tuning, CLI
 def test_tuning_searches_architecture_and_embedding(fast):
     clf = train_text_classifier(
-        toy_texts(), tune=True, max_trials=2, embedding_dim=16, width=8, **{**fast, "epochs": 2}
+        toy_texts(), tune=True, max_trials=1, embedding_dim=16, width=8, **{**fast, "epochs": 1}
     )
     assert set(clf.best_hyperparameters_) == {"learning_rate", "dropout", "backbone", "embedding_dim"}
     assert clf.best_hyperparameters_["backbone"] in toolkit.BACKBONES.available(modality="text")
