@@ -97,3 +97,31 @@ def segmentation_metrics(confusion_matrix, class_names, loss=None):
     metrics["per_class"] = per_class
     metrics["confusion_matrix"] = matrix.astype(np.int64).tolist()
     return metrics
+
+
+def error_rates(references, hypotheses):
+    """Corpus character and word error rates: edit distance over the total reference length.
+
+    Uses `tf.edit_distance` (Levenshtein) on characters and on whitespace-split words.
+
+    Example:
+    >>> m = error_rates(["three one four", "two"], ["three one for", "two"])
+    >>> round(m["cer"], 4), round(m["wer"], 4)
+    (0.0588, 0.25)
+    """
+    import tensorflow as tf
+
+    def distance(split):
+        truth = split(tf.constant(list(references), tf.string)).to_sparse()
+        guess = split(tf.constant(list(hypotheses), tf.string)).to_sparse()
+        return float(tf.reduce_sum(tf.edit_distance(guess, truth, normalize=False)))
+
+    chars = lambda t: tf.strings.unicode_split(t, "UTF-8")  # noqa: E731
+    words = lambda t: tf.strings.split(t)  # noqa: E731
+    total_chars = sum(len(r) for r in references)
+    total_words = sum(len(r.split()) for r in references)
+    return {
+        "cer": distance(chars) / max(total_chars, 1),
+        "wer": distance(words) / max(total_words, 1),
+        "exact_match": float(np.mean([r == h for r, h in zip(references, hypotheses)])) if references else 0.0,
+    }

@@ -291,6 +291,13 @@ class Task:
             _extend(history, result.history)
         return history
 
+    def _uses_preset(self):
+        """True when `backbone` names a KerasHub preset (a name, hub handle or folder), not a built-in or a model."""
+        from toolkit import backbones
+
+        backbone = getattr(self, "backbone", None)
+        return isinstance(backbone, str) and backbone not in backbones.BACKBONES and backbones.is_preset(backbone)
+
     def _learning_rate(self):
         """`learning_rate`, or the task's default for its backbone when it is None."""
         return self.learning_rate if self.learning_rate is not None else self._default_learning_rate()

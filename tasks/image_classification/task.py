@@ -10,8 +10,8 @@ from tasks.image_classification import data as image_data
 from toolkit import backbones as backbones_lib
 from toolkit import data as data_lib
 from toolkit import images as images_lib
+from toolkit.classification import ClassifierMixin
 from toolkit.errors import ToolkitError
-from toolkit.metrics import classification_metrics
 from toolkit.task import TASKS, Task
 
 AUGMENTATIONS = {
@@ -24,7 +24,7 @@ AUGMENTATIONS = {
 
 
 @TASKS.register("image-classification", description="classify images into named classes")
-class ImageClassifier(Task):
+class ImageClassifier(ClassifierMixin, Task):
     """Classifies images into named classes.
 
     The saved model takes raw images (any size, 0..255 pixels): resizing,
@@ -146,13 +146,6 @@ class ImageClassifier(Task):
             )
 
     # ------------------------------------------------------------------ model
-    def _uses_preset(self):
-        return (
-            isinstance(self.backbone, str)
-            and self.backbone not in backbones_lib.BACKBONES
-            and backbones_lib.is_preset(self.backbone)
-        )
-
     def _check_backbone(self):
         if isinstance(self.backbone, keras.Model):
             return
@@ -204,20 +197,7 @@ class ImageClassifier(Task):
         wrapped = keras.Sequential([backbone], name="backbone")
         return wrapped, converter
 
-    def _loss(self):
-        return keras.losses.SparseCategoricalCrossentropy()
-
-    def _metrics(self):
-        metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
-        if len(self.classes_) > 5:
-            metrics.append(keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top_5_accuracy"))
-        return metrics
-
     # ------------------------------------------------------------- inference
-    def _evaluate_dataset(self, dataset):
-        probabilities = self.model_.predict(dataset, verbose=0)
-        labels = np.concatenate([y for _, y in dataset.as_numpy_iterator()])
-        return classification_metrics(labels, probabilities, self.classes_)
 
     def predict(self, inputs):
         """Classifies images.
@@ -238,14 +218,7 @@ class ImageClassifier(Task):
         else:
             x = images_lib.to_array(self._as_batch(inputs), tuple(self.image_size_), self.channels_)
         probabilities = self.model_.predict(x.astype("float32"), batch_size=self.batch_size, verbose=0)
-        return [
-            {
-                "label": self.classes_[int(p.argmax())],
-                "probability": float(p.max()),
-                "probabilities": {str(name): float(q) for name, q in zip(self.classes_, p)},
-            }
-            for p in probabilities
-        ]
+        return self._answers(probabilities)
 
     def _as_batch(self, inputs):
         """One image becomes a batch of one; batches and lists pass through.

@@ -9,8 +9,8 @@ import tensorflow as tf
 from tasks.text_classification import data as text_data
 from toolkit import backbones as backbones_lib
 from toolkit import data as data_lib
+from toolkit.classification import ClassifierMixin
 from toolkit.errors import ToolkitError
-from toolkit.metrics import classification_metrics
 from toolkit.task import TASKS, Task
 
 SIDES = ("end", "start")
@@ -58,7 +58,7 @@ class PadAndTruncate(keras.layers.Layer):
 
 
 @TASKS.register("text-classification", description="classify texts into named classes")
-class TextClassifier(Task):
+class TextClassifier(ClassifierMixin, Task):
     """Classifies texts into named classes.
 
     The saved model takes raw strings: from-scratch backbones carry a
@@ -209,13 +209,6 @@ class TextClassifier(Task):
         return self._dataset(*self._arrays(data))
 
     # ------------------------------------------------------------------ model
-    def _uses_preset(self):
-        return (
-            isinstance(self.backbone, str)
-            and self.backbone not in backbones_lib.BACKBONES
-            and backbones_lib.is_preset(self.backbone)
-        )
-
     def _default_learning_rate(self):
         # Pretrained encoders forget what they know at scratch-model rates (BERT's paper uses 2e-5 to 5e-5).
         return 5e-5 if self._uses_preset() else 1e-3
@@ -271,18 +264,7 @@ class TextClassifier(Task):
             dropout=self.dropout,
         )
 
-    def _loss(self):
-        return keras.losses.SparseCategoricalCrossentropy()
-
-    def _metrics(self):
-        return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
-
     # ------------------------------------------------------------- inference
-    def _evaluate_dataset(self, dataset):
-        probabilities = self.model_.predict(dataset, verbose=0)
-        labels = np.concatenate([y for _, y in dataset.as_numpy_iterator()])
-        return classification_metrics(labels, probabilities, self.classes_)
-
     def predict(self, inputs):
         """Classifies texts.
 
@@ -300,14 +282,7 @@ class TextClassifier(Task):
                 f"predict got values of type {bad}.", expected="a string or a list of strings", fix="pass the texts"
             )
         probabilities = self.model_.predict(tf.constant(texts, dtype=tf.string), batch_size=self.batch_size, verbose=0)
-        return [
-            {
-                "label": self.classes_[int(p.argmax())],
-                "probability": float(p.max()),
-                "probabilities": {str(name): float(q) for name, q in zip(self.classes_, p)},
-            }
-            for p in probabilities
-        ]
+        return self._answers(probabilities)
 
     def search_space(self, hp):
         space = super().search_space(hp)

@@ -284,3 +284,37 @@ def test_tuning_searches_loss_and_width(fast):
     seg = ImageSegmenter(tune=True, max_trials=1, **{**fast, **SMALL, "epochs": 1}).fit((SHAPES_X[:16], SHAPES_Y[:16]))
     assert set(seg.best_hyperparameters_) == {"learning_rate", "loss", "width", "dropout"}
     assert seg.loss in ("cross_entropy", "dice", "cross_entropy+dice")
+
+
+def test_segformer_local_preset(tmp_path, fast):
+    import keras_hub
+
+    keras.utils.set_random_seed(0)
+    encoder = keras_hub.models.MiTBackbone(
+        image_shape=(32, 32, 3),
+        num_layers=2,
+        hidden_dims=[8, 16],
+        layerwise_depths=[1, 1],
+        layerwise_num_heads=[1, 2],
+        layerwise_sr_ratios=[2, 1],
+        layerwise_patch_sizes=[3, 3],
+        layerwise_strides=[2, 2],
+        max_drop_path_rate=0.0,
+    )
+    folder = tmp_path / "tiny_segformer"
+    keras_hub.models.SegFormerBackbone(image_encoder=encoder, projection_filters=8).save_to_preset(str(folder))
+    seg = ImageSegmenter(backbone=str(folder), image_size=32, **fast).fit((SHAPES_X, SHAPES_Y))
+    assert type(seg.model_.get_layer("backbone")).__name__ == "SegFormerBackbone"
+    assert seg.predict(SHAPES_X[:1])[0].shape == (32, 32)
+
+
+@pytest.mark.parametrize("encoder", ["vgg", "mobilenet"])
+def test_scratch_image_backbones_as_encoders(encoder, fast):
+    seg = ImageSegmenter(backbone=encoder, width=8, image_size=32, **{**fast, "epochs": 1}).fit((SHAPES_X, SHAPES_Y))
+    assert seg.model_.output_shape == (None, 32, 32, 4)
+
+
+def test_scratch_resnet_encoder_refused_while_onednn_crashes_it(fast, monkeypatch):
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    with pytest.raises(toolkit.ToolkitError, match="(?s)crashes TensorFlow.*TF_ENABLE_ONEDNN_OPTS=0"):
+        ImageSegmenter(backbone="resnet", **fast).fit((SHAPES_X, SHAPES_Y))

@@ -1,0 +1,290 @@
+"""Audio input shared by the speech tasks: reading, resampling, and the labelled sources they accept.
+
+WAV files are read with SciPy (any PCM width or float, mono or multichannel),
+mixed to mono, scaled to [-1, 1] and resampled with a polyphase filter
+(`scipy.signal.resample_poly`). Unreadable or empty files are errors that name
+the file.
+"""
+
+import csv
+import math
+import os
+import pathlib
+import re
+
+import numpy as np
+import tensorflow as tf
+
+from toolkit import data as data_lib
+from toolkit.errors import ToolkitError
+
+AUDIO_EXTENSIONS = (".wav",)
+# Default label of a file in a flat folder: the name up to the first underscore ("3_jackson_12.wav" -> "3").
+DEFAULT_LABEL_PATTERN = r"^([^_]+)_"
+
+
+def read_wav(path, sample_rate=None):
+    """Reads a WAV file as a float32 mono waveform in [-1, 1], resampled to `sample_rate` when given.
+
+    Returns:
+        (waveform, rate): the rate is `sample_rate`, or the file's own rate.
+
+    Example:
+    >>> import tempfile, scipy.io.wavfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "beep.wav"
+    >>> scipy.io.wavfile.write(path, 8000, (np.sin(np.arange(8000) / 5) * 20000).astype("int16"))
+    >>> waveform, rate = read_wav(path, sample_rate=16000)
+    >>> waveform.shape, rate, bool(abs(waveform).max() <= 1)
+    ((16000,), 16000, True)
+    """
+    import scipy.io.wavfile
+
+    try:
+        rate, data = scipy.io.wavfile.read(path)
+    except (OSError, ValueError) as error:
+        if not os.path.exists(path):
+            raise ToolkitError(
+                f"Audio file '{path}' does not exist.", expected="a path to a WAV file", fix="check the path"
+            ) from None
+        raise ToolkitError(
+            f"Cannot read audio file '{path}': {error}",
+            expected="a PCM or float WAV file",
+            fix="convert it to WAV (e.g. `ffmpeg -i in.mp3 out.wav`) or remove it; nothing was changed",
+        ) from None
+    if data.size == 0:
+        raise ToolkitError(
+            f"Audio file '{path}' holds no samples.", expected="a non-empty recording", fix="remove or re-record it"
+        )
+    return to_mono_float(data, rate, sample_rate), sample_rate or rate
+
+
+def to_mono_float(data, rate, sample_rate=None):
+    """Integer or float samples (time[, channels]) -> float32 mono in [-1, 1] at `sample_rate`.
+
+    Example:
+    >>> to_mono_float(np.array([[0, 32767], [32767, 32767]], "int16"), 8000).round(2).tolist()
+    [0.5, 1.0]
+    """
+    data = np.asarray(data)
+    if np.issubdtype(data.dtype, np.integer):
+        info = np.iinfo(data.dtype)
+        data = (data.astype(np.float32) - (info.max + info.min + 1) / 2) / (info.max + 1) * (1 if info.min < 0 else 2)
+    data = data.astype(np.float32)
+    if data.ndim == 2:
+        data = data.mean(axis=1)
+    if sample_rate and sample_rate != rate:
+        from scipy.signal import resample_poly
+
+        divisor = math.gcd(int(sample_rate), int(rate))
+        data = resample_poly(data, int(sample_rate) // divisor, int(rate) // divisor).astype(np.float32)
+    return data
+
+
+def list_audio(folder, label_pattern=None):
+    """Labelled WAV files of a folder: class subfolders, or a flat folder labelled by `label_pattern`.
+
+    Returns:
+        (paths, labels).
+
+    Example:
+    >>> import tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> for name in ("3_jackson_0.wav", "7_theo_1.wav"):
+    ...     _ = (folder / name).write_bytes(b"")
+    >>> list_audio(folder)[1]
+    ['3', '7']
+    """
+    folder = pathlib.Path(folder)
+    nested = sorted(p for p in folder.glob("*/*") if p.suffix.lower() in AUDIO_EXTENSIONS)
+    flat = sorted(p for p in folder.glob("*") if p.suffix.lower() in AUDIO_EXTENSIONS)
+    if nested and not flat and label_pattern is None:
+        return [str(p) for p in nested], [p.parent.name for p in nested]
+    if not flat:
+        raise ToolkitError(
+            f"Folder '{folder}' holds no WAV files (directly or in class subfolders).",
+            expected="root/<class>/<name>.wav, or root/<name>.wav with the label in the name",
+            fix="check the folder, or pass a CSV manifest of path,label",
+        )
+    pattern = re.compile(label_pattern or DEFAULT_LABEL_PATTERN)
+    labels, unmatched = [], []
+    for path in flat:
+        match = pattern.search(path.name)
+        labels.append(match.group(1) if match else None)
+        if not match:
+            unmatched.append(path.name)
+    if unmatched:
+        raise ToolkitError(
+            f"{len(unmatched)} file names in '{folder}' do not match the label pattern {pattern.pattern!r}, "
+            f"e.g. {unmatched[:3]}.",
+            expected="names that carry the label, like '3_jackson_12.wav' (label '3')",
+            fix="pass label_pattern= with one group around the label, or use class subfolders",
+        )
+    return [str(p) for p in flat], labels
+
+
+def read_manifest(path):
+    """Reads a CSV / TSV manifest of `path,label` or `path,transcript` rows (header optional).
+
+    Relative audio paths start at the manifest's folder.
+
+    Example:
+    >>> import tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "a.wav").write_bytes(b"")
+    >>> _ = (folder / "list.tsv").write_text("path\\ttranscript\\na.wav\\tthree one\\n")
+    >>> read_manifest(folder / "list.tsv")[1]
+    ['three one']
+    """
+    path = pathlib.Path(path)
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = [row for row in csv.reader(f, delimiter="\t" if path.suffix.lower() == ".tsv" else ",") if row]
+    if rows and rows[0][0].strip().lower() in ("path", "file", "filename", "audio"):
+        rows = rows[1:]
+    bad = [i + 1 for i, row in enumerate(rows) if len(row) < 2]
+    if not rows or bad:
+        raise ToolkitError(
+            f"Manifest '{path}' has {'no rows' if not rows else f'rows without a second column (lines {bad[:5]})'}.",
+            expected="rows of path,label or path,transcript",
+            fix="add the missing column",
+        )
+    paths = [str((path.parent / row[0].strip()).resolve()) for row in rows]
+    missing = [p for p in paths if not os.path.exists(p)]
+    if missing:
+        raise ToolkitError(
+            f"{len(missing)} audio files listed in '{path}' do not exist, e.g. '{missing[0]}'.",
+            expected="paths to existing WAV files, absolute or relative to the manifest",
+            fix="correct the paths",
+        )
+    return paths, [row[1].strip() for row in rows]
+
+
+def load_source(data, label_pattern=None, data_dir=None):
+    """Any accepted speech data -> (audio, targets, rate): audio is file paths or waveform arrays.
+
+    `rate` is the sample rate of waveform arrays (None for files, which carry their own).
+
+    Example:
+    >>> audio, targets, rate = load_source(([np.zeros(800), np.ones(800)], ["a", "b"], 8000))
+    >>> len(audio), targets, rate
+    (2, ['a', 'b'], 8000)
+    """
+    accepted = (
+        "a folder of class subfolders of WAV files, a folder of WAV files whose names carry the label, "
+        "a CSV / TSV manifest of path,label (or path,transcript), (waveforms, targets, sample_rate), "
+        "a tf.data.Dataset of (waveform, target), or 'tfds:NAME'"
+    )
+    if isinstance(data, tf.data.Dataset):
+        audio, targets = data_lib.dataset_to_arrays(data)
+        return audio, _decode(targets), None
+    if isinstance(data, (tuple, list)) and len(data) in (2, 3) and not isinstance(data[0], str):
+        audio, targets = list(data[0]), list(data[1])
+        data_lib.check_same_length(audio, targets)
+        return audio, targets, (data[2] if len(data) == 3 else None)
+    if isinstance(data, str) and data.startswith("tfds:") and not os.path.exists(data):
+        import tensorflow_datasets as tfds
+
+        dataset, names = data_lib.load_tfds(data, data_dir)
+        audio, targets = data_lib.dataset_to_arrays(dataset)
+        name = data.split(":")[1]
+        rate = getattr(tfds.builder(name, data_dir=data_dir).info.features["audio"], "sample_rate", None)
+        return audio, [names[int(t)] for t in targets] if names else _decode(targets), rate
+    if isinstance(data, (str, os.PathLike)):
+        path = pathlib.Path(data)
+        if not path.exists():
+            raise ToolkitError(f"Data path '{path}' does not exist.", expected=accepted, fix="check the path")
+        if path.is_dir():
+            return list_audio(path, label_pattern) + (None,)
+        if path.suffix.lower() in (".csv", ".tsv"):
+            return read_manifest(path) + (None,)
+    raise ToolkitError(
+        f"Cannot use {type(data).__name__} {str(data)[:60]!r} as speech data.",
+        expected=accepted,
+        fix="convert the data to one of those forms",
+    )
+
+
+def _decode(values):
+    return [v.decode() if isinstance(v, bytes) else (v.item() if isinstance(v, np.generic) else v) for v in values]
+
+
+def waveforms(audio, rate, sample_rate):
+    """File paths or arrays -> list of float32 mono waveforms at `sample_rate`.
+
+    Example:
+    >>> [w.shape for w in waveforms([np.zeros(800, "int16")], 8000, 16000)]
+    [(1600,)]
+    """
+    out = []
+    for item in audio:
+        if isinstance(item, (str, os.PathLike)):
+            out.append(read_wav(item, sample_rate)[0])
+            continue
+        array = np.asarray(item)
+        if array.size == 0:
+            raise ToolkitError(
+                f"Waveform {len(out)} is empty.", expected="non-empty waveforms", fix="drop empty recordings"
+            )
+        if rate is None and sample_rate is None:
+            raise ToolkitError(
+                "Waveform arrays came without a sample rate.",
+                expected="(waveforms, targets, sample_rate), or sample_rate= on the task",
+                fix="pass the recordings' sample rate",
+            )
+        out.append(to_mono_float(array, rate or sample_rate, sample_rate))
+    return out
+
+
+def fix_length(waves, length):
+    """Pads with zeros or crops (centred) each waveform to `length` samples. Returns a float32 array.
+
+    Example:
+    >>> fix_length([np.ones(3), np.ones(7)], 5).tolist()
+    [[1.0, 1.0, 1.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0, 1.0]]
+    """
+    out = np.zeros((len(waves), length), dtype=np.float32)
+    for i, wave in enumerate(waves):
+        if len(wave) > length:
+            start = (len(wave) - length) // 2
+            wave = wave[start : start + length]
+        out[i, : len(wave)] = wave
+    return out
+
+
+def load_waveforms(audio, rate, sample_rate=None):
+    """Reads every recording, choosing the common sample rate when `sample_rate` is None.
+
+    Returns:
+        (list of float32 mono waveforms, the sample rate they are at).
+
+    Example:
+    >>> waves, rate = load_waveforms([np.zeros(800), np.zeros(400)], 8000)
+    >>> [len(w) for w in waves], rate
+    ([800, 400], 8000)
+    """
+    if sample_rate is None:
+        if rate is not None or not audio or not isinstance(audio[0], (str, os.PathLike)):
+            sample_rate = rate
+        else:
+            import collections
+
+            import scipy.io.wavfile
+
+            rates = collections.Counter()
+            for path in audio[:200]:  # the header's rate; reading it fully comes next anyway
+                try:
+                    rates[scipy.io.wavfile.read(path, mmap=True)[0]] += 1
+                except (OSError, ValueError):
+                    read_wav(path)  # raises the error that names the file
+            sample_rate = rates.most_common(1)[0][0]
+    return waveforms(audio, rate, sample_rate), int(sample_rate)
+
+
+def choose_duration(waves, sample_rate):
+    """Seconds that cover 95% of the recordings, rounded up to a tenth of a second.
+
+    Example:
+    >>> choose_duration([np.zeros(8000)] * 39 + [np.zeros(16000)], 8000)
+    1.0
+    """
+    seconds = np.percentile([len(w) / sample_rate for w in waves], 95)
+    return max(0.1, math.ceil(seconds * 10 - 1e-9) / 10)

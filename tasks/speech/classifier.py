@@ -1,0 +1,232 @@
+"""Spoken-command classification: `SpeechClassifier` and `train_speech_classifier`."""
+
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tasks.speech import audio as audio_lib
+from tasks.speech import (
+    frontend,
+    models,  # noqa: F401  (registers the recurrent audio backbones)
+)
+from toolkit import backbones as backbones_lib
+from toolkit import data as data_lib
+from toolkit.classification import ClassifierMixin
+from toolkit.errors import ToolkitError
+from toolkit.task import TASKS, Task
+
+IMAGE_CNNS = ("lenet", "vgg", "resnet", "mobilenet")
+
+
+@TASKS.register("speech-classification", description="classify short recordings (spoken commands) into classes")
+class SpeechClassifier(ClassifierMixin, Task):
+    """Classifies short recordings, such as spoken commands, into named classes.
+
+    The saved model takes raw mono waveforms at `sample_rate_`, padded or
+    cropped to `duration_` seconds: the log-mel front end, its normalisation
+    and the training-only augmentation are layers inside it.
+
+    Args:
+        backbone: an image CNN run on the log-mel spectrogram ("vgg": the
+            default small CNN, "resnet", "mobilenet", "lenet"), a recurrent
+            model ("mel_gru", "mel_lstm"), or a `keras.Model` mapping
+            (frames, mel bins) features to a vector.
+        sample_rate: rate to resample to; default: the data's own (most common) rate.
+        duration: seconds each recording is padded or cropped to; default:
+            enough for 95% of the training recordings.
+        num_mel_bins: mel filters of the front end.
+        width: base filters / units of from-scratch backbones.
+        dropout: dropout rate before the classification layer.
+        augment: training-only augmentation, from "shift" (up to 10% of the length), "noise" (white
+            noise at 15-40 dB SNR) and "specaugment" (time and frequency masks).
+        label_pattern: regular expression whose first group is the label in
+            a flat folder's file names (default: the text before the first "_").
+        data_dir: TFDS data folder for "tfds:NAME" data.
+        **kwargs: the arguments every task shares (epochs, batch_size,
+            learning_rate, finetune, tune, save_dir, run_name, ...; see `toolkit.Task`).
+
+    Example:
+    >>> clf = SpeechClassifier().fit("recordings/")  # doctest: +SKIP
+    >>> clf.predict(["yes.wav"])  # doctest: +SKIP
+    [{'label': 'yes', 'probability': 0.98, 'probabilities': {...}}]
+    """
+
+    task_name = "speech-classification"
+    default_data = None
+    modality = ("audio", "image")
+    keras_hub_task = None
+    unsaved_attributes = Task.unsaved_attributes + ("train_waveforms_",)
+
+    def __init__(
+        self,
+        *,
+        backbone="vgg",
+        sample_rate=None,
+        duration=None,
+        num_mel_bins=40,
+        width=32,
+        dropout=0.3,
+        augment=("shift", "specaugment"),
+        label_pattern=None,
+        data_dir=None,
+        epochs=40,
+        **kwargs,
+    ):
+        super().__init__(epochs=epochs, **kwargs)
+        self.backbone = backbone
+        self.sample_rate = sample_rate
+        self.duration = duration
+        self.num_mel_bins = num_mel_bins
+        self.width = width
+        self.dropout = dropout
+        self.augment = augment
+        self.label_pattern = label_pattern
+        self.data_dir = data_dir
+
+    # ------------------------------------------------------------------- data
+    def _prepare_data(self, data, validation_data):
+        valid = list(IMAGE_CNNS) + backbones_lib.BACKBONES.available(modality="audio")
+        if not (isinstance(self.backbone, keras.Model) or self.backbone in valid):
+            raise ToolkitError(
+                f"Unknown backbone {self.backbone!r}.",
+                expected=f"one of {valid}, or a keras.Model over (frames, mel bins) features",
+                fix="run `toolkit list backbones --task speech-classification` to see the names",
+            )
+        frontend.check(self.augment)
+        if data is None:
+            raise ToolkitError(
+                "No training data was given, and speech classification has no built-in dataset.",
+                expected="a folder of WAV files, a manifest, (waveforms, labels, sample_rate), or 'tfds:NAME'",
+                fix="pass data=... (CLI: --data recordings/)",
+            )
+        audio, labels, rate = audio_lib.load_source(data, self.label_pattern, self.data_dir)
+        y, self.classes_ = data_lib.encode_labels(labels)
+        data_lib.require_two_classes(y, self.classes_)
+        waves, self.sample_rate_ = audio_lib.load_waveforms(audio, rate, self.sample_rate)
+        self.duration_ = float(self.duration or audio_lib.choose_duration(waves, self.sample_rate_))
+        x = audio_lib.fix_length(waves, self._samples())
+        validation = None
+        if validation_data is not None:
+            x_val, y_val = self._arrays(validation_data)
+            validation = ([x_val], y_val)
+        train, val, test, info = data_lib.holdout(
+            [x],
+            y,
+            test_split=self.test_split,
+            validation_split=self.validation_split,
+            seed=self.seed,
+            validation=validation,
+            validation_source=data_lib.describe(validation_data),
+        )
+        self.train_waveforms_ = train[0][0]
+        info = {"train_source": data_lib.describe(data), **info}
+        self._say(
+            f"Speech classification: {len(self.classes_)} classes, {self.duration_:g} s at {self.sample_rate_} Hz; "
+            f"{info['train_examples']} train / {info['validation_examples']} validation / {info['test_examples']} test."
+        )
+        return data_lib.Splits(
+            train=data_lib.to_dataset(train[0][0], train[1], self.batch_size, shuffle=True, seed=self.seed),
+            validation=data_lib.to_dataset(val[0][0], val[1], self.batch_size),
+            test=None if test is None else data_lib.to_dataset(test[0][0], test[1], self.batch_size),
+            info=info,
+        )
+
+    def _samples(self):
+        return int(round(self.duration_ * self.sample_rate_))
+
+    def _arrays(self, data):
+        audio, labels, rate = audio_lib.load_source(data, self.label_pattern, self.data_dir)
+        y, _ = data_lib.encode_labels(labels, self.classes_)
+        waves, _ = audio_lib.load_waveforms(audio, rate, self.sample_rate_)
+        return audio_lib.fix_length(waves, self._samples()), y
+
+    def _evaluation_dataset(self, data):
+        x, y = self._arrays(data)
+        return data_lib.to_dataset(x, y, self.batch_size)
+
+    # ------------------------------------------------------------------ model
+    def _normalizer(self):
+        """Per-mel-bin mean and variance of the training set's log-mel features."""
+        normalizer = keras.layers.Normalization(axis=-1, name="normalize")
+        waves = tf.data.Dataset.from_tensor_slices(self.train_waveforms_).batch(128)
+        normalizer.adapt(waves.map(lambda w: frontend.log_mel(w, self.sample_rate_, self.num_mel_bins)))
+        return normalizer
+
+    def _build_model(self):
+        inputs = keras.Input((self._samples(),), name="waveform")
+        features = frontend.front_end(
+            inputs, self.sample_rate_, self._normalizer(), tuple(self.augment or ()), self.seed, self.num_mel_bins
+        )
+        frames_and_bins = tuple(features.shape[1:])
+        if isinstance(self.backbone, keras.Model):
+            backbone = keras.Sequential([self.backbone], name="backbone")
+        elif self.backbone in IMAGE_CNNS:
+            backbone = backbones_lib.BACKBONES.get(self.backbone)(frames_and_bins + (1,), width=self.width)
+            features = keras.layers.Reshape(frames_and_bins + (1,), name="as_image")(features)
+        else:
+            backbone = backbones_lib.BACKBONES.get(self.backbone)(frames_and_bins, width=self.width)
+        x = backbone(features)
+        if len(x.shape) == 4:
+            x = keras.layers.GlobalAveragePooling2D()(x)
+        elif len(x.shape) == 3:
+            x = keras.layers.GlobalAveragePooling1D()(x)
+        x = keras.layers.Dropout(self.dropout)(x)
+        outputs = keras.layers.Dense(len(self.classes_), activation="softmax", name="classes", dtype="float32")(x)
+        return keras.Model(inputs, outputs, name="speech_classifier")
+
+    # ------------------------------------------------------------- inference
+
+    def predict(self, inputs, sample_rate=None):
+        """Classifies recordings.
+
+        Args:
+            inputs: a WAV path, a list of paths, or one waveform / a list of waveforms.
+            sample_rate: the rate of waveform arrays (default: the model's `sample_rate_`).
+
+        Returns:
+            One dict per recording: {"label", "probability", "probabilities": {class: p}}.
+        """
+        self._check_fitted()
+        if isinstance(inputs, (str, os.PathLike)) or (isinstance(inputs, np.ndarray) and inputs.ndim == 1):
+            inputs = [inputs]
+        waves = audio_lib.waveforms(list(inputs), sample_rate or self.sample_rate_, self.sample_rate_)
+        x = audio_lib.fix_length(waves, self._samples())
+        probabilities = self.model_.predict(x, batch_size=self.batch_size, verbose=0)
+        return self._answers(probabilities)
+
+    def search_space(self, hp):
+        space = super().search_space(hp)
+        space["dropout"] = hp.Float("dropout", 0.0, 0.5, step=0.1)
+        if isinstance(self.backbone, str):
+            space["backbone"] = hp.Choice("backbone", ["vgg", "resnet", "mel_gru"])
+            space["width"] = hp.Choice("width", [16, 32, 64])
+        return space
+
+
+def train_speech_classifier(data=None, validation_data=None, **kwargs):
+    """Trains a spoken-command classifier in one line and returns the fitted `SpeechClassifier`.
+
+    Args:
+        data: a folder of class subfolders of WAV files, a folder of WAV files
+            whose names carry the label ("3_jackson_0.wav"), a CSV / TSV
+            manifest of path,label, (waveforms, labels, sample_rate), a
+            tf.data.Dataset or "tfds:NAME".
+        validation_data: same forms; default a seeded split of `data`.
+        **kwargs: `SpeechClassifier` arguments (backbone, duration, augment, ...).
+
+    Returns:
+        The fitted `SpeechClassifier`; its run is in `clf.run_dir`.
+
+    Example:
+    >>> import tempfile
+    >>> rng = np.random.default_rng(0)
+    >>> t = np.arange(4000) / 8000
+    >>> tones = [np.sin(2 * np.pi * f * t) + 0.1 * rng.normal(size=t.size) for f in [300, 1500] * 20]
+    >>> clf = train_speech_classifier((tones, ["low", "high"] * 20, 8000), backbone="lenet", width=8,
+    ...                               epochs=5, save_dir=tempfile.mkdtemp(), verbose=0)
+    >>> clf.predict(np.sin(2 * np.pi * 300 * t), sample_rate=8000)[0]["label"]
+    'low'
+    """
+    return SpeechClassifier(**kwargs).fit(data, validation_data)

@@ -1,0 +1,70 @@
+"""Speech backbones over log-mel features (frames, mel bins).
+
+Classification also takes the image CNNs ("lenet", "vgg", "resnet",
+"mobilenet"), run on the log-mel spectrogram as a one-channel image.
+"""
+
+import keras
+
+from toolkit.backbones import BACKBONES, BATCH_NORM_MOMENTUM
+
+
+def _recurrent(layer_class, input_shape, width, bidirectional, return_sequences, num_layers=2):
+    inputs = keras.Input(input_shape)
+    x = inputs
+    for i in range(num_layers):
+        last = i == num_layers - 1
+        layer = layer_class(width, return_sequences=return_sequences or not last)
+        x = keras.layers.Bidirectional(layer)(x) if bidirectional else layer(x)
+    return keras.Model(inputs, x, name="backbone")
+
+
+@BACKBONES.register("mel_gru", modality="audio", description="two bidirectional GRU layers over log-mel frames")
+def mel_gru(input_shape, width=64):
+    """Two bidirectional GRU layers of `width` units a direction; the last returns one vector.
+
+    Example:
+    >>> mel_gru((100, 40), width=8).output_shape
+    (None, 16)
+    """
+    return _recurrent(keras.layers.GRU, input_shape, width, bidirectional=True, return_sequences=False)
+
+
+@BACKBONES.register("mel_lstm", modality="audio", description="two bidirectional LSTM layers over log-mel frames")
+def mel_lstm(input_shape, width=64):
+    """Two bidirectional LSTM layers of `width` units a direction; the last returns one vector.
+
+    Example:
+    >>> mel_lstm((100, 40), width=8).output_shape
+    (None, 16)
+    """
+    return _recurrent(keras.layers.LSTM, input_shape, width, bidirectional=True, return_sequences=False)
+
+
+def ctc_encoder(input_shape, width=128, cell="gru", num_layers=3):
+    """DeepSpeech2-style encoder (Amodei et al. 2016): two strided 2-D convs, then bidirectional RNN layers.
+
+    The convs halve the frame rate once (stride 2 in time), so each output
+    step covers 20 ms: enough steps for CTC to emit one character per step.
+
+    Returns:
+        A model named "backbone": (frames, bins) -> (frames / 2, 2 * width).
+
+    Example:
+    >>> ctc_encoder((100, 40), width=8).output_shape
+    (None, 50, 16)
+    """
+    inputs = keras.Input(input_shape)
+    x = keras.layers.Reshape((input_shape[0] or -1, input_shape[1], 1))(inputs)
+    for strides in ((2, 2), (1, 2)):
+        x = keras.layers.Conv2D(
+            32, (11, 41) if strides == (2, 2) else (11, 21), strides=strides, padding="same", use_bias=False
+        )(x)
+        x = keras.layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM)(x)
+        x = keras.layers.ReLU()(x)
+    x = keras.layers.Reshape((-1, x.shape[2] * x.shape[3]))(x)
+    layer_class = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM}[cell]
+    for _ in range(num_layers):
+        x = keras.layers.Bidirectional(layer_class(width, return_sequences=True))(x)
+        x = keras.layers.Dropout(0.2)(x)
+    return keras.Model(inputs, x, name="backbone")

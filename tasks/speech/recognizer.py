@@ -1,0 +1,378 @@
+"""Speech-to-text: `SpeechRecognizer` and `train_speech_recognizer` (CTC over characters)."""
+
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tasks.speech import audio as audio_lib
+from tasks.speech import frontend, models
+from toolkit import backbones as backbones_lib
+from toolkit import data as data_lib
+from toolkit.errors import ToolkitError
+from toolkit.metrics import error_rates
+from toolkit.task import TASKS, Task
+
+DECODERS = ("greedy", "beam")
+CELLS = {"ctc_gru": "gru", "ctc_lstm": "lstm"}
+
+
+@TASKS.register("speech-recognition", description="transcribe recordings to text (CTC over characters)")
+class SpeechRecognizer(Task):
+    """Transcribes recordings to text.
+
+    From scratch: a convolutional front end and bidirectional GRU / LSTM
+    layers trained with CTC (`keras.losses.CTC`) over the characters of the
+    training transcripts. The saved model takes raw waveforms of any length
+    at `sample_rate_` and returns per-step character logits; `predict`
+    decodes them (`keras.ops.ctc_decode`, greedy or beam search) to text.
+
+    Pretrained: a KerasHub Moonshine `AudioToText` preset by name
+    ("moonshine_base_en") or local preset folder, fine-tuned on the data and
+    transcribing with its own tokenizer and `generate`.
+
+    Args:
+        backbone: "ctc_gru" or "ctc_lstm" (DeepSpeech2-style), a Moonshine
+            preset name or folder, or a `keras.Model` mapping (frames, mel
+            bins) to per-step features.
+        sample_rate: rate to resample to; default: the data's own (most common) rate.
+        num_mel_bins: mel filters of the front end.
+        width: recurrent units a direction.
+        num_layers: recurrent layers.
+        augment: training-only augmentation from "shift", "noise", "specaugment".
+        decoder: "greedy" or "beam" (beam search of `beam_width`).
+        beam_width: beams kept by the beam-search decoder.
+        data_dir: TFDS data folder for "tfds:NAME" data.
+        **kwargs: the arguments every task shares (epochs, batch_size,
+            learning_rate, finetune, tune, save_dir, run_name, ...; see `toolkit.Task`).
+
+    Example:
+    >>> from tasks.speech.digits import digit_strings
+    >>> asr = SpeechRecognizer().fit(digit_strings("fsdd/recordings", "train"))  # doctest: +SKIP
+    >>> asr.predict(["utterance.wav"])  # doctest: +SKIP
+    ['three one four']
+    """
+
+    task_name = "speech-recognition"
+    default_data = None
+    modality = "speech-recognition"
+    keras_hub_task = "AudioToText"
+    unsaved_attributes = Task.unsaved_attributes + ("train_waveforms_",)
+
+    def __init__(
+        self,
+        *,
+        backbone="ctc_gru",
+        sample_rate=None,
+        num_mel_bins=40,
+        width=128,
+        num_layers=3,
+        augment=("specaugment",),
+        decoder="greedy",
+        beam_width=16,
+        data_dir=None,
+        epochs=40,
+        batch_size=16,
+        patience=8,
+        **kwargs,
+    ):
+        super().__init__(epochs=epochs, batch_size=batch_size, patience=patience, **kwargs)
+        self.backbone = backbone
+        self.sample_rate = sample_rate
+        self.num_mel_bins = num_mel_bins
+        self.width = width
+        self.num_layers = num_layers
+        self.augment = augment
+        self.decoder = decoder
+        self.beam_width = beam_width
+        self.data_dir = data_dir
+
+    # ------------------------------------------------------------------- data
+    def _prepare_data(self, data, validation_data):
+        if not (isinstance(self.backbone, keras.Model) or self.backbone in CELLS or self._uses_preset()):
+            raise ToolkitError(
+                f"Unknown backbone {self.backbone!r}.",
+                expected=f"one of {sorted(CELLS)}, a Moonshine preset name or folder, or a keras.Model",
+                fix="pass backbone='ctc_gru'",
+            )
+        if self.decoder not in DECODERS:
+            raise ToolkitError(
+                f"decoder={self.decoder!r} is not valid.", expected=f"one of {DECODERS}", fix="pass decoder="
+            )
+        frontend.check(self.augment)
+        if data is None:
+            raise ToolkitError(
+                "No training data was given, and speech recognition has no built-in dataset.",
+                expected="a manifest of path,transcript, (waveforms, transcripts, sample_rate), or a tf.data.Dataset",
+                fix="pass data=... (e.g. tasks.speech.digits.digit_strings(fsdd_folder) for spoken digit strings)",
+            )
+        audio, texts, rate = audio_lib.load_source(data, None, self.data_dir)
+        texts = [str(t).strip() for t in texts]
+        empty = sum(1 for t in texts if not t)
+        if empty:
+            raise ToolkitError(
+                f"{empty} transcripts are empty.",
+                expected="a transcript per recording",
+                fix="remove or fill those rows",
+            )
+        self.vocabulary_ = sorted(set("".join(texts)))
+        wanted = self._preset_sample_rate() if self._uses_preset() else self.sample_rate
+        waves, self.sample_rate_ = audio_lib.load_waveforms(audio, rate, wanted)
+        if not self._uses_preset():
+            self._check_lengths(waves, texts)
+        ids = np.arange(len(waves))
+        validation = None
+        if validation_data is not None:
+            val_waves, val_texts = self._arrays(validation_data)
+            validation = ([np.arange(len(val_waves))], np.zeros(len(val_waves), dtype=int))
+        train, val, test, info = data_lib.holdout(
+            [ids],
+            np.zeros(len(ids), dtype=int),
+            test_split=self.test_split,
+            validation_split=self.validation_split,
+            seed=self.seed,
+            validation=validation,
+            validation_source=data_lib.describe(validation_data),
+        )
+        pick = lambda part: ([waves[i] for i in part[0][0]], [texts[i] for i in part[0][0]])  # noqa: E731
+        train_waves, train_texts = pick(train)
+        val_pair = (val_waves, val_texts) if validation_data is not None else pick(val)
+        self.train_waveforms_ = train_waves
+        info = {"train_source": data_lib.describe(data), **info}
+        seconds = sum(len(w) for w in train_waves) / self.sample_rate_
+        self._say(
+            f"Speech recognition: {len(self.vocabulary_)} characters, {seconds / 60:.1f} min of training audio at "
+            f"{self.sample_rate_} Hz; {info['train_examples']} train / {info['validation_examples']} validation / "
+            f"{info['test_examples']} test utterances."
+        )
+        return data_lib.Splits(
+            train=self._dataset(train_waves, train_texts, shuffle=True),
+            validation=self._dataset(*val_pair),
+            test=None if test is None else self._dataset(*pick(test)),
+            info=info,
+        )
+
+    def _check_lengths(self, waves, texts):
+        """CTC needs at least one output step per character (two for repeated ones)."""
+        steps = [self._output_steps(len(w)) for w in waves]
+        short = [i for i, (n, t) in enumerate(zip(steps, texts)) if n < len(t) + sum(a == b for a, b in zip(t, t[1:]))]
+        if short:
+            raise ToolkitError(
+                f"{len(short)} recordings are too short for their transcripts (e.g. #{short[0]}: "
+                f"{len(waves[short[0]]) / self.sample_rate_:.2f} s for {texts[short[0]]!r}).",
+                expected="at least about 20 ms of audio per character",
+                fix="check the pairing of recordings and transcripts",
+            )
+
+    def _output_steps(self, samples):
+        frames = samples // (self.sample_rate_ // 100) + 1
+        return (frames + 1) // 2
+
+    def _arrays(self, data):
+        audio, texts, rate = audio_lib.load_source(data, None, self.data_dir)
+        waves, _ = audio_lib.load_waveforms(audio, rate, self.sample_rate_)
+        texts = [str(t).strip() for t in texts]
+        unknown = sorted(set("".join(texts)) - set(self.vocabulary_))
+        if unknown:
+            print(f"Warning: characters {unknown} do not occur in the training transcripts; they cannot be predicted.")
+        return waves, texts
+
+    def _encode(self, text):
+        index = {c: i + 1 for i, c in enumerate(self.vocabulary_)}  # 0 is CTC's blank
+        return [index[c] for c in text if c in index]
+
+    def _dataset(self, waves, texts, shuffle=False):
+        """Batches of utterances of similar length, zero-padded to the longest in each batch.
+
+        Sorting by length before batching keeps padding small (the grouping is
+        fixed; the order of batches is shuffled each epoch). The batch count is
+        known, so Keras shows progress and never runs out of data mid-epoch.
+        """
+        order = np.argsort([len(w) for w in waves], kind="stable")
+        groups = [order[start : start + self.batch_size] for start in range(0, len(order), self.batch_size)]
+        padded = [audio_lib.fix_length([waves[i] for i in g], max(len(waves[i]) for i in g)) for g in groups]
+        if self._uses_preset():  # KerasHub's preprocessor tokenises the text itself
+            batches = [
+                ({"audio": a[..., None], "text": np.array([texts[i] for i in g])},) for a, g in zip(padded, groups)
+            ]
+            signature = (
+                {"audio": tf.TensorSpec((None, None, 1), tf.float32), "text": tf.TensorSpec((None,), tf.string)},
+            )
+        else:
+            batches = [(a, self._padded_labels([texts[i] for i in g])) for a, g in zip(padded, groups)]
+            signature = (tf.TensorSpec((None, None), tf.float32), tf.TensorSpec((None, None), tf.int32))
+        dataset = tf.data.Dataset.from_generator(lambda: iter(batches), output_signature=signature)
+        dataset = dataset.apply(tf.data.experimental.assert_cardinality(len(batches)))
+        if shuffle:
+            dataset = dataset.shuffle(len(batches), seed=self.seed, reshuffle_each_iteration=True)
+        return dataset.prefetch(tf.data.AUTOTUNE)
+
+    def _padded_labels(self, texts):
+        """Character ids, padded with 0 (CTC's blank, which `keras.losses.CTC` reads as the end)."""
+        labels = [self._encode(t) for t in texts]
+        out = np.zeros((len(labels), max(len(label) for label in labels)), dtype=np.int32)
+        for row, label in enumerate(labels):
+            out[row, : len(label)] = label
+        return out
+
+    def _evaluation_dataset(self, data):
+        return self._dataset(*self._arrays(data))
+
+    # ------------------------------------------------------------------ model
+    def _normalizer(self):
+        normalizer = keras.layers.Normalization(axis=-1, name="normalize")
+        sample = self.train_waveforms_[:: max(1, len(self.train_waveforms_) // 500)]
+        waves = tf.data.Dataset.from_generator(
+            lambda: (w[None].astype(np.float32) for w in sample), output_signature=tf.TensorSpec((1, None), tf.float32)
+        )
+        normalizer.adapt(waves.map(lambda w: frontend.log_mel(w, self.sample_rate_, self.num_mel_bins)))
+        return normalizer
+
+    def _preset_sample_rate(self):
+        converter = backbones_lib.load_preset(self.backbone, "MoonshineAudioConverter")
+        return int(converter.sampling_rate) if converter is not None else 16000
+
+    def _build_preset_model(self):
+        """A KerasHub Moonshine model; its preprocessor and `generate` do tokenising and decoding."""
+        import keras_hub
+
+        # dtype given explicitly: KerasHub 0.32 fails to read presets whose config stores dtype as a plain string.
+        backbone = backbones_lib.load_preset(self.backbone, "backbone", name="backbone", dtype="float32")
+        try:
+            return keras_hub.models.MoonshineAudioToText.from_preset(self.backbone, backbone=backbone, dtype="float32")
+        except ValueError as error:
+            raise ToolkitError(
+                f"{self.backbone!r} is not a Moonshine audio-to-text preset: {str(error)[:200]}",
+                expected="a Moonshine preset (task.json, tokenizer, audio converter), e.g. 'moonshine_base_en'",
+                fix="pass a Moonshine preset, or backbone='ctc_gru' to train from scratch",
+            ) from error
+
+    def _build_model(self):
+        if self._uses_preset():
+            return self._build_preset_model()
+        inputs = keras.Input((None,), name="waveform")
+        features = frontend.front_end(
+            inputs, self.sample_rate_, self._normalizer(), tuple(self.augment or ()), self.seed, self.num_mel_bins
+        )
+        if isinstance(self.backbone, keras.Model):
+            backbone = keras.Sequential([self.backbone], name="backbone")
+        else:
+            backbone = models.ctc_encoder((None, self.num_mel_bins), self.width, CELLS[self.backbone], self.num_layers)
+        x = backbone(features)
+        logits = keras.layers.Dense(len(self.vocabulary_) + 1, name="characters", dtype="float32")(x)
+        return keras.Model(inputs, logits, name="speech_recognizer")
+
+    def _loss(self):
+        if self._uses_preset():  # next-token logits, weighted by the preprocessor's padding mask
+            return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        return keras.losses.CTC()
+
+    def _metrics(self):
+        return []
+
+    # ------------------------------------------------------------- inference
+    def _decode(self, logits, samples):
+        steps = np.minimum([self._output_steps(n) for n in samples], logits.shape[1]).astype("int32")
+        strategy = "greedy" if self.decoder == "greedy" else "beam_search"
+        decoded, _ = keras.ops.ctc_decode(logits, steps, strategy=strategy, beam_width=self.beam_width, mask_index=0)
+        best = keras.ops.convert_to_numpy(decoded[0])
+        return ["".join(self.vocabulary_[i - 1] for i in row if 0 < i <= len(self.vocabulary_)) for row in best]
+
+    def _transcribe_batches(self, dataset):
+        truths, guesses, losses, count = [], [], [], 0
+        loss_fn = keras.losses.CTC(reduction="sum")
+        for waves, labels in dataset:
+            logits = self.model_.predict_on_batch(waves)
+            samples = [int(np.count_nonzero(np.cumsum(np.abs(w[::-1])) > 0)) for w in waves.numpy()]
+            guesses += self._decode(logits, samples)
+            truths += ["".join(self.vocabulary_[i - 1] for i in row if i > 0) for row in labels.numpy()]
+            losses.append(float(loss_fn(labels, logits)))
+            count += len(samples)
+        return truths, guesses, sum(losses) / max(count, 1)
+
+    def _compile(self, model, learning_rate):
+        if not self._uses_preset():
+            return super()._compile(model, learning_rate)
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=self._loss(), sampler="greedy")
+
+    def _generate(self, padded):
+        """Moonshine transcription of a batch of (batch, samples) waveforms, greedy so it repeats."""
+        import keras_hub
+
+        if not isinstance(getattr(self.model_, "sampler", None), keras_hub.samplers.GreedySampler):
+            # KerasHub's default sampler (top-k) draws at random; a loaded model may carry it.
+            self.model_.sampler = keras_hub.samplers.GreedySampler()
+            self.model_.generate_function = None
+        texts = self.model_.generate({"audio": padded[..., None]})
+        return [t.strip() for t in ([texts] if isinstance(texts, str) else texts)]
+
+    def _evaluate_preset(self, dataset):
+        truths, guesses = [], []
+        for (batch,) in dataset:
+            truths += [t.decode() for t in batch["text"].numpy()]
+            guesses += self._generate(batch["audio"].numpy()[..., 0])
+        metrics = error_rates(truths, guesses)
+        metrics["loss"] = float(self.model_.evaluate(dataset, verbose=0, return_dict=True)["loss"])
+        metrics["examples"] = [{"truth": t, "predicted": g} for t, g in list(zip(truths, guesses))[:10]]
+        return metrics
+
+    def _evaluate_dataset(self, dataset):
+        if self._uses_preset():
+            return self._evaluate_preset(dataset)
+        truths, guesses, loss = self._transcribe_batches(dataset)
+        metrics = error_rates(truths, guesses)
+        metrics["loss"] = loss
+        metrics["examples"] = [{"truth": t, "predicted": g} for t, g in list(zip(truths, guesses))[:10]]
+        return metrics
+
+    def predict(self, inputs, sample_rate=None):
+        """Transcribes recordings.
+
+        Args:
+            inputs: a WAV path, a list of paths, or one waveform / a list of waveforms.
+            sample_rate: the rate of waveform arrays (default: the model's `sample_rate_`).
+
+        Returns:
+            A list of transcripts (str).
+        """
+        self._check_fitted()
+        if isinstance(inputs, (str, os.PathLike)) or (isinstance(inputs, np.ndarray) and inputs.ndim == 1):
+            inputs = [inputs]
+        waves = audio_lib.waveforms(list(inputs), sample_rate or self.sample_rate_, self.sample_rate_)
+        texts = []
+        for start in range(0, len(waves), self.batch_size):
+            batch = waves[start : start + self.batch_size]
+            padded = audio_lib.fix_length(batch, max(len(w) for w in batch))
+            if self._uses_preset():
+                texts += self._generate(padded)
+            else:
+                texts += self._decode(self.model_.predict_on_batch(padded), [len(w) for w in batch])
+        return texts
+
+    def search_space(self, hp):
+        space = super().search_space(hp)
+        space["width"] = hp.Choice("width", [64, 128, 192])
+        space["num_layers"] = hp.Int("num_layers", 2, 4)
+        return space
+
+
+def train_speech_recognizer(data=None, validation_data=None, **kwargs):
+    """Trains a speech recognizer in one line and returns the fitted `SpeechRecognizer`.
+
+    Args:
+        data: a CSV / TSV manifest of path,transcript, (waveforms, transcripts,
+            sample_rate), or a tf.data.Dataset of (waveform, transcript).
+        validation_data: same forms; default a seeded split of `data`.
+        **kwargs: `SpeechRecognizer` arguments (backbone, width, decoder, ...).
+
+    Returns:
+        The fitted `SpeechRecognizer`; its run is in `asr.run_dir`.
+
+    Example:
+    >>> from tasks.speech.digits import digit_strings
+    >>> asr = train_speech_recognizer(digit_strings("fsdd/recordings", "train"))  # doctest: +SKIP
+    >>> asr.metrics_["test"]["cer"]  # doctest: +SKIP
+    0.04...
+    """
+    return SpeechRecognizer(**kwargs).fit(data, validation_data)

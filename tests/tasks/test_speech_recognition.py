@@ -1,0 +1,197 @@
+"""Speech-to-text: the shared battery, a learnable tone language, the FSDD digit-string builder, decoding."""
+
+import numpy as np
+import pytest
+import scipy.io.wavfile
+
+import toolkit
+from tasks import SpeechRecognizer, train_speech_recognizer
+from tasks.speech.audio import fix_length
+from tasks.speech.digits import DIGIT_WORDS, digit_strings, fsdd_files, write_digit_strings
+from tests.conftest import real_data
+from tests.tasks.battery import TaskBattery
+
+RATE = 8000
+TONES = {"a": 400, "b": 1200, "c": 2400}
+
+
+def tone_words(count=60, seed=0):
+    """A tiny spoken language: each letter is a 0.12 s tone of its own pitch, letters 40 ms apart."""
+    rng = np.random.default_rng(seed)
+    waves, texts = [], []
+    t = np.arange(int(0.12 * RATE)) / RATE
+    for _ in range(count):
+        text = "".join(rng.choice(list(TONES), size=rng.integers(2, 5)))
+        pieces = []
+        for letter in text:
+            pieces += [np.sin(2 * np.pi * TONES[letter] * t), np.zeros(int(0.04 * RATE))]
+        wave = np.concatenate([np.zeros(int(0.05 * RATE))] + pieces) * 0.5 + 0.01 * rng.normal(size=1)
+        waves.append(wave.astype("float32"))
+        texts.append(text)
+    return waves, texts
+
+
+class TestSpeechRecognizerBattery(TaskBattery):
+    task_class = SpeechRecognizer
+
+    def task_kwargs(self):
+        return {"width": 16, "num_layers": 1}
+
+    def train_data(self):
+        waves, texts = tone_words(24)
+        return waves, texts, RATE
+
+    def predict_inputs(self):
+        return tone_words(3, seed=1)[0]
+
+    def model_inputs(self, task):
+        waves = tone_words(3, seed=1)[0]
+        return fix_length(waves, max(len(w) for w in waves))
+
+    def bad_inputs(self):
+        waves, texts = tone_words(6)
+        return [
+            ((waves, texts[:-1], RATE), "6 inputs but 5 targets"),
+            ("/no/such/manifest.tsv", "does not exist"),
+            ((waves, texts[:-1] + [" "], RATE), "1 transcripts are empty"),
+            (
+                ([np.zeros(40, "float32")] + waves[1:], ["abcabcabc"] + texts[1:], RATE),
+                "too short for their transcripts",
+            ),
+        ]
+
+    def check_prediction(self, task, prediction):
+        assert isinstance(prediction, str)
+        assert set(prediction) <= set(task.vocabulary_)
+
+
+def test_tone_language_is_learned_greedy_and_beam(fast):
+    """A working CTC model transcribes the tone language; an untrained one scores a CER near 1."""
+    settings = {**fast, "epochs": 12, "patience": 12, "batch_size": 8}
+    asr = SpeechRecognizer(width=24, num_layers=2, augment=(), **settings).fit((*tone_words(100), RATE))
+    test = tone_words(30, seed=5)
+    greedy = asr.evaluate((*test, RATE))
+    assert greedy["cer"] <= 0.15, greedy
+    asr.decoder = "beam"
+    beam = asr.evaluate((*test, RATE))
+    assert beam["cer"] <= 0.15, beam
+    assert set(greedy) >= {"cer", "wer", "exact_match", "loss", "examples"}
+    loaded = toolkit.load(asr.run_dir)
+    assert loaded.predict(test[0][:4], sample_rate=RATE) == asr.predict(test[0][:4], sample_rate=RATE)
+
+
+def test_manifest_of_transcripts(tmp_path, fast):
+    waves, texts = tone_words(12)
+    rows = ["path\ttranscript"]
+    for i, (wave, text) in enumerate(zip(waves, texts)):
+        scipy.io.wavfile.write(tmp_path / f"{i}.wav", RATE, (wave * 20000).astype("int16"))
+        rows.append(f"{i}.wav\t{text}")
+    (tmp_path / "manifest.tsv").write_text("\n".join(rows) + "\n")
+    asr = SpeechRecognizer(width=8, num_layers=1, **{**fast, "epochs": 1}).fit(str(tmp_path / "manifest.tsv"))
+    assert asr.vocabulary_ == ["a", "b", "c"] and asr.sample_rate_ == RATE
+    assert isinstance(asr.predict(str(tmp_path / "0.wav"))[0], str)
+
+
+def test_unknown_decoder_and_backbone(fast):
+    data = (*tone_words(6), RATE)
+    with pytest.raises(toolkit.ToolkitError, match="decoder='viterbi' is not valid"):
+        SpeechRecognizer(decoder="viterbi", **fast).fit(data)
+    with pytest.raises(toolkit.ToolkitError, match="no built-in dataset"):
+        train_speech_recognizer(**fast)
+
+
+# ------------------------------------------------------- FSDD digit strings
+@pytest.fixture(scope="module")
+def fsdd():
+    return real_data("fsdd") / "recordings"
+
+
+def test_digit_strings_keep_train_and_test_recordings_apart(fsdd, tmp_path, monkeypatch):
+    from tasks.speech import audio
+
+    heard = {"train": set(), "test": set()}
+    real_read = audio.read_wav
+    for split in heard:
+
+        def recording_read(path, *args, _split=split, **kwargs):
+            heard[_split].add(path)
+            return real_read(path, *args, **kwargs)
+
+        monkeypatch.setattr(audio, "read_wav", recording_read)
+        waves, texts, rate = digit_strings(fsdd, split, count=40, seed=3)
+        monkeypatch.undo()
+        assert rate == 8000 and len(waves) == len(texts) == 40
+        for text in texts:
+            words = text.split()
+            assert 2 <= len(words) <= 5 and set(words) <= set(DIGIT_WORDS)
+    takes = {path: index for path, _, _, index in fsdd_files(fsdd)}
+    assert heard["train"] and heard["test"] and not heard["train"] & heard["test"]
+    assert all(takes[p] >= 5 for p in heard["train"]) and all(takes[p] < 5 for p in heard["test"])
+    manifest = write_digit_strings(fsdd, tmp_path / "strings", "test", count=3)
+    lines = manifest.read_text().splitlines()
+    assert lines[0] == "path\ttranscript" and len(lines) == 4 and (tmp_path / "strings" / "test_00000.wav").is_file()
+
+
+# ------------------------------------------------------------ Moonshine preset
+@pytest.fixture(scope="module")
+def tiny_moonshine(tmp_path_factory):
+    """A real KerasHub Moonshine preset folder: a randomly initialised tiny model written with save_to_preset."""
+    import io
+
+    import keras
+    import keras_hub
+    import sentencepiece
+
+    keras.utils.set_random_seed(0)
+    proto = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter([" ".join(DIGIT_WORDS)] * 20 + ["a b c ab bc ca"] * 20),
+        model_writer=proto,
+        vocab_size=20,
+        model_type="WORD",
+        pad_id=0,
+        unk_id=1,
+        bos_id=2,
+        eos_id=3,
+    )
+    tokenizer = keras_hub.models.MoonshineTokenizer(proto=proto.getvalue())
+    backbone = keras_hub.models.MoonshineBackbone(
+        vocabulary_size=tokenizer.vocabulary_size(),
+        filter_dim=16,
+        encoder_num_layers=1,
+        decoder_num_layers=1,
+        hidden_dim=16,
+        intermediate_dim=32,
+        encoder_num_heads=2,
+        decoder_num_heads=2,
+    )
+    preprocessor = keras_hub.models.MoonshineAudioToTextPreprocessor(
+        audio_converter=keras_hub.layers.MoonshineAudioConverter(), tokenizer=tokenizer, decoder_sequence_length=16
+    )
+    model = keras_hub.models.MoonshineAudioToText(backbone=backbone, preprocessor=preprocessor)
+    folder = tmp_path_factory.mktemp("preset") / "tiny_moonshine"
+    model.save_to_preset(str(folder))
+    return str(folder)
+
+
+def test_moonshine_local_preset_fine_tunes_and_transcribes(tiny_moonshine, fast):
+    import keras_hub
+
+    waves, texts = tone_words(8)
+    asr = SpeechRecognizer(backbone=tiny_moonshine, finetune="freeze", **{**fast, "epochs": 1, "batch_size": 4})
+    asr.fit((waves, texts, RATE))
+    assert asr.sample_rate_ == 16000  # the preset's audio converter rate; the 8 kHz data was resampled
+    assert type(asr.model_).__name__ == "MoonshineAudioToText"
+    pretrained = keras_hub.models.Backbone.from_preset(tiny_moonshine, dtype="float32").get_weights()
+    for before, after in zip(pretrained, asr.model_.get_layer("backbone").get_weights()):
+        np.testing.assert_array_equal(before, after)
+    predictions = asr.predict(waves[:2], sample_rate=RATE)
+    assert len(predictions) == 2 and all(isinstance(p, str) for p in predictions)
+    assert set(asr.metrics_["validation"]) >= {"cer", "wer", "loss"}
+    loaded = toolkit.load(asr.run_dir)
+    assert loaded.predict(waves[:2], sample_rate=RATE) == predictions
+
+
+def test_moonshine_name_offline_gives_clear_error(fast):
+    with pytest.raises(toolkit.ToolkitError, match="(?s)Could not download KerasHub preset 'moonshine_base_en'"):
+        SpeechRecognizer(backbone="moonshine_base_en", **fast).fit((*tone_words(6), RATE))
