@@ -1,6 +1,7 @@
 """Speech-to-text on spoken digit strings built from FSDD (train takes 5-49, test takes 0-4).
 
     python benchmarks/fsdd_digit_strings.py --train 1500 --test 200
+    python benchmarks/fsdd_digit_strings.py --test 200 --rescore saved_models/speech_recognition/<run>
 
 Builds the utterances with `tasks.speech.digits.digit_strings`, trains the
 from-scratch CTC recognizer, and scores CER / WER on the test utterances with
@@ -25,6 +26,7 @@ def main():
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--backbone", default="ctc_gru")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rescore", default=None, help="score a trained run again instead of training")
     args = parser.parse_args()
 
     from tasks import SpeechRecognizer
@@ -35,9 +37,14 @@ def main():
     test = digit_strings(folder, "test", args.test, seed=args.seed + 1)
     kwargs = {"epochs": args.epochs} if args.epochs else {}
     start = time.time()
-    asr = SpeechRecognizer(
-        backbone=args.backbone, test_split=0, seed=args.seed, save_dir=tempfile.mkdtemp(), verbose=2, **kwargs
-    ).fit(train)
+    if args.rescore:
+        import toolkit
+
+        asr = toolkit.load(args.rescore)
+    else:
+        asr = SpeechRecognizer(
+            backbone=args.backbone, test_split=0, seed=args.seed, save_dir=tempfile.mkdtemp(), verbose=2, **kwargs
+        ).fit(train)
     seconds = time.time() - start
     greedy = asr.evaluate(test)
     asr.decoder = "beam"
@@ -54,6 +61,7 @@ def main():
                 "test_wer_beam": round(beam["wer"], 4),
                 "test_exact_match_greedy": round(greedy["exact_match"], 4),
                 "examples": greedy["examples"][:3],
+                "rescored": args.rescore,
                 "epochs_run": len(asr.history_.get("loss", [])),
                 "seconds": round(seconds, 1),
                 "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 2),

@@ -67,8 +67,8 @@ class TestSpeechRecognizerBattery(TaskBattery):
 
 def test_tone_language_is_learned_greedy_and_beam(fast):
     """A working CTC model transcribes the tone language; an untrained one scores a CER near 1."""
-    settings = {**fast, "epochs": 12, "patience": 12, "batch_size": 8}
-    asr = SpeechRecognizer(width=24, num_layers=2, augment=(), **settings).fit((*tone_words(100), RATE))
+    settings = {**fast, "epochs": 20, "patience": 20, "batch_size": 8}
+    asr = SpeechRecognizer(width=24, num_layers=2, augment=(), **settings).fit((*tone_words(120), RATE))
     test = tone_words(30, seed=5)
     greedy = asr.evaluate((*test, RATE))
     assert greedy["cer"] <= 0.15, greedy
