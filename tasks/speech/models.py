@@ -68,3 +68,25 @@ def ctc_encoder(input_shape, width=128, cell="gru", num_layers=3):
         x = keras.layers.Bidirectional(layer_class(width, return_sequences=True))(x)
         x = keras.layers.Dropout(0.2)(x)
     return keras.Model(inputs, x, name="backbone")
+
+
+@BACKBONES.register("ctc_gru", modality="speech-recognition", description="convs + bidirectional GRU layers (CTC)")
+def ctc_gru(input_shape, width=128, num_layers=3):
+    """`ctc_encoder` with GRU cells: the speech recognizer's default.
+
+    Example:
+    >>> ctc_gru((100, 40), width=8, num_layers=1).output_shape
+    (None, 50, 16)
+    """
+    return ctc_encoder(input_shape, width, "gru", num_layers)
+
+
+@BACKBONES.register("ctc_lstm", modality="speech-recognition", description="convs + bidirectional LSTM layers (CTC)")
+def ctc_lstm(input_shape, width=128, num_layers=3):
+    """`ctc_encoder` with LSTM cells.
+
+    Example:
+    >>> ctc_lstm((100, 40), width=8, num_layers=1).output_shape
+    (None, 50, 16)
+    """
+    return ctc_encoder(input_shape, width, "lstm", num_layers)

@@ -7,7 +7,10 @@ import numpy as np
 import tensorflow as tf
 
 from tasks.speech import audio as audio_lib
-from tasks.speech import frontend, models
+from tasks.speech import (
+    frontend,
+    models,  # noqa: F401  (registers ctc_gru and ctc_lstm)
+)
 from toolkit import backbones as backbones_lib
 from toolkit import data as data_lib
 from toolkit.errors import ToolkitError
@@ -61,7 +64,7 @@ class SpeechRecognizer(Task):
     task_name = "speech-recognition"
     default_data = None
     modality = "speech-recognition"
-    keras_hub_task = "AudioToText"
+    keras_hub_task = "MoonshineAudioToText"  # the one AudioToText family KerasHub has
     unsaved_attributes = Task.unsaved_attributes + ("train_waveforms_",)
 
     def __init__(
@@ -268,7 +271,8 @@ class SpeechRecognizer(Task):
         if isinstance(self.backbone, keras.Model):
             backbone = keras.Sequential([self.backbone], name="backbone")
         else:
-            backbone = models.ctc_encoder((None, self.num_mel_bins), self.width, CELLS[self.backbone], self.num_layers)
+            builder = backbones_lib.BACKBONES.get(self.backbone)
+            backbone = builder((None, self.num_mel_bins), width=self.width, num_layers=self.num_layers)
         x = backbone(features)
         logits = keras.layers.Dense(len(self.vocabulary_) + 1, name="characters", dtype="float32")(x)
         return keras.Model(inputs, logits, name="speech_recognizer")

@@ -195,3 +195,11 @@ def test_moonshine_local_preset_fine_tunes_and_transcribes(tiny_moonshine, fast)
 def test_moonshine_name_offline_gives_clear_error(fast):
     with pytest.raises(toolkit.ToolkitError, match="(?s)Could not download KerasHub preset 'moonshine_base_en'"):
         SpeechRecognizer(backbone="moonshine_base_en", **fast).fit((*tone_words(6), RATE))
+
+
+def test_list_backbones_for_speech_recognition(capsys):
+    from toolkit.cli import main
+
+    assert main(["list", "backbones", "--task", "speech-recognition"]) == 0
+    out = capsys.readouterr().out
+    assert "ctc_gru" in out and "ctc_lstm" in out and "moonshine_base_en" in out
