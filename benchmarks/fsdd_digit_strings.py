@@ -25,6 +25,7 @@ def main():
     parser.add_argument("--test", type=int, default=200)
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--backbone", default="ctc_gru")
+    parser.add_argument("--learning-rate", type=float, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rescore", default=None, help="score a trained run again instead of training")
     args = parser.parse_args()
@@ -36,6 +37,8 @@ def main():
     train = digit_strings(folder, "train", args.train, seed=args.seed)
     test = digit_strings(folder, "test", args.test, seed=args.seed + 1)
     kwargs = {"epochs": args.epochs} if args.epochs else {}
+    if args.learning_rate:
+        kwargs["learning_rate"] = args.learning_rate
     start = time.time()
     if args.rescore:
         import toolkit
@@ -62,6 +65,7 @@ def main():
                 "test_exact_match_greedy": round(greedy["exact_match"], 4),
                 "examples": greedy["examples"][:3],
                 "rescored": args.rescore,
+                "learning_rate": asr._learning_rate(),
                 "epochs_run": len(asr.history_.get("loss", [])),
                 "seconds": round(seconds, 1),
                 "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 2),

@@ -6,7 +6,9 @@ arrays with these helpers, then into batched, cached, prefetched
 """
 
 import collections
+import csv
 import os
+import pathlib
 
 import numpy as np
 import tensorflow as tf
@@ -183,7 +185,7 @@ def encode_labels(labels, classes=None):
 
 
 def split(arrays, labels, fraction, seed):
-    """Seeded split of parallel arrays into (kept, held_out), stratified by label when possible.
+    """Seeded split of parallel arrays (NumPy arrays or lists) into (kept, held_out), stratified by label when possible.
 
     Returns:
         (kept_arrays, kept_labels, held_arrays, held_labels, stratified)
@@ -206,7 +208,7 @@ def split(arrays, labels, fraction, seed):
     )
     kept.sort()
     held_out.sort()
-    take = lambda idx: [a[idx] for a in arrays]  # noqa: E731
+    take = lambda idx: [a[idx] if isinstance(a, np.ndarray) else [a[i] for i in idx] for a in arrays]  # noqa: E731
     return take(kept), labels[kept], take(held_out), labels[held_out], bool(stratified)
 
 
@@ -240,7 +242,7 @@ def holdout(arrays, labels, *, test_split, validation_split, seed, validation=No
     """Seeded test and validation hold-outs of labelled arrays, with a description of each.
 
     Args:
-        arrays: parallel inputs (a list of arrays indexed like `labels`).
+        arrays: parallel inputs (a list of NumPy arrays or lists indexed like `labels`).
         labels: class indices.
         test_split: fraction held out as the test set (0: none).
         validation_split: fraction of the whole held out for validation when
@@ -316,3 +318,68 @@ def require_two_classes(indices, classes):
             expected="at least two classes",
             fix="add examples of the other classes",
         )
+
+
+def read_manifest(path, kind="data"):
+    """Reads a CSV / TSV manifest of `path,target` rows; a header row naming the path column is optional.
+
+    Tabs separate `.tsv` files, commas all others. Relative paths start at
+    the manifest's folder. Image and audio tasks share this reader.
+
+    Args:
+        path: the manifest file.
+        kind: what the listed files are ("image", "audio"), for error messages.
+
+    Returns:
+        (absolute paths, targets), two lists of str.
+
+    Example:
+    >>> import tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "a.wav").write_bytes(b"")
+    >>> _ = (folder / "list.tsv").write_text("path\\ttranscript\\na.wav\\tthree one\\n")
+    >>> paths, targets = read_manifest(folder / "list.tsv", "audio")
+    >>> pathlib.Path(paths[0]).name, targets
+    ('a.wav', ['three one'])
+    """
+    path = pathlib.Path(path)
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = [row for row in csv.reader(f, delimiter="\t" if path.suffix.lower() == ".tsv" else ",") if row]
+    if rows and rows[0][0].strip().lower() in ("path", "file", "filename", "image", "audio"):
+        rows = rows[1:]
+    bad = [i + 1 for i, row in enumerate(rows) if len(row) < 2]
+    if not rows or bad:
+        raise ToolkitError(
+            f"Manifest '{path}' has {'no rows' if not rows else f'rows without a second column (lines {bad[:5]})'}.",
+            expected="rows of path,label (or path,transcript); a 'path,label' header is optional",
+            fix="add the missing column",
+        )
+    paths = [str((path.parent / row[0].strip()).resolve()) for row in rows]
+    missing = [p for p in paths if not os.path.exists(p)]
+    if missing:
+        raise ToolkitError(
+            f"{len(missing)} {kind} files listed in '{path}' do not exist, e.g. '{missing[0]}'.",
+            expected=f"paths to existing {kind} files, absolute or relative to the manifest",
+            fix="correct the paths in the manifest",
+        )
+    return paths, [row[1].strip() for row in rows]
+
+
+def existing_path(data, expected):
+    """`data` as a `pathlib.Path`, or a clear error when nothing is there; `expected` lists the accepted forms.
+
+    Example:
+    >>> existing_path("no/such/folder", "a folder of images")
+    Traceback (most recent call last):
+    ...
+    toolkit.errors.ToolkitError: Data path 'no/such/folder' does not exist.
+    ...
+    """
+    path = pathlib.Path(data)
+    if not path.exists():
+        raise ToolkitError(
+            f"Data path '{path}' does not exist.",
+            expected=expected,
+            fix="check the path (relative paths start from the current folder)",
+        )
+    return path

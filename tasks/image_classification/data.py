@@ -1,8 +1,6 @@
 """Image classification inputs: every accepted form -> (images, labels, class names)."""
 
-import csv
 import os
-import pathlib
 
 import numpy as np
 import tensorflow as tf
@@ -68,17 +66,11 @@ def load_source(data, data_dir=None):
             return images, labels, names
         return data_lib.DATASETS.get(data)()
     if isinstance(data, (str, os.PathLike)):
-        path = pathlib.Path(data)
-        if not path.exists():
-            raise ToolkitError(
-                f"Data path '{path}' does not exist.",
-                expected=ACCEPTED,
-                fix="check the path (relative paths start from the current folder)",
-            )
+        path = data_lib.existing_path(data, ACCEPTED)
         if path.is_dir():
             return images_lib.list_class_folders(path)
         if path.suffix.lower() == ".csv":
-            return read_manifest(path)
+            return data_lib.read_manifest(path, "image") + (None,)
         raise ToolkitError(
             f"Cannot use file '{path}' as image classification data.",
             expected=ACCEPTED,
@@ -89,38 +81,3 @@ def load_source(data, data_dir=None):
         expected=ACCEPTED,
         fix="convert the data to one of those forms",
     )
-
-
-def read_manifest(path):
-    """Reads `path,label` rows (a header row is optional); relative paths start at the CSV's folder.
-
-    Example:
-    >>> import tempfile
-    >>> from PIL import Image
-    >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> Image.new("RGB", (8, 8)).save(folder / "cat1.png")
-    >>> _ = (folder / "labels.csv").write_text("path,label\\ncat1.png,cat\\n")
-    >>> paths, labels, _ = read_manifest(folder / "labels.csv")
-    >>> pathlib.Path(paths[0]).name, labels
-    ('cat1.png', ['cat'])
-    """
-    with open(path, newline="") as f:
-        rows = [row for row in csv.reader(f) if row]
-    if rows and rows[0][0].strip().lower() in ("path", "file", "filename", "image"):
-        rows = rows[1:]
-    bad = [i + 1 for i, row in enumerate(rows) if len(row) < 2]
-    if not rows or bad:
-        raise ToolkitError(
-            f"CSV file '{path}' has {'no rows' if not rows else f'rows without a label (lines {bad[:5]})'}.",
-            expected="rows of path,label (a 'path,label' header is optional)",
-            fix="add the label column",
-        )
-    paths = [str((path.parent / row[0].strip()).resolve()) for row in rows]
-    missing = [p for p in paths if not os.path.exists(p)]
-    if missing:
-        raise ToolkitError(
-            f"{len(missing)} image files listed in '{path}' do not exist, e.g. '{missing[0]}'.",
-            expected="paths to existing images, absolute or relative to the CSV file",
-            fix="correct the paths in the CSV file",
-        )
-    return paths, [row[1].strip() for row in rows], None

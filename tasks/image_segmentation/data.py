@@ -6,7 +6,6 @@ stem; a missing partner or a size mismatch is an error naming the files.
 """
 
 import os
-import pathlib
 
 import numpy as np
 import tensorflow as tf
@@ -87,7 +86,7 @@ def load_source(data, data_dir=None):
         data_lib.check_same_length(first, second)
         return list(first) if not isinstance(first, np.ndarray) else first, list(second), None
     if isinstance(data, (str, os.PathLike)):
-        folder = _existing(data)
+        folder = data_lib.existing_path(data, ACCEPTED)
         sub = {p.name.lower(): p for p in folder.iterdir() if p.is_dir()}
         image_dir = next((sub[n] for n in IMAGE_FOLDERS if n in sub), None)
         mask_dir = next((sub[n] for n in MASK_FOLDERS if n in sub), None)
@@ -105,22 +104,11 @@ def load_source(data, data_dir=None):
     )
 
 
-def _existing(path):
-    path = pathlib.Path(path)
-    if not path.exists():
-        raise ToolkitError(
-            f"Data path '{path}' does not exist.",
-            expected=ACCEPTED,
-            fix="check the path (relative paths start from the current folder)",
-        )
-    return path
-
-
 def pair_folders(image_dir, mask_dir):
     """Matches image and mask files by name without extension ("12.jpg" with "12.png"). Returns (images, masks).
 
     Example:
-    >>> import tempfile
+    >>> import pathlib, tempfile
     >>> from PIL import Image
     >>> root = pathlib.Path(tempfile.mkdtemp())
     >>> for sub in ("image", "label"):
@@ -133,7 +121,7 @@ def pair_folders(image_dir, mask_dir):
     toolkit.errors.ToolkitError: 1 images have no mask of the same name in '...label': ['b.png'].
     ...
     """
-    image_dir, mask_dir = _existing(image_dir), _existing(mask_dir)
+    image_dir, mask_dir = data_lib.existing_path(image_dir, ACCEPTED), data_lib.existing_path(mask_dir, ACCEPTED)
     images = {p.stem: p for p in sorted(image_dir.iterdir()) if images_lib.is_image_file(p)}
     masks = {p.stem: p for p in sorted(mask_dir.iterdir()) if images_lib.is_image_file(p)}
     if not images:

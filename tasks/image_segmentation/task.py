@@ -340,7 +340,7 @@ def train_image_segmenter(data=None, validation_data=None, **kwargs):
 
     Example:
     >>> import tempfile
-    >>> seg = train_image_segmenter(epochs=2, width=8, depth=2, save_dir=tempfile.mkdtemp(), verbose=0)
+    >>> seg = train_image_segmenter(epochs=1, width=8, depth=2, image_size=32, save_dir=tempfile.mkdtemp(), verbose=0)
     >>> seg.classes_
     ['background', 'circle', 'square', 'triangle']
     >>> sorted(seg.metrics_["validation"])[:4]

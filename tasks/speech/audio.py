@@ -6,7 +6,6 @@ mixed to mono, scaled to [-1, 1] and resampled with a polyphase filter
 the file.
 """
 
-import csv
 import math
 import os
 import pathlib
@@ -122,42 +121,6 @@ def list_audio(folder, label_pattern=None):
     return [str(p) for p in flat], labels
 
 
-def read_manifest(path):
-    """Reads a CSV / TSV manifest of `path,label` or `path,transcript` rows (header optional).
-
-    Relative audio paths start at the manifest's folder.
-
-    Example:
-    >>> import tempfile
-    >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> _ = (folder / "a.wav").write_bytes(b"")
-    >>> _ = (folder / "list.tsv").write_text("path\\ttranscript\\na.wav\\tthree one\\n")
-    >>> read_manifest(folder / "list.tsv")[1]
-    ['three one']
-    """
-    path = pathlib.Path(path)
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = [row for row in csv.reader(f, delimiter="\t" if path.suffix.lower() == ".tsv" else ",") if row]
-    if rows and rows[0][0].strip().lower() in ("path", "file", "filename", "audio"):
-        rows = rows[1:]
-    bad = [i + 1 for i, row in enumerate(rows) if len(row) < 2]
-    if not rows or bad:
-        raise ToolkitError(
-            f"Manifest '{path}' has {'no rows' if not rows else f'rows without a second column (lines {bad[:5]})'}.",
-            expected="rows of path,label or path,transcript",
-            fix="add the missing column",
-        )
-    paths = [str((path.parent / row[0].strip()).resolve()) for row in rows]
-    missing = [p for p in paths if not os.path.exists(p)]
-    if missing:
-        raise ToolkitError(
-            f"{len(missing)} audio files listed in '{path}' do not exist, e.g. '{missing[0]}'.",
-            expected="paths to existing WAV files, absolute or relative to the manifest",
-            fix="correct the paths",
-        )
-    return paths, [row[1].strip() for row in rows]
-
-
 def load_source(data, label_pattern=None, data_dir=None):
     """Any accepted speech data -> (audio, targets, rate): audio is file paths or waveform arrays.
 
@@ -189,13 +152,11 @@ def load_source(data, label_pattern=None, data_dir=None):
         rate = getattr(tfds.builder(name, data_dir=data_dir).info.features["audio"], "sample_rate", None)
         return audio, [names[int(t)] for t in targets] if names else _decode(targets), rate
     if isinstance(data, (str, os.PathLike)):
-        path = pathlib.Path(data)
-        if not path.exists():
-            raise ToolkitError(f"Data path '{path}' does not exist.", expected=accepted, fix="check the path")
+        path = data_lib.existing_path(data, accepted)
         if path.is_dir():
             return list_audio(path, label_pattern) + (None,)
         if path.suffix.lower() in (".csv", ".tsv"):
-            return read_manifest(path) + (None,)
+            return data_lib.read_manifest(path, "audio") + (None,)
     raise ToolkitError(
         f"Cannot use {type(data).__name__} {str(data)[:60]!r} as speech data.",
         expected=accepted,

@@ -4,7 +4,6 @@ import os
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from tasks.speech import audio as audio_lib
 from tasks.speech import (
@@ -147,17 +146,15 @@ class SpeechClassifier(ClassifierMixin, Task):
         return data_lib.to_dataset(x, y, self.batch_size)
 
     # ------------------------------------------------------------------ model
-    def _normalizer(self):
-        """Per-mel-bin mean and variance of the training set's log-mel features."""
-        normalizer = keras.layers.Normalization(axis=-1, name="normalize")
-        waves = tf.data.Dataset.from_tensor_slices(self.train_waveforms_).batch(128)
-        normalizer.adapt(waves.map(lambda w: frontend.log_mel(w, self.sample_rate_, self.num_mel_bins)))
-        return normalizer
-
     def _build_model(self):
         inputs = keras.Input((self._samples(),), name="waveform")
         features = frontend.front_end(
-            inputs, self.sample_rate_, self._normalizer(), tuple(self.augment or ()), self.seed, self.num_mel_bins
+            inputs,
+            self.sample_rate_,
+            frontend.adapted_normalizer(self.train_waveforms_, self.sample_rate_, self.num_mel_bins),
+            tuple(self.augment or ()),
+            self.seed,
+            self.num_mel_bins,
         )
         frames_and_bins = tuple(features.shape[1:])
         if isinstance(self.backbone, keras.Model):

@@ -172,6 +172,36 @@ def log_mel(waveforms, sample_rate, num_mel_bins=40):
     return keras.layers.Permute((2, 1), name="frames_first")(spectrogram)
 
 
+def adapted_normalizer(waveforms, sample_rate, num_mel_bins=40, most=None):
+    """A `keras.layers.Normalization` holding the per-bin mean and variance of the waveforms' log-mel features.
+
+    Args:
+        waveforms: a (count, samples) array, or a list of 1-D waveforms of any lengths.
+        most: adapt on at most about this many evenly spaced waveforms (default: all).
+
+    Example:
+    >>> import numpy as np
+    >>> waves = [np.random.default_rng(0).normal(size=n).astype("float32") for n in (4000, 8000)]
+    >>> tuple(adapted_normalizer(waves, 8000).mean.shape)
+    (1, 1, 40)
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    if most:
+        waveforms = waveforms[:: max(1, len(waveforms) // most)]
+    if isinstance(waveforms, np.ndarray) and waveforms.ndim == 2:
+        waves = tf.data.Dataset.from_tensor_slices(waveforms.astype("float32")).batch(128)
+    else:  # different lengths: one at a time
+        waves = tf.data.Dataset.from_generator(
+            lambda: (np.asarray(w, "float32")[None] for w in waveforms),
+            output_signature=tf.TensorSpec((1, None), tf.float32),
+        )
+    normalizer = keras.layers.Normalization(axis=-1, name="normalize")
+    normalizer.adapt(waves.map(lambda w: log_mel(w, sample_rate, num_mel_bins)))
+    return normalizer
+
+
 def front_end(waveforms, sample_rate, normalizer, augment=(), seed=None, num_mel_bins=40):
     """The shared front end on a waveform tensor; `normalizer` is an adapted `keras.layers.Normalization`.
 

@@ -127,24 +127,22 @@ class SpeechRecognizer(Task):
         wanted = self._preset_sample_rate() if self._uses_preset() else self.sample_rate
         waves, self.sample_rate_ = audio_lib.load_waveforms(audio, rate, wanted)
         if not self._uses_preset():
+            self.time_stride_ = self._time_stride(self._backbone())
             self._check_lengths(waves, texts)
-        ids = np.arange(len(waves))
+        no_classes = lambda n: np.zeros(n, dtype=int)  # noqa: E731  (transcripts: nothing to stratify by)
         validation = None
         if validation_data is not None:
             val_waves, val_texts = self._arrays(validation_data)
-            validation = ([np.arange(len(val_waves))], np.zeros(len(val_waves), dtype=int))
-        train, val, test, info = data_lib.holdout(
-            [ids],
-            np.zeros(len(ids), dtype=int),
+            validation = ([val_waves, val_texts], no_classes(len(val_waves)))
+        ((train_waves, train_texts), _), ((val_waves, val_texts), _), test, info = data_lib.holdout(
+            [waves, texts],
+            no_classes(len(waves)),
             test_split=self.test_split,
             validation_split=self.validation_split,
             seed=self.seed,
             validation=validation,
             validation_source=data_lib.describe(validation_data),
         )
-        pick = lambda part: ([waves[i] for i in part[0][0]], [texts[i] for i in part[0][0]])  # noqa: E731
-        train_waves, train_texts = pick(train)
-        val_pair = (val_waves, val_texts) if validation_data is not None else pick(val)
         self.train_waveforms_ = train_waves
         info = {"train_source": data_lib.describe(data), **info}
         seconds = sum(len(w) for w in train_waves) / self.sample_rate_
@@ -155,8 +153,8 @@ class SpeechRecognizer(Task):
         )
         return data_lib.Splits(
             train=self._dataset(train_waves, train_texts, shuffle=True),
-            validation=self._dataset(*val_pair),
-            test=None if test is None else self._dataset(*pick(test)),
+            validation=self._dataset(val_waves, val_texts),
+            test=None if test is None else self._dataset(*test[0]),
             info=info,
         )
 
@@ -168,7 +166,7 @@ class SpeechRecognizer(Task):
             raise ToolkitError(
                 f"{len(short)} recordings are too short for their transcripts (e.g. #{short[0]}: "
                 f"{len(waves[short[0]]) / self.sample_rate_:.2f} s for {texts[short[0]]!r}).",
-                expected="at least about 20 ms of audio per character",
+                expected=f"at least about {10 * self.time_stride_} ms of audio per character",
                 fix="check the pairing of recordings and transcripts",
             )
 
@@ -176,8 +174,21 @@ class SpeechRecognizer(Task):
         return 0 if self._uses_preset() else int(TRAILING_SILENCE * self.sample_rate_)
 
     def _output_steps(self, samples):
-        frames = samples // (self.sample_rate_ // 100) + 1
-        return (frames + 1) // 2
+        frames = samples // (self.sample_rate_ // 100) + 1  # 10 ms hops (frontend.mel_settings)
+        return -(-frames // self.time_stride_)
+
+    def _time_stride(self, backbone):
+        """Frames per output step of `backbone`, measured by running it on 4 s of frames."""
+        probe = 400
+        output = backbone(np.zeros((1, probe, self.num_mel_bins), "float32"))
+        if len(output.shape) != 3:
+            raise ToolkitError(
+                f"The backbone returns shape {tuple(output.shape)}, not a sequence of steps.",
+                expected="a model mapping (batch, frames, mel bins) to (batch, steps, features)",
+                fix="end the backbone with layers that keep the time axis (return_sequences=True for RNNs)",
+            )
+        steps = int(output.shape[1])
+        return max(1, round(probe / int(steps)))
 
     def _arrays(self, data):
         audio, texts, rate = audio_lib.load_source(data, None, self.data_dir)
@@ -233,15 +244,6 @@ class SpeechRecognizer(Task):
         return self._dataset(*self._arrays(data))
 
     # ------------------------------------------------------------------ model
-    def _normalizer(self):
-        normalizer = keras.layers.Normalization(axis=-1, name="normalize")
-        sample = self.train_waveforms_[:: max(1, len(self.train_waveforms_) // 500)]
-        waves = tf.data.Dataset.from_generator(
-            lambda: (w[None].astype(np.float32) for w in sample), output_signature=tf.TensorSpec((1, None), tf.float32)
-        )
-        normalizer.adapt(waves.map(lambda w: frontend.log_mel(w, self.sample_rate_, self.num_mel_bins)))
-        return normalizer
-
     def _preset_sample_rate(self):
         converter = backbones_lib.load_preset(self.backbone, "MoonshineAudioConverter")
         return int(converter.sampling_rate) if converter is not None else 16000
@@ -266,16 +268,22 @@ class SpeechRecognizer(Task):
             return self._build_preset_model()
         inputs = keras.Input((None,), name="waveform")
         features = frontend.front_end(
-            inputs, self.sample_rate_, self._normalizer(), tuple(self.augment or ()), self.seed, self.num_mel_bins
+            inputs,
+            self.sample_rate_,
+            frontend.adapted_normalizer(self.train_waveforms_, self.sample_rate_, self.num_mel_bins, most=500),
+            tuple(self.augment or ()),
+            self.seed,
+            self.num_mel_bins,
         )
-        if isinstance(self.backbone, keras.Model):
-            backbone = keras.Sequential([self.backbone], name="backbone")
-        else:
-            builder = backbones_lib.BACKBONES.get(self.backbone)
-            backbone = builder((None, self.num_mel_bins), width=self.width, num_layers=self.num_layers)
-        x = backbone(features)
+        x = self._backbone()(features)
         logits = keras.layers.Dense(len(self.vocabulary_) + 1, name="characters", dtype="float32")(x)
         return keras.Model(inputs, logits, name="speech_recognizer")
+
+    def _backbone(self):
+        if isinstance(self.backbone, keras.Model):
+            return keras.Sequential([self.backbone], name="backbone")
+        builder = backbones_lib.BACKBONES.get(self.backbone)
+        return builder((None, self.num_mel_bins), width=self.width, num_layers=self.num_layers)
 
     def _loss(self):
         if self._uses_preset():  # next-token logits, weighted by the preprocessor's padding mask

@@ -67,13 +67,7 @@ def load_source(data, columns=None, data_dir=None):
             labels = [names[int(label)] for label in labels]
         return _clean(_decode_all(texts, data), labels, data) + (names,)
     if isinstance(data, (str, os.PathLike)):
-        path = pathlib.Path(data)
-        if not path.exists():
-            raise ToolkitError(
-                f"Data path '{path}' does not exist.",
-                expected=ACCEPTED,
-                fix="check the path (relative paths start from the current folder)",
-            )
+        path = data_lib.existing_path(data, ACCEPTED)
         if path.is_dir():
             return read_class_folders(path) + (None,)
         return read_table(path, columns) + (None,)

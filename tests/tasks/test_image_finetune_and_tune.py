@@ -61,6 +61,18 @@ def local_preset(tmp_path_factory, shapes_arrays):
     return str(folder)
 
 
+class QuickSearchClassifier(ImageClassifier):
+    """The same search machinery over a cheaper space (small backbones and widths keep each trial to seconds)."""
+
+    def search_space(self, hp):
+        return {
+            "learning_rate": hp.Float("learning_rate", 1e-4, 1e-2, sampling="log"),
+            "dropout": hp.Float("dropout", 0.0, 0.5, step=0.1),
+            "backbone": hp.Choice("backbone", ["mlp", "lenet"]),
+            "width": hp.Choice("width", [8, 16]),
+        }
+
+
 def _backbone_weights(clf):
     return [w.copy() for w in clf.model_.get_layer("backbone").get_weights()]
 
@@ -131,7 +143,7 @@ def test_tuning_writes_trials_and_returns_best(tuner, fast):
     from tasks.image_classification.data import digits
 
     x, y, _ = digits()
-    clf = ImageClassifier(tune=True, tuner=tuner, max_trials=2, run_name="tuned", **fast).fit((x[:300], y[:300]))
+    clf = QuickSearchClassifier(tune=True, tuner=tuner, max_trials=2, run_name="tuned", **fast).fit((x[:300], y[:300]))
     run_dir = pathlib.Path(clf.run_dir)
     assert (run_dir / "tuner").is_dir() and (run_dir / "model.keras").is_file()
     with open(run_dir / "trials.csv") as f:
@@ -151,7 +163,7 @@ def test_hyperband_keeps_to_max_trials(fast):
 
     x, y, _ = digits()
     settings = {**fast, "epochs": 4}
-    clf = ImageClassifier(backbone="mlp", tune=True, tuner="hyperband", max_trials=3, **settings).fit(
+    clf = QuickSearchClassifier(backbone="mlp", tune=True, tuner="hyperband", max_trials=3, **settings).fit(
         (x[:200], y[:200])
     )
     with open(pathlib.Path(clf.run_dir) / "trials.csv") as f:
@@ -178,7 +190,7 @@ def test_interrupted_search_resumes(fast):
     data = (x[:300], y[:300])
     settings = dict(tune=True, max_trials=3, run_name="search", **{**fast, "epochs": 1})
     with pytest.raises(_Killed):
-        ImageClassifier(callbacks=[_KillOnSecondTrial()], **settings).fit(data)
+        QuickSearchClassifier(callbacks=[_KillOnSecondTrial()], **settings).fit(data)
 
     def trial_dirs():
         return sorted(
@@ -188,7 +200,7 @@ def test_interrupted_search_resumes(fast):
 
     first_trials = trial_dirs()
     assert first_trials and len(first_trials) < 3
-    clf = ImageClassifier(**settings).fit(data)
+    clf = QuickSearchClassifier(**settings).fit(data)
     assert set(first_trials) <= set(trial_dirs())
     with open(pathlib.Path(clf.run_dir) / "trials.csv") as f:
         rows = list(csv.DictReader(f))
@@ -196,7 +208,7 @@ def test_interrupted_search_resumes(fast):
 
     # A finished search grows when called again with a larger budget: the
     # tuner state is kept, only the final model is replaced (overwrite=True).
-    more = ImageClassifier(**{**settings, "max_trials": 4, "overwrite": True}).fit(data)
+    more = QuickSearchClassifier(**{**settings, "max_trials": 4, "overwrite": True}).fit(data)
     with open(pathlib.Path(more.run_dir) / "trials.csv") as f:
         assert len(list(csv.DictReader(f))) == 4
     assert set(first_trials) <= set(trial_dirs())

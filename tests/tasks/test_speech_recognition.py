@@ -65,21 +65,6 @@ class TestSpeechRecognizerBattery(TaskBattery):
         assert set(prediction) <= set(task.vocabulary_)
 
 
-def test_tone_language_is_learned_greedy_and_beam(fast):
-    """A working CTC model transcribes the tone language; an untrained one scores a CER near 1."""
-    settings = {**fast, "epochs": 20, "patience": 20, "batch_size": 8}
-    asr = SpeechRecognizer(width=24, num_layers=2, augment=(), **settings).fit((*tone_words(120), RATE))
-    test = tone_words(30, seed=5)
-    greedy = asr.evaluate((*test, RATE))
-    assert greedy["cer"] <= 0.15, greedy
-    asr.decoder = "beam"
-    beam = asr.evaluate((*test, RATE))
-    assert beam["cer"] <= 0.15, beam
-    assert set(greedy) >= {"cer", "wer", "exact_match", "loss", "examples"}
-    loaded = toolkit.load(asr.run_dir)
-    assert loaded.predict(test[0][:4], sample_rate=RATE) == asr.predict(test[0][:4], sample_rate=RATE)
-
-
 def test_manifest_of_transcripts(tmp_path, fast):
     waves, texts = tone_words(12)
     rows = ["path\ttranscript"]
@@ -130,6 +115,39 @@ def test_digit_strings_keep_train_and_test_recordings_apart(fsdd, tmp_path, monk
     manifest = write_digit_strings(fsdd, tmp_path / "strings", "test", count=3)
     lines = manifest.read_text().splitlines()
     assert lines[0] == "path\ttranscript" and len(lines) == 4 and (tmp_path / "strings" / "test_00000.wav").is_file()
+
+
+def test_fsdd_digit_strings_are_transcribed_greedy_and_beam(fsdd, fast):
+    """Short real run: 500 two-to-three-digit strings, 12 epochs (about 40 s). Bars CER <= 0.12, WER <= 0.30.
+
+    Measured CER / WER 0.056 / 0.177 greedy, 0.050 / 0.133 beam. An all-blank model scores CER 1.
+    """
+    train = digit_strings(fsdd, "train", count=500, digits=(2, 3), seed=0)
+    test = digit_strings(fsdd, "test", count=100, digits=(2, 3), seed=1)
+    settings = {**fast, "epochs": 12, "patience": 12, "batch_size": 16, "learning_rate": 3e-3}
+    asr = SpeechRecognizer(width=64, num_layers=2, augment=(), **settings).fit(train)
+    assert asr.time_stride_ == 4
+    greedy = asr.evaluate(test)
+    assert greedy["cer"] <= 0.12 and greedy["wer"] <= 0.30, greedy
+    asr.decoder = "beam"
+    beam = asr.evaluate(test)
+    assert beam["cer"] <= 0.12 and beam["wer"] <= 0.30, beam
+    assert set(greedy) >= {"cer", "wer", "exact_match", "loss", "examples"}
+    loaded = toolkit.load(asr.run_dir)
+    loaded.decoder = "beam"  # the saved run decodes greedily, as it was trained
+    assert loaded.predict(test[0][:4], sample_rate=test[2]) == asr.predict(test[0][:4], sample_rate=test[2])
+
+
+def test_custom_backbone_stride_is_measured_and_flat_backbone_refused(fast):
+    import keras
+
+    strided = keras.Sequential([keras.Input((None, 40)), keras.layers.Conv1D(8, 3, strides=2, padding="same")])
+    asr = SpeechRecognizer(backbone=strided, **{**fast, "epochs": 1}).fit((*tone_words(12), RATE))
+    assert asr.time_stride_ == 2 and asr.model_.predict_on_batch(np.zeros((1, 8000), "float32")).shape[1] == 51
+    assert isinstance(asr.predict(tone_words(1, seed=3)[0])[0], str)
+    flat = keras.Sequential([keras.Input((None, 40)), keras.layers.GlobalAveragePooling1D()])
+    with pytest.raises(toolkit.ToolkitError, match="not a sequence of steps"):
+        SpeechRecognizer(backbone=flat, **fast).fit((*tone_words(6), RATE))
 
 
 # ------------------------------------------------------------ Moonshine preset

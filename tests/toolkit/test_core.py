@@ -104,3 +104,24 @@ def test_classification_metrics_against_hand_computed_values():
     assert m["per_class"]["b"]["precision"] == pytest.approx(2 / 3)
     assert m["per_class"]["a"]["recall"] == pytest.approx(0.5)
     assert "top_5_accuracy" not in m
+
+
+def test_read_manifest_csv_tsv_header_and_errors(tmp_path):
+    (tmp_path / "a.wav").write_bytes(b"")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.png").write_bytes(b"")
+    (tmp_path / "list.tsv").write_text("path\ttranscript\na.wav\tthree, one\n")
+    paths, targets = data.read_manifest(tmp_path / "list.tsv", "audio")
+    assert paths == [str((tmp_path / "a.wav").resolve())] and targets == ["three, one"]
+    (tmp_path / "labels.csv").write_text("sub/b.png,cat\n a.wav , dog \n")  # no header; spaces stripped
+    paths, targets = data.read_manifest(tmp_path / "labels.csv", "image")
+    assert [os.path.basename(p) for p in paths] == ["b.png", "a.wav"] and targets == ["cat", "dog"]
+    (tmp_path / "short.csv").write_text("path,label\na.wav,x\nsub/b.png\n")
+    with pytest.raises(toolkit.ToolkitError, match=r"rows without a second column \(lines \[2\]\)"):
+        data.read_manifest(tmp_path / "short.csv")
+    (tmp_path / "gone.csv").write_text("a.wav,x\nnothere.wav,y\n")
+    with pytest.raises(toolkit.ToolkitError, match="1 audio files listed in .* do not exist, e.g. .*nothere.wav"):
+        data.read_manifest(tmp_path / "gone.csv", "audio")
+    (tmp_path / "empty.csv").write_text("path,label\n")
+    with pytest.raises(toolkit.ToolkitError, match="has no rows"):
+        data.read_manifest(tmp_path / "empty.csv")
