@@ -114,7 +114,11 @@ def resnet(input_shape, width=32, stages=3, blocks_per_stage=2):
             y = _conv_bn(x, filters, strides=strides)
             y = _conv_bn(y, filters, activation=None)
             if strides != 1 or shortcut.shape[-1] != filters:
-                shortcut = _conv_bn(shortcut, filters, kernel=1, strides=strides, activation=None)
+                if strides != 1:
+                    # Subsample, then a 1x1 conv: the same function as a strided 1x1 conv, which TF 2.21's
+                    # oneDNN CPU kernels crash on when training on inputs from 48 px (oneDNN issue 6035).
+                    shortcut = keras.layers.MaxPooling2D(pool_size=1, strides=strides, padding="same")(shortcut)
+                shortcut = _conv_bn(shortcut, filters, kernel=1, activation=None)
             x = keras.layers.Activation("relu")(keras.layers.Add()([shortcut, y]))
     return keras.Model(inputs, x, name="backbone")
 

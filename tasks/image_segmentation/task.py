@@ -150,14 +150,6 @@ class ImageSegmenter(Task):
                 expected=f"one of {sorted(valid)}, a KerasHub preset name, a local preset folder, or a keras.Model",
                 fix="run `toolkit list backbones --task image-segmentation` to see the names",
             )
-        if self.backbone == "resnet" and os.environ.get("TF_ENABLE_ONEDNN_OPTS") != "0":
-            # Measured with TensorFlow 2.21 on CPU: training this encoder under the decoder aborts the process
-            # ("free(): invalid next size") inside oneDNN kernels; with oneDNN off it trains normally.
-            raise ToolkitError(
-                "The from-scratch 'resnet' encoder crashes TensorFlow 2.21's oneDNN CPU kernels in segmentation training.",
-                expected="backbone 'unet', 'vgg', 'mobilenet', or a KerasHub preset (a preset ResNet works)",
-                fix="pick another backbone, or set the environment variable TF_ENABLE_ONEDNN_OPTS=0 before starting Python",
-            )
         if self.loss not in models.LOSSES:
             raise ToolkitError(
                 f"loss={self.loss!r} is not valid.", expected=f"one of {models.LOSSES}", fix="pass loss="
