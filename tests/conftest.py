@@ -37,6 +37,23 @@ def fast(tmp_path):
     return dict(epochs=2, batch_size=32, verbose=0, save_dir=str(tmp_path / "runs"))
 
 
+def tiny_keras_hub_resnet():
+    """A small, seeded KerasHub ResNetBackbone (two basic-block stages) for local preset folders."""
+    import keras
+    import keras_hub
+
+    keras.utils.set_random_seed(0)
+    return keras_hub.models.ResNetBackbone(
+        input_conv_filters=[64],
+        input_conv_kernel_sizes=[3],
+        stackwise_num_filters=[64, 32],
+        stackwise_num_blocks=[1, 1],
+        stackwise_num_strides=[1, 2],
+        block_type="basic_block",
+        image_shape=(None, None, 3),
+    )
+
+
 def draw_shape_image(path, shape, size, colour, seed):
     """Writes a PNG/JPEG with a filled circle or square on a noisy background."""
     from PIL import Image, ImageDraw

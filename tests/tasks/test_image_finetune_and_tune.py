@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tasks import ImageClassifier
-from tests.conftest import draw_shape_image
+from tests.conftest import draw_shape_image, tiny_keras_hub_resnet
 
 
 @pytest.fixture(scope="session")
@@ -34,16 +34,7 @@ def local_preset(tmp_path_factory, shapes_arrays):
     """A real KerasHub preset folder: a small ResNet trained briefly, written with save_to_preset."""
     import keras_hub
 
-    keras.utils.set_random_seed(0)
-    backbone = keras_hub.models.ResNetBackbone(
-        input_conv_filters=[64],
-        input_conv_kernel_sizes=[3],
-        stackwise_num_filters=[64, 32],
-        stackwise_num_blocks=[1, 1],
-        stackwise_num_strides=[1, 2],
-        block_type="basic_block",
-        image_shape=(None, None, 3),
-    )
+    backbone = tiny_keras_hub_resnet()
     converter = keras_hub.layers.ResNetImageConverter(image_size=(32, 32), scale=1 / 255)
     preprocessor = keras_hub.models.ResNetImageClassifierPreprocessor(image_converter=converter)
     classifier = keras_hub.models.ResNetImageClassifier(backbone=backbone, num_classes=2, preprocessor=preprocessor)

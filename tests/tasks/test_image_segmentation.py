@@ -16,7 +16,7 @@ import toolkit
 from tasks import ImageSegmenter
 from tasks.image_segmentation.augment import augment_pair
 from tasks.image_segmentation.data import shapes
-from tests.conftest import real_data
+from tests.conftest import real_data, tiny_keras_hub_resnet
 from tests.tasks.battery import TaskBattery
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -199,18 +199,7 @@ def test_membrane_small_resolution_bar(tmp_path):
 # ------------------------------------------------------------------ presets
 @pytest.fixture(scope="module")
 def tiny_resnet_preset(tmp_path_factory):
-    import keras_hub
-
-    keras.utils.set_random_seed(0)
-    backbone = keras_hub.models.ResNetBackbone(
-        input_conv_filters=[64],
-        input_conv_kernel_sizes=[3],
-        stackwise_num_filters=[64, 32],
-        stackwise_num_blocks=[1, 1],
-        stackwise_num_strides=[1, 2],
-        block_type="basic_block",
-        image_shape=(None, None, 3),
-    )
+    backbone = tiny_keras_hub_resnet()
     folder = tmp_path_factory.mktemp("preset") / "tiny_resnet"
     backbone.save_to_preset(str(folder))
     return str(folder), backbone
