@@ -77,6 +77,30 @@ def test_manifest_of_transcripts(tmp_path, fast):
     assert isinstance(asr.predict(str(tmp_path / "0.wav"))[0], str)
 
 
+def test_cli_train_evaluate_and_predict(tmp_path, capsys):
+    import json
+
+    from toolkit.cli import main
+
+    waves, texts = tone_words(16)
+    rows = ["path\ttranscript"]
+    for i, (wave, text) in enumerate(zip(waves, texts)):
+        scipy.io.wavfile.write(tmp_path / f"{i}.wav", RATE, (wave * 20000).astype("int16"))
+        rows.append(f"{i}.wav\t{text}")
+    (tmp_path / "manifest.tsv").write_text("\n".join(rows) + "\n")
+    args = ["train", "speech-recognition", "--data", str(tmp_path / "manifest.tsv"), "--width", "8"]
+    args += ["--num-layers", "1", "--epochs", "1", "--decoder", "beam", "--save-dir", str(tmp_path / "runs")]
+    assert main(args + ["--verbose", "0"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert {"cer", "wer"} <= set(summary["validation"]), summary
+    run_dir = summary["run_dir"]
+    assert main(["evaluate", run_dir, "--data", str(tmp_path / "manifest.tsv")]) == 0
+    assert {"cer", "wer", "exact_match"} <= set(json.loads(capsys.readouterr().out))
+    assert main(["predict", run_dir, str(tmp_path / "0.wav")]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(str(tmp_path / "0.wav") + "\t") and set(json.loads(line.split("\t")[1])) <= set("abc")
+
+
 def test_unknown_decoder_and_backbone(fast):
     data = (*tone_words(6), RATE)
     with pytest.raises(toolkit.ToolkitError, match="decoder='viterbi' is not valid"):
