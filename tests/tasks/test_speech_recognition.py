@@ -31,6 +31,16 @@ def tone_words(count=60, seed=0):
     return waves, texts
 
 
+def write_tone_manifest(folder, count):
+    """Writes `count` tone-language WAVs (0.wav, 1.wav, ...) and `manifest.tsv` (path, transcript) in `folder`."""
+    waves, texts = tone_words(count)
+    rows = ["path\ttranscript"]
+    for i, (wave, text) in enumerate(zip(waves, texts)):
+        scipy.io.wavfile.write(folder / f"{i}.wav", RATE, (wave * 20000).astype("int16"))
+        rows.append(f"{i}.wav\t{text}")
+    (folder / "manifest.tsv").write_text("\n".join(rows) + "\n")
+
+
 class TestSpeechRecognizerBattery(TaskBattery):
     task_class = SpeechRecognizer
 
@@ -66,12 +76,7 @@ class TestSpeechRecognizerBattery(TaskBattery):
 
 
 def test_manifest_of_transcripts(tmp_path, fast):
-    waves, texts = tone_words(12)
-    rows = ["path\ttranscript"]
-    for i, (wave, text) in enumerate(zip(waves, texts)):
-        scipy.io.wavfile.write(tmp_path / f"{i}.wav", RATE, (wave * 20000).astype("int16"))
-        rows.append(f"{i}.wav\t{text}")
-    (tmp_path / "manifest.tsv").write_text("\n".join(rows) + "\n")
+    write_tone_manifest(tmp_path, 12)
     asr = SpeechRecognizer(width=8, num_layers=1, **{**fast, "epochs": 1}).fit(str(tmp_path / "manifest.tsv"))
     assert asr.vocabulary_ == ["a", "b", "c"] and asr.sample_rate_ == RATE
     assert isinstance(asr.predict(str(tmp_path / "0.wav"))[0], str)
@@ -82,12 +87,7 @@ def test_cli_train_evaluate_and_predict(tmp_path, capsys):
 
     from toolkit.cli import main
 
-    waves, texts = tone_words(16)
-    rows = ["path\ttranscript"]
-    for i, (wave, text) in enumerate(zip(waves, texts)):
-        scipy.io.wavfile.write(tmp_path / f"{i}.wav", RATE, (wave * 20000).astype("int16"))
-        rows.append(f"{i}.wav\t{text}")
-    (tmp_path / "manifest.tsv").write_text("\n".join(rows) + "\n")
+    write_tone_manifest(tmp_path, 16)
     args = ["train", "speech-recognition", "--data", str(tmp_path / "manifest.tsv"), "--width", "8"]
     args += ["--num-layers", "1", "--epochs", "1", "--decoder", "beam", "--save-dir", str(tmp_path / "runs")]
     assert main(args + ["--verbose", "0"]) == 0
