@@ -299,7 +299,9 @@ class SpeechRecognizer(Task):
         strategy = "greedy" if self.decoder == "greedy" else "beam_search"
         decoded, _ = keras.ops.ctc_decode(logits, steps, strategy=strategy, beam_width=self.beam_width, mask_index=0)
         best = keras.ops.convert_to_numpy(decoded[0])
-        return ["".join(self.vocabulary_[i - 1] for i in row if 0 < i <= len(self.vocabulary_)) for row in best]
+        texts = ["".join(self.vocabulary_[i - 1] for i in row if 0 < i <= len(self.vocabulary_)) for row in best]
+        # A space emitted in the silence before or after speech, or twice between words, is not text.
+        return [" ".join(text.split()) for text in texts]
 
     def _transcribe_batches(self, dataset):
         truths, guesses, losses, count = [], [], [], 0
