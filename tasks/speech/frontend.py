@@ -7,6 +7,8 @@ time and frequency masks: training only] -> (frames, mel bins) features.
 """
 
 import keras
+import numpy as np
+import tensorflow as tf
 
 from toolkit.errors import ToolkitError
 
@@ -185,9 +187,6 @@ def adapted_normalizer(waveforms, sample_rate, num_mel_bins=40, most=None):
     >>> tuple(adapted_normalizer(waves, 8000).mean.shape)
     (1, 1, 40)
     """
-    import numpy as np
-    import tensorflow as tf
-
     if most:
         waveforms = waveforms[:: max(1, len(waveforms) // most)]
     if isinstance(waveforms, np.ndarray) and waveforms.ndim == 2:

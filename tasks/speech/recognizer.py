@@ -187,8 +187,7 @@ class SpeechRecognizer(Task):
                 expected="a model mapping (batch, frames, mel bins) to (batch, steps, features)",
                 fix="end the backbone with layers that keep the time axis (return_sequences=True for RNNs)",
             )
-        steps = int(output.shape[1])
-        return max(1, round(probe / int(steps)))
+        return max(1, round(probe / int(output.shape[1])))
 
     def _arrays(self, data):
         audio, texts, rate = audio_lib.load_source(data, None, self.data_dir)
