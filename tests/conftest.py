@@ -32,6 +32,25 @@ def _seed():
 
 
 @pytest.fixture
+def offline(monkeypatch):
+    """No network, as on CI, also on a machine that has it: looking up any host but this one fails.
+
+    Tests of the offline errors (TFDS downloads, KerasHub preset names) use it so they
+    are deterministic wherever they run.
+    """
+    import socket
+
+    real_getaddrinfo = socket.getaddrinfo
+
+    def blocked(host, *args, **kwargs):
+        if host in ("localhost", "127.0.0.1", "::1", None):
+            return real_getaddrinfo(host, *args, **kwargs)
+        raise socket.gaierror(socket.EAI_NONAME, f"network blocked by the test (looking up {host})")
+
+    monkeypatch.setattr(socket, "getaddrinfo", blocked)
+
+
+@pytest.fixture
 def fast(tmp_path):
     """Constructor arguments for short, quiet test runs that write under tmp_path."""
     return dict(epochs=2, batch_size=32, verbose=0, save_dir=str(tmp_path / "runs"))

@@ -36,7 +36,7 @@ def _conv_bn(x, filters, kernel=3, strides=1, activation="relu"):
     return keras.layers.Activation(activation)(x) if activation else x
 
 
-@BACKBONES.register("mlp", modality="image", description="multilayer perceptron on flattened pixels")
+@BACKBONES.register("mlp", modality="image", output="vector", description="multilayer perceptron on flattened pixels")
 def mlp(input_shape, width=32):
     """Two dense layers of 8*width and 4*width units on the flattened image.
 
@@ -51,7 +51,13 @@ def mlp(input_shape, width=32):
     return keras.Model(inputs, x, name="backbone")
 
 
-@BACKBONES.register("lenet", modality="image", description="LeNet-5: two conv + pool stages, two dense layers")
+@BACKBONES.register(
+    "lenet",
+    modality="image",
+    output="vector",
+    convolutional=True,
+    description="LeNet-5: two conv + pool stages, two dense layers",
+)
 def lenet(input_shape, width=32):
     """LeNet-5 (LeCun et al. 1998) with ReLU and same padding so small images fit.
 
@@ -74,7 +80,13 @@ def lenet(input_shape, width=32):
     return keras.Model(inputs, x, name="backbone")
 
 
-@BACKBONES.register("vgg", modality="image", description="VGG-style: stages of two 3x3 convs and max pooling")
+@BACKBONES.register(
+    "vgg",
+    modality="image",
+    output="feature_map",
+    convolutional=True,
+    description="VGG-style: stages of two 3x3 convs and max pooling",
+)
 def vgg(input_shape, width=32, stages=3):
     """VGG-style stages (two 3x3 conv + BN + ReLU, then 2x max pool), doubling filters per stage.
 
@@ -94,7 +106,11 @@ def vgg(input_shape, width=32, stages=3):
 
 
 @BACKBONES.register(
-    "resnet", modality="image", description="ResNet-style: residual basic blocks, sized for small images"
+    "resnet",
+    modality="image",
+    output="feature_map",
+    convolutional=True,
+    description="ResNet-style: residual basic blocks, sized for small images",
 )
 def resnet(input_shape, width=32, stages=3, blocks_per_stage=2):
     """ResNet-style network (He et al. 2016) of basic residual blocks, CIFAR-sized stem.
@@ -124,7 +140,11 @@ def resnet(input_shape, width=32, stages=3, blocks_per_stage=2):
 
 
 @BACKBONES.register(
-    "mobilenet", modality="image", description="MobileNetV2-style: inverted residuals with depthwise convs"
+    "mobilenet",
+    modality="image",
+    output="feature_map",
+    convolutional=True,
+    description="MobileNetV2-style: inverted residuals with depthwise convs",
 )
 def mobilenet(input_shape, width=32, stages=3, expansion=4):
     """MobileNetV2-style network (Sandler et al. 2018): inverted residual blocks.
@@ -237,20 +257,43 @@ def load_preset(preset, component="backbone", **kwargs):
         ) from error
 
 
-def unknown_backbone_error(name, modality):
-    """The error for a backbone name that is neither built in nor a KerasHub preset.
+def unknown_backbone_error(name, accepted, task_name, presets=True):
+    """The error for a backbone this task does not take; `accepted` lists its from-scratch names.
 
     Example:
-    >>> print(unknown_backbone_error("vgg99", "image"))
+    >>> print(unknown_backbone_error("vgg99", ["lenet", "vgg"], "image-classification"))
     Unknown backbone 'vgg99'.
-    Expected: a from-scratch backbone (lenet, mlp, mobilenet, resnet, vgg), a KerasHub preset name, ...
-    ...
+    Expected: a from-scratch backbone (lenet, vgg), a KerasHub preset name, a local preset folder, or a keras.Model
+    Fix: run `toolkit list backbones --task image-classification` to see the names
     """
+    pretrained = "a KerasHub preset name, a local preset folder, or a keras.Model" if presets else "or a keras.Model"
     return ToolkitError(
         f"Unknown backbone {name!r}.",
-        expected=(
-            f"a from-scratch backbone ({', '.join(BACKBONES.available(modality=modality))}), "
-            "a KerasHub preset name, a local preset folder, or a keras.Model"
-        ),
-        fix="run `toolkit list backbones` to see the names",
+        expected=f"a from-scratch backbone ({', '.join(accepted)}), {pretrained}",
+        fix=f"run `toolkit list backbones --task {task_name}` to see the names",
     )
+
+
+def copy_model(model):
+    """A copy of a user's `keras.Model` with the same architecture and weights.
+
+    A task trains the copy, never the user's object (scikit-learn's `clone`
+    rule): fitting twice, or two tuning trials, start from the same weights,
+    and one task's training never changes another's model.
+
+    Example:
+    >>> user = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    >>> copy = copy_model(user)
+    >>> copy is user, all((a == b).all() for a, b in zip(copy.get_weights(), user.get_weights()))
+    (False, True)
+    """
+    try:
+        copy = keras.models.clone_model(model)
+    except Exception as error:  # subclassed models without get_config / from_config cannot be rebuilt
+        raise ToolkitError(
+            f"The backbone model {model.name!r} cannot be copied: {type(error).__name__}: {str(error)[:200]}",
+            expected="a functional or Sequential keras.Model, or a subclassed one with get_config / from_config",
+            fix="build the backbone with the functional API, or implement get_config on your model class",
+        ) from error
+    copy.set_weights(model.get_weights())
+    return copy

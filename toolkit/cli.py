@@ -13,35 +13,15 @@ import argparse
 import json
 import sys
 
+from toolkit import params
 from toolkit.errors import ToolkitError
 
 _NOT_ON_COMMAND_LINE = ("callbacks",)
 _LISTABLE = ("tasks", "backbones", "datasets", "strategies")
 
 
-def parse_value(text):
-    """Command-line text -> None, bool, int, float, tuple (comma list) or str.
-
-    Example:
-    >>> parse_value("64,64"), parse_value("none"), parse_value("1e-3")
-    ((64, 64), None, 0.001)
-    """
-    lowered = text.strip().lower()
-    if lowered in ("none", "null", ""):
-        return None
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    if "," in text:
-        return tuple(parse_value(part) for part in text.split(",") if part.strip())
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
-
-
 def _add_task_options(parser, task_class):
+    annotations = task_class._param_annotations()
     for name, default in task_class._param_defaults().items():
         if name in _NOT_ON_COMMAND_LINE:
             continue
@@ -49,14 +29,41 @@ def _add_task_options(parser, task_class):
         if isinstance(default, bool):
             parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS)
         else:
+            kind = params.describe(annotations[name]) if name in annotations else "a value"
+            # Kept as text here and parsed with the argument's declared type in `task_options`, so a bad
+            # value is one three-part error like every other (argparse's own would be a usage line).
             parser.add_argument(
-                flag,
-                dest=name,
-                type=parse_value,
-                default=argparse.SUPPRESS,
-                metavar="VALUE",
-                help=f"default: {default!r}",
+                flag, dest=name, default=argparse.SUPPRESS, metavar="VALUE", help=f"{kind}; default: {default!r}"
             )
+
+
+def task_options(task_class, options):
+    """Parses `train` option texts with each constructor argument's declared type (see `toolkit.params`).
+
+    Example:
+    >>> from tasks import SpeechClassifier
+    >>> task_options(SpeechClassifier, {"run_name": "2024", "label_pattern": "^([0-9]{1,2})_", "augment": "noise"})
+    {'run_name': '2024', 'label_pattern': '^([0-9]{1,2})_', 'augment': ('noise',)}
+    >>> task_options(SpeechClassifier, {"sample_rate": "8k"})
+    Traceback (most recent call last):
+    ...
+    toolkit.errors.ToolkitError: --sample-rate '8k' is not valid.
+    Expected: an integer, or None
+    Fix: pass --sample-rate <an integer, or None>
+    """
+    annotations = task_class._param_annotations()
+    parsed = {}
+    for name, value in options.items():
+        if not isinstance(value, str) or name not in annotations:
+            parsed[name] = value
+            continue
+        flag = "--" + name.replace("_", "-")
+        try:
+            parsed[name] = params.parse(value, annotations[name])
+        except ValueError:
+            kind = params.describe(annotations[name])
+            raise ToolkitError(f"{flag} {value!r} is not valid.", expected=kind, fix=f"pass {flag} <{kind}>") from None
+    return parsed
 
 
 def build_parser():
@@ -106,9 +113,7 @@ def _list(what, task):
     }[what]
     names = registry.available()
     if task and what == "backbones":
-        modality = TASKS.get(task).modality  # a task may take several kinds (segmentation: its own and image)
-        modalities = modality if isinstance(modality, tuple) else (modality,)
-        names = [n for m in modalities for n in registry.available(modality=m)]
+        names = TASKS.get(task).accepted_backbones()  # what the task's own check accepts
     if task and what == "datasets":
         names = registry.available(task=task)
     for name in names:
@@ -140,7 +145,8 @@ def main(argv=None):
         args = build_parser().parse_args(argv)
         if args.command == "train":
             options = {k: v for k, v in vars(args).items() if k not in ("command", "task", "data", "validation_data")}
-            task = TASKS.get(args.task)(**options).fit(args.data, args.validation_data)
+            task_class = TASKS.get(args.task)
+            task = task_class(**task_options(task_class, options)).fit(args.data, args.validation_data)
             print(
                 json.dumps(
                     {

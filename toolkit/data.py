@@ -7,8 +7,11 @@ arrays with these helpers, then into batched, cached, prefetched
 
 import collections
 import csv
+import hashlib
+import math
 import os
 import pathlib
+import sys
 
 import numpy as np
 import tensorflow as tf
@@ -77,7 +80,7 @@ def load_tfds(spec, data_dir=None, as_supervised=True):
                     expected="a TFDS dataset already prepared under data_dir, or network access to download it",
                     fix=fix,
                 ) from None
-            print(f"Downloading and preparing TFDS dataset {name!r}...")
+            print(f"Downloading and preparing TFDS dataset {name!r}...", file=sys.stderr)
             dataset, info = tfds.load(name, split=split, data_dir=data_dir, as_supervised=as_supervised, with_info=True)
     except ToolkitError:
         raise
@@ -110,14 +113,22 @@ def _download_host_resolves(host="storage.googleapis.com"):
         return False
 
 
-def dataset_to_arrays(dataset):
+def dataset_to_arrays(dataset, target_rank=0):
     """Collects a (possibly batched) dataset of (input, target) pairs into two lists.
+
+    Args:
+        dataset: a `tf.data.Dataset` of (input, target) pairs, batched or not.
+        target_rank: the rank of one unbatched target (0: a label; 2: a (height, width) mask).
+            A target of one rank more is a batch, except an (height, width, 1) mask of known size.
 
     Example:
     >>> ds = tf.data.Dataset.from_tensor_slices((np.zeros((5, 2)), np.arange(5))).batch(2)
     >>> inputs, targets = dataset_to_arrays(ds)
     >>> len(inputs), [int(t) for t in targets]
     (5, [0, 1, 2, 3, 4])
+    >>> masks = tf.data.Dataset.from_tensor_slices((np.zeros((3, 8, 8, 1)), np.zeros((3, 8, 8))))
+    >>> len(dataset_to_arrays(masks, target_rank=2)[1])  # unbatched (image, mask) pairs
+    3
     """
     if not isinstance(dataset.element_spec, tuple) or len(dataset.element_spec) != 2:
         raise ToolkitError(
@@ -125,7 +136,16 @@ def dataset_to_arrays(dataset):
             expected="a dataset of (input, target) pairs",
             fix="map it to pairs, e.g. dataset.map(lambda d: (d['image'], d['label']))",
         )
-    batched = dataset.element_spec[1].shape.rank not in (0, None)
+    shape = dataset.element_spec[1].shape
+    rank = shape.rank
+    if rank is None or rank < target_rank:
+        batched = False
+    elif rank == target_rank:
+        batched = False
+    elif rank == target_rank + 1 and target_rank >= 2 and shape[-1] == 1 and shape[0] is not None:
+        batched = False  # one (height, width, 1) mask
+    else:
+        batched = True
     if batched:
         dataset = dataset.unbatch()
     inputs, targets = [], []
@@ -133,6 +153,52 @@ def dataset_to_arrays(dataset):
         inputs.append(x)
         targets.append(y)
     return inputs, targets
+
+
+def check_finite(examples, kind):
+    """Raises a clear error when numeric examples hold NaN or infinity (they would train on garbage).
+
+    Args:
+        examples: the examples, one array each (a batch array is its examples along the first axis).
+        kind: what they are ("image", "waveform"), for the message.
+
+    Example:
+    >>> check_finite([np.zeros(3), np.array([0.0, np.nan, np.inf])], "waveform")
+    Traceback (most recent call last):
+    ...
+    toolkit.errors.ToolkitError: The waveform data holds 2 NaN or infinite values (first in waveform 1).
+    ...
+    """
+    bad, first = 0, None
+    for i, example in enumerate(examples):
+        example = np.asarray(example)
+        if example.dtype.kind in "fc":
+            count = int(example.size - np.count_nonzero(np.isfinite(example)))
+            if count and first is None:
+                first = i
+            bad += count
+    if bad:
+        raise ToolkitError(
+            f"The {kind} data holds {bad} NaN or infinite values (first in {kind} {first}).",
+            expected=f"finite {kind} values",
+            fix="replace or drop the examples with NaN / inf (e.g. np.nan_to_num, or a mask of np.isfinite)",
+        )
+
+
+def derived_seed(seed, name):
+    """A seed for one random component (an augmentation layer, ...), derived from the run seed and its name.
+
+    Components given the same seed draw the same numbers, so their random
+    choices correlate (a flip and a rotation layer sharing one seed flip
+    exactly when they turn one way); distinct derived seeds keep them
+    independent while the run stays repeatable from `seed`.
+
+    Example:
+    >>> derived_seed(0, "augment/flip") == derived_seed(0, "augment/flip") != derived_seed(0, "augment/rotation")
+    True
+    """
+    digest = hashlib.sha256(f"{seed}/{name}".encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
 
 
 def check_same_length(inputs, targets):
@@ -171,6 +237,13 @@ def encode_labels(labels, classes=None):
     """
     labels = [label.decode() if isinstance(label, bytes) else label for label in labels]
     labels = [label.item() if isinstance(label, np.generic) else label for label in labels]
+    missing = [i for i, label in enumerate(labels) if label is None or (isinstance(label, float) and math.isnan(label))]
+    if missing:
+        raise ToolkitError(
+            f"{len(missing)} labels are missing (None or NaN), e.g. at positions {missing[:5]}.",
+            expected="a label for every example",
+            fix="drop those examples or fill in their labels",
+        )
     if classes is None:
         classes = sorted(set(labels), key=lambda label: (str(type(label)), label))
     index = {label: i for i, label in enumerate(classes)}

@@ -5,14 +5,44 @@ Shared by the image tasks (classification, segmentation, detection).
 
 import os
 import pathlib
+import warnings
 
 import keras
 import numpy as np
 
+from toolkit import data as data_lib
 from toolkit.errors import ToolkitError
 
+# input_scaling: how 0..255 pixels reach the backbone (scale, offset).
+SCALINGS = {"unit": (1 / 255, 0.0), "symmetric": (1 / 127.5, -1.0), "raw": (1.0, 0.0)}
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 _GREY_MODES = ("1", "L", "LA", "I", "I;16", "F", "P;L")
+
+
+def check_image_params(task):
+    """Raises a clear error for an unknown `input_scaling` of an image task.
+
+    Example:
+    >>> class Task: input_scaling = "unit"
+    >>> check_image_params(Task())
+    """
+    if task.input_scaling not in SCALINGS:
+        raise ToolkitError(
+            f"input_scaling={task.input_scaling!r} is not valid.",
+            expected=f"one of {sorted(SCALINGS)} ('unit': [0, 1], 'symmetric': [-1, 1], 'raw': 0..255 unchanged)",
+            fix="pass input_scaling='raw' for backbones that scale pixels themselves (keras.applications ResNet50)",
+        )
+
+
+def scaling_layer(input_scaling):
+    """The `keras.layers.Rescaling` layer for an `input_scaling` name.
+
+    Example:
+    >>> float(scaling_layer("symmetric")(np.array([[255.0]]))[0, 0])
+    1.0
+    """
+    scale, offset = SCALINGS[input_scaling]
+    return keras.layers.Rescaling(scale, offset, name="rescale")
 
 
 def is_image_file(path):
@@ -197,6 +227,7 @@ def to_uint8_images(images, size=None, channels=None):
             )
         size = batch.shape[1:3]
     items = [batch] if batch is not None else [item[None] for item in items]
+    data_lib.check_finite(batch if batch is not None else [item[0] for item in items], "image")
     out = []
     for group in items:
         group = np.asarray(group, dtype=np.float32)
@@ -239,8 +270,10 @@ def choose_size_and_channels(images, image_size=None, verbose=True):
     else:
         # Mixed sizes: the median, kept between 32 and 224 pixels a side.
         size = tuple(int(min(224, max(32, np.median([s[i] for s in sizes])))) for i in (0, 1))
-        if verbose:
-            print(f"Images differ in size; training at {size[0]}x{size[1]} (the median). Pass image_size= to choose.")
+        warnings.warn(
+            f"Images differ in size; training at {size[0]}x{size[1]} (the median). Pass image_size= to choose.",
+            stacklevel=2,
+        )
     return tuple(int(v) for v in size), channels
 
 

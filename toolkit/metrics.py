@@ -18,8 +18,10 @@ def classification_metrics(labels, probabilities, class_names):
     >>> m = classification_metrics(np.array([0, 1]), np.array([[0.9, 0.1], [0.2, 0.8]]), ["a", "b"])
     >>> m["accuracy"], m["confusion_matrix"]
     (1.0, [[1, 0], [0, 1]])
+    >>> classification_metrics(np.array([0, 1]), np.eye(10)[[0, 1]], list("abcdefghij"))["macro_f1"]
+    1.0
     """
-    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+    from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 
     labels = np.asarray(labels).astype(int)
     probabilities = np.asarray(probabilities, dtype=np.float64)
@@ -29,7 +31,9 @@ def classification_metrics(labels, probabilities, class_names):
     true_probability = probabilities[np.arange(len(labels)), labels]
     metrics = {
         "accuracy": float((predicted == labels).mean()),
-        "macro_f1": float(f1.mean()),
+        # Over the classes present in truth or prediction (scikit-learn's macro average): a class the
+        # evaluated data never mentions has no F1, and counting it as 0 would understate the score.
+        "macro_f1": float(f1_score(labels, predicted, average="macro", zero_division=0)),
         "loss": float(-np.log(np.clip(true_probability, 1e-7, 1.0)).mean()),
     }
     if len(class_names) > 5:
@@ -103,13 +107,22 @@ def error_rates(references, hypotheses):
     """Corpus character and word error rates: edit distance over the total reference length.
 
     Uses `tf.edit_distance` (Levenshtein) on characters and on whitespace-split words.
+    Both sides are normalised for case and spacing only (lower case, one space
+    between words); every other character of a reference counts as written,
+    including characters the model cannot produce.
 
     Example:
     >>> m = error_rates(["three one four", "two"], ["three one for", "two"])
     >>> round(m["cer"], 4), round(m["wer"], 4)
     (0.0588, 0.25)
+    >>> round(error_rates(["Two  Five!"], ["two five"])["cer"], 4)  # the "!" counts (1 of 9); case and spaces do not
+    0.1111
     """
     import tensorflow as tf
+
+    normalise = lambda text: " ".join(text.lower().split())  # noqa: E731
+    references = [normalise(r) for r in references]
+    hypotheses = [normalise(h) for h in hypotheses]
 
     def distance(split):
         truth = split(tf.constant(list(references), tf.string)).to_sparse()

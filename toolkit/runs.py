@@ -53,11 +53,7 @@ def prepare_run_dir(save_dir, task_name, run_name=None, overwrite=False):
     """
     root = pathlib.Path(save_dir) / task_dir_name(task_name)
     if run_name is None:
-        run_name = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        suffix = 1
-        while (root / run_name).exists():
-            suffix += 1
-            run_name = datetime.datetime.now().strftime("%Y%m%d-%H%M%S") + f"-{suffix}"
+        return _new_timestamped_dir(root)
     run_dir = root / run_name
     if (run_dir / MODEL_FILE).exists() and not overwrite:
         raise ToolkitError(
@@ -71,6 +67,25 @@ def prepare_run_dir(save_dir, task_name, run_name=None, overwrite=False):
                 (run_dir / name).unlink()
     run_dir.mkdir(parents=True, exist_ok=True)
     return run_dir
+
+
+def _new_timestamped_dir(root):
+    """A new folder named by the time; `mkdir` without `exist_ok` is atomic, so two runs started in the
+    same second never share one (the second gets a suffix) and never resume each other's backups."""
+    root.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    for suffix in range(1, 10_000):
+        run_dir = root / (stamp if suffix == 1 else f"{stamp}-{suffix}")
+        try:
+            run_dir.mkdir()
+            return run_dir
+        except FileExistsError:
+            continue
+    raise ToolkitError(
+        f"Could not create a new run folder under '{root}' for {stamp}.",
+        expected="a free run name",
+        fix="pass run_name=",
+    )
 
 
 def _temporary_path(path):

@@ -6,15 +6,18 @@ provide the task-specific parts (data, model, metrics, predictions); this
 class owns training, fine-tuning phases, callbacks, tuning and saving.
 """
 
-import importlib
+import contextlib
 import inspect
 import json
+import os
 import pathlib
 import shutil
 import sys
+import typing
 
 import keras
 
+from toolkit import params as params_lib
 from toolkit import runs
 from toolkit.callbacks import default_callbacks
 from toolkit.errors import ToolkitError
@@ -34,6 +37,7 @@ class Task:
     Hooks a subclass implements:
         `_prepare_data(data, validation_data) -> toolkit.data.Splits`
         `_build_model() -> keras.Model` with a layer named "backbone"
+        `_keras_data(part)`: a split part -> what `keras.Model.fit` takes (default: the part itself)
         `_loss()`, `_metrics()`: what `compile` gets
         `_evaluation_dataset(data)`: user data -> batched dataset
         `_evaluate_dataset(dataset) -> dict` of metrics
@@ -53,8 +57,23 @@ class Task:
     # Learned attributes that config.json leaves out: they have files of their own,
     # or (in subclasses) are only needed while training.
     unsaved_attributes = ("model_", "history_", "metrics_")
-    modality = None  # which from-scratch backbones fit ("image", "text", "audio")
+    # Registry metadata filters that select the from-scratch backbones this task takes, e.g.
+    # ({"modality": "image"},): the one source of truth for checking `backbone` and for `toolkit list`.
+    backbone_filters = ()
     keras_hub_task = None  # the KerasHub task class whose presets fit, e.g. "ImageClassifier"
+
+    @classmethod
+    def accepted_backbones(cls):
+        """Names of the registered from-scratch backbones this task takes.
+
+        Example:
+        >>> from tasks import ImageSegmenter
+        >>> "unet" in ImageSegmenter.accepted_backbones(), "mlp" in ImageSegmenter.accepted_backbones()
+        (True, False)
+        """
+        from toolkit.backbones import BACKBONES
+
+        return sorted({name for filters in cls.backbone_filters for name in BACKBONES.available(**filters)})
 
     @classmethod
     def keras_hub_presets(cls):
@@ -66,24 +85,25 @@ class Task:
     def __init__(
         self,
         *,
-        epochs=20,
-        batch_size=32,
-        learning_rate=1e-3,
-        finetune="full",
-        patience=5,
-        validation_split=0.1,
-        test_split=0.2,
-        tune=False,
-        tuner="random",
-        max_trials=8,
-        callbacks=None,
-        default_callbacks=True,
-        tensorboard=False,
-        save_dir="saved_models",
-        run_name=None,
-        overwrite=False,
-        seed=0,
-        verbose="auto",
+        epochs: int = 20,
+        batch_size: int = 32,
+        learning_rate: float | None = 1e-3,
+        finetune: str = "full",
+        patience: int = 5,
+        validation_split: float = 0.1,
+        test_split: float = 0.2,
+        tune: bool = False,
+        tuner: str = "random",
+        max_trials: int = 8,
+        callbacks: list | tuple | None = None,
+        default_callbacks: bool = True,
+        tensorboard: bool = False,
+        save_dir: str | os.PathLike = "saved_models",
+        run_name: str | None = None,
+        overwrite: bool = False,
+        seed: int = 0,
+        verbose: typing.Literal["auto"] | int | bool = "auto",
+        **unknown,
     ):
         """Arguments every task shares; subclasses add their own and pass these through.
 
@@ -111,7 +131,10 @@ class Task:
             seed: seed for weights, splits, shuffling and augmentation.
             verbose: "auto" (progress bars on a terminal, a line per epoch
                 otherwise), 0, 1 or 2.
+            **unknown: never valid: a misspelt argument is an error that names the closest valid one.
         """
+        if unknown:
+            raise params_lib.unknown_arguments_error(type(self).__name__, sorted(unknown), type(self)._param_names())
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -133,20 +156,31 @@ class Task:
 
     # ------------------------------------------------------------------ params
     @classmethod
-    def _param_defaults(cls):
-        """{argument: default} for the keyword-only constructor arguments of this class and its bases, subclass first."""
-        defaults = {}
+    def _keyword_parameters(cls):
+        """{argument: inspect.Parameter} of the keyword-only constructor arguments of this class and its bases,
+        subclass first (a subclass's default and annotation win)."""
+        found = {}
         for klass in cls.__mro__:
             if "__init__" not in vars(klass) or klass is object:
                 continue
             for name, p in inspect.signature(klass.__init__).parameters.items():
-                if p.kind == p.KEYWORD_ONLY and name not in defaults:
-                    defaults[name] = p.default
-        return defaults
+                if p.kind == p.KEYWORD_ONLY and name not in found:
+                    found[name] = p
+        return found
+
+    @classmethod
+    def _param_defaults(cls):
+        """{argument: default} of the constructor arguments."""
+        return {name: p.default for name, p in cls._keyword_parameters().items()}
 
     @classmethod
     def _param_names(cls):
-        return list(cls._param_defaults())
+        return list(cls._keyword_parameters())
+
+    @classmethod
+    def _param_annotations(cls):
+        """{argument: annotation} of the constructor arguments (see `toolkit.params`)."""
+        return {name: p.annotation for name, p in cls._keyword_parameters().items() if p.annotation is not p.empty}
 
     def get_config(self):
         """The constructor's arguments, JSON-serialisable (objects become a description string)."""
@@ -188,12 +222,19 @@ class Task:
         return clone
 
     def _check_params(self):
+        """Checks every argument's type (from the constructor's annotations), then the ranges, before any work."""
+        params_lib.check(
+            type(self).__name__, {name: getattr(self, name) for name in self._param_names()}, self._param_annotations()
+        )
         checks = [
-            (isinstance(self.epochs, int) and self.epochs >= 1, "epochs", "an integer >= 1"),
-            (isinstance(self.batch_size, int) and self.batch_size >= 1, "batch_size", "an integer >= 1"),
+            (self.epochs >= 1, "epochs", "an integer >= 1"),
+            (self.batch_size >= 1, "batch_size", "an integer >= 1"),
             (self.learning_rate is None or self.learning_rate > 0, "learning_rate", "a number > 0 (or None)"),
+            (self.patience >= 0, "patience", "an integer >= 0"),
             (0 < self.validation_split < 1, "validation_split", "a fraction between 0 and 1"),
             (0 <= self.test_split < 1, "test_split", "a fraction from 0 up to (not including) 1"),
+            (self.validation_split + self.test_split < 1, "test_split", "validation_split + test_split below 1"),
+            (self.max_trials >= 1, "max_trials", "an integer >= 1"),
             (self.tuner in TUNERS, "tuner", f"one of {TUNERS}"),
         ]
         for ok, name, expected in checks:
@@ -202,6 +243,37 @@ class Task:
                     f"{name}={getattr(self, name)!r} is not valid.", expected=expected, fix=f"pass a valid {name}"
                 )
         STRATEGIES.get(self.finetune)
+
+    def _check_backbone(self):
+        """A `keras.Model`, a from-scratch name this task takes, or (tasks with KerasHub presets) a preset."""
+        from toolkit import backbones
+
+        if isinstance(self.backbone, keras.Model):
+            return
+        if self.backbone in self.accepted_backbones():
+            return
+        if self.keras_hub_task and backbones.is_preset(self.backbone):
+            return
+        raise backbones.unknown_backbone_error(
+            self.backbone, self.accepted_backbones(), self.task_name, presets=bool(self.keras_hub_task)
+        )
+
+    @contextlib.contextmanager
+    def _tuned(self):
+        """Within this block the arguments tuning chose (`best_hyperparameters_`) stand in for the user's.
+
+        `fit` never changes what the user passed (scikit-learn's rule): building,
+        training and scoring the winner see its values, and the user's come back after.
+        """
+        best = getattr(self, "best_hyperparameters_", None) or {}
+        saved = {name: getattr(self, name) for name in best}
+        for name, value in best.items():
+            setattr(self, name, value)
+        try:
+            yield
+        finally:
+            for name, value in saved.items():
+                setattr(self, name, value)
 
     # ---------------------------------------------------------------- training
     def fit(self, data=None, validation_data=None):
@@ -218,33 +290,37 @@ class Task:
         """
         self._check_params()
         keras.utils.set_random_seed(self.seed)
+        self.best_hyperparameters_ = None
         splits = self._prepare_data(self.default_data if data is None else data, validation_data)
         run_dir = runs.prepare_run_dir(self.save_dir, self.task_name, self.run_name, self.overwrite)
         self._say(f"Run directory: {run_dir}")
         if self.tune:
             from toolkit import tuning
 
-            best = tuning.search(self, splits, run_dir)
-            self.set_params(**best)
-            self.best_hyperparameters_ = best
-            self._say(f"Best configuration: {best}; training it on the full budget.")
+            self.best_hyperparameters_ = tuning.search(self, splits, run_dir)
+            self._say(f"Best configuration: {self.best_hyperparameters_}; training it on the full budget.")
             keras.utils.set_random_seed(self.seed)
-        model = self._build_model()
-        trained = self._train(model, splits, run_dir)
-        # history.csv also holds the epochs from before an interruption.
-        self.history_ = runs.read_history(run_dir / runs.HISTORY_FILE) or trained
-        self.model_ = model
-        self.metrics_ = {
-            "validation": self._evaluate_dataset(splits.validation),
-            "test": self._evaluate_dataset(splits.test) if splits.test is not None else None,
-            "data": splits.info,
-        }
+        with self._tuned():
+            model = self._build_model()
+            trained = self._train(model, splits, run_dir)
+            # history.csv also holds the epochs from before an interruption.
+            self.history_ = runs.read_history(run_dir / runs.HISTORY_FILE) or trained
+            self.model_ = model
+            self.metrics_ = {
+                "validation": self._evaluate_dataset(splits.validation),
+                "test": self._evaluate_dataset(splits.test) if splits.test is not None else None,
+                "data": splits.info,
+            }
         self.run_dir = str(run_dir)
         self.save(run_dir)
         runs.write_json(run_dir / runs.METRICS_FILE, self.metrics_)
         shutil.rmtree(run_dir / runs.CHECKPOINT_DIR, ignore_errors=True)
         self._say(self._summary())
         return self
+
+    def _keras_data(self, part):
+        """What `keras.Model.fit` gets for a split part; tasks whose parts carry more (e.g. raw references) unwrap it."""
+        return part
 
     def _train(self, model, splits, run_dir):
         """Runs the fine-tuning strategy's phases; a finished phase is skipped on resume."""
@@ -273,8 +349,8 @@ class Task:
             if self.default_callbacks:
                 callbacks += default_callbacks(run_dir, i, epoch, patience=self.patience, tensorboard=self.tensorboard)
             result = model.fit(
-                splits.train,
-                validation_data=splits.validation,
+                self._keras_data(splits.train),
+                validation_data=self._keras_data(splits.validation),
                 initial_epoch=epoch,
                 epochs=epoch + phase.epochs,
                 callbacks=callbacks,
@@ -336,7 +412,8 @@ class Task:
     def evaluate(self, data):
         """Scores the fitted model on `data` (any form `fit` accepts) and returns a dict of metrics."""
         self._check_fitted()
-        return self._evaluate_dataset(self._evaluation_dataset(data))
+        with self._tuned():
+            return self._evaluate_dataset(self._evaluation_dataset(data))
 
     def _check_fitted(self):
         if getattr(self, "model_", None) is None:
@@ -396,11 +473,23 @@ def load(path):
             fix="check the path; an interrupted run resumes by calling fit again with its run_name",
         )
     config = runs.read_json(path / runs.CONFIG_FILE)
-    if config["task"] in TASKS:
-        cls = TASKS.get(config["task"])
-    else:  # the package providing the task is importable but not installed with entry points
-        module, _, qualname = config["class"].partition(":")
-        cls = getattr(importlib.import_module(module), qualname)
+    # Only a registered Task subclass is ever built: a config.json names a task, never code to import.
+    task_name = config.get("task")
+    if not isinstance(task_name, str) or task_name not in TASKS:
+        raise ToolkitError(
+            f"'{path / runs.CONFIG_FILE}' names the task {task_name!r}, which is not a registered task; "
+            "loading was refused and nothing from the file was imported or run.",
+            expected=f"a run of one of the installed tasks: {', '.join(TASKS.available())}",
+            fix="install the package that provides this task (it registers itself under the 'toolkit.tasks' "
+            "entry points), or check that the folder is a run written by fit()",
+        )
+    cls = TASKS.get(task_name)
+    if not (isinstance(cls, type) and issubclass(cls, Task)):
+        raise ToolkitError(
+            f"The task {task_name!r} is registered as {cls!r}, which is not a Task class; loading was refused.",
+            expected="tasks registered with @TASKS.register on a Task subclass",
+            fix="check the package that registers this task",
+        )
     if config.get("needs_keras_hub"):
         import keras_hub  # noqa: F401  (registers KerasHub's layers for deserialisation)
     task = cls(**config["params"])

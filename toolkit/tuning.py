@@ -17,7 +17,8 @@ class TaskHyperModel(keras_tuner.HyperModel):
 
     Trials train the first phase of the fine-tuning strategy (all layers for
     "full", the head for the others); the winner is then trained with the
-    whole strategy.
+    whole strategy. Each build copies a user's `keras.Model` backbone afresh,
+    so every trial starts from the same weights.
 
     Example:
     >>> import keras_tuner
@@ -88,8 +89,8 @@ def search(task, splits, run_dir):
     tuner = make_tuner(task, run_dir)
     task._say(f"Tuning with {task.tuner} search; tuner state in {run_dir / 'tuner'}")
     tuner.search(
-        splits.train,
-        validation_data=splits.validation,
+        task._keras_data(splits.train),
+        validation_data=task._keras_data(splits.validation),
         epochs=task.epochs,
         shuffle=False,  # the training dataset shuffles itself
         callbacks=list(task.callbacks or [])

@@ -1,6 +1,7 @@
 """Image classification: `ImageClassifier` and `train_image_classifier`."""
 
 import os
+import warnings
 
 import keras
 import numpy as np
@@ -15,11 +16,11 @@ from toolkit.errors import ToolkitError
 from toolkit.task import TASKS, Task
 
 AUGMENTATIONS = {
-    "flip": lambda seed: keras.layers.RandomFlip("horizontal", seed=seed),
-    "rotation": lambda seed: keras.layers.RandomRotation(0.05, seed=seed),
-    "zoom": lambda seed: keras.layers.RandomZoom(0.1, seed=seed),
-    "translation": lambda seed: keras.layers.RandomTranslation(0.1, 0.1, seed=seed),
-    "contrast": lambda seed: keras.layers.RandomContrast(0.2, seed=seed),
+    "flip": lambda seed: keras.layers.RandomFlip("horizontal", seed=seed, name="flip"),
+    "rotation": lambda seed: keras.layers.RandomRotation(0.05, seed=seed, name="rotation"),
+    "zoom": lambda seed: keras.layers.RandomZoom(0.1, seed=seed, name="zoom"),
+    "translation": lambda seed: keras.layers.RandomTranslation(0.1, 0.1, seed=seed, name="translation"),
+    "contrast": lambda seed: keras.layers.RandomContrast(0.2, seed=seed, name="contrast"),
 }
 
 
@@ -38,8 +39,14 @@ class ImageClassifier(ClassifierMixin, Task):
             size (median for mixed sizes), or the preset's size.
         width: base number of filters / units of from-scratch backbones.
         dropout: dropout rate before the classification layer.
+        input_scaling: how 0..255 pixels are scaled before the backbone: "unit"
+            (to [0, 1], the default, for from-scratch backbones), "symmetric" (to
+            [-1, 1], e.g. keras.applications MobileNetV2), or "raw" (unchanged, e.g.
+            keras.applications ResNet50 / EfficientNet, which scale inside). KerasHub
+            presets use their own image converter instead.
         augment: augmentations used in training only, from "flip",
-            "rotation", "zoom", "translation", "contrast" (empty: none).
+            "rotation", "zoom", "translation", "contrast" (empty: none). Each
+            layer draws from its own seed, derived from `seed`.
         data_dir: TFDS data folder for "tfds:NAME" data.
         **kwargs: the arguments every task shares (epochs, batch_size,
             learning_rate, finetune, tune, save_dir, run_name, ...; see `toolkit.Task`).
@@ -52,19 +59,20 @@ class ImageClassifier(ClassifierMixin, Task):
 
     task_name = "image-classification"
     default_data = "digits"
-    modality = "image"
+    backbone_filters = ({"modality": "image"},)
     keras_hub_task = "ImageClassifier"
 
     def __init__(
         self,
         *,
-        backbone="vgg",
-        image_size=None,
-        width=32,
-        dropout=0.2,
-        augment=(),
-        data_dir=None,
-        epochs=30,
+        backbone: str | keras.Model = "vgg",
+        image_size: int | tuple[int, int] | None = None,
+        width: int = 32,
+        dropout: float = 0.2,
+        input_scaling: str = "unit",
+        augment: tuple[str, ...] = (),
+        data_dir: str | os.PathLike | None = None,
+        epochs: int = 30,
         **kwargs,
     ):
         super().__init__(epochs=epochs, **kwargs)
@@ -72,12 +80,21 @@ class ImageClassifier(ClassifierMixin, Task):
         self.image_size = image_size
         self.width = width
         self.dropout = dropout
+        self.input_scaling = input_scaling
         self.augment = augment
         self.data_dir = data_dir
 
     # ------------------------------------------------------------------- data
     def _prepare_data(self, data, validation_data):
         self._check_backbone()
+        images_lib.check_image_params(self)
+        for name in self.augment:
+            if name not in AUGMENTATIONS:
+                raise ToolkitError(
+                    f"Unknown augmentation {name!r}.",
+                    expected=f"names from {sorted(AUGMENTATIONS)}",
+                    fix="fix the augment= list",
+                )
         images, labels, class_names = image_data.load_source(data, self.data_dir)
         data_lib.check_same_length(images, labels)
         y, self.classes_ = data_lib.encode_labels(labels, class_names)
@@ -140,36 +157,22 @@ class ImageClassifier(ClassifierMixin, Task):
 
     def _warn_if_unit_range(self, x, images):
         if not (len(images) and isinstance(images[0], str)) and x.max() <= 1:
-            print(
-                "Warning: the images' pixel values are all 0 or 1. The model expects 0..255 pixels; "
-                "if your arrays are scaled to [0, 1], multiply them by 255."
+            warnings.warn(
+                "The images' pixel values are all 0 or 1. The model expects 0..255 pixels; "
+                "if your arrays are scaled to [0, 1], multiply them by 255.",
+                stacklevel=2,
             )
 
     # ------------------------------------------------------------------ model
-    def _check_backbone(self):
-        if isinstance(self.backbone, keras.Model):
-            return
-        if isinstance(self.backbone, str) and (
-            self.backbone in backbones_lib.BACKBONES.available(modality="image")
-            or backbones_lib.is_preset(self.backbone)
-        ):
-            return
-        raise backbones_lib.unknown_backbone_error(self.backbone, "image")
-
     def _build_model(self):
         height, width = self.image_size_
         inputs = keras.Input((None, None, self.channels_), name="image")
         x = keras.layers.Resizing(height, width, name="resize")(inputs)
-        for name in self.augment or ():
-            if name not in AUGMENTATIONS:
-                raise ToolkitError(
-                    f"Unknown augmentation {name!r}.",
-                    expected=f"names from {sorted(AUGMENTATIONS)}",
-                    fix="fix the augment= list",
-                )
-            x = AUGMENTATIONS[name](self.seed)(x)
+        for name in self.augment:
+            # One seed per layer: layers sharing a seed draw the same numbers, so their choices correlate.
+            x = AUGMENTATIONS[name](data_lib.derived_seed(self.seed, f"augment/{name}"))(x)
         backbone, converter = self._make_backbone((height, width, self.channels_))
-        x = converter(x) if converter is not None else keras.layers.Rescaling(1 / 255, name="rescale")(x)
+        x = converter(x) if converter is not None else images_lib.scaling_layer(self.input_scaling)(x)
         features = backbone(x)
         if len(features.shape) == 4:
             features = keras.layers.GlobalAveragePooling2D()(features)
@@ -184,7 +187,7 @@ class ImageClassifier(ClassifierMixin, Task):
     def _make_backbone(self, input_shape):
         """Returns (backbone named "backbone", KerasHub image converter or None)."""
         if isinstance(self.backbone, keras.Model):
-            return keras.Sequential([self.backbone], name="backbone"), None
+            return keras.Sequential([backbones_lib.copy_model(self.backbone)], name="backbone"), None
         if self.backbone in backbones_lib.BACKBONES:
             return backbones_lib.BACKBONES.get(self.backbone)(input_shape, width=self.width), None
         backbone = backbones_lib.load_preset(self.backbone)
@@ -193,7 +196,10 @@ class ImageClassifier(ClassifierMixin, Task):
             # Same preprocessing as the preset, at the size this task trains at.
             converter = type(converter).from_config({**converter.get_config(), "image_size": tuple(input_shape[:2])})
         else:
-            self._say(f"Preset {self.backbone!r} has no image_converter.json; scaling pixels to [0, 1].")
+            self._say(
+                f"Preset {self.backbone!r} has no image_converter.json; scaling pixels with "
+                f"input_scaling={self.input_scaling!r}."
+            )
         wrapped = keras.Sequential([backbone], name="backbone")
         return wrapped, converter
 
@@ -237,7 +243,7 @@ class ImageClassifier(ClassifierMixin, Task):
         space = super().search_space(hp)
         space["dropout"] = hp.Float("dropout", 0.0, 0.5, step=0.1)
         if isinstance(self.backbone, str) and self.backbone in backbones_lib.BACKBONES:
-            space["backbone"] = hp.Choice("backbone", backbones_lib.BACKBONES.available(modality="image"))
+            space["backbone"] = hp.Choice("backbone", self.accepted_backbones())
             space["width"] = hp.Choice("width", [16, 32, 64])
         return space
 

@@ -6,6 +6,7 @@ stem; a missing partner or a size mismatch is an error naming the files.
 """
 
 import os
+import warnings
 
 import numpy as np
 import tensorflow as tf
@@ -73,7 +74,7 @@ def load_source(data, data_dir=None):
     ...
     """
     if isinstance(data, tf.data.Dataset):
-        images, masks = data_lib.dataset_to_arrays(data)
+        images, masks = data_lib.dataset_to_arrays(data, target_rank=2)
         return images, masks, None
     if isinstance(data, str) and data_lib.is_dataset_name(data):
         if data.startswith("tfds:"):
@@ -135,7 +136,7 @@ def pair_folders(image_dir, mask_dir):
         )
     extra = sorted(masks[s].name for s in set(masks) - set(images))
     if extra:
-        print(f"Warning: {len(extra)} masks in '{mask_dir}' have no image and are ignored: {extra[:5]}.")
+        warnings.warn(f"{len(extra)} masks in '{mask_dir}' have no image and are ignored: {extra[:5]}.", stacklevel=2)
     stems = sorted(images, key=_natural)
     return [str(images[s]) for s in stems], [str(masks[s]) for s in stems]
 
@@ -184,6 +185,7 @@ def read_mask(source, size=None):
                 expected="masks of shape (height, width) or (height, width, 1) holding class indices",
                 fix="pass class-index masks, not one-hot or colour masks",
             )
+    _check_class_indices(array, source)
     values = np.unique(array)
     if values.max(initial=0) == 255 and set(values.tolist()) <= {0, 255}:
         array = array // 255
@@ -191,6 +193,32 @@ def read_mask(source, size=None):
     if size is not None and tuple(array.shape) != tuple(size):
         array = tf.image.resize(array[..., None], size, method="nearest").numpy()[..., 0]
     return array
+
+
+def _check_class_indices(array, source):
+    """Masks hold whole class indices 0..255; anything else (NaN, -1, 0.5, 300) would wrap or truncate silently."""
+    name = f"Mask '{source}'" if isinstance(source, (str, os.PathLike)) else "A mask"
+    if array.dtype.kind in "fc":
+        if not np.isfinite(array).all():
+            raise ToolkitError(
+                f"{name} holds NaN or infinite values.",
+                expected="whole class indices",
+                fix="fill those pixels with a class index (e.g. 0 for background)",
+            )
+        if not np.array_equal(array, np.round(array)):
+            raise ToolkitError(
+                f"{name} holds fractional values (e.g. {float(array[array != np.round(array)][0])}).",
+                expected="whole class indices, not probabilities or one-hot scores",
+                fix="convert the masks to class indices (e.g. argmax over classes)",
+            )
+    elif array.dtype.kind not in "iub":
+        raise ToolkitError(f"{name} has dtype {array.dtype}.", expected="integer class indices", fix="cast the masks")
+    if array.size and (array.min() < 0 or array.max() > 255):
+        raise ToolkitError(
+            f"{name} holds class index {int(array.min() if array.min() < 0 else array.max())}.",
+            expected="class indices from 0 to 255 (0/255 binary masks are read as 0/1)",
+            fix="renumber the classes from 0; negative ids such as an 'ignore' label of -1 are not supported",
+        )
 
 
 def original_size(source):

@@ -34,7 +34,7 @@ class ImageSegmenter(Task):
     them back to each image's own size.
 
     Args:
-        backbone: "unet" (from scratch); an image backbone name ("vgg",
+        backbone: "unet" (from scratch); a convolutional image backbone name ("vgg",
             "resnet", "mobilenet") or KerasHub image preset / local preset
             folder used as the encoder of a U-Net-style decoder; a KerasHub
             segmenter preset or folder (DeepLabV3, SegFormer), whose backbone
@@ -42,10 +42,12 @@ class ImageSegmenter(Task):
         image_size: (height, width) to train at; default: the images' size
             (median), at most 256 a side, rounded down to a multiple of 16.
         width: filters of the first U-Net / decoder stage.
-        depth: U-Net down-sampling stages.
+        depth: U-Net down-sampling stages (at least 1); image sides must divide by 2**depth.
         batch_norm: batch normalisation in U-Net blocks.
         dropout: dropout at the U-Net bottleneck.
         loss: "cross_entropy", "dice" or "cross_entropy+dice".
+        input_scaling: how 0..255 pixels are scaled before the network: "unit" ([0, 1], the
+            default), "symmetric" ([-1, 1]) or "raw" (unchanged); KerasHub presets use their own converter.
         augment: training augmentations applied to image and mask together,
             from "flip", "rotate90", "crop" (empty: none).
         class_names: names of the class indices (default "0", "1", ...).
@@ -61,25 +63,27 @@ class ImageSegmenter(Task):
 
     task_name = "image-segmentation"
     default_data = "shapes"
-    modality = ("segmentation", "image")
+    # U-Net, and image backbones that keep a feature map for the decoder (not mlp / lenet).
+    backbone_filters = ({"modality": "segmentation"}, {"modality": "image", "output": "feature_map"})
     keras_hub_task = "ImageSegmenter"
 
     def __init__(
         self,
         *,
-        backbone="unet",
-        image_size=None,
-        width=16,
-        depth=4,
-        batch_norm=True,
-        dropout=0.0,
-        loss="cross_entropy+dice",
-        augment=("flip", "rotate90"),
-        class_names=None,
-        data_dir=None,
-        epochs=60,
-        batch_size=4,
-        patience=10,
+        backbone: str | keras.Model = "unet",
+        image_size: int | tuple[int, int] | None = None,
+        width: int = 16,
+        depth: int = 4,
+        batch_norm: bool = True,
+        dropout: float = 0.0,
+        loss: str = "cross_entropy+dice",
+        input_scaling: str = "unit",
+        augment: tuple[str, ...] = ("flip", "rotate90"),
+        class_names: tuple[str, ...] | None = None,
+        data_dir: str | os.PathLike | None = None,
+        epochs: int = 60,
+        batch_size: int = 4,
+        patience: int = 10,
         **kwargs,
     ):
         super().__init__(epochs=epochs, batch_size=batch_size, patience=patience, **kwargs)
@@ -90,6 +94,7 @@ class ImageSegmenter(Task):
         self.batch_norm = batch_norm
         self.dropout = dropout
         self.loss = loss
+        self.input_scaling = input_scaling
         self.augment = augment
         self.class_names = class_names
         self.data_dir = data_dir
@@ -139,17 +144,24 @@ class ImageSegmenter(Task):
         )
 
     def _check_segmentation_params(self):
-        valid = set(backbones_lib.BACKBONES.available(modality="segmentation")) | (
-            set(backbones_lib.BACKBONES.available(modality="image")) - {"mlp", "lenet"}
-        )
-        if not (
-            isinstance(self.backbone, keras.Model) or self.backbone in valid or backbones_lib.is_preset(self.backbone)
-        ):
+        self._check_backbone()
+        images_lib.check_image_params(self)
+        if self.depth < 1:
             raise ToolkitError(
-                f"Unknown backbone {self.backbone!r}.",
-                expected=f"one of {sorted(valid)}, a KerasHub preset name, a local preset folder, or a keras.Model",
-                fix="run `toolkit list backbones --task image-segmentation` to see the names",
+                f"depth={self.depth} is not valid.",
+                expected="a U-Net depth of at least 1 (down-sampling stages)",
+                fix="pass depth=4 (the default) or another positive number",
             )
+        if self.backbone == "unet" and self.image_size is not None:
+            size = (self.image_size,) * 2 if isinstance(self.image_size, int) else tuple(self.image_size)
+            multiple = 2**self.depth
+            if any(side % multiple for side in size):
+                nearest = tuple(max(multiple, round(side / multiple) * multiple) for side in size)
+                raise ToolkitError(
+                    f"image_size={self.image_size!r} does not divide by 2**depth = {multiple}.",
+                    expected=f"U-Net image sides that are multiples of {multiple} (depth={self.depth} halvings)",
+                    fix=f"pass image_size={nearest}, or a smaller depth",
+                )
         if self.loss not in models.LOSSES:
             raise ToolkitError(
                 f"loss={self.loss!r} is not valid.", expected=f"one of {models.LOSSES}", fix="pass loss="
@@ -216,7 +228,7 @@ class ImageSegmenter(Task):
         if converter is not None:
             x = type(converter).from_config({**converter.get_config(), "image_size": (height, width)})(x)
         else:
-            x = keras.layers.Rescaling(1 / 255, name="rescale")(x)
+            x = images_lib.scaling_layer(self.input_scaling)(x)
         features = self._features(x, (height, width, self.channels_))
         outputs = keras.layers.Conv2D(len(self.classes_), 1, activation="softmax", name="classes", dtype="float32")(
             features
@@ -229,7 +241,7 @@ class ImageSegmenter(Task):
             net = models.unet(input_shape, self.width, self.depth, self.batch_norm, self.dropout)
             return net(x)
         if isinstance(self.backbone, keras.Model):
-            encoder = self.backbone
+            encoder = backbones_lib.copy_model(self.backbone)
         elif self.backbone in backbones_lib.BACKBONES:
             encoder = backbones_lib.BACKBONES.get(self.backbone)(input_shape, width=self.width)
         else:

@@ -175,10 +175,18 @@ def waveforms(audio, rate, sample_rate):
     >>> [w.shape for w in waveforms([np.zeros(800, "int16")], 8000, 16000)]
     [(1600,)]
     """
+    data_lib.check_finite([item for item in audio if not isinstance(item, (str, os.PathLike))], "waveform")
     out = []
     for item in audio:
         if isinstance(item, (str, os.PathLike)):
-            out.append(read_wav(item, sample_rate)[0])
+            wave = read_wav(item, sample_rate)[0]
+            if not np.isfinite(wave).all():
+                raise ToolkitError(
+                    f"Audio file '{item}' holds NaN or infinite samples.",
+                    expected="finite samples",
+                    fix="re-export or remove that recording",
+                )
+            out.append(wave)
             continue
         array = np.asarray(item)
         if array.size == 0:

@@ -16,8 +16,6 @@ from toolkit.classification import ClassifierMixin
 from toolkit.errors import ToolkitError
 from toolkit.task import TASKS, Task
 
-IMAGE_CNNS = ("lenet", "vgg", "resnet", "mobilenet")
-
 
 @TASKS.register("speech-classification", description="classify short recordings (spoken commands) into classes")
 class SpeechClassifier(ClassifierMixin, Task):
@@ -54,23 +52,24 @@ class SpeechClassifier(ClassifierMixin, Task):
 
     task_name = "speech-classification"
     default_data = None
-    modality = ("audio", "image")
+    # The image CNNs on the log-mel image, and the recurrent audio backbones.
+    backbone_filters = ({"modality": "image", "convolutional": True}, {"modality": "audio"})
     keras_hub_task = None
     unsaved_attributes = Task.unsaved_attributes + ("train_waveforms_",)
 
     def __init__(
         self,
         *,
-        backbone="vgg",
-        sample_rate=None,
-        duration=None,
-        num_mel_bins=40,
-        width=32,
-        dropout=0.3,
-        augment=("shift", "specaugment"),
-        label_pattern=None,
-        data_dir=None,
-        epochs=40,
+        backbone: str | keras.Model = "vgg",
+        sample_rate: int | None = None,
+        duration: float | None = None,
+        num_mel_bins: int = 40,
+        width: int = 32,
+        dropout: float = 0.3,
+        augment: tuple[str, ...] = ("shift", "specaugment"),
+        label_pattern: str | None = None,
+        data_dir: str | os.PathLike | None = None,
+        epochs: int = 40,
         **kwargs,
     ):
         super().__init__(epochs=epochs, **kwargs)
@@ -86,13 +85,7 @@ class SpeechClassifier(ClassifierMixin, Task):
 
     # ------------------------------------------------------------------- data
     def _prepare_data(self, data, validation_data):
-        valid = list(IMAGE_CNNS) + backbones_lib.BACKBONES.available(modality="audio")
-        if not (isinstance(self.backbone, keras.Model) or self.backbone in valid):
-            raise ToolkitError(
-                f"Unknown backbone {self.backbone!r}.",
-                expected=f"one of {valid}, or a keras.Model over (frames, mel bins) features",
-                fix="run `toolkit list backbones --task speech-classification` to see the names",
-            )
+        self._check_backbone()
         frontend.check(self.augment)
         if data is None:
             raise ToolkitError(
@@ -104,14 +97,12 @@ class SpeechClassifier(ClassifierMixin, Task):
         y, self.classes_ = data_lib.encode_labels(labels)
         data_lib.require_two_classes(y, self.classes_)
         waves, self.sample_rate_ = audio_lib.load_waveforms(audio, rate, self.sample_rate)
-        self.duration_ = float(self.duration or audio_lib.choose_duration(waves, self.sample_rate_))
-        x = audio_lib.fix_length(waves, self._samples())
         validation = None
         if validation_data is not None:
-            x_val, y_val = self._arrays(validation_data)
-            validation = ([x_val], y_val)
+            val_waves, y_val = self._waveforms(validation_data)
+            validation = ([val_waves], y_val)
         train, val, test, info = data_lib.holdout(
-            [x],
+            [waves],
             y,
             test_split=self.test_split,
             validation_split=self.validation_split,
@@ -119,31 +110,35 @@ class SpeechClassifier(ClassifierMixin, Task):
             validation=validation,
             validation_source=data_lib.describe(validation_data),
         )
-        self.train_waveforms_ = train[0][0]
+        # Learned from the training part only: validation and test recordings never shape the model.
+        self.duration_ = float(self.duration or audio_lib.choose_duration(train[0][0], self.sample_rate_))
+        fixed = lambda part: audio_lib.fix_length(part[0][0], self._samples())  # noqa: E731
+        self.train_waveforms_ = fixed(train)
         info = {"train_source": data_lib.describe(data), **info}
         self._say(
             f"Speech classification: {len(self.classes_)} classes, {self.duration_:g} s at {self.sample_rate_} Hz; "
             f"{info['train_examples']} train / {info['validation_examples']} validation / {info['test_examples']} test."
         )
         return data_lib.Splits(
-            train=data_lib.to_dataset(train[0][0], train[1], self.batch_size, shuffle=True, seed=self.seed),
-            validation=data_lib.to_dataset(val[0][0], val[1], self.batch_size),
-            test=None if test is None else data_lib.to_dataset(test[0][0], test[1], self.batch_size),
+            train=data_lib.to_dataset(self.train_waveforms_, train[1], self.batch_size, shuffle=True, seed=self.seed),
+            validation=data_lib.to_dataset(fixed(val), val[1], self.batch_size),
+            test=None if test is None else data_lib.to_dataset(fixed(test), test[1], self.batch_size),
             info=info,
         )
 
     def _samples(self):
         return int(round(self.duration_ * self.sample_rate_))
 
-    def _arrays(self, data):
+    def _waveforms(self, data):
+        """Any accepted data form -> (waveforms at the model's rate, of any lengths; class indices)."""
         audio, labels, rate = audio_lib.load_source(data, self.label_pattern, self.data_dir)
         y, _ = data_lib.encode_labels(labels, self.classes_)
         waves, _ = audio_lib.load_waveforms(audio, rate, self.sample_rate_)
-        return audio_lib.fix_length(waves, self._samples()), y
+        return waves, y
 
     def _evaluation_dataset(self, data):
-        x, y = self._arrays(data)
-        return data_lib.to_dataset(x, y, self.batch_size)
+        waves, y = self._waveforms(data)
+        return data_lib.to_dataset(audio_lib.fix_length(waves, self._samples()), y, self.batch_size)
 
     # ------------------------------------------------------------------ model
     def _build_model(self):
@@ -158,8 +153,8 @@ class SpeechClassifier(ClassifierMixin, Task):
         )
         frames_and_bins = tuple(features.shape[1:])
         if isinstance(self.backbone, keras.Model):
-            backbone = keras.Sequential([self.backbone], name="backbone")
-        elif self.backbone in IMAGE_CNNS:
+            backbone = keras.Sequential([backbones_lib.copy_model(self.backbone)], name="backbone")
+        elif backbones_lib.BACKBONES.metadata(self.backbone).get("modality") == "image":
             backbone = backbones_lib.BACKBONES.get(self.backbone)(frames_and_bins + (1,), width=self.width)
             features = keras.layers.Reshape(frames_and_bins + (1,), name="as_image")(features)
         else:

@@ -10,6 +10,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from toolkit import data as data_lib
 from toolkit.errors import ToolkitError
 
 AUGMENTATIONS = ("shift", "noise", "specaugment")
@@ -213,13 +214,15 @@ def front_end(waveforms, sample_rate, normalizer, augment=(), seed=None, num_mel
     (None, 101, 40)
     """
     check(augment)
+    # One seed per layer, derived from the run seed: layers sharing a seed would draw the same numbers.
+    seed_of = lambda name: None if seed is None else data_lib.derived_seed(seed, f"augment/{name}")  # noqa: E731
     x = waveforms
     if "shift" in augment:
-        x = RandomTimeShift(0.1, seed=seed, name="time_shift")(x)
+        x = RandomTimeShift(0.1, seed=seed_of("shift"), name="time_shift")(x)
     if "noise" in augment:
-        x = RandomNoise(seed=seed, name="added_noise")(x)
+        x = RandomNoise(seed=seed_of("noise"), name="added_noise")(x)
     x = log_mel(x, sample_rate, num_mel_bins)
     x = normalizer(x)
     if "specaugment" in augment:
-        x = SpecAugment(seed=seed, name="spec_augment")(x)
+        x = SpecAugment(seed=seed_of("specaugment"), name="spec_augment")(x)
     return x

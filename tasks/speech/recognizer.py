@@ -1,6 +1,8 @@
 """Speech-to-text: `SpeechRecognizer` and `train_speech_recognizer` (CTC over characters)."""
 
+import collections
 import os
+import warnings
 
 import keras
 import numpy as np
@@ -22,7 +24,10 @@ DECODERS = ("greedy", "beam")
 # character a few steps after the sound ends; without room after the end, transcripts lost it
 # ("three" -> "thre": WER 0.20 on FSDD digit strings; 0.006 with this margin, same trained model).
 TRAILING_SILENCE = 0.25
-CELLS = {"ctc_gru": "gru", "ctc_lstm": "lstm"}
+
+# A split part: the Keras view (batches of (waveforms, CTC labels)) and, per batch, what scoring needs
+# beyond it: each utterance's true length in samples and its reference transcript as written.
+Utterances = collections.namedtuple("Utterances", ["dataset", "batches"])
 
 
 @TASKS.register("speech-recognition", description="transcribe recordings to text (CTC over characters)")
@@ -63,25 +68,25 @@ class SpeechRecognizer(Task):
 
     task_name = "speech-recognition"
     default_data = None
-    modality = "speech-recognition"
+    backbone_filters = ({"modality": "speech-recognition"},)
     keras_hub_task = "MoonshineAudioToText"  # the one AudioToText family KerasHub has
     unsaved_attributes = Task.unsaved_attributes + ("train_waveforms_",)
 
     def __init__(
         self,
         *,
-        backbone="ctc_gru",
-        sample_rate=None,
-        num_mel_bins=40,
-        width=128,
-        num_layers=3,
-        augment=("specaugment",),
-        decoder="greedy",
-        beam_width=16,
-        data_dir=None,
-        epochs=40,
-        batch_size=16,
-        patience=8,
+        backbone: str | keras.Model = "ctc_gru",
+        sample_rate: int | None = None,
+        num_mel_bins: int = 40,
+        width: int = 128,
+        num_layers: int = 3,
+        augment: tuple[str, ...] = ("specaugment",),
+        decoder: str = "greedy",
+        beam_width: int = 16,
+        data_dir: str | os.PathLike | None = None,
+        epochs: int = 40,
+        batch_size: int = 16,
+        patience: int = 8,
         **kwargs,
     ):
         super().__init__(epochs=epochs, batch_size=batch_size, patience=patience, **kwargs)
@@ -97,12 +102,7 @@ class SpeechRecognizer(Task):
 
     # ------------------------------------------------------------------- data
     def _prepare_data(self, data, validation_data):
-        if not (isinstance(self.backbone, keras.Model) or self.backbone in CELLS or self._uses_preset()):
-            raise ToolkitError(
-                f"Unknown backbone {self.backbone!r}.",
-                expected=f"one of {sorted(CELLS)}, a Moonshine preset name or folder, or a keras.Model",
-                fix="pass backbone='ctc_gru'",
-            )
+        self._check_backbone()
         if self.decoder not in DECODERS:
             raise ToolkitError(
                 f"decoder={self.decoder!r} is not valid.", expected=f"one of {DECODERS}", fix="pass decoder="
@@ -115,15 +115,7 @@ class SpeechRecognizer(Task):
                 fix="pass data=... (e.g. tasks.speech.digits.digit_strings(fsdd_folder) for spoken digit strings)",
             )
         audio, texts, rate = audio_lib.load_source(data, None, self.data_dir)
-        texts = [str(t).strip() for t in texts]
-        empty = sum(1 for t in texts if not t)
-        if empty:
-            raise ToolkitError(
-                f"{empty} transcripts are empty.",
-                expected="a transcript per recording",
-                fix="remove or fill those rows",
-            )
-        self.vocabulary_ = sorted(set("".join(texts)))
+        texts = _transcripts(texts)
         wanted = self._preset_sample_rate() if self._uses_preset() else self.sample_rate
         waves, self.sample_rate_ = audio_lib.load_waveforms(audio, rate, wanted)
         if not self._uses_preset():
@@ -143,6 +135,9 @@ class SpeechRecognizer(Task):
             validation=validation,
             validation_source=data_lib.describe(validation_data),
         )
+        # The characters come from the training part only; held-out transcripts are scored as written.
+        self.vocabulary_ = sorted(set("".join(train_texts)))
+        self._warn_unknown_characters(val_texts + ([] if test is None else list(test[0][1])), "held-out")
         self.train_waveforms_ = train_waves
         info = {"train_source": data_lib.describe(data), **info}
         seconds = sum(len(w) for w in train_waves) / self.sample_rate_
@@ -157,6 +152,15 @@ class SpeechRecognizer(Task):
             test=None if test is None else self._dataset(*test[0]),
             info=info,
         )
+
+    def _warn_unknown_characters(self, texts, which):
+        unknown = sorted(set("".join(texts)) - set(self.vocabulary_))
+        if unknown:
+            warnings.warn(
+                f"Characters {unknown} of the {which} transcripts do not occur in the training transcripts: the "
+                "model cannot produce them, and they count as errors in CER / WER.",
+                stacklevel=3,
+            )
 
     def _check_lengths(self, waves, texts):
         """CTC needs at least one output step per character (two for repeated ones)."""
@@ -192,22 +196,21 @@ class SpeechRecognizer(Task):
     def _arrays(self, data):
         audio, texts, rate = audio_lib.load_source(data, None, self.data_dir)
         waves, _ = audio_lib.load_waveforms(audio, rate, self.sample_rate_)
-        texts = [str(t).strip() for t in texts]
-        unknown = sorted(set("".join(texts)) - set(self.vocabulary_))
-        if unknown:
-            print(f"Warning: characters {unknown} do not occur in the training transcripts; they cannot be predicted.")
-        return waves, texts
+        return waves, _transcripts(texts)
 
     def _encode(self, text):
         index = {c: i + 1 for i, c in enumerate(self.vocabulary_)}  # 0 is CTC's blank
         return [index[c] for c in text if c in index]
 
     def _dataset(self, waves, texts, shuffle=False):
-        """Batches of utterances of similar length, zero-padded to the longest in each batch.
+        """Batches of utterances of similar length, zero-padded to the longest in each batch, as `Utterances`.
 
         Sorting by length before batching keeps padding small (the grouping is
         fixed; the order of batches is shuffled each epoch). The batch count is
         known, so Keras shows progress and never runs out of data mid-epoch.
+        Each batch also keeps its utterances' true lengths and transcripts, so
+        scoring decodes exactly the audio `predict` would and compares with the
+        references as written.
         """
         order = np.argsort([len(w) for w in waves], kind="stable")
         groups = [order[start : start + self.batch_size] for start in range(0, len(order), self.batch_size)]
@@ -219,14 +222,22 @@ class SpeechRecognizer(Task):
             signature = (
                 {"audio": tf.TensorSpec((None, None, 1), tf.float32), "text": tf.TensorSpec((None,), tf.string)},
             )
+            scoring = None
         else:
             batches = [(a, self._padded_labels([texts[i] for i in g])) for a, g in zip(padded, groups)]
             signature = (tf.TensorSpec((None, None), tf.float32), tf.TensorSpec((None, None), tf.int32))
+            scoring = [
+                (a, labels, [len(waves[i]) for i in g], [texts[i] for i in g])
+                for (a, labels), g in zip(batches, groups)
+            ]
         dataset = tf.data.Dataset.from_generator(lambda: iter(batches), output_signature=signature)
         dataset = dataset.apply(tf.data.experimental.assert_cardinality(len(batches)))
         if shuffle:
             dataset = dataset.shuffle(len(batches), seed=self.seed, reshuffle_each_iteration=True)
-        return dataset.prefetch(tf.data.AUTOTUNE)
+        return Utterances(dataset.prefetch(tf.data.AUTOTUNE), scoring)
+
+    def _keras_data(self, part):
+        return part.dataset
 
     def _padded_length(self, waves, indices):
         return max(len(waves[i]) for i in indices) + int(TRAILING_SILENCE * self.sample_rate_)
@@ -240,7 +251,9 @@ class SpeechRecognizer(Task):
         return out
 
     def _evaluation_dataset(self, data):
-        return self._dataset(*self._arrays(data))
+        waves, texts = self._arrays(data)
+        self._warn_unknown_characters(texts, "evaluation")
+        return self._dataset(waves, texts)
 
     # ------------------------------------------------------------------ model
     def _preset_sample_rate(self):
@@ -280,7 +293,7 @@ class SpeechRecognizer(Task):
 
     def _backbone(self):
         if isinstance(self.backbone, keras.Model):
-            return keras.Sequential([self.backbone], name="backbone")
+            return keras.Sequential([backbones_lib.copy_model(self.backbone)], name="backbone")
         builder = backbones_lib.BACKBONES.get(self.backbone)
         return builder((None, self.num_mel_bins), width=self.width, num_layers=self.num_layers)
 
@@ -302,17 +315,16 @@ class SpeechRecognizer(Task):
         # A space emitted in the silence before or after speech, or twice between words, is not text.
         return [" ".join(text.split()) for text in texts]
 
-    def _transcribe_batches(self, dataset):
+    def _transcribe_batches(self, batches):
+        """Decodes each utterance at its true length (as `predict` does) and pairs it with its reference."""
         truths, guesses, losses, count = [], [], [], 0
         loss_fn = keras.losses.CTC(reduction="sum")
-        for waves, labels in dataset:
-            logits = self.model_.predict_on_batch(waves)
-            # Each utterance ends within its batch's padding, which holds the trailing silence.
-            samples = [int(np.count_nonzero(np.cumsum(np.abs(w[::-1])) > 0)) + self._margin() for w in waves.numpy()]
-            guesses += self._decode(logits, samples)
-            truths += ["".join(self.vocabulary_[i - 1] for i in row if i > 0) for row in labels.numpy()]
+        for padded, labels, lengths, texts in batches:
+            logits = self.model_.predict_on_batch(padded)
+            guesses += self._decode(logits, [n + self._margin() for n in lengths])
+            truths += texts
             losses.append(float(loss_fn(labels, logits)))
-            count += len(samples)
+            count += len(texts)
         return truths, guesses, sum(losses) / max(count, 1)
 
     def _compile(self, model, learning_rate):
@@ -331,7 +343,8 @@ class SpeechRecognizer(Task):
         texts = self.model_.generate({"audio": padded[..., None]})
         return [t.strip() for t in ([texts] if isinstance(texts, str) else texts)]
 
-    def _evaluate_preset(self, dataset):
+    def _evaluate_preset(self, utterances):
+        dataset = utterances.dataset
         truths, guesses = [], []
         for (batch,) in dataset:
             truths += [t.decode() for t in batch["text"].numpy()]
@@ -341,10 +354,10 @@ class SpeechRecognizer(Task):
         metrics["examples"] = [{"truth": t, "predicted": g} for t, g in list(zip(truths, guesses))[:10]]
         return metrics
 
-    def _evaluate_dataset(self, dataset):
+    def _evaluate_dataset(self, utterances):
         if self._uses_preset():
-            return self._evaluate_preset(dataset)
-        truths, guesses, loss = self._transcribe_batches(dataset)
+            return self._evaluate_preset(utterances)
+        truths, guesses, loss = self._transcribe_batches(utterances.batches)
         metrics = error_rates(truths, guesses)
         metrics["loss"] = loss
         metrics["examples"] = [{"truth": t, "predicted": g} for t, g in list(zip(truths, guesses))[:10]]
@@ -380,6 +393,27 @@ class SpeechRecognizer(Task):
         space["width"] = hp.Choice("width", [64, 128, 192])
         space["num_layers"] = hp.Int("num_layers", 2, 4)
         return space
+
+
+def _transcripts(values):
+    """Transcripts as stripped strings; anything else is an error (an integer is not a transcript to score)."""
+    texts = [v.decode("utf-8") if isinstance(v, bytes) else v for v in values]
+    bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
+    if bad:
+        raise ToolkitError(
+            f"{len(bad)} transcripts are not text, e.g. #{bad[0]}: {texts[bad[0]]!r} ({type(texts[bad[0]]).__name__}).",
+            expected="a string transcript per recording, written as spoken (e.g. 'three one four', not 314)",
+            fix="convert the transcripts to the words spoken",
+        )
+    texts = [t.strip() for t in texts]
+    empty = [i for i, t in enumerate(texts) if not t]
+    if empty:
+        raise ToolkitError(
+            f"{len(empty)} transcripts are empty (e.g. #{empty[0]}).",
+            expected="a transcript per recording",
+            fix="remove or fill those rows",
+        )
+    return texts
 
 
 def train_speech_recognizer(data=None, validation_data=None, **kwargs):

@@ -10,6 +10,7 @@ import io
 import json
 import os
 import pathlib
+import warnings
 
 import numpy as np
 import tensorflow as tf
@@ -85,9 +86,13 @@ def read_table(path, columns=None):
     >>> import tempfile
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "train.tsv"
     >>> _ = path.write_text("a fine film\\t1\\nawful\\t0\\n\\t1\\n")
-    >>> read_table(path)
-    Warning: skipped 1 of 3 rows of 'train.tsv' with an empty text or label (lines [3]).
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     read_table(path)
     (['a fine film', 'awful'], ['1', '0'])
+    >>> str(caught[0].message)
+    "Skipped 1 of 3 rows of 'train.tsv' with an empty or missing text or label (lines [3])."
     """
     path = pathlib.Path(path)
     suffix = path.suffix.lower()
@@ -183,7 +188,11 @@ def _clean(texts, labels, source, where=None):
         if isinstance(label, bytes):
             label = label.decode("utf-8", "replace")
         empty_text = text is None or (isinstance(text, float) and np.isnan(text)) or not str(text).strip()
-        empty_label = label is None or (isinstance(label, str) and not label.strip())
+        empty_label = (
+            label is None
+            or (isinstance(label, (float, np.floating)) and np.isnan(label))
+            or (isinstance(label, str) and not label.strip())
+        )
         (skipped if empty_text or empty_label else keep).append(i)
     bad_types = sorted({type(texts[i]).__name__ for i in keep if not isinstance(texts[i], str)})
     if bad_types:
@@ -194,10 +203,11 @@ def _clean(texts, labels, source, where=None):
         )
     if skipped:
         noun = "rows" if isinstance(where[0], int) else "examples"
-        print(
-            f"Warning: skipped {len(skipped)} of {len(texts)} {noun} of '{source}' with an empty text or label "
+        warnings.warn(
+            f"Skipped {len(skipped)} of {len(texts)} {noun} of '{source}' with an empty or missing text or label "
             f"({'lines' if noun == 'rows' else 'at'} {[where[i] for i in skipped[:5]]}"
-            f"{', ...' if len(skipped) > 5 else ''})."
+            f"{', ...' if len(skipped) > 5 else ''}).",
+            stacklevel=2,
         )
     if not keep:
         raise ToolkitError(

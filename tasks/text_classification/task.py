@@ -1,6 +1,7 @@
 """Text classification: `TextClassifier` and `train_text_classifier`."""
 
 import math
+import os
 
 import keras
 import numpy as np
@@ -94,7 +95,7 @@ class TextClassifier(ClassifierMixin, Task):
 
     task_name = "text-classification"
     default_data = None
-    modality = "text"
+    backbone_filters = ({"modality": "text"},)
     keras_hub_task = "TextClassifier"
     # The training texts fit the vocabulary when a model is built (also in tuning trials); not saved.
     unsaved_attributes = Task.unsaved_attributes + ("train_texts_",)
@@ -102,18 +103,18 @@ class TextClassifier(ClassifierMixin, Task):
     def __init__(
         self,
         *,
-        backbone="cnn",
-        sequence_length=None,
-        vocabulary_size=20_000,
-        embedding_dim=128,
-        width=64,
-        dropout=0.5,
-        columns=None,
-        padding="end",
-        truncation="end",
-        data_dir=None,
-        epochs=10,
-        learning_rate=None,
+        backbone: str | keras.Model = "cnn",
+        sequence_length: int | None = None,
+        vocabulary_size: int = 20_000,
+        embedding_dim: int = 128,
+        width: int = 64,
+        dropout: float = 0.5,
+        columns: tuple[int | str, int | str] | None = None,
+        padding: str = "end",
+        truncation: str = "end",
+        data_dir: str | os.PathLike | None = None,
+        epochs: int = 10,
+        learning_rate: float | None = None,
         **kwargs,
     ):
         super().__init__(epochs=epochs, learning_rate=learning_rate, **kwargs)
@@ -134,7 +135,6 @@ class TextClassifier(ClassifierMixin, Task):
         texts, labels, class_names = text_data.load_source(data, self.columns, self.data_dir)
         y, self.classes_ = data_lib.encode_labels(labels, class_names)
         data_lib.require_two_classes(y, self.classes_)
-        self.sequence_length_ = self.sequence_length or self._choose_sequence_length(texts)
         validation = None
         if validation_data is not None:
             x_val, y_val = self._arrays(validation_data)
@@ -150,6 +150,8 @@ class TextClassifier(ClassifierMixin, Task):
         )
         info = {"train_source": data_lib.describe(data), **info}
         self.train_texts_ = x
+        # Learned from the training part only: validation and test texts never shape the model.
+        self.sequence_length_ = self.sequence_length or self._choose_sequence_length(x)
         self._say(
             f"Text classification: {len(self.classes_)} classes, {self.sequence_length_} tokens per text; "
             f"{len(y)} train / {len(y_val)} validation / {info['test_examples']} test."
@@ -162,12 +164,7 @@ class TextClassifier(ClassifierMixin, Task):
         )
 
     def _check_text_params(self):
-        if not (
-            isinstance(self.backbone, keras.Model)
-            or self.backbone in backbones_lib.BACKBONES.available(modality="text")
-            or backbones_lib.is_preset(self.backbone)
-        ):
-            raise backbones_lib.unknown_backbone_error(self.backbone, "text")
+        self._check_backbone()
         for name in ("padding", "truncation"):
             value = getattr(self, name)
             if value not in SIDES:
@@ -227,7 +224,7 @@ class TextClassifier(ClassifierMixin, Task):
         if (self.padding, self.truncation) != ("end", "end"):
             ids = PadAndTruncate(self.sequence_length_, self.padding, self.truncation, name="pad_and_truncate")(ids)
         if isinstance(self.backbone, keras.Model):
-            backbone = keras.Sequential([self.backbone], name="backbone")
+            backbone = keras.Sequential([backbones_lib.copy_model(self.backbone)], name="backbone")
         else:
             backbone = backbones_lib.BACKBONES.get(self.backbone)(
                 self.sequence_length_, vectorize.vocabulary_size(), embedding_dim=self.embedding_dim, width=self.width
@@ -290,7 +287,7 @@ class TextClassifier(ClassifierMixin, Task):
         if self._uses_preset():
             space["learning_rate"] = hp.Float("learning_rate", 1e-5, 1e-4, sampling="log")
         elif isinstance(self.backbone, str):
-            space["backbone"] = hp.Choice("backbone", backbones_lib.BACKBONES.available(modality="text"))
+            space["backbone"] = hp.Choice("backbone", self.accepted_backbones())
             space["embedding_dim"] = hp.Choice("embedding_dim", [64, 128, 256])
         return space
 

@@ -30,6 +30,20 @@ class TaskBattery:
         """[(data, text the error message must contain), ...]"""
         raise NotImplementedError
 
+    def bad_arguments(self):
+        """[(constructor overrides, text the error must contain), ...] beyond the ones every task shares."""
+        return []
+
+    def shared_bad_arguments(self):
+        return [
+            ({"learning_rate": "x"}, "learning_rate='x'"),
+            ({"epochs": 0}, "epochs=0 is not valid"),
+            ({"batch_size": 2.5}, "batch_size=2.5"),
+            ({"validation_split": 1.5}, "validation_split=1.5 is not valid"),
+            ({"finetune": "thaw"}, "Unknown fine-tuning strategy 'thaw'"),
+            ({"backbone": "no-such-backbone"}, "Unknown backbone 'no-such-backbone'"),
+        ]
+
     def check_prediction(self, task, prediction):
         raise NotImplementedError
 
@@ -70,7 +84,12 @@ class TaskBattery:
         assert not (run_dir / "checkpoints").exists()
         metrics = json.loads((run_dir / "metrics.json").read_text())
         assert set(metrics) >= {"validation", "test"}
-        assert metrics["validation"]["loss"] > 0
+        assert metrics["validation"] == fitted.metrics_["validation"]
+        assert np.isfinite(metrics["validation"]["loss"]) and metrics["validation"]["loss"] > 0
+        history = (run_dir / "history.csv").read_text().splitlines()
+        assert history[0].startswith("epoch,") and len(history) == 1 + len(fitted.history_["epoch"]) >= 2
+        config = json.loads((run_dir / "config.json").read_text())
+        assert config["task"] == fitted.task_name and config["params"] == fitted.get_config()
         assert not [p for p in run_dir.iterdir() if p.name.startswith(".tmp-")]
 
     def test_predict_returns_user_terms(self, fitted):
@@ -99,6 +118,20 @@ class TaskBattery:
     def test_bad_input_raises_clear_error(self, tmp_path):
         for data, message in self.bad_inputs():
             task = self.task_class(epochs=1, verbose=0, save_dir=str(tmp_path), **self.task_kwargs())
-            with pytest.raises(toolkit.ToolkitError, match=message):
+            with pytest.raises(toolkit.ToolkitError, match=message) as error:
                 task.fit(data)
+            assert "Expected:" in str(error.value) and "Fix:" in str(error.value), str(error.value)
             assert not (tmp_path / task.task_name.replace("-", "_")).exists(), "a failed fit left a run folder"
+
+    def test_bad_arguments_raise_clear_error_before_training(self, tmp_path):
+        for overrides, message in self.shared_bad_arguments() + self.bad_arguments():
+            kwargs = {**self.task_kwargs(), **overrides}
+            task = self.task_class(epochs=kwargs.pop("epochs", 1), verbose=0, save_dir=str(tmp_path), **kwargs)
+            with pytest.raises(toolkit.ToolkitError, match=message) as error:
+                task.fit(self.train_data())
+            assert "Expected:" in str(error.value), str(error.value)
+            assert not (tmp_path / task.task_name.replace("-", "_")).exists(), f"{overrides} left a run folder"
+
+    def test_misspelt_argument_names_the_closest_one(self):
+        with pytest.raises(toolkit.ToolkitError, match="unknown argument 'epoch' \\(did you mean 'epochs'\\?\\)"):
+            self.task_class(epoch=3)

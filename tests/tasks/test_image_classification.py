@@ -37,10 +37,27 @@ class TestImageClassifierBattery(TaskBattery):
         return DIGITS_X[1000:1004].astype("float32")
 
     def bad_inputs(self):
+        with_nan = DIGITS_X[:40].astype("float32")
+        with_nan[3, 2, 2] = np.nan
+        with_inf = DIGITS_X[:40].astype("float32")
+        with_inf[5, 0, 0] = np.inf
         return [
             ((DIGITS_X[:10], DIGITS_Y[:9]), "10 inputs but 9 targets"),
             ("/no/such/folder", "does not exist"),
             ((DIGITS_X[:20], ["7"] * 20), "single class"),
+            ((with_nan, DIGITS_Y[:40]), "holds 1 NaN or infinite values \\(first in image 3\\)"),
+            ((with_inf, DIGITS_Y[:40]), "NaN or infinite"),
+            ((list(with_nan), DIGITS_Y[:40]), "first in image 3\\)"),
+            ((DIGITS_X[:40], [None] + DIGITS_Y[1:40]), "1 labels are missing"),
+            ((DIGITS_X[:40], np.array([np.nan] + [1.0] * 39)), "1 labels are missing"),
+        ]
+
+    def bad_arguments(self):
+        return [
+            ({"augment": ("flip", "blur")}, "Unknown augmentation 'blur'"),
+            ({"augment": "flip"}, "augment='flip'"),
+            ({"input_scaling": "caffe"}, "input_scaling='caffe'"),
+            ({"image_size": "big"}, "image_size='big'"),
         ]
 
     def check_prediction(self, task, prediction):
@@ -120,7 +137,7 @@ def test_tfds_with_mock_data(fast, tmp_path):
     assert tuple(clf.image_size_) == (28, 28)
 
 
-def test_tfds_offline_gives_clear_error(fast, tmp_path):
+def test_tfds_offline_gives_clear_error(fast, tmp_path, offline):
     with pytest.raises(
         toolkit.ToolkitError, match="(?s)TFDS dataset 'mnist' is not prepared.*network is unreachable.*tfds build mnist"
     ):
@@ -168,7 +185,7 @@ def test_unknown_backbone_lists_valid_names(fast):
         ImageClassifier(backbone="resnet_9000", **fast).fit(digits_subset(50))
 
 
-def test_offline_hub_preset_gives_clear_error(fast):
+def test_offline_hub_preset_gives_clear_error(fast, offline):
     with pytest.raises(
         toolkit.ToolkitError, match="(?s)Could not download KerasHub preset 'resnet_18_imagenet'.*local preset folder"
     ):
@@ -205,8 +222,12 @@ def test_augmentation_layers_are_in_the_model_and_inactive_at_inference(fast):
     )
     kinds = {type(layer).__name__ for layer in clf.model_.layers}
     assert {"RandomRotation", "RandomZoom", "RandomFlip", "Resizing", "Rescaling"} <= kinds
-    x = DIGITS_X[:4].astype("float32")
-    np.testing.assert_allclose(clf.model_.predict(x, verbose=0), clf.model_.predict(x, verbose=0))
+    x = DIGITS_X[:16].astype("float32")
+    # Inference is deterministic; training mode really augments (different outputs for the same images).
+    np.testing.assert_allclose(clf.model_(x, training=False), clf.model_(x, training=False))
+    augmented = clf.model_.get_layer("rotation")(clf.model_.get_layer("resize")(x), training=True).numpy()
+    assert not np.allclose(augmented, x), "the augmentation layers changed nothing in training mode"
+    assert not np.allclose(clf.model_(x, training=True), clf.model_(x, training=False))
 
 
 def test_raw_images_of_another_size_are_resized_by_the_model(fast):

@@ -74,16 +74,28 @@ def _preset_weights(preset):
     return [w for w in keras_hub.models.Backbone.from_preset(preset).get_weights()]
 
 
+class _HeadAtStart(keras.callbacks.Callback):
+    """Keeps the head's weights as training starts, to check that training moved them."""
+
+    def on_train_begin(self, logs=None):
+        self.weights = [w.copy() for w in self.model.get_layer("classes").get_weights()]
+
+
 def test_freeze_keeps_preset_backbone_fixed(local_preset, shapes_arrays, fast):
-    clf = ImageClassifier(backbone=local_preset, finetune="freeze", **{**fast, "epochs": 2}).fit(shapes_arrays)
+    head_at_start = _HeadAtStart()
+    clf = ImageClassifier(backbone=local_preset, finetune="freeze", callbacks=[head_at_start], **{**fast, "epochs": 2})
+    clf.fit(shapes_arrays)
     assert tuple(clf.image_size_) == (32, 32)  # taken from the preset's image converter
     loaded = _preset_weights(local_preset)
     after = _backbone_weights(clf)
-    assert len(after) == len(loaded)
-    for before, now in zip(loaded, after):
+    assert len(after) == len(loaded) > 0
+    for before, now in zip(loaded, after, strict=True):
         np.testing.assert_array_equal(before, now)
-    head = clf.model_.get_layer("classes").get_weights()[0]
-    assert np.abs(head).sum() > 0
+    head = clf.model_.get_layer("classes").get_weights()
+    assert len(head) == len(head_at_start.weights) == 2
+    assert all(not np.array_equal(a, b) for a, b in zip(head_at_start.weights, head, strict=True)), (
+        "the head did not train"
+    )
 
 
 def test_freeze_then_unfreeze_moves_preset_backbone(local_preset, shapes_arrays, fast):
@@ -92,7 +104,8 @@ def test_freeze_then_unfreeze_moves_preset_backbone(local_preset, shapes_arrays,
     ).fit(shapes_arrays)
     loaded = _preset_weights(local_preset)
     after = _backbone_weights(clf)
-    moved = sum(not np.array_equal(a, b) for a, b in zip(loaded, after))
+    assert len(after) == len(loaded) > 0
+    moved = sum(not np.array_equal(a, b) for a, b in zip(loaded, after, strict=True))
     assert moved > len(after) // 2
     assert "loss" in clf.history_ and len(clf.history_["loss"]) == 3
 
@@ -123,10 +136,11 @@ def test_freeze_keeps_scratch_backbone_fixed_and_full_moves_it(fast):
     keras.utils.set_random_seed(0)
     initial = reference._build_model().get_layer("backbone").get_weights()
     frozen.fit(data)
-    for before, now in zip(initial, _backbone_weights(frozen)):
+    assert len(initial) == len(_backbone_weights(frozen)) > 0
+    for before, now in zip(initial, _backbone_weights(frozen), strict=True):
         np.testing.assert_array_equal(before, now)
     full = ImageClassifier(backbone="vgg", width=8, finetune="full", **fast).fit(data)
-    assert any(not np.array_equal(a, b) for a, b in zip(initial, _backbone_weights(full)))
+    assert any(not np.array_equal(a, b) for a, b in zip(initial, _backbone_weights(full), strict=True))
 
 
 @pytest.mark.parametrize("tuner", ["random", "bayesian", "hyperband"])
@@ -143,9 +157,17 @@ def test_tuning_writes_trials_and_returns_best(tuner, fast):
     assert {row["status"] for row in rows} == {"COMPLETED"}, rows
     assert {"trial_id", "val_loss", "learning_rate", "dropout", "backbone", "width"} <= set(rows[0])
     best = rows[0]
-    assert clf.backbone == best["backbone"] and clf.width == int(best["width"])
-    assert clf.learning_rate == pytest.approx(float(best["learning_rate"]))
-    assert clf.best_hyperparameters_["backbone"] == clf.backbone
+    chosen = clf.best_hyperparameters_
+    assert chosen["backbone"] == best["backbone"] and chosen["width"] == int(best["width"])
+    assert chosen["learning_rate"] == pytest.approx(float(best["learning_rate"]))
+    # The user's arguments stay as given; the winner trained the saved model.
+    assert (
+        clf.get_config()
+        == QuickSearchClassifier(tune=True, tuner=tuner, max_trials=2, run_name="tuned", **fast).get_config()
+    )
+    assert clf.model_.get_layer("backbone").layers[1].__class__.__name__ == (
+        "Flatten" if chosen["backbone"] == "mlp" else "Conv2D"
+    )
 
 
 def test_hyperband_keeps_to_max_trials(fast):

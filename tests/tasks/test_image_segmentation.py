@@ -25,6 +25,18 @@ SHAPES_X, SHAPES_Y, SHAPE_NAMES = shapes(count=48, size=32)
 SMALL = {"backbone": "unet", "width": 4, "depth": 2, "image_size": 32}
 
 
+def _masks_with(value):
+    masks = SHAPES_Y[:4].astype("float64")
+    masks[1, 3, 3] = value
+    return masks
+
+
+def _images_with_nan():
+    images = SHAPES_X[:4].astype("float32")
+    images[2, 0, 0, 0] = np.nan
+    return images
+
+
 class TestImageSegmenterBattery(TaskBattery):
     task_class = ImageSegmenter
 
@@ -50,6 +62,20 @@ class TestImageSegmenterBattery(TaskBattery):
             ((SHAPES_X[:4], SHAPES_Y[:4, :, :30]), "differ in size: image 0 is 32x32 but its mask is 32x30"),
             ("/no/such/folder", "does not exist"),
             ((SHAPES_X[:4], np.zeros_like(SHAPES_Y[:4])), "single class"),
+            ((SHAPES_X[:4], _masks_with(-1)), "holds class index -1"),
+            ((SHAPES_X[:4], _masks_with(300)), "holds class index 300"),
+            ((SHAPES_X[:4], _masks_with(np.nan)), "NaN or infinite"),
+            ((SHAPES_X[:4], _masks_with(0.5)), "fractional values"),
+            ((_images_with_nan(), SHAPES_Y[:4]), "NaN or infinite values"),
+        ]
+
+    def bad_arguments(self):
+        return [
+            ({"depth": 0}, "depth=0 is not valid"),
+            ({"image_size": 30}, "does not divide by 2\\*\\*depth = 4"),
+            ({"augment": ("flip", "blur")}, "Unknown augmentation 'blur'"),
+            ({"loss": "focal"}, "loss='focal' is not valid"),
+            ({"backbone": "mlp"}, "Unknown backbone 'mlp'"),
         ]
 
     def check_prediction(self, task, prediction):
@@ -180,18 +206,21 @@ def test_shapes_are_learned(fast):
 
 # --------------------------------------------------------------- real data
 def test_membrane_small_resolution_bar(tmp_path):
-    """Membrane at 64x64: train on images 0-24, score the five held-out images 25-29.
+    """Membrane at 64x64: train on images 0-19, stop early on 20-24, score 25-29, which training never saw.
 
-    Background-only prediction gives 0.78 pixel accuracy and 0.39 mean IoU.
+    Background-only prediction gives 0.78 pixel accuracy and 0.39 mean IoU on images 25-29.
     """
+    from tasks.image_segmentation.data import read_mask
+
     root = real_data("membrane") / "train"
     images = [str(root / "image" / f"{i}.png") for i in range(30)]
     masks = [str(root / "label" / f"{i}.png") for i in range(30)]
     seg = ImageSegmenter(image_size=64, epochs=40, batch_size=4, test_split=0, save_dir=str(tmp_path), verbose=0)
-    seg.fit((images[:25], masks[:25]), (images[25:], masks[25:]))
-    validation = seg.metrics_["validation"]
-    assert validation["pixel_accuracy"] >= 0.85, validation["pixel_accuracy"]
-    assert validation["mean_iou"] >= 0.65, validation["mean_iou"]
+    seg.fit((images[:20], masks[:20]), (images[20:25], masks[20:25]))
+    test = seg.evaluate((images[25:], masks[25:]))
+    background_only = float(np.mean([read_mask(m, (64, 64)) == 0 for m in masks[25:]]))
+    assert test["pixel_accuracy"] >= 0.85 > background_only + 0.05, (test["pixel_accuracy"], background_only)
+    assert test["mean_iou"] >= 0.65, test["mean_iou"]
     full = seg.predict(images[25:26])[0]
     assert full.shape == (512, 512)
 
@@ -211,11 +240,16 @@ def test_preset_encoder_freeze_and_full(tiny_resnet_preset, fast):
     folder, _ = tiny_resnet_preset
     frozen = ImageSegmenter(backbone=folder, image_size=32, finetune="freeze", **fast).fit((SHAPES_X, SHAPES_Y))
     pretrained = keras_hub.models.Backbone.from_preset(folder).get_weights()
-    for before, after in zip(pretrained, frozen.model_.get_layer("backbone").get_weights()):
+    assert len(pretrained) == len(frozen.model_.get_layer("backbone").get_weights()) > 0
+    for before, after in zip(pretrained, frozen.model_.get_layer("backbone").get_weights(), strict=True):
         np.testing.assert_array_equal(before, after)
     full = ImageSegmenter(backbone=folder, image_size=32, finetune="freeze_then_unfreeze", **{**fast, "epochs": 3})
     full.fit((SHAPES_X, SHAPES_Y))
-    moved = [not np.array_equal(b, a) for b, a in zip(pretrained, full.model_.get_layer("backbone").get_weights())]
+    assert len(pretrained) == len(full.model_.get_layer("backbone").get_weights()) > 0
+    moved = [
+        not np.array_equal(b, a)
+        for b, a in zip(pretrained, full.model_.get_layer("backbone").get_weights(), strict=True)
+    ]
     assert any(moved)
     loaded = toolkit.load(full.run_dir)
     np.testing.assert_array_equal(loaded.predict(SHAPES_X[:2])[0], full.predict(SHAPES_X[:2])[0])
@@ -237,7 +271,7 @@ def test_deeplab_v3_local_preset(tiny_resnet_preset, tmp_path, fast):
     np.testing.assert_array_equal(loaded.predict(SHAPES_X[:1])[0], seg.predict(SHAPES_X[:1])[0])
 
 
-def test_preset_name_offline_gives_clear_error(fast):
+def test_preset_name_offline_gives_clear_error(fast, offline):
     with pytest.raises(toolkit.ToolkitError, match="(?s)Could not download KerasHub preset.*local preset folder"):
         ImageSegmenter(backbone="deeplab_v3_plus_resnet50_pascalvoc", **fast).fit((SHAPES_X, SHAPES_Y))
 

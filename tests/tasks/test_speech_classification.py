@@ -61,6 +61,19 @@ class TestSpeechClassifierBattery(TaskBattery):
             ((waves, ["low"] * 8, RATE), "single class"),
             (([np.zeros(0)] + waves[1:], labels, RATE), "Waveform 0 is empty"),
             ((waves, labels), "came without a sample rate"),
+            (
+                ([np.full(800, np.nan, "float32")] + waves[1:], labels, RATE),
+                "waveform data holds 800 NaN or infinite values \\(first in waveform 0\\)",
+            ),
+            ((waves[:-1] + [np.full(800, np.inf, "float32")], labels, RATE), "first in waveform 7\\)"),
+            ((waves, [None] + labels[1:], RATE), "1 labels are missing"),
+        ]
+
+    def bad_arguments(self):
+        return [
+            ({"sample_rate": "8k"}, "sample_rate='8k'"),
+            ({"augment": ("echo",)}, "Unknown augmentation 'echo'"),
+            ({"backbone": "mlp"}, "Unknown backbone 'mlp'"),
         ]
 
     def check_prediction(self, task, prediction):

@@ -68,11 +68,33 @@ class TestSpeechRecognizerBattery(TaskBattery):
                 ([np.zeros(40, "float32")] + waves[1:], ["abcabcabc"] + texts[1:], RATE),
                 "too short for their transcripts",
             ),
+            (
+                ([np.full(800, np.nan, "float32")] + waves[1:], texts, RATE),
+                "waveform data holds 800 NaN or infinite values \\(first in waveform 0\\)",
+            ),
+            ((waves, [314] + texts[1:], RATE), "1 transcripts are not text, e.g. #0: 314 \\(int\\)"),
+        ]
+
+    def bad_arguments(self):
+        return [
+            ({"decoder": "best"}, "decoder='best' is not valid"),
+            ({"sample_rate": "8k"}, "sample_rate='8k'"),
+            ({"augment": ("echo",)}, "Unknown augmentation 'echo'"),
         ]
 
     def check_prediction(self, task, prediction):
         assert isinstance(prediction, str)
         assert set(prediction) <= set(task.vocabulary_)
+
+    def test_predictions_are_the_greedy_decoding_of_the_logits(self, fitted):
+        """Checked against a hand decoding, so an empty transcript passes only where the logits say blank."""
+        for wave in self.predict_inputs():
+            length = len(wave) + fitted._margin()
+            logits = fitted.model_.predict_on_batch(fix_length([wave], length))[0]
+            best = logits[: fitted._output_steps(length)].argmax(axis=-1)
+            collapsed = [int(c) for i, c in enumerate(best) if c != 0 and (i == 0 or c != best[i - 1])]
+            expected = " ".join("".join(fitted.vocabulary_[c - 1] for c in collapsed).split())
+            assert fitted.predict([wave], sample_rate=RATE) == [expected]
 
 
 def test_manifest_of_transcripts(tmp_path, fast):
@@ -237,7 +259,8 @@ def test_moonshine_local_preset_fine_tunes_and_transcribes(tiny_moonshine, fast)
     assert asr.sample_rate_ == 16000  # the preset's audio converter rate; the 8 kHz data was resampled
     assert type(asr.model_).__name__ == "MoonshineAudioToText"
     pretrained = keras_hub.models.Backbone.from_preset(tiny_moonshine, dtype="float32").get_weights()
-    for before, after in zip(pretrained, asr.model_.get_layer("backbone").get_weights()):
+    assert len(pretrained) == len(asr.model_.get_layer("backbone").get_weights()) > 0
+    for before, after in zip(pretrained, asr.model_.get_layer("backbone").get_weights(), strict=True):
         np.testing.assert_array_equal(before, after)
     predictions = asr.predict(waves[:2], sample_rate=RATE)
     assert len(predictions) == 2 and all(isinstance(p, str) for p in predictions)
@@ -246,7 +269,7 @@ def test_moonshine_local_preset_fine_tunes_and_transcribes(tiny_moonshine, fast)
     assert loaded.predict(waves[:2], sample_rate=RATE) == predictions
 
 
-def test_moonshine_name_offline_gives_clear_error(fast):
+def test_moonshine_name_offline_gives_clear_error(fast, offline):
     with pytest.raises(toolkit.ToolkitError, match="(?s)Could not download KerasHub preset 'moonshine_base_en'"):
         SpeechRecognizer(backbone="moonshine_base_en", **fast).fit((*tone_words(6), RATE))
 

@@ -85,7 +85,9 @@ def test_local_preset_freeze_keeps_encoder_fixed(tiny_bert_preset, fast):
     clf = TextClassifier(backbone=tiny_bert_preset, finetune="freeze", learning_rate=1e-2, **fast).fit(toy_texts())
     assert clf.sequence_length_ <= 32  # within the preset's limit
     pretrained = keras_hub.models.Backbone.from_preset(tiny_bert_preset).get_weights()
-    for before, after in zip(pretrained, clf.model_.get_layer("backbone").get_weights()):
+    trained = clf.model_.get_layer("backbone").get_weights()
+    assert len(pretrained) == len(trained) > 0
+    for before, after in zip(pretrained, trained, strict=True):
         np.testing.assert_array_equal(before, after)
 
 
@@ -97,7 +99,9 @@ def test_local_preset_full_fine_tune_moves_encoder_and_loads(tiny_bert_preset, f
     # Mechanics only: a random one-layer BERT gives nearly equal features for every text, so learning is
     # tested on the real MiniLM above.
     pretrained = keras_hub.models.Backbone.from_preset(tiny_bert_preset).get_weights()
-    moved = [not np.array_equal(b, a) for b, a in zip(pretrained, clf.model_.get_layer("backbone").get_weights())]
+    trained = clf.model_.get_layer("backbone").get_weights()
+    assert len(pretrained) == len(trained) > 0
+    moved = [not np.array_equal(b, a) for b, a in zip(pretrained, trained, strict=True)]
     assert all(moved)
     loaded = toolkit.load(clf.run_dir)
     assert loaded.predict(["a fine film", "boring plot"]) == clf.predict(["a fine film", "boring plot"])
@@ -108,7 +112,7 @@ def test_preset_rejects_start_padding(tiny_bert_preset, fast):
         TextClassifier(backbone=tiny_bert_preset, padding="start", **fast).fit(toy_texts())
 
 
-def test_preset_name_offline_gives_clear_error(fast):
+def test_preset_name_offline_gives_clear_error(fast, offline):
     with pytest.raises(
         toolkit.ToolkitError, match="(?s)Could not download KerasHub preset 'bert_tiny_en_uncased'.*local preset folder"
     ):
