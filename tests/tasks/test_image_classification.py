@@ -305,8 +305,9 @@ def test_sigkilled_process_resumes(fast):
     script = KILLED_SCRIPT.format(root=root, save_dir=fast["save_dir"])
     process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     history = pathlib.Path(fast["save_dir"]) / "image_classification" / "killed" / "history.csv"
-    deadline = time.time() + 120
-    while time.time() < deadline and (not history.exists() or len(history.read_text().splitlines()) < 4):
+    # No time limit (it would flake on a loaded machine): wait until three epochs are logged, failing
+    # only if the process ends first.
+    while not history.exists() or len(history.read_text().splitlines()) < 4:
         assert process.poll() is None, process.stderr.read().decode()
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
