@@ -37,7 +37,7 @@ def matches(value, annotation):
     >>> matches(("flip",), tuple[str, ...]), matches(None, int | None), matches((64, "a"), tuple[int, int])
     (True, True, False)
     """
-    if annotation is typing.Any or annotation is None and value is None:
+    if annotation is typing.Any:
         return True
     arms = _arms(annotation)
     if len(arms) > 1:

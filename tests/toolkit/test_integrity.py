@@ -42,10 +42,11 @@ def test_crafted_config_is_refused_and_runs_nothing(tmp_path, task, cls, params)
 
 
 def test_a_registered_task_name_builds_only_that_class(tmp_path):
-    """The "class" field is never read: a real task name with a crafted class still builds the registered task."""
+    """The "class" field is never read: a real task name with a crafted class and call arguments builds the
+    registered task, which refuses the foreign arguments; the command they carry never runs."""
     marker = tmp_path / "pwned"
-    run_dir = _crafted_run(tmp_path / "run", "image-classification", "subprocess:run", {"epochs": 1})
-    with pytest.raises(ValueError):  # the model file is not a Keras file; nothing else is attempted
+    run_dir = _crafted_run(tmp_path / "run", "image-classification", "subprocess:run", {"args": ["touch", str(marker)]})
+    with pytest.raises(toolkit.ToolkitError, match="ImageClassifier got an unknown argument 'args'"):
         toolkit.load(run_dir)
     assert not marker.exists()
 
