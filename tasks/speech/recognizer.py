@@ -224,12 +224,12 @@ class SpeechRecognizer(Task):
             )
             scoring = None
         else:
-            batches = [(a, self._padded_labels([texts[i] for i in g])) for a, g in zip(padded, groups)]
-            signature = (tf.TensorSpec((None, None), tf.float32), tf.TensorSpec((None, None), tf.int32))
             scoring = [
-                (a, labels, [len(waves[i]) for i in g], [texts[i] for i in g])
-                for (a, labels), g in zip(batches, groups)
+                (a, self._padded_labels([texts[i] for i in g]), [len(waves[i]) for i in g], [texts[i] for i in g])
+                for a, g in zip(padded, groups)
             ]
+            batches = [(a, labels) for a, labels, _, _ in scoring]  # the Keras view of the same batches
+            signature = (tf.TensorSpec((None, None), tf.float32), tf.TensorSpec((None, None), tf.int32))
         dataset = tf.data.Dataset.from_generator(lambda: iter(batches), output_signature=signature)
         dataset = dataset.apply(tf.data.experimental.assert_cardinality(len(batches)))
         if shuffle:
