@@ -7,8 +7,21 @@ import keras
 from toolkit import runs
 
 
-def default_callbacks(run_dir, phase, start_epoch, monitor="val_loss", patience=5, tensorboard=False):
+def default_callbacks(
+    run_dir,
+    phase,
+    start_epoch,
+    monitor="val_loss",
+    mode="min",
+    patience=5,
+    plateau=True,
+    tensorboard=False,
+    optimizer=None,
+):
     """Early stopping, learning-rate reduction on plateau, best checkpoint, resumable backup, CSV history, NaN guard.
+
+    Without a monitor (no validation data) only the backup, the history and
+    the NaN guard remain: the run trains for its whole budget.
 
     Args:
         run_dir: the run directory (a `pathlib.Path`).
@@ -16,9 +29,12 @@ def default_callbacks(run_dir, phase, start_epoch, monitor="val_loss", patience=
             and best checkpoint, since the model's trainable weights differ.
         start_epoch: first epoch of this phase, used to find the best value
             the phase reached before an interruption.
-        monitor: the validation quantity to minimise.
+        monitor: the validation quantity to follow, or None.
+        mode: "min" when lower is better (a loss), "max" when higher is (accuracy, mAP).
         patience: epochs without improvement before stopping.
+        plateau: halve the learning rate when the monitor stalls (off when a schedule sets the rate).
         tensorboard: also write TensorBoard logs to `run_dir/logs`.
+        optimizer: the optimizer whose rate `history.csv` logs (default: the model's).
 
     Returns:
         A list of Keras callbacks.
@@ -32,21 +48,34 @@ def default_callbacks(run_dir, phase, start_epoch, monitor="val_loss", patience=
     checkpoints = run_dir / runs.CHECKPOINT_DIR
     checkpoints.mkdir(parents=True, exist_ok=True)
     history_file = run_dir / runs.HISTORY_FILE
-    callbacks = [
-        keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=True),
-        # Halving the step size when validation stalls settles the noisy late
-        # epochs; it acts before early stopping gives up.
-        keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5, patience=max(1, patience // 2), verbose=0),
-        keras.callbacks.ModelCheckpoint(
-            checkpoints / f"phase_{phase}_best.weights.h5",
-            monitor=monitor,
-            save_best_only=True,
-            save_weights_only=True,
-            initial_value_threshold=_best_so_far(history_file, monitor, start_epoch),
-        ),
+    callbacks = []
+    if monitor is not None:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience, restore_best_weights=True)
+        )
+        if plateau:
+            # Halving the step size when validation stalls settles the noisy late
+            # epochs; it acts before early stopping gives up.
+            callbacks.append(
+                keras.callbacks.ReduceLROnPlateau(
+                    monitor=monitor, mode=mode, factor=0.5, patience=max(1, patience // 2), verbose=0
+                )
+            )
+        callbacks.append(
+            keras.callbacks.ModelCheckpoint(
+                checkpoints / f"phase_{phase}_best.weights.h5",
+                monitor=monitor,
+                mode=mode,
+                save_best_only=True,
+                save_weights_only=True,
+                initial_value_threshold=_best_so_far(history_file, monitor, mode, start_epoch),
+            )
+        )
+    callbacks += [
         # double_checkpoint keeps the previous state too, so a kill in the
         # middle of writing a backup still leaves one that loads.
         keras.callbacks.BackupAndRestore(str(checkpoints / f"phase_{phase}_backup"), double_checkpoint=True),
+        LearningRateLog(optimizer),
         keras.callbacks.CSVLogger(str(history_file), append=True),
         keras.callbacks.TerminateOnNaN(),
     ]
@@ -55,7 +84,7 @@ def default_callbacks(run_dir, phase, start_epoch, monitor="val_loss", patience=
     return callbacks
 
 
-def _best_so_far(history_file, monitor, start_epoch):
+def _best_so_far(history_file, monitor, mode, start_epoch):
     """Best `monitor` value this phase logged before an interruption, or None.
 
     Without it a resumed run's checkpoint would forget the earlier best and
@@ -67,4 +96,41 @@ def _best_so_far(history_file, monitor, start_epoch):
         for epoch, value in zip(history.get("epoch", []), history.get(monitor, []))
         if epoch is not None and epoch >= start_epoch and value is not None and not math.isnan(value)
     ]
-    return min(values) if values else None
+    if not values:
+        return None
+    return max(values) if mode == "max" else min(values)
+
+
+class LearningRateLog(keras.callbacks.Callback):
+    """Logs the head's current learning rate as `learning_rate`, every epoch, in every phase.
+
+    `ReduceLROnPlateau` logs `learning_rate` for one optimizer but
+    `learning_rate_<name>` per optimizer of a `MultiOptimizer`, and nothing runs
+    it under a schedule; `history.csv` is appended across phases under one
+    header, so its columns must not change between them. The backbone's rate
+    is the head's times `backbone_lr_fraction`.
+
+    Example:
+    >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    >>> model.compile(keras.optimizers.SGD(0.5), "mse")
+    >>> logs = {}
+    >>> callback = LearningRateLog(); callback.set_model(model); callback.on_epoch_end(0, logs)
+    >>> logs
+    {'learning_rate': 0.5}
+    """
+
+    def __init__(self, optimizer=None):
+        super().__init__()
+        self.optimizer = optimizer  # a model with its own train_step may train with others than model.optimizer
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        for key in [k for k in logs if k.startswith("learning_rate_")]:
+            del logs[key]
+        optimizer = self.optimizer or self.model.optimizer
+        optimizer = getattr(optimizer, "inner_optimizer", optimizer)  # mixed_float16's loss scaling
+        if hasattr(optimizer, "optimizers"):  # a MultiOptimizer: the head's (the default) optimizer
+            named = {inner.name: inner for inner in optimizer.optimizers}
+            optimizer = named.get("head", optimizer.optimizers[0])
+        logs["learning_rate"] = float(keras.ops.convert_to_numpy(optimizer.learning_rate))

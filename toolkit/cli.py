@@ -4,6 +4,7 @@
     toolkit evaluate saved_models/image_classification/<run> --data photos_test/
     toolkit predict saved_models/image_classification/<run> cat.jpg
     toolkit list backbones --task image-classification
+    toolkit lr-find image-classification --data photos/ --backbone resnet
 
 `train` options come from the task's constructor arguments (`--batch-size`
 for `batch_size`), so every argument a task takes is reachable here.
@@ -87,6 +88,16 @@ def build_parser():
         task_parser.add_argument("--validation-data", default=None, help="validation data (default: a seeded split)")
         _add_task_options(task_parser, TASKS.get(name))
 
+    finder = commands.add_parser("lr-find", help="learning-rate range test: suggest a learning rate, plot the curve")
+    finder_tasks = finder.add_subparsers(dest="task", required=True, metavar="TASK")
+    for name in TASKS.available():
+        task_parser = finder_tasks.add_parser(name, help=TASKS.metadata(name).get("description"))
+        task_parser.add_argument("--data", default=None, help="training data (default: the task's built-in dataset)")
+        task_parser.add_argument("--min-rate", type=float, default=1e-7, help="lowest rate swept (default 1e-7)")
+        task_parser.add_argument("--max-rate", type=float, default=1.0, help="highest rate swept (default 1)")
+        task_parser.add_argument("--steps", type=int, default=100, help="training steps in the sweep (default 100)")
+        _add_task_options(task_parser, TASKS.get(name))
+
     evaluate = commands.add_parser("evaluate", help="score a saved run on data")
     evaluate.add_argument("run_dir")
     evaluate.add_argument("--data", required=True)
@@ -134,7 +145,7 @@ def main(argv=None):
     Example:
     >>> main(["list", "strategies"])
     freeze                   backbone frozen; only the head trains
-    freeze_then_unfreeze     head first with the backbone frozen, then all layers at a tenth of the learning rate
+    freeze_then_unfreeze     head first with the backbone frozen, then all layers at a tenth of the rate, backbone slower
     full                     train every layer from the start
     0
     """
@@ -153,6 +164,22 @@ def main(argv=None):
                         "run_dir": task.run_dir,
                         "test": _headline(task.metrics_["test"]),
                         "validation": _headline(task.metrics_["validation"]),
+                    }
+                )
+            )
+        elif args.command == "lr-find":
+            sweep = ("min_rate", "max_rate", "steps")
+            options = {k: v for k, v in vars(args).items() if k not in ("command", "task", "data", *sweep)}
+            task_class = TASKS.get(args.task)
+            task = task_class(**task_options(task_class, options))
+            finding = task.find_learning_rate(args.data, **{k: getattr(args, k) for k in sweep})
+            print(
+                json.dumps(
+                    {
+                        "suggested_learning_rate": finding.suggested,
+                        "steepest": finding.steepest,
+                        "plot": finding.plot,
+                        "csv": finding.csv,
                     }
                 )
             )

@@ -113,6 +113,96 @@ def _download_host_resolves(host="storage.googleapis.com"):
         return False
 
 
+def unbatched(dataset, target_rank=0):
+    """A dataset of (input, target) pairs, one example per element (unbatched when it was batched).
+
+    Args:
+        dataset: a `tf.data.Dataset` of (input, target) pairs, batched or not.
+        target_rank: the rank of one unbatched target (0: a label; 2: a (height, width) mask).
+            A target of one rank more is a batch, except an (height, width, 1) mask of known size.
+
+    Example:
+    >>> ds = tf.data.Dataset.from_tensor_slices((np.zeros((5, 2)), np.arange(5))).batch(2)
+    >>> unbatched(ds).element_spec[1].shape
+    TensorShape([])
+    """
+    if not isinstance(dataset.element_spec, tuple) or len(dataset.element_spec) != 2:
+        raise ToolkitError(
+            f"The tf.data.Dataset yields {dataset.element_spec}.",
+            expected="a dataset of (input, target) pairs",
+            fix="map it to pairs, e.g. dataset.map(lambda d: (d['image'], d['label']))",
+        )
+    shape = dataset.element_spec[1].shape
+    rank = shape.rank
+    if rank is None or rank <= target_rank:
+        batched = False
+    elif rank == target_rank + 1 and target_rank >= 2 and shape[-1] == 1 and shape[0] is not None:
+        batched = False  # one (height, width, 1) mask
+    else:
+        batched = True
+    return dataset.unbatch() if batched else dataset
+
+
+class Stream:
+    """A `tf.data` source kept as a stream: the positions of the examples one part of it uses.
+
+    The data is never pulled into memory: `dataset()` reads the source again and
+    keeps the examples at `indices` (in order), so a split of a stream is a split
+    of its positions. Each part reads the whole source once per pass.
+
+    Example:
+    >>> source = tf.data.Dataset.from_tensor_slices((np.arange(6) * 10, np.arange(6)))
+    >>> part = Stream(source, np.array([1, 4]), count=6)
+    >>> [int(x) for x, _ in part.dataset()], len(part)
+    ([10, 40], 2)
+    """
+
+    def __init__(self, source, indices, count):
+        self.source = source
+        self.indices = np.asarray(indices)
+        self.count = int(count)
+
+    def __len__(self):
+        return len(self.indices)
+
+    def part(self, indices):
+        """The stream of the examples at positions `self.indices[indices]`."""
+        return Stream(self.source, self.indices[np.asarray(indices)], self.count)
+
+    def dataset(self):
+        if len(self.indices) == self.count:
+            return self.source.apply(tf.data.experimental.assert_cardinality(self.count))
+        keep = np.zeros(self.count, dtype=bool)
+        keep[self.indices] = True
+        keep = tf.constant(keep)
+        return (
+            self.source.enumerate()
+            .filter(lambda i, pair: tf.gather(keep, i))
+            .map(lambda i, pair: pair, num_parallel_calls=tf.data.AUTOTUNE)
+            # Known, so Keras and the schedules count steps without a pass (a filter hides the count).
+            .apply(tf.data.experimental.assert_cardinality(len(self.indices)))
+        )
+
+
+def stream_targets(dataset, kind="example"):
+    """The targets of a dataset of (input, target) pairs, in one streaming pass (inputs are not kept).
+
+    Example:
+    >>> stream_targets(tf.data.Dataset.from_tensor_slices((np.zeros((3, 2)), [b"a", b"b", b"a"])))
+    ['a', 'b', 'a']
+    """
+    targets = []
+    for target in dataset.map(lambda x, y: y).as_numpy_iterator():
+        targets.append(
+            target.decode() if isinstance(target, bytes) else target.item() if hasattr(target, "item") else target
+        )
+    if not targets:
+        raise ToolkitError(
+            f"The tf.data.Dataset holds no {kind}s.", expected=f"a dataset of ({kind}, target) pairs", fix="check it"
+        )
+    return targets
+
+
 def dataset_to_arrays(dataset, target_rank=0):
     """Collects a (possibly batched) dataset of (input, target) pairs into two lists.
 
@@ -257,32 +347,25 @@ def encode_labels(labels, classes=None):
     return np.array([index[label] for label in labels]), list(classes)
 
 
-def split(arrays, labels, fraction, seed):
-    """Seeded split of parallel arrays (NumPy arrays or lists) into (kept, held_out), stratified by label when possible.
+def split(arrays, labels, fraction, seed, method="auto", groups=None):
+    """Seeded split of parallel arrays (NumPy arrays or lists) into (kept, held_out); see `toolkit.splits`.
 
     Returns:
-        (kept_arrays, kept_labels, held_arrays, held_labels, stratified)
+        (kept_arrays, kept_labels, held_arrays, held_labels, how, kept_groups)
 
     Example:
     >>> x = np.arange(20); y = np.array([0, 1] * 10)
-    >>> kx, ky, hx, hy, strat = split([x], y, 0.2, seed=0)
-    >>> len(hx[0]), strat
-    (4, True)
+    >>> kx, ky, hx, hy, how, _ = split([x], y, 0.2, seed=0)
+    >>> len(hx[0]), how
+    (4, 'stratified')
     """
-    from sklearn.model_selection import train_test_split
+    from toolkit.splits import split_indices
 
-    counts = np.bincount(labels)
-    held = int(round(len(labels) * fraction))
-    # Stratifying needs every class in both parts; tiny classes make that impossible.
-    stratified = len(counts[counts > 0]) > 1 and counts[counts > 0].min() >= 2 and held >= len(counts[counts > 0])
-    indices = np.arange(len(labels))
-    kept, held_out = train_test_split(
-        indices, test_size=fraction, random_state=seed, stratify=labels if stratified else None
-    )
-    kept.sort()
-    held_out.sort()
+    labels = np.asarray(labels)
+    kept, held_out, how = split_indices(len(labels), fraction, seed=seed, method=method, labels=labels, groups=groups)
     take = lambda idx: [a[idx] if isinstance(a, np.ndarray) else [a[i] for i in idx] for a in arrays]  # noqa: E731
-    return take(kept), labels[kept], take(held_out), labels[held_out], bool(stratified)
+    kept_groups = None if groups is None else np.asarray(groups)[kept]
+    return take(kept), labels[kept], take(held_out), labels[held_out], how, kept_groups
 
 
 def to_dataset(inputs, targets, batch_size, shuffle=False, seed=0, map_fn=None, augment_fn=None):
@@ -311,22 +394,36 @@ def to_dataset(inputs, targets, batch_size, shuffle=False, seed=0, map_fn=None, 
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def holdout(arrays, labels, *, test_split, validation_split, seed, validation=None, validation_source=None):
+def holdout(
+    arrays,
+    labels,
+    *,
+    test_split,
+    validation_split,
+    seed,
+    validation=None,
+    validation_source=None,
+    method="auto",
+    groups=None,
+):
     """Seeded test and validation hold-outs of labelled arrays, with a description of each.
 
     Args:
         arrays: parallel inputs (a list of NumPy arrays or lists indexed like `labels`).
-        labels: class indices.
+        labels: class indices (all zeros where the task has no classes).
         test_split: fraction held out as the test set (0: none).
         validation_split: fraction of the whole held out for validation when
             `validation` is not given.
         seed: the split's seed.
         validation: optional (arrays, labels) the user gave for validation.
         validation_source: how to name the user's validation data in the run's info.
+        method: how to split ("auto", "stratified", "grouped", "contiguous", "random"; see `toolkit.splits`).
+        groups: one group key per example, for grouped splits.
 
     Returns:
         (train, validation, test, info): each part is (arrays, labels), test
         is None when test_split is 0; info says where each part came from.
+        With contiguous splits the order is train, validation, test.
 
     Example:
     >>> x = np.arange(20); y = np.array([0, 1] * 10)
@@ -336,19 +433,21 @@ def holdout(arrays, labels, *, test_split, validation_split, seed, validation=No
     """
     info = {}
     test = None
+
+    def describe_split(fraction, how):
+        return f"seeded split of the training data ({fraction:.0%}{'' if how == 'random' else ', ' + how})"
+
     if test_split > 0:
-        arrays, labels, test_arrays, test_labels, stratified = split(arrays, labels, test_split, seed)
+        arrays, labels, test_arrays, test_labels, how, groups = split(arrays, labels, test_split, seed, method, groups)
         test = (test_arrays, test_labels)
-        info["test"] = f"seeded split of the training data ({test_split:.0%}{', stratified' if stratified else ''})"
+        info["test"] = describe_split(test_split, how)
     else:
         info["test"] = "none (test_split=0)"
     if validation is None:
         fraction = validation_split / (1 - test_split)
-        arrays, labels, val_arrays, val_labels, stratified = split(arrays, labels, fraction, seed)
+        arrays, labels, val_arrays, val_labels, how, groups = split(arrays, labels, fraction, seed, method, groups)
         validation = (val_arrays, val_labels)
-        info["validation"] = (
-            f"seeded split of the training data ({validation_split:.0%}{', stratified' if stratified else ''})"
-        )
+        info["validation"] = describe_split(validation_split, how)
     else:
         info["validation"] = f"validation_data: {validation_source}"
     info.update(

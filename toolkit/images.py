@@ -252,7 +252,9 @@ def choose_size_and_channels(images, image_size=None, verbose=True):
     >>> choose_size_and_channels(np.zeros((5, 28, 28, 3)), image_size=32)
     ((32, 32), 3)
     """
-    if len(images) and isinstance(images[0], str):
+    if isinstance(images, data_lib.Stream):
+        sizes, channels = _stream_sizes(images.source)
+    elif len(images) and isinstance(images[0], str):
         headers = [peek(path) for path in images]
         sizes = [size for size, _ in headers]
         channels = 3 if any(c == 3 for _, c in headers) else 1
@@ -277,6 +279,66 @@ def choose_size_and_channels(images, image_size=None, verbose=True):
     return tuple(int(v) for v in size), channels
 
 
+def _stream_sizes(source):
+    """Image sizes and channels of a stream: from its static shape, else from its first `SIZE_SAMPLE` images."""
+    shape = source.element_spec[0].shape
+    if shape.rank not in (2, 3, None):
+        raise ToolkitError(
+            f"The dataset's images have shape {shape}.",
+            expected="images of shape (height, width) or (height, width, channels), one per element",
+            fix="map the dataset to (image, label) pairs",
+        )
+    if shape.rank is not None and shape[0] is not None and shape[1] is not None:
+        return [tuple(shape[:2])], 3 if shape.rank == 3 and shape[-1] in (3, 4) else 1
+    sizes, channels = [], 1
+    for image, _ in source.take(SIZE_SAMPLE):
+        sizes.append(tuple(image.shape[:2]))
+        channels = 3 if image.shape.rank == 3 and image.shape[-1] in (3, 4) else channels
+    return sizes, channels
+
+
+def stream_dataset(stream, labels, size, channels):
+    """A `toolkit.data.Stream` of (image, raw label) -> (uint8 image at `size` x `channels`, encoded label).
+
+    Pixels are taken as 0..255 values, like arrays: floats are rounded and clipped.
+
+    Example:
+    >>> import tensorflow as tf
+    >>> source = tf.data.Dataset.from_tensor_slices((np.full((3, 10, 10), 300.0), ["a", "b", "a"]))
+    >>> images = stream_dataset(data_lib.Stream(source, [0, 2], 3), np.array([0, 0]), (4, 4), 3)
+    >>> [(tuple(x.shape), int(x.numpy().max()), int(y)) for x, y in images]
+    [((4, 4, 3), 255, 0), ((4, 4, 3), 255, 0)]
+    """
+    import tensorflow as tf
+
+    size = tuple(int(v) for v in size)
+    shape = stream.source.element_spec[0].shape
+    have = 1 if shape.rank == 2 else shape[-1]
+    if have not in (1, 3, 4):
+        raise ToolkitError(
+            f"The dataset's images have shape {shape}: their channel count is {'unknown' if have is None else have}.",
+            expected="images with 1, 3 or 4 channels (last axis), or (height, width) grey images",
+            fix="map the dataset so its images have a known channel axis, e.g. tf.ensure_shape(x, (None, None, 3))",
+        )
+
+    def convert(image):
+        image = tf.cast(image, tf.float32)
+        if shape.rank == 2:
+            image = image[..., None]
+        if have == 4:
+            image = image[..., :3]
+        if have == 1 and channels == 3:
+            image = tf.repeat(image, 3, axis=-1)
+        elif have in (3, 4) and channels == 1:
+            image = tf.reduce_sum(image * tf.constant([0.299, 0.587, 0.114]), axis=-1, keepdims=True)
+        image = tf.image.resize(image, size, antialias=True)
+        image = tf.debugging.check_numerics(image, "toolkit: an image holds NaN or infinite values")
+        return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
+
+    images = stream.dataset().map(lambda x, y: convert(x), num_parallel_calls=tf.data.AUTOTUNE)
+    return tf.data.Dataset.zip((images, tf.data.Dataset.from_tensor_slices(np.asarray(labels))))
+
+
 def to_array(images, size, channels, verbose=True):
     """Paths or arrays -> uint8 array (N, height, width, channels).
 
@@ -287,3 +349,113 @@ def to_array(images, size, channels, verbose=True):
     if len(images) and isinstance(images[0], str):
         return read_images(images, size, channels, verbose=verbose)
     return to_uint8_images(images, size, channels)
+
+
+# ------------------------------------------------------------------ streaming
+# Formats TensorFlow decodes itself; others (TIFF) go through PIL inside tf.data.
+_TF_DECODABLE = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+# From-scratch networks train at most at this many pixels a side unless image_size says otherwise:
+# a 375x500 phone photo at native size makes a CPU epoch minutes long for no gain in a small CNN.
+SCRATCH_MAX_SIDE = 128
+# Decoded training images are cached in memory up to this many bytes; beyond it every epoch decodes
+# from the files again (decoding a JPEG costs about what reading a raw cache file would, and needs
+# neither the memory nor a cache file as large as the decoded dataset).
+MEMORY_CACHE_BYTES = 1 << 30
+SIZE_SAMPLE = 1000  # files whose headers choose the image size and channels
+
+
+def header_sample(paths, seed=0, limit=SIZE_SAMPLE):
+    """A seeded sample of at most `limit` paths, to learn sizes from without reading every file.
+
+    Example:
+    >>> len(header_sample([f"{i}.png" for i in range(5000)])), header_sample(["a.png"])
+    (1000, ['a.png'])
+    """
+    if len(paths) <= limit:
+        return list(paths)
+    chosen = np.random.default_rng(seed).choice(len(paths), size=limit, replace=False)
+    return [paths[i] for i in sorted(chosen)]
+
+
+def capped_size(size, max_side=SCRATCH_MAX_SIDE):
+    """(height, width) scaled down, aspect kept, so the longer side is at most `max_side`.
+
+    Example:
+    >>> capped_size((375, 500)), capped_size((28, 28))
+    ((96, 128), (28, 28))
+    """
+    scale = min(1.0, max_side / max(size))
+    return tuple(max(1, int(round(side * scale))) for side in size)
+
+
+def file_dataset(paths, labels, size, channels, shuffle_seed=None):
+    """(path, label) -> (uint8 image (height, width, channels), label), decoded inside tf.data.
+
+    With `shuffle_seed`, the paths are reshuffled every epoch before decoding.
+
+    Example:
+    >>> import tempfile
+    >>> from PIL import Image
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> Image.new("RGB", (40, 30), (255, 0, 0)).save(folder / "red.jpg")
+    >>> image, label = next(iter(file_dataset([str(folder / "red.jpg")], [3], (8, 8), 1)))
+    >>> image.shape, image.dtype.name, int(label)
+    (TensorShape([8, 8, 1]), 'uint8', 3)
+    """
+    import tensorflow as tf
+
+    size = tuple(int(v) for v in size)
+    native = all(str(p).lower().endswith(_TF_DECODABLE) for p in paths)
+
+    def decode(path, label):
+        if native:
+            image = tf.io.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False)
+            # Antialiased like PIL's resize, which `predict` uses for files.
+            image = tf.image.resize(image, size, antialias=True)
+            image = tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
+        else:
+            image = tf.numpy_function(
+                lambda p: read_image(p.decode(), size, channels), [path], tf.uint8, stateful=False
+            )
+        return tf.ensure_shape(image, (*size, channels)), label
+
+    dataset = tf.data.Dataset.from_tensor_slices((list(map(str, paths)), labels))
+    if shuffle_seed is not None:
+        dataset = dataset.shuffle(len(paths), seed=shuffle_seed, reshuffle_each_iteration=True)
+    return dataset.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def fits_in_memory(count, size, channels, budget=MEMORY_CACHE_BYTES):
+    """True when `count` decoded uint8 images of `size` x `channels` fit the in-memory cache budget.
+
+    Example:
+    >>> fits_in_memory(2000, (128, 128), 3), fits_in_memory(32000, (128, 128), 3)
+    (True, False)
+    """
+    return count * size[0] * size[1] * channels <= budget
+
+
+def find_unreadable(paths, limit=5):
+    """Up to `limit` files among `paths` that PIL cannot fully decode, each with its error.
+
+    Used after a decoding error inside tf.data, whose message does not name the file.
+
+    Example:
+    >>> import tempfile
+    >>> bad = pathlib.Path(tempfile.mkdtemp()) / "bad.jpg"
+    >>> _ = bad.write_bytes(b"not an image")
+    >>> [pathlib.Path(p).name for p, _ in find_unreadable([str(bad)])]
+    ['bad.jpg']
+    """
+    from PIL import Image
+
+    found = []
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                image.load()
+        except (OSError, ValueError, SyntaxError) as error:
+            found.append((str(path), str(error)))
+            if len(found) >= limit:
+                break
+    return found

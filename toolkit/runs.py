@@ -164,7 +164,7 @@ def read_history(path):
     Example:
     >>> import tempfile
     >>> path = pathlib.Path(tempfile.mkdtemp()) / HISTORY_FILE
-    >>> _ = path.write_text("epoch,loss,val_loss\\n0,0.9,1.0\\n1,0.5,\\n")
+    >>> _ = path.write_text("epoch,loss,val_loss\\n0,0.9,1.0\\n1,0.5,NA\\n")
     >>> read_history(path)
     {'epoch': [0.0, 1.0], 'loss': [0.9, 0.5], 'val_loss': [1.0, None]}
     >>> read_history(path.parent / "missing.csv")
@@ -178,7 +178,10 @@ def read_history(path):
     history = {}
     for row in rows:
         for key, value in row.items():
-            history.setdefault(key, []).append(float(value) if value not in ("", None) else None)
+            if key is None:  # a row longer than the header (a column added mid-run): not a history column
+                continue
+            # CSVLogger writes "NA" for validation columns of a run without validation data.
+            history.setdefault(key, []).append(float(value) if value not in ("", "NA", None) else None)
     return history
 
 

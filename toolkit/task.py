@@ -18,11 +18,12 @@ import typing
 import keras
 
 from toolkit import params as params_lib
-from toolkit import runs
-from toolkit.callbacks import default_callbacks
+from toolkit import recipe, runs
+from toolkit import splits as splits_lib
 from toolkit.errors import ToolkitError
 from toolkit.finetune import STRATEGIES
 from toolkit.registry import Registry
+from toolkit.trainer import Trainer
 
 # Task classes, registered by task modules; found through the
 # "toolkit.tasks" entry points so the core never imports `tasks` by name.
@@ -35,13 +36,19 @@ class Task:
     """Base class of every task. Subclasses set `task_name` and implement the hooks.
 
     Hooks a subclass implements:
-        `_prepare_data(data, validation_data) -> toolkit.data.Splits`
-        `_build_model() -> keras.Model` with a layer named "backbone"
-        `_keras_data(part)`: a split part -> what `keras.Model.fit` takes (default: the part itself)
-        `_loss()`, `_metrics()`: what `compile` gets
+        `_prepare_data(data, validation_data) -> toolkit.data.Splits` (validation may be None:
+            the trainer then trains for the whole budget)
+        `_build_model() -> keras.Model`
         `_evaluation_dataset(data)`: user data -> batched dataset
         `_evaluate_dataset(dataset) -> dict` of metrics
         `predict(inputs)`, `search_space(hp) -> dict` of overrides
+    Hooks with defaults (see `toolkit.trainer`):
+        `trainable_groups(model)`: {"backbone": [...], "head": [...]} when the model has a
+            layer named "backbone", else {"model": [model]}
+        `_compile(model, make_optimizer)`: one optimizer, `_loss()` and `_metrics()`
+        `monitor`, `monitor_mode`: "val_loss", "min"
+        `_training_model(model)`: the model itself
+        `_keras_data(part)`: a split part -> what `keras.Model.fit` takes (default: the part itself)
 
     Example:
     >>> from tasks import ImageClassifier  # a Task subclass
@@ -54,6 +61,9 @@ class Task:
 
     task_name = None
     default_data = None
+    # The validation metric early stopping, checkpoints, the plateau callback and the tuner follow.
+    monitor = "val_loss"
+    monitor_mode = "min"  # "max" when higher is better (val_accuracy, val_map)
     # Learned attributes that config.json leaves out: they have files of their own,
     # or (in subclasses) are only needed while training.
     unsaved_attributes = ("model_", "history_", "metrics_")
@@ -88,10 +98,19 @@ class Task:
         epochs: int = 20,
         batch_size: int = 32,
         learning_rate: float | None = 1e-3,
+        optimizer: str | keras.optimizers.Optimizer = "adam",
+        learning_rate_schedule: str = "plateau",
+        weight_decay: float | None = None,
+        gradient_clip: float | None = None,
         finetune: str = "full",
+        backbone_lr_fraction: float | None = None,
+        l1: float = 0.0,
+        l2: float = 0.0,
+        precision: str = "float32",
         patience: int = 5,
         validation_split: float = 0.1,
         test_split: float = 0.2,
+        split: str = "auto",
         tune: bool = False,
         tuner: str = "random",
         max_trials: int = 8,
@@ -110,13 +129,32 @@ class Task:
         Args:
             epochs: most epochs to train (early stopping may stop sooner).
             batch_size: examples per training step.
-            learning_rate: Adam's learning rate; None: the task's default for its backbone
-                (`_default_learning_rate`, e.g. lower for a pretrained encoder).
+            learning_rate: the (peak) learning rate; None: the task's default for its backbone
+                (`_default_learning_rate`, e.g. lower for a pretrained encoder). See
+                `find_learning_rate` to pick one.
+            optimizer: "adam", "adamw", "sgd" (momentum 0.9, Nesterov), "rmsprop", "adagrad",
+                "nadam", "lamb", "lion", or a `keras.optimizers.Optimizer` whose settings are
+                copied (it is never trained with itself, so it can be reused).
+            learning_rate_schedule: "plateau" (constant, halved when validation stalls),
+                "constant", "cosine" (5% linear warm-up, then cosine decay to zero) or
+                "one_cycle" (fastai's: warm up over a quarter, anneal to ~0).
+            weight_decay: decoupled weight decay; None: the optimizer's default (AdamW 0.004,
+                Lion and Lamb their own, the others none).
+            gradient_clip: clip the gradients' global norm to this; None: no clipping.
             finetune: "full", "freeze" or "freeze_then_unfreeze" (see `toolkit.STRATEGIES`).
+            backbone_lr_fraction: the backbone's learning rate as a fraction of the head's
+                (fastai's discriminative rates); None: the same rate with "full", 0.1 in the
+                unfreeze phase of "freeze_then_unfreeze".
+            l1, l2: penalties on the kernels of from-scratch layers (a pretrained backbone's are left alone).
+            precision: "float32", "mixed_float16" (GPUs) or "mixed_bfloat16" (TPUs, recent
+                CPUs and GPUs): Keras mixed precision; the model's outputs stay float32.
             patience: epochs without validation improvement before stopping.
             validation_split: fraction of `data` held out for validation when
                 `validation_data` is not given.
             test_split: fraction of `data` held out as a test set (0: none).
+            split: how those hold-outs are drawn: "auto" (stratified by label where the labels
+                allow it; grouped when `fit` gets `groups=`), "stratified", "grouped",
+                "contiguous" (the tail, order kept: a corpus or a time series) or "random".
             tune: run a KerasTuner search over `search_space` first.
             tuner: "random", "bayesian" or "hyperband".
             max_trials: most trials the search runs (for hyperband, a cap on the trials its brackets plan).
@@ -138,10 +176,19 @@ class Task:
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
+        self.optimizer = optimizer
+        self.learning_rate_schedule = learning_rate_schedule
+        self.weight_decay = weight_decay
+        self.gradient_clip = gradient_clip
         self.finetune = finetune
+        self.backbone_lr_fraction = backbone_lr_fraction
+        self.l1 = l1
+        self.l2 = l2
+        self.precision = precision
         self.patience = patience
         self.validation_split = validation_split
         self.test_split = test_split
+        self.split = split
         self.tune = tune
         self.tuner = tuner
         self.max_trials = max_trials
@@ -236,6 +283,23 @@ class Task:
             (self.validation_split + self.test_split < 1, "test_split", "validation_split + test_split below 1"),
             (self.max_trials >= 1, "max_trials", "an integer >= 1"),
             (self.tuner in TUNERS, "tuner", f"one of {TUNERS}"),
+            (
+                not isinstance(self.optimizer, str) or self.optimizer in recipe.OPTIMIZERS,
+                "optimizer",
+                f"one of {sorted(recipe.OPTIMIZERS)}, or a keras.optimizers.Optimizer",
+            ),
+            (self.learning_rate_schedule in recipe.SCHEDULES, "learning_rate_schedule", f"one of {recipe.SCHEDULES}"),
+            (self.weight_decay is None or self.weight_decay >= 0, "weight_decay", "a number >= 0 (or None)"),
+            (self.gradient_clip is None or self.gradient_clip > 0, "gradient_clip", "a number > 0 (or None)"),
+            (
+                self.backbone_lr_fraction is None or 0 < self.backbone_lr_fraction <= 1,
+                "backbone_lr_fraction",
+                "a fraction above 0 and up to 1 (or None)",
+            ),
+            (self.l1 >= 0, "l1", "a number >= 0"),
+            (self.l2 >= 0, "l2", "a number >= 0"),
+            (self.precision in recipe.PRECISIONS, "precision", f"one of {recipe.PRECISIONS}"),
+            (self.split in splits_lib.METHODS, "split", f"one of {splits_lib.METHODS}"),
         ]
         for ok, name, expected in checks:
             if not ok:
@@ -276,7 +340,7 @@ class Task:
                 setattr(self, name, value)
 
     # ---------------------------------------------------------------- training
-    def fit(self, data=None, validation_data=None):
+    def fit(self, data=None, validation_data=None, groups=None):
         """Validates the data, builds the model, trains it and saves the run.
 
         Args:
@@ -284,6 +348,9 @@ class Task:
                 built-in default when None.
             validation_data: data to pick the best epoch on; a seeded split
                 of `data` when None.
+            groups: one group key per example of `data` (a speaker, an article, a patient):
+                the validation and test hold-outs then never share a group with training
+                (scikit-learn's `groups=`).
 
         Returns:
             self, with `model_`, `history_`, `metrics_` and `run_dir` set.
@@ -291,7 +358,11 @@ class Task:
         self._check_params()
         keras.utils.set_random_seed(self.seed)
         self.best_hyperparameters_ = None
-        splits = self._prepare_data(self.default_data if data is None else data, validation_data)
+        self._groups = groups
+        try:
+            splits = self._prepare_data(self.default_data if data is None else data, validation_data)
+        finally:
+            self._groups = None
         run_dir = runs.prepare_run_dir(self.save_dir, self.task_name, self.run_name, self.overwrite)
         self._say(f"Run directory: {run_dir}")
         if self.tune:
@@ -301,16 +372,17 @@ class Task:
             self._say(f"Best configuration: {self.best_hyperparameters_}; training it on the full budget.")
             keras.utils.set_random_seed(self.seed)
         with self._tuned():
-            model = self._build_model()
-            trained = self._train(model, splits, run_dir)
+            model = self._new_model()
+            trained = Trainer(self, run_dir).fit(model, splits.train, splits.validation)
             # history.csv also holds the epochs from before an interruption.
             self.history_ = runs.read_history(run_dir / runs.HISTORY_FILE) or trained
             self.model_ = model
-            self.metrics_ = {
-                "validation": self._evaluate_dataset(splits.validation),
-                "test": self._evaluate_dataset(splits.test) if splits.test is not None else None,
-                "data": splits.info,
-            }
+            with self._data_errors():
+                self.metrics_ = {
+                    "validation": self._evaluate_dataset(splits.validation) if splits.validation is not None else None,
+                    "test": self._evaluate_dataset(splits.test) if splits.test is not None else None,
+                    "data": splits.info,
+                }
         self.run_dir = str(run_dir)
         self.save(run_dir)
         runs.write_json(run_dir / runs.METRICS_FILE, self.metrics_)
@@ -318,54 +390,98 @@ class Task:
         self._say(self._summary())
         return self
 
+    def _split_options(self):
+        """Keyword arguments of `toolkit.data.holdout` that the task's arguments (and fit's groups) set."""
+        return dict(
+            test_split=self.test_split,
+            validation_split=self.validation_split,
+            seed=self.seed,
+            method=self.split,
+            groups=getattr(self, "_groups", None),
+        )
+
     def _keras_data(self, part):
         """What `keras.Model.fit` gets for a split part; tasks whose parts carry more (e.g. raw references) unwrap it."""
         return part
 
-    def _train(self, model, splits, run_dir):
-        """Runs the fine-tuning strategy's phases; a finished phase is skipped on resume."""
-        phases = STRATEGIES.get(self.finetune)(self.epochs, self._learning_rate())
+    def _new_model(self):
+        """`_build_model()` at the chosen precision, with float32 outputs and the L1/L2 penalties."""
+        with recipe.precision(self.precision):
+            model = self._build_model()
+        if self.precision != "float32":
+            model = recipe.float32_outputs(model)
+        groups = self.trainable_groups(model)
+        pretrained = self._uses_preset() or isinstance(getattr(self, "backbone", None), keras.Model)
+        recipe.regularize(
+            [layer for name, layers in groups.items() if not (pretrained and name == "backbone") for layer in layers],
+            l1=self.l1,
+            l2=self.l2,
+        )
+        return model
+
+    def trainable_groups(self, model):
+        """Named parts of `model` that fine-tuning strategies freeze and give their own learning rates.
+
+        Default: the layer named "backbone" and the rest of the model's top-level
+        layers ("head"); a model without a backbone is one group, "model". Tasks
+        with other parts (a GAN's generator and discriminator) override this.
+
+        Example:
+        >>> import keras
+        >>> inputs = keras.Input((4,))
+        >>> backbone = keras.Sequential([keras.layers.Dense(3)], name="backbone")
+        >>> model = keras.Model(inputs, keras.layers.Dense(2, name="classes")(backbone(inputs)))
+        >>> {name: [layer.name for layer in layers] for name, layers in Task().trainable_groups(model).items()}
+        {'backbone': ['backbone'], 'head': ['classes']}
+        """
+        names = [layer.name for layer in model.layers]
+        if "backbone" not in names:
+            return {"model": [model]}
         backbone = model.get_layer("backbone")
-        checkpoints = run_dir / runs.CHECKPOINT_DIR
-        checkpoints.mkdir(parents=True, exist_ok=True)
-        history, epoch = {}, 0
-        for i, phase in enumerate(phases):
-            done_file = checkpoints / f"phase_{i}_done.json"
-            weights_file = checkpoints / f"phase_{i}_final.weights.h5"
-            if done_file.exists():
-                self._say(f"Phase {i + 1}/{len(phases)} ({phase.description}) finished before; loading its weights.")
-                model.load_weights(weights_file)
-                done = runs.read_json(done_file)
-                epoch = done["next_epoch"]
-                _extend(history, done["history"])
-                continue
-            self._say(
-                f"Phase {i + 1}/{len(phases)}: {phase.description}, learning rate {phase.learning_rate:g}, "
-                f"up to {phase.epochs} epochs."
-            )
-            backbone.trainable = phase.train_backbone
-            self._compile(model, phase.learning_rate)
-            callbacks = list(self.callbacks or [])
-            if self.default_callbacks:
-                callbacks += default_callbacks(run_dir, i, epoch, patience=self.patience, tensorboard=self.tensorboard)
-            result = model.fit(
-                self._keras_data(splits.train),
-                validation_data=self._keras_data(splits.validation),
-                initial_epoch=epoch,
-                epochs=epoch + phase.epochs,
-                callbacks=callbacks,
-                shuffle=False,  # the training dataset shuffles itself
-                verbose=self._keras_verbose(),
-            )
-            best_file = checkpoints / f"phase_{i}_best.weights.h5"
-            if best_file.exists():
-                # The best epoch of the whole phase, also across an interruption.
-                model.load_weights(best_file)
-            epoch = (result.epoch[-1] + 1) if result.epoch else epoch + phase.epochs
-            model.save_weights(weights_file)
-            runs.write_json(done_file, {"next_epoch": epoch, "history": result.history})
-            _extend(history, result.history)
-        return history
+        # Layers the backbone holds are its own, also when the task reaches them directly (a language
+        # model's output layer reuses the backbone's token embedding): they must freeze with it.
+        inside = {id(layer) for layer in backbone._flatten_layers()}
+        head = [
+            layer
+            for layer in model.layers
+            if id(layer) not in inside and not isinstance(layer, keras.layers.InputLayer)
+        ]
+        return {"backbone": [backbone], "head": head}
+
+    def _explain_data_error(self, error):
+        """A `ToolkitError` naming the bad input behind an error raised inside tf.data, or None.
+
+        Data streams decode files while training; a corrupt file then fails inside
+        TensorFlow, whose message does not say which file. Tasks that read files
+        find and name it here.
+        """
+        return None
+
+    @contextlib.contextmanager
+    def _data_errors(self):
+        """Within the block, a TensorFlow error that `_explain_data_error` explains becomes that error."""
+        import tensorflow as tf
+
+        try:
+            yield
+        except tf.errors.OpError as error:
+            explained = self._explain_data_error(error)
+            if explained is None:
+                raise
+            raise explained from error
+
+    def _training_model(self, model):
+        """The Keras model `fit` trains; tasks that train through a wrapper (distillation) return it."""
+        return model
+
+    def _compile(self, model, make_optimizer):
+        """Compiles `model` for training; `make_optimizer()` is the run's optimizer (see `toolkit.trainer`).
+
+        Tasks with several losses pass a dict of losses and `loss_weights`; tasks whose
+        model has its own `train_step` (a GAN) call `make_optimizer("generator")` and
+        `make_optimizer("discriminator")` for one optimizer per group.
+        """
+        model.compile(optimizer=make_optimizer(), loss=self._loss(), metrics=self._metrics())
 
     def _uses_preset(self):
         """True when `backbone` names a KerasHub preset (a name, hub handle or folder), not a built-in or a model."""
@@ -381,13 +497,6 @@ class Task:
     def _default_learning_rate(self):
         """The learning rate used when `learning_rate=None`; tasks with pretrained backbones override it."""
         return 1e-3
-
-    def _compile(self, model, learning_rate):
-        model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate),
-            loss=self._loss(),
-            metrics=self._metrics(),
-        )
 
     def _keras_verbose(self):
         if self.verbose == "auto":
@@ -412,7 +521,7 @@ class Task:
     def evaluate(self, data):
         """Scores the fitted model on `data` (any form `fit` accepts) and returns a dict of metrics."""
         self._check_fitted()
-        with self._tuned():
+        with self._tuned(), self._data_errors():
             return self._evaluate_dataset(self._evaluation_dataset(data))
 
     def _check_fitted(self):
@@ -423,9 +532,34 @@ class Task:
                 fix="call fit(...) first, or toolkit.load(run_dir)",
             )
 
+    def find_learning_rate(self, data=None, min_rate=1e-7, max_rate=1.0, steps=100):
+        """The learning-rate range test on a fresh copy of this task's model (this task is not changed).
+
+        Args:
+            data: training data in any form `fit` accepts; the task's default when None.
+            min_rate, max_rate: the rates swept, exponentially, one per training step.
+            steps: training steps in the sweep.
+
+        Returns:
+            A `toolkit.lr_finder.LearningRateFinding`: `.suggested` (pass it as
+            `learning_rate=`), `.steepest`, the curve, and its CSV and PNG files.
+
+        Example:
+        >>> from tasks import ImageClassifier
+        >>> clf = ImageClassifier(backbone="lenet")
+        >>> rate = clf.find_learning_rate("digits").suggested  # doctest: +SKIP
+        >>> clf.set_params(learning_rate=rate).fit("digits")  # doctest: +SKIP
+        """
+        from toolkit.lr_finder import find_learning_rate
+
+        return find_learning_rate(self, data, min_rate=min_rate, max_rate=max_rate, steps=steps)
+
     def search_space(self, hp):
         """Constructor overrides to try when tuning; subclasses add their own."""
-        return {"learning_rate": hp.Float("learning_rate", 1e-4, 1e-2, sampling="log")}
+        return {
+            "learning_rate": hp.Float("learning_rate", 1e-4, 1e-2, sampling="log"),
+            "learning_rate_schedule": hp.Choice("learning_rate_schedule", ["plateau", "cosine"]),
+        }
 
     # ------------------------------------------------------------ save / load
     def save(self, path):
@@ -500,8 +634,3 @@ def load(path):
     task.metrics_ = runs.read_json(path / runs.METRICS_FILE) if (path / runs.METRICS_FILE).exists() else None
     task.run_dir = str(path)
     return task
-
-
-def _extend(history, more):
-    for key, values in more.items():
-        history.setdefault(key, []).extend(values)

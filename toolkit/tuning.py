@@ -9,7 +9,8 @@ import keras
 import keras_tuner
 
 from toolkit import runs
-from toolkit.finetune import STRATEGIES
+from toolkit.errors import ToolkitError
+from toolkit.trainer import Trainer, steps_per_epoch
 
 
 class TaskHyperModel(keras_tuner.HyperModel):
@@ -30,20 +31,20 @@ class TaskHyperModel(keras_tuner.HyperModel):
     (None, 2)
     """
 
-    def __init__(self, task):
+    def __init__(self, task, steps_per_epoch=1):
         super().__init__(name=task.task_name)
         self.task = task
+        self.steps_per_epoch = steps_per_epoch
 
     def build(self, hp):
         trial_task = self.task._clone(**self.task.search_space(hp))
-        model = trial_task._build_model()
-        phase = STRATEGIES.get(trial_task.finetune)(trial_task.epochs, trial_task._learning_rate())[0]
-        model.get_layer("backbone").trainable = phase.train_backbone
-        trial_task._compile(model, phase.learning_rate)
-        return model
+        model = trial_task._new_model()
+        trainer = Trainer(trial_task, run_dir=None)
+        trainer.prepare(model, trainer.phases()[0], self.steps_per_epoch)
+        return trial_task._training_model(model)
 
 
-def make_tuner(task, run_dir):
+def make_tuner(task, run_dir, steps_per_epoch=1):
     """The KerasTuner tuner named by `task.tuner`, storing its state in run_dir/tuner.
 
     Example:
@@ -56,8 +57,8 @@ def make_tuner(task, run_dir):
     ('Hyperband', 3)
     """
     common = dict(
-        hypermodel=TaskHyperModel(task),
-        objective="val_loss",
+        hypermodel=TaskHyperModel(task, steps_per_epoch),
+        objective=keras_tuner.Objective(task.monitor, direction=task.monitor_mode),
         seed=task.seed,
         directory=str(run_dir),
         project_name="tuner",
@@ -86,24 +87,31 @@ def search(task, splits, run_dir):
     >>> clf.best_hyperparameters_  # doctest: +SKIP
     {'learning_rate': 0.0021, 'dropout': 0.1, 'backbone': 'resnet', 'width': 32}
     """
-    tuner = make_tuner(task, run_dir)
+    if splits.validation is None:
+        raise ToolkitError(
+            "Tuning compares trials on validation data, and this run has none.",
+            expected="validation_data=, or a validation_split of the training data",
+            fix="pass validation data, or tune=False",
+        )
+    train = task._keras_data(splits.train)
+    tuner = make_tuner(task, run_dir, steps_per_epoch(train))
     task._say(f"Tuning with {task.tuner} search; tuner state in {run_dir / 'tuner'}")
     tuner.search(
-        task._keras_data(splits.train),
+        train,
         validation_data=task._keras_data(splits.validation),
         epochs=task.epochs,
         shuffle=False,  # the training dataset shuffles itself
         callbacks=list(task.callbacks or [])
-        + [keras.callbacks.EarlyStopping(monitor="val_loss", patience=task.patience)],
+        + [keras.callbacks.EarlyStopping(monitor=task.monitor, mode=task.monitor_mode, patience=task.patience)],
         verbose=task._keras_verbose() if task.verbose else 0,
     )
-    write_trials(tuner, run_dir / "trials.csv")
+    write_trials(tuner, run_dir / "trials.csv", task.monitor)
     best_hp = tuner.get_best_hyperparameters(1)[0]
     return task.search_space(best_hp)
 
 
-def write_trials(tuner, path):
-    """Writes one CSV row per trial (id, status, val_loss, then each hyperparameter), best first.
+def write_trials(tuner, path, monitor="val_loss"):
+    """Writes one CSV row per trial (id, status, the monitored score, then each hyperparameter), best first.
 
     Example:
     >>> import pathlib, tempfile
@@ -122,6 +130,7 @@ def write_trials(tuner, path):
         for name in values:
             if name not in names:
                 names.append(name)
-        rows.append({"trial_id": trial.trial_id, "status": trial.status, "val_loss": trial.score, **values})
-    rows.sort(key=lambda row: (row["val_loss"] is None, row["val_loss"] if row["val_loss"] is not None else 0))
-    runs.write_csv(path, rows, ["trial_id", "status", "val_loss", *names])
+        rows.append({"trial_id": trial.trial_id, "status": trial.status, monitor: trial.score, **values})
+    sign = -1 if tuner.oracle.objective.direction == "max" else 1
+    rows.sort(key=lambda row: (row[monitor] is None, sign * row[monitor] if row[monitor] is not None else 0))
+    runs.write_csv(path, rows, ["trial_id", "status", monitor, *names])

@@ -37,7 +37,8 @@ def digits():
 
 
 def load_source(data, data_dir=None):
-    """Returns (images, labels, class_names): images are file paths or arrays; class_names may be None.
+    """Returns (images, labels, class_names): images are file paths, arrays, or a `toolkit.data.Stream`
+    (for a tf.data.Dataset or TFDS source, never pulled into memory); class_names may be None.
 
     Example:
     >>> images, labels, classes = load_source((np.zeros((4, 8, 8)), ["a", "b", "a", "b"]))
@@ -50,8 +51,10 @@ def load_source(data, data_dir=None):
     ...
     """
     if isinstance(data, tf.data.Dataset):
-        images, labels = data_lib.dataset_to_arrays(data)
-        return images, labels, None
+        # Kept a stream: one pass reads the labels; images are decoded again when training reads them.
+        source = data_lib.unbatched(data)
+        labels = data_lib.stream_targets(source, "image")
+        return data_lib.Stream(source, np.arange(len(labels)), len(labels)), labels, None
     if isinstance(data, (tuple, list)) and len(data) == 2 and not isinstance(data[0], str):
         images, labels = data
         images = images if isinstance(images, np.ndarray) else list(images)
@@ -60,10 +63,11 @@ def load_source(data, data_dir=None):
     if isinstance(data, str) and data_lib.is_dataset_name(data):
         if data.startswith("tfds:"):
             dataset, names = data_lib.load_tfds(data, data_dir)
-            images, labels = data_lib.dataset_to_arrays(dataset)
+            source = data_lib.unbatched(dataset)
+            labels = data_lib.stream_targets(source, "image")
             if names:
                 labels = [names[int(label)] for label in labels]
-            return images, labels, names
+            return data_lib.Stream(source, np.arange(len(labels)), len(labels)), labels, names
         return data_lib.DATASETS.get(data)()
     if isinstance(data, (str, os.PathLike)):
         path = data_lib.existing_path(data, ACCEPTED)

@@ -95,42 +95,59 @@ class ImageClassifier(ClassifierMixin, Task):
                     expected=f"names from {sorted(AUGMENTATIONS)}",
                     fix="fix the augment= list",
                 )
+        self._files = []
         images, labels, class_names = image_data.load_source(data, self.data_dir)
         data_lib.check_same_length(images, labels)
         y, self.classes_ = data_lib.encode_labels(labels, class_names)
         data_lib.require_two_classes(y, self.classes_)
+        on_disk = _are_paths(images)
         image_size = self.image_size
         if image_size is None and self._uses_preset():
             converter = backbones_lib.load_preset(self.backbone, "ImageConverter")
             image_size = tuple(converter.image_size) if converter is not None and converter.image_size else (224, 224)
         if image_size is None and isinstance(self.backbone, keras.Model) and None not in self.backbone.input_shape[1:3]:
             image_size = tuple(self.backbone.input_shape[1:3])
-        self.image_size_, channels = images_lib.choose_size_and_channels(images, image_size, verbose=bool(self.verbose))
+        # Sizes and channels come from a bounded sample of file headers, not from every file.
+        sample = images_lib.header_sample(images, self.seed) if on_disk else images
+        size, channels = images_lib.choose_size_and_channels(sample, image_size, verbose=bool(self.verbose))
+        how = "as given" if image_size is not None else "the images' own size (median)"
+        if image_size is None and images_lib.capped_size(size) != size:
+            size = images_lib.capped_size(size)
+            how = f"the images' median size, capped at {images_lib.SCRATCH_MAX_SIDE} px a side for a from-scratch backbone"
+        self.image_size_ = size
         # Pretrained backbones and user models built for colour take RGB, whatever the files are.
         needs_rgb = self._uses_preset() or (
             isinstance(self.backbone, keras.Model) and self.backbone.input_shape[-1] == 3
         )
         self.channels_ = 3 if needs_rgb else channels
-        x = images_lib.to_array(images, self.image_size_, self.channels_, verbose=bool(self.verbose))
-        self._warn_if_unit_range(x, images)
+        self._say(f"Image size: {size[0]}x{size[1]}x{self.channels_} ({how}; pass image_size= to choose).")
+        if on_disk:
+            x = np.array([str(p) for p in images])  # the index: paths, decoded inside tf.data
+        elif isinstance(images, data_lib.Stream):
+            x = images.indices  # the index: positions in the stream
+        else:
+            x = images_lib.to_array(images, self.image_size_, self.channels_, verbose=bool(self.verbose))
+            self._warn_if_unit_range(x, images)
 
         validation = None
         if validation_data is not None:
-            x_val, y_val = self._arrays(validation_data)
+            x_val, y_val = self._index(validation_data)
             validation = ([x_val], y_val)
         ((x,), y), ((x_val,), y_val), test, info = data_lib.holdout(
             [x],
             y,
-            test_split=self.test_split,
-            validation_split=self.validation_split,
-            seed=self.seed,
             validation=validation,
             validation_source=data_lib.describe(validation_data),
+            **self._split_options(),
         )
         (x_test,), y_test = test if test is not None else ((None,), None)
+        if isinstance(images, data_lib.Stream):  # positions back to streams of those positions
+            x, x_test = images.part(x), None if x_test is None else images.part(x_test)
+            if validation is None:
+                x_val = images.part(x_val)
         info = {"train_source": data_lib.describe(data), **info}
         self._say(
-            f"Image classification: {len(self.classes_)} classes, {self.image_size_[0]}x{self.image_size_[1]}x{self.channels_} images; "
+            f"Image classification: {len(self.classes_)} classes; "
             f"{len(y)} train / {len(y_val)} validation / {info['test_examples']} test."
         )
         return data_lib.Splits(
@@ -140,20 +157,74 @@ class ImageClassifier(ClassifierMixin, Task):
             info=info,
         )
 
-    def _arrays(self, data):
-        """Any accepted data form -> (uint8 images at the trained size, class indices)."""
+    def _index(self, data):
+        """Any accepted data form -> (file paths, or uint8 images at the trained size; class indices)."""
         images, labels, _ = image_data.load_source(data, self.data_dir)
         data_lib.check_same_length(images, labels)
         y, _ = data_lib.encode_labels(labels, self.classes_)
+        if _are_paths(images) or isinstance(images, data_lib.Stream):
+            return (np.array([str(p) for p in images]) if _are_paths(images) else images), y
         return images_lib.to_array(images, tuple(self.image_size_), self.channels_, verbose=bool(self.verbose)), y
 
     def _dataset(self, x, y, shuffle=False):
-        return data_lib.to_dataset(
-            x, y, self.batch_size, shuffle=shuffle, seed=self.seed, map_fn=lambda a, b: (tf.cast(a, "float32"), b)
+        """The index of one part -> a batched dataset of (float32 images, labels).
+
+        Files are decoded inside tf.data (parallel, prefetched); decoded uint8 images are
+        cached in memory only when they fit `images_lib.MEMORY_CACHE_BYTES`, so memory stays
+        flat as the folder grows. Arrays the user passed are already in memory.
+        """
+        size, channels = tuple(self.image_size_), self.channels_
+        if isinstance(x, data_lib.Stream):
+            dataset = images_lib.stream_dataset(x, y, size, channels)
+            if images_lib.fits_in_memory(len(x), size, channels):
+                dataset = dataset.cache()
+            if shuffle:
+                # A bounded buffer: an uncached stream must not grow memory with the data.
+                dataset = dataset.shuffle(min(len(x), 1000), seed=self.seed, reshuffle_each_iteration=True)
+        elif x.dtype.kind in "US":
+            self._files = getattr(self, "_files", []) + x.tolist()  # to name a bad file if decoding fails
+            cache = images_lib.fits_in_memory(len(x), size, channels)
+            # Uncached, the paths are shuffled (cheap), not decoded images: no image buffer grows with the data.
+            dataset = images_lib.file_dataset(
+                x, y, size, channels, shuffle_seed=self.seed if shuffle and not cache else None
+            )
+            if cache:
+                dataset = dataset.cache()
+                if shuffle:
+                    dataset = dataset.shuffle(min(len(x), 10_000), seed=self.seed, reshuffle_each_iteration=True)
+        else:
+            dataset = tf.data.Dataset.from_tensor_slices((x, y)).cache()
+            if shuffle:
+                dataset = dataset.shuffle(min(len(x), 10_000), seed=self.seed, reshuffle_each_iteration=True)
+        dataset = dataset.batch(self.batch_size).map(
+            lambda images, labels: (tf.cast(images, "float32"), labels), num_parallel_calls=tf.data.AUTOTUNE
+        )
+        return dataset.prefetch(tf.data.AUTOTUNE)
+
+    def _explain_data_error(self, error):
+        """A decoding error inside tf.data does not name the file; find the unreadable ones and name them."""
+        if "toolkit: an image holds NaN" in str(error):
+            return ToolkitError(
+                "The dataset's images hold NaN or infinite values.",
+                expected="finite pixel values (0..255)",
+                fix="replace or drop those images (e.g. dataset.filter on tf.reduce_all(tf.math.is_finite(x)))",
+            )
+        files = getattr(self, "_files", None)
+        if not files or not isinstance(error, tf.errors.InvalidArgumentError):
+            return None
+        bad = images_lib.find_unreadable(files)
+        if not bad:
+            return None
+        listed = "; ".join(f"'{path}' ({message})" for path, message in bad)
+        return ToolkitError(
+            f"{len(bad)} image file(s) could not be decoded: {listed}.",
+            expected="readable image files (png, jpg, bmp, gif, webp, tiff)",
+            fix="remove or replace those files; nothing in the folder was changed",
         )
 
     def _evaluation_dataset(self, data):
-        return self._dataset(*self._arrays(data))
+        self._files = []
+        return self._dataset(*self._index(data))
 
     def _warn_if_unit_range(self, x, images):
         if not (len(images) and isinstance(images[0], str)) and x.max() <= 1:
@@ -246,6 +317,10 @@ class ImageClassifier(ClassifierMixin, Task):
             space["backbone"] = hp.Choice("backbone", self.accepted_backbones())
             space["width"] = hp.Choice("width", [16, 32, 64])
         return space
+
+
+def _are_paths(images):
+    return not isinstance(images, data_lib.Stream) and len(images) > 0 and isinstance(images[0], (str, os.PathLike))
 
 
 def train_image_classifier(data=None, validation_data=None, **kwargs):

@@ -124,11 +124,9 @@ class ImageSegmenter(Task):
         train, val, test, info = data_lib.holdout(
             [x, y],
             np.zeros(len(x), dtype=int),
-            test_split=self.test_split,
-            validation_split=self.validation_split,
-            seed=self.seed,
             validation=validation,
             validation_source=data_lib.describe(validation_data),
+            **self._split_options(),
         )
         info = {"train_source": data_lib.describe(data), **info}
         self._say(

@@ -104,11 +104,9 @@ class SpeechClassifier(ClassifierMixin, Task):
         train, val, test, info = data_lib.holdout(
             [waves],
             y,
-            test_split=self.test_split,
-            validation_split=self.validation_split,
-            seed=self.seed,
             validation=validation,
             validation_source=data_lib.describe(validation_data),
+            **self._split_options(),
         )
         # Learned from the training part only: validation and test recordings never shape the model.
         self.duration_ = float(self.duration or audio_lib.choose_duration(train[0][0], self.sample_rate_))

@@ -129,11 +129,9 @@ class SpeechRecognizer(Task):
         ((train_waves, train_texts), _), ((val_waves, val_texts), _), test, info = data_lib.holdout(
             [waves, texts],
             no_classes(len(waves)),
-            test_split=self.test_split,
-            validation_split=self.validation_split,
-            seed=self.seed,
             validation=validation,
             validation_source=data_lib.describe(validation_data),
+            **self._split_options(),
         )
         # The characters come from the training part only; held-out transcripts are scored as written.
         self.vocabulary_ = sorted(set("".join(train_texts)))
@@ -327,10 +325,10 @@ class SpeechRecognizer(Task):
             count += len(texts)
         return truths, guesses, sum(losses) / max(count, 1)
 
-    def _compile(self, model, learning_rate):
+    def _compile(self, model, make_optimizer):
         if not self._uses_preset():
-            return super()._compile(model, learning_rate)
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=self._loss(), sampler="greedy")
+            return super()._compile(model, make_optimizer)
+        model.compile(optimizer=make_optimizer(), loss=self._loss(), sampler="greedy")
 
     def _generate(self, padded):
         """Moonshine transcription of a batch of (batch, samples) waveforms, greedy so it repeats."""

@@ -142,11 +142,9 @@ class TextClassifier(ClassifierMixin, Task):
         ((x,), y), ((x_val,), y_val), test, info = data_lib.holdout(
             [np.array(texts, dtype=object)],
             y,
-            test_split=self.test_split,
-            validation_split=self.validation_split,
-            seed=self.seed,
             validation=validation,
             validation_source=data_lib.describe(validation_data),
+            **self._split_options(),
         )
         info = {"train_source": data_lib.describe(data), **info}
         self.train_texts_ = x

@@ -42,6 +42,11 @@ class TaskBattery:
             ({"validation_split": 1.5}, "validation_split=1.5 is not valid"),
             ({"finetune": "thaw"}, "Unknown fine-tuning strategy 'thaw'"),
             ({"backbone": "no-such-backbone"}, "Unknown backbone 'no-such-backbone'"),
+            ({"optimizer": "adamx"}, "optimizer='adamx' is not valid"),
+            ({"learning_rate_schedule": "linear"}, "learning_rate_schedule='linear' is not valid"),
+            ({"precision": "float8"}, "precision='float8' is not valid"),
+            ({"backbone_lr_fraction": 2.0}, "backbone_lr_fraction=2.0 is not valid"),
+            ({"split": "grouped"}, "split='grouped' needs a group for every example"),
         ]
 
     def check_prediction(self, task, prediction):

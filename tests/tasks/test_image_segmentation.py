@@ -311,7 +311,7 @@ def test_cli_train_and_predict_segmentation(mask_folder, tmp_path, capsys):
 
 def test_tuning_searches_loss_and_width(fast):
     seg = ImageSegmenter(tune=True, max_trials=1, **{**fast, **SMALL, "epochs": 1}).fit((SHAPES_X[:16], SHAPES_Y[:16]))
-    assert set(seg.best_hyperparameters_) == {"learning_rate", "loss", "width", "dropout"}
+    assert set(seg.best_hyperparameters_) == {"learning_rate", "learning_rate_schedule", "loss", "width", "dropout"}
     assert seg.loss in ("cross_entropy", "dice", "cross_entropy+dice")
 
 

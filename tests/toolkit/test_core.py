@@ -47,7 +47,7 @@ def test_unknown_task_lists_valid_ones():
 def test_strategies_phases():
     assert STRATEGIES.available() == ["freeze", "freeze_then_unfreeze", "full"]
     phases = STRATEGIES.get("freeze_then_unfreeze")(10, 1e-3)
-    assert [p.train_backbone for p in phases] == [False, True]
+    assert [p.frozen for p in phases] == [("backbone",), ()]
     assert sum(p.epochs for p in phases) == 10
     assert phases[1].learning_rate == pytest.approx(1e-4)
 
@@ -76,7 +76,7 @@ def test_split_is_seeded_and_stratified():
     first = data.split([x], y, 0.2, seed=3)
     second = data.split([x], y, 0.2, seed=3)
     np.testing.assert_array_equal(first[2][0], second[2][0])
-    assert first[4] is True
+    assert first[4] == "stratified"
     assert (first[3] == 1).sum() == 4  # 20% of the minority class
     assert set(first[0][0]).isdisjoint(first[2][0])
 

@@ -1,0 +1,223 @@
+"""The one training loop every task shares: phases, trainable groups, the recipe, callbacks, checkpoints, resume.
+
+A task supplies the pieces that differ (see `toolkit.Task`):
+    `trainable_groups(model)`: named parts that strategies freeze and give their own rates;
+    `_compile(model, make_optimizer)`: one loss or several, one optimizer or several, or a
+        model with its own `train_step` (the Keras pattern for GANs);
+    `monitor` / `monitor_mode`: the validation metric early stopping, checkpoints, the
+        plateau callback and the tuner follow, and whether higher is better;
+    `_training_model(model)`: what `fit` trains (e.g. a distillation wrapper around the model).
+The trainer owns everything else, the same for every task.
+"""
+
+import keras
+
+from toolkit import recipe, runs
+from toolkit.callbacks import default_callbacks
+from toolkit.errors import ToolkitError
+from toolkit.finetune import STRATEGIES
+
+
+class Trainer:
+    """Trains one task's model in the run directory, phase by phase, resuming a finished phase from disk.
+
+    Args:
+        task: the `toolkit.Task` whose arguments (recipe, callbacks, patience, ...) apply.
+        run_dir: the run directory (a `pathlib.Path`); checkpoints go to its `checkpoints/`.
+
+    Example:
+    >>> from tasks import ImageClassifier
+    >>> task = ImageClassifier(backbone="mlp", finetune="freeze_then_unfreeze", epochs=10)
+    >>> [p.description for p in Trainer(task, run_dir=None).phases()]
+    ['head only, backbone frozen', 'all layers, lower learning rate']
+    """
+
+    def __init__(self, task, run_dir):
+        self.task = task
+        self.run_dir = run_dir
+
+    def phases(self):
+        task = self.task
+        return STRATEGIES.get(task.finetune)(task.epochs, task._learning_rate(), task.backbone_lr_fraction)
+
+    # ----------------------------------------------------------- one phase
+    def prepare(self, model, phase, steps_per_epoch):
+        """Freezes the phase's groups and compiles the model with the phase's optimizer(s)."""
+        groups = self.task.trainable_groups(model)
+        for name in list(phase.frozen) + list(phase.rates):
+            if name not in groups:
+                raise ToolkitError(
+                    f"finetune={self.task.finetune!r} acts on the {name!r} part of the model, which this "
+                    f"{type(self.task).__name__} model does not have (its parts: {', '.join(groups)}).",
+                    expected="a fine-tuning strategy for the parts this model has",
+                    fix="use finetune='full' and backbone_lr_fraction=None",
+                )
+        # Frozen groups last: a layer two groups share stays frozen.
+        for name, layers in sorted(groups.items(), key=lambda item: item[0] in phase.frozen):
+            for layer in layers:
+                layer.trainable = name not in phase.frozen
+        total_steps = steps_per_epoch * phase.epochs
+        self.made = []  # the optimizers handed to the task's compile, the head's (or first group's) first
+        self.task._compile(self.task._training_model(model), self._optimizers(groups, phase, total_steps))
+
+    def _optimizers(self, groups, phase, total_steps):
+        """`make_optimizer(group=None)`: the phase's optimizer for the whole model, or for one group alone."""
+        task = self.task
+
+        def make(learning_rate, name=None):
+            return recipe.make_optimizer(task.optimizer, learning_rate, task.weight_decay, task.gradient_clip, name)
+
+        rate = recipe.learning_rate_value(task.learning_rate_schedule, phase.learning_rate, total_steps)
+
+        def make_optimizer(group=None):
+            optimizer = _make_optimizer(group)
+            self.made.append(getattr(optimizer, "head", optimizer))
+            return optimizer
+
+        def _make_optimizer(group):
+            if group is not None:
+                return make(recipe.scaled(rate, phase.rates.get(group, 1.0)))
+            slower = {g: f for g, f in phase.rates.items() if g not in phase.frozen and f != 1}
+            if not slower:
+                return make(rate)
+            head = make(rate, name="head")
+            owner = {}
+            for name, fraction in slower.items():
+                optimizer = make(recipe.scaled(rate, fraction), name=name)
+                for layer in groups[name]:
+                    for variable in layer.trainable_variables:
+                        owner[id(variable)] = optimizer
+            # Keras' MultiOptimizer hands each variable to its group's optimizer (the head's by default).
+            multi = keras.optimizers.MultiOptimizer(lambda variable: owner.get(id(variable), head))
+            multi.head = head
+            return multi
+
+        return make_optimizer
+
+    # --------------------------------------------------------------- phases
+    def fit(self, model, train, validation):
+        """Runs the strategy's phases on `model` (trained in place); a finished phase is loaded on resume.
+
+        Args:
+            model: the task's model.
+            train: the training data (a split part; the task's `_keras_data` unwraps it).
+            validation: the validation part, or None to train for the fixed budget of `epochs`.
+
+        Returns:
+            The history: {metric: [value per epoch]} over all phases.
+        """
+        task = self.task
+        phases = self.phases()
+        checkpoints = self.run_dir / runs.CHECKPOINT_DIR
+        checkpoints.mkdir(parents=True, exist_ok=True)
+        keras_train = task._keras_data(train)
+        keras_validation = task._keras_data(validation) if validation is not None else None
+        monitor = task.monitor if validation is not None else None
+        steps = steps_per_epoch(keras_train)
+        fit_model = task._training_model(model)
+        history, epoch = {}, 0
+        for i, phase in enumerate(phases):
+            done_file = checkpoints / f"phase_{i}_done.json"
+            weights_file = checkpoints / f"phase_{i}_final.weights.h5"
+            if done_file.exists():
+                task._say(f"Phase {i + 1}/{len(phases)} ({phase.description}) finished before; loading its weights.")
+                model.load_weights(weights_file)
+                done = runs.read_json(done_file)
+                epoch = done["next_epoch"]
+                _extend(history, done["history"])
+                continue
+            rates = "".join(f", {g} at {f:g}x" for g, f in phase.rates.items())
+            task._say(
+                f"Phase {i + 1}/{len(phases)}: {phase.description}; {_optimizer_name(task.optimizer)}, learning rate "
+                f"{phase.learning_rate:g} ({task.learning_rate_schedule}){rates}, up to {phase.epochs} epochs"
+                + ("." if monitor else ", no validation data: the whole budget.")
+            )
+            self.prepare(model, phase, steps)
+            callbacks = list(task.callbacks or [])
+            if task.default_callbacks:
+                callbacks += default_callbacks(
+                    self.run_dir,
+                    i,
+                    epoch,
+                    monitor=monitor,
+                    mode=task.monitor_mode,
+                    patience=task.patience,
+                    plateau=task.learning_rate_schedule == "plateau",
+                    optimizer=self.made[0] if self.made else None,
+                    tensorboard=task.tensorboard,
+                )
+            with task._data_errors():
+                result = fit_model.fit(
+                    keras_train,
+                    validation_data=keras_validation,
+                    initial_epoch=epoch,
+                    epochs=epoch + phase.epochs,
+                    callbacks=callbacks,
+                    shuffle=False,  # the training dataset shuffles itself
+                    verbose=task._keras_verbose(),
+                )
+            best_file = checkpoints / f"phase_{i}_best.weights.h5"
+            if monitor and best_file.exists():
+                # The best epoch of the whole phase, also across an interruption.
+                fit_model.load_weights(best_file)
+            epoch = (result.epoch[-1] + 1) if result.epoch else epoch + phase.epochs
+            model.save_weights(weights_file)
+            runs.write_json(done_file, {"next_epoch": epoch, "history": result.history})
+            _extend(history, result.history)
+        self._compile_for_saving(model)
+        return history
+
+    def _compile_for_saving(self, model):
+        """Compiles the trained model with one plain optimizer, all layers trainable.
+
+        A run's optimizer may hold per-group optimizers keyed by variable, which
+        do not serialise; the saved `model.keras` is compiled as a user would
+        compile it, ready for `model_.fit` or `model_.evaluate`.
+        """
+        for layers in self.task.trainable_groups(model).values():
+            for layer in layers:
+                layer.trainable = True
+        task = self.task
+        rate = task._learning_rate()
+        self.task._compile(
+            model,
+            lambda group=None: recipe.make_optimizer(task.optimizer, rate, task.weight_decay, task.gradient_clip),
+        )
+        if model.optimizer is not None and not model.optimizer.built:
+            # Built now, so the saved optimizer has the variables a reload builds (Keras warns otherwise).
+            model.optimizer.build(model.trainable_variables)
+
+
+def steps_per_epoch(dataset):
+    """Batches in one pass of `dataset` (counted once when tf.data does not know it).
+
+    Example:
+    >>> import tensorflow as tf
+    >>> steps_per_epoch(tf.data.Dataset.range(10).batch(4))
+    3
+    >>> steps_per_epoch(tf.data.Dataset.range(10).filter(lambda x: x < 5).batch(2))
+    3
+    """
+    import tensorflow as tf
+
+    if isinstance(dataset, tf.data.Dataset):
+        count = int(dataset.cardinality())
+        if count >= 0:
+            return count
+        if count == tf.data.INFINITE_CARDINALITY:
+            raise ToolkitError(
+                "The training dataset repeats forever.",
+                expected="a finite dataset (one pass is one epoch)",
+                fix="remove .repeat() from the dataset",
+            )
+        return int(dataset.reduce(0, lambda n, _: n + 1))
+    return len(dataset)
+
+
+def _optimizer_name(optimizer):
+    return optimizer if isinstance(optimizer, str) else type(optimizer).__name__
+
+
+def _extend(history, more):
+    for key, values in more.items():
+        history.setdefault(key, []).extend(values)
