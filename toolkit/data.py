@@ -204,12 +204,9 @@ def stream_targets(dataset, kind="example"):
 
 
 def dataset_to_arrays(dataset, target_rank=0):
-    """Collects a (possibly batched) dataset of (input, target) pairs into two lists.
+    """Collects a (possibly batched) dataset of (input, target) pairs into two lists (see `unbatched`).
 
-    Args:
-        dataset: a `tf.data.Dataset` of (input, target) pairs, batched or not.
-        target_rank: the rank of one unbatched target (0: a label; 2: a (height, width) mask).
-            A target of one rank more is a batch, except an (height, width, 1) mask of known size.
+    Tasks that do not stream `tf.data` input yet use it; image classification keeps a `Stream`.
 
     Example:
     >>> ds = tf.data.Dataset.from_tensor_slices((np.zeros((5, 2)), np.arange(5))).batch(2)
@@ -220,24 +217,7 @@ def dataset_to_arrays(dataset, target_rank=0):
     >>> len(dataset_to_arrays(masks, target_rank=2)[1])  # unbatched (image, mask) pairs
     3
     """
-    if not isinstance(dataset.element_spec, tuple) or len(dataset.element_spec) != 2:
-        raise ToolkitError(
-            f"The tf.data.Dataset yields {dataset.element_spec}.",
-            expected="a dataset of (input, target) pairs",
-            fix="map it to pairs, e.g. dataset.map(lambda d: (d['image'], d['label']))",
-        )
-    shape = dataset.element_spec[1].shape
-    rank = shape.rank
-    if rank is None or rank < target_rank:
-        batched = False
-    elif rank == target_rank:
-        batched = False
-    elif rank == target_rank + 1 and target_rank >= 2 and shape[-1] == 1 and shape[0] is not None:
-        batched = False  # one (height, width, 1) mask
-    else:
-        batched = True
-    if batched:
-        dataset = dataset.unbatch()
+    dataset = unbatched(dataset, target_rank)
     inputs, targets = [], []
     for x, y in dataset.as_numpy_iterator():
         inputs.append(x)

@@ -11,7 +11,9 @@ import keras
 
 from toolkit.errors import ToolkitError
 
-_EPSILON = 1e-7
+# Far below float32 softmax outputs of a confident teacher: a larger floor would flatten the small
+# probabilities of the wrong classes, the "dark knowledge" distillation transfers.
+_EPSILON = 1e-30
 
 
 @keras.saving.register_keras_serializable(package="toolkit")

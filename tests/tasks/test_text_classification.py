@@ -219,7 +219,14 @@ def test_tuning_searches_architecture_and_embedding(fast):
     clf = train_text_classifier(
         toy_texts(), tune=True, max_trials=1, embedding_dim=16, width=8, **{**fast, "epochs": 1}
     )
-    assert set(clf.best_hyperparameters_) == {"learning_rate", "learning_rate_schedule", "label_smoothing", "dropout", "backbone", "embedding_dim"}
+    assert set(clf.best_hyperparameters_) == {
+        "learning_rate",
+        "learning_rate_schedule",
+        "label_smoothing",
+        "dropout",
+        "backbone",
+        "embedding_dim",
+    }
     assert clf.best_hyperparameters_["backbone"] in toolkit.BACKBONES.available(modality="text")
     assert (
         "train_texts_"
