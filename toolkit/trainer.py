@@ -113,7 +113,7 @@ class Trainer:
         keras_train = task._keras_data(train)
         keras_validation = task._keras_data(validation) if validation is not None else None
         monitor = task.monitor if validation is not None else None
-        steps = steps_per_epoch(keras_train)
+        steps = schedule_steps(task, keras_train)
         fit_model = task._training_model(model)
         history, epoch = {}, 0
         for i, phase in enumerate(phases):
@@ -186,6 +186,18 @@ class Trainer:
         if model.optimizer is not None and not model.optimizer.built:
             # Built now, so the saved optimizer has the variables a reload builds (Keras warns otherwise).
             model.optimizer.build(model.trainable_variables)
+
+
+def schedule_steps(task, dataset):
+    """Training steps per epoch where the task's schedule needs them (cosine, one-cycle); else 1, without a pass.
+
+    Example:
+    >>> from types import SimpleNamespace
+    >>> import tensorflow as tf
+    >>> schedule_steps(SimpleNamespace(learning_rate_schedule="plateau"), tf.data.Dataset.range(10).batch(4))
+    1
+    """
+    return 1 if task.learning_rate_schedule in ("plateau", "constant") else steps_per_epoch(dataset)
 
 
 def steps_per_epoch(dataset):

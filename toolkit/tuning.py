@@ -94,7 +94,7 @@ def search(task, splits, run_dir):
             fix="pass validation data, or tune=False",
         )
     train = task._keras_data(splits.train)
-    tuner = make_tuner(task, run_dir, steps_per_epoch(train))
+    tuner = make_tuner(task, run_dir, steps_per_epoch(train))  # trials may choose a schedule
     task._say(f"Tuning with {task.tuner} search; tuner state in {run_dir / 'tuner'}")
     tuner.search(
         train,

@@ -174,28 +174,26 @@ class ImageClassifier(ClassifierMixin, Task):
         flat as the folder grows. Arrays the user passed are already in memory.
         """
         size, channels = tuple(self.image_size_), self.channels_
-        if isinstance(x, data_lib.Stream):
+        stream = isinstance(x, data_lib.Stream)
+        on_disk = stream or x.dtype.kind in "US"
+        # Arrays are in memory already; decoded files and streams only when they fit the budget.
+        cache = not on_disk or images_lib.fits_in_memory(len(x), size, channels)
+        if stream:
             dataset = images_lib.stream_dataset(x, y, size, channels)
-            if images_lib.fits_in_memory(len(x), size, channels):
-                dataset = dataset.cache()
-            if shuffle:
-                # A bounded buffer: an uncached stream must not grow memory with the data.
-                dataset = dataset.shuffle(min(len(x), 1000), seed=self.seed, reshuffle_each_iteration=True)
-        elif x.dtype.kind in "US":
+        elif on_disk:
             self._files = getattr(self, "_files", []) + x.tolist()  # to name a bad file if decoding fails
-            cache = images_lib.fits_in_memory(len(x), size, channels)
             # Uncached, the paths are shuffled (cheap), not decoded images: no image buffer grows with the data.
             dataset = images_lib.file_dataset(
                 x, y, size, channels, shuffle_seed=self.seed if shuffle and not cache else None
             )
-            if cache:
-                dataset = dataset.cache()
-                if shuffle:
-                    dataset = dataset.shuffle(min(len(x), 10_000), seed=self.seed, reshuffle_each_iteration=True)
         else:
-            dataset = tf.data.Dataset.from_tensor_slices((x, y)).cache()
-            if shuffle:
-                dataset = dataset.shuffle(min(len(x), 10_000), seed=self.seed, reshuffle_each_iteration=True)
+            dataset = tf.data.Dataset.from_tensor_slices((x, y))
+        if cache:
+            dataset = dataset.cache()
+        if shuffle and (cache or stream):
+            # A stream's buffer stays small: uncached, it must not grow memory with the data.
+            buffer = min(len(x), 1000 if stream else 10_000)
+            dataset = dataset.shuffle(buffer, seed=self.seed, reshuffle_each_iteration=True)
         dataset = dataset.batch(self.batch_size).map(
             lambda images, labels: (tf.cast(images, "float32"), labels), num_parallel_calls=tf.data.AUTOTUNE
         )
