@@ -46,13 +46,19 @@ class Distiller(keras.Model):
     def call(self, inputs, training=False):
         return self.student(inputs, training=training)
 
+    def _teacher_inputs(self, x):
+        """A KerasHub task (a fine-tuned text classifier) preprocesses in its data pipeline, not in
+        `call`: its preprocessor turns the student's raw inputs (strings) into the teacher's token ids."""
+        preprocessor = getattr(self.teacher, "preprocessor", None)
+        return x if preprocessor is None else preprocessor(x)
+
     def _soften(self, probabilities):
         logits = keras.ops.log(keras.ops.clip(keras.ops.cast(probabilities, "float32"), _EPSILON, 1.0))
         return keras.ops.softmax(logits / self.temperature, axis=-1)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         hard = super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
-        taught = self.teacher(x, training=False)
+        taught = self.teacher(self._teacher_inputs(x), training=False)
         soft = keras.losses.KLDivergence()(self._soften(taught), self._soften(y_pred))
         return self.alpha * hard + (1 - self.alpha) * soft * self.temperature**2
 

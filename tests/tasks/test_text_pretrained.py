@@ -127,3 +127,13 @@ def test_list_backbones_for_text(capsys):
     for name in ("cnn", "bilstm", "gru", "transformer", "bert_tiny_en_uncased"):
         assert name in out
     assert "resnet " not in out
+
+
+def test_cnn_student_distils_from_a_preset_teacher_run(tiny_bert_preset, fast):
+    """A KerasHub teacher tokenises in its preprocessor, not in `call`: the distiller feeds it token ids."""
+    teacher = TextClassifier(backbone=tiny_bert_preset, **{**fast, "epochs": 1}).fit(toy_texts())
+    student = TextClassifier(backbone="cnn", width=8, embedding_dim=8, teacher=teacher.run_dir, alpha=0.0, **fast)
+    student.fit(toy_texts())
+    history = toolkit.runs.read_history(pathlib.Path(student.run_dir) / toolkit.runs.HISTORY_FILE)
+    assert np.isfinite(history["loss"]).all() and history["loss"][0] > 0
+    assert student.model_.name == "text_classifier"  # the student is saved, not the distiller
