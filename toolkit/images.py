@@ -253,7 +253,7 @@ def choose_size_and_channels(images, image_size=None, verbose=True):
     ((32, 32), 3)
     """
     if isinstance(images, data_lib.Stream):
-        sizes, channels = _stream_sizes(images.source)
+        sizes, channels = stream_sizes(images.source)
     elif len(images) and isinstance(images[0], str):
         headers = [peek(path) for path in images]
         sizes = [size for size, _ in headers]
@@ -279,7 +279,7 @@ def choose_size_and_channels(images, image_size=None, verbose=True):
     return tuple(int(v) for v in size), channels
 
 
-def _stream_sizes(source):
+def stream_sizes(source):
     """Image sizes and channels of a stream: from its static shape, else from its first `SIZE_SAMPLE` images."""
     shape = source.element_spec[0].shape
     if shape.rank not in (2, 3, None):
@@ -311,8 +311,23 @@ def stream_dataset(stream, labels, size, channels):
     """
     import tensorflow as tf
 
+    convert = stream_image_converter(stream.source.element_spec[0].shape, size, channels)
+    images = stream.dataset().map(lambda x, y: convert(x), num_parallel_calls=tf.data.AUTOTUNE)
+    return tf.data.Dataset.zip((images, tf.data.Dataset.from_tensor_slices(np.asarray(labels))))
+
+
+def stream_image_converter(shape, size, channels):
+    """A tf function: one stream image of static `shape` -> uint8 (height, width, channels) at `size`.
+
+    Example:
+    >>> import tensorflow as tf
+    >>> convert = stream_image_converter(tf.TensorShape([None, None, 4]), (2, 2), 1)
+    >>> convert(tf.fill((5, 5, 4), 255.0)).numpy().squeeze().tolist()
+    [[255, 255], [255, 255]]
+    """
+    import tensorflow as tf
+
     size = tuple(int(v) for v in size)
-    shape = stream.source.element_spec[0].shape
     have = 1 if shape.rank == 2 else shape[-1]
     if have not in (1, 3, 4):
         raise ToolkitError(
@@ -335,8 +350,7 @@ def stream_dataset(stream, labels, size, channels):
         image = tf.debugging.check_numerics(image, "toolkit: an image holds NaN or infinite values")
         return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
 
-    images = stream.dataset().map(lambda x, y: convert(x), num_parallel_calls=tf.data.AUTOTUNE)
-    return tf.data.Dataset.zip((images, tf.data.Dataset.from_tensor_slices(np.asarray(labels))))
+    return convert
 
 
 def to_array(images, size, channels, verbose=True):
@@ -459,3 +473,34 @@ def find_unreadable(paths, limit=5):
             if len(found) >= limit:
                 break
     return found
+
+
+def explain_decode_error(error, files):
+    """A `ToolkitError` naming the undecodable files behind a tf.data decoding error, or None.
+
+    A decoding error inside tf.data does not name its file; this finds the unreadable ones among
+    the `files` the datasets read, and turns a NaN check failure of a stream into a clear message.
+
+    Example:
+    >>> explain_decode_error(ValueError("other"), []) is None
+    True
+    """
+    import tensorflow as tf
+
+    if "toolkit: an image holds NaN" in str(error):
+        return ToolkitError(
+            "The dataset's images hold NaN or infinite values.",
+            expected="finite pixel values (0..255)",
+            fix="replace or drop those images (e.g. dataset.filter on tf.reduce_all(tf.math.is_finite(x)))",
+        )
+    if not files or not isinstance(error, tf.errors.InvalidArgumentError):
+        return None
+    bad = find_unreadable(files)
+    if not bad:
+        return None
+    listed = "; ".join(f"'{path}' ({message})" for path, message in bad)
+    return ToolkitError(
+        f"{len(bad)} image file(s) could not be decoded: {listed}.",
+        expected="readable image files (png, jpg, bmp, gif, webp, tiff)",
+        fix="remove or replace those files; nothing in the folder was changed",
+    )

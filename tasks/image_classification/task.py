@@ -200,25 +200,7 @@ class ImageClassifier(ClassifierMixin, Task):
         return dataset.prefetch(tf.data.AUTOTUNE)
 
     def _explain_data_error(self, error):
-        """A decoding error inside tf.data does not name the file; find the unreadable ones and name them."""
-        if "toolkit: an image holds NaN" in str(error):
-            return ToolkitError(
-                "The dataset's images hold NaN or infinite values.",
-                expected="finite pixel values (0..255)",
-                fix="replace or drop those images (e.g. dataset.filter on tf.reduce_all(tf.math.is_finite(x)))",
-            )
-        files = getattr(self, "_files", None)
-        if not files or not isinstance(error, tf.errors.InvalidArgumentError):
-            return None
-        bad = images_lib.find_unreadable(files)
-        if not bad:
-            return None
-        listed = "; ".join(f"'{path}' ({message})" for path, message in bad)
-        return ToolkitError(
-            f"{len(bad)} image file(s) could not be decoded: {listed}.",
-            expected="readable image files (png, jpg, bmp, gif, webp, tiff)",
-            fix="remove or replace those files; nothing in the folder was changed",
-        )
+        return images_lib.explain_decode_error(error, getattr(self, "_files", None))
 
     def _evaluation_dataset(self, data):
         self._files = []

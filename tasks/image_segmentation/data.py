@@ -61,7 +61,9 @@ def shapes(count=240, size=64, seed=0):
 
 
 def load_source(data, data_dir=None):
-    """Returns (images, masks, class_names): images and masks are parallel lists of file paths or arrays.
+    """Returns (images, masks, class_names): images and masks are parallel lists of file paths or arrays,
+    or, for a tf.data.Dataset or TFDS source, images is a `toolkit.data.Stream` of (image, mask) pairs
+    (never pulled into memory) and masks is None.
 
     Example:
     >>> images, masks, names = load_source((np.zeros((2, 8, 8)), np.zeros((2, 8, 8), "uint8")))
@@ -74,11 +76,10 @@ def load_source(data, data_dir=None):
     ...
     """
     if isinstance(data, tf.data.Dataset):
-        images, masks = data_lib.dataset_to_arrays(data, target_rank=2)
-        return images, masks, None
+        return stream(data_lib.unbatched(data, target_rank=2)), None, None
     if isinstance(data, str) and data_lib.is_dataset_name(data):
         if data.startswith("tfds:"):
-            return _from_tfds(data, data_dir) + (None,)
+            return stream(_from_tfds(data, data_dir)), None, None
         return data_lib.DATASETS.get(data)()
     if isinstance(data, (tuple, list)) and len(data) == 2:
         first, second = data
@@ -258,7 +259,105 @@ def check_pairs(images, masks):
         )
 
 
+def stream(source):
+    """A dataset of (image, mask) pairs as a `Stream` over all its positions (counted in one pass if unknown).
+
+    Example:
+    >>> pairs = tf.data.Dataset.from_tensor_slices((np.zeros((3, 4, 4, 1)), np.zeros((3, 4, 4), "uint8")))
+    >>> len(stream(pairs))
+    3
+    """
+    count = int(source.cardinality())
+    if count < 0:  # unknown (a filter, a generator) or infinite
+        if count == tf.data.INFINITE_CARDINALITY:
+            raise ToolkitError(
+                "The tf.data.Dataset repeats forever.", expected="a finite dataset", fix="drop the .repeat()"
+            )
+        count = int(source.reduce(np.int64(0), lambda n, _: n + 1))
+    if count == 0:
+        raise ToolkitError(
+            "The tf.data.Dataset holds no (image, mask) pairs.", expected="a non-empty dataset", fix="check it"
+        )
+    return data_lib.Stream(source, np.arange(count), count)
+
+
+def stream_mask_converter(shape, size):
+    """A tf function: one stream mask of static `shape` -> uint8 (height, width) class indices at `size`.
+
+    0/255 binary masks become 0/1, as for files; resizing is nearest-neighbour.
+
+    Example:
+    >>> convert = stream_mask_converter(tf.TensorShape([4, 4, 1]), (2, 2))
+    >>> convert(tf.fill((4, 4, 1), 255)).numpy().tolist()
+    [[1, 1], [1, 1]]
+    """
+    if shape.rank not in (2, 3) or (shape.rank == 3 and shape[-1] not in (1, None)):
+        raise ToolkitError(
+            f"The dataset's masks have shape {shape}.",
+            expected="masks of shape (height, width) or (height, width, 1) holding class indices, one per element",
+            fix="map the dataset to (image, mask) pairs of class-index masks (argmax a one-hot mask)",
+        )
+    size = tuple(int(v) for v in size)
+
+    def convert(mask):
+        mask = tf.cast(mask if shape.rank == 2 else mask[..., 0], tf.int32)
+        binary = tf.reduce_all((mask == 0) | (mask == 255)) & tf.reduce_any(mask == 255)
+        mask = tf.where(binary, mask // 255, mask)
+        mask = tf.image.resize(mask[..., None], size, method="nearest")[..., 0]
+        return tf.cast(mask, tf.uint8)
+
+    return convert
+
+
+def stream_mask_range(stream):
+    """(smallest, largest) class index of a stream's masks, in one pass that checks they are whole
+    numbers and that each has its image's size.
+
+    Example:
+    >>> pairs = tf.data.Dataset.from_tensor_slices((np.zeros((2, 4, 4)), np.array([[[0, 2]] * 4, [[1, 1]] * 4])))
+    >>> stream_mask_range(stream(pairs))
+    (0, 2)
+    """
+
+    def stats(image, mask):
+        mask = tf.cast(mask, tf.float64)
+        whole = tf.reduce_all(tf.math.is_finite(mask) & tf.equal(mask, tf.round(mask)))
+        binary = tf.reduce_all((mask == 0) | (mask == 255)) & tf.reduce_any(mask == 255)
+        mask = tf.where(binary, mask / 255, mask)  # read as 0/1, as `stream_mask_converter` does
+        differ = tf.cast(tf.reduce_any(tf.shape(image)[:2] != tf.shape(mask)[:2]), tf.int64)
+        return tf.reduce_min(mask), tf.reduce_max(mask), whole, differ
+
+    def merge(total, item):
+        return (
+            tf.minimum(total[0], item[0]), tf.maximum(total[1], item[1]), total[2] & item[2], total[3] + item[3]
+        )  # fmt: skip
+
+    start = (np.float64(np.inf), np.float64(-np.inf), True, np.int64(0))
+    low, high, whole, differ = stream.dataset().map(stats, num_parallel_calls=tf.data.AUTOTUNE).reduce(start, merge)
+    if int(differ):
+        raise ToolkitError(
+            f"{int(differ)} image / mask pairs differ in size in the dataset.",
+            expected="each mask the same height and width as its image",
+            fix="resize the masks with nearest-neighbour interpolation, or fix the pairing",
+        )
+    if not bool(whole):
+        raise ToolkitError(
+            "The dataset's masks hold fractional, NaN or infinite values.",
+            expected="whole class indices, not probabilities or one-hot scores",
+            fix="map the masks to class indices (e.g. tf.argmax over classes)",
+        )
+    low, high = int(low), int(high)
+    if low < 0 or high > 255:
+        raise ToolkitError(
+            f"The dataset's masks hold class index {low if low < 0 else high}.",
+            expected="class indices from 0 to 255 (0/255 binary masks are read as 0/1)",
+            fix="renumber the classes from 0; negative ids such as an 'ignore' label of -1 are not supported",
+        )
+    return low, high
+
+
 def _from_tfds(spec, data_dir):
+    """A TFDS segmentation dataset as a dataset of (image, mask) pairs (a stream, not read into memory)."""
     dataset, _ = data_lib.load_tfds(spec, data_dir, as_supervised=False)
     features = dataset.element_spec
     key = next((k for k in TFDS_MASK_KEYS if k in features and len(features[k].shape) in (2, 3)), None)
@@ -268,8 +367,4 @@ def _from_tfds(spec, data_dir):
             expected=f"an 'image' feature and a mask feature named one of {TFDS_MASK_KEYS}",
             fix="choose a segmentation dataset, or map it to a tf.data.Dataset of (image, mask) yourself",
         )
-    images, masks = [], []
-    for example in dataset.as_numpy_iterator():
-        images.append(example["image"])
-        masks.append(example[key])
-    return images, masks
+    return dataset.map(lambda example: (example["image"], example[key]))

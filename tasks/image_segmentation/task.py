@@ -102,11 +102,12 @@ class ImageSegmenter(Task):
     # ------------------------------------------------------------------- data
     def _prepare_data(self, data, validation_data):
         self._check_segmentation_params()
+        self._files = []  # image files the datasets decode, to name a bad one if decoding fails
         images, masks, names = seg_data.load_source(data, self.data_dir)
-        seg_data.check_pairs(images, masks)
         self.image_size_, self.channels_ = self._choose_size_and_channels(images)
-        x, y = self._arrays_from(images, masks)
-        largest = int(y.max())
+        source = self._source(images, masks)
+        # One streaming pass over the masks: validates them and finds the class indices they hold.
+        low, largest = self._mask_range(source)
         names = list(self.class_names) if self.class_names else names
         if names is not None and largest >= len(names):
             raise ToolkitError(
@@ -115,15 +116,17 @@ class ImageSegmenter(Task):
                 fix="give a name for every class index, or check the masks",
             )
         self.classes_ = [str(n) for n in names] if names is not None else [str(i) for i in range(largest + 1)]
-        data_lib.require_two_classes(np.unique(y), self.classes_)
-        # Splits are by image; holdout's labels only stratify, and images have none.
-        validation = None
+        data_lib.require_two_classes(np.unique([low, largest]), self.classes_)
+        # Splits are of positions, by image; holdout's labels only stratify, and images have none.
+        validation, val_source = None, None
         if validation_data is not None:
-            x_val, y_val = self._arrays(validation_data)
-            validation = ([x_val, y_val], np.zeros(len(x_val), dtype=int))
-        train, val, test, info = data_lib.holdout(
-            [x, y],
-            np.zeros(len(x), dtype=int),
+            val_source = self._checked_source(validation_data)
+            count = _length(val_source)
+            validation = ([np.arange(count)], np.zeros(count, dtype=int))
+        count = _length(source)
+        ((train,), _), ((val,), _), test, info = data_lib.holdout(
+            [np.arange(count)],
+            np.zeros(count, dtype=int),
             validation=validation,
             validation_source=data_lib.describe(validation_data),
             **self._split_options(),
@@ -135,9 +138,9 @@ class ImageSegmenter(Task):
             f"{info['test_examples']} test."
         )
         return data_lib.Splits(
-            train=self._dataset(*train[0], shuffle=True),
-            validation=self._dataset(*val[0]),
-            test=None if test is None else self._dataset(*test[0]),
+            train=self._dataset(_part(source, train), shuffle=True),
+            validation=self._dataset(_part(val_source or source, val)),
+            test=None if test is None else self._dataset(_part(source, test[0][0])),
             info=info,
         )
 
@@ -167,53 +170,112 @@ class ImageSegmenter(Task):
         augment_lib.check(self.augment)
 
     def _choose_size_and_channels(self, images):
+        """The training size (the preset's, or the images' median from a bounded sample) and channels."""
+        stream = isinstance(images, data_lib.Stream)
+        sample = images if stream else images_lib.header_sample(images, self.seed) if _are_paths(images) else images
         size = self.image_size
         if size is None and self._uses_preset():
             converter = backbones_lib.load_preset(self.backbone, "ImageConverter")
             size = tuple(converter.image_size) if converter is not None and converter.image_size else None
         if size is None:
-            sizes = np.array([seg_data.original_size(image) for image in images])
+            if stream:
+                sizes, _ = images_lib.stream_sizes(images.source)
+                sizes = np.array(sizes)
+            else:
+                sizes = np.array([seg_data.original_size(image) for image in sample])
             multiple = 2**self.depth if self.backbone == "unet" else 32
             size = [max(multiple, min(256, int(np.median(sizes[:, i]))) // multiple * multiple) for i in (0, 1)]
         size = (size, size) if isinstance(size, int) else tuple(int(s) for s in size)
-        _, channels = images_lib.choose_size_and_channels(images[:50], size, verbose=False)
+        _, channels = images_lib.choose_size_and_channels(images if stream else sample[:50], size, verbose=False)
         return size, 3 if (self._uses_preset() or channels == 3) else 1
 
-    def _arrays_from(self, images, masks):
-        """Images and masks at the training size: (uint8 (N,h,w,c), uint8 (N,h,w))."""
-        x = images_lib.to_array(images, self.image_size_, self.channels_, verbose=bool(self.verbose))
-        y = np.stack([seg_data.read_mask(mask, self.image_size_) for mask in masks])
-        return x, y
-
-    def _arrays(self, data):
-        images, masks, _ = seg_data.load_source(data, self.data_dir)
+    def _source(self, images, masks):
+        """The index the datasets read: [image paths, mask paths], [uint8 images, uint8 masks] at the
+        training size (arrays the user passed are in memory already), or [a Stream of (image, mask)]."""
+        if isinstance(images, data_lib.Stream):
+            return [images]
         seg_data.check_pairs(images, masks)
-        x, y = self._arrays_from(images, masks)
-        if y.max() >= len(self.classes_):
+        if _are_paths(images) and _are_paths(masks):
+            return [np.array([str(p) for p in images]), np.array([str(p) for p in masks])]
+        x = images_lib.to_array(
+            [str(i) if isinstance(i, os.PathLike) else i for i in images], self.image_size_, self.channels_,
+            verbose=bool(self.verbose),
+        )  # fmt: skip
+        return [x, np.stack([seg_data.read_mask(mask, self.image_size_) for mask in masks])]
+
+    def _mask_range(self, source):
+        """(smallest, largest) class index of the masks; files are read (and checked) one at a time."""
+        if isinstance(source[0], data_lib.Stream):
+            return seg_data.stream_mask_range(source[0])
+        if source[1].dtype.kind in "US":
+            low, high = 255, 0
+            for path in source[1]:
+                mask = seg_data.read_mask(path)
+                low, high = min(low, int(mask.min())), max(high, int(mask.max()))
+            return low, high
+        return int(source[1].min()), int(source[1].max())
+
+    def _checked_source(self, data):
+        """Validation or evaluation data as an index, its masks checked against the trained classes."""
+        images, masks, _ = seg_data.load_source(data, self.data_dir)
+        source = self._source(images, masks)
+        _, largest = self._mask_range(source)
+        if largest >= len(self.classes_):
             raise ToolkitError(
-                f"The masks hold class index {int(y.max())}, unknown to this model ({len(self.classes_)} classes).",
+                f"The masks hold class index {largest}, unknown to this model ({len(self.classes_)} classes).",
                 expected=f"indices 0..{len(self.classes_) - 1}",
                 fix="check the evaluation masks",
             )
-        return x, y
+        return source
 
-    def _dataset(self, x, y, shuffle=False):
-        augment = None
+    def _dataset(self, part, shuffle=False):
+        """One part of the index -> a batched dataset of (float32 images, int32 masks).
+
+        Files are decoded inside tf.data; decoded uint8 pairs are cached in memory only when
+        they fit `images_lib.MEMORY_CACHE_BYTES`, so memory stays flat as the folder grows.
+        """
+        size, channels = tuple(self.image_size_), self.channels_
+        first, count = part[0], _length(part)
+        stream = isinstance(first, data_lib.Stream)
+        on_disk = stream or first.dtype.kind in "US"
+        cache = not on_disk or images_lib.fits_in_memory(count, size, channels + 1)
+        if stream:
+            spec = first.source.element_spec
+            image = images_lib.stream_image_converter(spec[0].shape, size, channels)
+            mask = seg_data.stream_mask_converter(spec[1].shape, size)
+            dataset = first.dataset().map(lambda x, m: (image(x), mask(m)), num_parallel_calls=tf.data.AUTOTUNE)
+        elif on_disk:
+            self._files = getattr(self, "_files", []) + first.tolist()
+            # Uncached, the paths are shuffled (cheap), not decoded images.
+            dataset = images_lib.file_dataset(
+                first, part[1], size, channels, shuffle_seed=self.seed if shuffle and not cache else None
+            ).map(lambda x, path: (x, _decode_mask(path, size)), num_parallel_calls=tf.data.AUTOTUNE)
+        else:
+            dataset = tf.data.Dataset.from_tensor_slices((part[0], part[1]))
+        if cache:
+            dataset = dataset.cache()
+        if shuffle and (cache or stream):
+            dataset = dataset.shuffle(
+                min(count, 1000 if stream else 10_000), seed=self.seed, reshuffle_each_iteration=True
+            )
+        dataset = dataset.map(
+            lambda x, m: (tf.cast(x, "float32"), tf.cast(m, "int32")), num_parallel_calls=tf.data.AUTOTUNE
+        )
         if shuffle and self.augment:
             names = tuple(self.augment)
-            augment = lambda image, mask, seed: augment_lib.augment_pair(image, mask, seed, names)  # noqa: E731
-        return data_lib.to_dataset(
-            x,
-            y,
-            self.batch_size,
-            shuffle=shuffle,
-            seed=self.seed,
-            map_fn=lambda a, b: (tf.cast(a, "float32"), tf.cast(b, "int32")),
-            augment_fn=augment,
-        )
+            seeds = tf.data.Dataset.random(seed=self.seed, rerandomize_each_iteration=True).batch(2)
+            dataset = tf.data.Dataset.zip((dataset, seeds)).map(
+                lambda pair, seed: augment_lib.augment_pair(pair[0], pair[1], seed, names),
+                num_parallel_calls=tf.data.AUTOTUNE,
+            )
+        return dataset.batch(self.batch_size).prefetch(tf.data.AUTOTUNE)
+
+    def _explain_data_error(self, error):
+        return images_lib.explain_decode_error(error, getattr(self, "_files", None))
 
     def _evaluation_dataset(self, data):
-        return self._dataset(*self._arrays(data))
+        self._files = []
+        return self._dataset(self._checked_source(data))
 
     # ------------------------------------------------------------------ model
     def _build_model(self):
@@ -262,12 +324,12 @@ class ImageSegmenter(Task):
     # ------------------------------------------------------------- inference
     def _evaluate_dataset(self, dataset):
         matrix = np.zeros((len(self.classes_), len(self.classes_)), dtype=np.int64)
-        loss_fn, losses = self._loss(), []
+        loss_fn, losses, count = self._loss(), [], 0
         for images, masks in dataset:
             probabilities = self.model_.predict_on_batch(images)
             matrix += confusion(masks.numpy(), np.argmax(probabilities, axis=-1), len(self.classes_))
             losses.append(float(loss_fn(masks, probabilities)) * len(masks))
-        count = sum(1 for _ in dataset.unbatch())
+            count += len(masks)
         return segmentation_metrics(matrix, self.classes_, loss=sum(losses) / max(count, 1))
 
     def predict(self, inputs, overlays=False):
@@ -325,6 +387,27 @@ class ImageSegmenter(Task):
             space["width"] = hp.Choice("width", [8, 16, 32])
             space["dropout"] = hp.Float("dropout", 0.0, 0.5, step=0.1)
         return space
+
+
+def _are_paths(items):
+    return not isinstance(items, data_lib.Stream) and len(items) > 0 and isinstance(items[0], (str, os.PathLike))
+
+
+def _length(part):
+    return len(part[0])
+
+
+def _part(source, indices):
+    """The examples of an index at `indices` (positions): slices of arrays, or a Stream of those positions."""
+    return [column.part(indices) if isinstance(column, data_lib.Stream) else column[indices] for column in source]
+
+
+def _decode_mask(path, size):
+    """A mask file read inside tf.data (PIL keeps palette indices, which TF's PNG decoder turns into colours),
+    resized by nearest neighbour. The masks were checked before training, so this does not raise."""
+    mask = tf.numpy_function(lambda p: seg_data.read_mask(p.decode()), [path], tf.uint8, stateful=False)
+    mask = tf.ensure_shape(mask, (None, None))
+    return tf.cast(tf.image.resize(mask[..., None], size, method="nearest")[..., 0], tf.uint8)
 
 
 def train_image_segmenter(data=None, validation_data=None, **kwargs):

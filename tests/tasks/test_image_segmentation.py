@@ -122,14 +122,14 @@ def test_training_pipeline_augments_pairs_together(fast):
     seg.classes_, seg.image_size_, seg.channels_ = SHAPE_NAMES, (32, 32), 3
     mask = SHAPES_Y[:16]
     image = np.repeat((mask * 60)[..., None], 3, axis=-1)
-    dataset = seg._dataset(image, mask, shuffle=True)
+    dataset = seg._dataset([image.astype(np.uint8), mask], shuffle=True)
     batches = list(dataset)
     for images, masks in batches:
         assert _aligned_fraction(images, masks) >= 0.98
     first_pass = np.concatenate([m for _, m in batches])
     second_pass = np.concatenate([m for _, m in dataset])
     assert not np.array_equal(first_pass, second_pass)  # a new draw each epoch
-    again = np.concatenate([m for _, m in seg._dataset(image, mask, shuffle=True)])
+    again = np.concatenate([m for _, m in seg._dataset([image.astype(np.uint8), mask], shuffle=True)])
     np.testing.assert_array_equal(first_pass, again)  # and the same draws for the same seed
 
 
