@@ -439,14 +439,15 @@ def file_dataset(paths, labels, size, channels, shuffle_seed=None):
     return dataset.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
 
 
-def fits_in_memory(count, size, channels, budget=MEMORY_CACHE_BYTES):
-    """True when `count` decoded uint8 images of `size` x `channels` fit the in-memory cache budget.
+def fits_in_memory(count, size, channels, budget=None):
+    """True when `count` decoded uint8 images of `size` x `channels` fit the in-memory cache budget
+    (`budget` bytes, default `MEMORY_CACHE_BYTES` as it is when called).
 
     Example:
     >>> fits_in_memory(2000, (128, 128), 3), fits_in_memory(32000, (128, 128), 3)
     (True, False)
     """
-    return count * size[0] * size[1] * channels <= budget
+    return count * size[0] * size[1] * channels <= (MEMORY_CACHE_BYTES if budget is None else budget)
 
 
 def find_unreadable(paths, limit=5):

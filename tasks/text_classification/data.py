@@ -30,6 +30,10 @@ LABEL_NAMES = ("label", "labels", "class", "category", "sentiment", "target")
 def load_source(data, columns=None, data_dir=None):
     """Returns (texts, labels, class_names); class_names is None unless the source names its classes.
 
+    `texts` is the index the datasets read: a list of strings (the records of a table file or
+    of the user's lists), `TextFiles` (a class folder's paths, read inside tf.data), or a
+    `toolkit.data.Stream` (a tf.data / TFDS source, never pulled into memory).
+
     Args:
         data: any form in `ACCEPTED`.
         columns: (text column, label column) of a file, by name or 0-based
@@ -53,8 +57,7 @@ def load_source(data, columns=None, data_dir=None):
             fix="pass data=... (CLI: --data train.tsv)",
         )
     if isinstance(data, tf.data.Dataset):
-        texts, labels = data_lib.dataset_to_arrays(data)
-        return _clean(_decode_all(texts, "the tf.data.Dataset"), labels, "the tf.data.Dataset") + (None,)
+        return stream(data_lib.unbatched(data), "the tf.data.Dataset") + (None,)
     if isinstance(data, (tuple, list)) and len(data) == 2 and not isinstance(data[0], str):
         texts, labels = data
         texts = [t.item() if isinstance(t, np.generic) else t for t in texts]
@@ -63,10 +66,10 @@ def load_source(data, columns=None, data_dir=None):
         return _clean(_decode_all(texts, "the texts"), labels, "the texts") + (None,)
     if isinstance(data, str) and data.startswith("tfds:") and not os.path.exists(data):
         dataset, names = data_lib.load_tfds(data, data_dir)
-        texts, labels = data_lib.dataset_to_arrays(dataset)
+        texts, labels = stream(data_lib.unbatched(dataset), data)
         if names:
             labels = [names[int(label)] for label in labels]
-        return _clean(_decode_all(texts, data), labels, data) + (names,)
+        return texts, labels, names
     if isinstance(data, (str, os.PathLike)):
         path = data_lib.existing_path(data, ACCEPTED)
         if path.is_dir():
@@ -127,8 +130,33 @@ def read_table(path, columns=None):
     return _clean([row[text_at] for row in rows], [row[label_at] for row in rows], path.name, line_numbers)
 
 
+class TextFiles:
+    """The .txt files of a class folder, one example each: the index keeps paths, tf.data reads them.
+
+    Example:
+    >>> files = TextFiles(["a.txt", "b.txt", "c.txt"])
+    >>> len(files), files.part([2, 0]).paths.tolist()
+    (3, ['c.txt', 'a.txt'])
+    """
+
+    def __init__(self, paths):
+        self.paths = np.asarray([str(p) for p in paths])
+
+    def __len__(self):
+        return len(self.paths)
+
+    def part(self, indices):
+        return TextFiles(self.paths[np.asarray(indices, dtype=int)])
+
+    def read(self, limit=None):
+        """The texts of the first `limit` files (all by default), read and checked here in Python."""
+        return [decode(pathlib.Path(p).read_bytes(), p) for p in self.paths[:limit]]
+
+
 def read_class_folders(root):
-    """Reads a folder of class subfolders of .txt files (one example per file). Returns (texts, labels).
+    """Indexes a folder of class subfolders of .txt files (one example per file). Returns (TextFiles, labels).
+
+    Empty files are skipped with a warning; the texts are read inside tf.data while training.
 
     Example:
     >>> import tempfile
@@ -136,7 +164,8 @@ def read_class_folders(root):
     >>> for label, text in [("pos", "loved it"), ("neg", "hated it")]:
     ...     (root / label).mkdir()
     ...     _ = (root / label / "1.txt").write_text(text)
-    >>> read_class_folders(root)
+    >>> files, labels = read_class_folders(root)
+    >>> files.read(), labels
     (['hated it', 'loved it'], ['neg', 'pos'])
     """
     root = pathlib.Path(root)
@@ -147,9 +176,150 @@ def read_class_folders(root):
             expected="root/<class name>/<any name>.txt, one example per file",
             fix="arrange the files so, or pass a CSV / TSV / JSON Lines file",
         )
-    texts = [decode(p.read_bytes(), p) for p in files]
-    labels = [p.parent.name for p in files]
-    return _clean(texts, labels, str(root), [str(p.relative_to(root)) for p in files])
+    empty = [p for p in files if p.stat().st_size == 0]
+    if empty:
+        warnings.warn(
+            f"Skipped {len(empty)} of {len(files)} examples of '{root}' with an empty text "
+            f"(at {[str(p.relative_to(root)) for p in empty[:5]]}{', ...' if len(empty) > 5 else ''}).",
+            stacklevel=2,
+        )
+        files = [p for p in files if p.stat().st_size > 0]
+        if not files:
+            raise ToolkitError(
+                f"Every .txt file of '{root}' is empty.", expected="non-empty texts", fix="check the files"
+            )
+    return TextFiles(files), [p.parent.name for p in files]
+
+
+def file_texts(paths):
+    """A dataset of the texts of .txt files, read inside tf.data (a byte-order mark is dropped).
+
+    A file that is not UTF-8 stops the pass with an error naming "toolkit: not UTF-8";
+    `find_undecodable` then names the file.
+
+    Example:
+    >>> import tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
+    >>> _ = path.write_bytes(b"\\xef\\xbb\\xbfcaf\\xc3\\xa9")
+    >>> [t.decode() for t in file_texts([str(path)]).as_numpy_iterator()]
+    ['café']
+    """
+    return tf.data.Dataset.from_tensor_slices(np.asarray(paths, dtype=str)).map(
+        lambda path: checked_utf8(tf.io.read_file(path)), num_parallel_calls=tf.data.AUTOTUNE
+    )
+
+
+def checked_utf8(text):
+    """A string tensor without its byte-order mark, asserted to be valid UTF-8."""
+    text = tf.strings.regex_replace(text, "^\ufeff", "")
+    valid = tf.reduce_all(tf.equal(tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace"), text))
+    with tf.control_dependencies([tf.debugging.assert_equal(valid, True, message="toolkit: not UTF-8")]):
+        return tf.identity(text)
+
+
+def find_undecodable(paths, limit=5):
+    """The first files among `paths` that are not valid UTF-8, each as its `decode` error message."""
+    found = []
+    for path in paths:
+        try:
+            decode(pathlib.Path(path).read_bytes(), path)
+        except ToolkitError as error:
+            found.append(error.args[0] if error.args else str(error))
+            if len(found) >= limit:
+                break
+    return found
+
+
+def stream(source, name):
+    """A dataset of (text, label) pairs as a `Stream` of its examples with a non-empty text and label.
+
+    One pass reads the labels and checks the texts (strings, valid UTF-8); examples with an
+    empty text are skipped with a warning, like empty rows of a file. Returns (Stream, labels).
+
+    Example:
+    >>> pairs = tf.data.Dataset.from_tensor_slices((["good", " ", "bad"], [1, 1, 0]))
+    >>> import warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     texts, labels = stream(pairs, "the dataset")
+    >>> texts.indices.tolist(), labels
+    ([0, 2], [1, 0])
+    """
+    text_spec, label_spec = source.element_spec
+    if text_spec.dtype != tf.string or text_spec.shape.rank not in (0, None):
+        raise ToolkitError(
+            f"The texts of {name} are {text_spec.dtype.name} tensors of shape {text_spec.shape}.",
+            expected="one string per example",
+            fix="map the dataset to (text, label) pairs of strings (decode token ids back to text first)",
+        )
+
+    def check(text, label):
+        valid = tf.reduce_all(tf.equal(tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace"), text))
+        return tf.strings.length(tf.strings.strip(text)) > 0, valid, label
+
+    kept, labels, invalid, skipped, total = [], [], [], [], 0
+    for i, (present, valid, label) in enumerate(source.map(check).as_numpy_iterator()):
+        total += 1
+        if not valid:
+            invalid.append(i)
+        label = label.decode("utf-8", "replace").strip() if isinstance(label, bytes) else label.item()
+        if present and label != "":
+            kept.append(i)
+            labels.append(label)
+        else:
+            skipped.append(i)
+    if invalid:
+        raise ToolkitError(
+            f"{len(invalid)} texts of {name} are not valid UTF-8 (at positions {invalid[:5]}).",
+            expected="UTF-8 strings",
+            fix="decode the texts with their real encoding and re-encode them as UTF-8",
+        )
+    if skipped:
+        warnings.warn(
+            f"Skipped {len(skipped)} of {total} examples of '{name}' with an empty text or label "
+            f"(at {skipped[:5]}{', ...' if len(skipped) > 5 else ''}).",
+            stacklevel=2,
+        )
+    if not kept:
+        raise ToolkitError(
+            f"{name} holds no examples with a text and a label.",
+            expected="a dataset of (text, label) pairs",
+            fix="check it",
+        )
+    return data_lib.Stream(source, np.array(kept), total), labels
+
+
+def texts_dataset(texts):
+    """The index of one part (strings, `TextFiles` or a `Stream`) -> a dataset of its texts, in order.
+
+    Example:
+    >>> [t.decode() for t in texts_dataset(["a b", "c"]).as_numpy_iterator()]
+    ['a b', 'c']
+    """
+    if isinstance(texts, data_lib.Stream):
+        return texts.dataset().map(lambda text, label: text, num_parallel_calls=tf.data.AUTOTUNE)
+    if isinstance(texts, TextFiles):
+        return file_texts(texts.paths)
+    return tf.data.Dataset.from_tensor_slices(tf.constant([str(t) for t in texts], dtype=tf.string))
+
+
+def word_counts(texts, seed=0, limit=10_000):
+    """Words per text of an index: every text of a list or a stream (one pass), a seeded
+    sample of at most `limit` files of `TextFiles` (each one must be read).
+
+    Example:
+    >>> pairs = tf.data.Dataset.from_tensor_slices((["a b c", "d"], [0, 1]))
+    >>> word_counts(["a b", "c"]), word_counts(data_lib.Stream(pairs, [0], 2))
+    ([2, 1], [3])
+    """
+    if isinstance(texts, TextFiles):
+        if len(texts) > limit:
+            texts = texts.part(np.sort(np.random.default_rng(seed).choice(len(texts), limit, replace=False)))
+        return [len(t.split()) for t in texts.read()]
+    if isinstance(texts, data_lib.Stream):
+        counts = texts_dataset(texts).map(lambda t: tf.size(tf.strings.split(t)), num_parallel_calls=tf.data.AUTOTUNE)
+        return [int(n) for n in counts.as_numpy_iterator()]
+    return [len(str(t).split()) for t in texts]
 
 
 def decode(raw, path):

@@ -10,6 +10,7 @@ import tensorflow as tf
 from tasks.text_classification import data as text_data
 from toolkit import backbones as backbones_lib
 from toolkit import data as data_lib
+from toolkit import images as images_lib
 from toolkit.classification import ClassifierMixin
 from toolkit.errors import ToolkitError
 from toolkit.task import TASKS, Task
@@ -132,21 +133,26 @@ class TextClassifier(ClassifierMixin, Task):
     # ------------------------------------------------------------------- data
     def _prepare_data(self, data, validation_data):
         self._check_text_params()
+        self._files = []
         texts, labels, class_names = text_data.load_source(data, self.columns, self.data_dir)
         y, self.classes_ = data_lib.encode_labels(labels, class_names)
         data_lib.require_two_classes(y, self.classes_)
+        texts = _as_index(texts)
         validation = None
         if validation_data is not None:
-            x_val, y_val = self._arrays(validation_data)
-            validation = ([x_val], y_val)
-        ((x,), y), ((x_val,), y_val), test, info = data_lib.holdout(
-            [np.array(texts, dtype=object)],
+            x_val, y_val = self._index(validation_data)
+            validation = ([np.arange(len(y_val))], y_val)
+        # The split acts on positions; each part is the index at its positions (strings, files or a stream).
+        ((train,), y), ((val,), y_val), test, info = data_lib.holdout(
+            [np.arange(len(y))],
             y,
             validation=validation,
             validation_source=data_lib.describe(validation_data),
             **self._split_options(),
         )
         info = {"train_source": data_lib.describe(data), **info}
+        x = _part(texts, train)
+        x_val = x_val if validation is not None else _part(texts, val)
         self.train_texts_ = x
         # Learned from the training part only: validation and test texts never shape the model.
         self.sequence_length_ = self.sequence_length or self._choose_sequence_length(x)
@@ -157,7 +163,7 @@ class TextClassifier(ClassifierMixin, Task):
         return data_lib.Splits(
             train=self._dataset(x, y, shuffle=True),
             validation=self._dataset(x_val, y_val),
-            test=None if test is None else self._dataset(test[0][0], test[1]),
+            test=None if test is None else self._dataset(_part(texts, test[0][0]), test[1]),
             info=info,
         )
 
@@ -181,8 +187,8 @@ class TextClassifier(ClassifierMixin, Task):
             )
 
     def _choose_sequence_length(self, texts):
-        """Covers 95% of the training texts, rounded up to a multiple of 8."""
-        words = np.percentile([len(t.split()) for t in texts], 95)
+        """Covers 95% of the training texts (all of them, or a bounded sample of files), rounded up to 8."""
+        words = np.percentile(text_data.word_counts(texts, self.seed), 95)
         if self._uses_preset():
             words = words * 1.3 + 2  # subword pieces per word, plus [CLS] and [SEP]
         limit = 512
@@ -191,17 +197,46 @@ class TextClassifier(ClassifierMixin, Task):
             limit = getattr(self._pretrained, "max_sequence_length", None) or limit
         return int(min(limit, max(8, 8 * math.ceil(words / 8))))
 
-    def _arrays(self, data):
-        """Any accepted data form -> (texts as an object array, class indices)."""
+    def _index(self, data):
+        """Any accepted data form -> (its index: strings, files or a stream; class indices)."""
         texts, labels, _ = text_data.load_source(data, self.columns, self.data_dir)
         y, _ = data_lib.encode_labels(labels, self.classes_)
-        return np.array(texts, dtype=object), y
+        return _as_index(texts), y
 
     def _dataset(self, texts, y, shuffle=False):
-        return data_lib.to_dataset(tf.constant(list(texts), dtype=tf.string), y, self.batch_size, shuffle, self.seed)
+        """One part of the index -> a batched dataset of (strings, labels).
+
+        Strings the user passed or a table file held are in memory already and are cached; files
+        are read inside tf.data and cached when they fit the memory budget; streams are read again
+        each epoch, shuffled in a bounded buffer.
+        """
+        if isinstance(texts, text_data.TextFiles):
+            self._files = getattr(self, "_files", []) + texts.paths.tolist()
+        cache = not isinstance(texts, data_lib.Stream) and (
+            not isinstance(texts, text_data.TextFiles)
+            or sum(os.path.getsize(p) for p in texts.paths) <= images_lib.MEMORY_CACHE_BYTES
+        )
+        dataset = tf.data.Dataset.zip((text_data.texts_dataset(texts), tf.data.Dataset.from_tensor_slices(y)))
+        if cache:
+            dataset = dataset.cache()
+        if shuffle:
+            buffer = min(len(y), 10_000 if cache else 1000)
+            dataset = dataset.shuffle(buffer, seed=self.seed, reshuffle_each_iteration=True)
+        return dataset.batch(self.batch_size).prefetch(tf.data.AUTOTUNE)
+
+    def _explain_data_error(self, error):
+        if "toolkit: not UTF-8" not in str(error):
+            return None
+        messages = text_data.find_undecodable(getattr(self, "_files", []))
+        return ToolkitError(
+            " ".join(messages) or "A text file is not valid UTF-8.",
+            expected="text files encoded as UTF-8",
+            fix="re-save the files as UTF-8 (e.g. `iconv -f latin1 -t utf-8 in.txt > out.txt`); nothing was changed",
+        )
 
     def _evaluation_dataset(self, data):
-        return self._dataset(*self._arrays(data))
+        self._files = []
+        return self._dataset(*self._index(data))
 
     # ------------------------------------------------------------------ model
     def _default_learning_rate(self):
@@ -216,7 +251,8 @@ class TextClassifier(ClassifierMixin, Task):
             output_sequence_length=self.sequence_length_ if (self.padding, self.truncation) == ("end", "end") else None,
             name="tokenize",
         )
-        vectorize.adapt(tf.data.Dataset.from_tensor_slices(list(self.train_texts_)).batch(256))
+        # One streaming pass over the training texts (strings, files or a stream).
+        vectorize.adapt(text_data.texts_dataset(self.train_texts_).batch(256))
         inputs = keras.Input(shape=(), dtype="string", name="text")
         ids = vectorize(inputs)
         if (self.padding, self.truncation) != ("end", "end"):
@@ -293,6 +329,17 @@ class TextClassifier(ClassifierMixin, Task):
 def _load_backbone(preset):
     # Named "backbone" so the fine-tuning strategies find it inside the KerasHub model.
     return backbones_lib.load_preset(preset, "backbone", name="backbone")
+
+
+def _as_index(texts):
+    """Strings become an object array (indexable by positions); files and streams stay as they are."""
+    if isinstance(texts, (text_data.TextFiles, data_lib.Stream)):
+        return texts
+    return np.array(texts, dtype=object)
+
+
+def _part(texts, indices):
+    return texts.part(indices) if isinstance(texts, (text_data.TextFiles, data_lib.Stream)) else texts[indices]
 
 
 def train_text_classifier(data=None, validation_data=None, **kwargs):
