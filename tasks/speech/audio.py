@@ -122,7 +122,8 @@ def list_audio(folder, label_pattern=None):
 
 
 def load_source(data, label_pattern=None, data_dir=None):
-    """Any accepted speech data -> (audio, targets, rate): audio is file paths or waveform arrays.
+    """Any accepted speech data -> (audio, targets, rate): audio is file paths, waveform arrays, or a
+    `toolkit.data.Stream` of (waveform, target) for a tf.data / TFDS source (never pulled into memory).
 
     `rate` is the sample rate of waveform arrays (None for files, which carry their own).
 
@@ -137,8 +138,7 @@ def load_source(data, label_pattern=None, data_dir=None):
         "a tf.data.Dataset of (waveform, target), or 'tfds:NAME'"
     )
     if isinstance(data, tf.data.Dataset):
-        audio, targets = data_lib.dataset_to_arrays(data)
-        return audio, _decode(targets), None
+        return _stream(data_lib.unbatched(data)) + (None,)
     if isinstance(data, (tuple, list)) and len(data) in (2, 3) and not isinstance(data[0], str):
         audio, targets = list(data[0]), list(data[1])
         data_lib.check_same_length(audio, targets)
@@ -147,10 +147,10 @@ def load_source(data, label_pattern=None, data_dir=None):
         import tensorflow_datasets as tfds
 
         dataset, names = data_lib.load_tfds(data, data_dir)
-        audio, targets = data_lib.dataset_to_arrays(dataset)
+        audio, targets = _stream(data_lib.unbatched(dataset))
         name = data.split(":")[1]
         rate = getattr(tfds.builder(name, data_dir=data_dir).info.features["audio"], "sample_rate", None)
-        return audio, [names[int(t)] for t in targets] if names else _decode(targets), rate
+        return audio, [names[int(t)] for t in targets] if names else targets, rate
     if isinstance(data, (str, os.PathLike)):
         path = data_lib.existing_path(data, accepted)
         if path.is_dir():
@@ -164,8 +164,10 @@ def load_source(data, label_pattern=None, data_dir=None):
     )
 
 
-def _decode(values):
-    return [v.decode() if isinstance(v, bytes) else (v.item() if isinstance(v, np.generic) else v) for v in values]
+def _stream(source):
+    """(Stream over every example, targets read in one pass)."""
+    targets = data_lib.stream_targets(source, "recording")
+    return data_lib.Stream(source, np.arange(len(targets)), len(targets)), targets
 
 
 def waveforms(audio, rate, sample_rate):
@@ -249,11 +251,187 @@ def load_waveforms(audio, rate, sample_rate=None):
 
 
 def choose_duration(waves, sample_rate):
-    """Seconds that cover 95% of the recordings, rounded up to a tenth of a second.
+    """Seconds that cover 95% of the recordings (waveforms, or their lengths in samples), rounded up
+    to a tenth of a second.
 
     Example:
-    >>> choose_duration([np.zeros(8000)] * 39 + [np.zeros(16000)], 8000)
-    1.0
+    >>> choose_duration([np.zeros(8000)] * 39 + [np.zeros(16000)], 8000), choose_duration([4000, 8000], 8000)
+    (1.0, 1.0)
     """
-    seconds = np.percentile([len(w) / sample_rate for w in waves], 95)
+    seconds = np.percentile([(w if np.isscalar(w) else len(w)) / sample_rate for w in waves], 95)
     return max(0.1, math.ceil(seconds * 10 - 1e-9) / 10)
+
+
+# ----------------------------------------------------------------- streaming
+# The index of recordings a task splits and streams: WAV paths (a NumPy string array; read inside
+# tf.data), waveforms the user passed (a list, already at the model's rate: they are in memory), or
+# a `toolkit.data.Stream` of (waveform, target) at `rate`.
+
+
+def _is_paths(audio):
+    return not isinstance(audio, data_lib.Stream) and len(audio) > 0 and isinstance(audio[0], (str, os.PathLike))
+
+
+def choose_rate(audio, rate, sample_rate=None):
+    """The model's sample rate: as asked, else the data's own (the most common among 200 file headers).
+
+    Example:
+    >>> choose_rate([np.zeros(8)], 8000), choose_rate([np.zeros(8)], 8000, 16000)
+    (8000, 16000)
+    """
+    if sample_rate is None and _is_paths(audio):
+        import collections
+
+        rates = collections.Counter(header(path)[0] for path in audio[:200])
+        sample_rate = rates.most_common(1)[0][0]
+    sample_rate = sample_rate or rate
+    if sample_rate is None:
+        raise ToolkitError(
+            "Waveform arrays came without a sample rate.",
+            expected="(waveforms, targets, sample_rate), or sample_rate= on the task",
+            fix="pass the recordings' sample rate",
+        )
+    return int(sample_rate)
+
+
+def header(path):
+    """(sample rate, frames) of a WAV file, from its header (the samples are memory-mapped, not read).
+
+    Example:
+    >>> import tempfile, scipy.io.wavfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "a.wav"
+    >>> scipy.io.wavfile.write(path, 8000, np.zeros(400, "int16"))
+    >>> header(path)
+    (8000, 400)
+    """
+    import scipy.io.wavfile
+
+    try:
+        rate, data = scipy.io.wavfile.read(path, mmap=True)
+    except (OSError, ValueError):
+        read_wav(path)  # raises the error that names the file
+        raise
+    if data.size == 0:
+        read_wav(path)  # "holds no samples"
+    return int(rate), int(data.shape[0])
+
+
+def index(audio, rate, sample_rate):
+    """The index a task streams: checked WAV paths, in-memory waveforms at `sample_rate`, or the Stream.
+
+    Example:
+    >>> [w.shape for w in index([np.zeros(800, "int16")], 8000, 16000)]
+    [(1600,)]
+    """
+    if isinstance(audio, data_lib.Stream):
+        if rate is None and sample_rate is None:
+            choose_rate(audio, rate, sample_rate)  # raises: a stream's rate must be given
+        return audio
+    if _is_paths(audio):
+        return np.array([str(p) for p in audio])
+    return waveforms(audio, rate, sample_rate)
+
+
+def part(audio, positions):
+    """The recordings of an index at `positions`."""
+    if isinstance(audio, data_lib.Stream):
+        return audio.part(positions)
+    if isinstance(audio, np.ndarray):
+        return audio[positions]
+    return [audio[i] for i in positions]
+
+
+def lengths(audio, rate, sample_rate):
+    """Length in samples at `sample_rate` of each recording: from file headers, arrays, or one pass of a stream.
+
+    Example:
+    >>> lengths([np.zeros(800)], None, 8000)
+    [800]
+    """
+    if isinstance(audio, data_lib.Stream):
+        counted = audio.dataset().map(lambda w, t: tf.shape(w)[0], num_parallel_calls=tf.data.AUTOTUNE)
+        scale = sample_rate / (rate or sample_rate)
+        return [int(math.ceil(int(n) * scale)) for n in counted.as_numpy_iterator()]
+    if isinstance(audio, np.ndarray) and audio.dtype.kind in "US":
+        out = []
+        for path in audio:
+            file_rate, frames = header(path)
+            out.append(int(math.ceil(frames * sample_rate / file_rate)))
+        return out
+    return [len(w) for w in audio]
+
+
+def sample_waves(audio, rate, sample_rate, most=500):
+    """At most about `most` evenly spaced recordings of an index, read here: a bounded sample to learn
+    the front end's normalisation from.
+
+    Example:
+    >>> len(sample_waves([np.zeros(8)] * 1200, None, 8000))
+    600
+    """
+    step = max(1, len(audio) // most)
+    if isinstance(audio, data_lib.Stream):
+        chosen = audio.part(np.arange(0, len(audio), step))
+        return [to_mono_float(w, rate or sample_rate, sample_rate) for w, _ in chosen.dataset().as_numpy_iterator()]
+    chosen = audio[::step]
+    return waveforms(list(chosen), rate, sample_rate) if _is_paths(audio) else list(chosen)
+
+
+def waveform_dataset(audio, rate, sample_rate, samples=None):
+    """A dataset of float32 mono waveforms at `sample_rate`, in the index's order, decoded inside tf.data
+    (files) or taken from memory; padded or cropped (centred) to `samples` when given.
+
+    Example:
+    >>> [w.shape for w in waveform_dataset([np.ones(3), np.ones(9)], None, 8000, samples=5)]
+    [TensorShape([5]), TensorShape([5])]
+    """
+
+    def finish(wave):
+        if samples is None:
+            return np.asarray(wave, np.float32)
+        return fix_length([wave], samples)[0]
+
+    shape = (samples,) if samples else (None,)
+    if isinstance(audio, data_lib.Stream):
+        source_rate = rate or sample_rate
+
+        def convert(wave, target):
+            out = tf.numpy_function(
+                lambda w: finish(to_mono_float(w, source_rate, sample_rate)), [wave], tf.float32, stateful=False
+            )
+            return tf.debugging.check_numerics(tf.ensure_shape(out, shape), "toolkit: a waveform holds NaN")
+
+        return audio.dataset().map(convert, num_parallel_calls=tf.data.AUTOTUNE)
+    if isinstance(audio, np.ndarray) and audio.dtype.kind in "US":
+
+        def decode(path):
+            out = tf.numpy_function(
+                lambda p: finish(read_wav(p.decode(), sample_rate)[0]), [path], tf.float32, stateful=False
+            )
+            return tf.debugging.check_numerics(tf.ensure_shape(out, shape), "toolkit: a waveform holds NaN")
+
+        return tf.data.Dataset.from_tensor_slices(audio).map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+    if samples:
+        return tf.data.Dataset.from_tensor_slices(fix_length(audio, samples))
+    return tf.data.Dataset.from_generator(
+        lambda: (np.asarray(w, np.float32) for w in audio), output_signature=tf.TensorSpec((None,), tf.float32)
+    )
+
+
+def find_unreadable(paths, sample_rate, limit=3):
+    """The errors of the first files among `paths` that cannot be read or hold NaN (after a tf.data failure)."""
+    found = []
+    for path in paths:
+        try:
+            wave = read_wav(path, sample_rate)[0]
+            if not np.isfinite(wave).all():
+                raise ToolkitError(
+                    f"Audio file '{path}' holds NaN or infinite samples.",
+                    expected="finite samples",
+                    fix="re-export or remove that recording",
+                )
+        except ToolkitError as error:
+            found.append(error)
+            if len(found) >= limit:
+                break
+    return found

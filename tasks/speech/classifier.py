@@ -4,6 +4,7 @@ import os
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from tasks.speech import audio as audio_lib
 from tasks.speech import (
@@ -12,9 +13,13 @@ from tasks.speech import (
 )
 from toolkit import backbones as backbones_lib
 from toolkit import data as data_lib
+from toolkit import images as images_lib
 from toolkit.classification import ClassifierMixin
 from toolkit.errors import ToolkitError
 from toolkit.task import TASKS, Task
+
+# Recordings the front end's normalisation statistics are learned from (evenly spaced over the training part).
+NORMALIZER_SAMPLE = 1000
 
 
 @TASKS.register("speech-classification", description="classify short recordings (spoken commands) into classes")
@@ -93,50 +98,95 @@ class SpeechClassifier(ClassifierMixin, Task):
                 expected="a folder of WAV files, a manifest, (waveforms, labels, sample_rate), or 'tfds:NAME'",
                 fix="pass data=... (CLI: --data recordings/)",
             )
+        self._files = []
         audio, labels, rate = audio_lib.load_source(data, self.label_pattern, self.data_dir)
         y, self.classes_ = data_lib.encode_labels(labels)
         data_lib.require_two_classes(y, self.classes_)
-        waves, self.sample_rate_ = audio_lib.load_waveforms(audio, rate, self.sample_rate)
+        self.sample_rate_ = audio_lib.choose_rate(audio, rate, self.sample_rate)
+        # The index: WAV paths (headers checked), in-memory waveforms, or a stream; split by position.
+        recordings = audio_lib.index(audio, rate, self.sample_rate_)
+        self._rate = rate
         validation = None
         if validation_data is not None:
-            val_waves, y_val = self._waveforms(validation_data)
-            validation = ([val_waves], y_val)
-        train, val, test, info = data_lib.holdout(
-            [waves],
+            val_recordings, y_val, self._val_rate = self._index(validation_data)
+            validation = ([np.arange(len(y_val))], y_val)
+        ((train,), y), ((val,), y_val), test, info = data_lib.holdout(
+            [np.arange(len(y))],
             y,
             validation=validation,
             validation_source=data_lib.describe(validation_data),
             **self._split_options(),
         )
+        train = audio_lib.part(recordings, train)
+        if validation is None:
+            val_recordings, self._val_rate = audio_lib.part(recordings, val), rate
         # Learned from the training part only: validation and test recordings never shape the model.
-        self.duration_ = float(self.duration or audio_lib.choose_duration(train[0][0], self.sample_rate_))
-        fixed = lambda part: audio_lib.fix_length(part[0][0], self._samples())  # noqa: E731
-        self.train_waveforms_ = fixed(train)
+        # The duration comes from file headers (or one pass); normalisation from a bounded sample.
+        self.duration_ = float(
+            self.duration
+            or audio_lib.choose_duration(audio_lib.lengths(train, rate, self.sample_rate_), self.sample_rate_)
+        )
+        self.train_waveforms_ = audio_lib.fix_length(
+            audio_lib.sample_waves(train, rate, self.sample_rate_, most=NORMALIZER_SAMPLE), self._samples()
+        )
         info = {"train_source": data_lib.describe(data), **info}
         self._say(
             f"Speech classification: {len(self.classes_)} classes, {self.duration_:g} s at {self.sample_rate_} Hz; "
             f"{info['train_examples']} train / {info['validation_examples']} validation / {info['test_examples']} test."
         )
         return data_lib.Splits(
-            train=data_lib.to_dataset(self.train_waveforms_, train[1], self.batch_size, shuffle=True, seed=self.seed),
-            validation=data_lib.to_dataset(fixed(val), val[1], self.batch_size),
-            test=None if test is None else data_lib.to_dataset(fixed(test), test[1], self.batch_size),
+            train=self._dataset(train, y, rate, shuffle=True),
+            validation=self._dataset(val_recordings, y_val, self._val_rate),
+            test=None if test is None else self._dataset(audio_lib.part(recordings, test[0][0]), test[1], rate),
             info=info,
         )
 
     def _samples(self):
         return int(round(self.duration_ * self.sample_rate_))
 
-    def _waveforms(self, data):
-        """Any accepted data form -> (waveforms at the model's rate, of any lengths; class indices)."""
+    def _index(self, data):
+        """Any accepted data form -> (its index at the model's rate, class indices, the stream's own rate)."""
         audio, labels, rate = audio_lib.load_source(data, self.label_pattern, self.data_dir)
         y, _ = data_lib.encode_labels(labels, self.classes_)
-        waves, _ = audio_lib.load_waveforms(audio, rate, self.sample_rate_)
-        return waves, y
+        return audio_lib.index(audio, rate, self.sample_rate_), y, rate
+
+    def _dataset(self, recordings, y, rate, shuffle=False):
+        """Recordings -> batches of (fixed-length float32 waveforms, labels).
+
+        WAV files are decoded and resampled inside tf.data; the fixed-length waveforms are cached
+        in memory only when they fit `images_lib.MEMORY_CACHE_BYTES`, else decoded each epoch.
+        """
+        stream = isinstance(recordings, data_lib.Stream)
+        files = not stream and isinstance(recordings, np.ndarray) and recordings.dtype.kind in "US"
+        if files:
+            self._files = getattr(self, "_files", []) + recordings.tolist()
+        cache = not (stream or files) or len(y) * self._samples() * 4 <= images_lib.MEMORY_CACHE_BYTES
+        waves = audio_lib.waveform_dataset(recordings, rate, self.sample_rate_, self._samples())
+        dataset = tf.data.Dataset.zip((waves, tf.data.Dataset.from_tensor_slices(np.asarray(y))))
+        if cache:
+            dataset = dataset.cache()
+        if shuffle:
+            buffer = min(len(y), 10_000 if cache else 1000)
+            dataset = dataset.shuffle(buffer, seed=self.seed, reshuffle_each_iteration=True)
+        return dataset.batch(self.batch_size).prefetch(tf.data.AUTOTUNE)
+
+    def _explain_data_error(self, error):
+        """tf.data does not name the recording it failed on: find the unreadable or NaN files and name them."""
+        if "toolkit: a waveform holds NaN" in str(error) and not getattr(self, "_files", None):
+            return ToolkitError(
+                "The dataset's waveforms hold NaN or infinite values.",
+                expected="finite samples",
+                fix="drop those recordings (e.g. dataset.filter on tf.reduce_all(tf.math.is_finite(x)))",
+            )
+        if not isinstance(error, tf.errors.OpError):
+            return None
+        found = audio_lib.find_unreadable(getattr(self, "_files", []), self.sample_rate_)
+        return found[0] if found else None
 
     def _evaluation_dataset(self, data):
-        waves, y = self._waveforms(data)
-        return data_lib.to_dataset(audio_lib.fix_length(waves, self._samples()), y, self.batch_size)
+        self._files = []
+        recordings, y, rate = self._index(data)
+        return self._dataset(recordings, y, rate)
 
     # ------------------------------------------------------------------ model
     def _build_model(self):
