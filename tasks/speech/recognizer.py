@@ -15,6 +15,7 @@ from tasks.speech import (
 )
 from toolkit import backbones as backbones_lib
 from toolkit import data as data_lib
+from toolkit import images as images_lib
 from toolkit.errors import ToolkitError
 from toolkit.metrics import error_rates
 from toolkit.task import TASKS, Task
@@ -114,40 +115,55 @@ class SpeechRecognizer(Task):
                 expected="a manifest of path,transcript, (waveforms, transcripts, sample_rate), or a tf.data.Dataset",
                 fix="pass data=... (e.g. tasks.speech.digits.digit_strings(fsdd_folder) for spoken digit strings)",
             )
+        self._files = []
         audio, texts, rate = audio_lib.load_source(data, None, self.data_dir)
         texts = _transcripts(texts)
         wanted = self._preset_sample_rate() if self._uses_preset() else self.sample_rate
-        waves, self.sample_rate_ = audio_lib.load_waveforms(audio, rate, wanted)
+        self.sample_rate_ = audio_lib.choose_rate(audio, rate, wanted)
+        # The index (WAV paths, in-memory waveforms or a stream) and each recording's length, from
+        # file headers or one pass: the recordings themselves are read inside tf.data.
+        recordings = audio_lib.index(audio, rate, self.sample_rate_)
+        lengths = audio_lib.lengths(recordings, rate, self.sample_rate_)
         if not self._uses_preset():
             self.time_stride_ = self._time_stride(self._backbone())
-            self._check_lengths(waves, texts)
+            self._check_lengths(lengths, texts)
         no_classes = lambda n: np.zeros(n, dtype=int)  # noqa: E731  (transcripts: nothing to stratify by)
         validation = None
         if validation_data is not None:
-            val_waves, val_texts = self._arrays(validation_data)
-            validation = ([val_waves, val_texts], no_classes(len(val_waves)))
-        ((train_waves, train_texts), _), ((val_waves, val_texts), _), test, info = data_lib.holdout(
-            [waves, texts],
-            no_classes(len(waves)),
+            val_part = self._index(validation_data)
+            validation = ([np.arange(len(val_part[2]))], no_classes(len(val_part[2])))
+        ((train,), _), ((val,), _), test, info = data_lib.holdout(
+            [np.arange(len(texts))],
+            no_classes(len(texts)),
             validation=validation,
             validation_source=data_lib.describe(validation_data),
             **self._split_options(),
         )
+        take = lambda positions: (  # noqa: E731
+            audio_lib.part(recordings, positions),
+            [lengths[i] for i in positions],
+            [texts[i] for i in positions],
+            rate,
+        )
+        train = take(train)
+        val_part = val_part if validation is not None else take(val)
+        test_part = None if test is None else take(test[0][0])
         # The characters come from the training part only; held-out transcripts are scored as written.
-        self.vocabulary_ = sorted(set("".join(train_texts)))
-        self._warn_unknown_characters(val_texts + ([] if test is None else list(test[0][1])), "held-out")
-        self.train_waveforms_ = train_waves
+        self.vocabulary_ = sorted(set("".join(train[2])))
+        self._warn_unknown_characters(val_part[2] + ([] if test_part is None else test_part[2]), "held-out")
+        # The front end's normalisation is learned from a bounded sample of the training recordings.
+        self.train_waveforms_ = audio_lib.sample_waves(train[0], rate, self.sample_rate_, most=500)
         info = {"train_source": data_lib.describe(data), **info}
-        seconds = sum(len(w) for w in train_waves) / self.sample_rate_
+        seconds = sum(train[1]) / self.sample_rate_
         self._say(
             f"Speech recognition: {len(self.vocabulary_)} characters, {seconds / 60:.1f} min of training audio at "
             f"{self.sample_rate_} Hz; {info['train_examples']} train / {info['validation_examples']} validation / "
             f"{info['test_examples']} test utterances."
         )
         return data_lib.Splits(
-            train=self._dataset(train_waves, train_texts, shuffle=True),
-            validation=self._dataset(val_waves, val_texts),
-            test=None if test is None else self._dataset(*test[0]),
+            train=self._dataset(*train, shuffle=True),
+            validation=self._dataset(*val_part),
+            test=None if test_part is None else self._dataset(*test_part),
             info=info,
         )
 
@@ -160,14 +176,14 @@ class SpeechRecognizer(Task):
                 stacklevel=3,
             )
 
-    def _check_lengths(self, waves, texts):
+    def _check_lengths(self, lengths, texts):
         """CTC needs at least one output step per character (two for repeated ones)."""
-        steps = [self._output_steps(len(w)) for w in waves]
+        steps = [self._output_steps(n) for n in lengths]
         short = [i for i, (n, t) in enumerate(zip(steps, texts)) if n < len(t) + sum(a == b for a, b in zip(t, t[1:]))]
         if short:
             raise ToolkitError(
                 f"{len(short)} recordings are too short for their transcripts (e.g. #{short[0]}: "
-                f"{len(waves[short[0]]) / self.sample_rate_:.2f} s for {texts[short[0]]!r}).",
+                f"{lengths[short[0]] / self.sample_rate_:.2f} s for {texts[short[0]]!r}).",
                 expected=f"at least about {10 * self.time_stride_} ms of audio per character",
                 fix="check the pairing of recordings and transcripts",
             )
@@ -191,67 +207,113 @@ class SpeechRecognizer(Task):
             )
         return max(1, round(probe / int(output.shape[1])))
 
-    def _arrays(self, data):
+    def _index(self, data):
+        """Any accepted data form -> (its index at the model's rate, lengths, transcripts, the source's rate)."""
         audio, texts, rate = audio_lib.load_source(data, None, self.data_dir)
-        waves, _ = audio_lib.load_waveforms(audio, rate, self.sample_rate_)
-        return waves, _transcripts(texts)
+        recordings = audio_lib.index(audio, rate, self.sample_rate_)
+        return recordings, audio_lib.lengths(recordings, rate, self.sample_rate_), _transcripts(texts), rate
 
     def _encode(self, text):
         index = {c: i + 1 for i, c in enumerate(self.vocabulary_)}  # 0 is CTC's blank
         return [index[c] for c in text if c in index]
 
-    def _dataset(self, waves, texts, shuffle=False):
+    def _dataset(self, recordings, lengths, texts, rate, shuffle=False):
         """Batches of utterances of similar length, zero-padded to the longest in each batch, as `Utterances`.
 
-        Sorting by length before batching keeps padding small (the grouping is
-        fixed; the order of batches is shuffled each epoch). The batch count is
-        known, so Keras shows progress and never runs out of data mid-epoch.
-        Each batch also keeps its utterances' true lengths and transcripts, so
-        scoring decodes exactly the audio `predict` would and compares with the
-        references as written.
+        Recordings are decoded inside tf.data. Files and arrays are grouped by length (from the
+        headers) before batching, which keeps padding small; the grouping is fixed and the order
+        of the groups is shuffled each epoch. Decoded batches are cached only when all of them fit
+        `images_lib.MEMORY_CACHE_BYTES`; otherwise only the group order is shuffled and each group
+        is decoded when it comes. A stream cannot be sorted without reading it all: it is bucketed
+        by length as it flows (`tf.data`'s `bucket_by_sequence_length`).
+        Each batch also keeps its utterances' true lengths and transcripts, so scoring decodes
+        exactly the audio `predict` would and compares with the references as written.
         """
-        order = np.argsort([len(w) for w in waves], kind="stable")
-        groups = [order[start : start + self.batch_size] for start in range(0, len(order), self.batch_size)]
-        padded = [audio_lib.fix_length([waves[i] for i in g], self._padded_length(waves, g)) for g in groups]
-        if self._uses_preset():  # KerasHub's preprocessor tokenises the text itself
-            batches = [
-                ({"audio": a[..., None], "text": np.array([texts[i] for i in g])},) for a, g in zip(padded, groups)
-            ]
-            signature = (
-                {"audio": tf.TensorSpec((None, None, 1), tf.float32), "text": tf.TensorSpec((None,), tf.string)},
+        labels = [self._encode(t) for t in texts] if not self._uses_preset() else [[0]] * len(texts)
+        margin = self._margin()
+        width = max(1, max(len(label) for label in labels))
+        label_matrix = np.zeros((len(labels), width), np.int32)
+        for row, label in enumerate(labels):
+            label_matrix[row, : len(label)] = label
+        label_lengths = np.array([max(1, len(label)) for label in labels], np.int32)
+        table = (
+            tf.constant(label_matrix), tf.constant(label_lengths), tf.constant(np.asarray(lengths, np.int32)),
+            tf.constant(list(texts), tf.string),
+        )  # fmt: skip
+        shapes = ([None], [None], [], [])
+        if isinstance(recordings, data_lib.Stream):
+            waves = audio_lib.waveform_dataset(recordings, rate, self.sample_rate_)
+            examples = tf.data.Dataset.zip((waves, tf.data.Dataset.range(len(texts)))).map(
+                lambda wave, i: (wave, table[0][i][: table[1][i]], table[2][i], table[3][i])
             )
-            scoring = None
+            if shuffle:
+                examples = examples.shuffle(min(len(texts), 1000), seed=self.seed, reshuffle_each_iteration=True)
+            edges = sorted(set(np.percentile(lengths, np.linspace(10, 90, 9)).astype(int).tolist()))
+            batches = examples.bucket_by_sequence_length(
+                lambda wave, *rest: tf.shape(wave)[0], edges, [self.batch_size] * (len(edges) + 1),
+                padded_shapes=shapes,
+            )  # fmt: skip
         else:
-            scoring = [
-                (a, self._padded_labels([texts[i] for i in g]), [len(waves[i]) for i in g], [texts[i] for i in g])
-                for a, g in zip(padded, groups)
-            ]
-            batches = [(a, labels) for a, labels, _, _ in scoring]  # the Keras view of the same batches
-            signature = (tf.TensorSpec((None, None), tf.float32), tf.TensorSpec((None, None), tf.int32))
-        dataset = tf.data.Dataset.from_generator(lambda: iter(batches), output_signature=signature)
-        dataset = dataset.apply(tf.data.experimental.assert_cardinality(len(batches)))
-        if shuffle:
-            dataset = dataset.shuffle(len(batches), seed=self.seed, reshuffle_each_iteration=True)
-        return Utterances(dataset.prefetch(tf.data.AUTOTUNE), scoring)
+            if isinstance(recordings, np.ndarray) and recordings.dtype.kind in "US":
+                self._files = getattr(self, "_files", []) + recordings.tolist()
+            order = np.argsort(lengths, kind="stable")
+            count = -(-len(order) // self.batch_size)
+            decode = self._decoder(recordings, rate, table)
+            fits = not isinstance(recordings, np.ndarray) or sum(lengths) * 4 <= images_lib.MEMORY_CACHE_BYTES
+            if fits:
+                batches = tf.data.Dataset.from_tensor_slices(order).map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+                batches = batches.padded_batch(self.batch_size, padded_shapes=shapes).cache()
+                if shuffle:
+                    batches = batches.shuffle(count, seed=self.seed, reshuffle_each_iteration=True)
+            else:
+                groups = tf.ragged.constant(
+                    [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+                )
+                ids = tf.data.Dataset.range(count)
+                if shuffle:
+                    ids = ids.shuffle(count, seed=self.seed, reshuffle_each_iteration=True)
+                batches = ids.flat_map(
+                    lambda g: (
+                        tf.data.Dataset.from_tensor_slices(groups[g])
+                        .map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+                        .padded_batch(self.batch_size, padded_shapes=shapes)
+                    )
+                )
+            batches = batches.apply(tf.data.experimental.assert_cardinality(count))
+        # The same trailing silence `predict` appends.
+        batches = batches.map(lambda a, labels, n, t: (tf.pad(a, [[0, 0], [0, margin]]), labels, n, t))
+        if self._uses_preset():  # KerasHub's preprocessor tokenises the text itself
+            keras_view = batches.map(lambda a, labels, n, t: ({"audio": a[..., None], "text": t},))
+        else:
+            keras_view = batches.map(lambda a, labels, n, t: (a, labels))
+        return Utterances(keras_view.prefetch(tf.data.AUTOTUNE), batches.prefetch(tf.data.AUTOTUNE))
+
+    def _decoder(self, recordings, rate, table):
+        """A tf function: a position of the index -> (waveform, label ids, length, transcript)."""
+        if isinstance(recordings, np.ndarray) and recordings.dtype.kind in "US":
+            read = lambda i: audio_lib.read_wav(recordings[int(i)], self.sample_rate_)[0]  # noqa: E731
+        else:
+            read = lambda i: np.asarray(recordings[int(i)], np.float32)  # noqa: E731
+
+        def decode(i):
+            wave = tf.numpy_function(read, [i], tf.float32, stateful=False)
+            wave = tf.debugging.check_numerics(tf.ensure_shape(wave, (None,)), "toolkit: a waveform holds NaN")
+            return wave, table[0][i][: table[1][i]], table[2][i], table[3][i]
+
+        return decode
 
     def _keras_data(self, part):
         return part.dataset
 
-    def _padded_length(self, waves, indices):
-        return max(len(waves[i]) for i in indices) + int(TRAILING_SILENCE * self.sample_rate_)
-
-    def _padded_labels(self, texts):
-        """Character ids, padded with 0 (CTC's blank, which `keras.losses.CTC` reads as the end)."""
-        labels = [self._encode(t) for t in texts]
-        out = np.zeros((len(labels), max(len(label) for label in labels)), dtype=np.int32)
-        for row, label in enumerate(labels):
-            out[row, : len(label)] = label
-        return out
+    def _explain_data_error(self, error):
+        found = audio_lib.find_unreadable(getattr(self, "_files", []), self.sample_rate_)
+        return found[0] if found else None
 
     def _evaluation_dataset(self, data):
-        waves, texts = self._arrays(data)
+        self._files = []
+        recordings, lengths, texts, rate = self._index(data)
         self._warn_unknown_characters(texts, "evaluation")
-        return self._dataset(waves, texts)
+        return self._dataset(recordings, lengths, texts, rate)
 
     # ------------------------------------------------------------------ model
     def _preset_sample_rate(self):
@@ -319,8 +381,8 @@ class SpeechRecognizer(Task):
         loss_fn = keras.losses.CTC(reduction="sum")
         for padded, labels, lengths, texts in batches:
             logits = self.model_.predict_on_batch(padded)
-            guesses += self._decode(logits, [n + self._margin() for n in lengths])
-            truths += texts
+            guesses += self._decode(logits, [int(n) + self._margin() for n in lengths.numpy()])
+            truths += [t.decode() for t in texts.numpy()]
             losses.append(float(loss_fn(labels, logits)))
             count += len(texts)
         return truths, guesses, sum(losses) / max(count, 1)

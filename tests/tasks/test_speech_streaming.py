@@ -65,3 +65,46 @@ def test_recording_that_fails_inside_tf_data_is_named(tone_folder, fast):
     scipy.io.wavfile.write(folder / "low_nan.wav", RATE, bad)
     with pytest.raises(toolkit.ToolkitError, match="(?s)'.*low_nan.wav' holds NaN"):
         SpeechClassifier(**SMALL, **fast, test_split=0, validation_split=0.5).fit(str(folder))
+
+
+# ------------------------------------------------------------------ speech recognition
+def _batches(utterances):
+    """Each batch as (padded length, sorted transcripts)."""
+    return sorted((int(a.shape[1]), sorted(t.decode() for t in texts.numpy())) for a, _, _, texts in utterances.batches)
+
+
+def test_recognizer_groups_files_by_length_with_or_without_a_cache(tmp_path, fast, monkeypatch):
+    from tasks import SpeechRecognizer
+    from tests.tasks.test_speech_recognition import write_tone_manifest
+
+    write_tone_manifest(tmp_path, 20)
+    asr = SpeechRecognizer(width=16, num_layers=1, **{**fast, "batch_size": 4})
+    splits = asr._prepare_data(str(tmp_path / "manifest.tsv"), None)
+    assert all(p.startswith(str(tmp_path)) for p in asr._files)  # the index holds paths
+    cached = _batches(splits.train)
+    monkeypatch.setattr(images_lib, "MEMORY_CACHE_BYTES", 0)
+    uncached = _batches(asr._prepare_data(str(tmp_path / "manifest.tsv"), None).train)
+    assert cached == uncached and len(cached) == -(
+        -splits.info["train_examples"] // 4
+    )  # the same length groups, read per group from the files
+    lengths = audio_lib.lengths(np.array(sorted(str(p) for p in tmp_path.glob("*.wav"))), None, RATE)
+    margin = asr._margin()
+    assert all(length - margin in lengths for length, _ in cached)  # padded to the group's longest + silence
+
+
+def test_recognizer_stream_is_bucketed_as_it_flows(fast, monkeypatch):
+    from tasks import SpeechRecognizer
+    from tests.tasks.test_speech_recognition import tone_words
+
+    monkeypatch.setattr(data_lib, "dataset_to_arrays", lambda *a, **k: pytest.fail("the stream was materialised"))
+    waves, texts = tone_words(24)
+    spec = (tf.TensorSpec((None,), tf.float32), tf.TensorSpec((), tf.string))
+    source = tf.data.Dataset.from_generator(lambda: zip(waves, texts), output_signature=spec)
+    asr = SpeechRecognizer(width=16, num_layers=1, sample_rate=RATE, **{**fast, "epochs": 1, "batch_size": 4})
+    asr.fit(source)
+    assert set("".join(asr.vocabulary_)) <= set("abc")
+    batches = list(asr._evaluation_dataset(source).batches)
+    assert sum(len(t) for *_, t in batches) == 24 and len(batches) >= 6
+    for padded, _, lengths, _ in batches:  # a bucket pads to its own longest utterance
+        assert padded.shape[1] == int(max(lengths.numpy())) + asr._margin()
+    assert 0 <= asr.evaluate(source)["cer"]
