@@ -203,28 +203,6 @@ def stream_targets(dataset, kind="example"):
     return targets
 
 
-def dataset_to_arrays(dataset, target_rank=0):
-    """Collects a (possibly batched) dataset of (input, target) pairs into two lists (see `unbatched`).
-
-    Tasks that do not stream `tf.data` input yet use it; image classification keeps a `Stream`.
-
-    Example:
-    >>> ds = tf.data.Dataset.from_tensor_slices((np.zeros((5, 2)), np.arange(5))).batch(2)
-    >>> inputs, targets = dataset_to_arrays(ds)
-    >>> len(inputs), [int(t) for t in targets]
-    (5, [0, 1, 2, 3, 4])
-    >>> masks = tf.data.Dataset.from_tensor_slices((np.zeros((3, 8, 8, 1)), np.zeros((3, 8, 8))))
-    >>> len(dataset_to_arrays(masks, target_rank=2)[1])  # unbatched (image, mask) pairs
-    3
-    """
-    dataset = unbatched(dataset, target_rank)
-    inputs, targets = [], []
-    for x, y in dataset.as_numpy_iterator():
-        inputs.append(x)
-        targets.append(y)
-    return inputs, targets
-
-
 def check_finite(examples, kind):
     """Raises a clear error when numeric examples hold NaN or infinity (they would train on garbage).
 

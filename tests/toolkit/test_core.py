@@ -88,11 +88,11 @@ def test_encode_labels_rejects_unknown_labels():
         data.encode_labels(["c"], classes)
 
 
-def test_dataset_to_arrays_rejects_non_pairs():
+def test_unbatched_rejects_non_pairs():
     import tensorflow as tf
 
     with pytest.raises(toolkit.ToolkitError, match="pairs"):
-        data.dataset_to_arrays(tf.data.Dataset.from_tensor_slices(np.zeros(3)))
+        data.unbatched(tf.data.Dataset.from_tensor_slices(np.zeros(3)))
 
 
 def test_classification_metrics_against_hand_computed_values():
