@@ -2,6 +2,8 @@
 
 import math
 
+import types
+
 import keras
 
 from toolkit import runs
@@ -57,9 +59,7 @@ def default_callbacks(
             # Halving the step size when validation stalls settles the noisy late
             # epochs; it acts before early stopping gives up.
             callbacks.append(
-                keras.callbacks.ReduceLROnPlateau(
-                    monitor=monitor, mode=mode, factor=0.5, patience=max(1, patience // 2), verbose=0
-                )
+                ReduceLROnPlateau(monitor=monitor, mode=mode, factor=0.5, patience=max(1, patience // 2), verbose=0)
             )
         callbacks.append(
             keras.callbacks.ModelCheckpoint(
@@ -99,6 +99,26 @@ def _best_so_far(history_file, monitor, mode, start_epoch):
     if not values:
         return None
     return max(values) if mode == "max" else min(values)
+
+
+class ReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):
+    """Keras' callback, also where mixed_float16 wraps a `MultiOptimizer` in a `LossScaleOptimizer`.
+
+    Keras' version reduces each optimizer of a `MultiOptimizer` (discriminative rates), but asks a
+    `LossScaleOptimizer` for one learning rate, which a wrapped `MultiOptimizer` refuses to give; so
+    for that pairing the callback acts on the optimizer inside the loss scaling.
+    """
+
+    def on_epoch_end(self, epoch, logs=None):
+        model = self.model
+        inner = getattr(model.optimizer, "inner_optimizer", None)
+        if inner is None or not hasattr(inner, "optimizers"):
+            return super().on_epoch_end(epoch, logs)
+        self._model = types.SimpleNamespace(optimizer=inner)  # all the base class reads (its mode is explicit)
+        try:
+            super().on_epoch_end(epoch, logs)
+        finally:
+            self._model = model
 
 
 class LearningRateLog(keras.callbacks.Callback):

@@ -319,3 +319,31 @@ def test_custom_train_step_frozen_group_does_not_move():
     for before, after in zip(frozen, model.discriminator.get_weights(), strict=True):
         np.testing.assert_array_equal(before, after)
     assert any(not np.array_equal(b, a) for b, a in zip(moving, model.generator.get_weights()))
+
+
+def test_plateau_reduces_each_group_rate_under_loss_scaling(fast):
+    """mixed_float16 wraps the discriminative-rate MultiOptimizer in a LossScaleOptimizer; the plateau
+    callback reduces each group's rate through it (Keras' own asks the wrapper for one rate and fails)."""
+    from toolkit.callbacks import ReduceLROnPlateau
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3), keras.layers.Dense(1)])
+    head, backbone = keras.optimizers.SGD(0.1, name="head"), keras.optimizers.SGD(0.01, name="backbone")
+    first = {id(v) for v in model.layers[0].trainable_variables}
+    multi = keras.optimizers.MultiOptimizer(lambda variable: backbone if id(variable) in first else head)
+    model.compile(optimizer=keras.optimizers.LossScaleOptimizer(multi), loss="mse")
+    model.train_on_batch(np.ones((4, 2), "float32"), np.ones((4, 1), "float32"))
+    callback = ReduceLROnPlateau(monitor="val_loss", mode="min", factor=0.5, patience=1)
+    callback.set_model(model)
+    callback.on_train_begin()
+    callback.on_epoch_end(0, {"val_loss": 1.0})
+    callback.on_epoch_end(1, {"val_loss": 2.0})  # no improvement for `patience` epochs
+    assert callback.model is model
+    np.testing.assert_allclose([float(head.learning_rate), float(backbone.learning_rate)], [0.05, 0.005], rtol=1e-6)
+
+    x, y, _ = digits()
+    clf = ImageClassifier(
+        backbone="lenet", precision="mixed_float16", backbone_lr_fraction=0.1, **{**fast, "epochs": 2}
+    ).fit((x[:200], y[:200]))
+    assert clf.model_.get_layer("backbone").compute_dtype == "float16"
+    assert math.isfinite(clf.metrics_["validation"]["loss"])
+    assert keras.config.dtype_policy().name == "float32"
