@@ -1,7 +1,6 @@
 """The callbacks every run gets unless the user turns them off."""
 
 import math
-
 import types
 
 import keras
