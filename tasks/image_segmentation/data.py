@@ -314,7 +314,7 @@ def stream_mask_range(stream):
     numbers and that each has its image's size.
 
     Example:
-    >>> pairs = tf.data.Dataset.from_tensor_slices((np.zeros((2, 4, 4)), np.array([[[0, 2]] * 4, [[1, 1]] * 4])))
+    >>> pairs = tf.data.Dataset.from_tensor_slices((np.zeros((2, 4, 2)), np.array([[[0, 2]] * 4, [[1, 1]] * 4])))
     >>> stream_mask_range(stream(pairs))
     (0, 2)
     """

@@ -103,12 +103,12 @@ class SpeechClassifier(ClassifierMixin, Task):
         y, self.classes_ = data_lib.encode_labels(labels)
         data_lib.require_two_classes(y, self.classes_)
         self.sample_rate_ = audio_lib.choose_rate(audio, rate, self.sample_rate)
-        # The index: WAV paths (headers checked), in-memory waveforms, or a stream; split by position.
+        # The index: WAV paths, in-memory waveforms, or a stream; split by position. A file that cannot
+        # be read is named when its header is read (durations) or after tf.data fails on it.
         recordings = audio_lib.index(audio, rate, self.sample_rate_)
-        self._rate = rate
         validation = None
         if validation_data is not None:
-            val_recordings, y_val, self._val_rate = self._index(validation_data)
+            val_recordings, y_val, val_rate = self._index(validation_data)
             validation = ([np.arange(len(y_val))], y_val)
         ((train,), y), ((val,), y_val), test, info = data_lib.holdout(
             [np.arange(len(y))],
@@ -119,7 +119,7 @@ class SpeechClassifier(ClassifierMixin, Task):
         )
         train = audio_lib.part(recordings, train)
         if validation is None:
-            val_recordings, self._val_rate = audio_lib.part(recordings, val), rate
+            val_recordings, val_rate = audio_lib.part(recordings, val), rate
         # Learned from the training part only: validation and test recordings never shape the model.
         # The duration comes from file headers (or one pass); normalisation from a bounded sample.
         self.duration_ = float(
@@ -136,7 +136,7 @@ class SpeechClassifier(ClassifierMixin, Task):
         )
         return data_lib.Splits(
             train=self._dataset(train, y, rate, shuffle=True),
-            validation=self._dataset(val_recordings, y_val, self._val_rate),
+            validation=self._dataset(val_recordings, y_val, val_rate),
             test=None if test is None else self._dataset(audio_lib.part(recordings, test[0][0]), test[1], rate),
             info=info,
         )
