@@ -64,12 +64,26 @@ def test_bad_groups_are_clear_errors():
         split_indices(4, 0.5, seed=0, method="contiguous", groups=[1, 2, 1, 2])
 
 
-def test_fit_with_groups_splits_by_group(fast):
+def test_fit_with_groups_splits_by_group(fast, monkeypatch):
+    from toolkit import splits as splits_lib
+
+    calls = []
+    original = splits_lib.split_indices
+
+    def spy(count, fraction, *, seed, method="auto", labels=None, groups=None):
+        kept, held_out, how = original(count, fraction, seed=seed, method=method, labels=labels, groups=groups)
+        calls.append((set(np.asarray(groups)[kept].tolist()), set(np.asarray(groups)[held_out].tolist()), how))
+        return kept, held_out, how
+
+    monkeypatch.setattr(splits_lib, "split_indices", spy)
     x, y, _ = digits()
     x, y = x[:400], y[:400]
     groups = [i // 20 for i in range(400)]  # 20 "writers" of 20 digits each
     clf = ImageClassifier(backbone="mlp", **{**fast, "epochs": 1}).fit((x, y), groups=groups)
     assert "grouped" in clf.metrics_["data"]["validation"] and "grouped" in clf.metrics_["data"]["test"]
+    # fit's two splits (test, then validation out of the rest) each keep every writer on one side.
+    assert len(calls) == 2 and all(how == "grouped" and not kept & held for kept, held, how in calls)
+    assert calls[1][0] | calls[1][1] == calls[0][0]  # the validation split acts on the test split's remainder
     assert not hasattr(clf, "_groups") or clf._groups is None  # not kept on the task
 
 
