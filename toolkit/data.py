@@ -352,6 +352,25 @@ def to_dataset(inputs, targets, batch_size, shuffle=False, seed=0, map_fn=None, 
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
+def cached_batches(dataset, count, batch_size, *, cache, shuffle, seed):
+    """Examples -> batches: cached (when the caller found they fit), shuffled each epoch, prefetched.
+
+    Cached examples shuffle in a buffer of up to 10,000; uncached ones (read again every epoch) in
+    one of up to 1,000, so the buffer does not grow memory with the data.
+
+    Example:
+    >>> ds = cached_batches(tf.data.Dataset.range(10), 10, 4, cache=True, shuffle=True, seed=0)
+    >>> sorted(int(v) for batch in ds for v in batch)
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
+    """
+    if cache:
+        dataset = dataset.cache()
+    if shuffle:
+        buffer = min(count, 10_000 if cache else 1000)
+        dataset = dataset.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
 def holdout(
     arrays,
     labels,

@@ -57,6 +57,18 @@ def read_wav(path, sample_rate=None):
     return to_mono_float(data, rate, sample_rate), sample_rate or rate
 
 
+def read_finite_wav(path, sample_rate):
+    """`read_wav`'s waveform, refused with an error naming the file when it holds NaN or infinity."""
+    wave = read_wav(path, sample_rate)[0]
+    if not np.isfinite(wave).all():
+        raise ToolkitError(
+            f"Audio file '{path}' holds NaN or infinite samples.",
+            expected="finite samples",
+            fix="re-export or remove that recording",
+        )
+    return wave
+
+
 def to_mono_float(data, rate, sample_rate=None):
     """Integer or float samples (time[, channels]) -> float32 mono in [-1, 1] at `sample_rate`.
 
@@ -181,14 +193,7 @@ def waveforms(audio, rate, sample_rate):
     out = []
     for item in audio:
         if isinstance(item, (str, os.PathLike)):
-            wave = read_wav(item, sample_rate)[0]
-            if not np.isfinite(wave).all():
-                raise ToolkitError(
-                    f"Audio file '{item}' holds NaN or infinite samples.",
-                    expected="finite samples",
-                    fix="re-export or remove that recording",
-                )
-            out.append(wave)
+            out.append(read_finite_wav(item, sample_rate))
             continue
         array = np.asarray(item)
         if array.size == 0:
@@ -423,13 +428,7 @@ def find_unreadable(paths, sample_rate, limit=3):
     found = []
     for path in paths:
         try:
-            wave = read_wav(path, sample_rate)[0]
-            if not np.isfinite(wave).all():
-                raise ToolkitError(
-                    f"Audio file '{path}' holds NaN or infinite samples.",
-                    expected="finite samples",
-                    fix="re-export or remove that recording",
-                )
+            read_finite_wav(path, sample_rate)
         except ToolkitError as error:
             found.append(error)
             if len(found) >= limit:

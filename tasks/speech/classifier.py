@@ -163,12 +163,7 @@ class SpeechClassifier(ClassifierMixin, Task):
         cache = not (stream or files) or len(y) * self._samples() * 4 <= images_lib.MEMORY_CACHE_BYTES
         waves = audio_lib.waveform_dataset(recordings, rate, self.sample_rate_, self._samples())
         dataset = tf.data.Dataset.zip((waves, tf.data.Dataset.from_tensor_slices(np.asarray(y))))
-        if cache:
-            dataset = dataset.cache()
-        if shuffle:
-            buffer = min(len(y), 10_000 if cache else 1000)
-            dataset = dataset.shuffle(buffer, seed=self.seed, reshuffle_each_iteration=True)
-        return dataset.batch(self.batch_size).prefetch(tf.data.AUTOTUNE)
+        return data_lib.cached_batches(dataset, len(y), self.batch_size, cache=cache, shuffle=shuffle, seed=self.seed)
 
     def _explain_data_error(self, error):
         """tf.data does not name the recording it failed on: find the unreadable or NaN files and name them."""

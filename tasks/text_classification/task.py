@@ -217,12 +217,7 @@ class TextClassifier(ClassifierMixin, Task):
             or sum(os.path.getsize(p) for p in texts.paths) <= images_lib.MEMORY_CACHE_BYTES
         )
         dataset = tf.data.Dataset.zip((text_data.texts_dataset(texts), tf.data.Dataset.from_tensor_slices(y)))
-        if cache:
-            dataset = dataset.cache()
-        if shuffle:
-            buffer = min(len(y), 10_000 if cache else 1000)
-            dataset = dataset.shuffle(buffer, seed=self.seed, reshuffle_each_iteration=True)
-        return dataset.batch(self.batch_size).prefetch(tf.data.AUTOTUNE)
+        return data_lib.cached_batches(dataset, len(y), self.batch_size, cache=cache, shuffle=shuffle, seed=self.seed)
 
     def _explain_data_error(self, error):
         if "toolkit: not UTF-8" not in str(error):
