@@ -253,7 +253,7 @@ def choose_size_and_channels(images, image_size=None, verbose=True):
     ((32, 32), 3)
     """
     if isinstance(images, data_lib.Stream):
-        sizes, channels = stream_sizes(images.source)
+        sizes, channels = stream_sizes(images.dataset())  # the part's own examples
     elif len(images) and isinstance(images[0], str):
         headers = [peek(path) for path in images]
         sizes = [size for size, _ in headers]

@@ -100,51 +100,27 @@ class ImageClassifier(ClassifierMixin, Task):
         data_lib.check_same_length(images, labels)
         y, self.classes_ = data_lib.encode_labels(labels, class_names)
         data_lib.require_two_classes(y, self.classes_)
-        on_disk = _are_paths(images)
-        image_size = self.image_size
-        if image_size is None and self._uses_preset():
-            converter = backbones_lib.load_preset(self.backbone, "ImageConverter")
-            image_size = tuple(converter.image_size) if converter is not None and converter.image_size else (224, 224)
-        if image_size is None and isinstance(self.backbone, keras.Model) and None not in self.backbone.input_shape[1:3]:
-            image_size = tuple(self.backbone.input_shape[1:3])
-        # Sizes and channels come from a bounded sample of file headers, not from every file.
-        sample = images_lib.header_sample(images, self.seed) if on_disk else images
-        size, channels = images_lib.choose_size_and_channels(sample, image_size, verbose=bool(self.verbose))
-        how = "as given" if image_size is not None else "the images' own size (median)"
-        if image_size is None and images_lib.capped_size(size) != size:
-            size = images_lib.capped_size(size)
-            how = f"the images' median size, capped at {images_lib.SCRATCH_MAX_SIDE} px a side for a from-scratch backbone"
-        self.image_size_ = size
-        # Pretrained backbones and user models built for colour take RGB, whatever the files are.
-        needs_rgb = self._uses_preset() or (
-            isinstance(self.backbone, keras.Model) and self.backbone.input_shape[-1] == 3
-        )
-        self.channels_ = 3 if needs_rgb else channels
-        self._say(f"Image size: {size[0]}x{size[1]}x{self.channels_} ({how}; pass image_size= to choose).")
-        if on_disk:
-            x = np.array([str(p) for p in images])  # the index: paths, decoded inside tf.data
-        elif isinstance(images, data_lib.Stream):
-            x = images.indices  # the index: positions in the stream
-        else:
-            x = images_lib.to_array(images, self.image_size_, self.channels_, verbose=bool(self.verbose))
-            self._warn_if_unit_range(x, images)
-
-        validation = None
+        if not _are_paths(images) and not isinstance(images, data_lib.Stream):
+            data_lib.check_finite(images, "image")  # before the split, so the error counts as the user does
+        # The split acts on positions first: the image size is learned from the training part only.
+        validation, val_images = None, None
         if validation_data is not None:
-            x_val, y_val = self._index(validation_data)
-            validation = ([x_val], y_val)
-        ((x,), y), ((x_val,), y_val), test, info = data_lib.holdout(
-            [x],
+            val_images, y_val = self._raw(validation_data)
+            validation = ([np.arange(len(y_val))], y_val)
+        ((train,), y), ((val,), y_val), test, info = data_lib.holdout(
+            [np.arange(len(y))],
             y,
             validation=validation,
             validation_source=data_lib.describe(validation_data),
             **self._split_options(),
         )
-        (x_test,), y_test = test if test is not None else ((None,), None)
-        if isinstance(images, data_lib.Stream):  # positions back to streams of those positions
-            x, x_test = images.part(x), None if x_test is None else images.part(x_test)
-            if validation is None:
-                x_val = images.part(x_val)
+        train_images = _take(images, train)
+        self.image_size_, self.channels_ = self._choose_size_and_channels(train_images)
+        x = self._materialise(train_images)
+        if not isinstance(x, data_lib.Stream) and x.dtype == np.uint8:
+            self._warn_if_unit_range(x, train_images)
+        x_val = self._materialise(val_images if validation is not None else _take(images, val))
+        x_test = None if test is None else self._materialise(_take(images, test[0][0]))
         info = {"train_source": data_lib.describe(data), **info}
         self._say(
             f"Image classification: {len(self.classes_)} classes; "
@@ -153,18 +129,53 @@ class ImageClassifier(ClassifierMixin, Task):
         return data_lib.Splits(
             train=self._dataset(x, y, shuffle=True),
             validation=self._dataset(x_val, y_val),
-            test=None if y_test is None else self._dataset(x_test, y_test),
+            test=None if test is None else self._dataset(x_test, test[1]),
             info=info,
         )
 
-    def _index(self, data):
-        """Any accepted data form -> (file paths, or uint8 images at the trained size; class indices)."""
+    def _choose_size_and_channels(self, images):
+        """The training size (as given, the preset's, the backbone's, or the images' median capped for
+        a from-scratch backbone) and channels, from a bounded sample of the training images."""
+        image_size = self.image_size
+        if image_size is None and self._uses_preset():
+            converter = backbones_lib.load_preset(self.backbone, "ImageConverter")
+            image_size = tuple(converter.image_size) if converter is not None and converter.image_size else (224, 224)
+        if image_size is None and isinstance(self.backbone, keras.Model) and None not in self.backbone.input_shape[1:3]:
+            image_size = tuple(self.backbone.input_shape[1:3])
+        # Sizes and channels come from a bounded sample of file headers, not from every file.
+        sample = images_lib.header_sample(images, self.seed) if _are_paths(images) else images
+        size, channels = images_lib.choose_size_and_channels(sample, image_size, verbose=bool(self.verbose))
+        how = "as given" if image_size is not None else "the images' own size (median)"
+        if image_size is None and images_lib.capped_size(size) != size:
+            size = images_lib.capped_size(size)
+            how = f"the images' median size, capped at {images_lib.SCRATCH_MAX_SIDE} px a side for a from-scratch backbone"
+        # Pretrained backbones and user models built for colour take RGB, whatever the files are.
+        needs_rgb = self._uses_preset() or (
+            isinstance(self.backbone, keras.Model) and self.backbone.input_shape[-1] == 3
+        )
+        channels = 3 if needs_rgb else channels
+        self._say(f"Image size: {size[0]}x{size[1]}x{channels} ({how}; pass image_size= to choose).")
+        return size, channels
+
+    def _raw(self, data):
+        """Any accepted data form -> (images as loaded: paths, arrays or a Stream; class indices)."""
         images, labels, _ = image_data.load_source(data, self.data_dir)
         data_lib.check_same_length(images, labels)
         y, _ = data_lib.encode_labels(labels, self.classes_)
-        if _are_paths(images) or isinstance(images, data_lib.Stream):
-            return (np.array([str(p) for p in images]) if _are_paths(images) else images), y
-        return images_lib.to_array(images, tuple(self.image_size_), self.channels_, verbose=bool(self.verbose)), y
+        return images, y
+
+    def _materialise(self, images):
+        """Loaded images -> the index the datasets read: file paths, a Stream, or uint8 arrays at the training size."""
+        if _are_paths(images):
+            return np.array([str(p) for p in images])  # decoded inside tf.data
+        if isinstance(images, data_lib.Stream):
+            return images  # positions in the stream
+        return images_lib.to_array(images, tuple(self.image_size_), self.channels_, verbose=bool(self.verbose))
+
+    def _index(self, data):
+        """Any accepted data form -> (file paths, a Stream, or uint8 images at the trained size; class indices)."""
+        images, y = self._raw(data)
+        return self._materialise(images), y
 
     def _dataset(self, x, y, shuffle=False):
         """The index of one part -> a batched dataset of (float32 images, labels).
@@ -297,6 +308,15 @@ class ImageClassifier(ClassifierMixin, Task):
             space["backbone"] = hp.Choice("backbone", self.accepted_backbones())
             space["width"] = hp.Choice("width", [16, 32, 64])
         return space
+
+
+def _take(images, positions):
+    """The loaded images at `positions`: a part of a Stream, rows of an array, or items of a list."""
+    if isinstance(images, data_lib.Stream):
+        return images.part(positions)
+    if isinstance(images, np.ndarray):
+        return images[positions]
+    return [images[i] for i in positions]
 
 
 def _are_paths(images):

@@ -104,10 +104,8 @@ class ImageSegmenter(Task):
         self._check_segmentation_params()
         self._files = []  # image files the datasets decode, to name a bad one if decoding fails
         images, masks, names = seg_data.load_source(data, self.data_dir)
-        self.image_size_, self.channels_ = self._choose_size_and_channels(images)
-        source = self._source(images, masks)
         # One streaming pass over the masks: validates them and finds the class indices they hold.
-        low, largest = self._mask_range(source)
+        low, largest = self._mask_range(images, masks)
         names = list(self.class_names) if self.class_names else names
         if names is not None and largest >= len(names):
             raise ToolkitError(
@@ -118,12 +116,12 @@ class ImageSegmenter(Task):
         self.classes_ = [str(n) for n in names] if names is not None else [str(i) for i in range(largest + 1)]
         data_lib.require_two_classes(np.unique([low, largest]), self.classes_)
         # Splits are of positions, by image; holdout's labels only stratify, and images have none.
-        validation, val_source = None, None
+        validation, val_loaded = None, None
         if validation_data is not None:
-            val_source = self._checked_source(validation_data)
-            count = _length(val_source)
+            val_loaded = self._checked(validation_data)
+            count = len(val_loaded[0])
             validation = ([np.arange(count)], np.zeros(count, dtype=int))
-        count = _length(source)
+        count = len(images)
         ((train,), _), ((val,), _), test, info = data_lib.holdout(
             [np.arange(count)],
             np.zeros(count, dtype=int),
@@ -131,6 +129,11 @@ class ImageSegmenter(Task):
             validation_source=data_lib.describe(validation_data),
             **self._split_options(),
         )
+        # The image size is learned from (a bounded sample of) the training part only.
+        train = _take(images, masks, train)
+        self.image_size_, self.channels_ = self._choose_size_and_channels(train[0])
+        val = val_loaded if validation is not None else _take(images, masks, val)
+        test = None if test is None else _take(images, masks, test[0][0])
         info = {"train_source": data_lib.describe(data), **info}
         self._say(
             f"Image segmentation: {len(self.classes_)} classes, {self.image_size_[0]}x{self.image_size_[1]}x"
@@ -138,9 +141,9 @@ class ImageSegmenter(Task):
             f"{info['test_examples']} test."
         )
         return data_lib.Splits(
-            train=self._dataset(_part(source, train), shuffle=True),
-            validation=self._dataset(_part(val_source or source, val)),
-            test=None if test is None else self._dataset(_part(source, test[0][0])),
+            train=self._dataset(self._source(*train), shuffle=True),
+            validation=self._dataset(self._source(*val)),
+            test=None if test is None else self._dataset(self._source(*test)),
             info=info,
         )
 
@@ -179,7 +182,7 @@ class ImageSegmenter(Task):
             size = tuple(converter.image_size) if converter is not None and converter.image_size else None
         if size is None:
             if stream:
-                sizes, _ = images_lib.stream_sizes(images.source)
+                sizes, _ = images_lib.stream_sizes(images.dataset())
                 sizes = np.array(sizes)
             else:
                 sizes = np.array([seg_data.original_size(image) for image in sample])
@@ -194,7 +197,6 @@ class ImageSegmenter(Task):
         training size (arrays the user passed are in memory already), or [a Stream of (image, mask)]."""
         if isinstance(images, data_lib.Stream):
             return [images]
-        seg_data.check_pairs(images, masks)
         if _are_paths(images) and _are_paths(masks):
             return [np.array([str(p) for p in images]), np.array([str(p) for p in masks])]
         x = images_lib.to_array(
@@ -203,30 +205,29 @@ class ImageSegmenter(Task):
         )  # fmt: skip
         return [x, np.stack([seg_data.read_mask(mask, self.image_size_) for mask in masks])]
 
-    def _mask_range(self, source):
-        """(smallest, largest) class index of the masks; files are read (and checked) one at a time."""
-        if isinstance(source[0], data_lib.Stream):
-            return seg_data.stream_mask_range(source[0])
-        if source[1].dtype.kind in "US":
-            low, high = 255, 0
-            for path in source[1]:
-                mask = seg_data.read_mask(path)
-                low, high = min(low, int(mask.min())), max(high, int(mask.max()))
-            return low, high
-        return int(source[1].min()), int(source[1].max())
+    def _mask_range(self, images, masks):
+        """(smallest, largest) class index of the masks, after checking each pair's sizes; mask files
+        and arrays are read (and checked) one at a time, a stream in one pass."""
+        if isinstance(images, data_lib.Stream):
+            return seg_data.stream_mask_range(images)
+        seg_data.check_pairs(images, masks)
+        low, high = 255, 0
+        for mask in masks:
+            mask = seg_data.read_mask(str(mask) if isinstance(mask, os.PathLike) else mask)
+            low, high = min(low, int(mask.min(initial=255))), max(high, int(mask.max(initial=0)))
+        return low, high
 
-    def _checked_source(self, data):
-        """Validation or evaluation data as an index, its masks checked against the trained classes."""
+    def _checked(self, data):
+        """Validation or evaluation data as loaded (images, masks), its masks checked against the classes."""
         images, masks, _ = seg_data.load_source(data, self.data_dir)
-        source = self._source(images, masks)
-        _, largest = self._mask_range(source)
+        _, largest = self._mask_range(images, masks)
         if largest >= len(self.classes_):
             raise ToolkitError(
                 f"The masks hold class index {largest}, unknown to this model ({len(self.classes_)} classes).",
                 expected=f"indices 0..{len(self.classes_) - 1}",
                 fix="check the evaluation masks",
             )
-        return source
+        return images, masks
 
     def _dataset(self, part, shuffle=False):
         """One part of the index -> a batched dataset of (float32 images, int32 masks).
@@ -275,7 +276,7 @@ class ImageSegmenter(Task):
 
     def _evaluation_dataset(self, data):
         self._files = []
-        return self._dataset(self._checked_source(data))
+        return self._dataset(self._source(*self._checked(data)))
 
     # ------------------------------------------------------------------ model
     def _build_model(self):
@@ -397,9 +398,12 @@ def _length(part):
     return len(part[0])
 
 
-def _part(source, indices):
-    """The examples of an index at `indices` (positions): slices of arrays, or a Stream of those positions."""
-    return [column.part(indices) if isinstance(column, data_lib.Stream) else column[indices] for column in source]
+def _take(images, masks, positions):
+    """The loaded (images, masks) at `positions`: a part of a Stream (masks None), or items of arrays / lists."""
+    if isinstance(images, data_lib.Stream):
+        return images.part(positions), None
+    pick = lambda items: items[positions] if isinstance(items, np.ndarray) else [items[i] for i in positions]  # noqa: E731
+    return pick(images), pick(masks)
 
 
 def _decode_mask(path, size):
