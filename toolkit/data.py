@@ -184,6 +184,21 @@ class Stream:
         )
 
 
+def take(items, positions):
+    """The examples of an index at `positions`: a part of a `Stream` (or of anything with `.part`),
+    rows of an array, or items of a list. Every task splits positions, then takes its parts so.
+
+    Example:
+    >>> take(np.array([10, 20, 30]), [2, 0]).tolist(), take(["a", "b", "c"], [1])
+    ([30, 10], ['b'])
+    """
+    if hasattr(items, "part"):
+        return items.part(positions)
+    if isinstance(items, np.ndarray):
+        return items[np.asarray(positions, dtype=int)]
+    return [items[i] for i in positions]
+
+
 def stream_targets(dataset, kind="example"):
     """The targets of a dataset of (input, target) pairs, in one streaming pass (inputs are not kept).
 

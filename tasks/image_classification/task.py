@@ -114,13 +114,13 @@ class ImageClassifier(ClassifierMixin, Task):
             validation_source=data_lib.describe(validation_data),
             **self._split_options(),
         )
-        train_images = _take(images, train)
+        train_images = data_lib.take(images, train)
         self.image_size_, self.channels_ = self._choose_size_and_channels(train_images)
         x = self._materialise(train_images)
         if not isinstance(x, data_lib.Stream) and x.dtype == np.uint8:
             self._warn_if_unit_range(x, train_images)
-        x_val = self._materialise(val_images if validation is not None else _take(images, val))
-        x_test = None if test is None else self._materialise(_take(images, test[0][0]))
+        x_val = self._materialise(val_images if validation is not None else data_lib.take(images, val))
+        x_test = None if test is None else self._materialise(data_lib.take(images, test[0][0]))
         info = {"train_source": data_lib.describe(data), **info}
         self._say(
             f"Image classification: {len(self.classes_)} classes; "
@@ -308,15 +308,6 @@ class ImageClassifier(ClassifierMixin, Task):
             space["backbone"] = hp.Choice("backbone", self.accepted_backbones())
             space["width"] = hp.Choice("width", [16, 32, 64])
         return space
-
-
-def _take(images, positions):
-    """The loaded images at `positions`: a part of a Stream, rows of an array, or items of a list."""
-    if isinstance(images, data_lib.Stream):
-        return images.part(positions)
-    if isinstance(images, np.ndarray):
-        return images[positions]
-    return [images[i] for i in positions]
 
 
 def _are_paths(images):

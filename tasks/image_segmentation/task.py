@@ -399,11 +399,10 @@ def _length(part):
 
 
 def _take(images, masks, positions):
-    """The loaded (images, masks) at `positions`: a part of a Stream (masks None), or items of arrays / lists."""
+    """The loaded (images, masks) at `positions`: a part of a Stream (its masks inside it), or parts of both."""
     if isinstance(images, data_lib.Stream):
         return images.part(positions), None
-    pick = lambda items: items[positions] if isinstance(items, np.ndarray) else [items[i] for i in positions]  # noqa: E731
-    return pick(images), pick(masks)
+    return data_lib.take(images, positions), data_lib.take(masks, positions)
 
 
 def _decode_mask(path, size):

@@ -337,15 +337,6 @@ def index(audio, rate, sample_rate):
     return waveforms(audio, rate, sample_rate)
 
 
-def part(audio, positions):
-    """The recordings of an index at `positions`."""
-    if isinstance(audio, data_lib.Stream):
-        return audio.part(positions)
-    if isinstance(audio, np.ndarray):
-        return audio[positions]
-    return [audio[i] for i in positions]
-
-
 def lengths(audio, rate, sample_rate):
     """Length in samples at `sample_rate` of each recording: from file headers, arrays, or one pass of a stream.
 

@@ -117,9 +117,9 @@ class SpeechClassifier(ClassifierMixin, Task):
             validation_source=data_lib.describe(validation_data),
             **self._split_options(),
         )
-        train = audio_lib.part(recordings, train)
+        train = data_lib.take(recordings, train)
         if validation is None:
-            val_recordings, val_rate = audio_lib.part(recordings, val), rate
+            val_recordings, val_rate = data_lib.take(recordings, val), rate
         # Learned from the training part only: validation and test recordings never shape the model.
         # The duration comes from file headers (or one pass); normalisation from a bounded sample.
         self.duration_ = float(
@@ -137,7 +137,7 @@ class SpeechClassifier(ClassifierMixin, Task):
         return data_lib.Splits(
             train=self._dataset(train, y, rate, shuffle=True),
             validation=self._dataset(val_recordings, y_val, val_rate),
-            test=None if test is None else self._dataset(audio_lib.part(recordings, test[0][0]), test[1], rate),
+            test=None if test is None else self._dataset(data_lib.take(recordings, test[0][0]), test[1], rate),
             info=info,
         )
 

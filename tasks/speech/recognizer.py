@@ -140,7 +140,7 @@ class SpeechRecognizer(Task):
             **self._split_options(),
         )
         take = lambda positions: (  # noqa: E731
-            audio_lib.part(recordings, positions),
+            data_lib.take(recordings, positions),
             [lengths[i] for i in positions],
             [texts[i] for i in positions],
             rate,

@@ -151,8 +151,8 @@ class TextClassifier(ClassifierMixin, Task):
             **self._split_options(),
         )
         info = {"train_source": data_lib.describe(data), **info}
-        x = _part(texts, train)
-        x_val = x_val if validation is not None else _part(texts, val)
+        x = data_lib.take(texts, train)
+        x_val = x_val if validation is not None else data_lib.take(texts, val)
         self.train_texts_ = x
         # Learned from the training part only: validation and test texts never shape the model.
         self.sequence_length_ = self.sequence_length or self._choose_sequence_length(x)
@@ -163,7 +163,7 @@ class TextClassifier(ClassifierMixin, Task):
         return data_lib.Splits(
             train=self._dataset(x, y, shuffle=True),
             validation=self._dataset(x_val, y_val),
-            test=None if test is None else self._dataset(_part(texts, test[0][0]), test[1]),
+            test=None if test is None else self._dataset(data_lib.take(texts, test[0][0]), test[1]),
             info=info,
         )
 
@@ -331,10 +331,6 @@ def _as_index(texts):
     if isinstance(texts, (text_data.TextFiles, data_lib.Stream)):
         return texts
     return np.array(texts, dtype=object)
-
-
-def _part(texts, indices):
-    return texts.part(indices) if isinstance(texts, (text_data.TextFiles, data_lib.Stream)) else texts[indices]
 
 
 def train_text_classifier(data=None, validation_data=None, **kwargs):
