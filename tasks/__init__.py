@@ -9,17 +9,20 @@ Example:
 
 import toolkit  # noqa: F401  (quiets TensorFlow before the task modules import it)
 from tasks.image_classification import ImageClassifier, train_image_classifier
+from tasks.image_generation import ImageGenerator, train_image_generator
 from tasks.image_segmentation import ImageSegmenter, train_image_segmenter
 from tasks.speech import SpeechClassifier, SpeechRecognizer, train_speech_classifier, train_speech_recognizer
 from tasks.text_classification import TextClassifier, train_text_classifier
 
 __all__ = [
     "ImageClassifier",
+    "ImageGenerator",
     "ImageSegmenter",
     "SpeechClassifier",
     "SpeechRecognizer",
     "TextClassifier",
     "train_image_classifier",
+    "train_image_generator",
     "train_image_segmenter",
     "train_speech_classifier",
     "train_speech_recognizer",

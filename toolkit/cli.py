@@ -102,9 +102,13 @@ def build_parser():
     evaluate.add_argument("run_dir")
     evaluate.add_argument("--data", required=True)
 
-    predict = commands.add_parser("predict", help="predict with a saved run")
+    predict = commands.add_parser("predict", help="predict with a saved run (or sample from a generative one)")
     predict.add_argument("run_dir")
-    predict.add_argument("inputs", nargs="+", help="input files (or text, for text tasks)")
+    predict.add_argument("inputs", nargs="*", help="input files (or text, for text tasks)")
+    predict.add_argument("--num-samples", type=int, default=None, help="image generation: draw this many new images")
+    predict.add_argument("--label", default=None, help="image generation: the class to draw (conditional GANs)")
+    predict.add_argument("--seed", type=int, default=0, help="image generation: seed of the samples (default 0)")
+    predict.add_argument("--output", default="samples.png", help="image generation: PNG grid to write")
 
     listing = commands.add_parser("list", help="list tasks, backbones, datasets or fine-tuning strategies")
     listing.add_argument("what", nargs="?", choices=_LISTABLE, help="what to list (default: all)")
@@ -187,6 +191,16 @@ def main(argv=None):
             print(json.dumps(load(args.run_dir).evaluate(args.data), indent=2))
         elif args.command == "predict":
             task = load(args.run_dir)
+            if args.num_samples is not None:
+                path = task.write_samples(args.output, args.num_samples, seed=args.seed, label=args.label)
+                print(json.dumps({"samples": str(path), "count": args.num_samples, "seed": args.seed}))
+                return 0
+            if not args.inputs:
+                raise ToolkitError(
+                    "predict got no inputs.",
+                    expected="input files (or texts) after the run folder, or --num-samples N for a generative run",
+                    fix=f"toolkit predict {args.run_dir} photo.jpg",
+                )
             for source, answer in zip(args.inputs, task.predict(args.inputs)):
                 print(f"{source}\t{json.dumps(_printable(answer, getattr(task, 'classes_', None)))}")
         elif args.command == "list":
@@ -221,7 +235,7 @@ def _headline(metrics):
     """The scalar entries of a metrics or prediction dict (drops per-class tables)."""
     if metrics is None:
         return None
-    return {k: v for k, v in metrics.items() if not isinstance(v, (dict, list))}
+    return {k: v for k, v in metrics.items() if not isinstance(v, (dict, list)) and not hasattr(v, "shape")}
 
 
 if __name__ == "__main__":

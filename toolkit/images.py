@@ -439,6 +439,45 @@ def file_dataset(paths, labels, size, channels, shuffle_seed=None):
     return dataset.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
 
 
+def batched_dataset(x, y, size, channels, batch_size, *, shuffle=False, seed=0):
+    """One part's index -> (a batched dataset of (float32 images 0..255, labels), the file paths it reads).
+
+    `x` is file paths (decoded inside tf.data, parallel, prefetched), a `toolkit.data.Stream`,
+    or uint8 arrays already at `size`. Decoded uint8 images are cached in memory only when
+    they fit `MEMORY_CACHE_BYTES`, so memory stays flat as the folder grows; uncached, the
+    paths are shuffled (cheap), not decoded images, so no image buffer grows with the data.
+
+    Example:
+    >>> dataset, files = batched_dataset(np.zeros((5, 4, 4, 1), np.uint8), np.arange(5), (4, 4), 1, 2)
+    >>> [tuple(images.shape) for images, _ in dataset], files
+    [(2, 4, 4, 1), (2, 4, 4, 1), (1, 4, 4, 1)], []
+    """
+    import tensorflow as tf
+
+    size = tuple(size)
+    stream = isinstance(x, data_lib.Stream)
+    on_disk = stream or x.dtype.kind in "US"
+    cache = not on_disk or fits_in_memory(len(x), size, channels)
+    files = []
+    if stream:
+        dataset = stream_dataset(x, y, size, channels)
+    elif on_disk:
+        files = x.tolist()
+        dataset = file_dataset(x, y, size, channels, shuffle_seed=seed if shuffle and not cache else None)
+    else:
+        dataset = tf.data.Dataset.from_tensor_slices((x, y))
+    if cache:
+        dataset = dataset.cache()
+    if shuffle and (cache or stream):
+        # A stream's buffer stays small: uncached, it must not grow memory with the data.
+        buffer = min(len(x), 1000 if stream else 10_000)
+        dataset = dataset.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.batch(batch_size).map(
+        lambda images, labels: (tf.cast(images, "float32"), labels), num_parallel_calls=tf.data.AUTOTUNE
+    )
+    return dataset.prefetch(tf.data.AUTOTUNE), files
+
+
 def fits_in_memory(count, size, channels, budget=None):
     """True when `count` decoded uint8 images of `size` x `channels` fit the in-memory cache budget
     (`budget` bytes, default `MEMORY_CACHE_BYTES` as it is when called).

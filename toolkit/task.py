@@ -49,6 +49,8 @@ class Task:
         `monitor`, `monitor_mode`: "val_loss", "min"
         `_training_model(model)`: the model itself
         `_keras_data(part)`: a split part -> what `keras.Model.fit` takes (default: the part itself)
+        `_task_callbacks(validation)`: callbacks the task adds before the defaults (default: none)
+        `_after_training(model, splits)`: learn thresholds etc. from the trained model (default: nothing)
 
     Example:
     >>> from tasks import ImageClassifier  # a Task subclass
@@ -376,6 +378,8 @@ class Task:
             trained = Trainer(self, run_dir).fit(model, splits.train, splits.validation)
             # history.csv also holds the epochs from before an interruption.
             self.history_ = runs.read_history(run_dir / runs.HISTORY_FILE) or trained
+            with self._data_errors():
+                self._after_training(model, splits)
             self.model_ = model
             with self._data_errors():
                 self.metrics_ = {
@@ -447,6 +451,19 @@ class Task:
             if id(layer) not in inside and not isinstance(layer, keras.layers.InputLayer)
         ]
         return {"backbone": [backbone], "head": head}
+
+    def _task_callbacks(self, validation):
+        """Callbacks the task itself needs while training (run after the user's, before the defaults, so a
+        metric they add to the logs, e.g. a GAN's `val_kid`, is seen by early stopping and checkpoints).
+
+        Args:
+            validation: the validation part (None without validation data).
+        """
+        return []
+
+    def _after_training(self, model, splits):
+        """What the task learns from the trained model and the data before scoring and saving (e.g. an
+        anomaly or no-answer threshold chosen on the validation part). Default: nothing."""
 
     def _explain_data_error(self, error):
         """A `ToolkitError` naming the bad input behind an error raised inside tf.data, or None.
@@ -553,6 +570,14 @@ class Task:
         from toolkit.lr_finder import find_learning_rate
 
         return find_learning_rate(self, data, min_rate=min_rate, max_rate=max_rate, steps=steps)
+
+    def write_samples(self, path, n, seed=0, label=None):
+        """Draws `n` new examples and writes them to `path` (generative tasks); others refuse."""
+        raise ToolkitError(
+            f"A {self.task_name} run does not generate samples.",
+            expected="--num-samples with an image-generation run (a VAE or a GAN)",
+            fix="give input files to predict instead",
+        )
 
     def search_space(self, hp):
         """Constructor overrides to try when tuning; subclasses add their own."""

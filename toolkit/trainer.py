@@ -133,7 +133,7 @@ class Trainer:
                 + ("." if monitor else ", no validation data: the whole budget.")
             )
             self.prepare(model, phase, steps)
-            callbacks = list(task.callbacks or [])
+            callbacks = list(task.callbacks or []) + task._task_callbacks(validation)
             if task.default_callbacks:
                 callbacks += default_callbacks(
                     self.run_dir,

@@ -102,6 +102,7 @@ def search(task, splits, run_dir):
         epochs=task.epochs,
         shuffle=False,  # the training dataset shuffles itself
         callbacks=list(task.callbacks or [])
+        + task._task_callbacks(splits.validation)
         + [keras.callbacks.EarlyStopping(monitor=task.monitor, mode=task.monitor_mode, patience=task.patience)],
         verbose=task._keras_verbose() if task.verbose else 0,
     )

@@ -5,7 +5,6 @@ import warnings
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from tasks.image_classification import data as image_data
 from toolkit import backbones as backbones_lib
@@ -178,37 +177,12 @@ class ImageClassifier(ClassifierMixin, Task):
         return self._materialise(images), y
 
     def _dataset(self, x, y, shuffle=False):
-        """The index of one part -> a batched dataset of (float32 images, labels).
-
-        Files are decoded inside tf.data (parallel, prefetched); decoded uint8 images are
-        cached in memory only when they fit `images_lib.MEMORY_CACHE_BYTES`, so memory stays
-        flat as the folder grows. Arrays the user passed are already in memory.
-        """
-        size, channels = tuple(self.image_size_), self.channels_
-        stream = isinstance(x, data_lib.Stream)
-        on_disk = stream or x.dtype.kind in "US"
-        # Arrays are in memory already; decoded files and streams only when they fit the budget.
-        cache = not on_disk or images_lib.fits_in_memory(len(x), size, channels)
-        if stream:
-            dataset = images_lib.stream_dataset(x, y, size, channels)
-        elif on_disk:
-            self._files = getattr(self, "_files", []) + x.tolist()  # to name a bad file if decoding fails
-            # Uncached, the paths are shuffled (cheap), not decoded images: no image buffer grows with the data.
-            dataset = images_lib.file_dataset(
-                x, y, size, channels, shuffle_seed=self.seed if shuffle and not cache else None
-            )
-        else:
-            dataset = tf.data.Dataset.from_tensor_slices((x, y))
-        if cache:
-            dataset = dataset.cache()
-        if shuffle and (cache or stream):
-            # A stream's buffer stays small: uncached, it must not grow memory with the data.
-            buffer = min(len(x), 1000 if stream else 10_000)
-            dataset = dataset.shuffle(buffer, seed=self.seed, reshuffle_each_iteration=True)
-        dataset = dataset.batch(self.batch_size).map(
-            lambda images, labels: (tf.cast(images, "float32"), labels), num_parallel_calls=tf.data.AUTOTUNE
+        """The index of one part -> a batched dataset of (float32 images, labels) (see `images_lib.batched_dataset`)."""
+        dataset, files = images_lib.batched_dataset(
+            x, y, tuple(self.image_size_), self.channels_, self.batch_size, shuffle=shuffle, seed=self.seed
         )
-        return dataset.prefetch(tf.data.AUTOTUNE)
+        self._files = getattr(self, "_files", []) + files  # to name a bad file if decoding fails
+        return dataset
 
     def _explain_data_error(self, error):
         return images_lib.explain_decode_error(error, getattr(self, "_files", None))
