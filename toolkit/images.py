@@ -450,7 +450,7 @@ def batched_dataset(x, y, size, channels, batch_size, *, shuffle=False, seed=0):
     Example:
     >>> dataset, files = batched_dataset(np.zeros((5, 4, 4, 1), np.uint8), np.arange(5), (4, 4), 1, 2)
     >>> [tuple(images.shape) for images, _ in dataset], files
-    [(2, 4, 4, 1), (2, 4, 4, 1), (1, 4, 4, 1)], []
+    ([(2, 4, 4, 1), (2, 4, 4, 1), (1, 4, 4, 1)], [])
     """
     import tensorflow as tf
 

@@ -288,6 +288,16 @@ def test_flat_folder_trains_unconditional_and_class_folders_conditional(tmp_path
     assert task.metrics_["data"]["train_examples"] == 28 and task.classes_ is None
 
 
+def test_tfds_with_mock_data(tmp_path):
+    import tensorflow_datasets as tfds
+
+    with tfds.testing.mock_data(num_examples=40):
+        task = ImageGenerator(kind="gan", epochs=1, verbose=0, data_dir=str(tmp_path / "tfds"),
+                              save_dir=str(tmp_path / "runs"), **SMALL).fit("tfds:mnist")  # fmt: skip
+    assert task.conditional_ and len(task.classes_) == 10 and task.image_size_ == (28, 28)
+    assert task.sample(2, label="3").shape == (2, 28, 28, 1)
+
+
 def test_bad_data_is_a_clear_error(tmp_path):
     one = tmp_path / "one"
     _write_images(one, 1)
