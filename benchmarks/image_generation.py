@@ -69,7 +69,11 @@ def digits_part(save_dir):
     start = time.time()
     judge = ImageClassifier(backbone="lenet", save_dir=save_dir, verbose=0).fit((x_train, y_train))
     judge_accuracy = judge.evaluate((x_test, y_test))["accuracy"]
-    report("digits judge (ImageClassifier lenet)", test_accuracy=round(judge_accuracy, 4), seconds=round(time.time() - start))
+    report(
+        "digits judge (ImageClassifier lenet)",
+        test_accuracy=round(judge_accuracy, 4),
+        seconds=round(time.time() - start),
+    )
 
     start = time.time()
     gan = ImageGenerator(kind="gan", save_dir=save_dir, verbose=0, test_split=0).fit((x_train, y_train))
@@ -148,7 +152,10 @@ def membrane_crops(count, size, seed):
 def membrane_part(save_dir):
     crops = membrane_crops(2000, 64, seed=0)
     held_out = membrane_crops(400, 64, seed=1)
-    for kind, kwargs in (("vae", {"likelihood": "gaussian", "depth": 3}), ("gan", {"depth": 3, "augment": ("translation", "cutout")})):
+    for kind, kwargs in (
+        ("vae", {"likelihood": "gaussian", "depth": 3}),
+        ("gan", {"depth": 3, "augment": ("translation", "cutout")}),
+    ):
         start = time.time()
         gen = ImageGenerator(kind=kind, save_dir=save_dir, verbose=0, test_split=0, epochs=60, **kwargs).fit(crops)
         seconds = time.time() - start

@@ -508,7 +508,9 @@ class ImageGenerator(Task):
                 fix="pass another --output (or move the file)",
             )
         if n < 1:
-            raise ToolkitError(f"num_samples={n} is not valid.", expected="an integer >= 1", fix="pass --num-samples 16")
+            raise ToolkitError(
+                f"num_samples={n} is not valid.", expected="an integer >= 1", fix="pass --num-samples 16"
+            )
         return quality.write_grid(self.sample(n, seed=seed, label=label), path)
 
     def _class_index(self, label):

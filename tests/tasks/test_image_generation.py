@@ -13,9 +13,9 @@ import toolkit
 from tasks import ImageGenerator
 from tasks.image_classification.data import digits
 from tasks.image_generation import augment, quality
+from tests.tasks.battery import TaskBattery
 from toolkit import runs
 from toolkit.cli import main
-from tests.tasks.battery import TaskBattery
 
 DIGITS_X, DIGITS_Y, _ = digits()
 DIGITS_Y = np.array(DIGITS_Y)
@@ -174,7 +174,9 @@ def test_killed_gan_run_resumes_with_both_networks_weights(tmp_path):
     assert epoch == 2  # resumed after the last finished epoch
     for before, after in zip(killer.saved[0] + killer.saved[1], generator + discriminator, strict=True):
         np.testing.assert_array_equal(before, after)
-    assert [int(e) for e in task.history_["epoch"]][-1] <= 3 and (tmp_path / "image_generation" / "gan" / "model.keras").exists()
+    assert [int(e) for e in task.history_["epoch"]][-1] <= 3 and (
+        tmp_path / "image_generation" / "gan" / "model.keras"
+    ).exists()
 
 
 def test_sampling_is_seeded_and_survives_save_and_load(gan, vae):
