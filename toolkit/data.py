@@ -450,6 +450,35 @@ def holdout(
     return (arrays, labels), validation, test, info
 
 
+def holdout_positions(labels, validation_labels=None, validation_data=None, **split_options):
+    """`holdout` on positions: the split every task makes first, before it learns anything from data.
+
+    Args:
+        labels: class indices of the examples (zeros where the task has none).
+        validation_labels: those of the user's validation data, or None to split some off.
+        validation_data: the user's validation data (to describe it in the run's info).
+        **split_options: the task's `_split_options()`.
+
+    Returns:
+        (train positions, train labels, validation positions, validation labels, test or None, info);
+        test is (positions, labels). With the user's validation data, its positions are 0..n-1.
+
+    Example:
+    >>> train, y, val, y_val, test, info = holdout_positions(np.array([0, 1] * 10), test_split=0.2,
+    ...                                                      validation_split=0.1, seed=0)
+    >>> len(train), len(val), len(test[0])
+    (14, 2, 4)
+    """
+    validation = None
+    if validation_labels is not None:
+        validation = ([np.arange(len(validation_labels))], validation_labels)
+    ((train,), y), ((val,), y_val), test, info = holdout(
+        [np.arange(len(labels))], labels, validation=validation, validation_source=describe(validation_data),
+        **split_options,
+    )  # fmt: skip
+    return train, y, val, y_val, None if test is None else (test[0][0], test[1]), info
+
+
 def describe(data):
     """A short description of user data for a run's info.
 

@@ -102,24 +102,19 @@ class ImageClassifier(ClassifierMixin, Task):
         if not _are_paths(images) and not isinstance(images, data_lib.Stream):
             data_lib.check_finite(images, "image")  # before the split, so the error counts as the user does
         # The split acts on positions first: the image size is learned from the training part only.
-        validation, val_images = None, None
+        val_images, y_given = None, None
         if validation_data is not None:
-            val_images, y_val = self._raw(validation_data)
-            validation = ([np.arange(len(y_val))], y_val)
-        ((train,), y), ((val,), y_val), test, info = data_lib.holdout(
-            [np.arange(len(y))],
-            y,
-            validation=validation,
-            validation_source=data_lib.describe(validation_data),
-            **self._split_options(),
+            val_images, y_given = self._raw(validation_data)
+        train, y, val, y_val, test, info = data_lib.holdout_positions(
+            y, y_given, validation_data, **self._split_options()
         )
         train_images = data_lib.take(images, train)
         self.image_size_, self.channels_ = self._choose_size_and_channels(train_images)
         x = self._materialise(train_images)
         if not isinstance(x, data_lib.Stream) and x.dtype == np.uint8:
             self._warn_if_unit_range(x, train_images)
-        x_val = self._materialise(val_images if validation is not None else data_lib.take(images, val))
-        x_test = None if test is None else self._materialise(data_lib.take(images, test[0][0]))
+        x_val = self._materialise(val_images if validation_data is not None else data_lib.take(images, val))
+        x_test = None if test is None else self._materialise(data_lib.take(images, test[0]))
         info = {"train_source": data_lib.describe(data), **info}
         self._say(
             f"Image classification: {len(self.classes_)} classes; "

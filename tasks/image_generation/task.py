@@ -187,16 +187,11 @@ class ImageGenerator(Task):
         self.conditional_ = bool(self.kind == "gan" and labelled and self.conditional is not False)
         if not isinstance(images, data_lib.Stream) and not _are_paths(images):
             data_lib.check_finite(images, "image")
-        validation, val_images = None, None
+        val_images, y_given = None, None
         if validation_data is not None:
-            val_images, y_val = self._raw(validation_data, labelled)
-            validation = ([np.arange(len(y_val))], y_val)
-        ((train,), y), ((val,), y_val), test, info = data_lib.holdout(
-            [np.arange(len(y))],
-            y,
-            validation=validation,
-            validation_source=data_lib.describe(validation_data),
-            **self._split_options(),
+            val_images, y_given = self._raw(validation_data, labelled)
+        train, y, val, y_val, test, info = data_lib.holdout_positions(
+            y, y_given, validation_data, **self._split_options()
         )
         train_images = data_lib.take(images, train)
         self.image_size_, self.channels_ = self._choose_size_and_channels(train_images)
@@ -210,11 +205,11 @@ class ImageGenerator(Task):
             f"Image generation ({self.kind}): {classes}{len(y)} train / {len(y_val)} validation / "
             f"{info['test_examples']} test images."
         )
-        val_index = self._materialise(val_images if validation is not None else data_lib.take(images, val))
+        val_index = self._materialise(val_images if validation_data is not None else data_lib.take(images, val))
         splits = data_lib.Splits(
             train=self._dataset(self._materialise(train_images), y, shuffle=True),
             validation=self._dataset(val_index, y_val),
-            test=None if test is None else self._dataset(self._materialise(data_lib.take(images, test[0][0])), test[1]),
+            test=None if test is None else self._dataset(self._materialise(data_lib.take(images, test[0])), test[1]),
             info=info,
         )
         if self.kind == "gan":
