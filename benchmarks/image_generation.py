@@ -30,7 +30,6 @@ import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-import keras  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 
 from tasks import ImageClassifier, ImageGenerator  # noqa: E402
@@ -47,18 +46,6 @@ def peak_mib():
 
 def report(name, **values):
     print(json.dumps({"model": name, **values, "peak_rss_mib": peak_mib()}), flush=True)
-
-
-def untrained_like(gen):
-    """The same task and networks, freshly initialised (the feature classifier kept): the 'before' number."""
-    fresh = gen._clone()
-    keras.utils.set_random_seed(gen.seed + 7)
-    fresh.model_ = fresh._new_model()
-    if gen.kind == "gan":
-        fresh.model_.compile(keras.optimizers.Adam(), keras.optimizers.Adam())
-    else:
-        fresh.model_.compile(keras.optimizers.Adam())
-    return fresh
 
 
 def digits_part(save_dir):
@@ -79,7 +66,7 @@ def digits_part(save_dir):
     gan = ImageGenerator(kind="gan", save_dir=save_dir, verbose=0, test_split=0).fit((x_train, y_train))
     seconds = time.time() - start
     held_out = gan.evaluate((x_test, y_test))
-    before = untrained_like(gan).evaluate((x_test, y_test))
+    before = gan._untrained(gan.seed + 7).evaluate((x_test, y_test))
     asked, judged = [], []
     for digit in gan.classes_:
         samples = gan.sample(100, seed=11, label=digit)
@@ -104,7 +91,7 @@ def digits_part(save_dir):
     vae = ImageGenerator(kind="vae", save_dir=save_dir, verbose=0, test_split=0).fit((x_train, y_train))
     seconds = time.time() - start
     held_out = vae.evaluate((x_test, y_test))
-    before = untrained_like(vae).evaluate((x_test, y_test))
+    before = vae._untrained(vae.seed + 7).evaluate((x_test, y_test))
     shutil.copy(pathlib.Path(vae.run_dir) / "samples.png", RESULTS / "digits_vae_samples.png")
     quality.write_grid(vae.interpolate(x_test[0], x_test[1], steps=8), RESULTS / "digits_vae_interpolation.png", 8)
     report(
@@ -160,7 +147,7 @@ def membrane_part(save_dir):
         gen = ImageGenerator(kind=kind, save_dir=save_dir, verbose=0, test_split=0, epochs=60, **kwargs).fit(crops)
         seconds = time.time() - start
         scores = gen.evaluate(held_out)
-        before = untrained_like(gen).evaluate(held_out)
+        before = gen._untrained(gen.seed + 7).evaluate(held_out)
         shutil.copy(pathlib.Path(gen.run_dir) / "samples.png", RESULTS / f"membrane_{kind}_samples.png")
         key = "negative_elbo" if kind == "vae" else "kid"
         extra = {"fid": round(scores["fid"], 3), "fid_untrained": round(before["fid"], 3)} if kind == "gan" else {}

@@ -411,6 +411,15 @@ class ImageGenerator(Task):
         scores = np.concatenate([model.scores(images).numpy() for images, _ in splits.validation])
         self.threshold_ = float(np.quantile(scores, 1 - self.anomaly_fraction))
 
+    def _untrained(self, seed):
+        """This fitted task with freshly initialised networks (the feature classifier kept): the 'before'
+        number beside a trained model's scores."""
+        fresh = self._clone()
+        keras.utils.set_random_seed(seed)
+        fresh.model_ = fresh._new_model()
+        self._compile(fresh.model_, lambda group=None: keras.optimizers.Adam())
+        return fresh
+
     # ---------------------------------------------------------------- metrics
     def _evaluate_dataset(self, dataset):
         if self.kind != "gan":
