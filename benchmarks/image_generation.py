@@ -12,7 +12,8 @@ generators, 40% held out). Quality is scored on the held-out images only:
 - autoencoder trained on digits 0-8: ROC AUC of its anomaly scores for held-out 9s
   against held-out 0-8 (goal >= 0.90).
 Membrane: 2,000 random 64x64 crops of the 30 training photos, VAE and GAN
-(unconditional: the feature classifier learns rotations), grids saved.
+(unconditional: the feature classifier learns rotations), 30 epochs at most,
+scored on 400 crops of the 30 separate test photos; grids saved.
 Sample grids go to benchmarks/results/. Prints one JSON line per model.
 """
 
@@ -120,10 +121,10 @@ def digits_part(save_dir):
     )
 
 
-def membrane_crops(count, size, seed):
+def membrane_crops(folder, count, size, seed):
     from PIL import Image
 
-    folder = DATA / "membrane" / "train" / "image"
+    folder = DATA / "membrane" / folder
     if not folder.exists():
         sys.exit(f"membrane images not found under {folder}; set TOOLKIT_DATA")
     photos = [np.asarray(Image.open(p).convert("L")) for p in sorted(folder.iterdir())]
@@ -137,14 +138,14 @@ def membrane_crops(count, size, seed):
 
 
 def membrane_part(save_dir):
-    crops = membrane_crops(2000, 64, seed=0)
-    held_out = membrane_crops(400, 64, seed=1)
+    crops = membrane_crops("train/image", 2000, 64, seed=0)
+    held_out = membrane_crops("test", 400, 64, seed=1)  # the 30 test photos: never trained on
     for kind, kwargs in (
         ("vae", {"likelihood": "gaussian", "depth": 3}),
         ("gan", {"depth": 3, "augment": ("translation", "cutout")}),
     ):
         start = time.time()
-        gen = ImageGenerator(kind=kind, save_dir=save_dir, verbose=0, test_split=0, epochs=60, **kwargs).fit(crops)
+        gen = ImageGenerator(kind=kind, save_dir=save_dir, verbose=0, test_split=0, epochs=30, **kwargs).fit(crops)
         seconds = time.time() - start
         scores = gen.evaluate(held_out)
         before = gen._untrained(gen.seed + 7).evaluate(held_out)

@@ -1,6 +1,7 @@
 """The callbacks every run gets unless the user turns them off."""
 
 import math
+import time
 import types
 
 import keras
@@ -153,3 +154,53 @@ class LearningRateLog(keras.callbacks.Callback):
             named = {inner.name: inner for inner in optimizer.optimizers}
             optimizer = named.get("head", optimizer.optimizers[0])
         logs["learning_rate"] = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+
+
+# Seconds between progress lines inside an epoch when the output is not a terminal.
+PROGRESS_SECONDS = 30.0
+
+
+class ProgressLines(keras.callbacks.Callback):
+    """A line every `PROGRESS_SECONDS` inside an epoch, for output that is not a terminal.
+
+    Keras' `verbose=2` (what a log file or a pipe gets) prints one line when an epoch ends, so a long
+    epoch on a big folder is minutes of silence; its progress bar (`verbose=1`) redraws one line
+    with carriage returns, which a log file turns into noise. This prints plain lines between.
+
+    Example:
+    >>> callback = ProgressLines(seconds=0)
+    >>> callback.set_params({"epochs": 3, "steps": 40})
+    >>> callback.on_epoch_begin(0)
+    >>> callback.on_train_batch_end(9, {"loss": 0.51234, "accuracy": 0.8})
+    epoch 1/3: step 10/40, loss 0.5123, accuracy 0.8000 (0 s into the epoch)
+    """
+
+    def __init__(self, seconds=None):
+        super().__init__()
+        self.seconds = PROGRESS_SECONDS if seconds is None else seconds
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+        self._start = self._last = time.monotonic()
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.monotonic()
+        if now - self._last < self.seconds:
+            return
+        self._last = now
+        steps = self.params.get("steps") or "?"
+        values = ", ".join(f"{k} {float(v):.4f}" for k, v in (logs or {}).items() if _is_scalar(v))
+        print(
+            f"epoch {self._epoch + 1}/{self.params.get('epochs', '?')}: step {batch + 1}/{steps}"
+            + (f", {values}" if values else "")
+            + f" ({now - self._start:.0f} s into the epoch)",
+            flush=True,
+        )
+
+
+def _is_scalar(value):
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True

@@ -13,7 +13,7 @@ The trainer owns everything else, the same for every task.
 import keras
 
 from toolkit import recipe, runs
-from toolkit.callbacks import default_callbacks
+from toolkit.callbacks import ProgressLines, default_callbacks
 from toolkit.errors import ToolkitError
 from toolkit.finetune import STRATEGIES
 
@@ -126,6 +126,7 @@ class Trainer:
                 epoch = done["next_epoch"]
                 _extend(history, done["history"])
                 continue
+            self._say_if_resuming(checkpoints / f"phase_{i}_backup", i, len(phases))
             rates = "".join(f", {g} at {f:g}x" for g, f in phase.rates.items())
             task._say(
                 f"Phase {i + 1}/{len(phases)}: {phase.description}; {_optimizer_name(task.optimizer)}, learning rate "
@@ -146,6 +147,8 @@ class Trainer:
                     optimizer=self.made[0] if self.made else None,
                     tensorboard=task.tensorboard,
                 )
+            if task._keras_verbose() == 2:  # not a terminal: Keras prints only at each epoch's end
+                callbacks.append(ProgressLines())
             with task._data_errors():
                 result = fit_model.fit(
                     keras_train,
@@ -166,6 +169,21 @@ class Trainer:
             _extend(history, result.history)
         self._compile_for_saving(model)
         return history
+
+    def _say_if_resuming(self, backup_dir, phase, phases):
+        """Names the epoch an interrupted phase goes on from (Keras' BackupAndRestore restores it silently)."""
+        metadata = backup_dir / "training_metadata.json"
+        if not metadata.exists():
+            return
+        try:
+            done = int(runs.read_json(metadata)["epoch"])
+        except (OSError, ValueError, KeyError, TypeError):  # BackupAndRestore itself falls back or fails loudly
+            done = None
+        where = f"epoch {done + 1}" if done is not None else "its last backup"
+        self.task._say(
+            f"Resuming from {where} of run '{self.run_dir.name}' (phase {phase + 1}/{phases} was interrupted; "
+            f"its backup is in {backup_dir})."
+        )
 
     def _compile_for_saving(self, model):
         """Compiles the trained model with one plain optimizer, all layers trainable.

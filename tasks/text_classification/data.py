@@ -27,7 +27,7 @@ TEXT_NAMES = ("text", "sentence", "review", "content", "document", "comment", "b
 LABEL_NAMES = ("label", "labels", "class", "category", "sentiment", "target")
 
 
-def load_source(data, columns=None, data_dir=None):
+def load_source(data, columns=None, data_dir=None, say=None):
     """Returns (texts, labels, class_names); class_names is None unless the source names its classes.
 
     `texts` is the index the datasets read: a list of strings (the records of a table file or
@@ -37,9 +37,12 @@ def load_source(data, columns=None, data_dir=None):
     Args:
         data: any form in `ACCEPTED`.
         columns: (text column, label column) of a file, by name or 0-based
-            position; default: recognised header names, or (0, 1) for a
-            two-column file without a header.
+            position; default: recognised header names, else in a two-column
+            file the column with the longer cells is the text. A first row
+            is a header when it names recognised columns or looks unlike the
+            rows below it (see `_looks_like_header`).
         data_dir: TFDS data folder for "tfds:NAME".
+        say: called with one line naming the columns a table file's data was read from.
 
     Example:
     >>> load_source((["good", "bad"], [1, 0]))
@@ -74,7 +77,7 @@ def load_source(data, columns=None, data_dir=None):
         path = data_lib.existing_path(data, ACCEPTED)
         if path.is_dir():
             return read_class_folders(path) + (None,)
-        return read_table(path, columns) + (None,)
+        return read_table(path, columns, say) + (None,)
     raise ToolkitError(
         f"Cannot use {type(data).__name__} as text classification data.",
         expected=ACCEPTED,
@@ -82,8 +85,10 @@ def load_source(data, columns=None, data_dir=None):
     )
 
 
-def read_table(path, columns=None):
+def read_table(path, columns=None, say=None):
     """Reads texts and labels from a .csv, .tsv or .jsonl file. Returns (texts, labels).
+
+    `say`, when given, is called with one line naming the columns chosen and whether a header was found.
 
     Example:
     >>> import tempfile
@@ -108,7 +113,9 @@ def read_table(path, columns=None):
     content = decode(path.read_bytes(), path)
     if suffix in (".jsonl", ".json"):
         records, line_numbers = _json_lines(content, path)
-        text_key, label_key = _choose_keys(records[0].keys() if records else [], columns, path)
+        text_key, label_key, how = _choose_keys(records, columns, path)
+        if say:
+            say(f"Reading '{path.name}': text from key {text_key!r}, labels from key {label_key!r} ({how}).")
         texts = [record.get(text_key) for record in records]
         labels = [record.get(label_key) for record in records]
         return _clean(texts, labels, path.name, line_numbers)
@@ -117,7 +124,14 @@ def read_table(path, columns=None):
     rows = [row for row in rows if row]
     if not rows:
         raise ToolkitError(f"'{path}' has no rows.", expected="one example per row", fix="check the file")
-    header, (text_at, label_at) = _choose_columns(rows[0], columns, path)
+    header, text_at, label_at, how = _choose_columns(rows, columns, path)
+    if say:
+        name = lambda i: repr(rows[0][i].strip()) if header and i < len(rows[0]) else f"{i}"  # noqa: E731
+        say(
+            f"Reading '{path.name}': "
+            + (f"header row {[c.strip() for c in rows[0]]}" if header else "no header row")
+            + f"; text from column {name(text_at)}, labels from column {name(label_at)} ({how})."
+        )
     if header:
         rows, line_numbers = rows[1:], line_numbers[1:]
     short = [n for n, row in zip(line_numbers, rows) if len(row) <= max(text_at, label_at)]
@@ -413,24 +427,25 @@ def _json_lines(content, path):
     return records, line_numbers
 
 
-def _choose_keys(keys, columns, path):
-    keys = list(keys)
+def _choose_keys(records, columns, path):
+    """Returns (text key, label key, how they were chosen) for JSON Lines records."""
+    keys = list(records[0].keys()) if records else []
     if columns is not None:
         text_key, label_key = columns
         missing = [c for c in (text_key, label_key) if c not in keys]
         if missing:
             raise _missing_columns(missing, keys, path)
-        return text_key, label_key
-    text_key = next((k for k in TEXT_NAMES if k in keys), None)
-    label_key = next((k for k in LABEL_NAMES if k in keys), None)
-    if text_key is None or label_key is None:
-        raise _missing_columns([n for n, k in (("text", text_key), ("label", label_key)) if k is None], keys, path)
-    return text_key, label_key
+        return text_key, label_key, "as given by columns="
+    return _pick(keys, [[record.get(k) for k in keys] for record in records[:_SAMPLE_ROWS]], path)
 
 
-def _choose_columns(first_row, columns, path):
-    """Returns (has_header, (text index, label index)) for a CSV / TSV file."""
-    names = [cell.strip() for cell in first_row]
+def _choose_columns(rows, columns, path):
+    """Returns (has_header, text index, label index, how they were chosen) for the rows of a CSV / TSV file.
+
+    Without `columns=`, the first row is a header when it names a recognised text and label
+    column, or when it looks unlike the rows below it (`_looks_like_header`).
+    """
+    names = [cell.strip() for cell in rows[0]]
     if columns is not None:
         text_col, label_col = columns
         if isinstance(text_col, str) or isinstance(label_col, str):
@@ -438,25 +453,77 @@ def _choose_columns(first_row, columns, path):
             if missing:
                 raise _missing_columns(missing, names, path)
             index = [names.index(c) if isinstance(c, str) else c for c in (text_col, label_col)]
-            return True, tuple(index)
-        # Positions: the first row is a header only if it carries recognised column names there.
-        header = all(
-            i < len(names) and names[i].lower() in known
-            for i, known in ((text_col, TEXT_NAMES), (label_col, LABEL_NAMES))
-        )
-        return header, (text_col, label_col)
-    lowered = [n.lower() for n in names]
+            return True, *index, "as given by columns="
+        # Positions: the first row is a header when it is recognised or looks unlike the rows below.
+        header = _recognised(names) or _looks_like_header(rows, label_col)
+        return header, text_col, label_col, "as given by columns="
+    positions = list(range(len(names)))
+    if _recognised(names):
+        text_at, label_at, how = _pick(positions, rows[1 : _SAMPLE_ROWS + 1], path, names)
+        return True, text_at, label_at, how
+    text_at, label_at, how = _pick(positions, rows[1 : _SAMPLE_ROWS + 1], path, names, by_name=False)
+    return _looks_like_header(rows, label_at), text_at, label_at, how
+
+
+# Rows (or records) read to choose the columns and tell a header from data.
+_SAMPLE_ROWS = 1000
+
+
+def _recognised(names):
+    lowered = [str(n).strip().lower() for n in names]
+    return any(k in lowered for k in TEXT_NAMES) and any(k in lowered for k in LABEL_NAMES)
+
+
+def _pick(keys, rows, path, names=None, by_name=True):
+    """(text key, label key, how) among `keys` (names or positions), given sample rows of cells in that order.
+
+    Recognised names win (`names` are the column names when `keys` are positions). Otherwise,
+    with two columns, the text is the one whose cells are longer on average (a review beside its
+    star rating, whichever comes first); with more, the user must say.
+    """
+    names = keys if names is None else names
+    lowered = [str(n).strip().lower() for n in names] if by_name else []
     text_at = next((lowered.index(k) for k in TEXT_NAMES if k in lowered), None)
     label_at = next((lowered.index(k) for k in LABEL_NAMES if k in lowered), None)
     if text_at is not None and label_at is not None:
-        return True, (text_at, label_at)
-    if len(names) == 2:
-        return False, (0, 1)
+        return keys[text_at], keys[label_at], "recognised column names"
+    if len(keys) == 2:
+        if text_at is None and label_at is None:
+            length = [np.mean([len(str(row[i])) if i < len(row) else 0 for row in rows] or [0]) for i in (0, 1)]
+            text_at = int(length[1] > length[0])
+            how = "the text column is the one with the longer cells"
+        else:
+            text_at = text_at if text_at is not None else 1 - label_at
+            how = "one recognised column name; the other column holds the " + ("label" if label_at is None else "text")
+        return keys[text_at], keys[1 - text_at], how
     raise ToolkitError(
-        f"Cannot tell which columns of '{path}' hold the text and the label (first row: {names[:6]}).",
-        expected=f"a header naming them ({TEXT_NAMES[0]!r}, {LABEL_NAMES[0]!r}, ...) or a two-column file",
+        f"Cannot tell which columns of '{path}' hold the text and the label (columns: {list(names)[:6]}).",
+        expected=f"columns named like {TEXT_NAMES[0]!r} and {LABEL_NAMES[0]!r}, or a file with two columns",
         fix="pass columns=(text column, label column), by name or 0-based position (CLI: --columns sentence,label)",
     )
+
+
+def _looks_like_header(rows, label_at):
+    """Whether the first row of a file without recognised column names is a header.
+
+    The check a reader makes by eye: the first row's label cell is not among the labels of the
+    rows below while those labels repeat, and its text cell reads like a column name (at most
+    three words, no longer than a typical text): a header "review,stars" over rated reviews, but
+    not a first review of a rare class. Written here because `csv.Sniffer.has_header` votes on
+    cell lengths too, and so takes a first row whose label is a rare class of another length
+    ("mixed" over "pos" / "neg") for a header.
+    """
+    body = rows[1 : _SAMPLE_ROWS + 1]
+    if not body:
+        return False
+    labels = [row[label_at].strip() for row in body if label_at < len(row)]
+    first = rows[0][label_at].strip() if label_at < len(rows[0]) else ""
+    text_at = 1 - label_at if len(rows[0]) == 2 else None
+    name_like = text_at is None or (
+        len(rows[0][text_at].split()) <= 3
+        and len(rows[0][text_at]) <= np.median([len(row[text_at]) for row in body if text_at < len(row)] or [0])
+    )
+    return bool(labels) and first not in labels and len(set(labels)) <= max(1, len(labels) // 2) and name_like
 
 
 def _missing_columns(missing, available, path):

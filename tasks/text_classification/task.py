@@ -134,7 +134,7 @@ class TextClassifier(ClassifierMixin, Task):
     def _prepare_data(self, data, validation_data):
         self._check_text_params()
         self._files = []
-        texts, labels, class_names = text_data.load_source(data, self.columns, self.data_dir)
+        texts, labels, class_names = text_data.load_source(data, self.columns, self.data_dir, say=self._say)
         y, self.classes_ = data_lib.encode_labels(labels, class_names)
         data_lib.require_two_classes(y, self.classes_)
         texts = _as_index(texts)
@@ -306,6 +306,13 @@ class TextClassifier(ClassifierMixin, Task):
         if bad:
             raise ToolkitError(
                 f"predict got values of type {bad}.", expected="a string or a list of strings", fix="pass the texts"
+            )
+        empty = [i for i, text in enumerate(texts) if not text.strip()]
+        if empty:  # training skips such rows; a prediction for nothing would look as confident as any other
+            raise ToolkitError(
+                f"predict got {len(empty)} empty text(s) (at positions {empty[:10]}).",
+                expected="texts with at least one non-space character",
+                fix="drop the empty texts before predicting",
             )
         probabilities = self.model_.predict(tf.constant(texts, dtype=tf.string), batch_size=self.batch_size, verbose=0)
         return self._answers(probabilities)

@@ -272,7 +272,7 @@ class _RecordEpochs(keras.callbacks.Callback):
         self.epochs.append(epoch)
 
 
-def test_killed_run_resumes_from_last_finished_epoch(fast):
+def test_killed_run_resumes_from_last_finished_epoch(fast, capsys):
     x, y = digits_subset(300)
     settings = dict(backbone="mlp", run_name="crash", patience=100, **{**fast, "epochs": 6})
     with pytest.raises(_Killed):
@@ -280,7 +280,9 @@ def test_killed_run_resumes_from_last_finished_epoch(fast):
     run_dir = pathlib.Path(fast["save_dir"]) / "image_classification" / "crash"
     assert not (run_dir / "model.keras").exists()
     recorder = _RecordEpochs()
-    clf = ImageClassifier(callbacks=[recorder], **settings).fit((x, y))
+    capsys.readouterr()
+    clf = ImageClassifier(callbacks=[recorder], **{**settings, "verbose": 2}).fit((x, y))
+    assert "Resuming from epoch 3 of run 'crash' (phase 1/1 was interrupted" in capsys.readouterr().out
     # epochs 0 and 1 finished before the kill (epoch 2 died before its backup); training goes on from 2
     assert recorder.epochs == [2, 3, 4, 5]
     assert [int(e) for e in clf.history_["epoch"]] == [0, 1, 2, 3, 4, 5]

@@ -43,7 +43,7 @@ class TestTextClassifierBattery(TaskBattery):
         return toy_texts()
 
     def predict_inputs(self):
-        return ["a fine film", "boring plot and weak acting", "", "ünïcödé text"]
+        return ["a fine film", "boring plot and weak acting", "ünïcödé text"]
 
     def model_inputs(self, task):
         return tf.constant(["a fine film", "a waste of time"])
@@ -134,9 +134,53 @@ def test_csv_with_named_columns_and_integer_labels(tmp_path, fast):
     clf = TextClassifier(columns=("review_text", "stars"), **fast).fit(str(path))
     assert clf.classes_ == ["1", "5"]
     by_position = TextClassifier(columns=(1, 2), **fast)
-    by_position.fit(str(path))  # no recognised names in the header row, so it is read as one more example
+    by_position.fit(str(path))  # "stars" is no rating: the first row is a header, not one more example
     data = by_position.metrics_["data"]
-    assert data["train_examples"] + data["validation_examples"] + data["test_examples"] == len(texts) + 1
+    assert data["train_examples"] + data["validation_examples"] + data["test_examples"] == len(texts)
+    assert by_position.classes_ == ["1", "5"]
+
+
+@pytest.mark.parametrize("order", ["review,stars", "stars,review"])
+def test_unfamiliar_header_is_found_in_csv_and_jsonl_alike(tmp_path, order):
+    """A header with names the toolkit does not know is still a header, in either column order."""
+    from tasks.text_classification import data as text_data
+
+    texts, labels = toy_texts(3)
+    stars = ["5" if label == "pos" else "1" for label in labels]
+    rows = [(t, s) if order == "review,stars" else (s, t) for t, s in zip(texts, stars)]
+    csv_path = tmp_path / "reviews.csv"
+    csv_path.write_text(
+        order + "\n" + "".join(f'"{a}",{b}\n' if order == "review,stars" else f'{a},"{b}"\n' for a, b in rows)
+    )
+    jsonl_path = tmp_path / "reviews.jsonl"
+    jsonl_path.write_text("".join(json.dumps(dict(zip(order.split(","), row))) + "\n" for row in rows))
+    said = []
+    from_csv = text_data.read_table(csv_path, say=said.append)
+    from_jsonl = text_data.read_table(jsonl_path, say=said.append)
+    assert from_csv == from_jsonl == (texts, stars)  # no header row among the examples, no class "stars"
+    assert said[0].startswith(f"Reading 'reviews.csv': header row {order.split(',')}; text from column 'review'")
+    assert "labels from column 'stars'" in said[0]
+    assert "text from key 'review', labels from key 'stars'" in said[1]
+
+
+def test_header_detection_leaves_headerless_files_alone(tmp_path):
+    from tasks.text_classification import data as text_data
+
+    texts, labels = toy_texts(3)
+    for name, lines in (
+        ("plain.csv", [f'"{t}",{label}' for t, label in zip(texts, labels)]),
+        ("rating_first.tsv", [f"{5 if label == 'pos' else 1}\t{t}" for t, label in zip(texts, labels)]),
+        # a class seen once, in the first row, beside a text of ordinary length: data, not a header
+        (
+            "rare_first.csv",
+            ['"an odd and puzzling film",mixed'] + [f'"{t}",{label}' for t, label in zip(texts, labels)],
+        ),
+    ):
+        (tmp_path / name).write_text("\n".join(lines) + "\n")
+        said = []
+        read_texts, _ = text_data.read_table(tmp_path / name, say=said.append)
+        assert len(read_texts) == len(lines), (name, said)
+        assert "no header row" in said[0]
 
 
 def test_jsonl_and_folder_of_txt_files(tmp_path, fast):
@@ -250,3 +294,5 @@ def test_cli_train_and_predict_text(tmp_path, capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert [line.split("\t")[0] for line in lines] == ["a fine film", "a waste of time"]
     assert json.loads(lines[0].split("\t")[1])["label"] in ("neg", "pos")
+    assert main(["predict", run_dir, "a fine film", "  "]) == 2  # an empty text is refused, as in training
+    assert "predict got 1 empty text(s) (at positions [1])" in capsys.readouterr().err

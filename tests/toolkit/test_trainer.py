@@ -361,3 +361,21 @@ def test_plateau_reduces_each_group_rate_under_loss_scaling(fast):
     assert clf.model_.get_layer("backbone").compute_dtype == "float16"
     assert math.isfinite(clf.metrics_["validation"]["loss"])
     assert keras.config.dtype_policy().name == "float32"
+
+
+def test_output_that_is_not_a_terminal_gets_progress_lines_inside_epochs(fast, monkeypatch, capsys):
+    """verbose="auto" into a pipe or log file: Keras prints at epoch ends only, the toolkit adds lines between."""
+    from toolkit import callbacks
+
+    monkeypatch.setattr(callbacks, "PROGRESS_SECONDS", 0.0)  # a line after every step
+    x, y, _ = digits()
+    ImageClassifier(backbone="mlp", **{**fast, "epochs": 2, "verbose": "auto", "batch_size": 64}).fit(
+        (x[:400], y[:400])
+    )
+    out = capsys.readouterr().out  # pytest's captured stdout is not a terminal
+    steps = math.ceil(400 * 0.7 / 64)  # the seeded 70% training part
+    lines = [line for line in out.splitlines() if line.startswith("epoch ")]
+    assert len(lines) == 2 * steps, lines
+    assert lines[0].startswith(f"epoch 1/2: step 1/{steps}, ") and lines[-1].startswith(f"epoch 2/2: step {steps}/")
+    assert all(" loss " in line and "s into the epoch)" in line for line in lines)
+    assert "\r" not in out  # no progress bar redraws in a log file
