@@ -112,7 +112,8 @@ def search(task, splits, run_dir):
 
 
 def write_trials(tuner, path, monitor="val_loss"):
-    """Writes one CSV row per trial (id, status, the monitored score, then each hyperparameter), best first.
+    """Writes one CSV row per trial, best first: id, status, the monitored score, the other validation
+    metrics of the trial's best epoch, then each hyperparameter.
 
     Example:
     >>> import pathlib, tempfile
@@ -125,13 +126,20 @@ def write_trials(tuner, path, monitor="val_loss"):
     >>> (run_dir / "trials.csv").read_text().strip()
     'trial_id,status,val_loss'
     """
-    rows, names = [], []
+    rows, names, metrics = [], [], []
     for trial in tuner.oracle.trials.values():
         values = {k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")}
         for name in values:
             if name not in names:
                 names.append(name)
-        rows.append({"trial_id": trial.trial_id, "status": trial.status, monitor: trial.score, **values})
+        # KerasTuner keeps each metric of a trial's best epoch (by the objective): the validation ones go in too.
+        scores = {
+            name: trial.metrics.get_last_value(name)
+            for name in trial.metrics.metrics
+            if name.startswith("val_") and name != monitor
+        }
+        metrics += sorted(name for name in scores if name not in metrics)
+        rows.append({"trial_id": trial.trial_id, "status": trial.status, monitor: trial.score, **scores, **values})
     sign = -1 if tuner.oracle.objective.direction == "max" else 1
     rows.sort(key=lambda row: (row[monitor] is None, sign * row[monitor] if row[monitor] is not None else 0))
-    runs.write_csv(path, rows, ["trial_id", "status", monitor, *names])
+    runs.write_csv(path, rows, ["trial_id", "status", monitor, *sorted(metrics), *names])

@@ -226,35 +226,6 @@ def fix_length(waves, length):
     return out
 
 
-def load_waveforms(audio, rate, sample_rate=None):
-    """Reads every recording, choosing the common sample rate when `sample_rate` is None.
-
-    Returns:
-        (list of float32 mono waveforms, the sample rate they are at).
-
-    Example:
-    >>> waves, rate = load_waveforms([np.zeros(800), np.zeros(400)], 8000)
-    >>> [len(w) for w in waves], rate
-    ([800, 400], 8000)
-    """
-    if sample_rate is None:
-        if rate is not None or not audio or not isinstance(audio[0], (str, os.PathLike)):
-            sample_rate = rate
-        else:
-            import collections
-
-            import scipy.io.wavfile
-
-            rates = collections.Counter()
-            for path in audio[:200]:  # the header's rate; reading it fully comes next anyway
-                try:
-                    rates[scipy.io.wavfile.read(path, mmap=True)[0]] += 1
-                except (OSError, ValueError):
-                    read_wav(path)  # raises the error that names the file
-            sample_rate = rates.most_common(1)[0][0]
-    return waveforms(audio, rate, sample_rate), int(sample_rate)
-
-
 def choose_duration(waves, sample_rate):
     """Seconds that cover 95% of the recordings (waveforms, or their lengths in samples), rounded up
     to a tenth of a second.
@@ -277,26 +248,52 @@ def _is_paths(audio):
     return not isinstance(audio, data_lib.Stream) and len(audio) > 0 and isinstance(audio[0], (str, os.PathLike))
 
 
-def choose_rate(audio, rate, sample_rate=None):
-    """The model's sample rate: as asked, else the data's own (the most common among 200 file headers).
+# Most WAV headers read to choose the sample rate (headers only: cheap even for big folders).
+RATE_SAMPLE = 1000
+
+
+def choose_rate(audio, rate, sample_rate=None, say=None, asked="as asked (sample_rate=)"):
+    """The model's sample rate, by one rule both speech tasks share:
+
+    the rate asked for (`sample_rate=`, or a pretrained preset's own: `asked` says which); else the rate of arrays
+    or a stream; else, for files, the most common rate among their WAV headers (up to
+    `RATE_SAMPLE` files, evenly spaced over the sorted paths, so the choice does not depend
+    on the order the files were listed in), and on a tie the highest (resampling down loses
+    less than resampling up invents). Files at other rates are resampled. `say` gets one line
+    naming the rate and why.
 
     Example:
     >>> choose_rate([np.zeros(8)], 8000), choose_rate([np.zeros(8)], 8000, 16000)
     (8000, 16000)
     """
-    if sample_rate is None and _is_paths(audio):
+    if sample_rate is not None:
+        if say:
+            say(f"Sample rate: {int(sample_rate)} Hz, {asked}.")
+        return int(sample_rate)
+    if _is_paths(audio):
         import collections
 
-        rates = collections.Counter(header(path)[0] for path in audio[:200])
-        sample_rate = rates.most_common(1)[0][0]
-    sample_rate = sample_rate or rate
-    if sample_rate is None:
+        paths = sorted(str(path) for path in audio)
+        chosen = np.unique(np.linspace(0, len(paths) - 1, min(len(paths), RATE_SAMPLE)).round().astype(int))
+        rates = collections.Counter(header(paths[i])[0] for i in chosen)
+        sample_rate = max(rates, key=lambda r: (rates[r], r))
+        if say:
+            counts = ", ".join(f"{r} Hz: {n}" for r, n in sorted(rates.items(), key=lambda item: (-item[1], -item[0])))
+            resampled = " (the others are resampled to it)" if len(rates) > 1 else ""
+            say(
+                f"Sample rate: {sample_rate} Hz, the most common among {len(chosen)} WAV headers ({counts}){resampled}; "
+                "pass sample_rate= to choose."
+            )
+        return int(sample_rate)
+    if rate is None:
         raise ToolkitError(
             "Waveform arrays came without a sample rate.",
             expected="(waveforms, targets, sample_rate), or sample_rate= on the task",
             fix="pass the recordings' sample rate",
         )
-    return int(sample_rate)
+    if say:
+        say(f"Sample rate: {int(rate)} Hz, the rate the recordings came with.")
+    return int(rate)
 
 
 def header(path):

@@ -35,7 +35,8 @@ class SpeechClassifier(ClassifierMixin, Task):
             default small CNN, "resnet", "mobilenet", "lenet"), a recurrent
             model ("mel_gru", "mel_lstm"), or a `keras.Model` mapping
             (frames, mel bins) features to a vector.
-        sample_rate: rate to resample to; default: the data's own (most common) rate.
+        sample_rate: rate to resample to; default: the data's own (the most common among the files'
+            headers, ties to the highest; `audio.choose_rate`), printed when training starts.
         duration: seconds each recording is padded or cropped to; default:
             enough for 95% of the training recordings.
         num_mel_bins: mel filters of the front end.
@@ -102,7 +103,7 @@ class SpeechClassifier(ClassifierMixin, Task):
         audio, labels, rate = audio_lib.load_source(data, self.label_pattern, self.data_dir)
         y, self.classes_ = data_lib.encode_labels(labels)
         data_lib.require_two_classes(y, self.classes_)
-        self.sample_rate_ = audio_lib.choose_rate(audio, rate, self.sample_rate)
+        self.sample_rate_ = audio_lib.choose_rate(audio, rate, self.sample_rate, say=self._say)
         # The index: WAV paths, in-memory waveforms, or a stream; split by position. A file that cannot
         # be read is named when its header is read (durations) or after tf.data fails on it.
         recordings = audio_lib.index(audio, rate, self.sample_rate_)

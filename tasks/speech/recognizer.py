@@ -49,7 +49,8 @@ class SpeechRecognizer(Task):
         backbone: "ctc_gru" or "ctc_lstm" (DeepSpeech2-style), a Moonshine
             preset name or folder, or a `keras.Model` mapping (frames, mel
             bins) to per-step features.
-        sample_rate: rate to resample to; default: the data's own (most common) rate.
+        sample_rate: rate to resample to; default: a preset's own rate, else the data's own (the most
+            common among the files' headers, ties to the highest; `audio.choose_rate`), printed.
         num_mel_bins: mel filters of the front end.
         width: recurrent units a direction.
         num_layers: recurrent layers.
@@ -118,8 +119,11 @@ class SpeechRecognizer(Task):
         self._files = []
         audio, texts, rate = audio_lib.load_source(data, None, self.data_dir)
         texts = _transcripts(texts)
-        wanted = self._preset_sample_rate() if self._uses_preset() else self.sample_rate
-        self.sample_rate_ = audio_lib.choose_rate(audio, rate, wanted)
+        if self._uses_preset():
+            wanted, asked = self._preset_sample_rate(), "the rate the pretrained preset was trained at"
+        else:
+            wanted, asked = self.sample_rate, "as asked (sample_rate=)"
+        self.sample_rate_ = audio_lib.choose_rate(audio, rate, wanted, say=self._say, asked=asked)
         # The index (WAV paths, in-memory waveforms or a stream) and each recording's length, from
         # file headers or one pass: the recordings themselves are read inside tf.data.
         recordings = audio_lib.index(audio, rate, self.sample_rate_)

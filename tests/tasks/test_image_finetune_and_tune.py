@@ -156,6 +156,9 @@ def test_tuning_writes_trials_and_returns_best(tuner, fast):
     assert len(rows) == 2  # max_trials is the budget, for hyperband too
     assert {row["status"] for row in rows} == {"COMPLETED"}, rows
     assert {"trial_id", "val_loss", "learning_rate", "dropout", "backbone", "width"} <= set(rows[0])
+    # every validation metric of each trial's best epoch, not the objective alone
+    assert list(rows[0])[:5] == ["trial_id", "status", "val_loss", "val_accuracy", "val_top_5_accuracy"]
+    assert all(0 <= float(row["val_accuracy"]) <= float(row["val_top_5_accuracy"]) <= 1 for row in rows)
     best = rows[0]
     chosen = clf.best_hyperparameters_
     assert chosen["backbone"] == best["backbone"] and chosen["width"] == int(best["width"])

@@ -188,3 +188,32 @@ def test_one_line_function(fast):
     waves, labels = tones(16)
     clf = train_speech_classifier((waves, labels, RATE), backbone="lenet", width=8, **{**fast, "epochs": 1})
     assert isinstance(clf, SpeechClassifier)
+
+
+def test_both_speech_tasks_choose_one_sample_rate_for_a_mix_of_files_and_say_why(tmp_path, fast, capsys):
+    """Half the files at 8 kHz, half at 16 kHz, listed in different orders: one rule, one rate, printed."""
+    from tasks import SpeechRecognizer
+
+    waves, labels = tones(12)
+    names = []
+    for i, (wave, label) in enumerate(zip(waves, labels)):
+        rate = 8000 if i % 2 else 16000
+        resampled = np.interp(np.arange(int(len(wave) * rate / RATE)) * RATE / rate, np.arange(len(wave)), wave)
+        names.append(f"{label}_{i}.wav")
+        scipy.io.wavfile.write(tmp_path / names[-1], rate, (resampled * 20000).astype("int16"))
+    quiet = {**fast, "epochs": 1, "verbose": 2}
+    capsys.readouterr()
+    clf = SpeechClassifier(backbone="lenet", width=8, **quiet).fit(str(tmp_path))  # sorted folder listing
+    said_by_classifier = capsys.readouterr().out
+    manifest = tmp_path / "manifest.tsv"  # the same files, in reverse order, with transcripts
+    manifest.write_text(
+        "".join(f"{name}\t{'ab' if label == 'low' else 'ba'}\n" for name, label in zip(names[::-1], labels[::-1]))
+    )
+    asr = SpeechRecognizer(width=8, num_layers=1, **quiet).fit(str(manifest))
+    said_by_recognizer = capsys.readouterr().out
+    assert clf.sample_rate_ == asr.sample_rate_ == 16000  # a tie goes to the higher rate
+    line = "Sample rate: 16000 Hz, the most common among 12 WAV headers (16000 Hz: 6, 8000 Hz: 6)"
+    assert line in said_by_classifier and line in said_by_recognizer
+    assert "the others are resampled to it" in said_by_classifier
+    asked = SpeechClassifier(backbone="lenet", width=8, sample_rate=8000, **quiet).fit(str(tmp_path))
+    assert asked.sample_rate_ == 8000 and "Sample rate: 8000 Hz, as asked (sample_rate=)." in capsys.readouterr().out
