@@ -12,6 +12,7 @@ for `batch_size`), so every argument a task takes is reachable here.
 
 import argparse
 import json
+import pathlib
 import sys
 
 from toolkit import params
@@ -108,7 +109,18 @@ def build_parser():
     predict.add_argument("--num-samples", type=int, default=None, help="image generation: draw this many new images")
     predict.add_argument("--label", default=None, help="image generation: the class to draw (conditional GANs)")
     predict.add_argument("--seed", type=int, default=0, help="image generation: seed of the samples (default 0)")
-    predict.add_argument("--output", default="samples.png", help="image generation: PNG grid to write")
+    predict.add_argument(
+        "--output",
+        default=None,
+        help="image generation: the PNG grid to write (default samples.png); image segmentation: a folder "
+        "for the masks as PNG files. Existing files are never overwritten",
+    )
+    predict.add_argument(
+        "--overlays",
+        action="store_true",
+        help="image segmentation: also write each image with its mask coloured on top and a legend of the "
+        "classes (into --output, default <run>/predictions)",
+    )
 
     listing = commands.add_parser("list", help="list tasks, backbones, datasets or fine-tuning strategies")
     listing.add_argument("what", nargs="?", choices=_LISTABLE, help="what to list (default: all)")
@@ -192,7 +204,9 @@ def main(argv=None):
         elif args.command == "predict":
             task = load(args.run_dir)
             if args.num_samples is not None:
-                path = task.write_samples(args.output, args.num_samples, seed=args.seed, label=args.label)
+                path = task.write_samples(
+                    args.output or "samples.png", args.num_samples, seed=args.seed, label=args.label
+                )
                 print(json.dumps({"samples": str(path), "count": args.num_samples, "seed": args.seed}))
                 return 0
             if not args.inputs:
@@ -201,8 +215,22 @@ def main(argv=None):
                     expected="input files (or texts) after the run folder, or --num-samples N for a generative run",
                     fix=f"toolkit predict {args.run_dir} photo.jpg",
                 )
+            classes = getattr(task, "classes_", None)
+            if args.output is not None or args.overlays:
+                if not hasattr(task, "write_predictions"):
+                    raise ToolkitError(
+                        f"--output / --overlays do not apply to {task.task_name} predictions.",
+                        expected="a segmentation run (mask files), or --num-samples N for a generative run",
+                        fix="drop --output / --overlays; predictions are printed",
+                    )
+                folder = args.output or str(pathlib.Path(args.run_dir) / "predictions")
+                for source, (mask, files) in zip(
+                    args.inputs, task.write_predictions(args.inputs, folder, args.overlays)
+                ):
+                    print(f"{source}\t{json.dumps({**_printable(mask, classes), **files})}")
+                return 0
             for source, answer in zip(args.inputs, task.predict(args.inputs)):
-                print(f"{source}\t{json.dumps(_printable(answer, getattr(task, 'classes_', None)))}")
+                print(f"{source}\t{json.dumps(_printable(answer, classes))}")
         elif args.command == "list":
             if args.what:
                 _list(args.what, args.task)

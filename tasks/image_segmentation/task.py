@@ -339,12 +339,35 @@ class ImageSegmenter(Task):
         Args:
             inputs: an image file path, a list of paths, one image array
                 (height, width[, channels]) or a batch / list of them, 0..255 pixels.
-            overlays: also write each image with its mask coloured on top as
-                PNG files in `<run_dir>/overlays/` (True), or in the folder given.
+            overlays: also write each image with its mask coloured on top and a legend naming the
+                classes, as PNG files in `<run_dir>/overlays/` (True), or in the folder given
+                (where existing files are never overwritten).
 
         Returns:
             A list of uint8 arrays (height, width) of class indices (names in `classes_`).
         """
+        items, masks = self._segment(inputs)
+        if overlays:
+            own = overlays is True
+            folder = pathlib.Path(self.run_dir) / "overlays" if own else pathlib.Path(overlays)
+            self._write_files(items, masks, folder, masks_too=False, overlays=True, replace=own)
+        return masks
+
+    def write_predictions(self, inputs, folder, overlays=False):
+        """Segments images and writes each mask as a PNG (and, with `overlays`, the image with its mask
+        coloured on top and a legend) into `folder`, which is created; existing files are never overwritten.
+
+        A mask PNG is a palette image: its pixel values are the class indices (`classes_`), which
+        `PIL.Image.open(path)` and this toolkit's mask loader read back, shown in the overlay colours.
+
+        Returns:
+            One (mask array, {"mask": path[, "overlay": path]}) pair per input.
+        """
+        items, masks = self._segment(inputs)
+        written = self._write_files(items, masks, pathlib.Path(folder), masks_too=True, overlays=overlays)
+        return list(zip(masks, written))
+
+    def _segment(self, inputs):
         self._check_fitted()
         if isinstance(inputs, (str, os.PathLike)):
             inputs = [inputs]
@@ -363,23 +386,43 @@ class ImageSegmenter(Task):
             if tuple(p.shape[:2]) != tuple(size):
                 p = tf.image.resize(p, size, method="bilinear").numpy()
             masks.append(np.argmax(p, axis=-1).astype(np.uint8))
-        if overlays:
-            folder = pathlib.Path(self.run_dir) / "overlays" if overlays is True else pathlib.Path(overlays)
-            self._write_overlays(items, masks, folder)
-        return masks
+        return items, masks
 
-    def _write_overlays(self, items, masks, folder):
+    def _write_files(self, items, masks, folder, masks_too, overlays, replace=False):
+        """Writes `<name>_mask.png` / `<name>_overlay.png` per image; returns {"mask", "overlay"} paths per image."""
         from PIL import Image
 
+        stems = [
+            pathlib.Path(item).stem if isinstance(item, (str, os.PathLike)) else f"image_{i}"
+            for i, item in enumerate(items)
+        ]
+        if len(set(stems)) < len(stems):  # the same file name from two folders: number them all
+            stems = [f"{i}_{stem}" for i, stem in enumerate(stems)]
+        kinds = (["mask"] if masks_too else []) + (["overlay"] if overlays else [])
+        paths = [{kind: folder / f"{stem}_{kind}.png" for kind in kinds} for stem in stems]
+        taken = [str(path) for files in paths for path in files.values() if path.exists()]
+        if taken and not replace:
+            raise ToolkitError(
+                f"{len(taken)} output file(s) exist already, e.g. {taken[0]}.",
+                expected="a folder without these files (predictions never overwrite a file)",
+                fix="choose another output folder, or move those files away",
+            )
         folder.mkdir(parents=True, exist_ok=True)
-        for i, (item, mask) in enumerate(zip(items, masks)):
-            size = mask.shape
-            image = images_lib.to_array([str(item) if isinstance(item, os.PathLike) else item], size, 3, False)[0]
-            colours = PALETTE[mask % len(PALETTE)]
-            blended = np.where(mask[..., None] > 0, 0.5 * image + 0.5 * colours, image).astype(np.uint8)
-            name = pathlib.Path(item).stem if isinstance(item, (str, os.PathLike)) else f"image_{i}"
-            Image.fromarray(blended).save(folder / f"{name}_overlay.png")
-        self._say(f"Wrote {len(masks)} overlays to {folder}")
+        palette = np.resize(PALETTE, (256, 3)).astype(np.uint8).ravel().tolist()
+        for item, mask, files in zip(items, masks, paths):
+            if "mask" in files:
+                indexed = Image.fromarray(mask, mode="P")
+                indexed.putpalette(palette)
+                indexed.save(files["mask"])
+            if "overlay" in files:
+                image = images_lib.to_array(
+                    [str(item) if isinstance(item, os.PathLike) else item], mask.shape, 3, False
+                )[0]
+                colours = PALETTE[mask % len(PALETTE)]
+                blended = np.where(mask[..., None] > 0, 0.5 * image + 0.5 * colours, image).astype(np.uint8)
+                _with_legend(Image.fromarray(blended), self.classes_).save(files["overlay"])
+        self._say(f"Wrote {' and '.join(k + 's' for k in kinds)} of {len(masks)} image(s) to {folder}")
+        return [{kind: str(path) for kind, path in files.items()} for files in paths]
 
     def search_space(self, hp):
         space = super().search_space(hp)
@@ -388,6 +431,25 @@ class ImageSegmenter(Task):
             space["width"] = hp.Choice("width", [8, 16, 32])
             space["dropout"] = hp.Float("dropout", 0.0, 0.5, step=0.1)
         return space
+
+
+def _with_legend(image, classes):
+    """The overlay with a legend strip below it: each class's colour and name (class 0 is left uncoloured)."""
+    from PIL import Image, ImageDraw
+
+    labels = [f"{name} (not coloured)" if i == 0 else str(name) for i, name in enumerate(classes)]
+    measure = ImageDraw.Draw(image)
+    width = max(image.width, 20 + int(max(measure.textlength(label) for label in labels)))
+    row = 14
+    canvas = Image.new("RGB", (width, image.height + row * len(labels) + 4), (255, 255, 255))
+    canvas.paste(image, (0, 0))
+    draw = ImageDraw.Draw(canvas)
+    for i, label in enumerate(labels):
+        top = image.height + 2 + i * row
+        colour = tuple(int(c) for c in PALETTE[i % len(PALETTE)]) if i else (255, 255, 255)
+        draw.rectangle([2, top + 1, 12, top + 11], fill=colour, outline=(0, 0, 0))
+        draw.text((16, top), label, fill=(0, 0, 0))
+    return canvas
 
 
 def _are_paths(items):

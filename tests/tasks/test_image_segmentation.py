@@ -153,8 +153,12 @@ def test_folder_of_binary_masks(mask_folder, fast):
     assert set(metrics) >= {"pixel_accuracy", "mean_iou", "dice", "loss", "per_class", "confusion_matrix"}
     assert set(metrics["per_class"]["shape"]) == {"iou", "dice", "pixels"}
     seg.predict([str(mask_folder / "image" / "0.png")], overlays=True)
-    overlay = pathlib.Path(seg.run_dir) / "overlays" / "0_overlay.png"
-    assert Image.open(overlay).size == (32, 32)
+    overlay = np.asarray(Image.open(pathlib.Path(seg.run_dir) / "overlays" / "0_overlay.png"))
+    # the 32x32 image, then a legend strip of one row per class, wide enough for "background (not coloured)"
+    assert overlay.shape[0] == 32 + 2 * 14 + 4 and overlay.shape[1] > 100
+    legend = overlay[32:]
+    assert (legend == [230, 25, 75]).all(axis=-1).sum() >= 50  # the swatch of class 1 ("shape")
+    assert (legend.sum(axis=-1) < 200).sum() > 100  # dark text and swatch outlines on white
 
 
 def test_palette_masks_and_folder_pair(tmp_path, fast):
@@ -307,6 +311,18 @@ def test_cli_train_and_predict_segmentation(mask_folder, tmp_path, capsys):
     assert source == image
     answer = json.loads(answer)
     assert answer["shape"] == [32, 32] and sum(answer["pixels"].values()) == 32 * 32
+    out = tmp_path / "masks"
+    assert main(["predict", run_dir, image, "--output", str(out), "--overlays"]) == 0
+    source, written = capsys.readouterr().out.strip().split("\t")
+    written = json.loads(written)
+    assert written["mask"] == str(out / "0_mask.png") and written["overlay"] == str(out / "0_overlay.png")
+    mask = np.asarray(Image.open(written["mask"]))  # a palette PNG: the pixel values are class indices
+    assert mask.shape == (32, 32) and {str(v): int((mask == v).sum()) for v in np.unique(mask)} == written["pixels"]
+    assert Image.open(written["overlay"]).size[1] > 32  # the legend below the image
+    assert main(["predict", run_dir, image, "--output", str(out)]) == 2  # never overwrites
+    assert "1 output file(s) exist already" in capsys.readouterr().err
+    assert main(["predict", run_dir, image, "--overlays"]) == 0  # default folder: inside the run
+    assert (pathlib.Path(run_dir) / "predictions" / "0_overlay.png").is_file()
 
 
 def test_tuning_searches_loss_and_width(fast):
