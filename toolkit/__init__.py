@@ -7,16 +7,16 @@ Example:
 >>> same = toolkit.load(clf.run_dir)  # doctest: +SKIP
 """
 
-from toolkit import (
-    _quiet,  # noqa: F401  (must run before anything imports TensorFlow)
-    text_backbones,  # noqa: F401  (registers the text backbones)
-)
-from toolkit.backbones import BACKBONES
-from toolkit.data import DATASETS
+from toolkit import _quiet  # must run before anything imports TensorFlow
 from toolkit.errors import ToolkitError
-from toolkit.finetune import STRATEGIES
 from toolkit.registry import Registry
-from toolkit.task import TASKS, Task, load
+
+if not _quiet.answering_cli_help():  # `toolkit --help` needs none of this (see toolkit/cli_catalog.py)
+    from toolkit import text_backbones  # noqa: F401  (registers the text backbones)
+    from toolkit.backbones import BACKBONES
+    from toolkit.data import DATASETS
+    from toolkit.finetune import STRATEGIES
+    from toolkit.task import TASKS, Task, load
 
 __version__ = "0.1.0"
 

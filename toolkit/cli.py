@@ -18,24 +18,26 @@ import sys
 from toolkit import params
 from toolkit.errors import ToolkitError
 
-_NOT_ON_COMMAND_LINE = ("callbacks",)
 _LISTABLE = ("tasks", "backbones", "datasets", "strategies")
 
 
-def _add_task_options(parser, task_class):
-    annotations = task_class._param_annotations()
-    for name, default in task_class._param_defaults().items():
-        if name in _NOT_ON_COMMAND_LINE:
-            continue
-        flag = "--" + name.replace("_", "-")
-        if isinstance(default, bool):
-            parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS)
+def _add_task_options(parser, entry):
+    """One option per constructor argument of a task, from its catalog entry (`toolkit.cli_catalog`)."""
+    for option in entry["options"]:
+        help_text = option["help"].replace("%", "%%")  # argparse formats help with %
+        if option["switch"]:
+            parser.add_argument(
+                option["flag"],
+                dest=option["name"],
+                action=argparse.BooleanOptionalAction,
+                default=argparse.SUPPRESS,
+                help=help_text,
+            )
         else:
-            kind = params.describe(annotations[name]) if name in annotations else "a value"
             # Kept as text here and parsed with the argument's declared type in `task_options`, so a bad
             # value is one three-part error like every other (argparse's own would be a usage line).
             parser.add_argument(
-                flag, dest=name, default=argparse.SUPPRESS, metavar="VALUE", help=f"{kind}; default: {default!r}"
+                option["flag"], dest=option["name"], default=argparse.SUPPRESS, metavar="VALUE", help=help_text
             )
 
 
@@ -68,36 +70,41 @@ def task_options(task_class, options):
     return parsed
 
 
-def build_parser():
-    """The argument parser of the `toolkit` command; `train` gets one sub-command per registered task.
+def build_parser(catalog=None):
+    """The argument parser of the `toolkit` command; `train` and `lr-find` get one sub-command per task.
+
+    Args:
+        catalog: {task: help entry} from `toolkit.cli_catalog`; default: read from the code.
 
     Example:
     >>> args = build_parser().parse_args(["predict", "runs/pets", "cat.jpg"])
     >>> args.command, args.run_dir, args.inputs
     ('predict', 'runs/pets', ['cat.jpg'])
     """
-    from toolkit.task import TASKS
+    if catalog is None:
+        from toolkit import cli_catalog
 
+        catalog = cli_catalog.live()
     parser = argparse.ArgumentParser(prog="toolkit", description="Train, evaluate and use deep-learning models.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="train a task and save the run")
     task_parsers = train.add_subparsers(dest="task", required=True, metavar="TASK")
-    for name in TASKS.available():
-        task_parser = task_parsers.add_parser(name, help=TASKS.metadata(name).get("description"))
+    for name, entry in catalog.items():
+        task_parser = task_parsers.add_parser(name, help=entry["description"], description=entry["description"])
         task_parser.add_argument("--data", default=None, help="training data (default: the task's built-in dataset)")
         task_parser.add_argument("--validation-data", default=None, help="validation data (default: a seeded split)")
-        _add_task_options(task_parser, TASKS.get(name))
+        _add_task_options(task_parser, entry)
 
     finder = commands.add_parser("lr-find", help="learning-rate range test: suggest a learning rate, plot the curve")
     finder_tasks = finder.add_subparsers(dest="task", required=True, metavar="TASK")
-    for name in TASKS.available():
-        task_parser = finder_tasks.add_parser(name, help=TASKS.metadata(name).get("description"))
+    for name, entry in catalog.items():
+        task_parser = finder_tasks.add_parser(name, help=entry["description"], description=entry["description"])
         task_parser.add_argument("--data", default=None, help="training data (default: the task's built-in dataset)")
         task_parser.add_argument("--min-rate", type=float, default=1e-7, help="lowest rate swept (default 1e-7)")
         task_parser.add_argument("--max-rate", type=float, default=1.0, help="highest rate swept (default 1)")
         task_parser.add_argument("--steps", type=int, default=100, help="training steps in the sweep (default 100)")
-        _add_task_options(task_parser, TASKS.get(name))
+        _add_task_options(task_parser, entry)
 
     evaluate = commands.add_parser("evaluate", help="score a saved run on data")
     evaluate.add_argument("run_dir")
@@ -165,7 +172,15 @@ def main(argv=None):
     full                     train every layer from the start
     0
     """
-    import toolkit  # noqa: F401  (quiets TensorFlow before anything imports it)
+    from toolkit import cli_catalog
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "-h" in argv or "--help" in argv:
+        # Answered from the shipped catalog, without importing TensorFlow; argparse prints and exits.
+        build_parser(cli_catalog.for_help()).parse_args(argv)
+    from toolkit import _quiet
+
+    _quiet.import_tensorflow_quietly()
     from toolkit.task import TASKS, load
 
     try:

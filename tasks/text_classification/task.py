@@ -79,8 +79,10 @@ class TextClassifier(ClassifierMixin, Task):
         width: units / filters of from-scratch backbones.
         dropout: dropout rate before the classification layer.
         columns: (text column, label column) of CSV / TSV / JSON Lines data,
-            by name or 0-based position; default: a recognised header, or
-            (0, 1) for two columns without a header.
+            by name or 0-based position; default: recognised names ("text",
+            "label", ...), else in a two-column file the column with the longer
+            cells holds the text. A header row is found (also with other names)
+            and skipped; the columns chosen are printed.
         padding: "end" or "start": where short texts get padding (from-scratch backbones).
         truncation: "end" (keep the beginning) or "start" (keep the end) of long texts (from-scratch backbones).
         data_dir: TFDS data folder for "tfds:NAME" data.

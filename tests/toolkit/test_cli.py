@@ -167,3 +167,66 @@ def test_list_offers_exactly_the_backbones_the_task_accepts(capsys, task, offere
     assert listed == set(task_class.accepted_backbones())
     for name in listed:  # every listed name passes the task's own check
         task_class(backbone=name)._check_backbone()
+
+
+def test_shipped_help_catalog_matches_the_code():
+    """`--help` reads toolkit/cli_catalog.json; it must say what the constructors and docstrings say."""
+    from toolkit import cli_catalog
+
+    shipped = json.loads(cli_catalog.CATALOG_FILE.read_text())
+    assert shipped == cli_catalog.live(), "the help catalog is stale: run `python -m toolkit.cli_catalog`"
+
+
+def test_every_option_of_every_task_is_described():
+    from toolkit import cli_catalog
+
+    for task, entry in cli_catalog.live().items():
+        undescribed = [option["flag"] for option in entry["options"] if option["help"].startswith("[")]
+        assert not undescribed, f"{task}: add these arguments to the constructor docstring's Args: {undescribed}"
+    augment = next(o for o in cli_catalog.live()["image-classification"]["options"] if o["name"] == "augment")
+    assert augment["help"].startswith('augmentations used in training only, from "flip"')
+    assert "a comma-separated list of strings; default: ()]" in augment["help"]
+
+
+HELP_SCRIPT = """
+import sys
+sys.argv = ["toolkit"] + {argv!r}  # what the console script sees
+from toolkit.cli import main
+try:
+    main()
+except SystemExit as exit:
+    print("EXIT", exit.code)
+print("LOADED", sorted(m for m in ("tensorflow", "keras", "keras_hub", "tasks") if m in sys.modules))
+"""
+
+
+@pytest.mark.parametrize(
+    "argv, shown",
+    [
+        ([], "{train,lr-find,evaluate,predict,list}"),
+        (["train", "text-classification"], "--columns VALUE"),
+        (["train"], "image-segmentation"),
+        (["lr-find", "image-classification"], "--max-rate"),
+        (["predict"], "--overlays"),
+    ],
+)
+def test_help_is_answered_without_importing_tensorflow(argv, shown):
+    result = subprocess.run(
+        [sys.executable, "-c", HELP_SCRIPT.format(argv=argv + ["--help"])], capture_output=True, text=True
+    )
+    assert "EXIT 0" in result.stdout and "LOADED []" in result.stdout, result.stdout + result.stderr
+    assert shown in result.stdout
+    if argv[:2] == ["train", "text-classification"]:
+        words = " ".join(result.stdout.split())  # argparse wraps the lines
+        assert "--columns VALUE (text column, label column) of CSV / TSV / JSON Lines data, by name" in words
+
+
+def test_installed_command_answers_help_with_descriptions():
+    script = pathlib.Path(sys.executable).with_name("toolkit")
+    if not script.exists():
+        pytest.skip(f"no installed `toolkit` command beside {sys.executable} (pip install -e . makes it)")
+    result = subprocess.run([str(script), "train", "image-segmentation", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stderr == ""
+    words = " ".join(result.stdout.split())  # argparse wraps the lines
+    assert "--class-names VALUE names of the class indices" in words
+    assert "5% linear warm-up" in words  # argparse's %-formatting does not eat the text

@@ -1,0 +1,130 @@
+"""What `toolkit train <task> --help` shows, built from the task constructors and their docstrings.
+
+Each task's options are its constructor arguments; each option's help is the
+argument's description from the `Args:` sections of the task's docstrings,
+its type in words (`toolkit.params.describe`) and its default. Reading those
+means importing the tasks, and so TensorFlow (seconds); so a copy is kept in
+`cli_catalog.json` beside this file, from which `--help` is answered without
+importing TensorFlow. A test fails when the copy differs from what the code
+says; regenerate it with
+
+    python -m toolkit.cli_catalog
+
+A task installed from another package (a "toolkit.tasks" entry point not in
+the copy) is read live, at the cost of the import.
+"""
+
+import importlib.metadata
+import inspect
+import json
+import pathlib
+import re
+
+CATALOG_FILE = pathlib.Path(__file__).with_name("cli_catalog.json")
+# Constructor arguments that take Python objects only, so they have no command-line option.
+NOT_ON_COMMAND_LINE = ("callbacks",)
+
+
+def args_section(doc):
+    """{argument: description} from the Google-style `Args:` section of a docstring.
+
+    Written here because the standard library has no docstring parser, and the
+    `docstring_parser` package would be one more dependency for twenty lines.
+
+    Example:
+    >>> args_section('''Trains.
+    ...
+    ...     Args:
+    ...         epochs: most epochs to train
+    ...             (early stopping may stop sooner).
+    ...         l1, l2: penalties.
+    ...
+    ...     Returns:
+    ...         self.
+    ...     ''')
+    {'epochs': 'most epochs to train (early stopping may stop sooner).', 'l1': 'penalties.', 'l2': 'penalties.'}
+    """
+    described, current, indent, inside = {}, None, None, False
+    for line in inspect.cleandoc(doc or "").splitlines():
+        stripped = line.strip()
+        if not inside:
+            inside = stripped == "Args:"
+            continue
+        if not stripped:
+            current = None
+            continue
+        depth = len(line) - len(line.lstrip())
+        if indent is None:
+            indent = depth
+        if depth < indent:  # the next section ("Returns:", "Example:")
+            break
+        match = re.match(r"(\*{0,2}\w+(?:, \w+)*)(?: \(.*?\))?: ?(.*)", stripped) if depth == indent else None
+        if match:
+            current = match.group(1).split(", ")  # "l1, l2: penalties ..." describes both
+            described.update(dict.fromkeys(current, match.group(2)))
+        elif current is not None:
+            described.update({name: f"{described[name]} {stripped}".strip() for name in current})
+    return described
+
+
+def task_entry(task_class, description=None):
+    """One task's help: its description and, per option, the flag, whether it is a switch, and the help text."""
+    from toolkit import params
+
+    described = {}
+    for cls in reversed(task_class.__mro__):  # a subclass's description of an argument wins
+        described.update(args_section(cls.__doc__))
+        described.update(args_section(getattr(cls.__dict__.get("__init__"), "__doc__", None)))
+    annotations = task_class._param_annotations()
+    options = []
+    for name, default in task_class._param_defaults().items():
+        if name in NOT_ON_COMMAND_LINE:
+            continue
+        kind = params.describe(annotations[name]) if name in annotations else "a value"
+        text = described.get(name, "").rstrip(".")
+        options.append(
+            {
+                "name": name,
+                "flag": "--" + name.replace("_", "-"),
+                "switch": isinstance(default, bool),
+                "help": f"{text} [{kind}; default: {default!r}]".strip(),
+            }
+        )
+    summary = (inspect.getdoc(task_class) or task_class.task_name).splitlines()[0]
+    return {"description": description or summary, "options": options}
+
+
+def live():
+    """The catalog of every registered task, read from the code (imports the tasks, and TensorFlow)."""
+    from toolkit.task import TASKS
+
+    return {name: task_entry(TASKS.get(name), TASKS.metadata(name).get("description")) for name in TASKS.available()}
+
+
+def for_help():
+    """The catalog `--help` uses: the shipped copy, plus tasks it lacks read live (entry points of other packages)."""
+    import sys
+
+    catalog = json.loads(CATALOG_FILE.read_text()) if CATALOG_FILE.exists() else {}
+    names = {point.name for point in importlib.metadata.entry_points(group="toolkit.tasks")}
+    if "toolkit.task" in sys.modules:  # tasks registered in this process, if the core is loaded already
+        names |= set(sys.modules["toolkit.task"].TASKS.available())
+    missing = sorted(names - set(catalog))
+    if missing:
+        from toolkit import _quiet
+
+        _quiet.import_tensorflow_quietly()  # skipped when the toolkit package was imported for --help
+        from toolkit.task import TASKS
+
+        catalog.update({name: task_entry(TASKS.get(name), TASKS.metadata(name).get("description")) for name in missing})
+    return dict(sorted(catalog.items()))
+
+
+def write(path=CATALOG_FILE):
+    """Writes the live catalog to `path` (the shipped copy by default)."""
+    pathlib.Path(path).write_text(json.dumps(live(), indent=1, sort_keys=True) + "\n")
+    return path
+
+
+if __name__ == "__main__":
+    print(f"wrote {write()}")
