@@ -1,6 +1,7 @@
 """Image generation: `ImageGenerator` (autoencoder, VAE, GAN) and `train_image_generator`."""
 
 import os
+import warnings
 
 import keras
 import numpy as np
@@ -323,6 +324,15 @@ class ImageGenerator(Task):
             )
             self._feature_accuracy = float(classifier.evaluate(validation, verbose=0, return_dict=True)["accuracy"])
         self._say(f"Feature classifier: validation accuracy {self._feature_accuracy:.4f}.")
+        chance = 1 / classes
+        if self._feature_accuracy < chance + 0.5 * (1 - chance):  # less than halfway from chance to perfect
+            warnings.warn(
+                f"The feature classifier behind KID / FID reached only {self._feature_accuracy:.2f} validation "
+                f"accuracy on {what} (chance {chance:.2f}), so KID and FID will barely tell good samples from bad, "
+                "and early stopping follows them. Judge the run by its samples.png; with labels (class "
+                "subfolders), the features learn the classes instead.",
+                stacklevel=2,
+            )
         # The same layers in an uncompiled model: it is only ever used for inference, and is saved so.
         return keras.Model(classifier.input, classifier.output, name="feature_classifier")
 
