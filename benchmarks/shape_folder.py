@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/shape_folder.py OUT_FOLDER [--count 1000] [--seed 0]
 
 Class subfolders circle/, square/, triangle/, star/ of one shape each, in a
-random colour on a noisy background of another, at a random place and size;
+random colour on a noisy background of another, at a random place and size,
+upright (`--rotated` turns them by random angles);
 images of mixed sizes (48-160 px a side, not square) and formats: grey,
 RGB and RGBA PNGs, and RGB JPEGs. The issue "Defaults that learn" was
 reported on such a folder (chance is 0.25).
@@ -41,8 +42,8 @@ def _polygon(kind, cx, cy, r, turn):
     return points
 
 
-def shape_image(kind, rng):
-    """One PIL image of `kind`, in a random mode (L, RGB, RGBA) and size."""
+def shape_image(kind, rng, rotated=False):
+    """One PIL image of `kind`, in a random mode (L, RGB, RGBA) and size; upright unless `rotated`."""
     width, height = (int(v) for v in rng.integers(48, 161, size=2))
     background = rng.integers(0, 256, 3)
     noise = rng.normal(0, rng.uniform(10, 40), size=(height, width, 3))
@@ -59,20 +60,25 @@ def shape_image(kind, rng):
     if kind == "circle":
         draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=fill)
     else:
-        draw.polygon(_polygon(kind, cx, cy, r, rng.uniform(0, 2 * math.pi)), fill=fill)
+        turn = rng.uniform(0, 2 * math.pi) if rotated else (0 if kind == "square" else -math.pi / 2)
+        draw.polygon(_polygon(kind, cx, cy, r, turn), fill=fill)
     mode = rng.choice(["L", "RGB", "RGBA", "JPEG"], p=[0.2, 0.35, 0.15, 0.3])
     if mode == "JPEG":
         return image, "jpg"
     return image.convert(str(mode)), "png"
 
 
-def write_shape_folder(root, count=1000, seed=0):
-    """Writes `count` images (a quarter of each class) under `root`/<class>/; returns `root`."""
+def write_shape_folder(root, count=1000, seed=0, rotated=False):
+    """Writes `count` images (a quarter of each class) under `root`/<class>/; returns `root`.
+
+    Shapes stand upright (a square's sides level, a triangle and a star point up) unless
+    `rotated`, which turns each by a random angle: a harder task (see RESULTS.md).
+    """
     root = pathlib.Path(root)
     rng = np.random.default_rng(seed)
     for i in range(count):
         kind = CLASSES[i % len(CLASSES)]
-        image, extension = shape_image(kind, rng)
+        image, extension = shape_image(kind, rng, rotated)
         (root / kind).mkdir(parents=True, exist_ok=True)
         image.save(root / kind / f"{kind}_{i:05d}.{extension}", quality=90)
     return root
@@ -83,5 +89,6 @@ if __name__ == "__main__":
     parser.add_argument("out")
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rotated", action="store_true", help="turn each shape by a random angle")
     args = parser.parse_args()
-    print(write_shape_folder(args.out, args.count, args.seed))
+    print(write_shape_folder(args.out, args.count, args.seed, args.rotated))

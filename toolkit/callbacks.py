@@ -16,6 +16,7 @@ def default_callbacks(
     monitor="val_loss",
     mode="min",
     patience=5,
+    warmup=0,
     plateau=True,
     tensorboard=False,
     optimizer=None,
@@ -34,6 +35,8 @@ def default_callbacks(
         monitor: the validation quantity to follow, or None.
         mode: "min" when lower is better (a loss), "max" when higher is (accuracy, mAP).
         patience: epochs without improvement before stopping.
+        warmup: epochs at the start of the phase in which early stopping and the plateau
+            halving do not act (the best checkpoint is still kept).
         plateau: halve the learning rate when the monitor stalls (off when a schedule sets the rate).
         tensorboard: also write TensorBoard logs to `run_dir/logs`.
         optimizer: the optimizer whose rate `history.csv` logs (default: the model's).
@@ -53,13 +56,26 @@ def default_callbacks(
     callbacks = []
     if monitor is not None:
         callbacks.append(
-            keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience, restore_best_weights=True)
+            keras.callbacks.EarlyStopping(
+                monitor=monitor,
+                mode=mode,
+                patience=patience,
+                restore_best_weights=True,
+                start_from_epoch=start_epoch + warmup,
+            )
         )
         if plateau:
             # Halving the step size when validation stalls settles the noisy late
             # epochs; it acts before early stopping gives up.
             callbacks.append(
-                ReduceLROnPlateau(monitor=monitor, mode=mode, factor=0.5, patience=max(1, patience // 2), verbose=0)
+                ReduceLROnPlateau(
+                    monitor=monitor,
+                    mode=mode,
+                    factor=0.5,
+                    patience=max(1, patience // 2),
+                    verbose=0,
+                    start_from_epoch=start_epoch + warmup,
+                )
             )
         callbacks.append(
             keras.callbacks.ModelCheckpoint(
@@ -102,14 +118,22 @@ def _best_so_far(history_file, monitor, mode, start_epoch):
 
 
 class ReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):
-    """Keras' callback, also where mixed_float16 wraps a `MultiOptimizer` in a `LossScaleOptimizer`.
+    """Keras' callback, with a warm-up, also where mixed_float16 wraps a `MultiOptimizer` in a `LossScaleOptimizer`.
 
+    Epochs before `start_from_epoch` are not counted (as `EarlyStopping`'s argument of that
+    name does), so a from-scratch network's flat first epochs do not halve its rate.
     Keras' version reduces each optimizer of a `MultiOptimizer` (discriminative rates), but asks a
     `LossScaleOptimizer` for one learning rate, which a wrapped `MultiOptimizer` refuses to give; so
     for that pairing the callback acts on the optimizer inside the loss scaling.
     """
 
+    def __init__(self, *args, start_from_epoch=0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.start_from_epoch = start_from_epoch
+
     def on_epoch_end(self, epoch, logs=None):
+        if epoch < self.start_from_epoch:
+            return
         model = self.model
         inner = getattr(model.optimizer, "inner_optimizer", None)
         if inner is None or not hasattr(inner, "optimizers"):

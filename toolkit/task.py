@@ -14,9 +14,11 @@ import pathlib
 import shutil
 import sys
 import typing
+import warnings
 
 import keras
 
+from toolkit import metrics as metrics_lib
 from toolkit import params as params_lib
 from toolkit import recipe, runs
 from toolkit import splits as splits_lib
@@ -109,7 +111,8 @@ class Task:
         l1: float = 0.0,
         l2: float = 0.0,
         precision: str = "float32",
-        patience: int = 5,
+        patience: int | None = None,
+        warmup_epochs: int | None = None,
         validation_split: float = 0.1,
         test_split: float = 0.2,
         split: str = "auto",
@@ -150,7 +153,14 @@ class Task:
             l1, l2: penalties on the kernels of from-scratch layers (a pretrained backbone's are left alone).
             precision: "float32", "mixed_float16" (GPUs) or "mixed_bfloat16" (TPUs, recent
                 CPUs and GPUs): Keras mixed precision; the model's outputs stay float32.
-            patience: epochs without validation improvement before stopping.
+            patience: epochs without validation improvement before stopping; None: a fifth of
+                `epochs`, at least 5 (6 of 30, 12 of 60), so a bigger budget waits longer.
+                The plateau schedule halves the rate after half as many stalled epochs.
+            warmup_epochs: epochs at the start of each training phase in which neither early
+                stopping nor the plateau halving acts (the best checkpoint is kept all along);
+                None: a fifth of `epochs` for a from-scratch network, whose validation loss
+                often stays flat while BatchNorm statistics and the head settle, and 0 for a
+                pretrained backbone, which starts from useful features.
             validation_split: fraction of `data` held out for validation when
                 `validation_data` is not given.
             test_split: fraction of `data` held out as a test set (0: none).
@@ -188,6 +198,7 @@ class Task:
         self.l2 = l2
         self.precision = precision
         self.patience = patience
+        self.warmup_epochs = warmup_epochs
         self.validation_split = validation_split
         self.test_split = test_split
         self.split = split
@@ -279,7 +290,8 @@ class Task:
             (self.epochs >= 1, "epochs", "an integer >= 1"),
             (self.batch_size >= 1, "batch_size", "an integer >= 1"),
             (self.learning_rate is None or self.learning_rate > 0, "learning_rate", "a number > 0 (or None)"),
-            (self.patience >= 0, "patience", "an integer >= 0"),
+            (self.patience is None or self.patience >= 0, "patience", "an integer >= 0 (or None)"),
+            (self.warmup_epochs is None or self.warmup_epochs >= 0, "warmup_epochs", "an integer >= 0 (or None)"),
             (0 < self.validation_split < 1, "validation_split", "a fraction between 0 and 1"),
             (0 <= self.test_split < 1, "test_split", "a fraction from 0 up to (not including) 1"),
             (self.validation_split + self.test_split < 1, "test_split", "validation_split + test_split below 1"),
@@ -387,12 +399,42 @@ class Task:
                     "test": self._evaluate_dataset(splits.test) if splits.test is not None else None,
                     "data": splits.info,
                 }
+        self._compare_with_baseline()
         self.run_dir = str(run_dir)
         self.save(run_dir)
         runs.write_json(run_dir / runs.METRICS_FILE, self.metrics_)
         shutil.rmtree(run_dir / runs.CHECKPOINT_DIR, ignore_errors=True)
         self._say(self._summary())
         return self
+
+    def _compare_with_baseline(self):
+        """Records in `metrics_["baseline"]` how validation accuracy compares with always answering the most
+        common class, and warns, with causes and what to try, when the run did no better."""
+        compared = metrics_lib.versus_majority(self.metrics_["validation"])
+        if compared is None:
+            return
+        self.metrics_["baseline"] = compared
+        if compared["better_than_majority"]:
+            return
+        compared["likely_causes"] = [
+            "training ended before the network started to learn (a short budget, or early stopping)",
+            "a learning rate that does not suit this network and data",
+            "too little data for a network trained from scratch",
+        ]
+        compared["what_to_try"] = [
+            "more epochs (--epochs) and more patience (--patience, --warmup-epochs)",
+            f"the learning-rate finder (toolkit lr-find {self.task_name} --data ...)",
+            "a pretrained backbone (toolkit list backbones --task " + self.task_name + ")",
+        ]
+        if hasattr(self, "image_size"):
+            compared["what_to_try"].append("a smaller --image-size (fewer inputs for a small data set)")
+        warnings.warn(
+            f"This run is no better than always answering the most common class: validation "
+            f"{compared['metric']} {compared['value']:.4f} against {compared['majority_share']:.4f} "
+            f"(within {compared['margin']:.4f}). Likely causes: {'; '.join(compared['likely_causes'])}. "
+            f'Try: {"; ".join(compared["what_to_try"])}. Recorded in metrics.json under "baseline".',
+            stacklevel=3,
+        )
 
     def _split_options(self):
         """Keyword arguments of `toolkit.data.holdout` that the task's arguments (and fit's groups) set."""
@@ -415,7 +457,7 @@ class Task:
         if self.precision != "float32":
             model = recipe.float32_outputs(model)
         groups = self.trainable_groups(model)
-        pretrained = self._uses_preset() or isinstance(getattr(self, "backbone", None), keras.Model)
+        pretrained = self._pretrained_backbone()
         recipe.regularize(
             [layer for name, layers in groups.items() if not (pretrained and name == "backbone") for layer in layers],
             l1=self.l1,
@@ -506,6 +548,20 @@ class Task:
 
         backbone = getattr(self, "backbone", None)
         return isinstance(backbone, str) and backbone not in backbones.BACKBONES and backbones.is_preset(backbone)
+
+    def _pretrained_backbone(self):
+        """True when the backbone starts from trained weights: a KerasHub preset or a user's `keras.Model`."""
+        return self._uses_preset() or isinstance(getattr(self, "backbone", None), keras.Model)
+
+    def _patience(self):
+        """`patience`, or a fifth of the epoch budget (at least 5) when it is None."""
+        return self.patience if self.patience is not None else max(5, self.epochs // 5)
+
+    def _warmup_epochs(self):
+        """`warmup_epochs`, or a fifth of the budget from scratch and none for a pretrained backbone when None."""
+        if self.warmup_epochs is not None:
+            return self.warmup_epochs
+        return 0 if self._pretrained_backbone() else self.epochs // 5
 
     def _learning_rate(self):
         """`learning_rate`, or the task's default for its backbone when it is None."""

@@ -103,7 +103,14 @@ def search(task, splits, run_dir):
         shuffle=False,  # the training dataset shuffles itself
         callbacks=list(task.callbacks or [])
         + task._task_callbacks(splits.validation)
-        + [keras.callbacks.EarlyStopping(monitor=task.monitor, mode=task.monitor_mode, patience=task.patience)],
+        + [
+            keras.callbacks.EarlyStopping(
+                monitor=task.monitor,
+                mode=task.monitor_mode,
+                patience=task._patience(),
+                start_from_epoch=task._warmup_epochs(),
+            )
+        ],
         verbose=task._keras_verbose() if task.verbose else 0,
     )
     write_trials(tuner, run_dir / "trials.csv", task.monitor)

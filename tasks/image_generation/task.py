@@ -92,14 +92,12 @@ class ImageGenerator(Task):
         epochs: int = 100,
         learning_rate: float | None = None,
         learning_rate_schedule: str = "constant",
-        patience: int = 10,
         **kwargs,
     ):
         super().__init__(
             epochs=epochs,
             learning_rate=learning_rate,
             learning_rate_schedule=learning_rate_schedule,
-            patience=patience,
             **kwargs,
         )
         self.kind = kind

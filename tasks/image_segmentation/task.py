@@ -83,10 +83,9 @@ class ImageSegmenter(Task):
         data_dir: str | os.PathLike | None = None,
         epochs: int = 60,
         batch_size: int = 4,
-        patience: int = 10,
         **kwargs,
     ):
-        super().__init__(epochs=epochs, batch_size=batch_size, patience=patience, **kwargs)
+        super().__init__(epochs=epochs, batch_size=batch_size, **kwargs)
         self.backbone = backbone
         self.image_size = image_size
         self.width = width

@@ -88,10 +88,9 @@ class SpeechRecognizer(Task):
         data_dir: str | os.PathLike | None = None,
         epochs: int = 40,
         batch_size: int = 16,
-        patience: int = 8,
         **kwargs,
     ):
-        super().__init__(epochs=epochs, batch_size=batch_size, patience=patience, **kwargs)
+        super().__init__(epochs=epochs, batch_size=batch_size, **kwargs)
         self.backbone = backbone
         self.sample_rate = sample_rate
         self.num_mel_bins = num_mel_bins

@@ -379,3 +379,57 @@ def test_output_that_is_not_a_terminal_gets_progress_lines_inside_epochs(fast, m
     assert lines[0].startswith(f"epoch 1/2: step 1/{steps}, ") and lines[-1].startswith(f"epoch 2/2: step {steps}/")
     assert all(" loss " in line and "s into the epoch)" in line for line in lines)
     assert "\r" not in out  # no progress bar redraws in a log file
+
+
+# ------------------------------------------------------- defaults that learn
+
+
+def test_warmup_keeps_early_stopping_and_plateau_halving_off(tmp_path):
+    """A flat validation loss during the warm-up neither stops the run nor halves the rate; after it, both act."""
+    from toolkit.callbacks import default_callbacks
+
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.Adam(0.01), "mse")
+    callbacks = default_callbacks(tmp_path, phase=0, start_epoch=0, patience=2, warmup=4)
+    stopper, plateau = callbacks[0], callbacks[1]
+    for callback in (stopper, plateau):
+        callback.set_model(model)
+        callback.on_train_begin()
+    stopped_at = None
+    for epoch in range(10):
+        for callback in (stopper, plateau):
+            callback.on_epoch_end(epoch, {"val_loss": 1.0, "loss": 1.0})
+        rate = float(model.optimizer.learning_rate)
+        if epoch < 4:
+            assert rate == pytest.approx(0.01) and not model.stop_training, epoch
+        if model.stop_training:
+            stopped_at = epoch
+            break
+    # epoch 4 is the first counted; two more without improvement end it
+    assert stopped_at == 6 and float(model.optimizer.learning_rate) == pytest.approx(0.0025)  # halved at 5 and 6
+
+
+def test_patience_and_warmup_scale_with_the_budget_and_spare_pretrained_backbones():
+    scratch = ImageClassifier(backbone="vgg")  # 30 epochs by default
+    assert (scratch._patience(), scratch._warmup_epochs()) == (6, 6)
+    assert (ImageClassifier(epochs=100)._patience(), ImageClassifier(epochs=100)._warmup_epochs()) == (20, 20)
+    assert (ImageClassifier(epochs=10)._patience(), ImageClassifier(epochs=10)._warmup_epochs()) == (5, 2)
+    pretrained = ImageClassifier(backbone=keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten()]))
+    assert pretrained._warmup_epochs() == 0
+    assert ImageClassifier(patience=3, warmup_epochs=1)._patience() == 3
+    with pytest.raises(toolkit.ToolkitError, match="warmup_epochs=-1"):
+        ImageClassifier(warmup_epochs=-1, verbose=0).fit("digits")
+
+
+def test_a_run_stuck_at_chance_is_reported_as_such(fast):
+    x, y, _ = digits()
+    shuffled = np.random.default_rng(0).permutation(y[:400])  # labels that carry no information
+    with pytest.warns(UserWarning, match="no better than always answering the most common class") as caught:
+        stuck = ImageClassifier(backbone="mlp", **fast).fit((x[:400], shuffled))
+    message = next(str(w.message) for w in caught if "most common class" in str(w.message))
+    assert "lr-find image-classification" in message and "smaller --image-size" in message
+    saved = runs.read_json(pathlib.Path(stuck.run_dir) / runs.METRICS_FILE)["baseline"]
+    assert saved["better_than_majority"] is False and saved["what_to_try"] and saved["likely_causes"]
+    learned = ImageClassifier(backbone="mlp", **{**fast, "epochs": 5}).fit((x[:400], y[:400]))
+    assert learned.metrics_["baseline"]["better_than_majority"] is True
+    assert "likely_causes" not in learned.metrics_["baseline"]
