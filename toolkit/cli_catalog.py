@@ -19,6 +19,7 @@ import inspect
 import json
 import pathlib
 import re
+import sys
 
 CATALOG_FILE = pathlib.Path(__file__).with_name("cli_catalog.json")
 # Constructor arguments that take Python objects only, so they have no command-line option.
@@ -94,29 +95,26 @@ def task_entry(task_class, description=None):
     return {"description": description or summary, "options": options}
 
 
-def live():
-    """The catalog of every registered task, read from the code (imports the tasks, and TensorFlow)."""
+def live(names=None):
+    """The catalog of the registered tasks (all, or `names`), read from the code (imports them, and TensorFlow)."""
+    from toolkit import _quiet
+
+    _quiet.import_tensorflow_quietly()  # a no-op unless the package was imported for --help
     from toolkit.task import TASKS
 
-    return {name: task_entry(TASKS.get(name), TASKS.metadata(name).get("description")) for name in TASKS.available()}
+    names = TASKS.available() if names is None else names
+    return {name: task_entry(TASKS.get(name), TASKS.metadata(name).get("description")) for name in names}
 
 
 def for_help():
     """The catalog `--help` uses: the shipped copy, plus tasks it lacks read live (entry points of other packages)."""
-    import sys
-
     catalog = json.loads(CATALOG_FILE.read_text()) if CATALOG_FILE.exists() else {}
     names = {point.name for point in importlib.metadata.entry_points(group="toolkit.tasks")}
     if "toolkit.task" in sys.modules:  # tasks registered in this process, if the core is loaded already
         names |= set(sys.modules["toolkit.task"].TASKS.available())
     missing = sorted(names - set(catalog))
     if missing:
-        from toolkit import _quiet
-
-        _quiet.import_tensorflow_quietly()  # skipped when the toolkit package was imported for --help
-        from toolkit.task import TASKS
-
-        catalog.update({name: task_entry(TASKS.get(name), TASKS.metadata(name).get("description")) for name in missing})
+        catalog.update(live(missing))
     return dict(sorted(catalog.items()))
 
 
