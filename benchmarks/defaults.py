@@ -15,8 +15,12 @@ Data sets the toolkit does not ship as defaults:
 - fsdd: the Free Spoken Digit Dataset's 3,000 recordings (labels from the names);
 - membrane: the 30 labelled membrane photos (segmentation; pixel accuracy
   against always answering the majority pixel class).
-A folder of real photos was not run: none is available offline here (TFDS's
-mock data is random pixels, which no model can be above chance on).
+- photos: the only real photos available offline here, scikit-learn's two
+  bundled pictures (china.jpg, flower.jpg), as a folder of 400 random crops
+  (48-160 px a side, some scaled down, JPEG) labelled by the picture they
+  come from. An easy task, but real camera images through the whole folder
+  path; TFDS's mock data is random pixels, which no model can be above
+  chance on.
 """
 
 import argparse
@@ -48,6 +52,27 @@ def digits_folder(root):
     return root
 
 
+def photo_crops(root, count=400, seed=2):
+    """`count` random JPEG crops of scikit-learn's two sample photos, one class folder per photo."""
+    from PIL import Image
+    from sklearn.datasets import load_sample_images
+
+    photos = load_sample_images()
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        k = i % len(photos.images)
+        photo = photos.images[k]
+        side = int(rng.integers(48, 161))
+        top, left = (int(rng.integers(0, photo.shape[j] - side)) for j in (0, 1))
+        crop = Image.fromarray(photo[top : top + side, left : left + side])
+        if rng.random() < 0.5:  # mixed sizes, as a folder of phone pictures would have
+            crop = crop.resize((max(24, side // 2), max(24, int(side * rng.uniform(0.4, 0.7)))))
+        name = pathlib.Path(photos.filenames[k]).stem
+        (root / name).mkdir(parents=True, exist_ok=True)
+        crop.save(root / name / f"{name}_{i:04d}.jpg", quality=90)
+    return root
+
+
 def datasets(root):
     from shape_folder import write_shape_folder
 
@@ -58,6 +83,7 @@ def datasets(root):
         "sst2": ("text-classification", lambda: DATA / "sst2" / "train.tsv"),
         "fsdd": ("speech-classification", lambda: DATA / "fsdd" / "recordings"),
         "membrane": ("image-segmentation", lambda: DATA / "membrane" / "train"),
+        "photos": ("image-classification", lambda: photo_crops(root / "photos")),
     }
 
 

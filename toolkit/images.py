@@ -13,34 +13,73 @@ import numpy as np
 from toolkit import data as data_lib
 from toolkit.errors import ToolkitError
 
-# input_scaling: how 0..255 pixels reach the backbone (scale, offset).
-SCALINGS = {"unit": (1 / 255, 0.0), "symmetric": (1 / 127.5, -1.0), "raw": (1.0, 0.0)}
+# input_scaling: how 0..255 pixels reach the backbone: (scale, offset) of a Rescaling layer, or
+# "standardize" (each image to zero mean and unit variance, `PerImageStandardization`).
+SCALINGS = {"unit": (1 / 255, 0.0), "symmetric": (1 / 127.5, -1.0), "raw": (1.0, 0.0), "standardize": None}
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 _GREY_MODES = ("1", "L", "LA", "I", "I;16", "F", "P;L")
 
 
 def check_image_params(task):
-    """Raises a clear error for an unknown `input_scaling` of an image task.
+    """Raises a clear error for an unknown `input_scaling` of an image task (None: the task's default).
 
     Example:
     >>> class Task: input_scaling = "unit"
     >>> check_image_params(Task())
     """
-    if task.input_scaling not in SCALINGS:
+    if task.input_scaling is not None and task.input_scaling not in SCALINGS:
         raise ToolkitError(
             f"input_scaling={task.input_scaling!r} is not valid.",
-            expected=f"one of {sorted(SCALINGS)} ('unit': [0, 1], 'symmetric': [-1, 1], 'raw': 0..255 unchanged)",
+            expected=(
+                f"one of {sorted(SCALINGS)} ('unit': [0, 1], 'symmetric': [-1, 1], 'raw': 0..255 unchanged, "
+                "'standardize': each image to mean 0 and standard deviation 1), or None for the default"
+            ),
             fix="pass input_scaling='raw' for backbones that scale pixels themselves (keras.applications ResNet50)",
         )
 
 
+@keras.saving.register_keras_serializable(package="toolkit")
+class PerImageStandardization(keras.layers.Layer):
+    """Scales each image to mean 0 and standard deviation 1 over all its pixels and channels.
+
+    The same transform as `tf.image.per_image_standardization`, as a layer so that
+    it is saved inside the model and loads in Keras' safe mode (a `Lambda` would
+    not); Keras has no per-image layer (`Normalization` uses dataset statistics).
+    It removes each image's overall brightness and contrast, which a from-scratch
+    network would otherwise spend its first hundreds of steps learning to ignore
+    (measured in benchmarks/RESULTS.md, "Defaults that learn"). The deviation is
+    floored at one grey level so a flat image maps to zeros.
+
+    Example:
+    >>> out = PerImageStandardization()(np.array([[[[0.0], [255.0]]]]))
+    >>> [round(float(v), 3) for v in np.ravel(out)]
+    [-1.0, 1.0]
+    """
+
+    def __init__(self, floor=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.floor = floor
+
+    def call(self, images):
+        x = keras.ops.cast(images, "float32")
+        axes = tuple(range(1, len(x.shape)))
+        mean = keras.ops.mean(x, axis=axes, keepdims=True)
+        deviation = keras.ops.sqrt(keras.ops.mean(keras.ops.square(x - mean), axis=axes, keepdims=True))
+        return (x - mean) / keras.ops.maximum(deviation, self.floor)
+
+    def get_config(self):
+        return {**super().get_config(), "floor": self.floor}
+
+
 def scaling_layer(input_scaling):
-    """The `keras.layers.Rescaling` layer for an `input_scaling` name.
+    """The layer named "rescale" for an `input_scaling` name.
 
     Example:
     >>> float(scaling_layer("symmetric")(np.array([[255.0]]))[0, 0])
     1.0
     """
+    if input_scaling == "standardize":
+        return PerImageStandardization(name="rescale")
     scale, offset = SCALINGS[input_scaling]
     return keras.layers.Rescaling(scale, offset, name="rescale")
 
@@ -273,7 +312,8 @@ def choose_size_and_channels(images, image_size=None, verbose=True):
         # Mixed sizes: the median, kept between 32 and 224 pixels a side.
         size = tuple(int(min(224, max(32, np.median([s[i] for s in sizes])))) for i in (0, 1))
         warnings.warn(
-            f"Images differ in size; training at {size[0]}x{size[1]} (the median). Pass image_size= to choose.",
+            f"Images differ in size (median {size[0]}x{size[1]}); each is resized to one training size (a "
+            "from-scratch task caps it, see its message). Pass image_size= to choose.",
             stacklevel=2,
         )
     return tuple(int(v) for v in size), channels
@@ -368,9 +408,10 @@ def to_array(images, size, channels, verbose=True):
 # ------------------------------------------------------------------ streaming
 # Formats TensorFlow decodes itself; others (TIFF) go through PIL inside tf.data.
 _TF_DECODABLE = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
-# From-scratch networks train at most at this many pixels a side unless image_size says otherwise:
-# a 375x500 phone photo at native size makes a CPU epoch minutes long for no gain in a small CNN.
-SCRATCH_MAX_SIDE = 128
+# From-scratch classifiers train at most at this many pixels a side unless image_size says otherwise:
+# a 375x500 phone photo at native size makes a CPU epoch minutes long, and on a small folder a VGG
+# learned in fewer steps at 64 px than at 105 (benchmarks/RESULTS.md, "Defaults that learn").
+SCRATCH_MAX_SIDE = 64
 # Decoded training images are cached in memory up to this many bytes; beyond it every epoch decodes
 # from the files again (decoding a JPEG costs about what reading a raw cache file would, and needs
 # neither the memory nor a cache file as large as the decoded dataset).
@@ -396,7 +437,7 @@ def capped_size(size, max_side=SCRATCH_MAX_SIDE):
 
     Example:
     >>> capped_size((375, 500)), capped_size((28, 28))
-    ((96, 128), (28, 28))
+    ((48, 64), (28, 28))
     """
     scale = min(1.0, max_side / max(size))
     return tuple(max(1, int(round(side * scale))) for side in size)

@@ -9,6 +9,7 @@ class owns training, fine-tuning phases, callbacks, tuning and saving.
 import contextlib
 import inspect
 import json
+import math
 import os
 import pathlib
 import shutil
@@ -29,6 +30,11 @@ from toolkit.trainer import Trainer
 
 # Task classes, registered by task modules; found through the
 # "toolkit.tasks" entry points so the core never imports `tasks` by name.
+# epochs=None (see `Task._default_epochs`).
+DEFAULT_EPOCHS = 30
+MIN_SCRATCH_STEPS = 1000
+MAX_DEFAULT_EPOCHS = 200
+
 TASKS = Registry("task", entry_point_group="toolkit.tasks")
 
 TUNERS = ("random", "bayesian", "hyperband")
@@ -99,7 +105,7 @@ class Task:
     def __init__(
         self,
         *,
-        epochs: int = 20,
+        epochs: int | None = 20,
         batch_size: int = 32,
         learning_rate: float | None = 1e-3,
         optimizer: str | keras.optimizers.Optimizer = "adam",
@@ -132,7 +138,9 @@ class Task:
         """Arguments every task shares; subclasses add their own and pass these through.
 
         Args:
-            epochs: most epochs to train (early stopping may stop sooner).
+            epochs: most epochs to train (early stopping may stop sooner). None: chosen from
+                the training set (`_default_epochs`): 30, raised for a from-scratch network on
+                a small set until it gets 1,000 optimizer steps (at most 200 epochs).
             batch_size: examples per training step.
             learning_rate: the (peak) learning rate; None: the task's default for its backbone
                 (`_default_learning_rate`, e.g. lower for a pretrained encoder). See
@@ -287,7 +295,7 @@ class Task:
             type(self).__name__, {name: getattr(self, name) for name in self._param_names()}, self._param_annotations()
         )
         checks = [
-            (self.epochs >= 1, "epochs", "an integer >= 1"),
+            (self.epochs is None or self.epochs >= 1, "epochs", "an integer >= 1 (or None)"),
             (self.batch_size >= 1, "batch_size", "an integer >= 1"),
             (self.learning_rate is None or self.learning_rate > 0, "learning_rate", "a number > 0 (or None)"),
             (self.patience is None or self.patience >= 0, "patience", "an integer >= 0 (or None)"),
@@ -379,6 +387,7 @@ class Task:
             self._groups = None
         run_dir = runs.prepare_run_dir(self.save_dir, self.task_name, self.run_name, self.overwrite)
         self._say(f"Run directory: {run_dir}")
+        self._choose_epochs(splits.info.get("train_examples"))
         if self.tune:
             from toolkit import tuning
 
@@ -553,15 +562,56 @@ class Task:
         """True when the backbone starts from trained weights: a KerasHub preset or a user's `keras.Model`."""
         return self._uses_preset() or isinstance(getattr(self, "backbone", None), keras.Model)
 
+    def _choose_epochs(self, train_examples):
+        """Sets `epochs_`, the budget of this fit: `epochs`, or `_default_epochs` when it is None (printed)."""
+        if self.epochs is not None:
+            self.epochs_ = self.epochs
+            return
+        self.epochs_ = self._default_epochs(train_examples)
+        steps = math.ceil(train_examples / self.batch_size) if train_examples else None
+        why = (
+            f"raised from {DEFAULT_EPOCHS} so a from-scratch network gets about {MIN_SCRATCH_STEPS:,} optimizer "
+            f"steps ({steps} per epoch)"
+            if self.epochs_ > DEFAULT_EPOCHS
+            else "the default"
+        )
+        self._say(f"Epochs: up to {self.epochs_} ({why}; pass epochs= to choose).")
+
+    def _default_epochs(self, train_examples):
+        """The budget for `epochs=None`: 30, or for a from-scratch network on a small training set enough
+        epochs for `MIN_SCRATCH_STEPS` optimizer steps, at most `MAX_DEFAULT_EPOCHS`.
+
+        A network learning from scratch needs a number of optimizer steps, not of epochs: 240
+        images at batch size 32 give 8 steps an epoch, and 30 epochs of them end before the
+        network has started to learn (benchmarks/RESULTS.md, "Defaults that learn").
+
+        Example:
+        >>> from tasks import ImageClassifier
+        >>> [ImageClassifier()._default_epochs(n) for n in (168, 700, 1258, 50_000)]
+        [167, 46, 30, 30]
+        >>> ImageClassifier(backbone=keras.Sequential([keras.layers.Flatten()]))._default_epochs(168)
+        30
+        """
+        if self._pretrained_backbone() or not train_examples:
+            return DEFAULT_EPOCHS
+        steps = math.ceil(train_examples / self.batch_size)
+        return min(MAX_DEFAULT_EPOCHS, max(DEFAULT_EPOCHS, math.ceil(MIN_SCRATCH_STEPS / steps)))
+
+    def _epochs(self):
+        """The epoch budget: `epochs`, or the one chosen for this fit's data when it is None."""
+        if self.epochs is not None:
+            return self.epochs
+        return getattr(self, "epochs_", DEFAULT_EPOCHS)
+
     def _patience(self):
         """`patience`, or a fifth of the epoch budget (at least 5) when it is None."""
-        return self.patience if self.patience is not None else max(5, self.epochs // 5)
+        return self.patience if self.patience is not None else max(5, self._epochs() // 5)
 
     def _warmup_epochs(self):
         """`warmup_epochs`, or a fifth of the budget from scratch and none for a pretrained backbone when None."""
         if self.warmup_epochs is not None:
             return self.warmup_epochs
-        return 0 if self._pretrained_backbone() else self.epochs // 5
+        return 0 if self._pretrained_backbone() else self._epochs() // 5
 
     def _learning_rate(self):
         """`learning_rate`, or the task's default for its backbone when it is None."""

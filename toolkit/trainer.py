@@ -38,7 +38,7 @@ class Trainer:
 
     def phases(self):
         task = self.task
-        return STRATEGIES.get(task.finetune)(task.epochs, task._learning_rate(), task.backbone_lr_fraction)
+        return STRATEGIES.get(task.finetune)(task._epochs(), task._learning_rate(), task.backbone_lr_fraction)
 
     # ----------------------------------------------------------- one phase
     def prepare(self, model, phase, steps_per_epoch):

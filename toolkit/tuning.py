@@ -68,7 +68,7 @@ def make_tuner(task, run_dir, steps_per_epoch=1):
         # Hyperband plans its brackets from max_epochs and factor and takes no
         # max_trials; its oracle still honours the base Oracle's max_trials
         # attribute, so setting it caps the search at the user's budget.
-        tuner = keras_tuner.Hyperband(max_epochs=task.epochs, factor=3, **common)
+        tuner = keras_tuner.Hyperband(max_epochs=task._epochs(), factor=3, **common)
         tuner.oracle.max_trials = task.max_trials
         return tuner
     if task.tuner == "bayesian":
@@ -99,7 +99,7 @@ def search(task, splits, run_dir):
     tuner.search(
         train,
         validation_data=task._keras_data(splits.validation),
-        epochs=task.epochs,
+        epochs=task._epochs(),
         shuffle=False,  # the training dataset shuffles itself
         callbacks=list(task.callbacks or [])
         + task._task_callbacks(splits.validation)

@@ -38,10 +38,13 @@ class ImageClassifier(ClassifierMixin, Task):
             size (median for mixed sizes), or the preset's size.
         width: base number of filters / units of from-scratch backbones.
         dropout: dropout rate before the classification layer.
-        input_scaling: how 0..255 pixels are scaled before the backbone: "unit"
-            (to [0, 1], the default, for from-scratch backbones), "symmetric" (to
-            [-1, 1], e.g. keras.applications MobileNetV2), or "raw" (unchanged, e.g.
-            keras.applications ResNet50 / EfficientNet, which scale inside). KerasHub
+        input_scaling: how 0..255 pixels are scaled before the backbone: "standardize"
+            (each image to mean 0 and standard deviation 1), "unit" (to [0, 1]),
+            "symmetric" (to [-1, 1], e.g. keras.applications MobileNetV2), or "raw"
+            (unchanged, e.g. keras.applications ResNet50 / EfficientNet, which scale
+            inside). None (the default): "standardize" for from-scratch backbones, which
+            then learn from the first epochs even when brightness and background colour
+            vary from image to image, and "unit" for a `keras.Model` backbone. KerasHub
             presets use their own image converter instead.
         augment: augmentations used in training only, from "flip",
             "rotation", "zoom", "translation", "contrast" (empty: none). Each
@@ -68,10 +71,10 @@ class ImageClassifier(ClassifierMixin, Task):
         image_size: int | tuple[int, int] | None = None,
         width: int = 32,
         dropout: float = 0.2,
-        input_scaling: str = "unit",
+        input_scaling: str | None = None,
         augment: tuple[str, ...] = (),
         data_dir: str | os.PathLike | None = None,
-        epochs: int = 30,
+        epochs: int | None = None,
         **kwargs,
     ):
         super().__init__(epochs=epochs, **kwargs)
@@ -203,7 +206,7 @@ class ImageClassifier(ClassifierMixin, Task):
             # One seed per layer: layers sharing a seed draw the same numbers, so their choices correlate.
             x = AUGMENTATIONS[name](data_lib.derived_seed(self.seed, f"augment/{name}"))(x)
         backbone, converter = self._make_backbone((height, width, self.channels_))
-        x = converter(x) if converter is not None else images_lib.scaling_layer(self.input_scaling)(x)
+        x = converter(x) if converter is not None else images_lib.scaling_layer(self._input_scaling())(x)
         features = backbone(x)
         if len(features.shape) == 4:
             features = keras.layers.GlobalAveragePooling2D()(features)
@@ -214,6 +217,13 @@ class ImageClassifier(ClassifierMixin, Task):
             features
         )
         return keras.Model(inputs, outputs, name="image_classifier")
+
+    def _input_scaling(self):
+        """`input_scaling`, or its default: per-image standardization for a named from-scratch backbone."""
+        if self.input_scaling is not None:
+            return self.input_scaling
+        from_scratch = isinstance(self.backbone, str) and self.backbone in backbones_lib.BACKBONES
+        return "standardize" if from_scratch else "unit"
 
     def _make_backbone(self, input_shape):
         """Returns (backbone named "backbone", KerasHub image converter or None)."""
@@ -229,7 +239,7 @@ class ImageClassifier(ClassifierMixin, Task):
         else:
             self._say(
                 f"Preset {self.backbone!r} has no image_converter.json; scaling pixels with "
-                f"input_scaling={self.input_scaling!r}."
+                f"input_scaling={self._input_scaling()!r}."
             )
         wrapped = keras.Sequential([backbone], name="backbone")
         return wrapped, converter

@@ -47,7 +47,8 @@ class ImageSegmenter(Task):
         dropout: dropout at the U-Net bottleneck.
         loss: "cross_entropy", "dice" or "cross_entropy+dice".
         input_scaling: how 0..255 pixels are scaled before the network: "unit" ([0, 1], the
-            default), "symmetric" ([-1, 1]) or "raw" (unchanged); KerasHub presets use their own converter.
+            default), "symmetric" ([-1, 1]), "raw" (unchanged) or "standardize" (each image to
+            mean 0 and standard deviation 1); KerasHub presets use their own converter.
         augment: training augmentations applied to image and mask together,
             from "flip", "rotate90", "crop" (empty: none).
         class_names: names of the class indices (default "0", "1", ...).
@@ -288,7 +289,7 @@ class ImageSegmenter(Task):
         if converter is not None:
             x = type(converter).from_config({**converter.get_config(), "image_size": (height, width)})(x)
         else:
-            x = images_lib.scaling_layer(self.input_scaling)(x)
+            x = images_lib.scaling_layer(self.input_scaling or "unit")(x)
         features = self._features(x, (height, width, self.channels_))
         outputs = keras.layers.Conv2D(len(self.classes_), 1, activation="softmax", name="classes", dtype="float32")(
             features

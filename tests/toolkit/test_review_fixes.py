@@ -88,6 +88,21 @@ def test_input_scaling_is_explicit(fast, scaling, low, high):
     assert values.min() == pytest.approx(low) and values.max() == pytest.approx(high)
 
 
+def test_from_scratch_default_standardizes_each_image_and_survives_saving(fast):
+    # Two images that differ only in brightness and contrast reach the backbone identical.
+    clf = ImageClassifier(backbone="mlp", **{**fast, "epochs": 1}).fit((DIGITS_X[:60], DIGITS_Y[:60]))
+    scaled = keras.Model(clf.model_.inputs, clf.model_.get_layer("rescale").output)
+    image = DIGITS_X[:1, ..., None].astype("float32")
+    dim, bright = scaled(image * 0.5).numpy(), scaled(image * 0.5 + 100).numpy()
+    assert np.allclose(dim, bright, atol=1e-4)
+    assert abs(dim.mean()) < 1e-4 and dim.std() == pytest.approx(1.0, abs=1e-3)
+    reloaded = toolkit.load(clf.run_dir)  # a registered layer, so safe-mode loading accepts it
+    before, after = clf.predict(DIGITS_X[:5]), reloaded.predict(DIGITS_X[:5])
+    assert [a["probability"] for a in after] == pytest.approx([b["probability"] for b in before], abs=1e-6)
+    # A user's keras.Model keeps [0, 1] unless told otherwise (test_input_scaling_is_explicit).
+    assert ImageClassifier(backbone=keras.Sequential([keras.layers.Flatten()]))._input_scaling() == "unit"
+
+
 def test_bad_input_scaling_is_an_error_before_training(fast):
     with pytest.raises(toolkit.ToolkitError, match="input_scaling='caffe' is not valid"):
         ImageClassifier(input_scaling="caffe", **fast).fit((DIGITS_X[:40], DIGITS_Y[:40]))

@@ -433,3 +433,26 @@ def test_a_run_stuck_at_chance_is_reported_as_such(fast):
     learned = ImageClassifier(backbone="mlp", **{**fast, "epochs": 5}).fit((x[:400], y[:400]))
     assert learned.metrics_["baseline"]["better_than_majority"] is True
     assert "likely_causes" not in learned.metrics_["baseline"]
+
+
+def test_default_budget_gives_a_small_from_scratch_set_enough_optimizer_steps(fast, monkeypatch, capsys):
+    from toolkit import task as task_lib
+
+    monkeypatch.setattr(task_lib, "MIN_SCRATCH_STEPS", 12)  # 1 step an epoch here: 12 epochs, not 1,000
+    monkeypatch.setattr(task_lib, "DEFAULT_EPOCHS", 3)
+    x, y, _ = digits()
+    settings = {**fast, "epochs": None, "batch_size": 64, "patience": 100, "verbose": 1}
+    clf = ImageClassifier(backbone="mlp", **settings).fit((x[:80], y[:80]))  # 56 training images
+    assert clf.epochs_ == 12 and len(clf.history_["loss"]) == 12
+    assert "Epochs: up to 12 (raised from 3 so a from-scratch network gets about 12 optimizer steps" in (
+        capsys.readouterr().out
+    )
+    assert toolkit.load(clf.run_dir).epochs_ == 12  # recorded with the run
+    # Plenty of data, a budget given, or a pretrained backbone: no change.
+    assert ImageClassifier(batch_size=1)._default_epochs(80) == 3
+    assert (
+        ImageClassifier(backbone="mlp", epochs=2, **{k: v for k, v in fast.items() if k != "epochs"})
+        .fit((x[:80], y[:80]))
+        .epochs_
+        == 2
+    )
