@@ -231,7 +231,7 @@ def test_augmentation_layers_are_in_the_model_and_inactive_at_inference(fast):
         digits_subset(100)
     )
     kinds = {type(layer).__name__ for layer in clf.model_.layers}
-    assert {"RandomRotation", "RandomZoom", "RandomFlip", "Resizing", "Rescaling"} <= kinds
+    assert {"RandomRotation", "RandomZoom", "RandomFlip", "Resizing", "PerImageStandardization"} <= kinds
     x = DIGITS_X[:16].astype("float32")
     # Inference is deterministic; training mode really augments (different outputs for the same images).
     np.testing.assert_allclose(clf.model_(x, training=False), clf.model_(x, training=False))
