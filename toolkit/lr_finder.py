@@ -72,6 +72,7 @@ def find_learning_rate(task, data=None, min_rate=1e-7, max_rate=1.0, steps=100):
             fix="use the defaults (1e-7 to 1, 100 steps)",
         )
     task._check_params()
+    runs.check_save_dir(task.save_dir)
     # A clone: the data step sets learned attributes (classes, sizes) that must not touch the user's task.
     probe = task._clone()
     keras.utils.set_random_seed(task.seed)

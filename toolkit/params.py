@@ -220,3 +220,57 @@ def unknown_arguments_error(owner, unknown, valid):
         expected=f"arguments among: {', '.join(sorted(valid))}",
         fix="; ".join(fixes) or "check the spelling against that list",
     )
+
+
+def _positive_sizes(value):
+    sizes = value if isinstance(value, (tuple, list)) else (value,)
+    return all(side >= 1 for side in sizes)
+
+
+# The ranges of arguments that several tasks take under one name, checked for every task in one
+# place (`Task._check_params`, after the types) so that a bad value is one clear error before any
+# data is read, not a Keras ValueError mid-build. None always passes (it means "the default").
+# Task-specific rules (a U-Net depth that divides the image size, a GAN's label smoothing) stay
+# in the task.
+RANGES = {
+    "dropout": (lambda v: 0 <= v < 1, "a fraction from 0 up to (not including) 1"),
+    "width": (lambda v: v >= 1, "an integer >= 1"),
+    "depth": (lambda v: v >= 1, "an integer >= 1"),
+    "latent_dim": (lambda v: v >= 1, "an integer >= 1"),
+    "embedding_dim": (lambda v: v >= 1, "an integer >= 1"),
+    "num_layers": (lambda v: v >= 1, "an integer >= 1"),
+    "num_mel_bins": (lambda v: v >= 1, "an integer >= 1"),
+    "beam_width": (lambda v: v >= 1, "an integer >= 1"),
+    "vocabulary_size": (lambda v: v >= 3, "an integer >= 3 (two entries are padding and unknown words)"),
+    "sequence_length": (lambda v: v >= 1, "an integer >= 1"),
+    "duration": (lambda v: v > 0, "a number of seconds > 0"),
+    "sample_rate": (lambda v: v >= 1, "a rate in Hz >= 1, e.g. 16000"),
+    "temperature": (lambda v: v > 0, "a number > 0"),
+    "alpha": (lambda v: 0 <= v <= 1, "a fraction from 0 to 1"),
+    "image_size": (_positive_sizes, "sides of at least 1 pixel"),
+}
+
+
+def check_ranges(values):
+    """Raises a three-part ToolkitError for the first value outside its range in `RANGES`.
+
+    Example:
+    >>> check_ranges({"dropout": 0.2, "duration": None, "run_name": "x"})
+    >>> check_ranges({"dropout": 2.0})
+    Traceback (most recent call last):
+    ...
+    toolkit.errors.ToolkitError: dropout=2.0 is not valid.
+    Expected: a fraction from 0 up to (not including) 1
+    Fix: pass dropout=<a fraction from 0 up to (not including) 1> (--dropout on the command line)
+    """
+    for name, value in values.items():
+        if name not in RANGES or value is None:
+            continue
+        ok, expected = RANGES[name]
+        if not ok(value):
+            flag = "--" + name.replace("_", "-")
+            raise ToolkitError(
+                f"{name}={value!r} is not valid.",
+                expected=expected,
+                fix=f"pass {name}=<{expected}> ({flag} on the command line)",
+            )

@@ -11,6 +11,7 @@ import datetime
 import json
 import os
 import pathlib
+import tempfile
 
 from toolkit.errors import ToolkitError
 
@@ -29,6 +30,44 @@ def task_dir_name(task_name):
     'image_classification'
     """
     return task_name.replace("-", "_")
+
+
+def check_save_dir(save_dir):
+    """Raises a clear error, before any data is read, when runs cannot be written under `save_dir`.
+
+    The folder need not exist yet: its nearest existing parent must be a folder this
+    process may write in.
+
+    Example:
+    >>> import tempfile
+    >>> check_save_dir(pathlib.Path(tempfile.mkdtemp()) / "new" / "runs")
+    >>> a_file = pathlib.Path(tempfile.mkdtemp()) / "notes.txt"
+    >>> _ = a_file.write_text("x")
+    >>> check_save_dir(a_file / "runs")
+    Traceback (most recent call last):
+    ...
+    toolkit.errors.ToolkitError: save_dir '.../notes.txt/runs' cannot hold runs: '.../notes.txt' is a file, not a folder.
+    ...
+    """
+    path = pathlib.Path(save_dir)
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    problem = None
+    if not existing.is_dir():
+        problem = f"'{existing}' is a file, not a folder"
+    else:
+        try:  # a real write, not os.access: that says yes to root on a read-only file system
+            with tempfile.TemporaryFile(dir=existing):
+                pass
+        except OSError as error:
+            problem = f"a file could not be written in '{existing}' ({error.strerror or error})"
+    if problem:
+        raise ToolkitError(
+            f"save_dir '{path}' cannot hold runs: {problem}.",
+            expected="a folder you can write in (it is created if missing)",
+            fix="pass another save_dir (CLI: --save-dir), e.g. one under your home folder",
+        )
 
 
 def prepare_run_dir(save_dir, task_name, run_name=None, overwrite=False):

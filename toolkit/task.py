@@ -291,9 +291,9 @@ class Task:
 
     def _check_params(self):
         """Checks every argument's type (from the constructor's annotations), then the ranges, before any work."""
-        params_lib.check(
-            type(self).__name__, {name: getattr(self, name) for name in self._param_names()}, self._param_annotations()
-        )
+        values = {name: getattr(self, name) for name in self._param_names()}
+        params_lib.check(type(self).__name__, values, self._param_annotations())
+        params_lib.check_ranges(values)
         checks = [
             (self.epochs is None or self.epochs >= 1, "epochs", "an integer >= 1 (or None)"),
             (self.batch_size >= 1, "batch_size", "an integer >= 1"),
@@ -378,6 +378,7 @@ class Task:
             self, with `model_`, `history_`, `metrics_` and `run_dir` set.
         """
         self._check_params()
+        runs.check_save_dir(self.save_dir)
         keras.utils.set_random_seed(self.seed)
         self.best_hyperparameters_ = None
         self._groups = groups

@@ -10,6 +10,7 @@ import math
 import os
 import pathlib
 import re
+import struct
 
 import numpy as np
 import tensorflow as tf
@@ -20,6 +21,11 @@ from toolkit.errors import ToolkitError
 AUDIO_EXTENSIONS = (".wav",)
 # Default label of a file in a flat folder: the name up to the first underscore ("3_jackson_12.wav" -> "3").
 DEFAULT_LABEL_PATTERN = r"^([^_]+)_"
+
+
+# What scipy raises for a file that is not a readable WAV; struct.error and EOFError come from a
+# header cut short (a 30-byte file), which scipy does not turn into a ValueError itself.
+_UNREADABLE = (OSError, ValueError, struct.error, EOFError)
 
 
 def read_wav(path, sample_rate=None):
@@ -40,7 +46,7 @@ def read_wav(path, sample_rate=None):
 
     try:
         rate, data = scipy.io.wavfile.read(path)
-    except (OSError, ValueError) as error:
+    except _UNREADABLE as error:
         if not os.path.exists(path):
             raise ToolkitError(
                 f"Audio file '{path}' does not exist.", expected="a path to a WAV file", fix="check the path"
@@ -310,7 +316,7 @@ def header(path):
 
     try:
         rate, data = scipy.io.wavfile.read(path, mmap=True)
-    except (OSError, ValueError):
+    except _UNREADABLE:
         read_wav(path)  # raises the error that names the file
         raise
     if data.size == 0:

@@ -9,7 +9,7 @@ import scipy.io.wavfile
 import tensorflow as tf
 
 import toolkit
-from tasks import SpeechClassifier, train_speech_classifier
+from tasks import SpeechClassifier, SpeechRecognizer, train_speech_classifier
 from tasks.speech.audio import fix_length
 from tasks.speech.digits import fsdd_split
 from tests.conftest import real_data
@@ -144,6 +144,12 @@ def test_bad_audio_files_are_named(tmp_path, fast):
     (tmp_path / "data" / "low_x_99.wav").write_bytes(b"not a wav file")
     with pytest.raises(toolkit.ToolkitError, match=r"Cannot read audio file '.*low_x_99.wav'"):
         SpeechClassifier(**fast).fit(str(tmp_path / "data"))
+    # A real WAV cut to 30 bytes: its header ends mid-chunk (scipy raises struct.error, not ValueError).
+    good = next((tmp_path / "data").glob("high_*.wav")).read_bytes()
+    (tmp_path / "data" / "low_x_99.wav").write_bytes(good[:30])
+    for task in (SpeechClassifier, SpeechRecognizer):
+        with pytest.raises(toolkit.ToolkitError, match=r"Cannot read audio file '.*low_x_99.wav'"):
+            task(**fast).fit(str(tmp_path / "data"))
     (tmp_path / "data" / "low_x_99.wav").unlink()
     scipy.io.wavfile.write(tmp_path / "data" / "low_x_98.wav", RATE, np.zeros(0, "int16"))
     with pytest.raises(toolkit.ToolkitError, match=r"Audio file '.*low_x_98.wav' holds no samples"):

@@ -53,11 +53,21 @@ def test_a_numeric_run_name_stays_a_name(tmp_path, capsys):
     [
         (["--learning-rate", "fast"], "--learning-rate 'fast' is not valid"),
         (["--augment", "blur"], "Unknown augmentation 'blur'"),
+        (["--dropout", "2"], "dropout=2.0 is not valid"),
+        (["--width", "0"], "width=0 is not valid"),
+        (["--image-size", "0"], "image_size=0 is not valid"),
+        (["--epochs", "0"], "epochs=0 is not valid"),
+        (["text-classification", "--vocabulary-size", "0"], "vocabulary_size=0 is not valid"),
+        (["text-classification", "--sequence-length", "-5"], "sequence_length=-5 is not valid"),
+        (["speech-classification", "--duration", "-1"], "duration=-1.0 is not valid"),
+        (["speech-recognition", "--sample-rate", "0"], "sample_rate=0 is not valid"),
+        (["image-generation", "--depth", "0"], "depth=0 is not valid"),
     ],
-    ids=["bad-number", "bad-augment"],
+    ids=lambda value: value if isinstance(value, str) else "_".join(value).lstrip("-"),
 )
 def test_bad_options_are_one_message_before_any_run_folder(tmp_path, capsys, argv, message):
-    status = cli.main(["train", "image-classification", "--save-dir", str(tmp_path), "--verbose", "0", *argv])
+    task = argv.pop(0) if not argv[0].startswith("--") else "image-classification"
+    status = cli.main(["train", task, "--save-dir", str(tmp_path), "--verbose", "0", *argv])
     err = capsys.readouterr().err
     assert status == 2, err
     assert message in err and "Traceback" not in err
@@ -230,3 +240,19 @@ def test_installed_command_answers_help_with_descriptions():
     words = " ".join(result.stdout.split())  # argparse wraps the lines
     assert "--class-names VALUE names of the class indices" in words
     assert "5% linear warm-up" in words  # argparse's %-formatting does not eat the text
+
+
+@pytest.mark.parametrize("where", ["a file", "a read-only file system"])
+def test_a_save_folder_that_cannot_hold_runs_is_an_error_before_the_data_is_read(tmp_path, capsys, where):
+    if where == "a file":
+        save_dir = tmp_path / "notes.txt"
+        save_dir.write_text("mine")
+    else:
+        save_dir = pathlib.Path("/proc/toolkit-runs")  # /proc refuses new files, even to root
+    missing_data = tmp_path / "no-such-folder"  # reading it would be a different error
+    status = cli.main(["train", "image-classification", "--data", str(missing_data), "--save-dir", str(save_dir)])
+    err = capsys.readouterr().err
+    assert status == 2 and "cannot hold runs" in err and "Traceback" not in err, err
+    assert "no-such-folder" not in err  # refused before the data was looked at
+    if where == "a file":
+        assert save_dir.read_text() == "mine"
