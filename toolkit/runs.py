@@ -9,8 +9,10 @@ temporary name and renamed, so a killed run never leaves half a file.
 import csv
 import datetime
 import json
+import math
 import os
 import pathlib
+import shutil
 import tempfile
 
 from toolkit.errors import ToolkitError
@@ -127,6 +129,52 @@ def _new_timestamped_dir(root):
     )
 
 
+def remove_dead_temporaries(folder):
+    """Deletes the temporary files (`.tmp-PID-name`) of writers that were killed mid-write.
+
+    A file whose writer is still running (another process on this machine) is left alone.
+
+    Example:
+    >>> import tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / ".tmp-999999999-model.keras").write_bytes(b"half")
+    >>> _ = (folder / f".tmp-{os.getpid()}-metrics.json").write_text("{")
+    >>> remove_dead_temporaries(folder)
+    >>> sorted(p.name for p in folder.iterdir()) == [f".tmp-{os.getpid()}-metrics.json"]
+    True
+    """
+    for path in pathlib.Path(folder).rglob(".tmp-*-*"):
+        pid = path.name.split("-")[1]
+        if pid.isdigit() and not _alive(int(pid)) and path.is_file():
+            path.unlink(missing_ok=True)
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):  # no such process (or a number no process can have)
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def remove_if_empty(folder):
+    """Removes `folder` when it holds no file at all (only empty sub-folders): what a run that failed
+    before writing anything leaves behind. A folder holding anything (checkpoints to resume from) stays.
+
+    Example:
+    >>> import tempfile
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> (root / "run" / "checkpoints").mkdir(parents=True)
+    >>> remove_if_empty(root / "run"); (root / "run").exists()
+    False
+    """
+    folder = pathlib.Path(folder)
+    if folder.is_dir() and not any(path.is_file() for path in folder.rglob("*")):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def _temporary_path(path):
     path = pathlib.Path(path)
     # Keras checks the extension of the file it saves to, so keep it last.
@@ -134,18 +182,21 @@ def _temporary_path(path):
 
 
 def write_json(path, data):
-    """Writes `data` as indented JSON, atomically.
+    """Writes `data` as indented, strict JSON, atomically.
+
+    NaN and infinity, which JSON has no words for (Python would write `NaN`, which
+    other tools refuse), are written as null.
 
     Example:
-    >>> import tempfile
+    >>> import tempfile, numpy as np
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "metrics.json"
-    >>> write_json(path, {"accuracy": 0.5})
+    >>> write_json(path, {"accuracy": 0.5, "f1": [float("nan"), np.float32(1.0)]})
     >>> read_json(path)
-    {'accuracy': 0.5}
+    {'accuracy': 0.5, 'f1': [None, 1.0]}
     """
     tmp = _temporary_path(path)
     with open(tmp, "w") as f:
-        json.dump(data, f, indent=2, default=_json_default)
+        json.dump(_strict(data), f, indent=2, allow_nan=False)
         f.write("\n")
     os.replace(tmp, path)
 
@@ -224,11 +275,17 @@ def read_history(path):
     return history
 
 
-def _json_default(value):
-    # numpy scalars and arrays reach metrics; JSON has no type for them.
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+def _strict(value):
+    """`value` with numpy scalars and arrays as Python values and non-finite floats as None."""
+    if isinstance(value, dict):
+        return {key: _strict(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(item) for item in value]
+    if hasattr(value, "tolist"):  # numpy scalars and arrays reach metrics; JSON has no type for them
+        return _strict(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def versions():

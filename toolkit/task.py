@@ -16,6 +16,7 @@ import shutil
 import sys
 import typing
 import warnings
+import zipfile
 
 import keras
 
@@ -387,6 +388,15 @@ class Task:
         finally:
             self._groups = None
         run_dir = runs.prepare_run_dir(self.save_dir, self.task_name, self.run_name, self.overwrite)
+        runs.remove_dead_temporaries(run_dir)
+        try:
+            return self._fit_in(run_dir, splits)
+        except BaseException:
+            runs.remove_if_empty(run_dir)  # a run that failed before writing anything leaves no folder
+            raise
+
+    def _fit_in(self, run_dir, splits):
+        """Tunes (when asked), trains, evaluates and saves into `run_dir`; returns self."""
         self._say(f"Run directory: {run_dir}")
         self._choose_epochs(splits.info.get("train_examples"))
         if self.tune:
@@ -738,7 +748,7 @@ def load(path):
             expected="a folder written by fit() or save(), e.g. saved_models/image_classification/<run>",
             fix="check the path; an interrupted run resumes by calling fit again with its run_name",
         )
-    config = runs.read_json(path / runs.CONFIG_FILE)
+    config = _read_config(path / runs.CONFIG_FILE)
     # Only a registered Task subclass is ever built: a config.json names a task, never code to import.
     task_name = config.get("task")
     if not isinstance(task_name, str) or task_name not in TASKS:
@@ -761,8 +771,70 @@ def load(path):
     task = cls(**config["params"])
     for name, value in config["fitted"].items():
         setattr(task, name, value)
-    task.model_ = keras.saving.load_model(path / runs.MODEL_FILE)
+    task.model_ = _load_model(path / runs.MODEL_FILE)
     task.history_ = runs.read_history(path / runs.HISTORY_FILE)
-    task.metrics_ = runs.read_json(path / runs.METRICS_FILE) if (path / runs.METRICS_FILE).exists() else None
+    task.metrics_ = _read_metrics(path / runs.METRICS_FILE)
     task.run_dir = str(path)
     return task
+
+
+def _read_config(path):
+    """config.json as a dict with "params" and "fitted", or a clear error naming the file."""
+    try:
+        config = runs.read_json(path)
+    except (ValueError, UnicodeDecodeError) as error:  # json.JSONDecodeError is a ValueError
+        raise ToolkitError(
+            f"'{path}' is damaged: it is not valid JSON ({error}).",
+            expected="the config.json that fit() wrote (the run's arguments and what it learned from the data)",
+            fix="restore the file from a backup, or train the run again; the model cannot be rebuilt without it",
+        ) from None
+    missing = [key for key in ("task", "params", "fitted") if not isinstance(config, dict) or key not in config]
+    if missing:
+        raise ToolkitError(
+            f"'{path}' is incomplete: it lacks {', '.join(repr(key) for key in missing)}.",
+            expected="the config.json that fit() wrote, with 'task', 'params' and 'fitted'",
+            fix="restore the file from a backup, or train the run again",
+        )
+    return config
+
+
+def _load_model(path):
+    """model.keras, loaded in Keras' safe mode, or a clear error: damaged file, or code that was refused."""
+    size = path.stat().st_size
+    try:
+        return keras.saving.load_model(path)
+    except ValueError as error:
+        if "safe_mode" in str(error) or "Lambda" in str(error):
+            raise ToolkitError(
+                f"'{path}' holds Python code (a Lambda layer); loading it was refused, since loading would run "
+                "that code.",
+                expected="a model.keras of registered layers, as the toolkit's tasks write",
+                fix="if you wrote this file and trust it, load it yourself with "
+                "keras.saving.load_model(path, safe_mode=False); otherwise train the run again",
+            ) from None
+        damaged = error
+    except (OSError, EOFError, zipfile.BadZipFile) as error:
+        damaged = error
+    # Keras says "File not found" for a file that exists but is not a zip archive: say what is wrong instead.
+    why = "not a complete .keras zip archive" if not zipfile.is_zipfile(path) else f"Keras could not read it: {damaged}"
+    raise ToolkitError(
+        f"'{path}' is damaged ({size:,} bytes; {why}).",
+        expected="a complete model.keras archive, as fit() writes it",
+        fix="restore the file from a backup, or train the run again (a run interrupted before it finished resumes "
+        "when fit is called again with its run_name)",
+    ) from None
+
+
+def _read_metrics(path):
+    """metrics.json, or None with a warning when it is missing or damaged: the model is still usable."""
+    if not path.exists():
+        return None
+    try:
+        return runs.read_json(path)
+    except (ValueError, UnicodeDecodeError) as error:
+        warnings.warn(
+            f"'{path}' is damaged ({error}); the model loaded, but its scores are unknown. "
+            "Run `toolkit evaluate` on your test data to score it again.",
+            stacklevel=3,
+        )
+        return None

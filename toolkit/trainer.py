@@ -10,6 +10,8 @@ A task supplies the pieces that differ (see `toolkit.Task`):
 The trainer owns everything else, the same for every task.
 """
 
+import math
+
 import keras
 
 from toolkit import recipe, runs
@@ -160,6 +162,7 @@ class Trainer:
                     shuffle=False,  # the training dataset shuffles itself
                     verbose=task._keras_verbose(),
                 )
+            _fail_on_non_finite_loss(result.history, epoch)
             best_file = checkpoints / f"phase_{i}_best.weights.h5"
             if monitor and best_file.exists():
                 # The best epoch of the whole phase, also across an interruption.
@@ -205,6 +208,31 @@ class Trainer:
         if model.optimizer is not None and not model.optimizer.built:
             # Built now, so the saved optimizer has the variables a reload builds (Keras warns otherwise).
             model.optimizer.build(model.trainable_variables)
+
+
+def _fail_on_non_finite_loss(history, first_epoch):
+    """Ends the run as failed when a loss became NaN or infinite (Keras' TerminateOnNaN stopped it).
+
+    The run is then not saved as finished: a model with NaN weights and a `"loss": NaN`
+    in metrics.json would pass for a result.
+
+    Example:
+    >>> _fail_on_non_finite_loss({"loss": [0.5, 0.4]}, 0)
+    >>> _fail_on_non_finite_loss({"loss": [0.5, float("nan")]}, 0)
+    Traceback (most recent call last):
+    ...
+    toolkit.errors.ToolkitError: The training loss became nan in epoch 2; the run stopped and was not saved as finished.
+    ...
+    """
+    for name, values in history.items():
+        if "loss" in name and not name.startswith("val_") and values and not math.isfinite(values[-1]):
+            raise ToolkitError(
+                f"The training {name.replace('_', ' ')} became {values[-1]} in epoch {first_epoch + len(values)}; "
+                "the run stopped and was not saved as finished.",
+                expected="finite losses (a learning rate the network can follow, finite inputs)",
+                fix="lower --learning-rate (toolkit lr-find suggests one), add --gradient-clip 1.0, or check the "
+                "data for extreme values; then rerun with a new --run-name",
+            )
 
 
 def schedule_steps(task, dataset):

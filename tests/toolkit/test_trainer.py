@@ -456,3 +456,20 @@ def test_default_budget_gives_a_small_from_scratch_set_enough_optimizer_steps(fa
         .epochs_
         == 2
     )
+
+
+class _PoisonWeights(keras.callbacks.Callback):
+    """Makes the weights NaN after the second epoch's first batch, as a diverging run would."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.model.optimizer.iterations.numpy() == 4:
+            self.model.set_weights([np.full_like(w, np.nan) for w in self.model.get_weights()])
+
+
+def test_a_loss_that_becomes_nan_ends_the_run_as_failed_not_finished(fast):
+    x, y, _ = digits()
+    settings = {**fast, "epochs": 4, "batch_size": 64, "run_name": "diverged"}
+    with pytest.raises(toolkit.ToolkitError, match="training loss became nan in epoch 2"):
+        ImageClassifier(backbone="mlp", callbacks=[_PoisonWeights()], **settings).fit((x[:300], y[:300]))
+    run_dir = pathlib.Path(fast["save_dir"]) / "image_classification" / "diverged"
+    assert not (run_dir / runs.MODEL_FILE).exists() and not (run_dir / runs.METRICS_FILE).exists()

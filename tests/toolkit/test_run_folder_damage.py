@@ -1,0 +1,90 @@
+"""A damaged run folder gives a clear error naming the file (issue "Run folders that survive ...")."""
+
+import json
+import shutil
+
+import keras
+import pytest
+
+import toolkit
+from tasks import ImageClassifier
+from tasks.image_classification.data import digits
+from toolkit import cli, runs
+
+DIGITS_X, DIGITS_Y, _ = digits()
+
+
+@pytest.fixture(scope="module")
+def good_run(tmp_path_factory):
+    save_dir = tmp_path_factory.mktemp("runs")
+    clf = ImageClassifier(backbone="mlp", epochs=1, verbose=0, save_dir=str(save_dir))
+    return clf.fit((DIGITS_X[:120], DIGITS_Y[:120])).run_dir
+
+
+def _copy(good_run, tmp_path):
+    return shutil.copytree(good_run, tmp_path / "run")
+
+
+def _lambda_model(path):
+    inputs = keras.Input((8, 8, 1))
+    keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2)(inputs)).save(path)
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda run: (run / runs.MODEL_FILE).write_bytes(b""), r"model.keras' is damaged \(0 bytes"),
+        (lambda run: (run / runs.MODEL_FILE).write_bytes((run / runs.MODEL_FILE).read_bytes()[:2000]), "is damaged"),
+        (lambda run: (run / runs.CONFIG_FILE).write_text('{"task": "image-class'), "config.json' is damaged"),
+        (
+            lambda run: (run / runs.CONFIG_FILE).write_text(json.dumps({"task": "image-classification"})),
+            "config.json' is incomplete: it lacks 'params', 'fitted'",
+        ),
+        (lambda run: _lambda_model(run / runs.MODEL_FILE), "holds Python code .* loading it was refused"),
+    ],
+    ids=["empty-model", "truncated-model", "truncated-config", "config-without-params", "lambda-layer"],
+)
+def test_a_damaged_file_is_named_in_python_and_in_the_cli(good_run, tmp_path, capsys, damage, message):
+    run = _copy(good_run, tmp_path)
+    damage(run)
+    with pytest.raises(toolkit.ToolkitError, match=message):
+        toolkit.load(run)
+    capsys.readouterr()
+    assert cli.main(["predict", str(run), "x.png"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "File not found" not in err and str(run) in err, err
+
+
+def test_a_damaged_metrics_file_still_loads_the_model_with_a_warning(good_run, tmp_path):
+    run = _copy(good_run, tmp_path)
+    (run / runs.METRICS_FILE).write_text('{"test": {"accur')
+    with pytest.warns(UserWarning, match="metrics.json' is damaged"):
+        loaded = toolkit.load(run)
+    assert loaded.metrics_ is None and loaded.predict(DIGITS_X[:2])[0]["label"] in loaded.classes_
+
+
+def test_a_run_that_fails_before_writing_anything_leaves_no_folder(tmp_path):
+    def explode(*args, **kwargs):
+        raise RuntimeError("the model could not be built")
+
+    clf = ImageClassifier(backbone="mlp", epochs=1, verbose=0, save_dir=str(tmp_path), run_name="failed")
+    clf._new_model = explode
+    with pytest.raises(RuntimeError, match="could not be built"):
+        clf.fit((DIGITS_X[:120], DIGITS_Y[:120]))
+    assert not (tmp_path / "image_classification" / "failed").exists()
+
+
+def test_temporaries_of_a_killed_writer_are_removed_by_the_next_run(good_run, tmp_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid = int(dead.stdout)  # a process that has exited
+    run = tmp_path / "image_classification" / "resumed"
+    run.mkdir(parents=True)
+    leftover = run / f".tmp-{pid}-model.keras"
+    leftover.write_bytes(b"half a model")
+    ImageClassifier(backbone="mlp", epochs=1, verbose=0, save_dir=str(tmp_path), run_name="resumed").fit(
+        (DIGITS_X[:120], DIGITS_Y[:120])
+    )
+    assert not leftover.exists() and (run / runs.MODEL_FILE).exists()
