@@ -13,6 +13,7 @@ import math
 import os
 import pathlib
 import shutil
+import socket
 import tempfile
 
 from toolkit.errors import ToolkitError
@@ -127,6 +128,73 @@ def _new_timestamped_dir(root):
         expected="a free run name",
         fix="pass run_name=",
     )
+
+
+LOCK_FILE = "run.lock"
+
+
+class RunLock:
+    """An exclusive claim on a run folder while one process trains in it.
+
+    `acquire` creates `run.lock` atomically (O_EXCL) with the owner's pid and host. A second
+    process gets a clear error naming the owner; a lock left by a process of this host that
+    is no longer running (killed) is reclaimed. `release` removes the file (safe to call twice).
+    Written by hand: the standard library's `fcntl.flock` does not say who holds a lock, and a
+    file-based claim also holds across the network file systems that runs are often saved to.
+
+    Example:
+    >>> import tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> lock = RunLock(folder).acquire()
+    >>> RunLock(folder).acquire()
+    Traceback (most recent call last):
+    ...
+    toolkit.errors.ToolkitError: Run folder '...' is in use by another training process (pid ...).
+    ...
+    >>> lock.release(); (folder / LOCK_FILE).exists()
+    False
+    """
+
+    def __init__(self, folder):
+        self.path = pathlib.Path(folder) / LOCK_FILE
+        self.held = False
+
+    def acquire(self):
+        owner = {"pid": os.getpid(), "host": socket.gethostname()}
+        for _ in range(2):  # a second try after reclaiming a dead owner's lock
+            try:
+                handle = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                holder = self._holder()
+                if holder is not None and holder.get("host") == owner["host"] and not _alive(holder.get("pid", -1)):
+                    self.path.unlink(missing_ok=True)  # stale: its process was killed
+                    continue
+                if holder is None:  # being written this instant, or unreadable: treat as held
+                    holder = {}
+                raise ToolkitError(
+                    f"Run folder '{self.path.parent}' is in use by another training process "
+                    f"(pid {holder.get('pid', '?')} on {holder.get('host', '?')}).",
+                    expected="one process per run folder",
+                    fix="wait for that run to finish, or pass another run_name (CLI: --run-name); if that process "
+                    f"is gone (another machine), delete '{self.path}'",
+                ) from None
+            with os.fdopen(handle, "w") as f:
+                json.dump(owner, f)
+            self.held = True
+            return self
+        raise ToolkitError(f"Could not claim run folder '{self.path.parent}'.", fix="try again")
+
+    def _holder(self):
+        try:
+            holder = json.loads(self.path.read_text())
+            return holder if isinstance(holder, dict) else None
+        except (OSError, ValueError):
+            return None
+
+    def release(self):
+        if self.held:
+            self.path.unlink(missing_ok=True)
+            self.held = False
 
 
 def remove_dead_temporaries(folder):

@@ -388,12 +388,16 @@ class Task:
         finally:
             self._groups = None
         run_dir = runs.prepare_run_dir(self.save_dir, self.task_name, self.run_name, self.overwrite)
-        runs.remove_dead_temporaries(run_dir)
+        lock = runs.RunLock(run_dir).acquire()  # one process per run folder
         try:
+            runs.remove_dead_temporaries(run_dir)
             return self._fit_in(run_dir, splits)
         except BaseException:
+            lock.release()
             runs.remove_if_empty(run_dir)  # a run that failed before writing anything leaves no folder
             raise
+        finally:
+            lock.release()
 
     def _fit_in(self, run_dir, splits):
         """Tunes (when asked), trains, evaluates and saves into `run_dir`; returns self."""

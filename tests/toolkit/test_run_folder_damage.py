@@ -88,3 +88,34 @@ def test_temporaries_of_a_killed_writer_are_removed_by_the_next_run(good_run, tm
         (DIGITS_X[:120], DIGITS_Y[:120])
     )
     assert not leftover.exists() and (run / runs.MODEL_FILE).exists()
+
+
+def test_two_processes_one_run_name_second_is_refused_and_a_killed_owner_is_reclaimed(tmp_path, capsys):
+    import signal
+    import subprocess
+    import sys
+
+    run = tmp_path / "image_classification" / "shared"
+    run.mkdir(parents=True)
+    holder = (
+        "import sys; from toolkit import runs; runs.RunLock(sys.argv[1]).acquire(); "
+        "print('locked', flush=True); sys.stdin.read()"
+    )
+    owner = subprocess.Popen(
+        [sys.executable, "-c", holder, str(run)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert owner.stdout.readline().strip() == "locked"
+        argv = ["train", "image-classification", "--backbone", "mlp", "--epochs", "1", "--verbose", "0"]
+        argv += ["--save-dir", str(tmp_path), "--run-name", "shared"]
+        assert cli.main(argv) == 2
+        err = capsys.readouterr().err
+        assert f"is in use by another training process (pid {owner.pid}" in err and "Traceback" not in err
+        assert not (run / "history.csv").exists()  # the refused run wrote nothing
+        owner.send_signal(signal.SIGKILL)  # the owner dies without releasing its lock
+        owner.wait()
+        assert cli.main(argv) == 0, capsys.readouterr().err  # the stale lock is reclaimed
+        assert (run / runs.MODEL_FILE).exists() and not (run / runs.LOCK_FILE).exists()
+    finally:
+        owner.kill()
+        owner.wait()
