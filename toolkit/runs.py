@@ -23,6 +23,8 @@ CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
 HISTORY_FILE = "history.csv"
 CHECKPOINT_DIR = "checkpoints"
+# Written last by fit, after the model, metrics and history: a run is finished only when it exists.
+FINISHED_FILE = "finished.json"
 
 
 def task_dir_name(task_name):
@@ -76,9 +78,9 @@ def check_save_dir(save_dir):
 def prepare_run_dir(save_dir, task_name, run_name=None, overwrite=False):
     """Creates (or reopens, to resume) the run directory and returns its path.
 
-    A directory that already holds a finished run (a ``model.keras``) is the
-    user's result: it is only replaced when `overwrite` is true. One without
-    it is an interrupted run, reopened so training and tuning resume.
+    A directory that already holds a finished run (`is_finished`) is the
+    user's result: it is only replaced when `overwrite` is true. Any other
+    is an interrupted run, reopened so training and tuning resume.
 
     Example:
     >>> import tempfile
@@ -86,7 +88,10 @@ def prepare_run_dir(save_dir, task_name, run_name=None, overwrite=False):
     >>> prepare_run_dir(root, "image-classification", "first").name
     'first'
     >>> run_dir = prepare_run_dir(root, "image-classification", "first")  # unfinished: reopened to resume
-    >>> (run_dir / MODEL_FILE).touch()  # now it holds a finished run
+    >>> (run_dir / MODEL_FILE).touch()  # killed while saving: still unfinished
+    >>> prepare_run_dir(root, "image-classification", "first").name
+    'first'
+    >>> write_json(run_dir / FINISHED_FILE, {})  # now it holds a finished run
     >>> prepare_run_dir(root, "image-classification", "first")
     Traceback (most recent call last):
     ...
@@ -97,18 +102,44 @@ def prepare_run_dir(save_dir, task_name, run_name=None, overwrite=False):
     if run_name is None:
         return _new_timestamped_dir(root)
     run_dir = root / run_name
-    if (run_dir / MODEL_FILE).exists() and not overwrite:
+    if is_finished(run_dir) and not overwrite:
         raise ToolkitError(
             f"Run directory '{run_dir}' already holds a finished run.",
             expected="a new run name, or the name of an interrupted run to resume",
             fix="pass another run_name (CLI: --run-name), or overwrite=True (CLI: --overwrite) to replace it",
         )
-    if overwrite and (run_dir / MODEL_FILE).exists():
-        for name in (MODEL_FILE, METRICS_FILE, HISTORY_FILE):
+    if overwrite and is_finished(run_dir):
+        for name in (FINISHED_FILE, MODEL_FILE, METRICS_FILE, HISTORY_FILE):
             if (run_dir / name).exists():
                 (run_dir / name).unlink()
     run_dir.mkdir(parents=True, exist_ok=True)
     return run_dir
+
+
+def is_finished(run_dir):
+    """True when fit finished this run: its final marker exists.
+
+    A run written before the marker existed counts as finished when it holds its
+    model and metrics and no checkpoints (fit removed them as its last step then).
+    Anything less is a run that was interrupted, which fit resumes or completes.
+
+    Example:
+    >>> import tempfile
+    >>> run = pathlib.Path(tempfile.mkdtemp())
+    >>> (run / MODEL_FILE).touch(); (run / CHECKPOINT_DIR).mkdir()
+    >>> is_finished(run)  # killed after writing the model, before the metrics
+    False
+    >>> write_json(run / FINISHED_FILE, {}); is_finished(run)
+    True
+    """
+    run_dir = pathlib.Path(run_dir)
+    if (run_dir / FINISHED_FILE).exists():
+        return True
+    return (
+        (run_dir / MODEL_FILE).exists()
+        and (run_dir / METRICS_FILE).exists()
+        and not (run_dir / CHECKPOINT_DIR).exists()
+    )
 
 
 def _new_timestamped_dir(root):

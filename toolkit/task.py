@@ -7,6 +7,7 @@ class owns training, fine-tuning phases, callbacks, tuning and saving.
 """
 
 import contextlib
+import datetime
 import inspect
 import json
 import math
@@ -428,6 +429,9 @@ class Task:
         self.save(run_dir)
         runs.write_json(run_dir / runs.METRICS_FILE, self.metrics_)
         shutil.rmtree(run_dir / runs.CHECKPOINT_DIR, ignore_errors=True)
+        runs.write_json(
+            run_dir / runs.FINISHED_FILE, {"finished": datetime.datetime.now().isoformat(timespec="seconds")}
+        )
         self._say(self._summary())
         return self
 

@@ -63,7 +63,9 @@ def test_run_dir_refuses_finished_run_and_reopens_interrupted(tmp_path):
     assert run_dir == tmp_path / "image_classification" / "r1"
     (run_dir / "history.csv").write_text("epoch\n0\n")
     assert runs.prepare_run_dir(tmp_path, "image-classification", "r1") == run_dir  # interrupted: reopen
-    (run_dir / "model.keras").write_text("finished")
+    (run_dir / "model.keras").write_text("saved, then killed before the metrics")
+    assert runs.prepare_run_dir(tmp_path, "image-classification", "r1") == run_dir  # still unfinished
+    runs.write_json(run_dir / runs.FINISHED_FILE, {})  # fit's last write
     with pytest.raises(toolkit.ToolkitError, match="already holds a finished run"):
         runs.prepare_run_dir(tmp_path, "image-classification", "r1")
     timestamped = runs.prepare_run_dir(tmp_path, "image-classification")

@@ -119,3 +119,38 @@ def test_two_processes_one_run_name_second_is_refused_and_a_killed_owner_is_recl
     finally:
         owner.kill()
         owner.wait()
+
+
+def test_a_run_killed_between_its_model_and_its_metrics_is_completed_not_called_finished(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    # A real process, really killed (SIGKILL) the moment it starts writing metrics.json.
+    child = f"""
+import os, signal
+from toolkit import runs
+from tasks import ImageClassifier
+from tasks.image_classification.data import digits
+write = runs.write_json
+def killing_write(path, data):
+    if path.name == runs.METRICS_FILE:
+        os.kill(os.getpid(), signal.SIGKILL)
+    write(path, data)
+runs.write_json = killing_write
+x, y, _ = digits()
+ImageClassifier(backbone="mlp", epochs=1, verbose=0, save_dir={str(tmp_path)!r}, run_name="cut").fit((x[:120], y[:120]))
+"""
+    killed = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    run = tmp_path / "image_classification" / "cut"
+    assert (run / runs.MODEL_FILE).exists() and not (run / runs.METRICS_FILE).exists()
+    done = ImageClassifier(backbone="mlp", epochs=1, verbose=0, save_dir=str(tmp_path), run_name="cut").fit(
+        (DIGITS_X[:120], DIGITS_Y[:120])
+    )
+    assert done.metrics_["test"]["accuracy"] >= 0 and (run / runs.METRICS_FILE).exists()
+    assert (run / runs.FINISHED_FILE).exists() and not (run / runs.CHECKPOINT_DIR).exists()
+    with pytest.raises(toolkit.ToolkitError, match="already holds a finished run"):
+        ImageClassifier(backbone="mlp", epochs=1, verbose=0, save_dir=str(tmp_path), run_name="cut").fit(
+            (DIGITS_X[:120], DIGITS_Y[:120])
+        )
