@@ -88,9 +88,8 @@ def default_callbacks(
             )
         )
     callbacks += [
-        # double_checkpoint keeps the previous state too, so a kill in the
-        # middle of writing a backup still leaves one that loads.
-        keras.callbacks.BackupAndRestore(str(checkpoints / f"phase_{phase}_backup"), double_checkpoint=True),
+        # Atomic writes, the previous state kept too, and an unreadable backup falls back (see AtomicBackup).
+        AtomicBackup(str(checkpoints / f"phase_{phase}_backup"), double_checkpoint=True),
         LearningRateLog(optimizer),
         keras.callbacks.CSVLogger(str(history_file), append=True),
         keras.callbacks.TerminateOnNaN(),
@@ -228,3 +227,45 @@ def _is_scalar(value):
     except (TypeError, ValueError):
         return False
     return True
+
+
+class AtomicBackup(keras.callbacks.BackupAndRestore):
+    """Keras' `BackupAndRestore`, with each backup file written whole or not at all.
+
+    Keras writes `latest.weights.h5` in place: a process killed during the first write
+    leaves a truncated file, no previous copy to fall back to, and every rerun then
+    crashes on it. Here each file is written to a temporary name and renamed over the
+    old one (atomic on POSIX), and a backup that still fails to load (a damaged disk,
+    a file copied half-way) falls back to the previous copy, or to a fresh start of
+    the phase, with a warning.
+    """
+
+    def _save_model(self):
+        import os
+
+        os.makedirs(self.backup_dir, exist_ok=True)
+        if self.double_checkpoint:
+            for path in (self._weights_path, self._training_metadata_path):
+                if os.path.exists(path):
+                    runs.copy_atomically(path, f"{path}.bkp")
+        weights_tmp = runs.temporary_path(self._weights_path)
+        self.model.save_weights(filepath=str(weights_tmp), overwrite=True)
+        os.replace(weights_tmp, self._weights_path)
+        # The same metadata Keras writes, written atomically.
+        runs.write_json(self._training_metadata_path, {"epoch": self._current_epoch, "batch": self._last_batch_seen})
+
+    def on_train_begin(self, logs=None):
+        import os
+        import shutil
+        import warnings
+
+        try:
+            super().on_train_begin(logs)
+        except (OSError, ValueError, KeyError) as error:
+            warnings.warn(
+                f"The training backup in '{self.backup_dir}' could not be read ({error}); this training phase "
+                "starts again from its beginning. (The previous backup was missing or unreadable too.)",
+                stacklevel=2,
+            )
+            shutil.rmtree(self.backup_dir, ignore_errors=True)
+            os.makedirs(self.backup_dir, exist_ok=True)

@@ -173,7 +173,7 @@ def _plot(rates, losses, smoothed, suggested, path, task_name):
     axes.set_title(f"Learning-rate range test: {task_name}")
     axes.legend()
     figure.tight_layout()
-    tmp = runs._temporary_path(path)
+    tmp = runs.temporary_path(path)
     figure.savefig(tmp, dpi=100, format="png")
     plt.close(figure)
     tmp.replace(path)

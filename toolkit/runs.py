@@ -274,10 +274,25 @@ def remove_if_empty(folder):
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _temporary_path(path):
+def temporary_path(path):
     path = pathlib.Path(path)
     # Keras checks the extension of the file it saves to, so keep it last.
     return path.with_name(f".tmp-{os.getpid()}-{path.name}")
+
+
+def copy_atomically(source, target):
+    """Copies `source` to `target` so that `target` is the old file or the whole new one, never a part.
+
+    Example:
+    >>> import tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "a.h5").write_text("weights")
+    >>> copy_atomically(folder / "a.h5", folder / "a.h5.bkp"); (folder / "a.h5.bkp").read_text()
+    'weights'
+    """
+    tmp = temporary_path(target)
+    shutil.copyfile(source, tmp)
+    os.replace(tmp, target)
 
 
 def write_json(path, data):
@@ -293,7 +308,7 @@ def write_json(path, data):
     >>> read_json(path)
     {'accuracy': 0.5, 'f1': [None, 1.0]}
     """
-    tmp = _temporary_path(path)
+    tmp = temporary_path(path)
     with open(tmp, "w") as f:
         json.dump(_strict(data), f, indent=2, allow_nan=False)
         f.write("\n")
@@ -310,7 +325,7 @@ def write_csv(path, rows, fieldnames):
     >>> path.read_text().splitlines()
     ['trial_id,val_loss', '0,0.3']
     """
-    tmp = _temporary_path(path)
+    tmp = temporary_path(path)
     with open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fieldnames, extrasaction="ignore")
         writer.writeheader()
@@ -328,7 +343,7 @@ def save_model(model, path):
     >>> sorted(p.name for p in path.parent.iterdir())  # no temporary file left
     ['model.keras']
     """
-    tmp = _temporary_path(path)
+    tmp = temporary_path(path)
     model.save(tmp)
     os.replace(tmp, path)
 

@@ -11,6 +11,7 @@ The trainer owns everything else, the same for every task.
 """
 
 import math
+import warnings
 
 import keras
 
@@ -166,7 +167,14 @@ class Trainer:
             best_file = checkpoints / f"phase_{i}_best.weights.h5"
             if monitor and best_file.exists():
                 # The best epoch of the whole phase, also across an interruption.
-                fit_model.load_weights(best_file)
+                try:
+                    fit_model.load_weights(best_file)
+                except (OSError, ValueError) as error:  # written by Keras in place: a kill can truncate it
+                    warnings.warn(
+                        f"The best-epoch checkpoint '{best_file}' could not be read ({error}); the model keeps "
+                        "the weights of its last epoch instead.",
+                        stacklevel=2,
+                    )
             epoch = (result.epoch[-1] + 1) if result.epoch else epoch + phase.epochs
             model.save_weights(weights_file)
             runs.write_json(done_file, {"next_epoch": epoch, "history": result.history})

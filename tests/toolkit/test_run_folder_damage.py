@@ -154,3 +154,44 @@ ImageClassifier(backbone="mlp", epochs=1, verbose=0, save_dir={str(tmp_path)!r},
         ImageClassifier(backbone="mlp", epochs=1, verbose=0, save_dir=str(tmp_path), run_name="cut").fit(
             (DIGITS_X[:120], DIGITS_Y[:120])
         )
+
+
+def test_a_backup_killed_during_its_first_write_never_blocks_the_run(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    # A real process, really killed while writing its first backup (after 200 bytes of it).
+    child = f"""
+import os, signal, keras
+from tasks import ImageClassifier
+from tasks.image_classification.data import digits
+save = keras.Model.save_weights
+def dying_save(self, filepath, *args, **kwargs):
+    if "backup" in str(filepath):
+        open(filepath, "wb").write(b"x" * 200)
+        os.kill(os.getpid(), signal.SIGKILL)
+    return save(self, filepath, *args, **kwargs)
+keras.Model.save_weights = dying_save
+x, y, _ = digits()
+ImageClassifier(backbone="mlp", epochs=3, verbose=0, save_dir={str(tmp_path)!r}, run_name="r").fit((x[:120], y[:120]))
+"""
+    killed = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    backup = tmp_path / "image_classification" / "r" / runs.CHECKPOINT_DIR / "phase_0_backup"
+    assert not (backup / "latest.weights.h5").exists()  # the half-written file kept its temporary name
+    rerun = ImageClassifier(backbone="mlp", epochs=3, verbose=0, save_dir=str(tmp_path), run_name="r")
+    assert rerun.fit((DIGITS_X[:120], DIGITS_Y[:120])).metrics_["test"]["accuracy"] >= 0
+    assert not list((tmp_path / "image_classification" / "r").rglob(".tmp-*"))  # the dead writer's file is gone
+
+
+def test_a_truncated_backup_falls_back_to_a_fresh_phase_with_a_warning(tmp_path):
+    run = tmp_path / "image_classification" / "old"
+    backup = run / runs.CHECKPOINT_DIR / "phase_0_backup"
+    backup.mkdir(parents=True)
+    (backup / "latest.weights.h5").write_bytes(b"\x89HDF\r\n" + b"\0" * 90)  # what Keras' in-place write left
+    (backup / "training_metadata.json").write_text('{"epoch": 2, "batch": 0}')
+    with pytest.warns(UserWarning, match="could not be read .* starts again from its beginning"):
+        clf = ImageClassifier(backbone="mlp", epochs=2, verbose=0, save_dir=str(tmp_path), run_name="old")
+        clf.fit((DIGITS_X[:120], DIGITS_Y[:120]))
+    assert len(clf.history_["loss"]) == 2 and (run / runs.FINISHED_FILE).exists()
