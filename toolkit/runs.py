@@ -8,6 +8,7 @@ temporary name and renamed, so a killed run never leaves half a file.
 
 import csv
 import datetime
+import errno
 import json
 import math
 import os
@@ -15,6 +16,8 @@ import pathlib
 import shutil
 import socket
 import tempfile
+
+import numpy as np
 
 from toolkit.errors import ToolkitError
 
@@ -228,10 +231,46 @@ class RunLock:
             self.held = False
 
 
-def remove_dead_temporaries(folder):
+def is_disk_full(error):
+    """True for the error a write raises on a full disk (h5py words it in its own message).
+
+    Example:
+    >>> import errno
+    >>> is_disk_full(OSError(errno.ENOSPC, "No space left on device")), is_disk_full(ValueError("x"))
+    (True, False)
+    """
+    if not isinstance(error, OSError):
+        return False
+    return error.errno == errno.ENOSPC or "No space left on device" in str(error) or "errno = 28" in str(error)
+
+
+def disk_full_error(run_dir, model=None):
+    """A clear error for a full disk: where, how much is free, and about how much the run needs.
+
+    A run holds its model about five times at once at most: the saved model, the best
+    checkpoint, the backup and its previous copy, and one file being written.
+    """
+    free = shutil.disk_usage(run_dir if pathlib.Path(run_dir).exists() else pathlib.Path(run_dir).parent).free
+    if model is not None:
+        # Weights and optimizer slots (Adam keeps two per weight), float32.
+        need = 5 * 3 * 4 * sum(int(np.prod(w.shape)) for w in model.weights) + (1 << 20)
+        needs = f"; this run needs about {need / 2**20:,.0f} MiB"
+    else:
+        needs = ""
+    return ToolkitError(
+        f"The disk holding '{run_dir}' is full ({free / 2**20:,.0f} MiB free{needs}). Training stopped; the last "
+        "checkpoint that was written whole is intact, so the run resumes once there is space.",
+        expected="free space for the run's model, checkpoints and backups",
+        fix="free some space, or pass a save_dir on another disk (CLI: --save-dir); rerun with the same run_name "
+        "to resume",
+    )
+
+
+def remove_dead_temporaries(folder, including_mine=False):
     """Deletes the temporary files (`.tmp-PID-name`) of writers that were killed mid-write.
 
-    A file whose writer is still running (another process on this machine) is left alone.
+    A file whose writer is still running (another process on this machine) is left alone;
+    `including_mine` also removes this process's own (after a write of its own failed).
 
     Example:
     >>> import tempfile
@@ -244,7 +283,8 @@ def remove_dead_temporaries(folder):
     """
     for path in pathlib.Path(folder).rglob(".tmp-*-*"):
         pid = path.name.split("-")[1]
-        if pid.isdigit() and not _alive(int(pid)) and path.is_file():
+        mine = including_mine and pid == str(os.getpid())
+        if pid.isdigit() and (mine or not _alive(int(pid))) and path.is_file():
             path.unlink(missing_ok=True)
 
 

@@ -393,12 +393,22 @@ class Task:
         try:
             runs.remove_dead_temporaries(run_dir)
             return self._fit_in(run_dir, splits)
-        except BaseException:
+        except BaseException as error:
             lock.release()
+            runs.remove_dead_temporaries(run_dir, including_mine=True)  # half-written files of a failed write
             runs.remove_if_empty(run_dir)  # a run that failed before writing anything leaves no folder
+            if runs.is_disk_full(error):
+                raise runs.disk_full_error(run_dir, getattr(self, "model_", None) or self._size_probe()) from None
             raise
         finally:
             lock.release()
+
+    def _size_probe(self):
+        """The model this fit builds (for the space a run needs), or None when it cannot be built now."""
+        try:
+            return self._new_model()
+        except Exception:  # only for an estimate in an error message; the message says when it is unknown
+            return None
 
     def _fit_in(self, run_dir, splits):
         """Tunes (when asked), trains, evaluates and saves into `run_dir`; returns self."""

@@ -1,6 +1,7 @@
 """A damaged run folder gives a clear error naming the file (issue "Run folders that survive ...")."""
 
 import json
+import pathlib
 import shutil
 
 import keras
@@ -195,3 +196,29 @@ def test_a_truncated_backup_falls_back_to_a_fresh_phase_with_a_warning(tmp_path)
         clf = ImageClassifier(backbone="mlp", epochs=2, verbose=0, save_dir=str(tmp_path), run_name="old")
         clf.fit((DIGITS_X[:120], DIGITS_Y[:120]))
     assert len(clf.history_["loss"]) == 2 and (run / runs.FINISHED_FILE).exists()
+
+
+def test_a_full_disk_is_a_clear_error_and_the_last_whole_backup_stays(tmp_path, monkeypatch, capsys):
+    import errno
+
+    save = keras.Model.save_weights
+    backups = []
+
+    def save_until_the_disk_fills(self, filepath, *args, **kwargs):
+        if "backup" in str(filepath):
+            backups.append(filepath)
+            if len(backups) == 2:  # the second epoch's backup finds the disk full, part-way through
+                pathlib.Path(filepath).write_bytes(b"x" * 100)
+                raise OSError(errno.ENOSPC, "No space left on device")
+        return save(self, filepath, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "save_weights", save_until_the_disk_fills)
+    argv = ["train", "image-classification", "--backbone", "mlp", "--epochs", "3", "--verbose", "0"]
+    assert cli.main([*argv, "--save-dir", str(tmp_path), "--run-name", "full"]) == 2
+    err = capsys.readouterr().err
+    assert "is full" in err and "this run needs about" in err and "Traceback" not in err, err
+    backup = tmp_path / "image_classification" / "full" / runs.CHECKPOINT_DIR / "phase_0_backup"
+    probe = ImageClassifier(backbone="mlp", verbose=0)
+    probe.classes_, probe.image_size_, probe.channels_ = [str(i) for i in range(10)], (8, 8), 1
+    probe._new_model().load_weights(backup / "latest.weights.h5")  # the first epoch's backup, whole
+    assert not list(backup.parent.parent.rglob(".tmp-*"))  # the half-written file is gone
