@@ -135,7 +135,7 @@ from tasks import ImageClassifier
 from tasks.image_classification.data import digits
 write = runs.write_json
 def killing_write(path, data):
-    if path.name == runs.METRICS_FILE:
+    if os.path.basename(path) == runs.METRICS_FILE:
         os.kill(os.getpid(), signal.SIGKILL)
     write(path, data)
 runs.write_json = killing_write
