@@ -87,9 +87,16 @@ def default_callbacks(
                 initial_value_threshold=_best_so_far(history_file, monitor, mode, start_epoch),
             )
         )
+    # After the backup (which sets the resumed epoch): early stopping's and the halving's counters.
+    resume = ResumeCounters(
+        [c for c in callbacks if isinstance(c, (keras.callbacks.EarlyStopping, ReduceLROnPlateau))],
+        history_file,
+        start_epoch,
+    )
     callbacks += [
         # Atomic writes, the previous state kept too, and an unreadable backup falls back (see AtomicBackup).
         AtomicBackup(str(checkpoints / f"phase_{phase}_backup"), double_checkpoint=True),
+        resume,
         LearningRateLog(optimizer),
         keras.callbacks.CSVLogger(str(history_file), append=True),
         keras.callbacks.TerminateOnNaN(),
@@ -269,3 +276,46 @@ class AtomicBackup(keras.callbacks.BackupAndRestore):
             )
             shutil.rmtree(self.backup_dir, ignore_errors=True)
             os.makedirs(self.backup_dir, exist_ok=True)
+
+
+class ResumeCounters(keras.callbacks.Callback):
+    """Restores early stopping's and the plateau halving's counters when a phase resumes.
+
+    `BackupAndRestore` brings back the weights, the optimizer (its learning rate
+    included) and the epoch, but the callbacks start afresh: without this, a run
+    killed two stalled epochs before a halving would wait a full patience again
+    after the restart. The phase's epochs logged in `history.csv` are replayed
+    through both callbacks, so their `wait`, `best` and cooldown are what an
+    uninterrupted run would have; the replay never changes the learning rate
+    (the backup restored it).
+    """
+
+    def __init__(self, callbacks, history_file, start_epoch):
+        super().__init__()
+        self.callbacks = callbacks
+        self.history_file = history_file
+        self.start_epoch = start_epoch
+
+    def on_train_begin(self, logs=None):
+        resumed_at = getattr(self.model, "_initial_epoch", None)
+        if not resumed_at or resumed_at <= self.start_epoch or not self.callbacks:
+            return
+        history = runs.read_history(self.history_file)
+        rows = [
+            {key: values[i] for key, values in history.items() if values[i] is not None}
+            for i, epoch in enumerate(history.get("epoch", []))
+            if epoch is not None and self.start_epoch <= epoch < resumed_at
+        ]
+        for row in rows:
+            epoch = int(row.pop("epoch"))
+            for callback in self.callbacks:
+                if isinstance(callback, ReduceLROnPlateau):
+                    # A stand-in optimizer at the logged rate: the counters move, the real rate does not.
+                    rate = row.get("learning_rate", 1.0)
+                    callback._model = types.SimpleNamespace(optimizer=types.SimpleNamespace(learning_rate=rate))
+                    try:
+                        callback.on_epoch_end(epoch, dict(row))
+                    finally:
+                        callback._model = self.model
+                else:
+                    callback.on_epoch_end(epoch, dict(row))

@@ -153,6 +153,7 @@ class Trainer:
                 )
             if task._keras_verbose() == 2:  # not a terminal: Keras prints only at each epoch's end
                 callbacks.append(ProgressLines())
+            fit_model._initial_epoch = None  # set by a previous phase's BackupAndRestore; this phase starts at `epoch`
             with task._data_errors():
                 result = fit_model.fit(
                     keras_train,

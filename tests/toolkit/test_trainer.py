@@ -473,3 +473,55 @@ def test_a_loss_that_becomes_nan_ends_the_run_as_failed_not_finished(fast):
         ImageClassifier(backbone="mlp", callbacks=[_PoisonWeights()], **settings).fit((x[:300], y[:300]))
     run_dir = pathlib.Path(fast["save_dir"]) / "image_classification" / "diverged"
     assert not (run_dir / runs.MODEL_FILE).exists() and not (run_dir / runs.METRICS_FILE).exists()
+
+
+def test_a_resumed_phase_keeps_early_stopping_and_halving_counters(tmp_path):
+    """Killed after epoch 4 of a phase: the counters after the restart are an uninterrupted run's."""
+    from toolkit.callbacks import ReduceLROnPlateau, ResumeCounters, default_callbacks
+
+    val_losses = [1.0, 0.8, 0.85, 0.9, 0.95, 0.97, 0.99]  # best at epoch 1, then stalls
+
+    def model():
+        net = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+        net.compile(keras.optimizers.Adam(0.01), "mse")
+        return net
+
+    def counters(callbacks):
+        stopper = next(c for c in callbacks if isinstance(c, keras.callbacks.EarlyStopping))
+        plateau = next(c for c in callbacks if isinstance(c, ReduceLROnPlateau))
+        return stopper.wait, stopper.best, plateau.wait, plateau.best
+
+    # Uninterrupted: epochs 0..4 through the real callbacks; history.csv as the CSVLogger would write it.
+    straight, straight_model = default_callbacks(tmp_path / "a", 0, 0, patience=6, warmup=0), model()
+    for callback in straight:
+        callback.set_model(straight_model)
+    for callback in straight[:2]:
+        callback.on_train_begin()
+    rows = ["epoch,learning_rate,loss,val_loss"]
+    for epoch, value in enumerate(val_losses[:5]):
+        for callback in straight[:2]:
+            callback.on_epoch_end(epoch, {"val_loss": value, "loss": value})
+        rows.append(f"{epoch},{float(straight_model.optimizer.learning_rate)},{value},{value}")
+    # Resumed at epoch 5 in a fresh process: new callbacks, the history file, the restored rate.
+    resumed_dir = tmp_path / "b"
+    resumed = default_callbacks(resumed_dir, 0, 0, patience=6, warmup=0)
+    (resumed_dir / runs.HISTORY_FILE).write_text("\n".join(rows) + "\n")
+    resumed_model = model()
+    resumed_model.optimizer.learning_rate = float(straight_model.optimizer.learning_rate)
+    resumed_model._initial_epoch = 5  # what BackupAndRestore sets
+    replay = next(c for c in resumed if isinstance(c, ResumeCounters))
+    for callback in resumed:
+        callback.set_model(resumed_model)
+    for callback in [*resumed[:2], replay]:
+        callback.on_train_begin()
+    # Three stalled epochs: early stopping waits 3 of 6; the halving fired at epoch 4 and counts from 0.
+    assert counters(resumed) == counters(straight) == (3, 0.8, 0, 0.8)
+    assert float(straight_model.optimizer.learning_rate) == pytest.approx(0.005)
+    assert float(resumed_model.optimizer.learning_rate) == float(straight_model.optimizer.learning_rate)
+    # The next stalled epochs act at the same epochs in both.
+    for epoch, value in list(enumerate(val_losses))[5:]:
+        for callbacks in (straight, resumed):
+            for callback in callbacks[:2]:
+                callback.on_epoch_end(epoch, {"val_loss": value, "loss": value})
+        assert float(resumed_model.optimizer.learning_rate) == float(straight_model.optimizer.learning_rate)
+        assert counters(resumed) == counters(straight)
