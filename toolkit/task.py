@@ -30,13 +30,13 @@ from toolkit.finetune import STRATEGIES
 from toolkit.registry import Registry
 from toolkit.trainer import Trainer
 
-# Task classes, registered by task modules; found through the
-# "toolkit.tasks" entry points so the core never imports `tasks` by name.
-# epochs=None (see `Task._default_epochs`).
+# The budget of epochs=None (see `Task._default_epochs`).
 DEFAULT_EPOCHS = 30
 MIN_SCRATCH_STEPS = 1000
 MAX_DEFAULT_EPOCHS = 200
 
+# Task classes, registered by task modules; found through the
+# "toolkit.tasks" entry points so the core never imports `tasks` by name.
 TASKS = Registry("task", entry_point_group="toolkit.tasks")
 
 TUNERS = ("random", "bayesian", "hyperband")
