@@ -1,8 +1,11 @@
 """The callbacks every run gets unless the user turns them off."""
 
 import math
+import os
+import shutil
 import time
 import types
+import warnings
 
 import keras
 
@@ -248,8 +251,6 @@ class AtomicBackup(keras.callbacks.BackupAndRestore):
     """
 
     def _save_model(self):
-        import os
-
         os.makedirs(self.backup_dir, exist_ok=True)
         if self.double_checkpoint:
             for path in (self._weights_path, self._training_metadata_path):
@@ -262,10 +263,6 @@ class AtomicBackup(keras.callbacks.BackupAndRestore):
         runs.write_json(self._training_metadata_path, {"epoch": self._current_epoch, "batch": self._last_batch_seen})
 
     def on_train_begin(self, logs=None):
-        import os
-        import shutil
-        import warnings
-
         try:
             super().on_train_begin(logs)
         except (OSError, ValueError, KeyError) as error:
