@@ -394,11 +394,11 @@ class Task:
             runs.remove_dead_temporaries(run_dir)
             return self._fit_in(run_dir, splits)
         except BaseException as error:
-            lock.release()
+            lock.release()  # first: the lock file would keep an otherwise empty folder from being removed
             runs.remove_dead_temporaries(run_dir, including_mine=True)  # half-written files of a failed write
             runs.remove_if_empty(run_dir)  # a run that failed before writing anything leaves no folder
             if runs.is_disk_full(error):
-                raise runs.disk_full_error(run_dir, getattr(self, "model_", None) or self._size_probe()) from None
+                raise runs.disk_full_error(run_dir, self._size_probe()) from None
             raise
         finally:
             lock.release()
