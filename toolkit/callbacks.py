@@ -23,6 +23,7 @@ def default_callbacks(
     plateau=True,
     tensorboard=False,
     optimizer=None,
+    data_position=None,
 ):
     """Early stopping, learning-rate reduction on plateau, best checkpoint, resumable backup, CSV history, NaN guard.
 
@@ -43,6 +44,8 @@ def default_callbacks(
         plateau: halve the learning rate when the monitor stalls (off when a schedule sets the rate).
         tensorboard: also write TensorBoard logs to `run_dir/logs`.
         optimizer: the optimizer whose rate `history.csv` logs (default: the model's).
+        data_position: the training data's `toolkit.data.DataPosition`, saved with each backup so a
+            resumed phase reads the data in the order an uninterrupted one would.
 
     Returns:
         A list of Keras callbacks.
@@ -98,7 +101,7 @@ def default_callbacks(
     )
     callbacks += [
         # Atomic writes, the previous state kept too, and an unreadable backup falls back (see AtomicBackup).
-        AtomicBackup(str(checkpoints / f"phase_{phase}_backup"), double_checkpoint=True),
+        AtomicBackup(str(checkpoints / f"phase_{phase}_backup"), double_checkpoint=True, data_position=data_position),
         resume,
         LearningRateLog(optimizer),
         keras.callbacks.CSVLogger(str(history_file), append=True),
@@ -250,6 +253,10 @@ class AtomicBackup(keras.callbacks.BackupAndRestore):
     the phase, with a warning.
     """
 
+    def __init__(self, *args, data_position=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.data_position = data_position
+
     def _save_model(self):
         os.makedirs(self.backup_dir, exist_ok=True)
         if self.double_checkpoint:
@@ -259,12 +266,19 @@ class AtomicBackup(keras.callbacks.BackupAndRestore):
         weights_tmp = runs.temporary_path(self._weights_path)
         self.model.save_weights(filepath=str(weights_tmp), overwrite=True)
         os.replace(weights_tmp, self._weights_path)
-        # The same metadata Keras writes, written atomically.
-        runs.write_json(self._training_metadata_path, {"epoch": self._current_epoch, "batch": self._last_batch_seen})
+        # The metadata Keras writes, written atomically, and what Keras does not save: how many passes
+        # over the training data were read (its shuffle and augmentation order) and the random state of
+        # the model's own layers (dropout, in-model augmentation), so a resumed run goes on as it was.
+        metadata = {"epoch": self._current_epoch, "batch": self._last_batch_seen}
+        metadata["seed_generators"] = [[int(v) for v in state.numpy()] for state in _seed_states(self.model)]
+        if self.data_position is not None:
+            metadata["data_passes"] = self.data_position.passes_done()
+        runs.write_json(self._training_metadata_path, metadata)
 
     def on_train_begin(self, logs=None):
         try:
             super().on_train_begin(logs)
+            self._restore_random_state()
         except (OSError, ValueError, KeyError) as error:
             warnings.warn(
                 f"The training backup in '{self.backup_dir}' could not be read ({error}); this training phase "
@@ -273,6 +287,34 @@ class AtomicBackup(keras.callbacks.BackupAndRestore):
             )
             shutil.rmtree(self.backup_dir, ignore_errors=True)
             os.makedirs(self.backup_dir, exist_ok=True)
+
+    def _restore_random_state(self):
+        if not os.path.exists(self._training_metadata_path):
+            return
+        metadata = runs.read_json(self._training_metadata_path)
+        if self.data_position is not None and "data_passes" in metadata:
+            self.data_position.skip_to(metadata["data_passes"])
+        saved = metadata.get("seed_generators")
+        states = _seed_states(self.model)
+        if saved is None:
+            return
+        if len(saved) != len(states):  # not this model's backup state; the weights loaded, so go on
+            warnings.warn(
+                f"The training backup in '{self.backup_dir}' holds {len(saved)} random-number states and the "
+                f"model has {len(states)}; they were not restored, so dropout and random layers will not "
+                "repeat what an uninterrupted run would have drawn.",
+                stacklevel=2,
+            )
+            return
+        for state, value in zip(states, saved):
+            state.assign(value)
+
+
+def _seed_states(model):
+    """The state variables of the `keras.random.SeedGenerator`s in `model` (dropout, random layers), in
+    a fixed order: `variables` is `weights` plus these."""
+    weights = {id(v) for v in model.weights}
+    return [v for v in model.variables if id(v) not in weights]
 
 
 class ResumeCounters(keras.callbacks.Callback):

@@ -12,6 +12,7 @@ import math
 import os
 import pathlib
 import sys
+import warnings
 
 import numpy as np
 import tensorflow as tf
@@ -384,6 +385,65 @@ def cached_batches(dataset, count, batch_size, *, cache, shuffle, seed):
         buffer = min(count, 10_000 if cache else 1000)
         dataset = dataset.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+class DataPosition:
+    """Where a training dataset is in its sequence of epochs, so that a resumed run reads what an
+    uninterrupted one would have.
+
+    A seeded `shuffle(..., reshuffle_each_iteration=True)` (and a seeded `Dataset.random`) draws a new
+    order from a generator each time an iterator over it is made; a new process starts that generator
+    again, so a run resumed at epoch k would read epoch 0's order. tf.data cannot save a generator's
+    state, and Keras makes more iterators than it reads (one is made and dropped at each epoch's end),
+    so counting Keras' iterators would tie the order to Keras internals. Instead the dataset Keras
+    gets is `dataset` read through a `flat_map`: each pass that is really read makes exactly one
+    iterator over `dataset` and adds one to `passes` (a variable, saved with each backup). On resume,
+    `skip_to(saved)` makes the passes this process has not made without reading anything, and the
+    next pass reads the order the uninterrupted run read.
+
+    Example:
+    >>> ds = tf.data.Dataset.range(6).shuffle(6, seed=1, reshuffle_each_iteration=True)
+    >>> first = DataPosition(ds)
+    >>> orders = [[int(v) for v in first.dataset] for _ in range(3)]
+    >>> # As a new process would build it:
+    >>> resumed = DataPosition(tf.data.Dataset.range(6).shuffle(6, seed=1, reshuffle_each_iteration=True))
+    >>> resumed.skip_to(first.passes_done() - 1)
+    >>> [int(v) for v in resumed.dataset] == orders[-1], first.passes_done(), resumed.passes_done()
+    (True, 3, 3)
+    """
+
+    def __init__(self, dataset):
+        self.inner = dataset
+        self.passes = tf.Variable(0, dtype=tf.int64, trainable=False, name="data_passes")
+        if not isinstance(dataset, tf.data.Dataset):  # arrays (read in order; shuffle=False) have no position
+            self.dataset = dataset
+            return
+
+        def one_pass(_):
+            self.passes.assign_add(1)
+            return dataset
+
+        counted = tf.data.Dataset.range(1).flat_map(one_pass)
+        count = int(dataset.cardinality())
+        if count >= 0:  # flat_map hides it; Keras' progress bar and step counts need it
+            counted = counted.apply(tf.data.experimental.assert_cardinality(count))
+        self.dataset = counted
+
+    def passes_done(self):
+        return int(self.passes.numpy())
+
+    def skip_to(self, passes):
+        """Moves on to just after pass `passes` (as counted by the run being resumed), reading nothing."""
+        if int(passes) < self.passes_done():
+            warnings.warn(
+                f"The training data was already read {self.passes_done()} times, more than the {int(passes)} "
+                "this step expects; its order will differ from an uninterrupted run's.",
+                stacklevel=2,
+            )
+            return
+        for _ in range(int(passes) - self.passes_done()) if isinstance(self.inner, tf.data.Dataset) else ():
+            iter(self.inner)  # a new iterator draws the next order; it is dropped unread
+        self.passes.assign(int(passes))
 
 
 def holdout(

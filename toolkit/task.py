@@ -21,6 +21,7 @@ import zipfile
 
 import keras
 
+from toolkit import data as data_lib
 from toolkit import metrics as metrics_lib
 from toolkit import params as params_lib
 from toolkit import recipe, runs
@@ -414,15 +415,17 @@ class Task:
         """Tunes (when asked), trains, evaluates and saves into `run_dir`; returns self."""
         self._say(f"Run directory: {run_dir}")
         self._choose_epochs(splits.info.get("train_examples"))
+        # One count of the passes over the training data, for the search and the training after it.
+        position = data_lib.DataPosition(self._keras_data(splits.train))
         if self.tune:
             from toolkit import tuning
 
-            self.best_hyperparameters_ = tuning.search(self, splits, run_dir)
+            self.best_hyperparameters_ = tuning.search(self, splits, run_dir, position)
             self._say(f"Best configuration: {self.best_hyperparameters_}; training it on the full budget.")
             keras.utils.set_random_seed(self.seed)
         with self._tuned():
             model = self._new_model()
-            trained = Trainer(self, run_dir).fit(model, splits.train, splits.validation)
+            trained = Trainer(self, run_dir).fit(model, splits.train, splits.validation, position)
             # history.csv also holds the epochs from before an interruption.
             self.history_ = runs.read_history(run_dir / runs.HISTORY_FILE) or trained
             with self._data_errors():

@@ -17,6 +17,7 @@ import keras
 
 from toolkit import recipe, runs
 from toolkit.callbacks import ProgressLines, default_callbacks
+from toolkit.data import DataPosition
 from toolkit.errors import ToolkitError
 from toolkit.finetune import STRATEGIES
 
@@ -98,13 +99,15 @@ class Trainer:
         return make_optimizer
 
     # --------------------------------------------------------------- phases
-    def fit(self, model, train, validation):
+    def fit(self, model, train, validation, data_position=None):
         """Runs the strategy's phases on `model` (trained in place); a finished phase is loaded on resume.
 
         Args:
             model: the task's model.
             train: the training data (a split part; the task's `_keras_data` unwraps it).
             validation: the validation part, or None to train for the fixed budget of `epochs`.
+            data_position: the `toolkit.data.DataPosition` of `train`'s data when a search already
+                read it (training goes on from there); None: a new one.
 
         Returns:
             The history: {metric: [value per epoch]} over all phases.
@@ -113,7 +116,10 @@ class Trainer:
         phases = self.phases()
         checkpoints = self.run_dir / runs.CHECKPOINT_DIR
         checkpoints.mkdir(parents=True, exist_ok=True)
-        keras_train = task._keras_data(train)
+        # Read through a pass counter, saved with each backup: a resumed run reads the shuffle and
+        # augmentation order an uninterrupted one would have read.
+        position = data_position or DataPosition(task._keras_data(train))
+        keras_train = position.dataset
         keras_validation = task._keras_data(validation) if validation is not None else None
         monitor = task.monitor if validation is not None else None
         steps = schedule_steps(task, keras_train)
@@ -127,6 +133,7 @@ class Trainer:
                 model.load_weights(weights_file)
                 done = runs.read_json(done_file)
                 epoch = done["next_epoch"]
+                position.skip_to(done.get("data_passes", 0))  # where the data was when that phase ended
                 _extend(history, done["history"])
                 continue
             self._say_if_resuming(checkpoints / f"phase_{i}_backup", i, len(phases))
@@ -150,6 +157,7 @@ class Trainer:
                     plateau=task.learning_rate_schedule == "plateau",
                     optimizer=self.made[0] if self.made else None,
                     tensorboard=task.tensorboard,
+                    data_position=position,
                 )
             if task._keras_verbose() == 2:  # not a terminal: Keras prints only at each epoch's end
                 callbacks.append(ProgressLines())
@@ -178,7 +186,9 @@ class Trainer:
                     )
             epoch = (result.epoch[-1] + 1) if result.epoch else epoch + phase.epochs
             model.save_weights(weights_file)
-            runs.write_json(done_file, {"next_epoch": epoch, "history": result.history})
+            runs.write_json(
+                done_file, {"next_epoch": epoch, "history": result.history, "data_passes": position.passes_done()}
+            )
             _extend(history, result.history)
         self._compile_for_saving(model)
         return history

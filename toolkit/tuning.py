@@ -8,6 +8,7 @@ an interrupted search instead of starting over.
 import keras
 import keras_tuner
 
+from toolkit import data as data_lib
 from toolkit import runs
 from toolkit.errors import ToolkitError
 from toolkit.trainer import Trainer, steps_per_epoch
@@ -44,7 +45,46 @@ class TaskHyperModel(keras_tuner.HyperModel):
         return trial_task._training_model(model)
 
 
-def make_tuner(task, run_dir, steps_per_epoch=1):
+class _SeededTrials:
+    """Each trial starts from the random state the run seed and its trial id give, whatever ran before it.
+
+    Without this a trial's initial weights, dropout and data order depend on how many trials this
+    process ran before it: a search killed and resumed would rerun its unfinished trial from another
+    state, score it differently and could pick another winner. Here trial n is seeded with
+    `derived_seed(seed, "trial n")` and reads the training data from pass n x `passes_per_trial`
+    on (see `toolkit.data.DataPosition`), so a resumed search is the search that would have run.
+    """
+
+    run_seed = 0
+    data_position = None
+    passes_per_trial = 0
+
+    def run_trial(self, trial, *args, **kwargs):
+        keras.utils.set_random_seed(data_lib.derived_seed(self.run_seed, f"trial {trial.trial_id}"))
+        if self.data_position is not None:
+            self.data_position.skip_to(int(trial.trial_id) * self.passes_per_trial)
+        return super().run_trial(trial, *args, **kwargs)
+
+
+class RandomSearch(_SeededTrials, keras_tuner.RandomSearch):
+    pass
+
+
+class BayesianOptimization(_SeededTrials, keras_tuner.BayesianOptimization):
+    pass
+
+
+class Hyperband(_SeededTrials, keras_tuner.Hyperband):
+    pass
+
+
+def passes_per_trial(task):
+    """Passes over the training data a trial may read: its epochs, and a spare for a first look
+    (`tf.distribute` peeks at one batch before training)."""
+    return task._epochs() + 2
+
+
+def make_tuner(task, run_dir, steps_per_epoch=1, data_position=None):
     """The KerasTuner tuner named by `task.tuner`, storing its state in run_dir/tuner.
 
     Example:
@@ -68,18 +108,23 @@ def make_tuner(task, run_dir, steps_per_epoch=1):
         # Hyperband plans its brackets from max_epochs and factor and takes no
         # max_trials; its oracle still honours the base Oracle's max_trials
         # attribute, so setting it caps the search at the user's budget.
-        tuner = keras_tuner.Hyperband(max_epochs=task._epochs(), factor=3, **common)
+        tuner = Hyperband(max_epochs=task._epochs(), factor=3, **common)
         tuner.oracle.max_trials = task.max_trials
-        return tuner
-    if task.tuner == "bayesian":
-        return keras_tuner.BayesianOptimization(max_trials=task.max_trials, **common)
-    return keras_tuner.RandomSearch(max_trials=task.max_trials, **common)
+    elif task.tuner == "bayesian":
+        tuner = BayesianOptimization(max_trials=task.max_trials, **common)
+    else:
+        tuner = RandomSearch(max_trials=task.max_trials, **common)
+    tuner.run_seed, tuner.data_position, tuner.passes_per_trial = task.seed, data_position, passes_per_trial(task)
+    return tuner
 
 
-def search(task, splits, run_dir):
+def search(task, splits, run_dir, data_position=None):
     """Runs (or resumes) the search and returns the best trial's constructor overrides.
 
     Also writes ``<run_dir>/trials.csv``: one row per trial with its values and score.
+    `data_position` is the training data's `toolkit.data.DataPosition` (one is made when None); the
+    search leaves it after the passes the largest search could read, where the final training starts
+    whether or not the trials ran in this process.
 
     Example:
     >>> from tasks import ImageClassifier
@@ -93,8 +138,11 @@ def search(task, splits, run_dir):
             expected="validation_data=, or a validation_split of the training data",
             fix="pass validation data, or tune=False",
         )
-    train = task._keras_data(splits.train)
-    tuner = make_tuner(task, run_dir, steps_per_epoch(train))  # trials may choose a schedule
+    if data_position is None:
+        data_position = data_lib.DataPosition(task._keras_data(splits.train))
+    train = data_position.dataset
+    # Counted before any trial, on the uncounted data (trials may choose a schedule that needs it).
+    tuner = make_tuner(task, run_dir, steps_per_epoch(data_position.inner), data_position)
     task._say(f"Tuning with {task.tuner} search; tuner state in {run_dir / 'tuner'}")
     tuner.search(
         train,
@@ -114,6 +162,7 @@ def search(task, splits, run_dir):
         verbose=task._keras_verbose() if task.verbose else 0,
     )
     write_trials(tuner, run_dir / "trials.csv", task.monitor)
+    data_position.skip_to(task.max_trials * passes_per_trial(task))
     best_hp = tuner.get_best_hyperparameters(1)[0]
     return task.search_space(best_hp)
 

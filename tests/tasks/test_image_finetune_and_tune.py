@@ -1,6 +1,7 @@
 """Fine-tuning a KerasHub backbone from a local preset folder, and hyperparameter search."""
 
 import csv
+import json
 import pathlib
 
 import keras
@@ -228,3 +229,46 @@ def test_interrupted_search_resumes(fast):
     with open(pathlib.Path(more.run_dir) / "trials.csv") as f:
         assert len(list(csv.DictReader(f))) == 4
     assert set(first_trials) <= set(trial_dirs())
+
+
+def test_a_killed_search_resumes_into_the_search_that_would_have_run(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    # A real process, really killed (SIGKILL) in the second epoch of the second trial; the rerun's
+    # trials, winner and final scores must be those of a search that was never interrupted.
+    child = """
+import json, os, signal, sys, keras
+from tasks import ImageClassifier
+from tasks.image_classification.data import digits
+class Search(ImageClassifier):
+    def search_space(self, hp):
+        return {"learning_rate": hp.Float("learning_rate", 1e-3, 1e-1, sampling="log"),
+                "dropout": hp.Float("dropout", 0.0, 0.5, step=0.1)}
+kill, trainings = sys.argv[2] == "kill", []
+class Kill(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        trainings.append(1)
+    def on_epoch_begin(self, epoch, logs=None):
+        if kill and len(trainings) == 2 and epoch == 1:
+            os.kill(os.getpid(), signal.SIGKILL)
+x, y, _ = digits()
+clf = Search(backbone="mlp", tune=True, max_trials=3, epochs=3, batch_size=32, verbose=0, save_dir=sys.argv[1],
+             run_name="search", callbacks=[Kill()]).fit((x[:300], y[:300]))
+trials = open(os.path.join(clf.run_dir, "trials.csv")).read()
+print(json.dumps({"trainings_here": len(trainings), "trials": trials, "best": clf.best_hyperparameters_,
+                  "test": clf.metrics_["test"]}))
+"""
+
+    def run(save_dir, mode):
+        return subprocess.run([sys.executable, "-c", child, str(save_dir), mode], capture_output=True, text=True)
+
+    killed = run(tmp_path / "cut", "kill")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    resumed, straight = run(tmp_path / "cut", "go"), run(tmp_path / "straight", "go")
+    assert resumed.returncode == 0 and straight.returncode == 0, (resumed.stderr + straight.stderr)[-3000:]
+    before, after = json.loads(straight.stdout.splitlines()[-1]), json.loads(resumed.stdout.splitlines()[-1])
+    # The uninterrupted run trained three trials and the final model; the resumed one two trials and the model.
+    assert before.pop("trainings_here") == 4 and after.pop("trainings_here") == 3
+    assert after == before

@@ -222,3 +222,61 @@ def test_a_full_disk_is_a_clear_error_and_the_last_whole_backup_stays(tmp_path, 
     probe.classes_, probe.image_size_, probe.channels_ = [str(i) for i in range(10)], (8, 8), 1
     probe._new_model().load_weights(backup / "latest.weights.h5")  # the first epoch's backup, whole
     assert not list(backup.parent.parent.rglob(".tmp-*"))  # the half-written file is gone
+
+
+# Shuffled data, augmentation drawn in tf.data (segmentation) and in the model (image classification's
+# layers), dropout, and a two-phase strategy killed in its second phase.
+RESUMABLE = {
+    "image": (
+        "from tasks import ImageClassifier as Task\n"
+        "from tasks.image_classification.data import digits\n"
+        "x, y, _ = digits(); data = (x[:200], y[:200])\n"
+        "kwargs = dict(backbone='mlp', dropout=0.3, augment=['flip', 'rotation'], finetune='freeze_then_unfreeze')\n"
+    ),
+    "segmentation": (
+        "from tasks import ImageSegmenter as Task\n"
+        "from tasks.image_segmentation.data import shapes\n"
+        "x, y, _ = shapes(count=48, size=32); data = (x, y)\n"
+        "kwargs = dict(backbone='unet', width=4, depth=2, image_size=32)\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("task", sorted(RESUMABLE))
+def test_a_run_killed_at_epoch_k_ends_exactly_as_an_uninterrupted_one(tmp_path, task):
+    import signal
+    import subprocess
+    import sys
+
+    # The data order, the augmentation draws and the layers' random state are restored with the backup,
+    # so a resumed run is the same computation: its history and scores are equal, not merely close.
+    child = (
+        "import json, os, signal, sys, keras\n"
+        + RESUMABLE[task]
+        + """
+kill_at, trained = int(sys.argv[2]), []
+class Kill(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == kill_at:  # after the backup of the epoch before
+            os.kill(os.getpid(), signal.SIGKILL)
+        trained.append(epoch)
+run = Task(epochs=5, verbose=0, save_dir=sys.argv[1], run_name="r", callbacks=[Kill()], **kwargs).fit(data)
+print(json.dumps({"trained_here": trained, "history": run.history_, "test": run.metrics_["test"]}))
+"""
+    )
+
+    def run(save_dir, kill_at):
+        return subprocess.run(
+            [sys.executable, "-c", child, str(save_dir), str(kill_at)], capture_output=True, text=True
+        )
+
+    straight = run(tmp_path / "straight", -1)
+    assert straight.returncode == 0, straight.stderr[-2000:]
+    killed = run(tmp_path / "cut", 3)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    resumed = run(tmp_path / "cut", -1)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    before, after = json.loads(straight.stdout.splitlines()[-1]), json.loads(resumed.stdout.splitlines()[-1])
+    assert before.pop("trained_here") == [0, 1, 2, 3, 4] and after.pop("trained_here") == [3, 4]  # resumed
+    assert len(after["history"]["loss"]) == 5
+    assert after == before
