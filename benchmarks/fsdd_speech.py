@@ -1,6 +1,7 @@
 """Free Spoken Digit Dataset: spoken-digit classification on the official split (index 0-4 test, 5-49 train).
 
     python benchmarks/fsdd_speech.py --backbones vgg resnet mel_gru
+    python benchmarks/fsdd_speech.py --seed 1 --patience 5 --warmup-epochs 0
 
 Trains on the 2,700 training recordings (a seeded 10% of them validate) and
 scores the 300 test recordings. Prints one JSON line per backbone.
@@ -22,6 +23,8 @@ def main():
     parser.add_argument("--backbones", nargs="+", default=["vgg"])
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--patience", type=int, default=None, help="default: the task's own")
+    parser.add_argument("--warmup-epochs", type=int, default=None, help="default: the task's own")
     args = parser.parse_args()
 
     from tasks import SpeechClassifier
@@ -30,6 +33,10 @@ def main():
     train, test = fsdd_split(DATA / "fsdd" / "recordings")
     for backbone in args.backbones:
         kwargs = {"epochs": args.epochs} if args.epochs else {}
+        if args.patience is not None:
+            kwargs["patience"] = args.patience
+        if args.warmup_epochs is not None:
+            kwargs["warmup_epochs"] = args.warmup_epochs
         start = time.time()
         clf = SpeechClassifier(
             backbone=backbone, test_split=0, seed=args.seed, save_dir=tempfile.mkdtemp(), verbose=2, **kwargs
@@ -40,6 +47,8 @@ def main():
             json.dumps(
                 {
                     "backbone": backbone,
+                    "seed": args.seed,
+                    "stopping": {k: kwargs[k] for k in ("patience", "warmup_epochs") if k in kwargs} or "defaults",
                     "test_accuracy": round(scores["accuracy"], 4),
                     "test_macro_f1": round(scores["macro_f1"], 4),
                     "validation_accuracy": round(clf.metrics_["validation"]["accuracy"], 4),
