@@ -290,11 +290,11 @@ def remove_dead_temporaries(folder, including_mine=False):
 
 def _alive(pid):
     try:
-        os.kill(pid, 0)
+        os.kill(pid, 0)  # PermissionError (another user's live process) is alive too
     except (ProcessLookupError, OverflowError):  # no such process (or a number no process can have)
         return False
-    except PermissionError:  # another user's live process
-        return True
+    except PermissionError:
+        pass
     return True
 
 

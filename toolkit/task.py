@@ -20,11 +20,12 @@ import warnings
 import zipfile
 
 import keras
+import tensorflow as tf
 
 from toolkit import data as data_lib
+from toolkit import distribute, recipe, runs
 from toolkit import metrics as metrics_lib
 from toolkit import params as params_lib
-from toolkit import recipe, runs
 from toolkit import splits as splits_lib
 from toolkit.errors import ToolkitError
 from toolkit.finetune import STRATEGIES
@@ -120,6 +121,7 @@ class Task:
         l1: float = 0.0,
         l2: float = 0.0,
         precision: str = "float32",
+        distribution: str | tf.distribute.Strategy | None = None,
         patience: int | None = None,
         warmup_epochs: int | None = None,
         validation_split: float = 0.1,
@@ -164,6 +166,10 @@ class Task:
             l1, l2: penalties on the kernels of from-scratch layers (a pretrained backbone's are left alone).
             precision: "float32", "mixed_float16" (GPUs) or "mixed_bfloat16" (TPUs, recent
                 CPUs and GPUs): Keras mixed precision; the model's outputs stay float32.
+            distribution: train on several devices or machines with `tf.distribute`: None (one
+                device), "mirrored" (every local GPU), "multi_worker" (the machines in
+                `TF_CONFIG`), "tpu", or a `tf.distribute.Strategy`. `batch_size` is then per
+                replica; each step reads `batch_size` x replicas examples (see `toolkit.distribute`).
             patience: epochs without validation improvement before stopping; None: a fifth of
                 `epochs`, at least 5 (6 of 30, 12 of 60), so a bigger budget waits longer.
                 The plateau schedule halves the rate after half as many stalled epochs.
@@ -208,6 +214,7 @@ class Task:
         self.l1 = l1
         self.l2 = l2
         self.precision = precision
+        self.distribution = distribution
         self.patience = patience
         self.warmup_epochs = warmup_epochs
         self.validation_split = validation_split
@@ -325,6 +332,11 @@ class Task:
             (self.l2 >= 0, "l2", "a number >= 0"),
             (self.precision in recipe.PRECISIONS, "precision", f"one of {recipe.PRECISIONS}"),
             (self.split in splits_lib.METHODS, "split", f"one of {splits_lib.METHODS}"),
+            (
+                not isinstance(self.distribution, str) or self.distribution in distribute.CHOICES,
+                "distribution",
+                f"None, one of {distribute.CHOICES}, or a tf.distribute.Strategy",
+            ),
         ]
         for ok, name, expected in checks:
             if not ok:
@@ -381,19 +393,29 @@ class Task:
             self, with `model_`, `history_`, `metrics_` and `run_dir` set.
         """
         self._check_params()
+        self._strategy = strategy = distribute.make_strategy(self.distribution)
+        run_name = self._worker_run_name(strategy)
         runs.check_save_dir(self.save_dir)
         keras.utils.set_random_seed(self.seed)
         self.best_hyperparameters_ = None
         self._groups = groups
         try:
-            splits = self._prepare_data(self.default_data if data is None else data, validation_data)
+            with distribute.scope(strategy):  # layers the data step adapts are model state too
+                splits = self._prepare_data(self.default_data if data is None else data, validation_data)
         finally:
             self._groups = None
-        run_dir = runs.prepare_run_dir(self.save_dir, self.task_name, self.run_name, self.overwrite)
+        run_dir = runs.prepare_run_dir(self.save_dir, self.task_name, run_name, self.overwrite)
         lock = runs.RunLock(run_dir).acquire()  # one process per run folder
         try:
             runs.remove_dead_temporaries(run_dir)
-            return self._fit_in(run_dir, splits)
+            with distribute.scope(strategy):
+                self._fit_in(run_dir, splits)
+            if run_name != self.run_name:  # a multi-worker run's other worker: the chief's folder holds the run
+                lock.release()
+                shutil.rmtree(run_dir, ignore_errors=True)
+                runs.remove_if_empty(run_dir.parent)
+                self.run_dir = str(run_dir.parents[1])
+            return self
         except BaseException as error:
             lock.release()  # first: the lock file would keep an otherwise empty folder from being removed
             runs.remove_dead_temporaries(run_dir, including_mine=True)  # half-written files of a failed write
@@ -403,6 +425,28 @@ class Task:
             raise
         finally:
             lock.release()
+
+    _strategy = None  # set by fit from `distribution`
+
+    def _global_batch_size(self):
+        """Examples per training step: `batch_size` on each replica of the run's `distribution`."""
+        return distribute.describe(self._strategy, self.batch_size)["global_batch_size"]
+
+    def _worker_run_name(self, strategy):
+        """The run name this process trains under: `run_name`, or, for a multi-worker run's other
+        workers (which train in step with the chief and must not write its files), a folder of their
+        own inside the chief's, `<run_name>/workers/worker-N`, kept until the run ends so a
+        restarted worker resumes from its own backup."""
+        if distribute.is_chief(strategy):
+            return self.run_name
+        if self.run_name is None:
+            raise ToolkitError(
+                "A multi-worker run needs run_name: every worker must find the same run folder, and the "
+                "default name is each worker's own start time.",
+                expected="the same run_name= (--run-name) on every worker",
+                fix="pass run_name='...' on each worker",
+            )
+        return f"{self.run_name}/workers/worker-{strategy.cluster_resolver.task_id}"
 
     def _size_probe(self):
         """The model this fit builds (for the space a run needs), or None when it cannot be built now."""
@@ -436,6 +480,7 @@ class Task:
                     "validation": self._evaluate_dataset(splits.validation) if splits.validation is not None else None,
                     "test": self._evaluate_dataset(splits.test) if splits.test is not None else None,
                     "data": splits.info,
+                    "distribution": distribute.describe(self._strategy, self.batch_size),
                 }
         self._compare_with_baseline()
         self.run_dir = str(run_dir)
@@ -600,7 +645,7 @@ class Task:
             self.epochs_ = self.epochs
             return
         self.epochs_ = self._default_epochs(train_examples)
-        steps = math.ceil(train_examples / self.batch_size) if train_examples else None
+        steps = math.ceil(train_examples / self._global_batch_size()) if train_examples else None
         why = (
             f"raised from {DEFAULT_EPOCHS} so a from-scratch network gets about {MIN_SCRATCH_STEPS:,} optimizer "
             f"steps ({steps} per epoch)"
@@ -626,7 +671,7 @@ class Task:
         """
         if self._pretrained_backbone() or not train_examples:
             return DEFAULT_EPOCHS
-        steps = math.ceil(train_examples / self.batch_size)
+        steps = math.ceil(train_examples / self._global_batch_size())
         return min(MAX_DEFAULT_EPOCHS, max(DEFAULT_EPOCHS, math.ceil(MIN_SCRATCH_STEPS / steps)))
 
     def _epochs(self):

@@ -177,7 +177,7 @@ class ImageClassifier(ClassifierMixin, Task):
     def _dataset(self, x, y, shuffle=False):
         """The index of one part -> a batched dataset of (float32 images, labels) (see `images_lib.batched_dataset`)."""
         dataset, files = images_lib.batched_dataset(
-            x, y, tuple(self.image_size_), self.channels_, self.batch_size, shuffle=shuffle, seed=self.seed
+            x, y, tuple(self.image_size_), self.channels_, self._global_batch_size(), shuffle=shuffle, seed=self.seed
         )
         self._files = getattr(self, "_files", []) + files  # to name a bad file if decoding fails
         return dataset

@@ -260,7 +260,7 @@ class ImageGenerator(Task):
 
     def _dataset(self, x, y, shuffle=False):
         dataset, files = images_lib.batched_dataset(
-            x, np.asarray(y, "int32"), tuple(self.image_size_), self.channels_, self.batch_size, shuffle=shuffle,
+            x, np.asarray(y, "int32"), tuple(self.image_size_), self.channels_, self._global_batch_size(), shuffle=shuffle,
             seed=self.seed,
         )  # fmt: skip
         self._files = getattr(self, "_files", []) + files

@@ -269,7 +269,7 @@ class ImageSegmenter(Task):
                 lambda pair, seed: augment_lib.augment_pair(pair[0], pair[1], seed, names),
                 num_parallel_calls=tf.data.AUTOTUNE,
             )
-        return dataset.batch(self.batch_size).prefetch(tf.data.AUTOTUNE)
+        return dataset.batch(self._global_batch_size()).prefetch(tf.data.AUTOTUNE)
 
     def _explain_data_error(self, error):
         return images_lib.explain_decode_error(error, getattr(self, "_files", None))

@@ -164,7 +164,9 @@ class SpeechClassifier(ClassifierMixin, Task):
         cache = not (stream or files) or len(y) * self._samples() * 4 <= images_lib.MEMORY_CACHE_BYTES
         waves = audio_lib.waveform_dataset(recordings, rate, self.sample_rate_, self._samples())
         dataset = tf.data.Dataset.zip((waves, tf.data.Dataset.from_tensor_slices(np.asarray(y))))
-        return data_lib.cached_batches(dataset, len(y), self.batch_size, cache=cache, shuffle=shuffle, seed=self.seed)
+        return data_lib.cached_batches(
+            dataset, len(y), self._global_batch_size(), cache=cache, shuffle=shuffle, seed=self.seed
+        )
 
     def _explain_data_error(self, error):
         """tf.data does not name the recording it failed on: find the unreadable or NaN files and name them."""

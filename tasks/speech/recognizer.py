@@ -244,6 +244,7 @@ class SpeechRecognizer(Task):
             tf.constant(list(texts), tf.string),
         )  # fmt: skip
         shapes = ([None], [None], [], [])
+        batch_size = self._global_batch_size()
         if isinstance(recordings, data_lib.Stream):
             waves = audio_lib.waveform_dataset(recordings, rate, self.sample_rate_)
             examples = tf.data.Dataset.zip((waves, tf.data.Dataset.range(len(texts)))).map(
@@ -253,25 +254,23 @@ class SpeechRecognizer(Task):
                 examples = examples.shuffle(min(len(texts), 1000), seed=self.seed, reshuffle_each_iteration=True)
             edges = sorted(set(np.percentile(lengths, np.linspace(10, 90, 9)).astype(int).tolist()))
             batches = examples.bucket_by_sequence_length(
-                lambda wave, *rest: tf.shape(wave)[0], edges, [self.batch_size] * (len(edges) + 1),
+                lambda wave, *rest: tf.shape(wave)[0], edges, [batch_size] * (len(edges) + 1),
                 padded_shapes=shapes,
             )  # fmt: skip
         else:
             if isinstance(recordings, np.ndarray) and recordings.dtype.kind in "US":
                 self._files = getattr(self, "_files", []) + recordings.tolist()
             order = np.argsort(lengths, kind="stable")
-            count = -(-len(order) // self.batch_size)
+            count = -(-len(order) // batch_size)
             decode = self._decoder(recordings, rate, table)
             fits = not isinstance(recordings, np.ndarray) or sum(lengths) * 4 <= images_lib.MEMORY_CACHE_BYTES
             if fits:
                 batches = tf.data.Dataset.from_tensor_slices(order).map(decode, num_parallel_calls=tf.data.AUTOTUNE)
-                batches = batches.padded_batch(self.batch_size, padded_shapes=shapes).cache()
+                batches = batches.padded_batch(batch_size, padded_shapes=shapes).cache()
                 if shuffle:
                     batches = batches.shuffle(count, seed=self.seed, reshuffle_each_iteration=True)
             else:
-                groups = tf.ragged.constant(
-                    [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
-                )
+                groups = tf.ragged.constant([order[i : i + batch_size] for i in range(0, len(order), batch_size)])
                 ids = tf.data.Dataset.range(count)
                 if shuffle:
                     ids = ids.shuffle(count, seed=self.seed, reshuffle_each_iteration=True)
@@ -279,7 +278,7 @@ class SpeechRecognizer(Task):
                     lambda g: (
                         tf.data.Dataset.from_tensor_slices(groups[g])
                         .map(decode, num_parallel_calls=tf.data.AUTOTUNE)
-                        .padded_batch(self.batch_size, padded_shapes=shapes)
+                        .padded_batch(batch_size, padded_shapes=shapes)
                     )
                 )
             batches = batches.apply(tf.data.experimental.assert_cardinality(count))

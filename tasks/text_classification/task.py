@@ -219,7 +219,9 @@ class TextClassifier(ClassifierMixin, Task):
             or sum(os.path.getsize(p) for p in texts.paths) <= images_lib.MEMORY_CACHE_BYTES
         )
         dataset = tf.data.Dataset.zip((text_data.texts_dataset(texts), tf.data.Dataset.from_tensor_slices(y)))
-        return data_lib.cached_batches(dataset, len(y), self.batch_size, cache=cache, shuffle=shuffle, seed=self.seed)
+        return data_lib.cached_batches(
+            dataset, len(y), self._global_batch_size(), cache=cache, shuffle=shuffle, seed=self.seed
+        )
 
     def _explain_data_error(self, error):
         if "toolkit: not UTF-8" not in str(error):

@@ -1,0 +1,162 @@
+"""Training under tf.distribute (issue "Scale out on existing engines")."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+import toolkit
+from tasks import ImageClassifier
+
+# The CPU split into two logical devices: what "mirrored" spreads over on a machine without GPUs.
+TWO_CPUS = """
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+"""
+
+
+def test_mirrored_on_two_logical_devices_splits_each_batch_keeps_replicas_equal_and_learns(tmp_path):
+    child = (
+        TWO_CPUS
+        + """
+import json, sys
+import numpy as np
+from tasks import ImageClassifier
+from tasks.image_classification.data import digits
+x, y, _ = digits()
+common = dict(backbone="mlp", epochs=8, batch_size=16, verbose=0, save_dir=sys.argv[1])
+one = ImageClassifier(run_name="one", **common).fit((x, y))
+two = ImageClassifier(distribution="mirrored", run_name="two", **common).fit((x, y))
+strategy = two._strategy
+# The task's own training data, as the strategy hands it out: one slice of each global batch per replica.
+splits = two._prepare_data((x, y), None)
+batch = next(iter(strategy.experimental_distribute_dataset(two._keras_data(splits.train))))
+images = [v.numpy() for v in strategy.experimental_local_results(batch[0])]
+# Every variable's copies on the two devices, after training.
+copies = [[c.numpy() for c in strategy.experimental_local_results(v.value)] for v in two.model_.trainable_variables]
+print(json.dumps({
+    "replicas": strategy.num_replicas_in_sync,
+    "devices": [str(v.device) for v in strategy.experimental_local_results(batch[0])],
+    "slice_sizes": [len(i) for i in images],
+    "slices_differ": bool(not np.array_equal(images[0], images[1])),
+    "copies_equal": all(np.array_equal(c[0], c[1]) for c in copies) and all(len(c) == 2 for c in copies),
+    "one": one.metrics_["test"]["accuracy"], "two": two.metrics_["test"]["accuracy"],
+    "recorded": two.metrics_["distribution"],
+}))
+"""
+    )
+    done = subprocess.run([sys.executable, "-c", child, str(tmp_path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = json.loads(done.stdout.splitlines()[-1])
+    assert found["replicas"] == 2 and len(set(found["devices"])) == 2
+    assert found["slice_sizes"] == [16, 16] and found["slices_differ"]  # batch_size per replica: 32 a step
+    assert found["copies_equal"]
+    assert found["recorded"] == {
+        "strategy": "MirroredStrategy",
+        "replicas": 2,
+        "batch_size_per_replica": 16,
+        "global_batch_size": 32,
+    }
+    # Digits: the same quality on two replicas as on one (both well above the 0.10 of guessing).
+    assert found["one"] >= 0.9 and found["two"] >= 0.9 and abs(found["one"] - found["two"]) <= 0.03, found
+    saved = json.loads((tmp_path / "image_classification" / "two" / "metrics.json").read_text())
+    assert saved["distribution"]["global_batch_size"] == 32
+
+
+@pytest.mark.parametrize(
+    "distribution, tf_config, message",
+    [
+        ("cluster", None, "distribution='cluster' is not valid"),
+        ("multi_worker", None, "needs the cluster in the TF_CONFIG environment variable, which is not set"),
+        ("multi_worker", "{not json", "TF_CONFIG is not a cluster description"),
+        ("tpu", None, "distribution='tpu' found no TPU"),
+    ],
+)
+def test_a_distribution_that_cannot_run_here_is_a_clear_error(tmp_path, monkeypatch, distribution, tf_config, message):
+    if tf_config is None:
+        monkeypatch.delenv("TF_CONFIG", raising=False)
+    else:
+        monkeypatch.setenv("TF_CONFIG", tf_config)
+    with pytest.raises(toolkit.ToolkitError, match=message):
+        ImageClassifier(backbone="mlp", distribution=distribution, save_dir=str(tmp_path)).fit("digits")
+    assert not (tmp_path / "image_classification").exists()  # refused before any work
+
+
+WORKER = """
+import hashlib, json, os, signal, sys, keras
+import numpy as np
+from tasks import ImageClassifier
+from tasks.image_classification.data import digits
+save_dir, kill_at, trained = sys.argv[1], int(sys.argv[2]), []
+class Kill(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == kill_at:  # this worker dies; its partner is left waiting in the next all-reduce
+            os.kill(os.getpid(), signal.SIGKILL)
+        trained.append(epoch)
+x, y, _ = digits()
+clf = ImageClassifier(backbone="mlp", epochs=4, batch_size=16, verbose=0, save_dir=save_dir, run_name="mw",
+                      distribution="multi_worker", callbacks=[Kill()]).fit((x, y))
+weights = hashlib.sha256(b"".join(np.asarray(w).tobytes() for w in clf.model_.get_weights())).hexdigest()
+print(json.dumps({"trained_here": trained, "run_dir": clf.run_dir, "weights": weights,
+                  "test": clf.metrics_["test"]["accuracy"], "distribution": clf.metrics_["distribution"]}))
+"""
+
+
+def _free_ports(count):
+    import socket
+
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def _start_workers(save_dir, kill_at=(-1, -1)):
+    ports = _free_ports(2)
+    workers = []
+    for index in range(2):
+        config = {"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]}, "task": {"type": "worker", "index": index}}
+        env = {**os.environ, "TF_CONFIG": json.dumps(config)}
+        command = [sys.executable, "-c", WORKER, str(save_dir), str(kill_at[index])]
+        workers.append(subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    return workers
+
+
+def _results(workers):
+    found = []
+    for worker in workers:
+        out, err = worker.communicate()
+        assert worker.returncode == 0, err[-3000:]
+        found.append(json.loads(out.splitlines()[-1]))
+    return found
+
+
+def test_two_workers_on_localhost_train_one_model_and_a_killed_worker_resumes_from_the_backup(tmp_path):
+    # Two processes, each a worker of TF_CONFIG's cluster on 127.0.0.1, train one model in step.
+    straight = _results(_start_workers(tmp_path / "straight"))
+    assert [r["trained_here"] for r in straight] == [[0, 1, 2, 3]] * 2
+    assert straight[0]["weights"] == straight[1]["weights"]  # one model, kept equal by the all-reduce
+    assert straight[0]["distribution"]["replicas"] == 2 and straight[0]["distribution"]["global_batch_size"] == 32
+    assert straight[0]["test"] >= 0.9
+    run = tmp_path / "straight" / "image_classification" / "mw"
+    assert straight[1]["run_dir"] == str(run)  # the other worker's own folder was removed at the end
+    assert (run / "finished.json").exists() and not (run / "workers").exists()
+
+    # Worker 1 is killed at the start of epoch 3; worker 0 waits in its next all-reduce until the
+    # job is restarted (here: killed too, as a cluster manager would), then both rerun and resume.
+    first, second = _start_workers(tmp_path / "cut", kill_at=(-1, 2))
+    second.wait()
+    assert second.returncode == -signal.SIGKILL
+    first.kill()
+    first.wait()
+    resumed = _results(_start_workers(tmp_path / "cut"))
+    assert [r["trained_here"] for r in resumed] == [[2, 3]] * 2  # both resumed from their backups
+    assert resumed[0]["weights"] == resumed[1]["weights"]
+    assert resumed[0]["test"] >= 0.9

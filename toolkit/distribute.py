@@ -1,0 +1,160 @@
+"""Training on several devices or machines through TensorFlow's own `tf.distribute`.
+
+A task's `distribution=` names a strategy; `fit` builds the data, the model, the
+optimizer and the callbacks under its scope, and Keras splits each global batch
+across the replicas and shards the data by the strategy's own rules. Nothing
+here schedules work itself.
+
+`batch_size` is per replica: a run on N replicas reads `batch_size * N` examples
+per step (the global batch, recorded in `metrics.json` under "distribution").
+"""
+
+import contextlib
+import json
+import os
+
+from toolkit.errors import ToolkitError
+
+CHOICES = ("mirrored", "multi_worker", "tpu")
+
+
+def make_strategy(distribution):
+    """`distribution` (None, a name in `CHOICES` or a `tf.distribute.Strategy`) -> a strategy, or None.
+
+    "mirrored": every local GPU, or, with none, every logical CPU device (one, unless the
+    CPU was split with `tf.config.set_logical_device_configuration`).
+    "multi_worker": `MultiWorkerMirroredStrategy`, the cluster read from `TF_CONFIG`.
+    "tpu": `TPUStrategy` on the TPU `TPUClusterResolver` finds.
+
+    Example:
+    >>> make_strategy(None) is None
+    True
+    >>> make_strategy("mirrored").num_replicas_in_sync >= 1
+    True
+    """
+    import tensorflow as tf
+
+    if distribution is None or isinstance(distribution, tf.distribute.Strategy):
+        return distribution
+    if distribution == "mirrored":
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([device.name for device in devices])
+    if distribution == "multi_worker":
+        check_tf_config()
+        return _multi_worker_strategy()
+    if distribution == "tpu":
+        try:
+            resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+            tf.config.experimental_connect_to_cluster(resolver)
+            tf.tpu.experimental.initialize_tpu_system(resolver)
+        except (ValueError, RuntimeError, tf.errors.OpError) as error:
+            raise ToolkitError(
+                f"distribution='tpu' found no TPU ({error}).",
+                expected="a machine or notebook with a TPU attached",
+                fix="run where a TPU is attached, or use distribution='mirrored' (GPUs) or None",
+            ) from None
+        return tf.distribute.TPUStrategy(resolver)
+    raise ToolkitError(
+        f"distribution={distribution!r} is not valid.",
+        expected=f"None, one of {CHOICES}, or a tf.distribute.Strategy",
+        fix="pass one of those",
+    )
+
+
+def _multi_worker_strategy():
+    """`MultiWorkerMirroredStrategy`, whose `reduce` also takes a nested structure, as `MirroredStrategy`'s does.
+
+    Keras 3's `fit` fails under the multi-worker strategy (keras-team/keras#20585, open) in two
+    calls to `strategy.reduce`: it reduces its first (x, y) batch, and this strategy only reduces
+    single values ("Attempt to convert a value (PerReplica...)"); and it averages each step's
+    scalar loss and metrics with `axis=0`, which a scalar does not have. Here a structure is
+    reduced value by value, and a scalar across replicas: what those calls mean.
+    """
+    import tensorflow as tf
+
+    class MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+        def reduce(self, reduce_op, value, axis):
+            parent = super()
+
+            def one(v):
+                rank = self.experimental_local_results(v)[0].shape.rank
+                return parent.reduce(reduce_op, v, None if rank == 0 else axis)
+
+            return tf.nest.map_structure(one, value)
+
+    return MultiWorkerMirroredStrategy()
+
+
+def check_tf_config():
+    """The `TF_CONFIG` a multi-worker run needs: a cluster with workers and this process's task in it.
+
+    Example:
+    >>> os.environ["TF_CONFIG"] = '{"cluster": {"worker": ["localhost:1"]}, "task": {"type": "worker", "index": 3}}'
+    >>> check_tf_config()
+    Traceback (most recent call last):
+    ...
+    toolkit.errors.ToolkitError: TF_CONFIG names worker 3, and its cluster has 1 worker(s).
+    ...
+    >>> del os.environ["TF_CONFIG"]
+    """
+    text = os.environ.get("TF_CONFIG")
+    example = (
+        'TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}\''
+    )
+    if not text:
+        raise ToolkitError(
+            "distribution='multi_worker' needs the cluster in the TF_CONFIG environment variable, which is not set.",
+            expected="TF_CONFIG with every worker's host:port and this worker's index",
+            fix=f"set it on each machine, e.g. {example} (index 1 on the second)",
+        )
+    try:
+        config = json.loads(text)
+        workers = list(config["cluster"]["worker"])
+        kind, index = config["task"]["type"], int(config["task"]["index"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise ToolkitError(
+            f"TF_CONFIG is not a cluster description ({type(error).__name__}: {error}).",
+            expected='JSON with "cluster": {"worker": [...]} and "task": {"type": "worker", "index": N}',
+            fix=f"set it like {example}",
+        ) from None
+    if kind not in ("worker", "chief") or (kind == "worker" and not 0 <= index < len(workers)):
+        raise ToolkitError(
+            f"TF_CONFIG names {kind} {index}, and its cluster has {len(workers)} worker(s).",
+            expected="this process's task to be one of the cluster's workers",
+            fix='set "task": {"type": "worker", "index": I} with I from 0 to the number of workers - 1',
+        )
+
+
+def scope(strategy):
+    """The strategy's scope, or no scope for None."""
+    return strategy.scope() if strategy is not None else contextlib.nullcontext()
+
+
+def is_chief(strategy):
+    """True for the one process that writes the run folder: every single-process run, and worker 0
+    (or the chief) of a multi-worker one.
+
+    Example:
+    >>> is_chief(None)
+    True
+    """
+    resolver = getattr(getattr(strategy, "extended", None), "_cluster_resolver", None)
+    if strategy is None or resolver is None or not getattr(resolver, "task_type", None):
+        return True
+    return resolver.task_type == "chief" or (resolver.task_type == "worker" and resolver.task_id == 0)
+
+
+def describe(strategy, batch_size):
+    """What `metrics.json` records about how a run was spread.
+
+    Example:
+    >>> describe(None, 32)
+    {'strategy': None, 'replicas': 1, 'batch_size_per_replica': 32, 'global_batch_size': 32}
+    """
+    replicas = strategy.num_replicas_in_sync if strategy is not None else 1
+    return {
+        "strategy": type(strategy).__name__ if strategy is not None else None,
+        "replicas": replicas,
+        "batch_size_per_replica": batch_size,
+        "global_batch_size": batch_size * replicas,
+    }
