@@ -5,6 +5,8 @@
     toolkit predict saved_models/image_classification/<run> cat.jpg
     toolkit list backbones --task image-classification
     toolkit lr-find image-classification --data photos/ --backbone resnet
+    toolkit train image-classification --data photos/ --tune --run-name s --chief 0.0.0.0:8000
+    toolkit tune-worker image-classification --data photos/ --tune --run-name s --oracle chief-host:8000
 
 `train` options come from the task's constructor arguments (`--batch-size`
 for `batch_size`), so every argument a task takes is reachable here.
@@ -12,6 +14,7 @@ for `batch_size`), so every argument a task takes is reachable here.
 
 import argparse
 import json
+import os
 import pathlib
 import sys
 
@@ -94,6 +97,23 @@ def build_parser(catalog=None):
         task_parser = task_parsers.add_parser(name, help=entry["description"], description=entry["description"])
         task_parser.add_argument("--data", default=None, help="training data (default: the task's built-in dataset)")
         task_parser.add_argument("--validation-data", default=None, help="validation data (default: a seeded split)")
+        task_parser.add_argument(
+            "--chief",
+            default=None,
+            metavar="HOST:PORT",
+            help="with --tune: serve the search to `toolkit tune-worker` processes at HOST:PORT (0.0.0.0:PORT "
+            "listens on every interface), wait for their trials, then train the winner here",
+        )
+        _add_task_options(task_parser, entry)
+
+    worker = commands.add_parser("tune-worker", help="run trials for the chief of a distributed search")
+    worker_tasks = worker.add_subparsers(dest="task", required=True, metavar="TASK")
+    for name, entry in catalog.items():
+        task_parser = worker_tasks.add_parser(name, help=entry["description"], description=entry["description"])
+        task_parser.add_argument("--oracle", required=True, metavar="HOST:PORT", help="the chief's --chief address")
+        task_parser.add_argument("--worker-id", default=None, help="this worker's name (default: host and pid)")
+        task_parser.add_argument("--data", default=None, help="the chief's training data")
+        task_parser.add_argument("--validation-data", default=None, help="the chief's validation data")
         _add_task_options(task_parser, entry)
 
     finder = commands.add_parser("lr-find", help="learning-rate range test: suggest a learning rate, plot the curve")
@@ -185,19 +205,38 @@ def main(argv=None):
 
     try:
         args = build_parser().parse_args(argv)
-        if args.command == "train":
-            options = {k: v for k, v in vars(args).items() if k not in ("command", "task", "data", "validation_data")}
+        if args.command == "tune-worker":
+            from toolkit import tuning
+
+            os.environ.update(tuning.distributed_variables("worker", args.oracle, args.worker_id))
+            skip = ("command", "task", "data", "validation_data", "oracle", "worker_id")
+            options = {k: v for k, v in vars(args).items() if k not in skip}
             task_class = TASKS.get(args.task)
+            ran = task_class(**task_options(task_class, options)).tune_worker(args.data, args.validation_data)
+            print(json.dumps({"trials": ran}))
+        elif args.command == "train":
+            skip = ("command", "task", "data", "validation_data", "chief")
+            options = {k: v for k, v in vars(args).items() if k not in skip}
+            task_class = TASKS.get(args.task)
+            if args.chief:
+                from toolkit import tuning
+
+                if not options.get("tune"):
+                    raise ToolkitError(
+                        "--chief serves a hyperparameter search, and this run has none.",
+                        expected="--tune with --chief",
+                        fix="add --tune (and start workers with `toolkit tune-worker`)",
+                    )
+                os.environ.update(tuning.distributed_variables("chief", args.chief))
             task = task_class(**task_options(task_class, options)).fit(args.data, args.validation_data)
-            print(
-                json.dumps(
-                    {
-                        "run_dir": task.run_dir,
-                        "test": _headline(task.metrics_["test"]),
-                        "validation": _headline(task.metrics_["validation"]),
-                    }
-                )
-            )
+            found = {
+                "run_dir": task.run_dir,
+                "test": _headline(task.metrics_["test"]),
+                "validation": _headline(task.metrics_["validation"]),
+            }
+            if task.best_hyperparameters_ is not None:
+                found["best_hyperparameters"] = task.best_hyperparameters_
+            print(json.dumps(found))
         elif args.command == "lr-find":
             sweep = ("min_rate", "max_rate", "steps")
             options = {k: v for k, v in vars(args).items() if k not in ("command", "task", "data", *sweep)}

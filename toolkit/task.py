@@ -426,6 +426,21 @@ class Task:
         finally:
             lock.release()
 
+    def tune_worker(self, data=None, validation_data=None):
+        """Runs trials of a distributed search (KerasTuner's distributed mode) until its chief has none left.
+
+        The chief is a `fit(...)` with `tune=True` in a process whose environment names it the chief
+        (`toolkit train TASK --tune --chief HOST:PORT`); this worker needs the chief's address in
+        `KERASTUNER_ORACLE_IP` / `_PORT`, a `KERASTUNER_TUNER_ID` of its own (`toolkit tune-worker
+        TASK --oracle HOST:PORT` sets them) and the same data, arguments and `run_name`.
+
+        Returns:
+            The ids of the trials this worker ran.
+        """
+        from toolkit import tuning
+
+        return tuning.work(self, data, validation_data)
+
     _strategy = None  # set by fit from `distribution`
 
     def _global_batch_size(self):

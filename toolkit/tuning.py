@@ -3,7 +3,16 @@
 Tuner state lives in ``<run_dir>/tuner/`` and is reloaded (KerasTuner's
 ``overwrite=False``), so calling `fit` again with the same run name resumes
 an interrupted search instead of starting over.
+
+A search spreads over processes or machines with KerasTuner's own distributed
+mode: one chief serves the oracle (`toolkit train ... --tune --chief HOST:PORT`,
+which also trains the winner) and any number of workers run trials
+(`toolkit tune-worker ... --oracle HOST:PORT`, or `Task.tune_worker`).
 """
+
+import os
+import pathlib
+import socket
 
 import keras
 import keras_tuner
@@ -59,7 +68,11 @@ class _SeededTrials:
     data_position = None
     passes_per_trial = 0
 
+    trials_run = None
+
     def run_trial(self, trial, *args, **kwargs):
+        if self.trials_run is not None:
+            self.trials_run.append(trial.trial_id)
         keras.utils.set_random_seed(data_lib.derived_seed(self.run_seed, f"trial {trial.trial_id}"))
         if self.data_position is not None:
             self.data_position.skip_to(int(trial.trial_id) * self.passes_per_trial)
@@ -76,6 +89,74 @@ class BayesianOptimization(_SeededTrials, keras_tuner.BayesianOptimization):
 
 class Hyperband(_SeededTrials, keras_tuner.Hyperband):
     pass
+
+
+ORACLE_VARIABLES = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
+
+
+def role():
+    """This process's part in a distributed search: "chief", "worker", or None (a search of its own),
+    read from KerasTuner's variables (`KERASTUNER_TUNER_ID`, `KERASTUNER_ORACLE_IP`, `_PORT`)."""
+    if "KERASTUNER_ORACLE_IP" not in os.environ:
+        return None
+    return "chief" if "chief" in os.environ.get("KERASTUNER_TUNER_ID", "") else "worker"
+
+
+def distributed_variables(role, address, worker_id=None):
+    """The environment KerasTuner's distributed mode reads, for the chief or a worker of the search at
+    `address` ("HOST:PORT"; the chief listens on it, workers connect to it).
+
+    Example:
+    >>> distributed_variables("chief", "0.0.0.0:8000")
+    {'KERASTUNER_TUNER_ID': 'chief', 'KERASTUNER_ORACLE_IP': '0.0.0.0', 'KERASTUNER_ORACLE_PORT': '8000'}
+    >>> distributed_variables("worker", "10.0.0.5:8000", "gpu-box-1")["KERASTUNER_TUNER_ID"]
+    'gpu-box-1'
+    """
+    host, _, port = str(address).rpartition(":")
+    if not host or not port.isdigit():
+        raise ToolkitError(
+            f"{address!r} is not a HOST:PORT address.",
+            expected="the chief's host and a free port, e.g. 10.0.0.5:8000 (0.0.0.0:8000 for the chief to listen on all)",
+            fix="pass --chief HOST:PORT to the chief and --oracle HOST:PORT to each worker",
+        )
+    if worker_id is not None and "chief" in worker_id:
+        raise ToolkitError(
+            f"Worker id {worker_id!r} contains 'chief', which KerasTuner reserves for the chief.",
+            expected="a name of its own for each worker",
+            fix="pick another --worker-id",
+        )
+    name = "chief" if role == "chief" else worker_id or f"worker-{socket.gethostname()}-{os.getpid()}"
+    return {"KERASTUNER_TUNER_ID": name, "KERASTUNER_ORACLE_IP": host, "KERASTUNER_ORACLE_PORT": port}
+
+
+def work(task, data=None, validation_data=None):
+    """Runs trials for the chief of a distributed search until it has no more; returns their ids.
+
+    The worker reads the same data with the same arguments as the chief and writes its trials into
+    the chief's run folder (`<save_dir>/<task>/<run_name>/tuner`; on several machines, a shared
+    folder, which Hyperband needs to continue a trial another worker began).
+    """
+    if role() != "worker":
+        raise ToolkitError(
+            "This process is not a worker of a distributed search.",
+            expected="KERASTUNER_ORACLE_IP, KERASTUNER_ORACLE_PORT and a KERASTUNER_TUNER_ID without 'chief'",
+            fix="run `toolkit tune-worker TASK --oracle HOST:PORT ...` (the chief's address)",
+        )
+    if task.run_name is None:
+        raise ToolkitError(
+            "A search worker needs the chief's run_name, to write its trials into the same run folder.",
+            expected="the chief's --run-name",
+            fix="pass the same --run-name as the chief's",
+        )
+    task._check_params()
+    keras.utils.set_random_seed(task.seed)
+    splits = task._prepare_data(task.default_data if data is None else data, validation_data)
+    run_dir = pathlib.Path(task.save_dir) / runs.task_dir_name(task.task_name) / task.run_name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    task._choose_epochs(splits.info.get("train_examples"))
+    ran = []
+    search(task, splits, run_dir, data_position=None, trials_run=ran)
+    return ran
 
 
 def passes_per_trial(task):
@@ -118,7 +199,7 @@ def make_tuner(task, run_dir, steps_per_epoch=1, data_position=None):
     return tuner
 
 
-def search(task, splits, run_dir, data_position=None):
+def search(task, splits, run_dir, data_position=None, trials_run=None):
     """Runs (or resumes) the search and returns the best trial's constructor overrides.
 
     Also writes ``<run_dir>/trials.csv``: one row per trial with its values and score.
@@ -143,7 +224,12 @@ def search(task, splits, run_dir, data_position=None):
     train = data_position.dataset
     # Counted before any trial, on the uncounted data (trials may choose a schedule that needs it).
     tuner = make_tuner(task, run_dir, steps_per_epoch(data_position.inner), data_position)
-    task._say(f"Tuning with {task.tuner} search; tuner state in {run_dir / 'tuner'}")
+    tuner.trials_run = trials_run
+    where = {
+        "chief": f" (the chief of a distributed search, serving trials at {_oracle_address()})",
+        "worker": f" (a worker of the distributed search at {_oracle_address()})",
+    }.get(role(), "")
+    task._say(f"Tuning with {task.tuner} search{where}; tuner state in {run_dir / 'tuner'}")
     tuner.search(
         train,
         validation_data=task._keras_data(splits.validation),
@@ -161,6 +247,8 @@ def search(task, splits, run_dir, data_position=None):
         ],
         verbose=task._keras_verbose() if task.verbose else 0,
     )
+    if role() == "worker":  # the chief keeps the results and trains the winner
+        return None
     write_trials(tuner, run_dir / "trials.csv", task.monitor)
     data_position.skip_to(task.max_trials * passes_per_trial(task))
     best_hp = tuner.get_best_hyperparameters(1)[0]
@@ -199,3 +287,7 @@ def write_trials(tuner, path, monitor="val_loss"):
     sign = -1 if tuner.oracle.objective.direction == "max" else 1
     rows.sort(key=lambda row: (row[monitor] is None, sign * row[monitor] if row[monitor] is not None else 0))
     runs.write_csv(path, rows, ["trial_id", "status", monitor, *sorted(metrics), *names])
+
+
+def _oracle_address():
+    return f"{os.environ.get('KERASTUNER_ORACLE_IP')}:{os.environ.get('KERASTUNER_ORACLE_PORT')}"

@@ -160,3 +160,46 @@ def test_two_workers_on_localhost_train_one_model_and_a_killed_worker_resumes_fr
     assert [r["trained_here"] for r in resumed] == [[2, 3]] * 2  # both resumed from their backups
     assert resumed[0]["weights"] == resumed[1]["weights"]
     assert resumed[0]["test"] >= 0.9
+
+
+def test_a_search_served_by_a_chief_runs_each_trial_once_on_two_workers_and_the_chief_trains_the_winner(tmp_path):
+    import csv
+
+    # Three real processes on 127.0.0.1: the chief (`toolkit train ... --chief`) and two `toolkit tune-worker`s.
+    port = _free_ports(1)[0]
+    common = ["--tune", "--max-trials", "4", "--epochs", "1", "--backbone", "mlp", "--run-name", "s"]
+    common += ["--save-dir", str(tmp_path), "--verbose", "0"]
+    toolkit_command = [sys.executable, "-m", "toolkit.cli"]
+    chief = subprocess.Popen(
+        [*toolkit_command, "train", "image-classification", *common, "--chief", f"127.0.0.1:{port}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    workers = [
+        subprocess.Popen(
+            [*toolkit_command, "tune-worker", "image-classification", *common]
+            + ["--oracle", f"127.0.0.1:{port}", "--worker-id", name],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in ("w1", "w2")
+    ]
+    ran = []
+    for worker in workers:
+        out, err = worker.communicate()
+        assert worker.returncode == 0, err[-3000:]
+        ran += json.loads(out.splitlines()[-1])["trials"]
+    out, err = chief.communicate()
+    assert chief.returncode == 0, err[-3000:]
+    reported = json.loads(out.splitlines()[-1])
+    with open(tmp_path / "image_classification" / "s" / "trials.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted(ran) == sorted(row["trial_id"] for row in rows) and len(rows) == 4  # each trial once
+    assert all(row["status"] == "COMPLETED" for row in rows)
+    best = rows[0]  # best first
+    assert float(best["val_loss"]) == min(float(row["val_loss"]) for row in rows)
+    for name, value in reported["best_hyperparameters"].items():
+        assert best[name] == str(value), name  # the winner the chief trained is the best trial
+    assert reported["test"]["accuracy"] > 0.5
