@@ -213,11 +213,12 @@ print("LOADED", sorted(m for m in ("tensorflow", "keras", "keras_hub", "tasks") 
 @pytest.mark.parametrize(
     "argv, shown",
     [
-        ([], "{train,lr-find,evaluate,predict,list}"),
+        ([], "{train,tune-worker,lr-find,evaluate,predict,list}"),
         (["train", "text-classification"], "--columns VALUE"),
         (["train"], "image-segmentation"),
         (["lr-find", "image-classification"], "--max-rate"),
         (["predict"], "--overlays"),
+        (["tune-worker", "image-classification"], "--oracle HOST:PORT"),
     ],
 )
 def test_help_is_answered_without_importing_tensorflow(argv, shown):

@@ -203,3 +203,17 @@ def test_a_search_served_by_a_chief_runs_each_trial_once_on_two_workers_and_the_
     for name, value in reported["best_hyperparameters"].items():
         assert best[name] == str(value), name  # the winner the chief trained is the best trial
     assert reported["test"]["accuracy"] > 0.5
+
+
+def test_distributed_search_misuse_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    from toolkit import cli
+
+    for name in ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    assert cli.main(["train", "image-classification", "--chief", "127.0.0.1:8000", "--save-dir", str(tmp_path)]) == 2
+    assert "--chief serves a hyperparameter search, and this run has none" in capsys.readouterr().err
+    assert cli.main(["tune-worker", "image-classification", "--tune", "--oracle", "8000"]) == 2
+    assert "'8000' is not a HOST:PORT address" in capsys.readouterr().err
+    with pytest.raises(toolkit.ToolkitError, match="not a worker of a distributed search"):
+        ImageClassifier(backbone="mlp", tune=True, run_name="s").tune_worker("digits")
+    assert not (tmp_path / "image_classification").exists()
