@@ -36,12 +36,26 @@ def make_strategy(distribution):
 
     if distribution is None or isinstance(distribution, tf.distribute.Strategy):
         return distribution
+    if distribution not in _MADE:
+        _MADE[distribution] = _new_strategy(distribution)
+    return _MADE[distribution]
+
+
+# One strategy per name for the whole process: two strategies' collective ops share TensorFlow's
+# instance keys and abort each other ("Shape mismatch in the collective instance"), and the
+# multi-worker strategy may only be made once.
+_MADE = {}
+
+
+def _new_strategy(distribution):
+    import tensorflow as tf
+
     if distribution == "mirrored":
         devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
-        return tf.distribute.MirroredStrategy([device.name for device in devices])
+        return _for_keras_fit(tf.distribute.MirroredStrategy)([device.name for device in devices])
     if distribution == "multi_worker":
         check_tf_config()
-        return _multi_worker_strategy()
+        return _for_keras_fit(tf.distribute.MultiWorkerMirroredStrategy)()
     if distribution == "tpu":
         try:
             resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
@@ -61,19 +75,24 @@ def make_strategy(distribution):
     )
 
 
-def _multi_worker_strategy():
-    """`MultiWorkerMirroredStrategy`, whose `reduce` also takes a nested structure, as `MirroredStrategy`'s does.
+def _for_keras_fit(strategy_class):
+    """`strategy_class` with a `reduce` that Keras 3's `fit` and `evaluate` can use.
 
-    Keras 3's `fit` fails under the multi-worker strategy (keras-team/keras#20585, open) in two
-    calls to `strategy.reduce`: it reduces its first (x, y) batch, and this strategy only reduces
-    single values ("Attempt to convert a value (PerReplica...)"); and it averages each step's
-    scalar loss and metrics with `axis=0`, which a scalar does not have. Here a structure is
-    reduced value by value, and a scalar across replicas: what those calls mean.
+    Before training or scoring under a strategy, Keras reads one (x, y) batch and averages it over
+    the replicas with `strategy.reduce("MEAN", batch, axis=None)`, only to learn its shapes and
+    dtypes. That fails on text (strings cannot be averaged), on a first batch that splits unevenly
+    over the replicas (a 5-example validation set on two), and on the multi-worker strategy, which
+    reduces single values only (keras-team/keras#20585, open). A structure reduced with no axis
+    gets the first replica's values instead: the shapes and dtypes that call is after. The
+    multi-worker strategy also fails when Keras averages each step's scalar loss and metrics with
+    `axis=0`, which a scalar does not have; a scalar is averaged across replicas, as meant.
     """
     import tensorflow as tf
 
-    class MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+    class Strategy(strategy_class):
         def reduce(self, reduce_op, value, axis):
+            if axis is None and isinstance(value, (tuple, list, dict)):
+                return tf.nest.map_structure(lambda v: self.experimental_local_results(v)[0], value)
             parent = super()
 
             def one(v):
@@ -82,7 +101,8 @@ def _multi_worker_strategy():
 
             return tf.nest.map_structure(one, value)
 
-    return MultiWorkerMirroredStrategy()
+    Strategy.__name__ = Strategy.__qualname__ = strategy_class.__name__
+    return Strategy
 
 
 def check_tf_config():
@@ -123,6 +143,39 @@ def check_tf_config():
             expected="this process's task to be one of the cluster's workers",
             fix='set "task": {"type": "worker", "index": I} with I from 0 to the number of workers - 1',
         )
+
+
+def one_example_per_replica(dataset):
+    """`dataset` without the batches too small to give each replica of the strategy in scope an example.
+
+    A last batch of one example on two replicas leaves one replica an empty batch, and Keras 3's
+    loss of an empty batch is NaN, which ends the run. At most replicas - 1 examples of an epoch
+    are left out; nothing changes without a strategy (or with one replica).
+
+    Example:
+    >>> import tensorflow as tf
+    >>> int(one_example_per_replica(tf.data.Dataset.range(5).batch(2)).cardinality())  # no strategy: unchanged
+    3
+    """
+    import tensorflow as tf
+
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    if replicas <= 1 or not isinstance(dataset, tf.data.Dataset):
+        return dataset
+    return dataset.filter(lambda *batch: tf.shape(tf.nest.flatten(batch)[0])[0] >= replicas)
+
+
+def predict_on_batch(model, x):
+    """`model.predict_on_batch(x)`, also for a model built under a strategy.
+
+    Keras' `predict_on_batch` hands the whole batch to every replica and concatenates their
+    answers (two replicas: each prediction twice); such a model is called directly instead.
+    """
+    if getattr(model, "_distribute_strategy", None) is None:
+        return model.predict_on_batch(x)
+    import keras
+
+    return keras.ops.convert_to_numpy(model(x, training=False))
 
 
 def scope(strategy):

@@ -15,7 +15,7 @@ import warnings
 
 import keras
 
-from toolkit import recipe, runs
+from toolkit import distribute, recipe, runs
 from toolkit.callbacks import ProgressLines, default_callbacks
 from toolkit.data import DataPosition
 from toolkit.errors import ToolkitError
@@ -119,8 +119,10 @@ class Trainer:
         # Read through a pass counter, saved with each backup: a resumed run reads the shuffle and
         # augmentation order an uninterrupted one would have read.
         position = data_position or DataPosition(task._keras_data(train))
-        keras_train = position.dataset
-        keras_validation = task._keras_data(validation) if validation is not None else None
+        keras_train = distribute.one_example_per_replica(position.dataset)
+        keras_validation = (
+            distribute.one_example_per_replica(task._keras_data(validation)) if validation is not None else None
+        )
         monitor = task.monitor if validation is not None else None
         steps = schedule_steps(task, keras_train)
         fit_model = task._training_model(model)

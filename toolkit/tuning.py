@@ -18,7 +18,7 @@ import keras
 import keras_tuner
 
 from toolkit import data as data_lib
-from toolkit import runs
+from toolkit import distribute, runs
 from toolkit.errors import ToolkitError
 from toolkit.trainer import Trainer, steps_per_epoch
 
@@ -221,7 +221,7 @@ def search(task, splits, run_dir, data_position=None, trials_run=None):
         )
     if data_position is None:
         data_position = data_lib.DataPosition(task._keras_data(splits.train))
-    train = data_position.dataset
+    train = distribute.one_example_per_replica(data_position.dataset)
     # Counted before any trial, on the uncounted data (trials may choose a schedule that needs it).
     tuner = make_tuner(task, run_dir, steps_per_epoch(data_position.inner), data_position)
     tuner.trials_run = trials_run
@@ -232,7 +232,7 @@ def search(task, splits, run_dir, data_position=None, trials_run=None):
     task._say(f"Tuning with {task.tuner} search{where}; tuner state in {run_dir / 'tuner'}")
     tuner.search(
         train,
-        validation_data=task._keras_data(splits.validation),
+        validation_data=distribute.one_example_per_replica(task._keras_data(splits.validation)),
         epochs=task._epochs(),
         shuffle=False,  # the training dataset shuffles itself
         callbacks=list(task.callbacks or [])

@@ -12,6 +12,7 @@ from tasks.image_segmentation import data as seg_data
 from tasks.image_segmentation import models
 from toolkit import backbones as backbones_lib
 from toolkit import data as data_lib
+from toolkit import distribute
 from toolkit import images as images_lib
 from toolkit.errors import ToolkitError
 from toolkit.metrics import confusion, segmentation_metrics
@@ -327,7 +328,7 @@ class ImageSegmenter(Task):
         matrix = np.zeros((len(self.classes_), len(self.classes_)), dtype=np.int64)
         loss_fn, losses, count = self._loss(), [], 0
         for images, masks in dataset:
-            probabilities = self.model_.predict_on_batch(images)
+            probabilities = distribute.predict_on_batch(self.model_, images)
             matrix += confusion(masks.numpy(), np.argmax(probabilities, axis=-1), len(self.classes_))
             losses.append(float(loss_fn(masks, probabilities)) * len(masks))
             count += len(masks)

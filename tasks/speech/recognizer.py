@@ -15,6 +15,7 @@ from tasks.speech import (
 )
 from toolkit import backbones as backbones_lib
 from toolkit import data as data_lib
+from toolkit import distribute
 from toolkit import images as images_lib
 from toolkit.errors import ToolkitError
 from toolkit.metrics import error_rates
@@ -382,7 +383,7 @@ class SpeechRecognizer(Task):
         truths, guesses, losses, count = [], [], [], 0
         loss_fn = keras.losses.CTC(reduction="sum")
         for padded, labels, lengths, texts in batches:
-            logits = self.model_.predict_on_batch(padded)
+            logits = distribute.predict_on_batch(self.model_, padded)
             guesses += self._decode(logits, [int(n) + self._margin() for n in lengths.numpy()])
             truths += [t.decode() for t in texts.numpy()]
             losses.append(float(loss_fn(labels, logits)))
@@ -446,7 +447,7 @@ class SpeechRecognizer(Task):
                 texts += self._generate(audio_lib.fix_length(batch, max(len(w) for w in batch)))
             else:
                 padded = audio_lib.fix_length(batch, max(len(w) for w in batch) + self._margin())
-                logits = self.model_.predict_on_batch(padded)
+                logits = distribute.predict_on_batch(self.model_, padded)
                 texts += self._decode(logits, [len(w) + self._margin() for w in batch])
         return texts
 

@@ -217,3 +217,41 @@ def test_distributed_search_misuse_is_a_clear_error(tmp_path, capsys, monkeypatc
     with pytest.raises(toolkit.ToolkitError, match="not a worker of a distributed search"):
         ImageClassifier(backbone="mlp", tune=True, run_name="s").tune_worker("digits")
     assert not (tmp_path / "image_classification").exists()
+
+
+def test_every_task_family_trains_and_scores_on_two_logical_devices(tmp_path):
+    # Text (string inputs), segmentation (a last batch of one example: one replica would get none),
+    # speech classification and speech-to-text (CTC, padded batches) and image generation (its own
+    # train_step), each for two epochs on two replicas.
+    child = (
+        TWO_CPUS
+        + """
+import json, sys
+from tasks import ImageGenerator, ImageSegmenter, SpeechClassifier, SpeechRecognizer, TextClassifier
+from tasks.image_classification.data import digits
+from tasks.image_segmentation.data import shapes
+from tests.tasks.test_speech_classification import RATE, tones
+from tests.tasks.test_speech_recognition import tone_words
+from tests.tasks.test_text_classification import toy_texts
+common = dict(epochs=2, verbose=0, save_dir=sys.argv[1], distribution="mirrored")
+x, y, _ = shapes(count=48, size=32)
+digit_images, digit_labels, _ = digits()
+waves, labels = tones()
+words, texts = tone_words(24)
+runs = {
+    "text": TextClassifier(backbone="cnn", embedding_dim=16, width=8, **common).fit(toy_texts()),
+    "segmentation": ImageSegmenter(backbone="unet", width=4, depth=2, image_size=32, batch_size=8, **common).fit((x, y)),
+    "speech": SpeechClassifier(backbone="lenet", width=8, **common).fit((waves, labels, RATE)),
+    "speech_to_text": SpeechRecognizer(width=16, num_layers=1, **common).fit((words, texts, RATE)),
+    "generation": ImageGenerator(**common).fit((digit_images[:200], digit_labels[:200])),
+}
+print(json.dumps({name: [run.metrics_["distribution"]["replicas"], sorted(run.metrics_["test"] or {})]
+                  for name, run in runs.items()}))
+"""
+    )
+    done = subprocess.run([sys.executable, "-c", child, str(tmp_path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = json.loads(done.stdout.splitlines()[-1])
+    assert sorted(found) == ["generation", "segmentation", "speech", "speech_to_text", "text"]
+    for name, (replicas, scores) in found.items():
+        assert replicas == 2 and scores, name  # trained on two replicas and scored on its test split
