@@ -3,6 +3,7 @@
     toolkit train image-classification --data photos/ --epochs 10
     toolkit evaluate saved_models/image_classification/<run> --data photos_test/
     toolkit predict saved_models/image_classification/<run> cat.jpg
+    toolkit serve saved_models/image_classification/<run> --port 8000
     toolkit list backbones --task image-classification
     toolkit lr-find image-classification --data photos/ --backbone resnet
     toolkit train image-classification --data photos/ --tune --run-name s --chief 0.0.0.0:8000
@@ -149,6 +150,14 @@ def build_parser(catalog=None):
         "classes (into --output, default <run>/predictions)",
     )
 
+    server = commands.add_parser("serve", help="serve a saved run over HTTP (POST /predict, GET /health, /metadata)")
+    server.add_argument("run_dir")
+    server.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    server.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    server.add_argument(
+        "--max-upload-mb", type=float, default=20, help="largest request accepted, in MB (default 20; larger: 413)"
+    )
+
     listing = commands.add_parser("list", help="list tasks, backbones, datasets or fine-tuning strategies")
     listing.add_argument("what", nargs="?", choices=_LISTABLE, help="what to list (default: all)")
     listing.add_argument("--task", default=None, help="only what fits this task")
@@ -253,6 +262,10 @@ def main(argv=None):
                     }
                 )
             )
+        elif args.command == "serve":
+            from toolkit import serve
+
+            serve.serve(load(args.run_dir), host=args.host, port=args.port, max_upload_mb=args.max_upload_mb)
         elif args.command == "evaluate":
             print(json.dumps(load(args.run_dir).evaluate(args.data), indent=2))
         elif args.command == "predict":

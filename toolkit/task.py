@@ -85,6 +85,9 @@ class Task:
     # ({"modality": "image"},): the one source of truth for checking `backbone` and for `toolkit list`.
     backbone_filters = ()
     keras_hub_task = None  # the KerasHub task class whose presets fit, e.g. "ImageClassifier"
+    # What `toolkit serve` accepts at POST /predict: "files" (uploads passed to `predict` as paths:
+    # images, WAV recordings) or "texts" (a JSON list of strings). See `toolkit.serve`.
+    serving_input = "files"
 
     @classmethod
     def accepted_backbones(cls):

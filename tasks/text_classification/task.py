@@ -96,6 +96,8 @@ class TextClassifier(ClassifierMixin, Task):
     [{'label': '1', 'probability': 0.93, 'probabilities': {'0': 0.07, '1': 0.93}}]
     """
 
+    serving_input = "texts"
+
     task_name = "text-classification"
     default_data = None
     backbone_filters = ({"modality": "text"},)

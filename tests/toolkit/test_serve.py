@@ -1,0 +1,193 @@
+"""`toolkit serve`: a real uvicorn server in a subprocess, called over HTTP on 127.0.0.1 (issue "Every run as a
+report, exported ..., and served over HTTP")."""
+
+import base64
+import json
+import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+import uuid
+
+import numpy as np
+import pytest
+import scipy.io.wavfile
+from PIL import Image
+
+from tasks import ImageClassifier, ImageGenerator, ImageSegmenter, SpeechClassifier, SpeechRecognizer, TextClassifier
+from tasks.image_classification.data import digits
+from tasks.image_segmentation.data import shapes
+from tests.tasks.test_speech_classification import RATE, tones
+from tests.tasks.test_speech_recognition import tone_words
+from tests.tasks.test_text_classification import toy_texts
+from toolkit import load, serve
+
+QUICK = dict(epochs=1, verbose=0)
+
+
+def _pngs(folder, images):
+    paths = []
+    for i, image in enumerate(images):
+        path = folder / f"in{i}.png"
+        Image.fromarray(np.asarray(image, np.uint8).squeeze()).save(path)
+        paths.append(path)
+    return paths
+
+
+def _wavs(folder, waves):
+    paths = []
+    for i, wave in enumerate(waves):
+        path = folder / f"in{i}.wav"
+        scipy.io.wavfile.write(path, RATE, (np.asarray(wave) * 20000).astype("int16"))
+        paths.append(path)
+    return paths
+
+
+def _run(name, tmp_path):
+    """(run folder, inputs for /predict) of a tiny fitted run of each task."""
+    save = dict(QUICK, save_dir=str(tmp_path / "runs"))
+    if name == "image-classification":
+        x, y, _ = digits()
+        run = ImageClassifier(backbone="mlp", **save).fit((x[:300], y[:300]))
+        return run.run_dir, _pngs(tmp_path, x[300:303])
+    if name == "image-segmentation":
+        x, y, _ = shapes(count=24, size=32)
+        run = ImageSegmenter(backbone="unet", width=4, depth=2, image_size=32, **save).fit((x, y))
+        return run.run_dir, _pngs(tmp_path, x[:2])
+    if name == "image-generation":
+        x, y, _ = digits()
+        run = ImageGenerator(**save).fit((x[:200], y[:200]))
+        return run.run_dir, _pngs(tmp_path, x[200:202])
+    if name == "speech-classification":
+        waves, labels = tones()
+        run = SpeechClassifier(backbone="lenet", width=8, **save).fit((waves, labels, RATE))
+        return run.run_dir, _wavs(tmp_path, tones(2, seed=1)[0])
+    if name == "speech-recognition":
+        waves, texts = tone_words(24)
+        run = SpeechRecognizer(width=16, num_layers=1, **save).fit((waves, texts, RATE))
+        return run.run_dir, _wavs(tmp_path, tone_words(2, seed=1)[0])
+    texts, labels = toy_texts()
+    run = TextClassifier(backbone="cnn", embedding_dim=16, width=8, **save).fit((texts, labels))
+    return run.run_dir, ["a fine film", "boring plot and weak acting"]
+
+
+class Server:
+    """`toolkit serve RUN_DIR` in a subprocess on a free port; stopped on exit."""
+
+    def __init__(self, run_dir, *options):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        command = [sys.executable, "-m", "toolkit.cli", "serve", str(run_dir), "--port", str(self.port), *options]
+        self.process = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+        self.log = []
+        for line in self.process.stderr:  # uvicorn says when it listens; no clock involved
+            self.log.append(line)
+            if "Uvicorn running on" in line:
+                break
+        assert self.process.poll() is None, "".join(self.log)[-3000:]
+
+    def call(self, path, body=None, content_type=None):
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=body)
+        if content_type:
+            request.add_header("Content-Type", content_type)
+        try:
+            with urllib.request.urlopen(request) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    def json(self, path, value):
+        return self.call(path, json.dumps(value).encode(), "application/json")
+
+    def upload(self, files):
+        boundary = uuid.uuid4().hex
+        parts = []
+        for path in files:
+            parts.append(
+                f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{path.name}"\r\n'
+                f"Content-Type: application/octet-stream\r\n\r\n".encode()
+                + path.read_bytes()
+                + b"\r\n"
+            )
+        body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+        return self.call("/predict", body, f"multipart/form-data; boundary={boundary}")
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait()
+
+
+TASKS = [
+    "image-classification",
+    "image-segmentation",
+    "image-generation",
+    "speech-classification",
+    "speech-recognition",
+    "text-classification",
+]
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_a_served_run_answers_over_http_as_predict_does(name, tmp_path):
+    run_dir, inputs = _run(name, tmp_path)
+    task = load(run_dir)
+    expected = [serve.to_json(answer) for answer in task.predict([str(i) for i in inputs])]
+    server = Server(run_dir)
+    try:
+        assert server.call("/health") == (200, {"status": "ok"})
+        status, metadata = server.call("/metadata")
+        assert status == 200 and metadata["task"] == name and metadata["test"]
+        if task.serving_input == "texts":
+            status, answer = server.json("/predict", {"texts": inputs})
+            assert status == 200 and answer["predictions"] == expected
+        else:
+            status, answer = server.upload(inputs)  # multipart uploads
+            assert status == 200, answer
+            assert [{k: v for k, v in p.items() if k != "file"} for p in answer["predictions"]] == [
+                e if isinstance(e, dict) else {"prediction": e} for e in expected
+            ]
+            assert [p["file"] for p in answer["predictions"]] == [i.name for i in inputs]
+            files = [{"name": i.name, "base64": base64.b64encode(i.read_bytes()).decode()} for i in inputs]
+            assert server.json("/predict", {"files": files})[1] == answer  # the same files as base64 JSON
+        if metadata["sample"]:
+            status, sampled = server.json("/sample", {"num_samples": 2, "seed": 3})
+            assert status == 200 and len(sampled["samples"]) == 2
+            assert sampled["samples"][0] == serve.encode_png(task.sample(2, seed=3)[0])
+    finally:
+        server.stop()
+
+
+def test_bad_requests_get_a_clear_4xx_and_the_server_keeps_serving(tmp_path):
+    run_dir, inputs = _run("image-classification", tmp_path)
+    server = Server(run_dir, "--max-upload-mb", "0.01")
+    try:
+        status, answer = server.call("/predict", b"hello", "text/plain")
+        assert status == 415 and "Content type 'text/plain' is not accepted" in answer["error"]
+        broken = tmp_path / "broken.png"
+        broken.write_bytes(b"\x89PNG not really")
+        status, answer = server.upload([broken])
+        assert status == 400 and "broken.png" in answer["error"], answer  # named as uploaded
+        assert "Expected:" in answer["error"] and "Fix:" in answer["error"]
+        status, answer = server.json("/predict", {"images": []})
+        assert status == 400 and 'The JSON body has no "files"' in answer["error"]
+        status, answer = server.json("/predict", {"files": [{"name": "x.png", "base64": "%%%"}]})
+        assert status == 400 and "files[0] is not a file" in answer["error"]
+        status, answer = server.call("/predict", b"{not json", "application/json")
+        assert status == 400 and "not valid JSON" in answer["error"]
+        big = tmp_path / "big.png"
+        Image.fromarray(np.random.default_rng(0).integers(0, 255, (80, 80, 3), np.uint8)).save(big)
+        status, answer = server.upload([big])
+        assert status == 413 and "over this server's limit of 0.01 MB" in answer["error"]
+        assert server.call("/health") == (200, {"status": "ok"})  # still serving
+        assert server.upload(inputs[:1])[0] == 200
+    finally:
+        server.stop()
+
+
+def test_serve_binds_to_this_machine_unless_told(tmp_path):
+    from toolkit import cli
+
+    args = cli.build_parser().parse_args(["serve", "runs/x"])
+    assert (args.host, args.port, args.max_upload_mb) == ("127.0.0.1", 8000, 20)
