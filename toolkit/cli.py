@@ -4,6 +4,7 @@
     toolkit evaluate saved_models/image_classification/<run> --data photos_test/
     toolkit predict saved_models/image_classification/<run> cat.jpg
     toolkit serve saved_models/image_classification/<run> --port 8000
+    toolkit export saved_models/image_classification/<run> --format onnx
     toolkit list backbones --task image-classification
     toolkit lr-find image-classification --data photos/ --backbone resnet
     toolkit train image-classification --data photos/ --tune --run-name s --chief 0.0.0.0:8000
@@ -150,6 +151,15 @@ def build_parser(catalog=None):
         "classes (into --output, default <run>/predictions)",
     )
 
+    exporter = commands.add_parser(
+        "export", help="write a saved run as SavedModel, LiteRT or ONNX, checked against the Keras model"
+    )
+    exporter.add_argument("run_dir")
+    exporter.add_argument("--format", choices=("savedmodel", "litert", "onnx"), default="savedmodel")
+    exporter.add_argument(
+        "--output", default=None, help="where to write (default: RUN_DIR/exports/model, plus .tflite / .onnx)"
+    )
+
     server = commands.add_parser("serve", help="serve a saved run over HTTP (POST /predict, GET /health, /metadata)")
     server.add_argument("run_dir")
     server.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
@@ -262,6 +272,10 @@ def main(argv=None):
                     }
                 )
             )
+        elif args.command == "export":
+            output = args.output or str(pathlib.Path(args.run_dir) / "exports" / "model")
+            pathlib.Path(output).parent.mkdir(parents=True, exist_ok=True)
+            print(json.dumps(load(args.run_dir).export(output, args.format), indent=2))
         elif args.command == "serve":
             from toolkit import serve
 

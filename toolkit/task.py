@@ -24,6 +24,7 @@ import tensorflow as tf
 
 from toolkit import data as data_lib
 from toolkit import distribute, recipe, runs
+from toolkit import export as export_lib
 from toolkit import metrics as metrics_lib
 from toolkit import params as params_lib
 from toolkit import splits as splits_lib
@@ -446,6 +447,18 @@ class Task:
 
     _strategy = None  # set by fit from `distribution`
 
+    def _export_examples(self, part):
+        """Model inputs from `part` (its first batch): what `export` checks an exported model on.
+        Tasks whose `model_` takes other inputs than their training data override it."""
+        batch = next(iter(self._keras_data(part)))
+        return batch[0] if isinstance(batch, (tuple, list)) else batch
+
+    def export(self, path, format="savedmodel"):
+        """Writes the model as "savedmodel", "litert" or "onnx" and checks it against the Keras model on
+        held-out examples of the run; returns the report (also written next to the export). See
+        `toolkit.export`."""
+        return export_lib.export(self, path, format)
+
     def _global_batch_size(self):
         """Examples per training step: `batch_size` on each replica of the run's `distribution`."""
         return distribute.describe(self._strategy, self.batch_size)["global_batch_size"]
@@ -503,6 +516,9 @@ class Task:
         self._compare_with_baseline()
         self.run_dir = str(run_dir)
         self.save(run_dir)
+        held_out = next(p for p in (splits.test, splits.validation, splits.train) if p is not None)
+        with self._data_errors():
+            export_lib.save_examples(self._export_examples(held_out), run_dir / export_lib.EXAMPLES_FILE)
         runs.write_json(run_dir / runs.METRICS_FILE, self.metrics_)
         shutil.rmtree(run_dir / runs.CHECKPOINT_DIR, ignore_errors=True)
         runs.write_json(

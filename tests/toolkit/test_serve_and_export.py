@@ -1,8 +1,10 @@
-"""`toolkit serve`: a real uvicorn server in a subprocess, called over HTTP on 127.0.0.1 (issue "Every run as a
-report, exported ..., and served over HTTP")."""
+"""A run leaves Python: `toolkit serve` (a real uvicorn server in a subprocess, called over HTTP on 127.0.0.1)
+and `toolkit export` (SavedModel, LiteRT, ONNX, each checked against the Keras model). Issue "Every run as a
+report, exported ..., and served over HTTP"."""
 
 import base64
 import json
+import pathlib
 import socket
 import subprocess
 import sys
@@ -15,6 +17,7 @@ import pytest
 import scipy.io.wavfile
 from PIL import Image
 
+import toolkit
 from tasks import ImageClassifier, ImageGenerator, ImageSegmenter, SpeechClassifier, SpeechRecognizer, TextClassifier
 from tasks.image_classification.data import digits
 from tasks.image_segmentation.data import shapes
@@ -129,9 +132,15 @@ TASKS = [
 ]
 
 
-@pytest.mark.parametrize("name", TASKS)
-def test_a_served_run_answers_over_http_as_predict_does(name, tmp_path):
-    run_dir, inputs = _run(name, tmp_path)
+@pytest.fixture(scope="module", params=TASKS)
+def fitted(request, tmp_path_factory):
+    """(task name, run folder, inputs for predict) of one tiny fitted run per task, shared by this module."""
+    folder = tmp_path_factory.mktemp(request.param)
+    return (request.param, *_run(request.param, folder))
+
+
+def test_a_served_run_answers_over_http_as_predict_does(fitted):
+    name, run_dir, inputs = fitted
     task = load(run_dir)
     expected = [serve.to_json(answer) for answer in task.predict([str(i) for i in inputs])]
     server = Server(run_dir)
@@ -191,3 +200,49 @@ def test_serve_binds_to_this_machine_unless_told(tmp_path):
 
     args = cli.build_parser().parse_args(["serve", "runs/x"])
     assert (args.host, args.port, args.max_upload_mb) == ("127.0.0.1", 8000, 20)
+
+
+# What each format can carry, per task; the reasons are the messages a user gets.
+CANNOT = {
+    ("text-classification", "onnx"): "takes strings",
+    ("text-classification", "litert"): "takes strings",
+    # tf2onnx converts an RFFT only when ComplexAbs consumes it; Keras' MelSpectrogram squares its real
+    # and imaginary parts, so onnxruntime refuses the graph.
+    ("speech-classification", "onnx"): "was written but cannot run",
+    ("speech-recognition", "onnx"): "was written but cannot run",
+    ("speech-recognition", "litert"): "Select TensorFlow op",  # the CTC decoder needs TensorFlow's Flex ops
+}
+
+
+@pytest.mark.parametrize("format", ["savedmodel", "onnx", "litert"])
+def test_an_export_matches_the_keras_model_on_held_out_examples_or_says_why_it_cannot(fitted, format, tmp_path):
+    name, run_dir, _ = fitted
+    task = load(run_dir)
+    if (name, format) in CANNOT:
+        with pytest.raises(toolkit.ToolkitError, match=CANNOT[name, format]):
+            task.export(tmp_path / "model", format)
+        assert not list(tmp_path.iterdir())  # nothing half-written is left
+        return
+    report = task.export(tmp_path / "model", format)
+    assert report["within_tolerance"] and report["max_abs_diff"] <= 1e-4, report
+    assert report["top_answers_agree"] in (None, 1.0) and report["size_bytes"] > 1000
+    written = json.loads((tmp_path / f"{pathlib.Path(report['path']).name}.export.json").read_text())
+    assert written == report and written["examples"] >= 1
+
+
+def test_export_from_the_command_line_never_replaces_and_a_mismatch_is_an_error(tmp_path, capsys, monkeypatch):
+    from toolkit import cli
+    from toolkit import export as export_lib
+
+    x, y, _ = digits()
+    run_dir = ImageClassifier(backbone="mlp", save_dir=str(tmp_path), **QUICK).fit((x[:200], y[:200])).run_dir
+    assert cli.main(["export", run_dir, "--format", "onnx"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["path"].endswith("exports/model.onnx") and report["within_tolerance"]
+    assert cli.main(["export", run_dir, "--format", "onnx"]) == 2
+    assert "already exists; an export never replaces" in capsys.readouterr().err
+    # A runtime that answers differently from Keras: the export is refused, the report says by how much.
+    monkeypatch.setattr(export_lib, "_run", lambda format, path, examples: [np.ones((len(examples), 10))])
+    with pytest.raises(toolkit.ToolkitError, match="differs from the Keras model by up to"):
+        load(run_dir).export(tmp_path / "other", "savedmodel")
+    assert json.loads((tmp_path / "other.export.json").read_text())["within_tolerance"] is False

@@ -1,0 +1,248 @@
+"""A run's model out of Python: SavedModel, LiteRT or ONNX, each checked against the Keras model.
+
+`export(task, path, format)` writes the model with Keras' own export tools (`ExportArchive` for a
+SavedModel, `model.export` for LiteRT) and tf2onnx for ONNX, loads what it wrote with
+TensorFlow, the LiteRT interpreter or onnxruntime, runs it on the run's held-out examples
+(`examples.npz`, kept by `fit`) beside the Keras model, and writes `export.json` next to it:
+the largest difference, whether the top answers agree, the size. A difference beyond the
+tolerance is an error, and so is a model whose layers a format cannot carry (the string
+operations of text preprocessing in LiteRT and ONNX), with what to do instead.
+
+The exported model takes what the Keras model takes: images as float pixels 0..255 at the
+run's size (`image_size_`), waveforms, or strings for text (SavedModel only).
+"""
+
+import json
+import pathlib
+
+import numpy as np
+
+from toolkit.errors import ToolkitError
+
+FORMATS = ("savedmodel", "litert", "onnx")
+EXAMPLES_FILE = "examples.npz"
+EXPORT_FILE = "export.json"
+# float32 through another runtime: kernels differ in summation order, so allow float noise.
+TOLERANCE = 1e-4
+_SUFFIX = {"savedmodel": "", "litert": ".tflite", "onnx": ".onnx"}
+
+
+def save_examples(model_inputs, path, count=8):
+    """Keeps the first `count` model inputs of a held-out batch for export checks (`examples.npz`)."""
+    inputs = model_inputs if isinstance(model_inputs, dict) else {"x": model_inputs}
+    arrays = {}
+    for name, value in inputs.items():
+        array = np.asarray(value.numpy() if hasattr(value, "numpy") else value)[:count]
+        if array.dtype == object:  # strings
+            array = np.array([v.decode() if isinstance(v, bytes) else str(v) for v in array.ravel()]).reshape(
+                array.shape
+            )
+        arrays[name] = array
+    np.savez(path, **arrays)
+
+
+def load_examples(run_dir):
+    path = pathlib.Path(run_dir) / EXAMPLES_FILE
+    if not path.exists():
+        raise ToolkitError(
+            f"Run '{run_dir}' has no {EXAMPLES_FILE} (held-out inputs to check an export against).",
+            expected="a run trained by this version of the toolkit, which keeps them",
+            fix="train the run again (the same --run-name with --overwrite), then export it",
+        )
+    with np.load(path) as data:
+        arrays = {name: data[name] for name in data.files}
+    return arrays["x"] if list(arrays) == ["x"] else arrays
+
+
+def export(task, path, format="savedmodel", tolerance=TOLERANCE):
+    """Writes `task.model_` in `format` at `path` and checks it; returns (and writes) the export report.
+
+    Args:
+        task: a fitted or loaded task whose run folder holds `examples.npz`.
+        path: where to write; ".tflite" / ".onnx" is added for those formats when missing.
+        format: "savedmodel", "litert" or "onnx".
+        tolerance: the largest difference allowed between the export's outputs and Keras'.
+
+    Returns:
+        The report, also written as `<path>.export.json`.
+    """
+    if format not in FORMATS:
+        raise ToolkitError(f"format={format!r} is not valid.", expected=f"one of {FORMATS}", fix="pick one")
+    task._check_fitted()
+    path = pathlib.Path(path)
+    if _SUFFIX[format] and path.suffix != _SUFFIX[format]:
+        path = path.with_name(path.name + _SUFFIX[format])
+    if path.exists():
+        raise ToolkitError(
+            f"'{path}' already exists; an export never replaces a file or folder.",
+            expected="a new path",
+            fix="pass another path, or remove the old export first",
+        )
+    examples = load_examples(task.run_dir)
+    model = task.model_
+    strings = any(np.asarray(v).dtype.kind in "US" for v in _as_list(examples))
+    if strings and format != "savedmodel":
+        raise ToolkitError(
+            f"This {task.task_name} model takes strings (its text preprocessing is part of the model), and "
+            f"{format} cannot carry string operations.",
+            expected="format='savedmodel' for a model that takes raw text",
+            fix="export --format savedmodel (TensorFlow Serving, TF.js and TensorFlow Lite's Select TF ops read "
+            "it), or tokenise in the caller and export the numeric part yourself",
+        )
+    expected = _outputs(model(_tensors(examples), training=False))  # also builds a model never called
+    try:
+        _write(model, path, format, examples)
+    except Exception as error:  # a converter's own message says which layer or op it could not carry
+        _remove(path)
+        raise ToolkitError(
+            f"Keras could not export this {task.task_name} model as {format}: {type(error).__name__}: "
+            f"{str(error).splitlines()[0][:500]}",
+            expected="layers the format supports",
+            fix="try format='savedmodel', which carries every TensorFlow operation",
+        ) from None
+    try:
+        got = _run(format, path, examples)
+    except Exception as error:  # written, but the runtime cannot load or run it (ops the converter got wrong)
+        _remove(path)
+        raise ToolkitError(
+            f"The {format} export of this {task.task_name} model was written but cannot run: {type(error).__name__}: "
+            f"{str(error).splitlines()[0][:500]}",
+            expected=f"operations the {format} runtime supports",
+            fix="use format='savedmodel', which carries every TensorFlow operation",
+        ) from None
+    report = _compare(expected, got, tolerance)
+    report.update(
+        format=format,
+        path=str(path),
+        size_bytes=_size(path),
+        examples=int(len(_as_list(examples)[0])),
+        task=task.task_name,
+        run_dir=str(task.run_dir),
+    )
+    (path.parent / f"{path.name}.{EXPORT_FILE}").write_text(json.dumps(report, indent=2))
+    if not report["within_tolerance"]:
+        raise ToolkitError(
+            f"The {format} export differs from the Keras model by up to {report['max_abs_diff']:.3g} on the run's "
+            f"held-out examples (tolerance {tolerance:g}); report in {path}.{EXPORT_FILE}.",
+            expected="the same outputs from both",
+            fix="use format='savedmodel', or report the model and format as a converter bug",
+        )
+    return report
+
+
+def _write(model, path, format, examples):
+    """Writes the export. SavedModel and ONNX go through an explicit inference-mode function: Keras'
+    `model.export` traces `model(x)` with `training=None`, and a `Resizing` layer in a functional model
+    then puts the BatchNormalization layers after it in training mode (their batch statistics: a
+    segmentation export differed by 0.7 from the model). LiteRT is Keras' own export (it matches)."""
+    if format == "litert":
+        model.export(str(path), format="litert", verbose=False)
+        return
+    import keras
+    import tensorflow as tf
+
+    try:
+        signature = [tf.TensorSpec(i.shape, i.dtype, name=i.name) for i in model.inputs]
+    except AttributeError:  # a subclassed model (a VAE) declares no inputs: the examples' shapes, any batch size
+        signature = [
+            tf.TensorSpec((None, *np.shape(v)[1:]), tf.as_dtype(np.asarray(v).dtype)) for v in _as_list(examples)
+        ]
+
+    def serve(*inputs):
+        return model(inputs[0] if len(inputs) == 1 else list(inputs), training=False)
+
+    if format == "savedmodel":
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        archive.add_endpoint(name="serve", fn=serve, input_signature=signature)
+        archive.write_out(str(path), verbose=False)
+        return
+    import tf2onnx
+
+    tf2onnx.convert.from_function(tf.function(serve, input_signature=signature), signature, output_path=str(path))
+
+
+def _run(format, path, examples):
+    """The export's outputs on `examples`, through the runtime that format is for."""
+    if format == "savedmodel":
+        import tensorflow as tf
+
+        loaded = tf.saved_model.load(str(path))
+        return _outputs(loaded.serve(*_tensors_list(examples)))
+    if format == "onnx":
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        names = [i.name for i in session.get_inputs()]
+        feeds = dict(zip(names, [np.asarray(v, np.float32) for v in _as_list(examples)]))
+        return [np.asarray(o) for o in session.run(None, feeds)]
+    import tensorflow as tf
+
+    interpreter = tf.lite.Interpreter(model_path=str(path))
+    inputs = interpreter.get_input_details()
+    for detail, value in zip(inputs, _as_list(examples)):
+        interpreter.resize_tensor_input(detail["index"], np.asarray(value).shape)
+    interpreter.allocate_tensors()
+    for detail, value in zip(inputs, _as_list(examples)):
+        interpreter.set_tensor(detail["index"], np.asarray(value, detail["dtype"]))
+    interpreter.invoke()
+    return [interpreter.get_tensor(d["index"]) for d in interpreter.get_output_details()]
+
+
+def _compare(expected, got, tolerance):
+    if len(expected) != len(got):
+        return {"max_abs_diff": float("inf"), "top_answers_agree": 0.0, "within_tolerance": False}
+    diffs, agree = [], []
+    for a, b in zip(expected, got):
+        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64).reshape(np.shape(a))
+        diffs.append(float(np.max(np.abs(a - b))) if a.size else 0.0)
+        if a.ndim >= 2 and a.shape[-1] > 1:
+            agree.append(float(np.mean(np.argmax(a, -1) == np.argmax(b, -1))))
+    worst = max(diffs)
+    return {
+        "max_abs_diff": worst,
+        "top_answers_agree": min(agree) if agree else None,
+        "tolerance": tolerance,
+        "within_tolerance": worst <= tolerance,
+    }
+
+
+def _as_list(examples):
+    return list(examples.values()) if isinstance(examples, dict) else [examples]
+
+
+def _tensors(examples):
+    import tensorflow as tf
+
+    if isinstance(examples, dict):
+        return {k: tf.constant(v) for k, v in examples.items()}
+    return tf.constant(examples)
+
+
+def _tensors_list(examples):
+    import tensorflow as tf
+
+    return [tf.constant(v) for v in _as_list(examples)]
+
+
+def _outputs(result):
+    if isinstance(result, dict):
+        return [np.asarray(result[k]) for k in sorted(result)]
+    if isinstance(result, (list, tuple)):
+        return [np.asarray(r) for r in result]
+    return [np.asarray(result)]
+
+
+def _size(path):
+    if path.is_dir():
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    return path.stat().st_size
+
+
+def _remove(path):
+    import shutil
+
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists():
+        path.unlink()
