@@ -157,6 +157,9 @@ def build_parser(catalog=None):
     exporter.add_argument("run_dir")
     exporter.add_argument("--format", choices=("savedmodel", "litert", "onnx"), default="savedmodel")
     exporter.add_argument(
+        "--quantize", choices=("int8",), default=None, help="LiteRT int8 post-training quantisation (reports accuracy)"
+    )
+    exporter.add_argument(
         "--output", default=None, help="where to write (default: RUN_DIR/exports/model, plus .tflite / .onnx)"
     )
 
@@ -275,7 +278,7 @@ def main(argv=None):
         elif args.command == "export":
             output = args.output or str(pathlib.Path(args.run_dir) / "exports" / "model")
             pathlib.Path(output).parent.mkdir(parents=True, exist_ok=True)
-            print(json.dumps(load(args.run_dir).export(output, args.format), indent=2))
+            print(json.dumps(load(args.run_dir).export(output, args.format, quantize=args.quantize), indent=2))
         elif args.command == "serve":
             from toolkit import serve
 

@@ -27,21 +27,24 @@ TOLERANCE = 1e-4
 _SUFFIX = {"savedmodel": "", "litert": ".tflite", "onnx": ".onnx"}
 
 
-def save_examples(model_inputs, path, count=8):
-    """Keeps the first `count` model inputs of a held-out batch for export checks (`examples.npz`)."""
-    inputs = model_inputs if isinstance(model_inputs, dict) else {"x": model_inputs}
+def save_examples(path, inputs, targets=None, calibration=None, count=32):
+    """Keeps held-out model inputs (and their targets) and training inputs for export checks.
+
+    `examples.npz` holds "x" (or "x/<name>" per named input), "y" when the batch had targets,
+    and "calibration" inputs from the training data, which int8 quantisation calibrates on
+    (so the held-out examples measure it on data it did not see).
+    """
     arrays = {}
-    for name, value in inputs.items():
-        array = np.asarray(value.numpy() if hasattr(value, "numpy") else value)[:count]
-        if array.dtype == object:  # strings
-            array = np.array([v.decode() if isinstance(v, bytes) else str(v) for v in array.ravel()]).reshape(
-                array.shape
-            )
-        arrays[name] = array
+    for prefix, value in (("x", inputs), ("y", targets), ("calibration", calibration)):
+        if value is None:
+            continue
+        for name, array in value.items() if isinstance(value, dict) else [("", value)]:
+            arrays[f"{prefix}/{name}" if name else prefix] = _numpy(array)[:count]
     np.savez(path, **arrays)
 
 
-def load_examples(run_dir):
+def load_examples(run_dir, part="x"):
+    """The run's kept examples: `part` "x" (held-out inputs), "y" (their targets, or None) or "calibration"."""
     path = pathlib.Path(run_dir) / EXAMPLES_FILE
     if not path.exists():
         raise ToolkitError(
@@ -50,11 +53,21 @@ def load_examples(run_dir):
             fix="train the run again (the same --run-name with --overwrite), then export it",
         )
     with np.load(path) as data:
-        arrays = {name: data[name] for name in data.files}
-    return arrays["x"] if list(arrays) == ["x"] else arrays
+        if part in data.files:
+            return data[part]
+        named = {name.split("/", 1)[1]: data[name] for name in data.files if name.startswith(part + "/")}
+    return named or None
 
 
-def export(task, path, format="savedmodel", tolerance=TOLERANCE):
+def _numpy(value):
+    array = np.asarray(value.numpy() if hasattr(value, "numpy") else value)
+    if array.dtype == object:  # strings, as tf.string tensors give them
+        flat = [v.decode() if isinstance(v, bytes) else str(v) for v in array.ravel()]
+        array = np.array(flat).reshape(array.shape)
+    return array
+
+
+def export(task, path, format="savedmodel", tolerance=TOLERANCE, quantize=None):
     """Writes `task.model_` in `format` at `path` and checks it; returns (and writes) the export report.
 
     Args:
@@ -62,6 +75,9 @@ def export(task, path, format="savedmodel", tolerance=TOLERANCE):
         path: where to write; ".tflite" / ".onnx" is added for those formats when missing.
         format: "savedmodel", "litert" or "onnx".
         tolerance: the largest difference allowed between the export's outputs and Keras'.
+        quantize: "int8": LiteRT post-training quantisation, calibrated on training examples the run
+            kept; the report gives the accuracy on the held-out examples before and after, and the
+            tolerance does not apply (int8 is expected to differ).
 
     Returns:
         The report, also written as `<path>.export.json`.
@@ -69,6 +85,12 @@ def export(task, path, format="savedmodel", tolerance=TOLERANCE):
     if format not in FORMATS:
         raise ToolkitError(f"format={format!r} is not valid.", expected=f"one of {FORMATS}", fix="pick one")
     task._check_fitted()
+    if quantize not in (None, "int8") or (quantize and format != "litert"):
+        raise ToolkitError(
+            f"quantize={quantize!r} with format={format!r} is not offered.",
+            expected="quantize='int8' with format='litert', or no quantize",
+            fix="export --format litert --quantize int8",
+        )
     path = pathlib.Path(path)
     if _SUFFIX[format] and path.suffix != _SUFFIX[format]:
         path = path.with_name(path.name + _SUFFIX[format])
@@ -91,7 +113,7 @@ def export(task, path, format="savedmodel", tolerance=TOLERANCE):
         )
     expected = _outputs(model(_tensors(examples), training=False))  # also builds a model never called
     try:
-        _write(model, path, format, examples)
+        _write(model, path, format, examples, load_examples(task.run_dir, "calibration") if quantize else None)
     except Exception as error:  # a converter's own message says which layer or op it could not carry
         _remove(path)
         raise ToolkitError(
@@ -110,7 +132,9 @@ def export(task, path, format="savedmodel", tolerance=TOLERANCE):
             expected=f"operations the {format} runtime supports",
             fix="use format='savedmodel', which carries every TensorFlow operation",
         ) from None
-    report = _compare(expected, got, tolerance)
+    report = _compare(expected, got, None if quantize else tolerance)
+    if quantize:
+        report.update(quantize=quantize, **_accuracy_change(expected, got, load_examples(task.run_dir, "y")))
     report.update(
         format=format,
         path=str(path),
@@ -120,7 +144,7 @@ def export(task, path, format="savedmodel", tolerance=TOLERANCE):
         run_dir=str(task.run_dir),
     )
     (path.parent / f"{path.name}.{EXPORT_FILE}").write_text(json.dumps(report, indent=2))
-    if not report["within_tolerance"]:
+    if report["within_tolerance"] is False:
         raise ToolkitError(
             f"The {format} export differs from the Keras model by up to {report['max_abs_diff']:.3g} on the run's "
             f"held-out examples (tolerance {tolerance:g}); report in {path}.{EXPORT_FILE}.",
@@ -130,13 +154,22 @@ def export(task, path, format="savedmodel", tolerance=TOLERANCE):
     return report
 
 
-def _write(model, path, format, examples):
+def _write(model, path, format, examples, calibration=None):
     """Writes the export. SavedModel and ONNX go through an explicit inference-mode function: Keras'
     `model.export` traces `model(x)` with `training=None`, and a `Resizing` layer in a functional model
     then puts the BatchNormalization layers after it in training mode (their batch statistics: a
     segmentation export differed by 0.7 from the model). LiteRT is Keras' own export (it matches)."""
     if format == "litert":
-        model.export(str(path), format="litert", verbose=False)
+        settings = {}
+        if calibration is not None:
+            import tensorflow as tf
+
+            def representative():
+                for i in range(len(_as_list(calibration)[0])):
+                    yield [np.asarray(v[i : i + 1], np.float32) for v in _as_list(calibration)]
+
+            settings = {"optimizations": [tf.lite.Optimize.DEFAULT], "representative_dataset": representative}
+        model.export(str(path), format="litert", verbose=False, **settings)
         return
     import keras
     import tensorflow as tf
@@ -189,6 +222,17 @@ def _run(format, path, examples):
     return [interpreter.get_tensor(d["index"]) for d in interpreter.get_output_details()]
 
 
+def _accuracy_change(expected, got, targets):
+    """Top-1 accuracy of the Keras model and of the export on the held-out examples, where they are labelled."""
+    if targets is None or isinstance(targets, dict) or len(expected) != 1:
+        return {"accuracy_change": None}
+    a, b, y = np.asarray(expected[0]), np.asarray(got[0]).reshape(np.shape(expected[0])), np.asarray(targets)
+    if a.ndim < 2 or y.shape != a.shape[:-1] or y.dtype.kind not in "iu":
+        return {"accuracy_change": None}
+    before, after = float(np.mean(a.argmax(-1) == y)), float(np.mean(b.argmax(-1) == y))
+    return {"accuracy_keras": before, "accuracy_export": after, "accuracy_change": after - before}
+
+
 def _compare(expected, got, tolerance):
     if len(expected) != len(got):
         return {"max_abs_diff": float("inf"), "top_answers_agree": 0.0, "within_tolerance": False}
@@ -203,7 +247,7 @@ def _compare(expected, got, tolerance):
         "max_abs_diff": worst,
         "top_answers_agree": min(agree) if agree else None,
         "tolerance": tolerance,
-        "within_tolerance": worst <= tolerance,
+        "within_tolerance": None if tolerance is None else worst <= tolerance,
     }
 
 

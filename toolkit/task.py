@@ -448,16 +448,19 @@ class Task:
     _strategy = None  # set by fit from `distribution`
 
     def _export_examples(self, part):
-        """Model inputs from `part` (its first batch): what `export` checks an exported model on.
-        Tasks whose `model_` takes other inputs than their training data override it."""
+        """(model inputs, targets or None) of `part`'s first batch: what `export` checks an exported model
+        on. Tasks whose `model_` takes other inputs than their training data override it."""
         batch = next(iter(self._keras_data(part)))
-        return batch[0] if isinstance(batch, (tuple, list)) else batch
+        if not isinstance(batch, (tuple, list)):
+            return batch, None
+        return batch[0], batch[1] if len(batch) > 1 else None
 
-    def export(self, path, format="savedmodel"):
+    def export(self, path, format="savedmodel", quantize=None):
         """Writes the model as "savedmodel", "litert" or "onnx" and checks it against the Keras model on
-        held-out examples of the run; returns the report (also written next to the export). See
+        held-out examples of the run; returns the report (also written next to the export).
+        `quantize="int8"` (LiteRT) quantises after training and reports the accuracy change. See
         `toolkit.export`."""
-        return export_lib.export(self, path, format)
+        return export_lib.export(self, path, format, quantize=quantize)
 
     def _global_batch_size(self):
         """Examples per training step: `batch_size` on each replica of the run's `distribution`."""
@@ -518,7 +521,9 @@ class Task:
         self.save(run_dir)
         held_out = next(p for p in (splits.test, splits.validation, splits.train) if p is not None)
         with self._data_errors():
-            export_lib.save_examples(self._export_examples(held_out), run_dir / export_lib.EXAMPLES_FILE)
+            inputs, targets = self._export_examples(held_out)
+            calibration, _ = self._export_examples(splits.train)
+            export_lib.save_examples(run_dir / export_lib.EXAMPLES_FILE, inputs, targets, calibration)
         runs.write_json(run_dir / runs.METRICS_FILE, self.metrics_)
         shutil.rmtree(run_dir / runs.CHECKPOINT_DIR, ignore_errors=True)
         runs.write_json(

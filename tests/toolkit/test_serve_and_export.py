@@ -241,6 +241,15 @@ def test_export_from_the_command_line_never_replaces_and_a_mismatch_is_an_error(
     assert report["path"].endswith("exports/model.onnx") and report["within_tolerance"]
     assert cli.main(["export", run_dir, "--format", "onnx"]) == 2
     assert "already exists; an export never replaces" in capsys.readouterr().err
+    # int8: calibrated on kept training examples, smaller, its accuracy on the held-out examples reported.
+    task = load(run_dir)
+    full, small = task.export(tmp_path / "f", "litert"), task.export(tmp_path / "q", "litert", quantize="int8")
+    assert small["size_bytes"] < full["size_bytes"] and small["quantize"] == "int8"
+    assert (
+        small["accuracy_keras"] > 0.5 and small["accuracy_change"] == small["accuracy_export"] - small["accuracy_keras"]
+    )
+    with pytest.raises(toolkit.ToolkitError, match="quantize='int8' with format='onnx' is not offered"):
+        task.export(tmp_path / "o", "onnx", quantize="int8")
     # A runtime that answers differently from Keras: the export is refused, the report says by how much.
     monkeypatch.setattr(export_lib, "_run", lambda format, path, examples: [np.ones((len(examples), 10))])
     with pytest.raises(toolkit.ToolkitError, match="differs from the Keras model by up to"):
