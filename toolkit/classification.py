@@ -125,6 +125,23 @@ class ClassifierMixin:
             metrics.append(keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top_5_accuracy"))
         return metrics
 
+    def _report_figures(self):
+        """The confusion matrix and per-class precision / recall / F1 of the test split (else validation)."""
+        from toolkit import report
+
+        scores = (self.metrics_ or {}).get("test") or (self.metrics_ or {}).get("validation") or {}
+        split = "test" if (self.metrics_ or {}).get("test") else "validation"
+        figures = []
+        if scores.get("confusion_matrix") is not None:
+            figures.append(
+                (f"Confusion matrix ({split})", report.confusion_figure(scores["confusion_matrix"], self.classes_))
+            )
+        if scores.get("per_class"):
+            figures.append(
+                (f"Per-class precision, recall and F1 ({split})", report.per_class_figure(scores["per_class"]))
+            )
+        return figures
+
     def _evaluate_dataset(self, dataset):
         probabilities = self.model_.predict(dataset, verbose=0)
         labels = np.concatenate([y for _, y in dataset.as_numpy_iterator()])

@@ -5,6 +5,7 @@
     toolkit predict saved_models/image_classification/<run> cat.jpg
     toolkit serve saved_models/image_classification/<run> --port 8000
     toolkit export saved_models/image_classification/<run> --format onnx
+    toolkit report saved_models/image_classification/<run>
     toolkit list backbones --task image-classification
     toolkit lr-find image-classification --data photos/ --backbone resnet
     toolkit train image-classification --data photos/ --tune --run-name s --chief 0.0.0.0:8000
@@ -163,6 +164,12 @@ def build_parser(catalog=None):
         "--output", default=None, help="where to write (default: RUN_DIR/exports/model, plus .tflite / .onnx)"
     )
 
+    reporter = commands.add_parser("report", help="write a run's report.html (and its plots as PNG files) again")
+    reporter.add_argument("run_dir")
+    comparer = commands.add_parser("compare", help="one HTML page with several runs' scores and curves")
+    comparer.add_argument("run_dirs", nargs="+")
+    comparer.add_argument("--output", default="comparison.html", help="the page to write (default comparison.html)")
+
     server = commands.add_parser("serve", help="serve a saved run over HTTP (POST /predict, GET /health, /metadata)")
     server.add_argument("run_dir")
     server.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
@@ -275,6 +282,14 @@ def main(argv=None):
                     }
                 )
             )
+        elif args.command == "report":
+            from toolkit import report
+
+            print(json.dumps({"report": str(report.write_report(args.run_dir))}))
+        elif args.command == "compare":
+            from toolkit import report
+
+            print(json.dumps({"comparison": str(report.compare(args.run_dirs, args.output))}))
         elif args.command == "export":
             output = args.output or str(pathlib.Path(args.run_dir) / "exports" / "model")
             pathlib.Path(output).parent.mkdir(parents=True, exist_ok=True)

@@ -355,6 +355,13 @@ def write_json(path, data):
     os.replace(tmp, path)
 
 
+def write_text(path, text):
+    """Writes `text` (UTF-8) atomically."""
+    tmp = temporary_path(path)
+    pathlib.Path(tmp).write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def write_csv(path, rows, fieldnames):
     """Writes a list of dicts as CSV, atomically.
 

@@ -27,6 +27,7 @@ from toolkit import distribute, recipe, runs
 from toolkit import export as export_lib
 from toolkit import metrics as metrics_lib
 from toolkit import params as params_lib
+from toolkit import report as report_lib
 from toolkit import splits as splits_lib
 from toolkit.errors import ToolkitError
 from toolkit.finetune import STRATEGIES
@@ -447,6 +448,11 @@ class Task:
 
     _strategy = None  # set by fit from `distribution`
 
+    def _report_figures(self):
+        """[(title, matplotlib figure)]: the task's own pictures for `report.html` (see `toolkit.report`),
+        drawn from what the run keeps (`metrics_`, the model). None by default."""
+        return []
+
     def _export_examples(self, part):
         """(model inputs, targets or None) of `part`'s first batch: what `export` checks an exported model
         on. Tasks whose `model_` takes other inputs than their training data override it."""
@@ -525,6 +531,7 @@ class Task:
             calibration, _ = self._export_examples(splits.train)
             export_lib.save_examples(run_dir / export_lib.EXAMPLES_FILE, inputs, targets, calibration)
         runs.write_json(run_dir / runs.METRICS_FILE, self.metrics_)
+        report_lib.write_report(run_dir, self)
         shutil.rmtree(run_dir / runs.CHECKPOINT_DIR, ignore_errors=True)
         runs.write_json(
             run_dir / runs.FINISHED_FILE, {"finished": datetime.datetime.now().isoformat(timespec="seconds")}

@@ -486,6 +486,14 @@ class ImageGenerator(Task):
                 fix=f"train with kind={kinds[0]!r}",
             )
 
+    def _report_figures(self):
+        """Sixteen samples (VAEs and GANs) for the run's report."""
+        from toolkit import report
+
+        if self.kind not in ("vae", "gan"):
+            return []
+        return [("Samples (seed 0)", report.image_grid(self.sample(16, seed=0)))]
+
     def sample(self, n=16, seed=0, label=None):
         """New images from the VAE's prior or the GAN's noise, as uint8 arrays; the same seed gives the same images.
 

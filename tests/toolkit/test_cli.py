@@ -213,7 +213,7 @@ print("LOADED", sorted(m for m in ("tensorflow", "keras", "keras_hub", "tasks") 
 @pytest.mark.parametrize(
     "argv, shown",
     [
-        ([], "{train,tune-worker,lr-find,evaluate,predict,export,serve,list}"),
+        ([], "{train,tune-worker,lr-find,evaluate,predict,export,report,compare,serve,list}"),
         (["train", "text-classification"], "--columns VALUE"),
         (["train"], "image-segmentation"),
         (["lr-find", "image-classification"], "--max-rate"),
