@@ -31,12 +31,14 @@ def pyplot():
     return plt
 
 
-def write_report(run_dir, task=None):
+def write_report(run_dir, task=None, data_figures=None):
     """Writes `<run_dir>/report.html` and `<run_dir>/report/*.png`; returns the HTML file's path.
 
     Args:
         run_dir: a finished run folder.
         task: the run's task, when the caller has it (default: loaded from the folder).
+        data_figures: [(title, figure)] drawn from held-out data (at the end of `fit`); saved as
+            `report/data-*.png`. None: the `data-*.png` files already there are embedded again.
     """
     from toolkit.task import load
 
@@ -53,14 +55,24 @@ def write_report(run_dir, task=None):
         figures.append(("Search: score against each hyperparameter", trial_plots(trials, task.monitor)))
     folder = run_dir / FIGURES_DIR
     folder.mkdir(exist_ok=True)
+    tables = [(title, fragment) for title, fragment in figures if isinstance(fragment, str)]
+    figures = [(title, figure) for title, figure in figures if not isinstance(figure, str)]
+    drawn = [(title, _png(figure), f"{i + 1:02d}-{_slug(title)}.png") for i, (title, figure) in enumerate(figures)]
+    if data_figures is not None:
+        for old in folder.glob("data-*.png"):
+            old.unlink()
+        kept = [(t, _png(f), f"data-{i + 1:02d}-{_slug(t)}.png") for i, (t, f) in enumerate(data_figures)]
+    else:
+        kept = [(_title(p), p.read_bytes(), p.name) for p in sorted(folder.glob("data-*.png"))]
     sections = [_summary_tables(metrics)]
-    for i, (title, figure) in enumerate(figures):
-        png = _png(figure)
-        (folder / f"{i + 1:02d}-{_slug(title)}.png").write_bytes(png)
+    for title, png, name in drawn + kept:
+        (folder / name).write_bytes(png)
         sections.append(
             f"<figure><figcaption>{html.escape(title)}</figcaption>"
             f'<img alt="{html.escape(title)}" src="data:image/png;base64,{base64.b64encode(png).decode()}"></figure>'
         )
+    for title, fragment in tables:
+        sections.append(f"<h2>{html.escape(title)}</h2>{fragment}")
     if trials:
         sections.append("<h2>Search trials (best first)</h2>" + _table(trials))
     title = f"{task.task_name}: {run_dir.name}"
@@ -102,6 +114,33 @@ def learning_curves(history, monitor="val_loss", mode="min"):
     return figure
 
 
+def transcripts_table(examples):
+    """An HTML table of reference and transcript pairs; in the transcript, words (or, for text without
+    spaces, characters) that differ from the reference are marked, and missing ones shown struck out."""
+    import difflib
+
+    rows = []
+    for example in examples:
+        truth, guess = str(example["truth"]), str(example["predicted"])
+        words = " " in truth or " " in guess
+        a, b = (truth.split(), guess.split()) if words else (list(truth), list(guess))
+        joiner = " " if words else ""
+        marked = []
+        for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+            if op == "equal":
+                marked.append(html.escape(joiner.join(b[j1:j2])))
+                continue
+            if i2 > i1:
+                marked.append(f"<del>{html.escape(joiner.join(a[i1:i2]))}</del>")
+            if j2 > j1:
+                marked.append(f"<mark>{html.escape(joiner.join(b[j1:j2]))}</mark>")
+        rows.append(f"<tr><td>{html.escape(truth)}</td><td>{joiner.join(marked)}</td></tr>")
+    return (
+        '<table class="text"><thead><tr><th>reference</th><th>transcript (<mark>wrong</mark>, <del>missing</del>)'
+        f"</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
 def confusion_figure(matrix, classes):
     """A confusion matrix as a heat map with counts (rows: true class, columns: predicted)."""
     import numpy as np
@@ -123,23 +162,35 @@ def confusion_figure(matrix, classes):
     return figure
 
 
-def per_class_figure(per_class):
-    """Precision, recall and F1 per class as grouped bars."""
+def per_class_figure(per_class, keys=("precision", "recall", "f1"), names=None):
+    """Scores per class (precision, recall and F1; or IoU and Dice) as grouped bars; `names` relabels the classes."""
     import numpy as np
 
     plt = pyplot()
-    names = list(per_class)
-    keys = [k for k in ("precision", "recall", "f1") if all(k in per_class[n] for n in names)]
-    figure, axis = plt.subplots(figsize=(max(5.0, 0.5 * len(names) + 2), 3.6))
+    classes = list(per_class)
+    keys = [k for k in keys if all(k in per_class[c] for c in classes)]
+    labels = [str(names[int(c)]) if names is not None else str(c) for c in classes]
+    figure, axis = plt.subplots(figsize=(max(5.0, 0.5 * len(classes) + 2), 3.6))
     width = 0.8 / max(1, len(keys))
     for i, key in enumerate(keys):
-        axis.bar(np.arange(len(names)) + i * width, [per_class[n][key] for n in names], width, label=key)
-    axis.set_xticks(np.arange(len(names)) + width * (len(keys) - 1) / 2, names, rotation=90 if len(names) > 8 else 0)
+        axis.bar(np.arange(len(classes)) + i * width, [per_class[c][key] for c in classes], width, label=key)
+    axis.set_xticks(
+        np.arange(len(classes)) + width * (len(keys) - 1) / 2, labels, rotation=90 if len(classes) > 8 else 0
+    )
     axis.set_ylim(0, 1.05)
     axis.legend(fontsize=8)
     axis.grid(axis="y", alpha=0.3)
     figure.tight_layout()
     return figure
+
+
+def mask_colours(classes):
+    """One RGB colour per class index (a fixed, distinguishable palette), uint8 (classes, 3)."""
+    import numpy as np
+
+    plt = pyplot()
+    palette = plt.get_cmap("tab20")
+    return (np.array([palette(i % 20)[:3] for i in range(classes)]) * 255).astype(np.uint8)
 
 
 def image_grid(images, titles=None, columns=8):
@@ -240,6 +291,12 @@ def _png(figure):
     return buffer.getvalue()
 
 
+def _title(path):
+    """The title a `data-NN-slug.png` file was saved under, as near as its name keeps it."""
+    words = path.stem.split("-", 2)[-1].replace("-", " ").strip()
+    return words[:1].upper() + words[1:]
+
+
 def _slug(title):
     return "".join(c if c.isalnum() else "-" for c in title.lower()).strip("-")[:40]
 
@@ -298,6 +355,7 @@ def _page(title, sections):
         "body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:.5em 0 1.5em}"
         "th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}th{background:#f3f3f3}"
         "figure{margin:1.5em 0}figcaption{font-weight:600;margin-bottom:.4em}img{max-width:100%}"
+        "table.text td{text-align:left;font-family:monospace}mark{background:#fbb}del{color:#a00}"
     )
     return (
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'

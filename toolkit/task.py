@@ -453,6 +453,12 @@ class Task:
         drawn from what the run keeps (`metrics_`, the model). None by default."""
         return []
 
+    def _report_data_figures(self, part):
+        """[(title, figure)] drawn from held-out data (`part`, the test split) at the end of `fit`:
+        the most confident mistakes, the worst and best segmentations. Kept as `report/data-*.png`,
+        which `toolkit report` embeds again. None by default."""
+        return []
+
     def _export_examples(self, part):
         """(model inputs, targets or None) of `part`'s first batch: what `export` checks an exported model
         on. Tasks whose `model_` takes other inputs than their training data override it."""
@@ -531,7 +537,8 @@ class Task:
             calibration, _ = self._export_examples(splits.train)
             export_lib.save_examples(run_dir / export_lib.EXAMPLES_FILE, inputs, targets, calibration)
         runs.write_json(run_dir / runs.METRICS_FILE, self.metrics_)
-        report_lib.write_report(run_dir, self)
+        with self._data_errors():
+            report_lib.write_report(run_dir, self, data_figures=self._report_data_figures(held_out))
         shutil.rmtree(run_dir / runs.CHECKPOINT_DIR, ignore_errors=True)
         runs.write_json(
             run_dir / runs.FINISHED_FILE, {"finished": datetime.datetime.now().isoformat(timespec="seconds")}

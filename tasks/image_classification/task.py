@@ -9,6 +9,7 @@ import numpy as np
 from tasks.image_classification import data as image_data
 from toolkit import backbones as backbones_lib
 from toolkit import data as data_lib
+from toolkit import distribute
 from toolkit import images as images_lib
 from toolkit.classification import ClassifierMixin
 from toolkit.errors import ToolkitError
@@ -280,6 +281,9 @@ class ImageClassifier(ClassifierMixin, Task):
             return array[None]
         return array
 
+    def _report_data_figures(self, part):
+        return _confident_mistakes(self.model_, self._keras_data(part), self.classes_)
+
     def search_space(self, hp):
         space = super().search_space(hp)
         space["dropout"] = hp.Float("dropout", 0.0, 0.5, step=0.1)
@@ -287,6 +291,28 @@ class ImageClassifier(ClassifierMixin, Task):
             space["backbone"] = hp.Choice("backbone", self.accepted_backbones())
             space["width"] = hp.Choice("width", [16, 32, 64])
         return space
+
+
+def _confident_mistakes(model, dataset, classes, count=16, most=2000):
+    """Thumbnails of the `count` mistakes the model was surest of, among up to `most` examples."""
+    from toolkit import report
+
+    found, seen = [], 0
+    for images, labels in dataset:
+        probabilities = distribute.predict_on_batch(model, images)
+        for image, label, p in zip(images.numpy(), labels.numpy(), probabilities):
+            if int(np.argmax(p)) != int(label):
+                found.append((float(np.max(p)), image, int(label), int(np.argmax(p))))
+        seen += len(labels)
+        if seen >= most:
+            break
+    if not found:
+        return []
+    found.sort(key=lambda item: -item[0])
+    top = found[:count]
+    thumbnails = [np.clip(image, 0, 255).astype(np.uint8) for _, image, _, _ in top]
+    titles = [f"{classes[t]} -> {classes[p]} ({c:.2f})" for c, _, t, p in top]
+    return [("Most confident mistakes (test): true -> predicted (probability)", report.image_grid(thumbnails, titles))]
 
 
 def _are_paths(images):

@@ -324,6 +324,49 @@ class ImageSegmenter(Task):
         ]
 
     # ------------------------------------------------------------- inference
+    def _report_figures(self):
+        """The pixel confusion matrix and per-class IoU and Dice of the test split (else validation)."""
+        from toolkit import report
+
+        split = "test" if (self.metrics_ or {}).get("test") else "validation"
+        scores = (self.metrics_ or {}).get(split) or {}
+        figures = []
+        if scores.get("confusion_matrix") is not None:
+            figures.append(
+                (
+                    f"Pixel confusion matrix ({split})",
+                    report.confusion_figure(scores["confusion_matrix"], self.classes_),
+                )
+            )
+        if scores.get("per_class"):
+            bars = report.per_class_figure(scores["per_class"], ("iou", "dice"), self.classes_)
+            figures.append((f"Per-class IoU and Dice ({split})", bars))
+        return figures
+
+    def _report_data_figures(self, part, most=500):
+        """The three test images segmented worst and the three best (by pixel accuracy): image, truth, prediction."""
+        from toolkit import report
+
+        scored = []
+        for images, masks in self._keras_data(part):
+            predicted = np.argmax(distribute.predict_on_batch(self.model_, images), axis=-1)
+            for image, mask, guess in zip(images.numpy(), masks.numpy(), predicted):
+                scored.append((float(np.mean(mask == guess)), image, mask, guess))
+            if len(scored) >= most:
+                break
+        if not scored:
+            return []
+        scored.sort(key=lambda item: item[0])
+        chosen = scored[:3] + scored[-3:] if len(scored) > 6 else scored
+        colours = report.mask_colours(len(self.classes_))
+        tiles, titles = [], []
+        for accuracy, image, mask, guess in chosen:
+            tiles += [np.clip(image, 0, 255).astype(np.uint8), colours[mask.astype(int)], colours[guess]]
+            titles += [f"pixel accuracy {accuracy:.3f}", "truth", "prediction"]
+        legend = ", ".join(f"{name}: colour {i + 1}" for i, name in enumerate(self.classes_))
+        title = f"Worst and best segmentations (test; top rows worst). Classes in palette order: {legend}"
+        return [(title, report.image_grid(tiles, titles, columns=3))]
+
     def _evaluate_dataset(self, dataset):
         matrix = np.zeros((len(self.classes_), len(self.classes_)), dtype=np.int64)
         loss_fn, losses, count = self._loss(), [], 0

@@ -417,6 +417,14 @@ class SpeechRecognizer(Task):
         metrics["examples"] = [{"truth": t, "predicted": g} for t, g in list(zip(truths, guesses))[:10]]
         return metrics
 
+    def _report_figures(self):
+        """Reference and transcript of the first test (else validation) recordings, errors marked."""
+        from toolkit import report
+
+        split = "test" if (self.metrics_ or {}).get("test") else "validation"
+        examples = ((self.metrics_ or {}).get(split) or {}).get("examples")
+        return [(f"Transcripts ({split})", report.transcripts_table(examples))] if examples else []
+
     def _evaluate_dataset(self, utterances):
         if self._uses_preset():
             return self._evaluate_preset(utterances)

@@ -42,9 +42,10 @@ def test_a_finished_run_writes_a_self_contained_report_with_its_plots(tuned_run)
     images = re.findall(r'src="data:image/png;base64,', text)
     pngs = sorted((tuned_run_path / report.FIGURES_DIR).glob("*.png"))
     names = [p.name for p in pngs]
-    assert len(images) == len(pngs) == 4, names  # curves, confusion matrix, per-class scores, the search
-    assert any("learning-curves" in n for n in names) and any("confusion-matrix" in n for n in names)
-    assert any("search" in n for n in names)
+    # Curves, confusion matrix, per-class scores, the search, and the most confident test mistakes.
+    assert len(images) == len(pngs) == 5, names
+    for part in ("learning-curves", "confusion-matrix", "per-class", "search", "data-01-most-confident-mistakes"):
+        assert any(part in n for n in names), (part, names)
     assert all(_not_blank(p) for p in pngs)
     accuracy = tuned_run.metrics_["test"]["accuracy"]
     assert f"{accuracy:.4g}" in text and "Search trials" in text
@@ -57,10 +58,17 @@ def test_report_and_compare_from_the_command_line(tuned_run, tmp_path, capsys):
     (run_dir / report.REPORT_FILE).unlink()
     assert cli.main(["report", str(run_dir)]) == 0
     assert json.loads(capsys.readouterr().out)["report"] == str(run_dir / report.REPORT_FILE)
-    assert (run_dir / report.REPORT_FILE).exists()
+    again = (run_dir / report.REPORT_FILE).read_text()  # without the data: the data figures kept as files
+    assert again.count("data:image/png;base64,") == 5 and "Most confident mistakes" in again
     other = ImageClassifier(backbone="mlp", epochs=2, verbose=0, save_dir=str(tmp_path)).fit((X[:300], Y[:300]))
     output = tmp_path / "both.html"
     assert cli.main(["compare", str(run_dir), other.run_dir, "--output", str(output)]) == 0
     text = output.read_text()
     assert run_dir.name in text and pathlib.Path(other.run_dir).name in text
     assert "test accuracy" in text and text.count("data:image/png;base64,") == 1
+
+
+def test_transcripts_mark_wrong_and_missing_words():
+    table = report.transcripts_table([{"truth": "one two three", "predicted": "one too three four"}])
+    assert "one <del>two</del> <mark>too</mark> three <mark>four</mark>" in table
+    assert "ab<del>c</del><mark>d</mark>" in report.transcripts_table([{"truth": "abc", "predicted": "abd"}])

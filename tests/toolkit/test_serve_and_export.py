@@ -143,6 +143,15 @@ def test_a_served_run_answers_over_http_as_predict_does(fitted):
     name, run_dir, inputs = fitted
     page = (pathlib.Path(run_dir) / "report.html").read_text()  # every task's run has its report
     assert page.count("data:image/png;base64,") >= 1 and "<h2>Scores</h2>" in page
+    own = {
+        "image-classification": "Confusion matrix",
+        "text-classification": "Confusion matrix",
+        "speech-classification": "Confusion matrix",
+        "image-segmentation": "Worst and best segmentations",
+        "image-generation": "Samples",
+        "speech-recognition": "Transcripts",
+    }
+    assert own[name] in page  # the task's own pictures
     task = load(run_dir)
     expected = [serve.to_json(answer) for answer in task.predict([str(i) for i in inputs])]
     server = Server(run_dir)
