@@ -169,7 +169,7 @@ def per_class_figure(per_class, keys=("precision", "recall", "f1"), names=None):
     plt = pyplot()
     classes = list(per_class)
     keys = [k for k in keys if all(k in per_class[c] for c in classes)]
-    labels = [str(names[int(c)]) if names is not None else str(c) for c in classes]
+    labels = [str(names[int(c)]) if names is not None and str(c).isdigit() else str(c) for c in classes]
     figure, axis = plt.subplots(figsize=(max(5.0, 0.5 * len(classes) + 2), 3.6))
     width = 0.8 / max(1, len(keys))
     for i, key in enumerate(keys):
