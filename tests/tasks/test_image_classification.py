@@ -80,7 +80,10 @@ def test_default_run_reaches_098_on_digits(tmp_path):
 
 
 def test_folder_of_mixed_images(shapes_folder, fast):
-    clf = ImageClassifier(backbone="lenet", image_size=(32, 32), **{**fast, "epochs": 8}).fit(shapes_folder)
+    # Batches of 8: 33 training images give 5 steps an epoch, 40 in all (batches of 32 gave 16).
+    clf = ImageClassifier(backbone="lenet", image_size=(32, 32), **{**fast, "epochs": 8, "batch_size": 8}).fit(
+        shapes_folder
+    )
     assert clf.classes_ == ["circle", "square"]
     assert clf.channels_ == 3  # some files are colour, so all are read as RGB
     files = sorted(str(p) for p in pathlib.Path(shapes_folder).rglob("*.*"))[:6]
