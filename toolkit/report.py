@@ -239,7 +239,7 @@ def compare(run_dirs, output):
     from toolkit.task import load
 
     plt = pyplot()
-    rows, figure = [], None
+    rows = []
     figure, axis = plt.subplots(figsize=(7, 4))
     for run_dir in map(pathlib.Path, run_dirs):
         task = load(run_dir)
