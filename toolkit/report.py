@@ -215,7 +215,7 @@ def trial_plots(trials, monitor):
     fixed = {"trial_id", "status", monitor}
     names = [k for k in trials[0] if k not in fixed and not k.startswith("val_")]
     names = [n for n in names if len({t[n] for t in trials}) > 1] or names[:1]
-    figure, axes = plt.subplots(1, max(1, len(names)), figsize=(3.6 * max(1, len(names)), 3.2), squeeze=False)
+    figure, axes = plt.subplots(1, max(1, len(names)), figsize=(max(5.0, 3.6 * len(names)), 3.4), squeeze=False)
     scores = [float(t[monitor]) if t[monitor] not in ("", "None") else math.nan for t in trials]
     for axis, name in zip(axes[0], names):
         values = [t[name] for t in trials]
@@ -223,6 +223,7 @@ def trial_plots(trials, monitor):
             axis.scatter([float(v) for v in values], scores)
             if name in ("learning_rate",):
                 axis.set_xscale("log")
+            axis.tick_params(axis="x", which="both", labelrotation=30)  # log-axis labels overlap when level
         except ValueError:  # a choice: one column per option
             options = sorted(set(values))
             axis.scatter([options.index(v) for v in values], scores)

@@ -1,9 +1,14 @@
 """Every run writes report.html and its plots (issue "Every run as a report, exported ..., and served over HTTP")."""
 
+import base64
 import csv
+import io
 import json
+import os
 import pathlib
 import re
+import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -51,6 +56,63 @@ def test_a_finished_run_writes_a_self_contained_report_with_its_plots(tuned_run)
     assert f"{accuracy:.4g}" in text and "Search trials" in text
     with open(tuned_run_path / "trials.csv") as f:
         assert all(row["trial_id"] in text for row in csv.DictReader(f))
+
+
+CHROMIUM = next(
+    (shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome") if shutil.which(name)), None
+)
+PNG_URI = re.compile(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
+
+
+def _screenshot(page, png, height):
+    """Renders `page` in headless Chromium, as a person opening the file would see it, into `png`."""
+    if CHROMIUM is None:
+        if os.environ.get("TOOLKIT_REQUIRE_CHROMIUM"):
+            pytest.fail("TOOLKIT_REQUIRE_CHROMIUM is set but no chromium is on PATH (apt-get install chromium)")
+        pytest.skip("headless Chromium is not installed (Debian: apt-get install chromium); CI installs it")
+    subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--force-device-scale-factor=1",
+         f"--window-size=1280,{height}", f"--screenshot={png}", page.as_uri()],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return np.asarray(Image.open(png).convert("RGB"), np.int16)
+
+
+def _white_like(match):
+    """The same <img> with a white PNG of the same size: the page's layout stays, the plot goes."""
+    size = Image.open(io.BytesIO(base64.b64decode(match.group(1)))).size
+    buffer = io.BytesIO()
+    Image.new("RGB", size, "white").save(buffer, format="PNG")
+    return f'src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}"'
+
+
+def _bands(rows):
+    """The runs of consecutive True values in `rows`, as (first, last) pairs."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], rows.astype(np.int8), [0]])))
+    return list(zip(edges[::2], edges[1::2] - 1))
+
+
+def test_the_report_renders_in_a_browser_with_every_plot_in_place(tuned_run, tmp_path):
+    page = pathlib.Path(tuned_run.run_dir) / report.REPORT_FILE
+    text = page.read_text()
+    figures = len(PNG_URI.findall(text))
+    # The same page with each plot swapped for a white picture of its size: only the plots differ.
+    blank_page = tmp_path / "no-plots.html"
+    blank_page.write_text(PNG_URI.sub(_white_like, text))
+    shot = _screenshot(page, tmp_path / "report.png", 4000)
+    blank = _screenshot(blank_page, tmp_path / "no-plots.png", 4000)
+    assert shot.shape == blank.shape and shot.std() > 10  # a page with content, not an empty window
+    assert (blank < 128).any(axis=-1).mean() > 0.002  # the tables and headings render on their own
+    # Rows where the plots put ink on the screen: one band per figure, stacked down the page.
+    changed = np.abs(shot - blank).max(axis=-1) > 48
+    differs = changed.sum(axis=1) >= 2  # a plot's frame is two lines a row
+    bands = [(a, b) for a, b in _bands(differs) if b - a >= 40]  # a plot is taller than a line of text
+    assert len(bands) == figures == 5, (bands, figures)
+    for a, b in bands:  # each plot shows drawing, not an empty frame
+        columns = np.flatnonzero(changed[a : b + 1].any(axis=0))
+        region = shot[a : b + 1, columns[0] : columns[-1] + 1]
+        assert (region < 128).any(axis=-1).mean() > 0.02 and region.std() > 20, (a, b)
+    assert bands[-1][1] < shot.shape[0] - 10, "the page is longer than the window: raise the window height"
 
 
 def test_report_and_compare_from_the_command_line(tuned_run, tmp_path, capsys):
