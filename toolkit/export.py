@@ -102,7 +102,9 @@ def export(task, path, format="savedmodel", tolerance=TOLERANCE, quantize=None):
         )
     examples = load_examples(task.run_dir)
     model = task.model_
-    strings = any(np.asarray(v).dtype.kind in "US" for v in _as_list(examples))
+    form = task._export_form(format)
+    inputs = form.inputs(examples)
+    strings = any(np.asarray(v).dtype.kind in "US" for v in _as_list(inputs))
     if strings and format != "savedmodel":
         raise ToolkitError(
             f"This {task.task_name} model takes strings (its text preprocessing is part of the model), and "
@@ -113,9 +115,13 @@ def export(task, path, format="savedmodel", tolerance=TOLERANCE, quantize=None):
         )
     expected = _outputs(model(_tensors(examples), training=False))  # also builds a model never called
     try:
-        _write(model, path, format, examples, load_examples(task.run_dir, "calibration") if quantize else None)
+        calibration = form.inputs(load_examples(task.run_dir, "calibration")) if quantize else None
+        _write(form.model, path, format, inputs, calibration)
+        notes = form.notes(path)  # files the caller needs beside the export (a vocabulary), and how to use them
     except Exception as error:  # a converter's own message says which layer or op it could not carry
         _remove(path)
+        for extra in form.files(path):
+            _remove(extra)
         raise ToolkitError(
             f"Keras could not export this {task.task_name} model as {format}: {type(error).__name__}: "
             f"{str(error).splitlines()[0][:500]}",
@@ -123,9 +129,11 @@ def export(task, path, format="savedmodel", tolerance=TOLERANCE, quantize=None):
             fix="try format='savedmodel', which carries every TensorFlow operation",
         ) from None
     try:
-        got = _run(format, path, examples)
+        got = _run(format, path, inputs)
     except Exception as error:  # written, but the runtime cannot load or run it (ops the converter got wrong)
         _remove(path)
+        for extra in form.files(path):
+            _remove(extra)
         raise ToolkitError(
             f"The {format} export of this {task.task_name} model was written but cannot run: {type(error).__name__}: "
             f"{str(error).splitlines()[0][:500]}",
@@ -140,6 +148,7 @@ def export(task, path, format="savedmodel", tolerance=TOLERANCE, quantize=None):
         path=str(path),
         size_bytes=_size(path),
         examples=int(len(_as_list(examples)[0])),
+        **notes,
         task=task.task_name,
         run_dir=str(task.run_dir),
     )
@@ -166,7 +175,7 @@ def _write(model, path, format, examples, calibration=None):
 
             def representative():
                 for i in range(len(_as_list(calibration)[0])):
-                    yield [np.asarray(v[i : i + 1], np.float32) for v in _as_list(calibration)]
+                    yield [_float32(np.asarray(v[i : i + 1])) for v in _as_list(calibration)]
 
             settings = {"optimizations": [tf.lite.Optimize.DEFAULT], "representative_dataset": representative}
         model.export(str(path), format="litert", verbose=False, **settings)
@@ -191,8 +200,29 @@ def _write(model, path, format, examples, calibration=None):
         archive.write_out(str(path), verbose=False)
         return
     import tf2onnx
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-    tf2onnx.convert.from_function(tf.function(serve, input_signature=signature), signature, output_path=str(path))
+    # Frozen here, not by `tf2onnx.convert.from_function`: its aggressive inlining leaves a constant
+    # the model captures (a Normalization layer's adapted mean and variance) as an input of the
+    # ONNX graph that no caller could feed. Loops stay loops (lower_control_flow=False) for tf2onnx.
+    frozen = convert_variables_to_constants_v2(
+        tf.function(serve, input_signature=signature).get_concrete_function(), lower_control_flow=False
+    )
+    proto, _ = tf2onnx.convert.from_graph_def(
+        frozen.graph.as_graph_def(),
+        input_names=[t.name for t in frozen.inputs],
+        output_names=[t.name for t in frozen.outputs],
+    )
+    # The graph's tensor names ("waveform:0", "Identity:0") -> the names a caller expects: the model's
+    # inputs' ("waveform") and output_0, output_1, ...
+    renames = {t.name: t.name.split(":")[0] for t in frozen.inputs}
+    renames.update({t.name: f"output_{i}" for i, t in enumerate(frozen.outputs)})
+    for node in proto.graph.node:
+        node.input[:] = [renames.get(n, n) for n in node.input]
+        node.output[:] = [renames.get(n, n) for n in node.output]
+    for value in list(proto.graph.input) + list(proto.graph.output):
+        value.name = renames.get(value.name, value.name)
+    path.write_bytes(proto.SerializeToString())
 
 
 def _run(format, path, examples):
@@ -207,7 +237,9 @@ def _run(format, path, examples):
 
         session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         names = [i.name for i in session.get_inputs()]
-        feeds = dict(zip(names, [np.asarray(v, np.float32) for v in _as_list(examples)]))
+        types = {"tensor(int64)": np.int64, "tensor(int32)": np.int32}
+        kinds = [types.get(i.type, np.float32) for i in session.get_inputs()]
+        feeds = {n: np.asarray(v, k) for n, v, k in zip(names, _as_list(examples), kinds)}
         return [np.asarray(o) for o in session.run(None, feeds)]
     import tensorflow as tf
 
@@ -249,6 +281,22 @@ def _compare(expected, got, tolerance):
         "tolerance": tolerance,
         "within_tolerance": None if tolerance is None else worst <= tolerance,
     }
+
+
+class Form:
+    """What `export` writes for a task: `model`, the function from the run's kept examples to its
+    inputs, the files besides the export that the caller needs, and `notes(path)`, which writes them
+    and returns what export.json says about them. A task's `_export_form(format)` returns one."""
+
+    def __init__(self, model, inputs=None, notes=None, files=None):
+        self.model = model
+        self.inputs = inputs or (lambda examples: examples)
+        self.notes = notes or (lambda path: {})
+        self.files = files or (lambda path: [])
+
+
+def _float32(array):
+    return array.astype(np.float32) if array.dtype.kind == "f" else array
 
 
 def _as_list(examples):

@@ -467,6 +467,12 @@ class Task:
             return batch, None
         return batch[0], batch[1] if len(batch) > 1 else None
 
+    def _export_form(self, format):
+        """What `export` writes in `format` (`toolkit.export.Form`): `model_`, or a model computing the
+        same outputs from layers that format's converter carries, or from inputs the caller prepares.
+        The export is checked against `model_` on the run's kept examples either way."""
+        return export_lib.Form(self.model_)
+
     def export(self, path, format="savedmodel", quantize=None):
         """Writes the model as "savedmodel", "litert" or "onnx" and checks it against the Keras model on
         held-out examples of the run; returns the report (also written next to the export).

@@ -13,6 +13,7 @@ from tasks.speech import (
 )
 from toolkit import backbones as backbones_lib
 from toolkit import data as data_lib
+from toolkit import export as export_lib
 from toolkit import images as images_lib
 from toolkit.classification import ClassifierMixin
 from toolkit.errors import ToolkitError
@@ -197,6 +198,11 @@ class SpeechClassifier(ClassifierMixin, Task):
         than none with patience 5 (seeds 0-2: 0.9967 / 1.0 / 0.9933 against 1.0 / 1.0 / 0.9967, in 36-40
         epochs against 21-36; benchmarks/RESULTS.md)."""
         return self.warmup_epochs if self.warmup_epochs is not None else 0
+
+    def _export_form(self, format):
+        """ONNX gets the front end's spectrogram as a convolution (`frontend.portable`): onnxruntime
+        cannot run the graph tf2onnx makes of Keras' FFT-based layer."""
+        return export_lib.Form(frontend.portable(self.model_) if format == "onnx" else self.model_)
 
     def _build_model(self):
         inputs = keras.Input((self._samples(),), name="waveform")

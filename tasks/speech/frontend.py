@@ -146,6 +146,55 @@ def check(names):
             )
 
 
+class DftMelSpectrogram(keras.layers.MelSpectrogram):
+    """`keras.layers.MelSpectrogram` with its short-time Fourier transform written as a strided
+    convolution over a windowed DFT basis: the same numbers (to float rounding, about 1e-5 dB), in
+    operations every exporter carries.
+
+    Only exports use it (`portable`). Why by hand: Keras' layer takes an RFFT and squares its real
+    and imaginary parts; tf2onnx converts an RFFT only when a complex absolute value consumes it,
+    and that op (ComplexAbs) is not in onnxruntime, so no ONNX graph of the Keras layer runs.
+    A convolution costs more than an FFT, which is why training keeps Keras' layer.
+
+    Example:
+    >>> settings = mel_settings(8000)
+    >>> waves = np.random.default_rng(0).normal(size=(2, 8000)).astype("float32")
+    >>> fft, dft = keras.layers.MelSpectrogram(**settings)(waves), DftMelSpectrogram(**settings)(waves)
+    >>> bool(np.abs(np.asarray(fft) - np.asarray(dft)).max() < 1e-3)
+    True
+    """
+
+    def _spectrogram(self, inputs):
+        n, length = self.fft_length, self.sequence_length
+        window = np.zeros(n)  # Keras' window: periodic Hann or Hamming of sequence_length, centred in fft_length
+        k = np.arange(length)
+        shapes = {
+            "hann": 0.5 - 0.5 * np.cos(2 * np.pi * k / length),
+            "hamming": 0.54 - 0.46 * np.cos(2 * np.pi * k / length),
+        }
+        start = (n - length) // 2
+        window[start : start + length] = 1.0 if self.window is None else shapes[self.window]
+        t, f = np.arange(n)[:, None], np.arange(n // 2 + 1)[None, :]
+        basis = np.concatenate([np.cos(2 * np.pi * t * f / n), -np.sin(2 * np.pi * t * f / n)], axis=1)
+        kernel = keras.ops.convert_to_tensor((basis * window[:, None])[:, None, :], inputs.dtype)
+        x = keras.ops.pad(inputs, [(0, 0), (n // 2, n // 2)], mode="reflect")  # Keras' center=True
+        parts = keras.ops.conv(x[..., None], kernel, strides=self.sequence_stride, padding="valid")
+        real, imag = parts[..., : n // 2 + 1], parts[..., n // 2 + 1 :]
+        return keras.ops.power(keras.ops.sqrt(real * real + imag * imag), self.mag_exp)
+
+
+def portable(model):
+    """`model` with each MelSpectrogram layer swapped for `DftMelSpectrogram` (every other layer, and
+    so every weight, shared): the form of a speech model that ONNX carries."""
+
+    def swap(layer):
+        if isinstance(layer, keras.layers.MelSpectrogram):
+            return DftMelSpectrogram.from_config(layer.get_config())
+        return layer
+
+    return keras.models.clone_model(model, clone_function=swap)
+
+
 def mel_settings(sample_rate, num_mel_bins=40):
     """MelSpectrogram arguments for a sample rate: 32 ms windows (a power of two), 10 ms hops.
 

@@ -16,6 +16,7 @@ from tasks.speech import (
 from toolkit import backbones as backbones_lib
 from toolkit import data as data_lib
 from toolkit import distribute
+from toolkit import export as export_lib
 from toolkit import images as images_lib
 from toolkit.errors import ToolkitError
 from toolkit.metrics import error_rates
@@ -337,6 +338,11 @@ class SpeechRecognizer(Task):
                 expected="a Moonshine preset (task.json, tokenizer, audio converter), e.g. 'moonshine_base_en'",
                 fix="pass a Moonshine preset, or backbone='ctc_gru' to train from scratch",
             ) from error
+
+    def _export_form(self, format):
+        """ONNX gets the front end's spectrogram as a convolution (`frontend.portable`): onnxruntime
+        cannot run the graph tf2onnx makes of Keras' FFT-based layer."""
+        return export_lib.Form(frontend.portable(self.model_) if format == "onnx" else self.model_)
 
     def _build_model(self):
         if self._uses_preset():

@@ -10,6 +10,7 @@ import tensorflow as tf
 from tasks.text_classification import data as text_data
 from toolkit import backbones as backbones_lib
 from toolkit import data as data_lib
+from toolkit import export as export_lib
 from toolkit import images as images_lib
 from toolkit.classification import ClassifierMixin
 from toolkit.errors import ToolkitError
@@ -243,6 +244,55 @@ class TextClassifier(ClassifierMixin, Task):
     def _default_learning_rate(self):
         # Pretrained encoders forget what they know at scratch-model rates (BERT's paper uses 2e-5 to 5e-5).
         return 5e-5 if self._uses_preset() else 1e-3
+
+    def _export_form(self, format):
+        """ONNX and LiteRT carry no string operations, so they get the model from token ids on, with
+        its vocabulary written beside it and export.json saying how to tokenise (the caller's part);
+        the parity check tokenises the kept texts with the model's own layers. SavedModel, and a
+        preset's model, keep the strings in."""
+        if format == "savedmodel" or self._uses_preset():
+            return super()._export_form(format)
+        names = ("tokenize", "pad_and_truncate")
+        layers = [layer for layer in self.model_.layers if not isinstance(layer, keras.layers.InputLayer)]
+        tokenizers = [layer for layer in layers if layer.name in names]
+        ids = keras.Input((self.sequence_length_,), dtype="int64", name="token_ids")
+        x = ids
+        for layer in layers:  # the layers after tokenising, a chain: backbone, dropout, classes
+            if layer.name not in names:
+                x = layer(x)
+
+        def inputs(texts):
+            x = tf.constant(texts)
+            for layer in tokenizers:
+                x = layer(x)
+            return np.asarray(x, np.int64)
+
+        def vocabulary_file(path):
+            return path.with_name(path.name + ".vocabulary.txt")
+
+        def notes(path):
+            vectorize = self.model_.get_layer("tokenize")
+            with open(vocabulary_file(path), "w", encoding="utf-8") as f:
+                f.writelines(f"{token}\n" for token in vectorize.get_vocabulary())
+            config = vectorize.get_config()
+            return {
+                "inputs": {"token_ids": f"int64 (batch, {self.sequence_length_})"},
+                "vocabulary": str(vocabulary_file(path)),
+                "tokenise": (
+                    f"the caller's part ({format} carries no string operations): standardize "
+                    f"{config['standardize']!r}, split {config['split']!r}, each token -> its line number in "
+                    f"the vocabulary file (0: padding, 1: unknown), {self.sequence_length_} ids a text, "
+                    f"padded with 0 at the {self.padding} and cut at the {self.truncation}; "
+                    "or export format='savedmodel', which takes the strings"
+                ),
+            }
+
+        return export_lib.Form(
+            keras.Model(ids, x, name="text_classifier_from_ids"),
+            inputs=inputs,
+            notes=notes,
+            files=lambda path: [vocabulary_file(path)],
+        )
 
     def _build_model(self):
         if self._uses_preset():
