@@ -215,7 +215,7 @@ def test_serve_binds_to_this_machine_unless_told(tmp_path):
 
 # What each format can carry, per task; the reasons are the messages a user gets.
 CANNOT = {
-    ("speech-recognition", "litert"): "Select TensorFlow op",  # the CTC decoder needs TensorFlow's Flex ops
+    ("speech-recognition", "litert"): "Select TensorFlow op",  # its GRUs over any number of frames: TensorList ops
 }
 
 
