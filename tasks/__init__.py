@@ -13,6 +13,7 @@ from tasks.image_generation import ImageGenerator, train_image_generator
 from tasks.image_segmentation import ImageSegmenter, train_image_segmenter
 from tasks.speech import SpeechClassifier, SpeechRecognizer, train_speech_classifier, train_speech_recognizer
 from tasks.text_classification import TextClassifier, train_text_classifier
+from tasks.text_generation import TextGenerator, train_text_generator
 
 __all__ = [
     "ImageClassifier",
@@ -21,10 +22,12 @@ __all__ = [
     "SpeechClassifier",
     "SpeechRecognizer",
     "TextClassifier",
+    "TextGenerator",
     "train_image_classifier",
     "train_image_generator",
     "train_image_segmenter",
     "train_speech_classifier",
     "train_speech_recognizer",
     "train_text_classifier",
+    "train_text_generator",
 ]

@@ -1,0 +1,68 @@
+"""From-scratch language-model backbones: token ids (batch, time) -> hidden states (batch, time, width).
+
+The task adds the next-token layer. Each takes the same sizes, so the tuner
+and the command line treat them alike: `width` (embedding and hidden size),
+`depth` (layers), `heads` (GPT only), `dropout`.
+"""
+
+import keras
+
+from toolkit.backbones import BACKBONES
+
+
+def _recurrent(layer_class, vocabulary_size, sequence_length, width, depth, heads, dropout):
+    inputs = keras.Input((None,), dtype="int32", name="token_ids")
+    x = keras.layers.Embedding(vocabulary_size, width, name="embedding")(inputs)
+    for i in range(depth):
+        x = layer_class(width, return_sequences=True, name=f"recurrent_{i}")(x)
+        x = keras.layers.Dropout(dropout)(x)
+    return keras.Model(inputs, x, name="backbone")
+
+
+@BACKBONES.register("lstm_lm", modality="text-generation", description="stacked LSTM language model (char-RNN)")
+def lstm_lm(vocabulary_size, sequence_length, width=256, depth=2, heads=4, dropout=0.1):
+    """Embedding, then `depth` LSTM layers of `width` units with dropout between them (Karpathy's char-RNN).
+
+    Example:
+    >>> lstm_lm(50, 32, width=16, depth=1).output_shape
+    (None, None, 16)
+    """
+    return _recurrent(keras.layers.LSTM, vocabulary_size, sequence_length, width, depth, heads, dropout)
+
+
+@BACKBONES.register("gru_lm", modality="text-generation", description="stacked GRU language model")
+def gru_lm(vocabulary_size, sequence_length, width=256, depth=2, heads=4, dropout=0.1):
+    """Embedding, then `depth` GRU layers of `width` units with dropout between them.
+
+    Example:
+    >>> gru_lm(50, 32, width=16, depth=1).output_shape
+    (None, None, 16)
+    """
+    return _recurrent(keras.layers.GRU, vocabulary_size, sequence_length, width, depth, heads, dropout)
+
+
+@BACKBONES.register("gpt", modality="text-generation", description="GPT-style decoder: causal self-attention blocks")
+def gpt(vocabulary_size, sequence_length, width=256, depth=2, heads=4, dropout=0.1):
+    """Token and position embeddings, then `depth` pre-norm causal self-attention blocks (KerasHub's
+    `TransformerDecoder` without cross-attention, GPT-2's layout) and a final layer norm.
+
+    Example:
+    >>> gpt(50, 32, width=16, depth=1, heads=2).output_shape
+    (None, None, 16)
+    """
+    import keras_hub
+
+    inputs = keras.Input((None,), dtype="int32", name="token_ids")
+    x = keras_hub.layers.TokenAndPositionEmbedding(vocabulary_size, sequence_length, width, name="embedding")(inputs)
+    x = keras.layers.Dropout(dropout)(x)
+    for i in range(depth):
+        x = keras_hub.layers.TransformerDecoder(
+            intermediate_dim=4 * width,
+            num_heads=heads,
+            dropout=dropout,
+            activation="gelu",
+            normalize_first=True,
+            name=f"block_{i}",
+        )(x)  # no encoder sequence: self-attention only, with a causal mask
+    x = keras.layers.LayerNormalization(epsilon=1e-5, name="final_norm")(x)
+    return keras.Model(inputs, x, name="backbone")

@@ -1,0 +1,460 @@
+"""Text generation: `TextGenerator` (a language model learned from a corpus) and `train_text_generator`."""
+
+import collections
+import html
+import math
+import warnings
+from typing import Literal
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tasks.text_generation import data as corpus_lib
+from tasks.text_generation import (
+    models,  # noqa: F401  (registers lstm_lm, gru_lm and gpt)
+    tokenizing,
+)
+from toolkit import backbones as backbones_lib
+from toolkit import data as data_lib
+from toolkit import images as images_lib
+from toolkit.errors import ToolkitError
+from toolkit.task import TASKS, Task
+
+SAMPLERS = ("greedy", "random", "top_k", "top_p", "beam")
+TOP_K, TOP_P, BEAMS = 10, 0.9, 4
+SHUFFLE_WINDOWS = 10_000  # sequences in the shuffle buffer: a corpus of any size shuffles in bounded memory
+SAMPLE_PROMPTS = 3  # seeded samples saved with the run, from the starts of validation lines
+SAMPLE_TOKENS = 200
+
+
+@TASKS.register("text-generation", description="language models: learn a corpus, then generate text")
+class TextGenerator(Task):
+    """Learns a language model of a corpus and generates text from prompts.
+
+    The corpus is read in chunks (a file, a folder of .txt files, or a list of
+    strings; "python-docs", Python's own help text, by default). Its last part
+    (`validation_split`, by position, never shuffled in) is validation, and
+    training reads windows of `sequence_length` tokens at a random offset each
+    epoch. Scores: the validation loss (nats per token), `perplexity` and
+    `bits_per_character`, which compares models whatever their tokens.
+
+    Args:
+        backbone: "gpt" (a GPT-style decoder), "lstm_lm" or "gru_lm" (stacked
+            recurrent layers), or a `keras.Model` from token ids (batch, time)
+            to features (batch, time, width).
+        tokenizer: "character" or "word" (words, punctuation marks and line
+            breaks; spacing is rebuilt when decoding). The vocabulary is learned
+            from the training part.
+        vocabulary_size: at most this many tokens (the most frequent; the rest
+            become the unknown token). None: every character, or 20,000 words.
+        sequence_length: tokens of context the model learns from (and, for
+            "gpt", the longest context it can see).
+        width: embedding and hidden size.
+        depth: layers (recurrent layers, or attention blocks).
+        heads: attention heads ("gpt").
+        dropout: dropout rate.
+        max_length: tokens `generate` adds to a prompt by default.
+        sampler: "greedy", "random" (the model's distribution, at `temperature`),
+            "top_k" (the 10 likeliest), "top_p" (the likeliest 90%) or "beam"
+            (4 beams), KerasHub's samplers.
+        temperature: divides the logits before sampling (below 1: safer text).
+        **kwargs: the arguments every task shares (see `toolkit.Task`).
+
+    Example:
+    >>> gen = TextGenerator(backbone="lstm_lm", epochs=10).fit("input.txt")  # doctest: +SKIP
+    >>> gen.generate("ROMEO:", max_length=100, seed=1)  # doctest: +SKIP
+    'ROMEO:\\nWhat shall I say...'
+    """
+
+    task_name = "text-generation"
+    default_data = corpus_lib.DEFAULT_CORPUS
+    backbone_filters = ({"modality": "text-generation"},)
+    serving_input = "texts"
+
+    def __init__(
+        self,
+        *,
+        backbone: str | keras.Model = "gpt",
+        tokenizer: Literal["character", "word"] = "character",
+        vocabulary_size: int | None = None,
+        sequence_length: int = 128,
+        width: int = 128,
+        depth: int = 2,
+        heads: int = 4,
+        dropout: float = 0.1,
+        max_length: int = SAMPLE_TOKENS,
+        sampler: str = "top_k",
+        temperature: float = 1.0,
+        test_split: float = 0.0,
+        **kwargs,
+    ):
+        super().__init__(test_split=test_split, **kwargs)
+        self.backbone = backbone
+        self.tokenizer = tokenizer
+        self.vocabulary_size = vocabulary_size
+        self.sequence_length = sequence_length
+        self.width = width
+        self.depth = depth
+        self.heads = heads
+        self.dropout = dropout
+        self.max_length = max_length
+        self.sampler = sampler
+        self.temperature = temperature
+
+    def _check_params(self):
+        super()._check_params()
+        checks = [
+            (self.tokenizer in tokenizing.KINDS, "tokenizer", f"one of {tokenizing.KINDS}"),
+            (self.vocabulary_size is None or self.vocabulary_size >= 2, "vocabulary_size", "an integer >= 2, or None"),
+            (self.sequence_length >= 2, "sequence_length", "an integer >= 2"),
+            (self.width >= 1 and self.depth >= 1 and self.heads >= 1, "width", "width, depth and heads >= 1"),
+            (0 <= self.dropout < 1, "dropout", "a fraction from 0 up to 1"),
+            (self.max_length >= 1, "max_length", "an integer >= 1"),
+            (self.sampler in SAMPLERS, "sampler", f"one of {SAMPLERS}"),
+            (self.temperature > 0, "temperature", "a number > 0"),
+            (self.split in ("auto", "contiguous"), "split", "'auto' or 'contiguous': a corpus is split by position"),
+        ]
+        for ok, name, expected in checks:
+            if not ok:
+                raise ToolkitError(
+                    f"{name}={getattr(self, name)!r} is not valid.", expected=expected, fix=f"pass a valid {name}"
+                )
+
+    # ------------------------------------------------------------------- data
+    def _prepare_data(self, data, validation_data):
+        self._check_backbone()
+        pieces, about = corpus_lib.load_corpus(data)
+        if validation_data is not None:
+            train, test = pieces, []
+            validation, _ = corpus_lib.load_corpus(validation_data)
+        else:
+            train, validation, test = corpus_lib.split_by_position(pieces, self.validation_split, self.test_split)
+        most = self.vocabulary_size or (None if self.tokenizer == "character" else 20_000)
+        vocabulary, train_counts, train_tokens, train_chars = tokenizing.learn_vocabulary(
+            corpus_lib.chunks(train), self.tokenizer, most
+        )
+        self.vocabulary_ = vocabulary
+        self._lookup = tokenizing.lookup(vocabulary)
+        self._train_tokens = train_tokens
+        windows = train_tokens // (self.sequence_length + 1)
+        if windows < 1:
+            raise ToolkitError(
+                f"The training part of the corpus has {train_tokens} tokens, fewer than one sequence of "
+                f"sequence_length + 1 = {self.sequence_length + 1}.",
+                expected="a corpus with many sequences of training text",
+                fix="give more text, or a smaller sequence_length",
+            )
+        parts = {"train": train, "validation": validation, "test": test}
+        self._sizes = {}  # tokens and characters of each part, for bits per character and the baseline
+        counts = {}
+        for name in ("validation", "test"):
+            if parts[name]:
+                counts[name], tokens, chars = self._count(parts[name])
+                self._sizes[name] = (tokens, chars)
+                if tokens < self.sequence_length + 1:
+                    raise ToolkitError(
+                        f"The {name} part of the corpus has {tokens} tokens, fewer than one sequence of "
+                        f"sequence_length + 1 = {self.sequence_length + 1}.",
+                        expected=f"a {name} part of at least one sequence",
+                        fix=f"give more text, a larger {name}_split, or a smaller sequence_length",
+                    )
+        self._unigram_loss = _unigram_loss(train_counts, counts.get("validation"))
+        self._validation_head = _line_starts(corpus_lib.chunks(validation), SAMPLE_PROMPTS)
+        info = {
+            "train_source": about,
+            "train_examples": windows,
+            "train_tokens": train_tokens,
+            "train_characters": train_chars,
+            "validation_tokens": self._sizes["validation"][0],
+            "test_tokens": self._sizes.get("test", (0, 0))[0],
+            "test_examples": self._sizes.get("test", (0, 0))[0] // (self.sequence_length + 1),
+            "split": "as given" if validation_data is not None else (
+                f"by position: the first {1 - self.validation_split - self.test_split:.0%} trains, then "
+                f"{self.validation_split:.0%} validation" + (f", then {self.test_split:.0%} test" if test else "")
+            ),
+        }  # fmt: skip
+        self._say(
+            f"Text generation: {len(vocabulary) + 1} {self.tokenizer} tokens; corpus {about}: "
+            f"{corpus_lib.describe_size(train)} train ({train_tokens:,} tokens, {windows:,} sequences of "
+            f"{self.sequence_length}) / {corpus_lib.describe_size(validation)} validation."
+        )
+        return data_lib.Splits(
+            train=self._dataset(train, shuffle=True),
+            validation=self._dataset(validation, part="validation"),
+            test=self._dataset(test, part="test") if test else None,
+            info=info,
+        )
+
+    def _count(self, pieces):
+        """(token counts by id, tokens, characters) of `pieces`, in one streaming pass."""
+        counts, tokens, chars = collections.Counter(), 0, 0
+        for text in corpus_lib.chunks(pieces):
+            ids = self._lookup(tokenizing.tokens(tf.constant(text), self.tokenizer)).numpy()
+            counts.update(ids.tolist())
+            tokens += len(ids)
+            chars += len(text)
+        return counts, tokens, chars
+
+    def _dataset(self, pieces, shuffle=False, part=None):
+        """Pieces -> batches of (ids, next ids), `sequence_length` each, read in chunks; training starts each
+        epoch at a random offset, so sequences cut the text at new places every epoch."""
+        length = self.sequence_length
+        lookup, kind = self._lookup, self.tokenizer
+        chunks = tf.data.Dataset.from_generator(
+            lambda: corpus_lib.chunks(pieces), output_signature=tf.TensorSpec((), tf.string)
+        )
+        ids = chunks.map(lambda text: tf.cast(lookup(tokenizing.tokens(text, kind)), tf.int32))
+        if sum(p.size() for p in pieces) <= images_lib.MEMORY_CACHE_BYTES // 8:  # int32 ids: 4-8 bytes a character
+            ids = ids.cache()
+        ids = ids.unbatch()
+        if shuffle:
+            offsets = tf.data.Dataset.random(seed=self.seed, rerandomize_each_iteration=True).take(1)
+            windows = offsets.flat_map(
+                lambda r: ids.skip(tf.math.floormod(r, length)).batch(length + 1, drop_remainder=True)
+            )
+        else:
+            windows = ids.batch(length + 1, drop_remainder=True)
+        pairs = windows.map(lambda w: (w[:-1], w[1:]))
+        if shuffle:
+            # Every offset leaves at least this many whole sequences: each epoch has the same number of steps.
+            pairs = pairs.take(max(1, (self._train_tokens - length) // (length + 1)))
+            pairs = pairs.shuffle(SHUFFLE_WINDOWS, seed=self.seed, reshuffle_each_iteration=True)
+        dataset = pairs.batch(self._global_batch_size(), drop_remainder=shuffle).prefetch(tf.data.AUTOTUNE)
+        if part is not None:
+            self._parts = {**getattr(self, "_parts", {}), id(dataset): part}
+        return dataset
+
+    def _evaluation_dataset(self, data):
+        self._lookup = tokenizing.lookup(self.vocabulary_)
+        pieces, _ = corpus_lib.load_corpus(data)
+        _, tokens, chars = self._count(pieces)
+        if tokens < self.sequence_length + 1:
+            raise ToolkitError(
+                f"The text to evaluate has {tokens} tokens, fewer than one sequence of {self.sequence_length + 1}.",
+                expected="at least one sequence of text",
+                fix="give more text",
+            )
+        self._sizes = {**getattr(self, "_sizes", {}), "evaluated": (tokens, chars)}
+        dataset = self._dataset(pieces)
+        self._parts = {**getattr(self, "_parts", {}), id(dataset): "evaluated"}
+        return dataset
+
+    # ------------------------------------------------------------------ model
+    def _build_model(self):
+        vocabulary = len(self.vocabulary_) + 1
+        if isinstance(self.backbone, keras.Model):
+            backbone = keras.Sequential([backbones_lib.copy_model(self.backbone)], name="backbone")
+        else:
+            backbone = backbones_lib.BACKBONES.get(self.backbone)(
+                vocabulary, self.sequence_length, width=self.width, depth=self.depth, heads=self.heads,
+                dropout=self.dropout,
+            )  # fmt: skip
+        inputs = keras.Input((None,), dtype="int32", name="token_ids")
+        logits = keras.layers.Dense(vocabulary, name="next_token", dtype="float32")(backbone(inputs))
+        return keras.Model(inputs, logits, name="text_generator")
+
+    def _loss(self):
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    def _metrics(self):
+        return []
+
+    def _evaluate_dataset(self, dataset):
+        loss = float(self.model_.evaluate(dataset, verbose=0, return_dict=True)["loss"])
+        part = getattr(self, "_parts", {}).get(id(dataset), "validation")
+        tokens, chars = getattr(self, "_sizes", {}).get(part, (1, 1))
+        return {
+            "loss": loss,
+            "perplexity": float(math.exp(min(loss, 700))),
+            "bits_per_character": loss * tokens / max(chars, 1) / math.log(2),
+        }
+
+    def _compare_with_baseline(self):
+        """Records the unigram model's validation loss (each token at its training frequency) beside the
+        run's, and warns when the run is no better: it learned nothing about order."""
+        unigram = getattr(self, "_unigram_loss", None)
+        if unigram is None or not self.metrics_.get("validation"):
+            return
+        loss = self.metrics_["validation"]["loss"]
+        self.metrics_["baseline"] = {
+            "metric": "loss",
+            "value": loss,
+            "unigram_loss": unigram,
+            "better_than_unigram": bool(loss < unigram - 0.01),
+        }
+        if loss >= unigram - 0.01:
+            warnings.warn(
+                f"This run's validation loss {loss:.4f} is no better than a unigram model's {unigram:.4f} (each "
+                "token at its training frequency): it has not learned which token follows which. Try more epochs, "
+                "a larger model (width, depth), or more text.",
+                stacklevel=3,
+            )
+
+    def _after_training(self, model, splits):
+        """Seeded samples from the starts of validation lines, kept with the run (config.json, report)."""
+        prompts = self._validation_head or ["\n"]
+        texts = self._generate(model, prompts, SAMPLE_TOKENS, self.sampler, self.temperature, self.seed)
+        self.samples_ = [{"prompt": p, "text": t} for p, t in zip(prompts, texts)]
+
+    def _export_examples(self, part):
+        batch = next(iter(part))
+        return batch[0], batch[1]
+
+    def _report_figures(self):
+        samples = getattr(self, "samples_", None) or []
+        rows = "".join(
+            f"<h3>Prompt: {html.escape(repr(s['prompt']))}</h3><pre>{html.escape(s['text'])}</pre>" for s in samples
+        )
+        return [(f"Samples ({self.sampler}, seed {self.seed})", rows)] if rows else []
+
+    # ------------------------------------------------------------- inference
+    def predict(self, inputs):
+        """Prompts (a string or a list of strings) -> their generated texts (prompt and continuation);
+        the task's `max_length`, `sampler` and `temperature`, seeded with `seed`."""
+        return self.generate(inputs)
+
+    def generate(self, prompts, max_length=None, sampler=None, temperature=None, seed=None):
+        """Continues each prompt by up to `max_length` tokens.
+
+        Args:
+            prompts: a string or a list of strings ("" starts from a line break).
+            max_length: tokens to add (default: the task's `max_length`).
+            sampler: "greedy", "random", "top_k", "top_p" or "beam" (default: the task's).
+            temperature: logits are divided by it before sampling (default: the task's).
+            seed: the same seed gives the same text (default: the task's `seed`).
+
+        Returns:
+            The prompt followed by its continuation: a string for a string, else a list.
+
+        A prompt longer than `sequence_length` tokens is read through its last `sequence_length`
+        tokens (the model's context); a character or word the vocabulary lacks is an error.
+        """
+        self._check_fitted()
+        single = isinstance(prompts, str)
+        prompts = [prompts] if single else list(prompts)
+        if not prompts or not all(isinstance(p, str) for p in prompts):
+            raise ToolkitError(
+                "generate takes a prompt string or a list of prompt strings.",
+                expected="'ROMEO:' or ['ROMEO:', 'JULIET:']",
+                fix="pass strings",
+            )
+        sampler = self.sampler if sampler is None else sampler
+        if sampler not in SAMPLERS:
+            raise ToolkitError(f"sampler={sampler!r} is not valid.", expected=f"one of {SAMPLERS}", fix="pass one")
+        texts = self._generate(
+            self.model_,
+            prompts,
+            self.max_length if max_length is None else int(max_length),
+            sampler,
+            self.temperature if temperature is None else float(temperature),
+            self.seed if seed is None else int(seed),
+        )
+        return texts[0] if single else texts
+
+    def _generate(self, model, prompts, max_length, sampler, temperature, seed):
+        import keras_hub
+
+        lookup = tokenizing.lookup(self.vocabulary_)
+        encoded = tokenizing.encode(prompts, self.vocabulary_, self.tokenizer, lookup)
+        start = tokenizing.encode(["\n"], self.vocabulary_, self.tokenizer, lookup)[0] or [1]
+        for prompt, ids in zip(prompts, encoded):
+            unknown = sorted({t.decode() for t, i in zip(_tokens(prompt, self.tokenizer), ids) if i == 0})
+            if unknown:
+                raise ToolkitError(
+                    f"The prompt {prompt[:60]!r} holds {len(unknown)} {self.tokenizer}(s) the model's vocabulary "
+                    f"lacks: {unknown[:10]}.",
+                    expected=f"prompts made of the {len(self.vocabulary_)} {self.tokenizer}s seen in training",
+                    fix="leave those out of the prompt",
+                )
+        encoded = [ids or list(start) for ids in encoded]
+        if max(len(ids) for ids in encoded) > self.sequence_length:
+            warnings.warn(
+                f"A prompt is longer than the model's context of {self.sequence_length} tokens; it is read "
+                "through its last tokens.",
+                stacklevel=3,
+            )
+        step = self._step_function(model)
+        samplers = {
+            "greedy": lambda: keras_hub.samplers.GreedySampler(temperature=temperature),
+            "random": lambda: keras_hub.samplers.RandomSampler(seed=seed, temperature=temperature),
+            "top_k": lambda: keras_hub.samplers.TopKSampler(k=TOP_K, seed=seed, temperature=temperature),
+            "top_p": lambda: keras_hub.samplers.TopPSampler(p=TOP_P, seed=seed, temperature=temperature),
+            "beam": lambda: keras_hub.samplers.BeamSampler(num_beams=BEAMS, temperature=temperature),
+        }
+        lengths, rows = [len(ids) for ids in encoded], []
+        # One prompt at a time: a seeded draw then depends on the prompt and the seed only, not on
+        # which other prompts share the call.
+        for ids in encoded:
+            total = len(ids) + max_length
+            window = min(self.sequence_length, total)
+            prompt = np.zeros((1, total), np.int32)
+            prompt[0, : len(ids)] = ids
+
+            def next_token(tokens, cache, index, total=total, window=window):
+                # The context is the last `window` tokens before `index` (the whole text while it is short).
+                first = keras.ops.clip(index - window, 0, total - window)
+                context = keras.ops.slice(tokens, [0, first], [keras.ops.shape(tokens)[0], window])
+                return keras.ops.take(step(context), index - 1 - first, axis=1), None, cache
+
+            rows.append(np.asarray(samplers[sampler]()(next_token, prompt, index=len(ids)))[0])
+        texts = []
+        for row, text, n in zip(rows, prompts, lengths):
+            continuation = tokenizing.decode(row[n:], self.vocabulary_, self.tokenizer)
+            joiner = " " if self.tokenizer == "word" and text and continuation[:1].isalnum() else ""
+            texts.append((text or "") + joiner + continuation)
+        return texts
+
+    def _step_function(self, model):
+        """The model's forward pass as one traced function, kept per model: an eager call costs about ten
+        times more a token, and a new trace per `generate` call would cost more than it saves."""
+        cache = self.__dict__.setdefault("_steps", {})
+        if id(model) not in cache:
+            cache.clear()
+            cache[id(model)] = tf.function(lambda ids: model(ids, training=False), reduce_retracing=True)
+        return cache[id(model)]
+
+    def search_space(self, hp):
+        return {
+            **super().search_space(hp),
+            "width": hp.Choice("width", [64, 128, 256]),
+            "depth": hp.Int("depth", 1, 4),
+            "dropout": hp.Float("dropout", 0.0, 0.3, step=0.1),
+        }
+
+
+def _tokens(text, kind):
+    return tokenizing.tokens(tf.constant(text), kind).numpy().tolist()
+
+
+def _unigram_loss(train_counts, validation_counts):
+    """Cross-entropy (nats per token) of validation under the training tokens' frequencies (add-one)."""
+    if not train_counts or not validation_counts:
+        return None
+    total = sum(train_counts.values()) + len(train_counts) + 1
+    loss = sum(n * -math.log((train_counts.get(i, 0) + 1) / total) for i, n in validation_counts.items())
+    return float(loss / sum(validation_counts.values()))
+
+
+def _line_starts(chunks, count, width=24):
+    """The first `count` non-empty line starts (up to `width` characters, ending at a word) of a text."""
+    starts = []
+    for text in chunks:
+        for line in text.split("\n"):
+            line = line.strip()
+            if line:
+                cut = line[:width].rsplit(" ", 1)[0] if len(line) > width else line
+                starts.append(cut)
+            if len(starts) >= count:
+                return starts
+    return starts
+
+
+def train_text_generator(data=None, validation_data=None, **kwargs):
+    """Trains a `TextGenerator` on `data` (see its arguments) and returns it, fitted and saved.
+
+    Example:
+    >>> gen = train_text_generator("input.txt", backbone="lstm_lm")  # doctest: +SKIP
+    >>> gen.generate("ROMEO:")  # doctest: +SKIP
+    """
+    return TextGenerator(**kwargs).fit(data, validation_data)

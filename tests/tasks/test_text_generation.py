@@ -1,0 +1,178 @@
+"""Text generation: the shared battery, the contiguous split, streaming, tokenisers, samplers, seeding, bad input."""
+
+import json
+import pathlib
+
+import numpy as np
+import pytest
+
+import toolkit
+from tasks import TextGenerator
+from tasks.text_generation import data as corpus_lib
+from tasks.text_generation import tokenizing
+from tests.conftest import real_data
+from tests.tasks.battery import TaskBattery
+
+TINY = {"backbone": "gpt", "width": 16, "depth": 1, "heads": 2, "sequence_length": 32, "max_length": 12}
+
+
+def shakespeare(characters=12_000):
+    return (real_data("tinyshakespeare") / "input.txt").read_text()[:characters]
+
+
+class TestTextGeneratorBattery(TaskBattery):
+    task_class = TextGenerator
+
+    def task_kwargs(self):
+        return dict(TINY)
+
+    def train_data(self):
+        return [shakespeare()]
+
+    def predict_inputs(self):
+        return ["ROMEO:", "First Citizen:\nWe", ""]
+
+    def model_inputs(self, task):
+        return np.array([[1, 2, 3, 4], [5, 6, 7, 8]], "int32")
+
+    def check_prediction(self, task, prediction):
+        assert isinstance(prediction, str) and len(prediction) > 0
+
+    def shared_bad_arguments(self):
+        shared = [case for case in super().shared_bad_arguments() if "split" not in case[0]]
+        return shared + [({"split": "grouped"}, "a corpus is split by position")]
+
+    def bad_arguments(self):
+        return [
+            ({"tokenizer": "bytes"}, "got tokenizer='bytes'"),
+            ({"sampler": "nucleus"}, "sampler='nucleus' is not valid"),
+            ({"sequence_length": 1}, "sequence_length=1 is not valid"),
+        ]
+
+    def bad_inputs(self):
+        folder = pathlib.Path(self._folder())
+        empty = folder / "empty.txt"
+        empty.write_text("")
+        binary = folder / "binary.txt"
+        binary.write_bytes(bytes(range(256)) * 4)
+        return [
+            (str(empty), "is empty"),
+            (str(binary), "is not UTF-8 text"),
+            ("/no/such/corpus.txt", "does not exist"),
+            ([], "at least one string"),
+            (["too short"], "fewer than one sequence"),
+            (str(folder / "no-txt"), "does not exist"),
+        ]
+
+    def _folder(self):
+        import tempfile
+
+        return tempfile.mkdtemp()
+
+    def test_metrics_compare_with_a_unigram_model(self, fitted):
+        metrics = json.loads((pathlib.Path(fitted.run_dir) / "metrics.json").read_text())
+        validation = metrics["validation"]
+        assert validation["perplexity"] == pytest.approx(np.exp(validation["loss"]), rel=1e-6)
+        # Characters: one token a character, so bits per character is the loss in bits.
+        assert validation["bits_per_character"] == pytest.approx(validation["loss"] / np.log(2), rel=1e-3)
+        baseline = metrics["baseline"]
+        assert baseline["unigram_loss"] > 2.5 and baseline["better_than_unigram"] == (
+            validation["loss"] < baseline["unigram_loss"] - 0.01
+        )
+        assert metrics["data"]["split"].startswith("by position: the first 90% trains")
+
+    def test_samples_are_kept_with_the_run_and_seeded(self, fitted):
+        config = json.loads((pathlib.Path(fitted.run_dir) / "config.json").read_text())
+        samples = config["fitted"]["samples_"]
+        assert len(samples) == 3 and all(s["text"].startswith(s["prompt"]) for s in samples)
+        assert "Samples (top_k, seed 0)" in (pathlib.Path(fitted.run_dir) / "report.html").read_text()
+        loaded = toolkit.load(fitted.run_dir)
+        assert loaded.generate(samples[0]["prompt"], max_length=200) == samples[0]["text"]
+
+    def test_each_sampler_and_the_same_seed_gives_the_same_text(self, fitted):
+        for sampler in ("greedy", "random", "top_k", "top_p", "beam"):
+            first = fitted.generate(["ROMEO:", "First"], max_length=10, sampler=sampler, seed=4)
+            assert first == fitted.generate(["ROMEO:", "First"], max_length=10, sampler=sampler, seed=4), sampler
+            assert first[0].startswith("ROMEO:") and len(first[0]) == len("ROMEO:") + 10, (sampler, first)
+        draws = {fitted.generate("First", max_length=30, sampler="random", seed=s) for s in range(4)}
+        assert len(draws) > 1  # the seed matters
+
+    def test_greedy_follows_the_most_likely_token(self, fitted):
+        prompt = "First Citizen:"
+        ids = tokenizing.encode([prompt], fitted.vocabulary_, "character")[0]
+        for _ in range(5):
+            logits = fitted.model_.predict(np.array([ids[-fitted.sequence_length :]], "int32"), verbose=0)
+            ids.append(int(np.argmax(logits[0, -1])))
+        expected = prompt + tokenizing.decode(ids[len(prompt) :], fitted.vocabulary_, "character")
+        assert fitted.generate(prompt, max_length=5, sampler="greedy") == expected
+
+    def test_prompts_the_model_cannot_read(self, fitted):
+        with pytest.raises(toolkit.ToolkitError, match="vocabulary lacks: \\['§'\\]"):
+            fitted.generate("ROMEO § said")
+        with pytest.warns(UserWarning, match="longer than the model's context of 32 tokens"):
+            long = fitted.generate("Citizen " * 10, max_length=3, sampler="greedy")
+        assert len(long) == len("Citizen " * 10) + 3
+
+
+def test_the_split_is_contiguous_and_never_cuts_a_line(tmp_path):
+    lines = [f"line {i:03d} " + "x" * (i % 7) for i in range(200)]
+    (tmp_path / "a.txt").write_text("\n".join(lines[:120]) + "\n")
+    (tmp_path / "b.txt").write_text("\n".join(lines[120:]) + "\n")
+    pieces, about = corpus_lib.load_corpus(tmp_path)
+    assert about.startswith("2 files")
+    train, validation, test = corpus_lib.split_by_position(pieces, 0.1, 0.1)
+    parts = ["".join(corpus_lib.chunks(p)).splitlines() for p in (train, validation, test)]
+    assert parts[0] + parts[1] + parts[2] == lines  # in order, every line once, none cut
+    assert 0.75 < len(parts[0]) / len(lines) < 0.85 and parts[1] and parts[2]
+    assert not set(parts[0]) & set(parts[1])  # no validation text in training
+
+
+def test_chunks_decode_utf8_across_chunk_edges(tmp_path, monkeypatch):
+    text = "naïve café — ünïcödé, 日本語 " * 50
+    (tmp_path / "u.txt").write_text(text, encoding="utf-8")
+    monkeypatch.setattr(corpus_lib, "CHUNK_BYTES", 7)  # cuts multi-byte characters
+    pieces, _ = corpus_lib.load_corpus(tmp_path / "u.txt")
+    assert "".join(corpus_lib.chunks(pieces)) == text
+
+
+def test_tokenisers_round_trip():
+    text = "ROMEO: O, she doth teach\nthe torches (to burn) bright! Ünïcödé 日本.\n"
+    vocabulary, _, tokens, characters = tokenizing.learn_vocabulary([text], "character")
+    ids = tokenizing.encode([text], vocabulary, "character")[0]
+    assert tokenizing.decode(ids, vocabulary, "character") == text and tokens == characters == len(text)
+    vocabulary, _, tokens, _ = tokenizing.learn_vocabulary([text], "word")
+    ids = tokenizing.encode([text], vocabulary, "word")[0]
+    assert tokens == len(ids) and 0 not in ids
+    assert tokenizing.decode(ids, vocabulary, "word") == text.rstrip("\n") + "\n"
+    assert tokenizing.encode(["unseen words"], vocabulary, "word")[0] == [0, 0]
+
+
+def test_a_learnable_corpus_is_learned_by_gpt_and_lstm(tmp_path):
+    """A corpus with a rule (each letter is followed by the next, cyclically; lines start anywhere): both
+    models get far below the unigram model and continue a prompt by the rule."""
+    rng = np.random.default_rng(0)
+    letters = "abcdefghij"
+    lines = ["".join(letters[(start + k) % 10] for k in range(6)) for start in rng.integers(0, 10, 1500)]
+    corpus = tmp_path / "counting.txt"
+    corpus.write_text("\n".join(lines) + "\n")
+    for backbone in ("gpt", "lstm_lm"):
+        gen = TextGenerator(
+            **{**TINY, "backbone": backbone, "width": 32}, epochs=4, batch_size=8, verbose=0, save_dir=str(tmp_path)
+        ).fit(str(corpus))
+        baseline = gen.metrics_["baseline"]
+        assert baseline["value"] < 0.6 * baseline["unigram_loss"], (backbone, baseline)
+        assert gen.generate("hi", max_length=3, sampler="greedy") == "hijab", backbone
+
+
+def test_train_and_predict_from_the_command_line(tmp_path, capsys):
+    from toolkit import cli
+
+    corpus = tmp_path / "play.txt"
+    corpus.write_text(shakespeare(6000))
+    options = ["--width", "16", "--depth", "1", "--sequence-length", "32", "--epochs", "1", "--max-length", "20"]
+    assert cli.main(["train", "text-generation", "--data", str(corpus), "--save-dir", str(tmp_path), *options]) == 0
+    run_dir = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["run_dir"]
+    assert cli.main(["predict", run_dir, "ROMEO:", "First"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split("\t")[0] for line in lines] == ["ROMEO:", "First"]
+    assert all(json.loads(line.split("\t")[1]).startswith(line.split("\t")[0]) for line in lines)
