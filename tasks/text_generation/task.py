@@ -136,7 +136,6 @@ class TextGenerator(Task):
         )
         self.vocabulary_ = vocabulary
         self._lookup = tokenizing.lookup(vocabulary)
-        self._train_tokens = train_tokens
         windows = train_tokens // (self.sequence_length + 1)
         if windows < 1:
             raise ToolkitError(
@@ -180,9 +179,9 @@ class TextGenerator(Task):
             f"{self.sequence_length}) / {corpus_lib.describe_size(validation)} validation."
         )
         return data_lib.Splits(
-            train=self._dataset(train, shuffle=True),
-            validation=self._dataset(validation, part="validation"),
-            test=self._dataset(test, part="test") if test else None,
+            train=self._dataset(train, train_tokens, shuffle=True),
+            validation=self._dataset(validation, self._sizes["validation"][0], part="validation"),
+            test=self._dataset(test, self._sizes["test"][0], part="test") if test else None,
             info=info,
         )
 
@@ -196,9 +195,9 @@ class TextGenerator(Task):
             chars += len(text)
         return counts, tokens, chars
 
-    def _dataset(self, pieces, shuffle=False, part=None):
-        """Pieces -> batches of (ids, next ids), `sequence_length` each, read in chunks; training starts each
-        epoch at a random offset, so sequences cut the text at new places every epoch."""
+    def _dataset(self, pieces, tokens, shuffle=False, part=None):
+        """Pieces (of `tokens` tokens) -> batches of (ids, next ids), `sequence_length` each, read in chunks;
+        training starts each epoch at a random offset, so sequences cut the text at new places every epoch."""
         length = self.sequence_length
         lookup, kind = self._lookup, self.tokenizer
         chunks = tf.data.Dataset.from_generator(
@@ -216,9 +215,11 @@ class TextGenerator(Task):
         else:
             windows = ids.batch(length + 1, drop_remainder=True)
         pairs = windows.map(lambda w: (w[:-1], w[1:]))
+        # The count of sequences, stated, so Keras knows an epoch's steps before reading it.
+        count = (tokens - length) // (length + 1) if shuffle else tokens // (length + 1)
+        # Every offset leaves at least `count` whole sequences: each epoch has the same number of steps.
+        pairs = pairs.take(max(1, count)).apply(tf.data.experimental.assert_cardinality(max(1, count)))
         if shuffle:
-            # Every offset leaves at least this many whole sequences: each epoch has the same number of steps.
-            pairs = pairs.take(max(1, (self._train_tokens - length) // (length + 1)))
             pairs = pairs.shuffle(SHUFFLE_WINDOWS, seed=self.seed, reshuffle_each_iteration=True)
         dataset = pairs.batch(self._global_batch_size(), drop_remainder=shuffle).prefetch(tf.data.AUTOTUNE)
         if part is not None:
@@ -236,7 +237,7 @@ class TextGenerator(Task):
                 fix="give more text",
             )
         self._sizes = {**getattr(self, "_sizes", {}), "evaluated": (tokens, chars)}
-        dataset = self._dataset(pieces)
+        dataset = self._dataset(pieces, tokens)
         self._parts = {**getattr(self, "_parts", {}), id(dataset): "evaluated"}
         return dataset
 
