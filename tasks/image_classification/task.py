@@ -2,6 +2,7 @@
 
 import os
 import warnings
+from typing import Literal
 
 import keras
 import numpy as np
@@ -22,6 +23,12 @@ AUGMENTATIONS = {
     "translation": lambda seed: keras.layers.RandomTranslation(0.1, 0.1, seed=seed, name="translation"),
     "contrast": lambda seed: keras.layers.RandomContrast(0.2, seed=seed, name="contrast"),
 }
+# augment="auto": what a from-scratch network gets on a small folder (benchmarks/RESULTS.md, "Defaults
+# that learn"). Shifts and scales keep the label of almost any picture; flips and large turns do not
+# (digits, text, arrows), so they stay the user's choice.
+AUTO_AUGMENT = ("translation", "zoom")
+AUTO_AUGMENT_BELOW = 2000  # training images; past this the data itself regularises
+AUTO_AUGMENT_MIN_SIDE = 32  # pixels: a 10% shift of a smaller image is under 3 px, mostly interpolation blur
 
 
 @TASKS.register("image-classification", description="classify images into named classes")
@@ -49,7 +56,12 @@ class ImageClassifier(ClassifierMixin, Task):
             presets use their own image converter instead.
         augment: augmentations used in training only, from "flip",
             "rotation", "zoom", "translation", "contrast" (empty: none). Each
-            layer draws from its own seed, derived from `seed`.
+            layer draws from its own seed, derived from `seed`. "auto" (the
+            default): random shifts and zooms of up to 10% for a from-scratch
+            backbone on fewer than 2,000 training images of at least 32 px a
+            side, where a network otherwise learns its training images by
+            heart; none for pretrained backbones, large data sets and tiny
+            images. The choice is printed and kept as `augment_`.
         data_dir: TFDS data folder for "tfds:NAME" data.
         **kwargs: the arguments every task shares (epochs, batch_size,
             learning_rate, finetune, tune, save_dir, run_name, ...; see `toolkit.Task`).
@@ -73,7 +85,7 @@ class ImageClassifier(ClassifierMixin, Task):
         width: int = 32,
         dropout: float = 0.2,
         input_scaling: str | None = None,
-        augment: tuple[str, ...] = (),
+        augment: Literal["auto"] | tuple[str, ...] = "auto",
         data_dir: str | os.PathLike | None = None,
         epochs: int | None = None,
         **kwargs,
@@ -91,7 +103,7 @@ class ImageClassifier(ClassifierMixin, Task):
     def _prepare_data(self, data, validation_data):
         self._check_backbone()
         images_lib.check_image_params(self)
-        for name in self.augment:
+        for name in () if self.augment == "auto" else self.augment:
             if name not in AUGMENTATIONS:
                 raise ToolkitError(
                     f"Unknown augmentation {name!r}.",
@@ -114,6 +126,7 @@ class ImageClassifier(ClassifierMixin, Task):
         )
         train_images = data_lib.take(images, train)
         self.image_size_, self.channels_ = self._choose_size_and_channels(train_images)
+        self.augment_ = self._choose_augment(len(y))
         x = self._materialise(train_images)
         if not isinstance(x, data_lib.Stream) and x.dtype == np.uint8:
             self._warn_if_unit_range(x, train_images)
@@ -154,6 +167,30 @@ class ImageClassifier(ClassifierMixin, Task):
         channels = 3 if needs_rgb else channels
         self._say(f"Image size: {size[0]}x{size[1]}x{channels} ({how}; pass image_size= to choose).")
         return size, channels
+
+    def _choose_augment(self, train_examples):
+        """`augment`, or for "auto" the default for this backbone, training set and image size (printed).
+
+        Example:
+        >>> clf = ImageClassifier(verbose=0)
+        >>> clf.image_size_ = (64, 64)
+        >>> clf._choose_augment(168), clf._choose_augment(5000)
+        (('translation', 'zoom'), ())
+        >>> clf.image_size_ = (8, 8)
+        >>> clf._choose_augment(168)
+        ()
+        """
+        if self.augment != "auto":
+            return tuple(self.augment)
+        from_scratch = isinstance(self.backbone, str) and self.backbone in backbones_lib.BACKBONES
+        small = train_examples < AUTO_AUGMENT_BELOW and min(self.image_size_) >= AUTO_AUGMENT_MIN_SIDE
+        chosen = AUTO_AUGMENT if from_scratch and small else ()
+        if chosen:
+            self._say(
+                f"Augmentation: {', '.join(chosen)} (the default for a from-scratch network on fewer than "
+                f"{AUTO_AUGMENT_BELOW:,} training images; pass augment=() for none)."
+            )
+        return chosen
 
     def _raw(self, data):
         """Any accepted data form -> (images as loaded: paths, arrays or a Stream; class indices)."""
@@ -203,7 +240,7 @@ class ImageClassifier(ClassifierMixin, Task):
         height, width = self.image_size_
         inputs = keras.Input((None, None, self.channels_), name="image")
         x = keras.layers.Resizing(height, width, name="resize")(inputs)
-        for name in self.augment:
+        for name in self.augment_:
             # One seed per layer: layers sharing a seed draw the same numbers, so their choices correlate.
             x = AUGMENTATIONS[name](data_lib.derived_seed(self.seed, f"augment/{name}"))(x)
         backbone, converter = self._make_backbone((height, width, self.channels_))

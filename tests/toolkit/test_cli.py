@@ -195,7 +195,7 @@ def test_every_option_of_every_task_is_described():
         assert not undescribed, f"{task}: add these arguments to the constructor docstring's Args: {undescribed}"
     augment = next(o for o in cli_catalog.live()["image-classification"]["options"] if o["name"] == "augment")
     assert augment["help"].startswith('augmentations used in training only, from "flip"')
-    assert "a comma-separated list of strings; default: ()]" in augment["help"]
+    assert "['auto', or a comma-separated list of strings; default: 'auto']" in augment["help"]
 
 
 HELP_SCRIPT = """
