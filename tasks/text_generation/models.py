@@ -10,6 +10,12 @@ import keras
 from toolkit.backbones import BACKBONES
 
 
+@keras.saving.register_keras_serializable(package="toolkit")
+def gelu_tanh(x):
+    """GELU's tanh approximation, GPT-2's own; unlike the exact form (erf), ONNX runtimes carry it."""
+    return keras.activations.gelu(x, approximate=True)
+
+
 def _recurrent(layer_class, vocabulary_size, sequence_length, width, depth, heads, dropout):
     inputs = keras.Input((None,), dtype="int32", name="token_ids")
     x = keras.layers.Embedding(vocabulary_size, width, name="embedding")(inputs)
@@ -60,7 +66,7 @@ def gpt(vocabulary_size, sequence_length, width=256, depth=2, heads=4, dropout=0
             intermediate_dim=4 * width,
             num_heads=heads,
             dropout=dropout,
-            activation="gelu",
+            activation=gelu_tanh,
             normalize_first=True,
             name=f"block_{i}",
         )(x)  # no encoder sequence: self-attention only, with a causal mask

@@ -113,6 +113,10 @@ class TestTextGeneratorBattery(TaskBattery):
             long = fitted.generate("Citizen " * 10, max_length=3, sampler="greedy")
         assert len(long) == len("Citizen " * 10) + 3
 
+    def test_the_language_model_exports_to_onnx_with_parity(self, fitted, tmp_path):
+        report = fitted.export(tmp_path / "lm", "onnx")  # token ids in, next-token logits out
+        assert report["within_tolerance"] and report["max_abs_diff"] <= 1e-4
+
 
 def test_the_split_is_contiguous_and_never_cuts_a_line(tmp_path):
     lines = [f"line {i:03d} " + "x" * (i % 7) for i in range(200)]
