@@ -35,7 +35,7 @@ class TaskHyperModel(keras_tuner.HyperModel):
     >>> import keras_tuner
     >>> from tasks import ImageClassifier
     >>> task = ImageClassifier(backbone="mlp")
-    >>> task.classes_, task.image_size_, task.channels_ = ["a", "b"], (8, 8), 1  # what fit's data step sets
+    >>> task.classes_, task.image_size_, task.channels_, task.augment_ = ["a", "b"], (8, 8), 1, ()  # what fit sets
     >>> model = TaskHyperModel(task).build(keras_tuner.HyperParameters())
     >>> model.output_shape
     (None, 2)
@@ -172,7 +172,7 @@ def make_tuner(task, run_dir, steps_per_epoch=1, data_position=None):
     >>> import pathlib, tempfile
     >>> from tasks import ImageClassifier
     >>> task = ImageClassifier(backbone="mlp", tuner="hyperband", max_trials=3)
-    >>> task.classes_, task.image_size_, task.channels_ = ["a", "b"], (8, 8), 1  # what fit's data step sets
+    >>> task.classes_, task.image_size_, task.channels_, task.augment_ = ["a", "b"], (8, 8), 1, ()  # what fit sets
     >>> tuner = make_tuner(task, pathlib.Path(tempfile.mkdtemp()))
     >>> type(tuner).__name__, tuner.oracle.max_trials
     ('Hyperband', 3)
@@ -264,7 +264,7 @@ def write_trials(tuner, path, monitor="val_loss"):
     >>> from tasks import ImageClassifier
     >>> run_dir = pathlib.Path(tempfile.mkdtemp())
     >>> task = ImageClassifier(backbone="mlp")
-    >>> task.classes_, task.image_size_, task.channels_ = ["a", "b"], (8, 8), 1  # what fit's data step sets
+    >>> task.classes_, task.image_size_, task.channels_, task.augment_ = ["a", "b"], (8, 8), 1, ()  # what fit sets
     >>> tuner = make_tuner(task, run_dir)
     >>> write_trials(tuner, run_dir / "trials.csv")  # before any trial: the header only
     >>> (run_dir / "trials.csv").read_text().strip()

@@ -240,7 +240,8 @@ class ImageClassifier(ClassifierMixin, Task):
         height, width = self.image_size_
         inputs = keras.Input((None, None, self.channels_), name="image")
         x = keras.layers.Resizing(height, width, name="resize")(inputs)
-        for name in self.augment_:
+        # "auto" was decided by the data step (`augment_`); a list given here, or by a search, is used as is.
+        for name in self.augment_ if self.augment == "auto" else self.augment:
             # One seed per layer: layers sharing a seed draw the same numbers, so their choices correlate.
             x = AUGMENTATIONS[name](data_lib.derived_seed(self.seed, f"augment/{name}"))(x)
         backbone, converter = self._make_backbone((height, width, self.channels_))

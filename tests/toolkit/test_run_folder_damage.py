@@ -219,7 +219,7 @@ def test_a_full_disk_is_a_clear_error_and_the_last_whole_backup_stays(tmp_path, 
     assert "is full" in err and "this run needs about" in err and "Traceback" not in err, err
     backup = tmp_path / "image_classification" / "full" / runs.CHECKPOINT_DIR / "phase_0_backup"
     probe = ImageClassifier(backbone="mlp", verbose=0)
-    probe.classes_, probe.image_size_, probe.channels_ = [str(i) for i in range(10)], (8, 8), 1
+    probe.classes_, probe.image_size_, probe.channels_, probe.augment_ = [str(i) for i in range(10)], (8, 8), 1, ()
     probe._new_model().load_weights(backup / "latest.weights.h5")  # the first epoch's backup, whole
     assert not list(backup.parent.parent.rglob(".tmp-*"))  # the half-written file is gone
 

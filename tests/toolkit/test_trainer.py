@@ -115,7 +115,7 @@ def test_every_optimizer_trains_one_epoch_on_digits_and_lowers_the_loss(name, fa
 
 def _classifier_model(**kwargs):
     task = ImageClassifier(backbone="mlp", verbose=0, **kwargs)
-    task.classes_, task.image_size_, task.channels_ = [str(i) for i in range(10)], (8, 8), 1
+    task.classes_, task.image_size_, task.channels_, task.augment_ = [str(i) for i in range(10)], (8, 8), 1, ()
     keras.utils.set_random_seed(0)
     return task, task._new_model()
 
