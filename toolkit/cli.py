@@ -328,7 +328,10 @@ def main(argv=None):
                 ):
                     print(f"{source}\t{json.dumps({**_printable(mask, classes), **files})}")
                 return 0
-            for source, answer in zip(args.inputs, task.predict(args.inputs)):
+            sources, inputs = args.inputs, args.inputs
+            if hasattr(task, "read_inputs"):  # tasks whose inputs are records in files (question answering)
+                sources, inputs = task.read_inputs(args.inputs)
+            for source, answer in zip(sources, task.predict(inputs)):
                 print(f"{source}\t{json.dumps(_printable(answer, classes))}")
         elif args.command == "list":
             if args.what:

@@ -47,6 +47,8 @@ def matches(value, annotation):
     origin = typing.get_origin(annotation)
     if origin is typing.Literal:
         return value in typing.get_args(annotation)
+    if origin is dict:
+        return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
     if origin in (tuple, list):
         if not isinstance(value, (tuple, list)):
             return False
@@ -84,6 +86,8 @@ def describe(annotation):
     origin = typing.get_origin(annotation)
     if origin is typing.Literal:
         return " or ".join(repr(v) for v in typing.get_args(annotation))
+    if origin is dict:
+        return "comma-separated NAME=VALUE pairs"
     if origin in (tuple, list):
         args = typing.get_args(annotation)
         if len(args) == 2 and args[1] is Ellipsis:
@@ -117,6 +121,8 @@ def parse(text, annotation):
     ('2024', None, (64, 48))
     >>> parse("flip", tuple[str, ...]), parse(r"\\d{1,2}", str | None)
     (('flip',), '\\\\d{1,2}')
+    >>> parse("question=q, context=passage", dict[str, str] | None)
+    {'question': 'q', 'context': 'passage'}
     >>> parse("fast", float)
     Traceback (most recent call last):
     ...
@@ -142,6 +148,11 @@ def _parse_one(text, annotation):
             if text == str(option):
                 return option
         raise ValueError(text)
+    if origin is dict:  # "question=q,context=passage": string names and values
+        pairs = [part.split("=", 1) for part in text.split(",") if part.strip()]
+        if not pairs or any(len(pair) != 2 or not pair[0].strip() for pair in pairs):
+            raise ValueError(text)
+        return {name.strip(): value.strip() for name, value in pairs}
     if origin in (tuple, list):
         args = typing.get_args(annotation)
         parts = [part.strip() for part in text.split(",")]

@@ -3,7 +3,8 @@
     POST /predict    what the task's `predict` takes, answered as `predict` answers, in JSON:
                      files as multipart uploads (field "files") or as JSON
                      {"files": [{"name": "a.png", "base64": "..."}]} for image and audio tasks,
-                     JSON {"texts": [...]} for text tasks
+                     JSON {"texts": [...]} for text tasks,
+                     JSON {"questions": [{"question", "context"}, ...]} for question answering
     POST /sample     generative runs: JSON {"num_samples": 4, "seed": 0, "label": null} -> PNG images
     GET  /health     {"status": "ok"}
     GET  /metadata   the task, its classes, what /predict takes, the run's test and validation scores
@@ -96,6 +97,17 @@ def make_app(task, max_upload_mb=DEFAULT_MAX_UPLOAD_MB):
             with lock:
                 answers = task.predict(texts)
             return {"predictions": [to_json(a, task) for a in answers]}
+        if kind == "questions":
+            questions = _json_field(content_type, body, "questions", "a list of {question, context} objects")
+            if not isinstance(questions, list) or not all(isinstance(q, dict) for q in questions):
+                raise ToolkitError(
+                    '"questions" must be a list of objects.',
+                    expected='{"questions": [{"question": "...", "context": "..."}]}',
+                    fix="send each question with its context",
+                )
+            with lock:
+                answers = task.predict(questions)
+            return {"predictions": [to_json(a, task) for a in answers]}
         files = await _files(request, content_type, body)
         with tempfile.TemporaryDirectory(prefix="toolkit-serve-") as folder:
             paths = []
@@ -185,6 +197,8 @@ def _scalars(metrics):
 def _takes(kind):
     if kind == "texts":
         return 'JSON {"texts": ["...", ...]}'
+    if kind == "questions":
+        return 'JSON {"questions": [{"question": "...", "context": "..."}, ...]}'
     return 'files: multipart/form-data with one or more "files" fields, or JSON {"files": [{"name", "base64"}]}'
 
 

@@ -88,7 +88,8 @@ class Task:
     backbone_filters = ()
     keras_hub_task = None  # the KerasHub task class whose presets fit, e.g. "ImageClassifier"
     # What `toolkit serve` accepts at POST /predict: "files" (uploads passed to `predict` as paths:
-    # images, WAV recordings) or "texts" (a JSON list of strings). See `toolkit.serve`.
+    # images, WAV recordings), "texts" (a JSON list of strings) or "questions" (a JSON list of
+    # {"question", "context"} objects). See `toolkit.serve`.
     serving_input = "files"
 
     @classmethod

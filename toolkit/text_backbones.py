@@ -16,6 +16,11 @@ def _token_ids(sequence_length):
     return keras.Input((sequence_length,), dtype="int32", name="token_ids")
 
 
+# Backbones registered with sequences=True also take `sequences=True`: they then return one feature
+# vector per token, (batch, time, features), for tasks that label tokens (question answering's spans),
+# and read windows of any length up to `sequence_length`.
+
+
 @BACKBONES.register("cnn", modality="text", description="1-D CNN over word embeddings (Kim 2014): 3/4/5-grams")
 def cnn(sequence_length, vocabulary_size, embedding_dim=128, width=64):
     """Convolutions of widths 3, 4 and 5 over word embeddings, each max-pooled over time (Kim 2014).
@@ -33,17 +38,19 @@ def cnn(sequence_length, vocabulary_size, embedding_dim=128, width=64):
     return keras.Model(ids, keras.layers.Concatenate()(pooled), name="backbone")
 
 
-@BACKBONES.register("bilstm", modality="text", description="bidirectional LSTM over word embeddings")
-def bilstm(sequence_length, vocabulary_size, embedding_dim=128, width=64):
+@BACKBONES.register("bilstm", modality="text", sequences=True, description="bidirectional LSTM over word embeddings")
+def bilstm(sequence_length, vocabulary_size, embedding_dim=128, width=64, sequences=False):
     """One bidirectional LSTM layer of `width` units a direction; padding is masked.
 
     Example:
     >>> bilstm(32, 1000, embedding_dim=16, width=8).output_shape
     (None, 16)
+    >>> bilstm(32, 1000, embedding_dim=16, width=8, sequences=True).output_shape
+    (None, None, 16)
     """
-    ids = _token_ids(sequence_length)
+    ids = _token_ids(None if sequences else sequence_length)
     x = keras.layers.Embedding(vocabulary_size, embedding_dim, mask_zero=True)(ids)
-    x = keras.layers.Bidirectional(keras.layers.LSTM(width))(x)
+    x = keras.layers.Bidirectional(keras.layers.LSTM(width, return_sequences=sequences))(x)
     return keras.Model(ids, x, name="backbone")
 
 
@@ -61,8 +68,8 @@ def gru(sequence_length, vocabulary_size, embedding_dim=128, width=64):
     return keras.Model(ids, x, name="backbone")
 
 
-@BACKBONES.register("transformer", modality="text", description="small Transformer encoder (2 layers)")
-def transformer(sequence_length, vocabulary_size, embedding_dim=128, width=64, num_layers=2):
+@BACKBONES.register("transformer", modality="text", sequences=True, description="small Transformer encoder (2 layers)")
+def transformer(sequence_length, vocabulary_size, embedding_dim=128, width=64, num_layers=2, sequences=False):
     """Token and position embeddings, `num_layers` KerasHub Transformer encoder blocks, masked mean pooling.
 
     `width` is each block's feed-forward size; attention uses 4 heads when
@@ -71,10 +78,12 @@ def transformer(sequence_length, vocabulary_size, embedding_dim=128, width=64, n
     Example:
     >>> transformer(32, 1000, embedding_dim=16, width=8).output_shape
     (None, 16)
+    >>> transformer(32, 1000, embedding_dim=16, width=8, sequences=True).output_shape
+    (None, None, 16)
     """
     import keras_hub
 
-    ids = _token_ids(sequence_length)
+    ids = _token_ids(None if sequences else sequence_length)
     padding_mask = keras.ops.not_equal(ids, 0)
     x = keras_hub.layers.TokenAndPositionEmbedding(vocabulary_size, sequence_length, embedding_dim)(ids)
     heads = 4 if embedding_dim % 4 == 0 else 1
@@ -82,5 +91,7 @@ def transformer(sequence_length, vocabulary_size, embedding_dim=128, width=64, n
         x = keras_hub.layers.TransformerEncoder(intermediate_dim=width, num_heads=heads, dropout=0.1)(
             x, padding_mask=padding_mask
         )
+    if sequences:
+        return keras.Model(ids, x, name="backbone")
     x = keras.layers.GlobalAveragePooling1D()(x, mask=padding_mask)
     return keras.Model(ids, x, name="backbone")

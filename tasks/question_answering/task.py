@@ -1,0 +1,491 @@
+"""Extractive question answering: `QuestionAnswerer` and `train_question_answerer`."""
+
+import collections
+import math
+import warnings
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tasks.question_answering import data as qa_data
+from tasks.question_answering import models
+from tasks.question_answering import windows as windows_lib
+from toolkit import backbones as backbones_lib
+from toolkit import data as data_lib
+from toolkit import metrics as metrics_lib
+from toolkit.errors import ToolkitError
+from toolkit.task import TASKS, Task
+
+RESERVED = ["[PAD]", "[CLS]", "[SEP]", "[UNK]", "[MASK]"]
+ARTICLE_GROUPS = 10  # with at least this many articles, splits keep whole articles apart; else whole contexts
+CACHE_QUESTIONS = 20_000  # up to this many questions, training windows are tokenised once and kept in memory
+PREDICT_CHUNK = 512  # questions tokenised, windowed and scored together at prediction
+
+
+Part = collections.namedtuple("Part", ["questions", "dataset"])
+
+
+@TASKS.register("question-answering", description="extractive question answering: answer spans from a context")
+class QuestionAnswerer(Task):
+    """Answers questions with a span of a given context, or with "no answer" (SQuAD 1.1 and 2.0).
+
+    Long contexts are read through overlapping windows of `max_length` tokens; the best span over all
+    windows wins. When the training data has unanswerable questions, the model may answer "" and the
+    threshold for that is tuned on the validation questions (SQuAD 2.0's official procedure) and saved.
+    Scores: `exact_match`, `f1`, `has_answer_f1`, `no_answer_f1` (the official SQuAD definitions, in
+    percent), beside the always-"no answer" baseline.
+
+    Pretrained encoders are the way to good answers: a from-scratch encoder (no pretrained weights)
+    learns the built-in generated set, but on a few thousand real questions it measured no better than
+    always answering nothing (benchmarks/RESULTS.md).
+
+    Args:
+        backbone: a KerasHub preset name, local preset folder or Hugging Face folder of a WordPiece
+            encoder (BERT, DistilBERT, MiniLM, ELECTRA; fine-tuned), a from-scratch "transformer" or
+            "bilstm" (with a WordPiece vocabulary learned from the training texts), or a `keras.Model`
+            from token ids (batch, time) to features (batch, time, width).
+        max_length: tokens a window holds (question, context part and 3 markers).
+        doc_stride: context tokens between the starts of consecutive windows (windows overlap when
+            it is below the room a window has for context).
+        max_answer_length: longest answer, in tokens.
+        vocabulary_size: WordPiece vocabulary learned for a from-scratch backbone.
+        embedding_dim, width: sizes of a from-scratch backbone.
+        columns: {role: column name} for .csv / .jsonl data; roles "question", "context",
+            "answer_text", "answer_start", "id", "title" (default: found by common names).
+        bad_answers: "fail" or "skip" (with a warning that counts them) for an answer whose text is not
+            at its answer_start.
+        data_dir: TFDS data folder for "tfds:NAME" data.
+        **kwargs: the arguments every task shares (see `toolkit.Task`). `epochs=None`: 3 for a pretrained
+            encoder (BERT's recipe), else enough steps for a network learning from scratch;
+            `learning_rate=None`: 5e-5 pretrained, 1e-3 from scratch.
+
+    Example:
+    >>> qa = QuestionAnswerer(backbone="bert_tiny_en_uncased").fit("train-v2.0.json")  # doctest: +SKIP
+    >>> qa.predict([{"question": "Who led the Normans?", "context": "The Normans were led by Rollo."}])
+    ... # doctest: +SKIP
+    [{'answer': 'Rollo', 'score': 0.91, 'start': 24, 'end': 29}]
+    """
+
+    task_name = "question-answering"
+    default_data = qa_data.DEFAULT_DATA
+    backbone_filters = ({"modality": "text", "sequences": True},)
+    keras_hub_task = "TextClassifier"  # whose presets include the encoders this task fine-tunes
+    monitor = "val_f1"
+    monitor_mode = "max"
+    serving_input = "questions"
+
+    def __init__(
+        self,
+        *,
+        backbone: str | keras.Model = "transformer",
+        max_length: int = 256,
+        doc_stride: int = 128,
+        max_answer_length: int = 30,
+        vocabulary_size: int = 8000,
+        embedding_dim: int = 128,
+        width: int = 256,
+        columns: dict[str, str] | None = None,
+        bad_answers: str = "fail",
+        data_dir: str | None = None,
+        epochs: int | None = None,
+        learning_rate: float | None = None,
+        **kwargs,
+    ):
+        super().__init__(epochs=epochs, learning_rate=learning_rate, **kwargs)
+        self.backbone = backbone
+        self.max_length = max_length
+        self.doc_stride = doc_stride
+        self.max_answer_length = max_answer_length
+        self.vocabulary_size = vocabulary_size
+        self.embedding_dim = embedding_dim
+        self.width = width
+        self.columns = columns
+        self.bad_answers = bad_answers
+        self.data_dir = data_dir
+
+    def _check_params(self):
+        super()._check_params()
+        checks = [
+            (self.max_length >= 8, "max_length", "an integer >= 8"),
+            (self.doc_stride >= 1, "doc_stride", "an integer >= 1"),
+            (self.max_answer_length >= 1, "max_answer_length", "an integer >= 1"),
+            (self.vocabulary_size >= 100, "vocabulary_size", "an integer >= 100"),
+            (self.bad_answers in qa_data.BAD_ANSWERS, "bad_answers", f"one of {qa_data.BAD_ANSWERS}"),
+        ]
+        for ok, name, expected in checks:
+            if not ok:
+                raise ToolkitError(
+                    f"{name}={getattr(self, name)!r} is not valid.", expected=expected, fix=f"pass a valid {name}"
+                )
+
+    # ------------------------------------------------------------------- data
+    def _load(self, data):
+        return qa_data.load_questions(data, self.columns, self.bad_answers, self.data_dir)
+
+    def _prepare_data(self, data, validation_data):
+        self._check_backbone()
+        questions, about = self._load(data)
+        groups, grouped_by = self._groups, "fit's groups"
+        if groups is None:
+            articles = {q.group for q in questions}
+            if len(articles) >= ARTICLE_GROUPS and len(articles) < len({q.context for q in questions}):
+                groups, grouped_by = [q.group for q in questions], "article"
+            else:
+                groups, grouped_by = [q.context for q in questions], "context"
+        validation = self._load(validation_data)[0] if validation_data is not None else None
+        options = {**self._split_options(), "groups": groups}
+        if options["method"] == "auto":
+            options["method"] = "grouped"
+        train, _, val, _, test, info = data_lib.holdout_positions(
+            np.zeros(len(questions), int),
+            None if validation is None else np.zeros(len(validation), int),
+            validation_data,
+            **options,
+        )
+        pick = lambda positions: [questions[i] for i in positions]  # noqa: E731
+        train_q = pick(train)
+        val_q = validation if validation is not None else pick(val)
+        test_q = pick(test[0]) if test is not None else None
+        self._set_tokenizer(train_q)
+        self.answers_nothing_ = any(not q.answers for q in train_q)
+        info = {
+            **info,
+            "train_source": about,
+            "grouped_by": grouped_by,
+            "unanswerable_share": {
+                name: round(sum(not q.answers for q in part) / len(part), 4)
+                for name, part in (("train", train_q), ("validation", val_q), ("test", test_q))
+                if part
+            },
+        }
+        self._say(
+            f"Question answering: {len(train_q):,} training / {len(val_q):,} validation"
+            + (f" / {len(test_q):,} test" if test_q else "")
+            + f" questions from {about}, split by {grouped_by}; "
+            f"{sum(not q.answers for q in train_q):,} training questions have no answer."
+        )
+        return data_lib.Splits(
+            train=self._part(train_q, shuffle=True),
+            validation=self._part(val_q),
+            test=self._part(test_q) if test_q else None,
+            info=info,
+        )
+
+    def _set_tokenizer(self, questions):
+        """The preset's WordPiece vocabulary, or one learned from the training questions and contexts."""
+        if self._uses_preset():
+            tokenizer = backbones_lib.load_preset(self.backbone, "Tokenizer")
+            if tokenizer is None:
+                raise ToolkitError(
+                    f"Preset {self.backbone!r} has no tokenizer files.",
+                    expected="a preset folder with the tokenizer (assets/ from save_to_preset, or vocab.txt)",
+                    fix="save the tokenizer with the backbone (`tokenizer.save_to_preset(folder)`)",
+                )
+            windows_lib.SpanTokenizer(tokenizer)  # a clear error for a tokenizer without WordPiece pieces
+            self.vocabulary_ = list(tokenizer.get_vocabulary())
+            self.lowercase_, self.strip_accents_ = bool(tokenizer.lowercase), bool(tokenizer.strip_accents)
+        else:
+            import keras_hub
+
+            texts = list(dict.fromkeys(q.context for q in questions)) + [q.question for q in questions]
+            self.vocabulary_ = keras_hub.tokenizers.compute_word_piece_vocabulary(
+                tf.data.Dataset.from_tensor_slices(texts).batch(256),
+                self.vocabulary_size,
+                lowercase=True,
+                reserved_tokens=RESERVED,
+            )
+            self.lowercase_, self.strip_accents_ = True, False
+        self.__dict__.pop("_span_tokenizer", None)
+
+    def _tokens(self):
+        """The `SpanTokenizer` of this task's vocabulary (built once, also after `toolkit.load`)."""
+        if getattr(self, "_span_tokenizer", None) is None:
+            import keras_hub
+
+            self._span_tokenizer = windows_lib.SpanTokenizer(
+                keras_hub.tokenizers.WordPieceTokenizer(
+                    self.vocabulary_, lowercase=self.lowercase_, strip_accents=self.strip_accents_
+                )
+            )
+        return self._span_tokenizer
+
+    def _windows(self, questions, first_index=0):
+        return windows_lib.question_windows(questions, self._tokens(), self.max_length, self.doc_stride, first_index)
+
+    def _part(self, questions, shuffle=False):
+        """Questions -> a `Part`: them, and a dataset of their windows with the answers' token positions,
+        tokenised in chunks as it is read (and kept in memory when the questions are few)."""
+        questions = list(questions)
+        pad = self._tokens().pad
+        # Checked here, where the error can name the question; inside tf.data it would be wrapped.
+        for first in range(0, len(questions), PREDICT_CHUNK):
+            chunk = questions[first : first + PREDICT_CHUNK]
+            for q, (ids, _, _) in zip(chunk, self._tokens()([q.question for q in chunk])):
+                windows_lib.check_question_length(len(ids), self.max_length, q.id)
+
+        def generate():
+            for first in range(0, len(questions), PREDICT_CHUNK):
+                for w in self._windows(questions[first : first + PREDICT_CHUNK], first):
+                    inputs = {
+                        "token_ids": w.token_ids,
+                        "segment_ids": w.segment_ids,
+                        "padding_mask": np.ones(len(w.token_ids), np.int32),
+                    }
+                    yield inputs, {"start": np.int32(w.start), "end": np.int32(w.end)}
+
+        vector = tf.TensorSpec((None,), tf.int32)
+        signature = (
+            {name: vector for name in models.INPUTS},
+            {"start": tf.TensorSpec((), tf.int32), "end": tf.TensorSpec((), tf.int32)},
+        )
+        dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
+        if len(questions) <= CACHE_QUESTIONS:
+            dataset = dataset.cache()
+        if shuffle:
+            dataset = dataset.shuffle(10_000, seed=self.seed, reshuffle_each_iteration=True)
+        # Windows of similar length batched together: less padding than padding all to max_length.
+        bounds = [b for b in (64, 128, 192, 256, 384) if b < self.max_length]
+        padding = ({name: pad if name == "token_ids" else 0 for name in models.INPUTS}, {"start": 0, "end": 0})
+        dataset = dataset.bucket_by_sequence_length(
+            lambda inputs, _: tf.shape(inputs["token_ids"])[0],
+            bucket_boundaries=[b + 1 for b in bounds],
+            bucket_batch_sizes=[self._global_batch_size()] * (len(bounds) + 1),
+            padding_values=padding,
+            pad_to_bucket_boundary=False,
+        )
+        # Stated, so Keras knows an epoch's steps: each bucket's windows are the same whatever the order,
+        # so every pass has the same batches. The count reads the data once (filling the cache).
+        count = int(dataset.reduce(0, lambda n, _: n + 1))
+        dataset = dataset.apply(tf.data.experimental.assert_cardinality(count))
+        return Part(questions, dataset.prefetch(tf.data.AUTOTUNE))
+
+    def _keras_data(self, part):
+        return part.dataset
+
+    def _evaluation_dataset(self, data):
+        return self._part(self._load(data)[0])
+
+    def _export_examples(self, part):
+        inputs, targets = next(iter(part.dataset))
+        return {k: v.numpy() for k, v in inputs.items()}, None
+
+    # ------------------------------------------------------------------ model
+    def _default_learning_rate(self):
+        # Pretrained encoders forget what they know at scratch-model rates (BERT's paper: 3e-5 to 5e-5 for SQuAD).
+        return 5e-5 if self._pretrained_backbone() else 1e-3
+
+    def _default_epochs(self, train_examples):
+        return 3 if self._pretrained_backbone() else super()._default_epochs(train_examples)
+
+    def _build_model(self):
+        if self._uses_preset():
+            backbone = backbones_lib.load_preset(self.backbone, "backbone", name="backbone")
+            limit = getattr(backbone, "max_sequence_length", None)
+            if limit is not None and self.max_length > limit:
+                raise ToolkitError(
+                    f"max_length={self.max_length} is longer than preset {self.backbone!r} reads ({limit} tokens).",
+                    expected=f"max_length <= {limit}",
+                    fix=f"pass max_length={limit} or less",
+                )
+            takes = list(backbone.input) if isinstance(backbone.input, dict) else ["token_ids"]
+            if isinstance(backbone.output, dict):
+                # The encoder up to its per-token features: a pooler (BERT's) has no part in spans, and
+                # its weights would get no gradients.
+                backbone = keras.Model(backbone.input, backbone.output["sequence_output"], name="backbone")
+        elif isinstance(self.backbone, keras.Model):
+            backbone = keras.Sequential([backbones_lib.copy_model(self.backbone)], name="backbone")
+            takes = ["token_ids"]
+        else:
+            backbone = backbones_lib.BACKBONES.get(self.backbone)(
+                self.max_length, len(self.vocabulary_), embedding_dim=self.embedding_dim, width=self.width,
+                sequences=True,
+            )  # fmt: skip
+            takes = ["token_ids"]
+        return models.span_model(backbone, takes)
+
+    def _compile(self, model, make_optimizer):
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        model.compile(optimizer=make_optimizer(), loss={"start": loss, "end": loss})
+
+    def _task_callbacks(self, validation):
+        return [SpanF1(self, validation)] if validation is not None else []
+
+    # ------------------------------------------------------------- answering
+    def _find(self, model, questions):
+        """Per question the best span and its no-answer score (`windows.best_answers`), in chunks."""
+        step = self._step_function(model)
+        found = []
+        for first in range(0, len(questions), PREDICT_CHUNK):
+            chunk = questions[first : first + PREDICT_CHUNK]
+            windows = self._windows(chunk)
+            starts, ends = [None] * len(windows), [None] * len(windows)
+            order = np.argsort([len(w.token_ids) for w in windows], kind="stable")
+            for b in range(0, len(order), self.batch_size):
+                batch = order[b : b + self.batch_size]
+                width = 16 * math.ceil(max(len(windows[i].token_ids) for i in batch) / 16)
+                arrays = {name: np.zeros((len(batch), width), np.int32) for name in models.INPUTS}
+                arrays["token_ids"][:] = self._tokens().pad
+                for row, i in enumerate(batch):
+                    n = len(windows[i].token_ids)
+                    arrays["token_ids"][row, :n] = windows[i].token_ids
+                    arrays["segment_ids"][row, :n] = windows[i].segment_ids
+                    arrays["padding_mask"][row, :n] = 1
+                out = step(arrays)
+                for row, i in enumerate(batch):
+                    starts[i], ends[i] = out["start"][row].numpy(), out["end"][row].numpy()
+            found.extend(windows_lib.best_answers(chunk, windows, starts, ends, self.max_answer_length))
+        return found
+
+    def _step_function(self, model):
+        """The model's forward pass as one traced function, kept per model (see text generation's)."""
+        cache = self.__dict__.setdefault("_steps", {})
+        if id(model) not in cache:
+            cache.clear()
+            cache[id(model)] = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        return cache[id(model)]
+
+    def _choose_threshold(self, questions, found):
+        """The no-answer threshold that maximises F1 on `questions`; None (always answer) when training
+        had no unanswerable question."""
+        if not self.answers_nothing_:
+            return None, None
+        references = [list(q.answers) for q in questions]
+        return metrics_lib.best_no_answer_threshold(
+            references, [f["text"] for f in found], [f["no_answer_score"] for f in found]
+        )
+
+    def _decide(self, found, threshold):
+        """Texts after the no-answer decision: "" where the no-answer score is above the threshold."""
+        return ["" if threshold is not None and f["no_answer_score"] > threshold else f["text"] for f in found]
+
+    def _after_training(self, model, splits):
+        """The no-answer threshold, chosen on the validation questions (0 without validation data)."""
+        self.no_answer_threshold_ = 0.0 if self.answers_nothing_ else None
+        if splits.validation is not None:
+            found = self._find(model, splits.validation.questions)
+            self.no_answer_threshold_, _ = self._choose_threshold(splits.validation.questions, found)
+
+    def _evaluate_dataset(self, part):
+        found = self._find(self.model_, part.questions)
+        predictions = self._decide(found, self.no_answer_threshold_)
+        scores = metrics_lib.squad_scores([list(q.answers) for q in part.questions], predictions)
+        scores["no_answer_threshold"] = self.no_answer_threshold_
+        return scores
+
+    def _compare_with_baseline(self):
+        """Records the always-"no answer" baseline's validation F1 beside the run's and warns when the run
+        is no better (google-research/bert #436: a model that learned to answer nothing)."""
+        validation = self.metrics_.get("validation")
+        if not validation:
+            return
+        share = validation["no_answer_count"] / max(1, validation["no_answer_count"] + validation["has_answer_count"])
+        baseline = 100.0 * share
+        self.metrics_["baseline"] = {
+            "metric": "f1",
+            "value": validation["f1"],
+            "always_no_answer_f1": baseline,
+            "better_than_always_no_answer": bool(validation["f1"] > baseline + 1.0),
+            "has_answer_f1": validation["has_answer_f1"],
+        }
+        if validation["f1"] <= baseline + 1.0:
+            warnings.warn(
+                f"This run's validation F1 {validation['f1']:.1f} is no better than always answering nothing "
+                f"({baseline:.1f}); on answerable questions it scores {validation['has_answer_f1']:.1f}. Likely "
+                "causes: a from-scratch encoder on little data, or too short a training. Try a pretrained encoder "
+                "(--backbone with a BERT-family preset or folder), more epochs, or the learning-rate finder.",
+                stacklevel=3,
+            )
+
+    def predict(self, inputs):
+        """Answers questions about contexts.
+
+        Args:
+            inputs: a dict {"question", "context"} or a list of them; a context may be a long document
+                (it is read in windows).
+
+        Returns:
+            Per question {"answer", "score", "start", "end"}: the answer text ("" for "no answer"), its
+            probability (the span's start times end probability in its window, or the no-answer one),
+            and its character offsets into the context (`context[start:end] == answer`).
+        """
+        self._check_fitted()
+        single = isinstance(inputs, dict)
+        items = [inputs] if single else list(inputs)
+        questions = []
+        for i, item in enumerate(items):
+            if not isinstance(item, dict) or not {"question", "context"} <= set(item):
+                raise ToolkitError(
+                    f"predict got {type(item).__name__} at position {i}"
+                    + (f" with keys {sorted(item)}" if isinstance(item, dict) else "")
+                    + ".",
+                    expected='{"question": "...", "context": "..."} or a list of them',
+                    fix="pass each question with its context",
+                )
+            kept = qa_data._question(
+                item.get("id", f"question {i}"), item["question"], item["context"], [], [], "", None, "predict"
+            )
+            questions.append(kept)
+        found = self._find(self.model_, questions)
+        texts = self._decide(found, self.no_answer_threshold_)
+        answers = [
+            {"answer": t, "score": f["score"], "start": f["start"], "end": f["end"]}
+            if t
+            else {"answer": "", "score": f["no_answer_probability"], "start": 0, "end": 0}
+            for t, f in zip(texts, found)
+        ]
+        return answers[0] if single else answers
+
+    def read_inputs(self, paths):
+        """Files of questions (any form `fit` reads; answers optional) -> (their ids, `predict`'s dicts):
+        what `toolkit predict RUN questions.jsonl` answers."""
+        sources, items = [], []
+        for path in paths:
+            questions, _ = qa_data.load_questions(path, self.columns, "skip", answers_required=False)
+            sources += [q.id for q in questions]
+            items += [{"question": q.question, "context": q.context} for q in questions]
+        return sources, items
+
+    def search_space(self, hp):
+        space = super().search_space(hp)
+        if self._pretrained_backbone():
+            space["learning_rate"] = hp.Float("learning_rate", 1e-5, 2e-4, sampling="log")
+            space["epochs"] = hp.Int("epochs", 2, 5)
+        else:
+            space["epochs"] = hp.Int("epochs", 20, 80, step=20)
+        space["max_answer_length"] = hp.Choice("max_answer_length", [15, 30, 50])
+        return space
+
+
+class SpanF1(keras.callbacks.Callback):
+    """Puts the validation questions' F1 (`val_f1`, with the no-answer threshold tuned on them),
+    `val_has_answer_f1` and `val_span_f1` (answerable questions, always answered) in each epoch's logs,
+    for early stopping, checkpoints and the tuner."""
+
+    def __init__(self, task, validation):
+        super().__init__()
+        self.task, self.validation = task, validation
+
+    def on_epoch_end(self, epoch, logs=None):
+        questions = self.validation.questions
+        found = self.task._find(self.model, questions)
+        threshold, _ = self.task._choose_threshold(questions, found)
+        scores = metrics_lib.squad_scores([list(q.answers) for q in questions], self.task._decide(found, threshold))
+        # The spans alone, every question answered: shows learning before the threshold lets any answer through.
+        answered = metrics_lib.squad_scores([list(q.answers) for q in questions], [f["text"] for f in found])
+        if logs is not None:
+            logs["val_f1"] = scores["f1"]
+            logs["val_has_answer_f1"] = scores["has_answer_f1"]
+            logs["val_span_f1"] = answered["has_answer_f1"]
+
+
+def train_question_answerer(data=None, validation_data=None, **kwargs):
+    """Trains a `QuestionAnswerer` (see its arguments) and returns it, fitted and saved.
+
+    Example:
+    >>> qa = train_question_answerer("dev-v2.0.json", backbone="path/to/bert-preset")  # doctest: +SKIP
+    >>> qa.predict({"question": "Who led the Normans?", "context": "The Normans were led by Rollo."})
+    ... # doctest: +SKIP
+    {'answer': 'Rollo', 'score': 0.91, 'start': 24, 'end': 29}
+    """
+    return QuestionAnswerer(**kwargs).fit(data, validation_data)

@@ -1,0 +1,329 @@
+"""Extractive question answering: metrics, windows, data forms, bad input, presets, save / load, real data."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+import toolkit
+from tasks import QuestionAnswerer
+from tasks.question_answering import data as qa_data
+from tasks.question_answering import windows as windows_lib
+from tests.conftest import real_data
+from toolkit import metrics
+
+SMALL = dict(max_length=64, doc_stride=24, embedding_dim=32, width=64, vocabulary_size=400, batch_size=32)
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    """A from-scratch answerer fitted briefly on 300 generated questions (shared by several tests)."""
+    keras.utils.set_random_seed(0)
+    folder = tmp_path_factory.mktemp("qa")
+    return QuestionAnswerer(**SMALL, epochs=2, verbose=0, save_dir=str(folder)).fit(
+        (lambda qs: ([q.question for q in qs], [q.context for q in qs], [_answer(q) for q in qs]))(
+            qa_data.generated_facts(300)
+        )
+    )
+
+
+def _answer(q):
+    return {"text": q.answers[0], "answer_start": q.starts[0]} if q.answers else None
+
+
+def _tokenizer(words):
+    import keras_hub
+
+    vocabulary = ["[PAD]", "[CLS]", "[SEP]", "[UNK]", "[MASK]", ".", ","] + words
+    return windows_lib.SpanTokenizer(keras_hub.tokenizers.WordPieceTokenizer(vocabulary, lowercase=True))
+
+
+# ----------------------------------------------------------------------------- metrics
+def test_metrics_follow_the_official_squad_definitions():
+    # Hand-checked against the official v2.0 script's rules.
+    assert metrics.normalize_answer("  The Normans,  a People! ") == "normans people"
+    assert metrics.answer_exact("Denmark, Iceland and Norway", "denmark iceland and norway") == 1
+    # "in 10th century" vs "10th and 11th centuries": common {10th} -> p = 1/3, r = 1/4 -> F1 = 2/7.
+    assert metrics.answer_f1("10th and 11th centuries", "in 10th century") == pytest.approx(2 / 7)
+    scores = metrics.squad_scores(
+        [["France", "in France"], [], ["Rollo"], ["", " "]],  # empty references count as no answer
+        ["the France", "", "Rollo's men", ""],
+    )
+    assert scores["exact_match"] == pytest.approx(75.0)
+    # Rollo's men -> "rollos men" against "rollo": no common token.
+    assert scores["f1"] == pytest.approx(75.0)
+    assert (scores["has_answer_count"], scores["no_answer_count"]) == (2, 2)
+    assert scores["has_answer_f1"] == pytest.approx(50.0) and scores["no_answer_f1"] == pytest.approx(100.0)
+
+
+def test_no_answer_threshold_is_the_f1_maximiser():
+    references = [["a"], ["b"], [], [], ["c"]]
+    predictions = ["a", "x", "y", "z", "c"]
+    scores = [-2.0, 3.0, 1.0, 2.5, 0.0]
+    threshold, f1 = metrics.best_no_answer_threshold(references, predictions, scores)
+    decided = ["" if s > threshold else p for p, s in zip(predictions, scores)]
+    assert f1 == pytest.approx(metrics.squad_scores(references, decided)["f1"])
+    # Brute force over every cut: none does better.
+    for cut in sorted(scores) + [-10.0]:
+        other = ["" if s > cut else p for p, s in zip(predictions, scores)]
+        assert metrics.squad_scores(references, other)["f1"] <= f1 + 1e-9
+    assert f1 == pytest.approx(80.0)
+
+
+# ----------------------------------------------------------------------------- windows
+def test_an_answer_across_a_window_boundary_is_found_in_the_window_holding_it():
+    words = [f"w{i}" for i in range(40)] + ["who", "came", "norman", "##s"]
+    tokens = _tokenizer(words)
+    context = " ".join(f"w{i}" for i in range(40)).replace("w9 w10", "Normans came")
+    start = context.index("Normans came")
+    question = qa_data.Question("q", "who came", context, ("Normans came",), (start,), "g")
+    windows = windows_lib.question_windows([question], tokens, max_length=16, doc_stride=6)
+    assert len(windows) > 3
+    # The answer's tokens straddle the first window's end; a later window holds all of it.
+    first_room = len(windows[0].token_starts)
+    answer_first = windows_lib.answer_tokens(*tokens([context])[0][1:], start, start + len("Normans came"))
+    assert answer_first[0] < first_room <= answer_first[1]
+    labelled = [w for w in windows if w.start > 0]
+    assert labelled
+    for w in labelled:
+        i, j = w.start - w.context_offset, w.end - w.context_offset
+        assert context[w.token_starts[i] : w.token_ends[j]] == "Normans came"
+    # Windows cover every context token.
+    covered = set()
+    for w in windows:
+        covered.update(zip(w.token_starts.tolist(), w.token_ends.tolist()))
+    assert len(covered) == len(tokens([context])[0][0])
+    # Logits that point at the answer in the window that holds it: read back as its text.
+    starts, ends = [], []
+    for w in windows:
+        s, e = np.zeros(len(w.token_ids)), np.zeros(len(w.token_ids))
+        s[0] = e[0] = 1.0
+        if w is labelled[0]:
+            s[w.start], e[w.end] = 9.0, 9.0
+        starts.append(s)
+        ends.append(e)
+    found = windows_lib.best_answers([question], windows, starts, ends, max_answer_length=5)[0]
+    assert (found["text"], context[found["start"] : found["end"]]) == ("Normans came", "Normans came")
+    assert found["no_answer_score"] < 0
+    # A span longer than max_answer_length is never chosen.
+    found = windows_lib.best_answers([question], windows, starts, ends, max_answer_length=2)[0]
+    assert found["text"] != "Normans came"
+
+
+def test_piece_offsets_split_words_and_keep_the_original_text():
+    tokens = _tokenizer(["norman", "##s", "zur", "##ich"])
+    ids, starts, ends = tokens(["Normans, Zürich."])[0]
+    text = "Normans, Zürich."
+    assert [text[s:e] for s, e in zip(starts, ends)][:3] == ["Norman", "s", ","]
+    # An accented word the pieces do not spell letter for letter keeps the whole word's span.
+    assert "Zürich" in {text[s:e] for s, e in zip(starts, ends)} or ids[3] == tokens.unknown
+
+
+# ----------------------------------------------------------------------------- data
+def _write_forms(tmp_path, questions):
+    squad = tmp_path / "train.json"
+    qa_data.write_squad_json(questions, squad)
+    records = [
+        {
+            "id": q.id,
+            "question": q.question,
+            "context": q.context,
+            "answer_text": q.answers[0] if q.answers else "",
+            "answer_start": q.starts[0] if q.answers else "",
+        }
+        for q in questions
+    ]
+    jsonl = tmp_path / "train.jsonl"
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in records))
+    import csv
+
+    table = tmp_path / "train.csv"
+    with open(table, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(records[0]))
+        writer.writeheader()
+        writer.writerows(records)
+    return squad, jsonl, table
+
+
+def test_every_data_form_gives_the_same_questions(tmp_path):
+    questions = qa_data.generated_facts(30)
+    squad, jsonl, table = _write_forms(tmp_path, questions)
+    lists = ([q.question for q in questions], [q.context for q in questions], [_answer(q) for q in questions])
+    expected = [(q.question, q.context, q.answers, q.starts) for q in questions]
+    for form in (squad, jsonl, table, lists):
+        loaded, _ = qa_data.load_questions(form)
+        assert [(q.question, q.context, q.answers, q.starts) for q in loaded] == expected, form
+    # Plain answer strings are found in the context; None is "no answer".
+    loaded, _ = qa_data.load_questions((["Who?", "What?"], ["Rollo led.", "Rollo led."], ["Rollo", None]))
+    assert [(q.answers, q.starts) for q in loaded] == [(("Rollo",), (0,)), ((), ())]
+
+
+def test_squad_json_reads_several_references_and_unanswerable_questions():
+    questions, _ = qa_data.load_questions(real_data("squad") / "dev-v2.0-subset.json")
+    assert len(questions) == 1407
+    assert sum(not q.answers for q in questions) == 1407 - 705
+    assert max(len(q.answers) for q in questions) > 1
+    assert len({q.group for q in questions}) == 5
+
+
+def test_bad_answers_fail_with_the_question_id_or_are_skipped_and_counted(tmp_path):
+    good = qa_data.generated_facts(6)
+    bad = [q._replace(starts=(q.starts[0] + 1,)) if q.answers else q for q in good]
+    squad = tmp_path / "bad.json"
+    qa_data.write_squad_json(bad, squad)
+    first_bad = next(q for q in bad if q.answers)
+    with pytest.raises(toolkit.ToolkitError, match=rf"(?s)Question '{first_bad.id}'.*bad_answers='skip'"):
+        qa_data.load_questions(squad)
+    with pytest.warns(UserWarning, match=rf"Skipped {sum(1 for q in bad if q.answers)} question"):
+        kept, _ = qa_data.load_questions(squad, bad_answers="skip")
+    assert len(kept) == sum(1 for q in bad if not q.answers)
+
+
+@pytest.mark.parametrize(
+    "content, suffix, message",
+    [
+        ('{"questions": []}', ".json", "not SQuAD-shaped"),
+        ("question,passage_text,answer\nWho?,Rollo,Rollo\n", ".csv", r"no column for \['context'\]"),
+        ('{"question": "Who?", "context": "  ", "answer_text": ""}\n', ".jsonl", "empty context"),
+        ("not json\n", ".jsonl", "Line 1 .* is not JSON"),
+        ("a,b\n", ".txt", "has the extension '.txt'"),
+    ],
+)
+def test_bad_files_raise_three_part_errors(tmp_path, content, suffix, message):
+    path = tmp_path / f"data{suffix}"
+    path.write_text(content)
+    with pytest.raises(toolkit.ToolkitError, match=f"(?s){message}.*Expected.*Fix"):
+        qa_data.load_questions(path)
+
+
+def test_a_chosen_column_that_does_not_exist_is_named(tmp_path):
+    _, _, table = _write_forms(tmp_path, qa_data.generated_facts(3))
+    with pytest.raises(toolkit.ToolkitError, match="no column 'passage' \\(for context\\)"):
+        qa_data.load_questions(table, columns={"context": "passage"})
+
+
+def test_a_question_longer_than_max_length_is_an_error(tmp_path):
+    long = " ".join(["who"] * 80) + "?"
+    data = ([long, "Who led?"] * 6, [f"Rollo led them {i}." for i in range(12)], ["Rollo"] * 12)
+    with pytest.raises(toolkit.ToolkitError, match="(?s)leave no room for context.*max_length=32"):
+        QuestionAnswerer(**{**SMALL, "max_length": 32}, epochs=1, verbose=0, save_dir=str(tmp_path)).fit(data)
+
+
+def test_tfds_question_answering_with_mock_data(tmp_path):
+    import tensorflow_datasets as tfds
+
+    # TFDS' mock data holds random strings, so the answers are not in the contexts: skipped, and counted.
+    with tfds.testing.mock_data(num_examples=8), pytest.warns(UserWarning, match="Skipped 8 question"):
+        with pytest.raises(toolkit.ToolkitError, match="holds no questions"):
+            qa_data.load_questions("tfds:squad", bad_answers="skip", data_dir=str(tmp_path))
+
+
+# ----------------------------------------------------------------------------- the task
+def test_fit_predict_save_load_and_grouped_split(fitted, tmp_path):
+    assert fitted.metrics_["data"]["grouped_by"] == "context"
+    assert set(fitted.metrics_["test"]) >= {"exact_match", "f1", "has_answer_f1", "no_answer_f1"}
+    assert "always_no_answer_f1" in fitted.metrics_["baseline"]
+    context = "Ada Costa was born in Lisbon in 1950. Boris Dahl works as a pilot."
+    questions = [
+        {"question": "Where was Ada Costa born?", "context": context},
+        {"question": "What does Boris Dahl do for a living?", "context": context * 6},  # several windows
+    ]
+    answers = fitted.predict(questions)
+    for answer, q in zip(answers, questions):
+        assert set(answer) == {"answer", "score", "start", "end"}
+        assert q["context"][answer["start"] : answer["end"]] == answer["answer"]
+        assert 0.0 <= answer["score"] <= 1.0
+    loaded = toolkit.load(fitted.run_dir)
+    again = loaded.predict(questions)
+    assert [(a["answer"], a["start"], a["end"]) for a in again] == [
+        (a["answer"], a["start"], a["end"]) for a in answers
+    ]
+    assert [a["score"] for a in again] == pytest.approx([a["score"] for a in answers], rel=1e-5)
+    assert loaded.no_answer_threshold_ == fitted.no_answer_threshold_
+    with pytest.raises(toolkit.ToolkitError, match="question.*context"):
+        fitted.predict(["Where was Ada born?"])
+
+
+def test_grouped_split_keeps_each_context_on_one_side(tmp_path):
+    qa = QuestionAnswerer(**SMALL, verbose=0, save_dir=str(tmp_path))
+    qa._check_params()
+    qa._groups = None
+    splits = qa._prepare_data(qa_data.generated_facts(300), None)
+    contexts = [{q.context for q in part.questions} for part in (splits.train, splits.validation, splits.test)]
+    assert all(contexts)
+    assert not (contexts[0] & contexts[1]) and not (contexts[0] & contexts[2]) and not (contexts[1] & contexts[2])
+
+
+@pytest.fixture(scope="module")
+def tiny_bert_folder(tmp_path_factory):
+    """A real KerasHub preset folder: a one-layer BERT and its WordPiece tokenizer, via save_to_preset."""
+    import keras_hub
+
+    keras.utils.set_random_seed(0)
+    texts = [q.question + " " + q.context for q in qa_data.generated_facts(200)]
+    words = sorted({w.lower() for t in texts for w in windows_lib._WORD.findall(t)} - {".", ",", "?"})
+    tokenizer = keras_hub.models.BertTokenizer(
+        vocabulary=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", ",", "?"] + words
+    )
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=tokenizer.vocabulary_size(), num_layers=1, num_heads=2, hidden_dim=16,
+        intermediate_dim=32, max_sequence_length=64,
+    )  # fmt: skip
+    folder = tmp_path_factory.mktemp("preset") / "tiny_bert"
+    backbone.save_to_preset(str(folder))
+    tokenizer.save_to_preset(str(folder))
+    return str(folder)
+
+
+def test_local_bert_preset_frozen_keeps_encoder_weights(tiny_bert_folder, tmp_path):
+    import keras_hub
+
+    data = qa_data.generated_facts(120)
+    qa = QuestionAnswerer(
+        backbone=tiny_bert_folder, finetune="freeze", learning_rate=1e-2, max_length=64, epochs=1, verbose=0,
+        save_dir=str(tmp_path),
+    ).fit(([q.question for q in data], [q.context for q in data], [_answer(q) for q in data]))  # fmt: skip
+    pretrained = {w.path: w.numpy() for w in keras_hub.models.Backbone.from_preset(tiny_bert_folder).weights}
+    encoder = qa.model_.get_layer("backbone")
+    assert encoder.weights
+    trained = {w.path: w.numpy() for w in encoder.weights}
+    assert set(trained) == {k for k in pretrained if not k.startswith("pooled_dense")}
+    for path, value in trained.items():
+        np.testing.assert_array_equal(value, pretrained[path])
+    assert qa.vocabulary_[:3] == ["[PAD]", "[UNK]", "[CLS]"]
+    loaded = toolkit.load(qa.run_dir)
+    question = {"question": "Where was Ada Costa born?", "context": "Ada Costa was born in Lisbon in 1950."}
+    before, after = qa.predict(question), loaded.predict(question)
+    assert {k: after[k] for k in ("answer", "start", "end")} == {k: before[k] for k in ("answer", "start", "end")}
+    assert after["score"] == pytest.approx(before["score"], rel=1e-5)
+
+
+def test_a_tokenizer_without_wordpiece_is_refused():
+    import keras_hub
+
+    with pytest.raises(toolkit.ToolkitError, match="WordPiece"):
+        windows_lib.SpanTokenizer(keras_hub.tokenizers.ByteTokenizer())
+
+
+def test_served_and_command_line_answers_match_predict(fitted, tmp_path, capsys):
+    from tests.toolkit.test_serve_and_export import Server
+    from toolkit import cli
+
+    context = "Ada Costa was born in Lisbon in 1950. Boris Dahl works as a pilot."
+    questions = [{"question": "Where was Ada Costa born?", "context": context}]
+    expected = fitted.predict(questions)
+    server = Server(fitted.run_dir)
+    try:
+        status, body = server.json("/predict", {"questions": questions})
+        assert status == 200
+        assert [p["answer"] for p in body["predictions"]] == [a["answer"] for a in expected]
+        status, body = server.json("/predict", {"texts": ["Where?"]})
+        assert status == 400 and "questions" in body["error"]
+    finally:
+        server.stop()
+    path = tmp_path / "ask.jsonl"
+    path.write_text(json.dumps({"id": "q1", **questions[0]}) + "\n")
+    assert cli.main(["predict", fitted.run_dir, str(path)]) == 0
+    source, answer = capsys.readouterr().out.strip().split("\t")
+    assert source == "q1" and json.loads(answer)["answer"] == expected[0]["answer"]
