@@ -27,6 +27,17 @@ import numpy as np
 from toolkit.errors import ToolkitError
 
 DEFAULT_MAX_UPLOAD_MB = 20
+# The JSON bodies POST /predict takes, by the task's `serving_input`: the type of each item, what the
+# list holds, an example body and how to fix a bad one. Other tasks take file uploads.
+JSON_INPUTS = {
+    "texts": (str, "a list of strings", '{"texts": ["first text", "second text"]}', "send the texts as a JSON list"),
+    "questions": (
+        dict,
+        "a list of {question, context} objects",
+        '{"questions": [{"question": "...", "context": "..."}]}',
+        "send each question with its context",
+    ),
+}
 
 
 def make_app(task, max_upload_mb=DEFAULT_MAX_UPLOAD_MB):
@@ -86,27 +97,13 @@ def make_app(task, max_upload_mb=DEFAULT_MAX_UPLOAD_MB):
         if len(body) > limit:
             return _too_large(len(body), limit)
         content_type = request.headers.get("content-type", "")
-        if kind == "texts":
-            texts = _json_field(content_type, body, "texts", "a list of strings")
-            if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
-                raise ToolkitError(
-                    '"texts" must be a list of strings.',
-                    expected='{"texts": ["first text", "second text"]}',
-                    fix="send the texts as a JSON list of strings",
-                )
+        if kind in JSON_INPUTS:
+            item_type, what, example, fix = JSON_INPUTS[kind]
+            values = _json_field(content_type, body, kind, what)
+            if not isinstance(values, list) or not all(isinstance(v, item_type) for v in values):
+                raise ToolkitError(f'"{kind}" must be {what}.', expected=example, fix=fix)
             with lock:
-                answers = task.predict(texts)
-            return {"predictions": [to_json(a, task) for a in answers]}
-        if kind == "questions":
-            questions = _json_field(content_type, body, "questions", "a list of {question, context} objects")
-            if not isinstance(questions, list) or not all(isinstance(q, dict) for q in questions):
-                raise ToolkitError(
-                    '"questions" must be a list of objects.',
-                    expected='{"questions": [{"question": "...", "context": "..."}]}',
-                    fix="send each question with its context",
-                )
-            with lock:
-                answers = task.predict(questions)
+                answers = task.predict(values)
             return {"predictions": [to_json(a, task) for a in answers]}
         files = await _files(request, content_type, body)
         with tempfile.TemporaryDirectory(prefix="toolkit-serve-") as folder:
@@ -195,10 +192,8 @@ def _scalars(metrics):
 
 
 def _takes(kind):
-    if kind == "texts":
-        return 'JSON {"texts": ["...", ...]}'
-    if kind == "questions":
-        return 'JSON {"questions": [{"question": "...", "context": "..."}, ...]}'
+    if kind in JSON_INPUTS:
+        return f"JSON {JSON_INPUTS[kind][2]}"
     return 'files: multipart/form-data with one or more "files" fields, or JSON {"files": [{"name", "base64"}]}'
 
 

@@ -58,6 +58,7 @@ class QuestionAnswerer(Task):
         data_dir: TFDS data folder for "tfds:NAME" data.
         learning_rate_schedule: "cosine" (5% warm-up, then decay to zero: BERT's fine-tuning recipe, and
             what learned spans here), or any schedule `toolkit.Task` takes.
+        batch_size: windows a training step reads (16: twice the steps of 32 in an epoch, as measured).
         **kwargs: the arguments every task shares (see `toolkit.Task`). `epochs=None`: 4 for a pretrained
             encoder, else enough steps for a network learning from scratch; `learning_rate=None`: 1.5e-4
             pretrained, 1e-3 from scratch.
@@ -93,10 +94,15 @@ class QuestionAnswerer(Task):
         epochs: int | None = None,
         learning_rate: float | None = None,
         learning_rate_schedule: str = "cosine",
+        batch_size: int = 16,
         **kwargs,
     ):
         super().__init__(
-            epochs=epochs, learning_rate=learning_rate, learning_rate_schedule=learning_rate_schedule, **kwargs
+            epochs=epochs,
+            learning_rate=learning_rate,
+            learning_rate_schedule=learning_rate_schedule,
+            batch_size=batch_size,
+            **kwargs,
         )
         self.backbone = backbone
         self.max_length = max_length
