@@ -145,9 +145,11 @@ class QuestionAnswerer(Task):
             else:
                 groups, grouped_by = [q.context for q in questions], "context"
         validation = self._load(validation_data)[0] if validation_data is not None else None
-        options = {**self._split_options(), "groups": groups}
-        if options["method"] == "auto":
-            options["method"] = "grouped"
+        options = self._split_options()
+        if options["method"] in ("auto", "grouped"):  # another split= the user chose is taken as asked
+            options.update(method="grouped", groups=groups)
+        else:
+            grouped_by = f"nothing (split={options['method']!r})"
         train, _, val, _, test, info = data_lib.holdout_positions(
             np.zeros(len(questions), int),
             None if validation is None else np.zeros(len(validation), int),
@@ -383,6 +385,8 @@ class QuestionAnswerer(Task):
         predictions = self._decide(found, self.no_answer_threshold_)
         scores = metrics_lib.squad_scores([list(q.answers) for q in part.questions], predictions)
         scores["no_answer_threshold"] = self.no_answer_threshold_
+        # The span loss (start and end cross-entropy over the windows), as every task reports a loss.
+        scores["loss"] = float(self.model_.evaluate(part.dataset, verbose=0, return_dict=True)["loss"])
         return scores
 
     def _compare_with_baseline(self):
