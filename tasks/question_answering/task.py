@@ -42,8 +42,9 @@ class QuestionAnswerer(Task):
     always answering nothing (benchmarks/RESULTS.md).
 
     Args:
-        backbone: a KerasHub preset name, local preset folder or Hugging Face folder of a WordPiece
-            encoder (BERT, DistilBERT, MiniLM, ELECTRA; fine-tuned), a from-scratch "transformer" or
+        backbone: a KerasHub preset name, local preset folder or Hugging Face folder of a text encoder
+            with a WordPiece (BERT, DistilBERT, MiniLM, ELECTRA), byte-level BPE (RoBERTa) or SentencePiece
+            (ALBERT, DeBERTa-v3) tokenizer (fine-tuned), a from-scratch "transformer" or
             "bilstm" (with a WordPiece vocabulary learned from the training texts), or a `keras.Model`
             from token ids (batch, time) to features (batch, time, width).
         max_length: tokens a window holds (question, context part and 3 markers).
@@ -188,7 +189,8 @@ class QuestionAnswerer(Task):
         )
 
     def _set_tokenizer(self, questions):
-        """The preset's WordPiece vocabulary, or one learned from the training questions and contexts."""
+        """The preset's tokenizer (WordPiece, byte-level BPE or SentencePiece), or a WordPiece vocabulary
+        learned from the training questions and contexts; kept as `tokenizer_` (what rebuilds it)."""
         if self._uses_preset():
             tokenizer = backbones_lib.load_preset(self.backbone, "Tokenizer")
             if tokenizer is None:
@@ -197,32 +199,30 @@ class QuestionAnswerer(Task):
                     expected="a preset folder with the tokenizer (assets/ from save_to_preset, or vocab.txt)",
                     fix="save the tokenizer with the backbone (`tokenizer.save_to_preset(folder)`)",
                 )
-            windows_lib.SpanTokenizer(tokenizer)  # a clear error for a tokenizer without WordPiece pieces
-            self.vocabulary_ = list(tokenizer.get_vocabulary())
-            self.lowercase_, self.strip_accents_ = bool(tokenizer.lowercase), bool(tokenizer.strip_accents)
+            self._span_tokenizer, self.tokenizer_ = windows_lib.span_tokenizer(tokenizer)
         else:
             import keras_hub
 
             texts = list(dict.fromkeys(q.context for q in questions)) + [q.question for q in questions]
-            self.vocabulary_ = keras_hub.tokenizers.compute_word_piece_vocabulary(
+            vocabulary = keras_hub.tokenizers.compute_word_piece_vocabulary(
                 tf.data.Dataset.from_tensor_slices(texts).batch(256),
                 self.vocabulary_size,
                 lowercase=True,
                 reserved_tokens=RESERVED,
             )
-            self.lowercase_, self.strip_accents_ = True, False
-        self.__dict__.pop("_span_tokenizer", None)
+            self._span_tokenizer, self.tokenizer_ = windows_lib.span_tokenizer(
+                keras_hub.tokenizers.WordPieceTokenizer(vocabulary, lowercase=True)
+            )
+        self.vocabulary_size_ = windows_lib.vocabulary_size(self.tokenizer_)
 
     def _tokens(self):
-        """The `SpanTokenizer` of this task's vocabulary (built once, also after `toolkit.load`)."""
+        """The span tokenizer of this task's `tokenizer_` (built once, also after `toolkit.load`)."""
         if getattr(self, "_span_tokenizer", None) is None:
-            import keras_hub
-
-            self._span_tokenizer = windows_lib.SpanTokenizer(
-                keras_hub.tokenizers.WordPieceTokenizer(
-                    self.vocabulary_, lowercase=self.lowercase_, strip_accents=self.strip_accents_
-                )
-            )
+            state = getattr(self, "tokenizer_", None)
+            if state is None:  # a run saved before tokenizer_ (WordPiece only)
+                state = {"kind": "wordpiece", "vocabulary": self.vocabulary_, "lowercase": self.lowercase_,
+                         "strip_accents": self.strip_accents_, "specials": None}  # fmt: skip
+            self._span_tokenizer = windows_lib.from_state(state)
         return self._span_tokenizer
 
     def _windows(self, questions, first_index=0):
@@ -320,7 +320,7 @@ class QuestionAnswerer(Task):
             takes = ["token_ids"]
         else:
             backbone = backbones_lib.BACKBONES.get(self.backbone)(
-                self.max_length, len(self.vocabulary_), embedding_dim=self.embedding_dim, width=self.width,
+                self.max_length, self.vocabulary_size_, embedding_dim=self.embedding_dim, width=self.width,
                 sequences=True,
             )  # fmt: skip
             takes = ["token_ids"]

@@ -1,10 +1,15 @@
 """Token windows over long contexts, and answer spans mapped between characters and tokens.
 
-KerasHub's WordPiece tokenizers return ids but no character offsets, which extractive question
-answering needs (an answer is a character span of the context). `SpanTokenizer` therefore splits the
-text into words and punctuation itself, keeping where each word is, and lets the KerasHub tokenizer
-(the preset's own vocabulary and case rules) split each word into pieces; a piece's span is its part
-of the word where the pieces spell the word, else the whole word.
+KerasHub's tokenizers return ids but no character offsets, which extractive question answering needs
+(an answer is a character span of the context). `span_tokenizer` gives each preset's kind its offsets:
+- WordPiece (BERT, DistilBERT, MiniLM, ELECTRA; learned vocabularies): `SpanTokenizer` splits the text
+  into words and punctuation itself, keeping where each word is, and lets the KerasHub tokenizer (the
+  preset's own vocabulary and case rules) split each word into pieces; a piece's span is its part of
+  the word where the pieces spell the word, else the whole word.
+- Byte-level BPE (RoBERTa): `BytePairSpans`, Hugging Face `tokenizers` built on the preset's vocabulary
+  and merges, which reports each token's offsets.
+- SentencePiece (ALBERT, DeBERTa-v3, XLM-RoBERTa): `SentencePieceSpans`, the `sentencepiece` library on
+  the preset's model, which reports each piece's byte offsets.
 
 A context longer than the model's `max_length` is read through overlapping windows
 `[CLS] question [SEP] context part [SEP]`, `doc_stride` context tokens apart (BERT's run_squad
@@ -31,12 +36,165 @@ Window = collections.namedtuple(
 )
 
 
+def special_ids(tokenizer, vocabulary):
+    """{"cls", "sep", "pad"} ids of a KerasHub tokenizer: its cls / sep tokens (BERT, ALBERT), else its
+    start / end tokens (RoBERTa's <s> and </s>), else "[CLS]" / "[SEP]" / "[PAD]" in `vocabulary`."""
+    found = {}
+    for name, attributes, token in (
+        ("cls", ("cls_token_id", "start_token_id"), "[CLS]"),
+        ("sep", ("sep_token_id", "end_token_id"), "[SEP]"),
+        ("pad", ("pad_token_id",), "[PAD]"),
+    ):
+        ids = [getattr(tokenizer, a, None) for a in attributes]
+        ids = [i for i in ids if i is not None]
+        if ids:
+            found[name] = int(ids[0])
+        elif token in vocabulary:
+            found[name] = int(tokenizer.token_to_id(token))
+        else:
+            raise ToolkitError(
+                f"The tokenizer has no {name} token (no {' or '.join(attributes)}, no {token} in its vocabulary).",
+                expected="a preset tokenizer with classification, separator and padding tokens (BERT's [CLS], "
+                "[SEP], [PAD]; RoBERTa's <s>, </s>, <pad>)",
+                fix="use a BERT-, RoBERTa- or ALBERT-family preset, or a from-scratch backbone",
+            )
+    return found
+
+
+def span_tokenizer(tokenizer):
+    """The span tokenizer for a KerasHub tokenizer (see the module's docstring), or a clear error.
+
+    Returns:
+        (span tokenizer, state): `state` is what `from_state` rebuilds it from (kept with a run).
+    """
+    import keras_hub
+
+    if isinstance(tokenizer, keras_hub.tokenizers.WordPieceTokenizer):
+        vocabulary = list(tokenizer.get_vocabulary())
+        state = {"kind": "wordpiece", "vocabulary": vocabulary, "lowercase": bool(tokenizer.lowercase),
+                 "strip_accents": bool(tokenizer.strip_accents)}  # fmt: skip
+    elif isinstance(tokenizer, keras_hub.tokenizers.BytePairTokenizer):
+        vocabulary = dict(tokenizer.vocabulary)
+        state = {"kind": "bpe", "vocabulary": vocabulary, "merges": list(tokenizer.merges)}
+    elif isinstance(tokenizer, keras_hub.tokenizers.SentencePieceTokenizer):
+        import base64
+
+        vocabulary = list(tokenizer.get_vocabulary())
+        state = {"kind": "sentencepiece", "proto": base64.b64encode(bytes(tokenizer.proto)).decode("ascii")}
+    else:
+        raise ToolkitError(
+            f"The preset's tokenizer is a {type(tokenizer).__name__}.",
+            expected="a WordPiece (BERT, DistilBERT, MiniLM, ELECTRA), byte-level BPE (RoBERTa) or SentencePiece "
+            "(ALBERT, DeBERTa-v3) tokenizer: question answering maps answers to tokens through their offsets",
+            fix="choose one of those presets, or a from-scratch backbone ('transformer', 'bilstm')",
+        )
+    state["specials"] = special_ids(tokenizer, vocabulary)
+    return from_state(state), state
+
+
+def vocabulary_size(state):
+    """The number of token ids of the tokenizer `state` describes."""
+    if state["kind"] == "sentencepiece":
+        return from_state(state).processor.get_piece_size()
+    return len(state["vocabulary"])
+
+
+def from_state(state):
+    """The span tokenizer `span_tokenizer` described by `state`."""
+    kind = state["kind"]
+    if kind == "wordpiece":
+        import keras_hub
+
+        tokenizer = keras_hub.tokenizers.WordPieceTokenizer(
+            state["vocabulary"], lowercase=state["lowercase"], strip_accents=state["strip_accents"]
+        )
+        return SpanTokenizer(tokenizer, state.get("specials"))
+    if kind == "bpe":
+        return BytePairSpans(state["vocabulary"], state["merges"], state["specials"])
+    if kind == "sentencepiece":
+        import base64
+
+        return SentencePieceSpans(base64.b64decode(state["proto"]), state["specials"])
+    raise ValueError(f"unknown span tokenizer kind {kind!r}")
+
+
+class BytePairSpans:
+    """Text -> byte-level BPE ids with each token's character span (RoBERTa's tokenizer), through Hugging
+    Face `tokenizers`, which tracks offsets through its byte-level pre-tokenizer (GPT-2's word split).
+
+    Example:
+    >>> pieces = ["<s>", "</s>", "<pad>", ".", "a", "e", "h", "m", "n", "o", "r", "s", "N", "T", "Ġ"]
+    >>> merges = ["T h", "Th e", "Ġ N", "ĠN o", "ĠNo r", "ĠNor m", "ĠNorm a", "ĠNorma n", "ĠNorman s"]
+    >>> pieces += [m.replace(" ", "") for m in merges]
+    >>> tokens = BytePairSpans({p: i for i, p in enumerate(pieces)}, merges, {"cls": 0, "sep": 1, "pad": 2})
+    >>> ids, starts, ends = tokens(["The Normans."])[0]
+    >>> [pieces[i] for i in ids], starts.tolist(), ends.tolist()
+    (['The', 'ĠNormans', '.'], [0, 4, 11], [3, 11, 12])
+    """
+
+    def __init__(self, vocabulary, merges, specials):
+        import tokenizers
+        from tokenizers import models, pre_tokenizers, processors
+
+        pairs = [tuple(m.split(" ")) for m in merges if not m.lstrip().startswith("#version")]
+        self.tokenizer = tokenizers.Tokenizer(models.BPE(vocab=dict(vocabulary), merges=pairs))
+        self.tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+        # Offsets without the leading space a token like "ĠNormans" carries.
+        self.tokenizer.post_processor = processors.ByteLevel(trim_offsets=True)
+        self.cls, self.sep, self.pad = specials["cls"], specials["sep"], specials["pad"]
+
+    def __call__(self, texts):
+        """[(ids, starts, ends)] per text, as `SpanTokenizer` gives them."""
+        results = []
+        for first in range(0, len(texts), CHUNK):
+            for encoding in self.tokenizer.encode_batch(list(texts[first : first + CHUNK]), add_special_tokens=False):
+                offsets = np.array(encoding.offsets, np.int32).reshape(-1, 2)
+                results.append((np.array(encoding.ids, np.int32), offsets[:, 0], offsets[:, 1]))
+        return results
+
+
+class SentencePieceSpans:
+    """Text -> SentencePiece ids with each piece's character span (ALBERT, DeBERTa-v3, XLM-RoBERTa), through
+    the `sentencepiece` library, which reports each piece's byte offsets in the text."""
+
+    def __init__(self, proto, specials):
+        import sentencepiece
+
+        self.processor = sentencepiece.SentencePieceProcessor(model_proto=bytes(proto))
+        self.cls, self.sep, self.pad = specials["cls"], specials["sep"], specials["pad"]
+
+    def __call__(self, texts):
+        """[(ids, starts, ends)] per text, as `SpanTokenizer` gives them."""
+        results = []
+        for text in texts:
+            encoded = self.processor.encode(text, return_type="proto")
+            # Byte offsets -> character offsets; a piece's span leaves out the space it stands for ("▁").
+            chars = np.zeros(len(text.encode("utf-8")) + 1, np.int32)
+            at = 0
+            for k, c in enumerate(text):
+                width = len(c.encode("utf-8"))
+                chars[at : at + width] = k
+                at += width
+            chars[at] = len(text)
+            ids, starts, ends = [], [], []
+            for piece in encoded.pieces:
+                start, end = int(chars[piece.begin]), int(chars[piece.end])
+                while start < end and text[start].isspace():
+                    start += 1
+                ids.append(piece.id)
+                starts.append(start)
+                ends.append(end)
+            results.append((np.array(ids, np.int32), np.array(starts, np.int32), np.array(ends, np.int32)))
+        return results
+
+
 class SpanTokenizer:
     """Text -> WordPiece ids with each token's character span.
 
     Args:
         tokenizer: a `keras_hub.tokenizers.WordPieceTokenizer` (BERT, DistilBERT, MiniLM, ELECTRA presets, or
             one built on a learned vocabulary).
+        specials: {"cls", "sep", "pad"} ids (`special_ids`); None: "[CLS]", "[SEP]", "[PAD]".
 
     Example:
     >>> import keras_hub
@@ -47,35 +205,13 @@ class SpanTokenizer:
     ([4, 5, 6, 7, 8], [0, 4, 10, 12, 16], [3, 10, 11, 16, 17])
     """
 
-    def __init__(self, tokenizer):
-        import keras_hub
-
-        if not isinstance(tokenizer, keras_hub.tokenizers.WordPieceTokenizer):
-            raise ToolkitError(
-                f"The preset's tokenizer is a {type(tokenizer).__name__}.",
-                expected="a WordPiece tokenizer (BERT, DistilBERT, MiniLM, ELECTRA presets): question answering "
-                "maps answers to tokens through its pieces",
-                fix="choose a BERT-family preset, or a from-scratch backbone ('transformer', 'bilstm')",
-            )
+    def __init__(self, tokenizer, specials=None):
         self.tokenizer = tokenizer
         self.vocabulary = tokenizer.get_vocabulary()
         self.suffix = tokenizer.suffix_indicator
         self.unknown = tokenizer.token_to_id(tokenizer.oov_token)
-
-        def special(name):
-            token = {"cls": "[CLS]", "sep": "[SEP]", "pad": "[PAD]"}[name]
-            found = getattr(tokenizer, f"{name}_token_id", None)
-            if found is None and token in self.vocabulary:
-                found = tokenizer.token_to_id(token)
-            if found is None:
-                raise ToolkitError(
-                    f"The tokenizer's vocabulary has no {token} token.",
-                    expected="a BERT-style vocabulary with [CLS], [SEP] and [PAD]",
-                    fix="use a BERT-family preset, or let the task learn a vocabulary (a from-scratch backbone)",
-                )
-            return int(found)
-
-        self.cls, self.sep, self.pad = special("cls"), special("sep"), special("pad")
+        specials = specials or special_ids(tokenizer, self.vocabulary)
+        self.cls, self.sep, self.pad = specials["cls"], specials["sep"], specials["pad"]
 
     def _normal(self, word):
         if self.tokenizer.lowercase:

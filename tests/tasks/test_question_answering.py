@@ -353,7 +353,7 @@ def test_local_bert_preset_frozen_keeps_encoder_weights(tiny_bert_folder, tmp_pa
     assert set(trained) == {k for k in pretrained if not k.startswith("pooled_dense")}
     for path, value in trained.items():
         np.testing.assert_array_equal(value, pretrained[path])
-    assert qa.vocabulary_[:3] == ["[PAD]", "[UNK]", "[CLS]"]
+    assert qa.tokenizer_["vocabulary"][:3] == ["[PAD]", "[UNK]", "[CLS]"] and qa.tokenizer_["kind"] == "wordpiece"
     loaded = toolkit.load(qa.run_dir)
     question = {"question": "Where was Ada Costa born?", "context": "Ada Costa was born in Lisbon in 1950."}
     before, after = qa.predict(question), loaded.predict(question)
@@ -365,7 +365,7 @@ def test_a_tokenizer_without_wordpiece_is_refused():
     import keras_hub
 
     with pytest.raises(toolkit.ToolkitError, match="WordPiece"):
-        windows_lib.SpanTokenizer(keras_hub.tokenizers.ByteTokenizer())
+        windows_lib.span_tokenizer(keras_hub.tokenizers.ByteTokenizer())
 
 
 def test_served_and_command_line_answers_match_predict(fitted, tmp_path, capsys):
@@ -435,3 +435,85 @@ def test_minilm_on_real_squad_beats_no_answer_and_first_sentence(minilm, tmp_pat
     assert qa.evaluate(test)["has_answer_f1"] == pytest.approx(
         metrics.squad_scores(references, [a["answer"] for a in answers])["has_answer_f1"]
     )
+
+
+def _tiny_roberta(folder, texts):
+    """A one-layer RoBERTa preset folder whose byte-level BPE is trained on `texts` (Hugging Face tokenizers)."""
+    import keras_hub
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    bpe.train_from_iterator(
+        texts,
+        trainers.BpeTrainer(
+            vocab_size=500, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        ),
+    )
+    merges = json.loads(bpe.to_str())["model"]["merges"]
+    merges = [m if isinstance(m, str) else " ".join(m) for m in merges]
+    tokenizer = keras_hub.models.RobertaTokenizer(vocabulary=bpe.get_vocab(), merges=merges)
+    backbone = keras_hub.models.RobertaBackbone(
+        vocabulary_size=tokenizer.vocabulary_size(), num_layers=1, num_heads=2, hidden_dim=16, intermediate_dim=32,
+        max_sequence_length=64,
+    )  # fmt: skip
+    return backbone, tokenizer
+
+
+def _tiny_albert(folder, texts):
+    """A one-layer ALBERT preset folder whose SentencePiece model is trained on `texts`."""
+    import io
+
+    import keras_hub
+    import sentencepiece
+
+    proto = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(texts), model_writer=proto, vocab_size=150, model_type="unigram",
+        pad_id=0, unk_id=1, bos_id=2, eos_id=3, pad_piece="<pad>", unk_piece="<unk>", bos_piece="[CLS]",
+        eos_piece="[SEP]", user_defined_symbols="[MASK]", minloglevel=2,
+    )  # fmt: skip
+    tokenizer = keras_hub.models.AlbertTokenizer(proto=proto.getvalue())
+    backbone = keras_hub.models.AlbertBackbone(
+        vocabulary_size=tokenizer.vocabulary_size(), num_layers=1, num_heads=2, embedding_dim=8, hidden_dim=16,
+        intermediate_dim=32, num_groups=1, num_inner_repetitions=1, max_sequence_length=64,
+    )  # fmt: skip
+    return backbone, tokenizer
+
+
+@pytest.mark.parametrize("family", ["roberta", "albert"])
+def test_bpe_and_sentencepiece_presets_map_answers_exactly_and_round_trip(family, tmp_path):
+    keras.utils.set_random_seed(0)
+    data = qa_data.generated_facts(120)
+    texts = list(dict.fromkeys(q.context for q in data)) + [q.question for q in data]
+    folder = tmp_path / family
+    backbone, tokenizer = {"roberta": _tiny_roberta, "albert": _tiny_albert}[family](folder, texts)
+    backbone.save_to_preset(str(folder))
+    tokenizer.save_to_preset(str(folder))
+    spans, state = windows_lib.span_tokenizer(tokenizer)
+    assert state["kind"] == {"roberta": "bpe", "albert": "sentencepiece"}[family]
+    # Every answer maps to tokens and back to its text (offsets, not guesses): exactly with BPE, which splits
+    # punctuation off words; SentencePiece may keep a piece like "2000." whole, which SQuAD's scoring equates.
+    for q in data:
+        if q.answers:
+            ids, starts, ends = spans([q.context])[0]
+            assert ids.tolist() == np.asarray(tokenizer([q.context])[0]).tolist()  # the preset's own ids
+            first, last = windows_lib.answer_tokens(starts, ends, q.starts[0], q.starts[0] + len(q.answers[0]))
+            mapped = q.context[starts[first] : ends[last]]
+            if family == "roberta":
+                assert mapped == q.answers[0]
+            else:
+                assert q.answers[0] in mapped and metrics.answer_exact(q.answers[0], mapped)
+    qa = QuestionAnswerer(
+        backbone=str(folder), max_length=64, doc_stride=24, epochs=1, learning_rate=1e-3, verbose=0,
+        save_dir=str(tmp_path / "runs"),
+    ).fit(data)  # fmt: skip
+    context = "Ada Costa was born in Lisbon in 1950. Boris Dahl works as a pilot."
+    questions = [{"question": "Where was Ada Costa born?", "context": context}] * 2
+    answers = qa.predict(questions)
+    assert all(context[a["start"] : a["end"]] == a["answer"] for a in answers)
+    loaded = toolkit.load(qa.run_dir)
+    assert loaded.tokenizer_ == qa.tokenizer_
+    again = loaded.predict(questions)
+    assert [(a["answer"], a["start"]) for a in again] == [(a["answer"], a["start"]) for a in answers]
