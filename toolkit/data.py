@@ -8,6 +8,7 @@ arrays with these helpers, then into batched, cached, prefetched
 import collections
 import csv
 import hashlib
+import json
 import math
 import os
 import pathlib
@@ -636,3 +637,29 @@ def existing_path(data, expected):
             fix="check the path (relative paths start from the current folder)",
         )
     return path
+
+
+def read_json_lines(content, path, example):
+    """JSON Lines text -> (records, their line numbers); a three-part error for a line that is not a JSON
+    object. `example` is one line as the caller expects it, shown in the error."""
+    records, line_numbers = [], []
+    for number, line in enumerate(content.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise ToolkitError(
+                f"Line {number} of '{path}' is not valid JSON: {error.msg}.",
+                expected=f"JSON Lines: one object per line, e.g. {example}",
+                fix="fix that line",
+            ) from None
+        if not isinstance(record, dict):
+            raise ToolkitError(
+                f"Line {number} of '{path}' holds a {type(record).__name__}, not an object.",
+                expected=f"one JSON object per line, e.g. {example}",
+                fix="write each example as an object",
+            )
+        records.append(record)
+        line_numbers.append(number)
+    return records, line_numbers

@@ -305,6 +305,15 @@ class Task:
                 setattr(clone, name, value)
         return clone
 
+    def _check_each(self, checks):
+        """Raises the first failed check of `checks`, (ok, argument name, what is expected) triples, as a
+        three-part error naming the argument and its value."""
+        for ok, name, expected in checks:
+            if not ok:
+                raise ToolkitError(
+                    f"{name}={getattr(self, name)!r} is not valid.", expected=expected, fix=f"pass a valid {name}"
+                )
+
     def _check_params(self):
         """Checks every argument's type (from the constructor's annotations), then the ranges, before any work."""
         values = {name: getattr(self, name) for name in self._param_names()}
@@ -344,11 +353,7 @@ class Task:
                 f"None, one of {distribute.CHOICES}, or a tf.distribute.Strategy",
             ),
         ]
-        for ok, name, expected in checks:
-            if not ok:
-                raise ToolkitError(
-                    f"{name}={getattr(self, name)!r} is not valid.", expected=expected, fix=f"pass a valid {name}"
-                )
+        self._check_each(checks)
         STRATEGIES.get(self.finetune)
 
     def _check_backbone(self):

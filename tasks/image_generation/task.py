@@ -144,11 +144,7 @@ class ImageGenerator(Task):
             (0 < self.anomaly_fraction < 1, "anomaly_fraction", "a fraction between 0 and 1"),
             (self.backbone in self.accepted_backbones(), "backbone", f"one of {self.accepted_backbones()}"),
         ]
-        for ok, name, expected in checks:
-            if not ok:
-                raise ToolkitError(
-                    f"{name}={getattr(self, name)!r} is not valid.", expected=expected, fix=f"pass a valid {name}"
-                )
+        self._check_each(checks)
         for name in self.augment:
             if name not in augment_lib.NAMES:
                 raise ToolkitError(

@@ -189,19 +189,8 @@ def _from_squad_json(path, checker):
 
 def _read_records(path):
     if path.suffix.lower() == ".jsonl":
-        records = []
-        with open(path, encoding="utf-8") as f:
-            for number, line in enumerate(f, 1):
-                if line.strip():
-                    try:
-                        records.append(json.loads(line))
-                    except json.JSONDecodeError as error:
-                        raise ToolkitError(
-                            f"Line {number} of '{path}' is not JSON ({error}).",
-                            expected="one JSON object a line",
-                            fix="correct that line",
-                        ) from None
-        return records
+        example = '{"question": "Who?", "context": "Rollo led.", "answer_text": "Rollo", "answer_start": 0}'
+        return data_lib.read_json_lines(path.read_text(encoding="utf-8"), path, example)[0]
     with open(path, encoding="utf-8", newline="") as f:
         return list(csv.DictReader(f, delimiter="\t" if path.suffix.lower() == ".tsv" else ","))
 

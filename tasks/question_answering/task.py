@@ -127,11 +127,7 @@ class QuestionAnswerer(Task):
             (self.vocabulary_size >= 100, "vocabulary_size", "an integer >= 100"),
             (self.bad_answers in qa_data.BAD_ANSWERS, "bad_answers", f"one of {qa_data.BAD_ANSWERS}"),
         ]
-        for ok, name, expected in checks:
-            if not ok:
-                raise ToolkitError(
-                    f"{name}={getattr(self, name)!r} is not valid.", expected=expected, fix=f"pass a valid {name}"
-                )
+        self._check_each(checks)
 
     # ------------------------------------------------------------------- data
     def _load(self, data):

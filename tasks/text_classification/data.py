@@ -7,7 +7,6 @@ text or label is empty are skipped with a warning that counts them.
 
 import csv
 import io
-import json
 import os
 import pathlib
 import warnings
@@ -112,7 +111,7 @@ def read_table(path, columns=None, say=None):
         )
     content = decode(path.read_bytes(), path)
     if suffix in (".jsonl", ".json"):
-        records, line_numbers = _json_lines(content, path)
+        records, line_numbers = data_lib.read_json_lines(content, path, '{"text": "a fine film", "label": "pos"}')
         text_key, label_key, how = _choose_keys(records, columns, path)
         if say:
             say(f"Reading '{path.name}': text from key {text_key!r}, labels from key {label_key!r} ({how}).")
@@ -401,30 +400,6 @@ def _clean(texts, labels, source, where=None):
         )
     label_of = lambda i: labels[i].strip() if isinstance(labels[i], str) else labels[i]  # noqa: E731
     return [texts[i] for i in keep], [label_of(i) for i in keep]
-
-
-def _json_lines(content, path):
-    records, line_numbers = [], []
-    for number, line in enumerate(content.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise ToolkitError(
-                f"Line {number} of '{path}' is not valid JSON: {error.msg}.",
-                expected='JSON Lines: one object per line, e.g. {"text": "a fine film", "label": "pos"}',
-                fix="fix that line",
-            ) from None
-        if not isinstance(record, dict):
-            raise ToolkitError(
-                f"Line {number} of '{path}' holds a {type(record).__name__}, not an object.",
-                expected='one JSON object per line, e.g. {"text": "a fine film", "label": "pos"}',
-                fix="write each example as an object",
-            )
-        records.append(record)
-        line_numbers.append(number)
-    return records, line_numbers
 
 
 def _choose_keys(records, columns, path):

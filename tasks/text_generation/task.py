@@ -115,11 +115,7 @@ class TextGenerator(Task):
             (self.temperature > 0, "temperature", "a number > 0"),
             (self.split in ("auto", "contiguous"), "split", "'auto' or 'contiguous': a corpus is split by position"),
         ]
-        for ok, name, expected in checks:
-            if not ok:
-                raise ToolkitError(
-                    f"{name}={getattr(self, name)!r} is not valid.", expected=expected, fix=f"pass a valid {name}"
-                )
+        self._check_each(checks)
 
     # ------------------------------------------------------------------- data
     def _prepare_data(self, data, validation_data):

@@ -248,7 +248,7 @@ def test_bad_answers_fail_with_the_question_id_or_are_skipped_and_counted(tmp_pa
         ('{"questions": []}', ".json", "not SQuAD-shaped"),
         ("question,passage_text,answer\nWho?,Rollo,Rollo\n", ".csv", r"no column for \['context'\]"),
         ('{"question": "Who?", "context": "  ", "answer_text": ""}\n', ".jsonl", "empty context"),
-        ("not json\n", ".jsonl", "Line 1 .* is not JSON"),
+        ("not json\n", ".jsonl", "Line 1 .* is not valid JSON"),
         ("a,b\n", ".txt", "has the extension '.txt'"),
     ],
 )
