@@ -474,7 +474,7 @@ class QuestionAnswerer(Task):
         space = super().search_space(hp)
         if self._pretrained_backbone():
             space["learning_rate"] = hp.Float("learning_rate", 1e-5, 2e-4, sampling="log")
-            space["epochs"] = hp.Int("epochs", 2, 5)
+            space["epochs"] = hp.Int("epochs", 2, 10)
         else:
             space["epochs"] = hp.Int("epochs", 20, 80, step=20)
         space["max_answer_length"] = hp.Choice("max_answer_length", [15, 30, 50])

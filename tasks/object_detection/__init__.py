@@ -1,0 +1,1 @@
+"""Object detection (in progress, issue "Object detection"): the annotation readers in `annotations`."""

@@ -1,0 +1,178 @@
+"""Object-detection annotations: VOC XML, COCO JSON, YOLO text and CSV read to the same boxes; bad files."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import toolkit
+from tasks.object_detection import annotations as ann
+from tests.conftest import real_data
+
+# One hand-written truth: image name, size, boxes (xmin, ymin, xmax, ymax in pixels) with labels.
+TRUTH = {
+    "a.png": (64, 48, [((4, 6, 30, 40), "cat"), ((32, 8, 60, 24), "dog")]),
+    "b.png": (40, 40, [((0, 0, 40, 40), "dog")]),
+    "c.png": (32, 20, []),  # a negative: no boxes
+}
+CLASSES = ["cat", "dog"]
+
+
+def _images(folder):
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, (w, h, _) in TRUTH.items():
+        Image.new("RGB", (w, h), (120, 30, 60)).save(folder / name)
+    return folder
+
+
+def _write_voc(root):
+    (root / "annotations").mkdir(parents=True)
+    for name, (w, h, boxes) in TRUTH.items():
+        objects = "".join(
+            f"<object><name>{label}</name><bndbox><xmin>{b[0]}</xmin><ymin>{b[1]}</ymin><xmax>{b[2]}</xmax>"
+            f"<ymax>{b[3]}</ymax></bndbox></object>"
+            for b, label in boxes
+        )
+        xml = f"<annotation><filename>{name}</filename><size><width>{w}</width><height>{h}</height></size>{objects}</annotation>"
+        (root / "annotations" / (name[:-4] + ".xml")).write_text(xml)
+    return ann.read_voc(root / "annotations")
+
+
+def _write_coco(root):
+    ids = {"cat": 3, "dog": 17}  # not contiguous, as COCO's are not
+    images, annotations = [], []
+    for k, (name, (w, h, boxes)) in enumerate(TRUTH.items()):
+        images.append({"id": 100 + k, "file_name": name, "width": w, "height": h})
+        for b, label in boxes:
+            bbox = [b[0], b[1], b[2] - b[0], b[3] - b[1]]
+            annotations.append({"id": len(annotations), "image_id": 100 + k, "category_id": ids[label], "bbox": bbox})
+    categories = [{"id": i, "name": n} for n, i in ids.items()]
+    path = root / "instances_train.json"
+    path.write_text(json.dumps({"images": images, "annotations": annotations, "categories": categories}))
+    return ann.read_coco(path)
+
+
+def _write_yolo(root):
+    (root / "labels").mkdir(parents=True)
+    for name, (w, h, boxes) in TRUTH.items():
+        lines = [
+            f"{CLASSES.index(label)} {(b[0] + b[2]) / 2 / w} {(b[1] + b[3]) / 2 / h} {(b[2] - b[0]) / w} {(b[3] - b[1]) / h}"
+            for b, label in boxes
+        ]
+        if lines:  # c.png has no label file at all: a negative
+            (root / "labels" / (name[:-4] + ".txt")).write_text("\n".join(lines) + "\n")
+    (root / "classes.txt").write_text("\n".join(CLASSES) + "\n")
+    return ann.read_yolo(root / "labels", root / "classes.txt")
+
+
+def _write_csv(root):
+    rows = ["filename,width,height,class,xmin,ymin,xmax,ymax"]
+    rows += [
+        f"{name},{w},{h},{label},{b[0]},{b[1]},{b[2]},{b[3]}"
+        for name, (w, h, boxes) in TRUTH.items()
+        for b, label in boxes
+    ]
+    path = root / "labels.csv"
+    path.write_text("\n".join(rows) + "\n")
+    return ann.read_csv(path)
+
+
+@pytest.mark.parametrize("writer", [_write_voc, _write_coco, _write_yolo, _write_csv])
+def test_every_format_reads_the_same_boxes(writer, tmp_path):
+    _images(tmp_path / "images")
+    found = {a.image.rsplit("/", 1)[-1]: a for a in writer(tmp_path)}
+    expected = TRUTH if writer is not _write_csv else {k: v for k, v in TRUTH.items() if v[2]}  # a CSV row is a box
+    assert set(found) == set(expected)
+    for name, (w, h, boxes) in expected.items():
+        a = found[name]
+        assert (a.width, a.height) == (w, h) and a.labels == [label for _, label in boxes]
+        np.testing.assert_allclose(a.boxes, np.array([b for b, _ in boxes], np.float32).reshape(-1, 4), atol=1e-4)
+        assert a.boxes.dtype == np.float32 and a.boxes.shape == (len(boxes), 4)
+
+
+def test_raccoon_voc_and_csv_hold_the_same_boxes():
+    raccoon = real_data("raccoon")
+    voc = {a.image.rsplit("/", 1)[-1]: a for a in ann.read_voc(raccoon / "annotations", raccoon / "images")}
+    csv_ = {}
+    for part in ("train_labels.csv", "test_labels.csv"):
+        csv_.update({a.image.rsplit("/", 1)[-1]: a for a in ann.read_csv(raccoon / part, raccoon / "images")})
+    assert len(voc) == 200 and set(csv_) == set(voc)
+    assert sum(len(a.boxes) for a in voc.values()) == sum(len(a.boxes) for a in csv_.values())
+    for name, a in voc.items():
+        np.testing.assert_allclose(np.sort(a.boxes, axis=0), np.sort(csv_[name].boxes, axis=0))
+        assert sorted(a.labels) == sorted(csv_[name].labels) and set(a.labels) == {"raccoon"}
+
+
+def test_bad_boxes_fail_naming_the_image_or_are_skipped_and_counted(tmp_path):
+    _images(tmp_path / "images")
+    path = tmp_path / "labels.csv"
+    path.write_text(
+        "filename,width,height,class,xmin,ymin,xmax,ymax\n"
+        "a.png,64,48,cat,4,6,30,40\n"
+        "a.png,64,48,dog,10,10,90,20\n"  # past the right border
+        "b.png,40,40,dog,20,5,20,30\n"  # no width
+        "b.png,40,40,dog,0,0,40.4,40\n"  # past the border by rounding only: clipped, kept
+    )
+    with pytest.raises(toolkit.ToolkitError, match="box .* of image 'a.png' lies outside the 64x48 image"):
+        ann.read_csv(path)
+    with pytest.warns(UserWarning, match="Skipped 2 bad box"):
+        found = {a.image.rsplit("/", 1)[-1]: a for a in ann.read_csv(path, bad_boxes="skip")}
+    assert len(found["a.png"].boxes) == 1 and found["b.png"].boxes.tolist() == [[0, 0, 40, 40]]
+
+
+@pytest.mark.parametrize(
+    "files, reader, message",
+    [
+        ({"x.json": '{"images": []}'}, lambda r: ann.read_coco(r / "x.json"), "is not a COCO file"),
+        ({"x.json": "[1, 2"}, lambda r: ann.read_coco(r / "x.json"), "is not JSON"),
+        (
+            {
+                "x.json": json.dumps(
+                    {
+                        "images": [{"id": 1, "file_name": "a.png", "width": 64, "height": 48}],
+                        "annotations": [{"id": 9, "image_id": 1, "category_id": 5, "bbox": [1, 1, 5, 5]}],
+                        "categories": [{"id": 1, "name": "cat"}],
+                    }
+                )
+            },
+            lambda r: ann.read_coco(r / "x.json"),
+            "category id 5, which is not among the categories",
+        ),  # fmt: skip
+        (
+            {
+                "x.json": json.dumps(
+                    {
+                        "images": [{"id": 1, "file_name": "gone.png", "width": 9, "height": 9}],
+                        "annotations": [],
+                        "categories": [],
+                    }
+                )
+            },
+            lambda r: ann.read_coco(r / "x.json"),
+            "names the image 'gone.png'",
+        ),  # fmt: skip
+        (
+            {"x.json": json.dumps({"images": [], "annotations": [], "categories": []})},
+            lambda r: ann.read_coco(r / "x.json"),
+            "holds no annotated images",
+        ),
+        ({"labels/a.txt": "2 0.5 0.5 0.1 0.1\n"}, lambda r: ann.read_yolo(r / "labels", CLASSES), "has class 2"),
+        ({"labels/a.txt": "0 0.5 0.5\n"}, lambda r: ann.read_yolo(r / "labels", CLASSES), "is not 'class cx cy w h'"),
+        (
+            {"labels/z.txt": "0 0.5 0.5 0.1 0.1\n"},
+            lambda r: ann.read_yolo(r / "labels", CLASSES),
+            r"\['z.txt'\] with no image",
+        ),
+        ({"annotations/a.xml": "<annotation><size>"}, lambda r: ann.read_voc(r / "annotations"), "is not readable XML"),
+        ({"l.csv": "name,box\nx,1\n"}, lambda r: ann.read_csv(r / "l.csv"), "lacks the column"),
+    ],
+)
+def test_bad_annotation_files_are_three_part_errors(files, reader, message, tmp_path):
+    _images(tmp_path / "images")
+    for name, content in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(content)
+    with pytest.raises(toolkit.ToolkitError, match=message) as error:
+        reader(tmp_path)
+    assert "Expected:" in str(error.value) and "Fix:" in str(error.value)
