@@ -299,3 +299,81 @@ def _per_question(references, predictions):
 
 def _percent(values):
     return float(100.0 * values.mean()) if len(values) else 0.0
+
+
+def detection_scores(ground_truth, detections, class_names):
+    """COCO box metrics through pycocotools' COCOeval (the reference implementation).
+
+    Args:
+        ground_truth: per image (boxes, labels): absolute [xmin, ymin, xmax, ymax] boxes, (n, 4), and
+            their class indices (n,). An image may have no boxes.
+        detections: per image (boxes, labels, scores), the same layout plus a score per box.
+        class_names: names by class index, for the per-class results.
+
+    Returns:
+        {"map" (mAP@[.5:.95]), "map_50", "map_75", "recall" (AR@100), "per_class": {name: {"ap",
+        "ap_50", "recall"}}}, each from 0 to 1; a class without boxes anywhere is left out of the means
+        (COCO's rule) and is None per class.
+
+    Example:
+    >>> truth = [(np.array([[10, 10, 50, 50]]), np.array([0]))]
+    >>> found = [(np.array([[10, 10, 50, 50]]), np.array([0]), np.array([0.9]))]
+    >>> scores = detection_scores(truth, found, ["raccoon"])
+    >>> round(scores["map"], 3), round(scores["map_50"], 3), round(scores["per_class"]["raccoon"]["ap"], 3)
+    (1.0, 1.0, 1.0)
+    """
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    def xywh(box):
+        x0, y0, x1, y1 = (float(v) for v in box)
+        return [x0, y0, x1 - x0, y1 - y0]
+
+    images, truth, found = [], [], []
+    for image, ((boxes, labels), (d_boxes, d_labels, d_scores)) in enumerate(zip(ground_truth, detections)):
+        images.append({"id": image})
+        for box, label in zip(np.reshape(boxes, (-1, 4)), np.reshape(labels, -1)):
+            b = xywh(box)
+            truth.append({"id": len(truth) + 1, "image_id": image, "category_id": int(label), "bbox": b,
+                          "area": b[2] * b[3], "iscrowd": 0})  # fmt: skip
+        for box, label, score in zip(np.reshape(d_boxes, (-1, 4)), np.reshape(d_labels, -1), np.reshape(d_scores, -1)):
+            found.append({"image_id": image, "category_id": int(label), "bbox": xywh(box), "score": float(score)})
+    present = {int(t["category_id"]) for t in truth}
+    per_class = {name: None if k not in present else {"ap": 0.0, "ap_50": 0.0, "recall": 0.0}
+                 for k, name in enumerate(class_names)}  # fmt: skip
+    if not truth or not found:  # COCOeval takes neither side empty: no boxes -> undefined; none found -> 0
+        value = 0.0 if truth else None
+        return {"map": value, "map_50": value, "map_75": value, "recall": value, "per_class": per_class}
+    with contextlib.redirect_stdout(io.StringIO()):  # COCO prints its progress and summary table
+        coco = COCO()
+        coco.dataset = {"images": images, "annotations": truth,
+                        "categories": [{"id": k, "name": n} for k, n in enumerate(class_names)]}  # fmt: skip
+        coco.createIndex()
+        evaluation = COCOeval(coco, coco.loadRes(found), "bbox")
+        evaluation.evaluate()
+        evaluation.accumulate()
+        evaluation.summarize()
+    stats = evaluation.stats
+    # precision: (IoU thresholds, recall points, classes, areas, max detections); -1 where undefined.
+    precision, recall = evaluation.eval["precision"], evaluation.eval["recall"]
+    classes = list(evaluation.params.catIds)
+    for k, name in enumerate(class_names):
+        if k not in present:
+            continue
+        c = classes.index(k)
+        p_all, p_50, r = precision[:, :, c, 0, -1], precision[0, :, c, 0, -1], recall[:, c, 0, -1]
+        per_class[name] = {
+            "ap": float(p_all[p_all > -1].mean()) if (p_all > -1).any() else 0.0,
+            "ap_50": float(p_50[p_50 > -1].mean()) if (p_50 > -1).any() else 0.0,
+            "recall": float(r[r > -1].mean()) if (r > -1).any() else 0.0,
+        }
+    return {
+        "map": max(0.0, float(stats[0])),
+        "map_50": max(0.0, float(stats[1])),
+        "map_75": max(0.0, float(stats[2])),
+        "recall": max(0.0, float(stats[8])),
+        "per_class": per_class,
+    }
