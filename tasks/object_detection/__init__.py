@@ -1,1 +1,2 @@
-"""Object detection (in progress, issue "Object detection"): the annotation readers in `annotations`."""
+"""Object detection (in progress, issue "Object detection"): annotation readers (`annotations`) and the
+built-in generated set (`shapes`); the task class comes next."""

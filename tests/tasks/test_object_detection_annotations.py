@@ -176,3 +176,23 @@ def test_bad_annotation_files_are_three_part_errors(files, reader, message, tmp_
     with pytest.raises(toolkit.ToolkitError, match=message) as error:
         reader(tmp_path)
     assert "Expected:" in str(error.value) and "Fix:" in str(error.value)
+
+
+def test_generated_shapes_have_tight_boxes_negatives_and_a_fixed_seed():
+    from tasks.object_detection.shapes import CLASSES, generated_shapes
+
+    images, targets = generated_shapes(60, size=64, seed=3)
+    painted = images.min(axis=-1) >= 130  # shapes are drawn in channels >= 130, backgrounds stay <= 128
+    negatives = 0
+    for image_painted, (boxes, labels) in zip(painted, targets):
+        negatives += len(boxes) == 0
+        inside = np.zeros_like(image_painted)
+        for (x0, y0, x1, y1), label in zip(boxes.astype(int), labels):
+            region = image_painted[y0:y1, x0:x1]
+            assert region[0].any() and region[-1].any() and region[:, 0].any() and region[:, -1].any()  # tight
+            inside[y0:y1, x0:x1] = True
+            assert 0 <= label < len(CLASSES)
+        assert not (image_painted & ~inside).any()  # no painted pixel outside every box
+    assert 0 < negatives < 20
+    again, again_targets = generated_shapes(60, size=64, seed=3)
+    assert np.array_equal(again, images) and all(np.array_equal(a[0], b[0]) for a, b in zip(again_targets, targets))
