@@ -196,3 +196,43 @@ def test_generated_shapes_have_tight_boxes_negatives_and_a_fixed_seed():
     assert 0 < negatives < 20
     again, again_targets = generated_shapes(60, size=64, seed=3)
     assert np.array_equal(again, images) and all(np.array_equal(a[0], b[0]) for a, b in zip(again_targets, targets))
+
+
+def _painted_boxes_agree(images, boxes, labels, slack):
+    """Every kept box holds painted pixels, and every painted pixel lies in some box (within `slack` px)."""
+    painted = images.min(axis=-1) >= 130
+    for image_painted, image_boxes, image_labels in zip(painted, boxes, labels):
+        covered = np.zeros_like(image_painted)
+        for (x0, y0, x1, y1), label in zip(image_boxes, image_labels):
+            if label < 0:
+                continue
+            assert image_painted[int(y0) : int(np.ceil(y1)), int(x0) : int(np.ceil(x1))].any()
+            lo_x, lo_y = max(0, int(x0 - slack)), max(0, int(y0 - slack))
+            covered[lo_y : int(np.ceil(y1 + slack)), lo_x : int(np.ceil(x1 + slack))] = True
+        assert not (image_painted & ~covered).any()
+
+
+def test_the_pipeline_moves_boxes_with_the_pixels_and_streams_files(tmp_path):
+    from tasks.object_detection.pipeline import box_dataset
+    from tasks.object_detection.shapes import generated_shapes
+
+    images, targets = generated_shapes(24, size=64, seed=5)
+    plain = [(x.numpy(), y) for x, y in box_dataset(images, targets, 64, batch_size=8)]
+    flipped = [(x.numpy(), y) for x, y in box_dataset(images, targets, 64, augment=("flip",), seed=1, batch_size=8)]
+    assert any(not np.array_equal(a[0], b[0]) for a, b in zip(plain, flipped))  # some images were flipped
+    for x, y in plain + flipped:  # a flipped image's boxes are the flipped boxes: exact, at the same size
+        _painted_boxes_agree(x, y["boxes"].numpy(), y["labels"].numpy(), slack=0)
+    for x, y in box_dataset(images, targets, 64, augment=("zoom", "translate"), seed=2, batch_size=8):
+        _painted_boxes_agree(x.numpy(), y["boxes"].numpy(), y["labels"].numpy(), slack=2)  # interpolation blurs edges
+    negatives = [k for k, (b, _) in enumerate(targets) if len(b) == 0]
+    rows = [row for _, y in plain for row in y["labels"].numpy()]
+    assert negatives and all((rows[k] == -1).all() for k in negatives)  # images without boxes pass through
+    # From files, at another size: the same boxes, scaled.
+    paths = []
+    for k, image in enumerate(images):
+        paths.append(tmp_path / f"{k}.png")
+        Image.fromarray(image).save(paths[-1])
+    (x, y), (_, y0) = next(iter(box_dataset(paths, targets, 32, batch_size=8))), plain[0]
+    assert x.shape == (8, 32, 32, 3)
+    np.testing.assert_allclose(y["boxes"].numpy(), y0["boxes"].numpy() / 2, atol=1e-5)
+    assert np.array_equal(y["labels"].numpy(), y0["labels"].numpy())

@@ -1,0 +1,121 @@
+"""Streaming detection data: image files (or arrays) and their boxes -> batches a detector trains on.
+
+Each image is read and decoded when the pipeline reaches it (a folder of a million images streams like
+one of a thousand), resized to `image_size` x `image_size` with its boxes scaled alike, augmented by
+Keras preprocessing layers that move boxes with the pixels, and batched as
+`(images float32 0-255, {"boxes": (batch, max boxes, 4) xyxy pixels, "labels": (batch, max boxes)})`
+with labels -1 on padding: the layout KerasHub's detectors take.
+
+Augmentation names: "flip" (horizontal), "zoom" (scale in and out, boxes clipped), "translate" (shift,
+boxes clipped), "color" (brightness, contrast, saturation, hue). A box left with no area inside the
+image after augmentation is dropped. Keras' RandomCrop is not used: its boxes did not follow its
+pixels here (Keras 3.15: a crop moved the pixels of a box to x 3-13 and its box to x 0-6).
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+AUGMENTATIONS = ("flip", "zoom", "translate", "color")
+MIN_SIDE = 1.0  # pixels a box keeps on each side after augmentation, else it is dropped
+
+
+def augmentation_layers(names, strength=1.0, seed=0):
+    """The Keras preprocessing layers for `names`, each moving boxes with the pixels (xyxy, pixels).
+
+    Args:
+        names: from `AUGMENTATIONS`.
+        strength: scales each layer's range (0.5: half the default zoom, shift and colour change).
+        seed: the first layer's seed; each further layer gets the next one (never the same stream twice).
+    """
+    unknown = [n for n in names if n not in AUGMENTATIONS]
+    if unknown:
+        from toolkit.errors import ToolkitError
+
+        raise ToolkitError(
+            f"Unknown detection augmentation(s) {unknown}.",
+            expected=f"names from {AUGMENTATIONS}",
+            fix="fix augment=",
+        )
+    made = []
+    for k, name in enumerate(names):
+        options = {"bounding_box_format": "xyxy", "seed": seed + k}
+        if name == "flip":
+            made.append(keras.layers.RandomFlip("horizontal", **options))
+        elif name == "zoom":
+            made.append(keras.layers.RandomZoom(0.3 * strength, fill_mode="constant", **options))
+        elif name == "translate":
+            made.append(
+                keras.layers.RandomTranslation(0.15 * strength, 0.15 * strength, fill_mode="constant", **options)
+            )
+        else:
+            made.append(
+                keras.layers.RandomColorJitter(
+                    value_range=(0, 255),
+                    brightness_factor=0.2 * strength,
+                    contrast_factor=0.2 * strength,
+                    saturation_factor=(0.5 - 0.2 * strength, 0.5 + 0.2 * strength),
+                    hue_factor=0.05 * strength,
+                    **options,
+                )
+            )
+    return made
+
+
+def _drop_degenerate(boxes, labels):
+    keep = (boxes[:, 2] - boxes[:, 0] >= MIN_SIDE) & (boxes[:, 3] - boxes[:, 1] >= MIN_SIDE)
+    return tf.boolean_mask(boxes, keep), tf.boolean_mask(labels, keep)
+
+
+def box_dataset(images, targets, image_size, augment=(), strength=1.0, seed=0, shuffle=False, batch_size=8):
+    """A batched `tf.data.Dataset` of images and padded boxes (see the module's docstring).
+
+    Args:
+        images: image file paths, or an array (n, height, width, 3).
+        targets: per image (boxes (m, 4) absolute xyxy pixels of the original image, labels (m,) int).
+        image_size: the side images are resized to.
+        augment: names from `AUGMENTATIONS`, applied in that order when training.
+        strength, seed: see `augmentation_layers`.
+        shuffle: shuffle the images each pass (seeded).
+        batch_size: images a batch holds.
+    """
+    per_image = [np.asarray(b, np.float32).reshape(-1, 4) for b, _ in targets]
+    lengths = [len(b) for b in per_image]
+    boxes = tf.RaggedTensor.from_row_lengths(np.concatenate(per_image) if per_image else np.zeros((0, 4)), lengths)
+    labels = tf.RaggedTensor.from_row_lengths(
+        np.concatenate([np.asarray(lab, np.int32).reshape(-1) for _, lab in targets]).astype(np.int32), lengths
+    )
+    from_files = not isinstance(images, np.ndarray)
+    source = tf.constant([str(p) for p in images]) if from_files else images
+    dataset = tf.data.Dataset.from_tensor_slices((source, boxes, labels))
+    if shuffle:
+        dataset = dataset.shuffle(len(targets), seed=seed, reshuffle_each_iteration=True)
+
+    def load(image, image_boxes, image_labels):
+        if from_files:
+            image = tf.io.decode_image(tf.io.read_file(image), channels=3, expand_animations=False)
+        height, width = tf.cast(tf.shape(image)[0], tf.float32), tf.cast(tf.shape(image)[1], tf.float32)
+        image = tf.image.resize(tf.cast(image, tf.float32), (image_size, image_size))
+        image.set_shape((image_size, image_size, 3))
+        scale = tf.stack([image_size / width, image_size / height] * 2)
+        return image, image_boxes * scale, image_labels
+
+    dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE)
+    layers = augmentation_layers(augment, strength, seed) if augment else []
+
+    def augmented(image, image_boxes, image_labels):
+        data = {"images": image, "bounding_boxes": {"boxes": image_boxes, "labels": image_labels}}
+        for layer in layers:
+            data = layer(data, training=True)
+        kept = _drop_degenerate(data["bounding_boxes"]["boxes"], data["bounding_boxes"]["labels"])
+        return data["images"], kept[0], kept[1]
+
+    if layers:
+        dataset = dataset.map(augmented, num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = dataset.map(lambda i, b, lab: (i, {"boxes": tf.cast(b, tf.float32), "labels": tf.cast(lab, tf.int32)}))
+    dataset = dataset.padded_batch(
+        batch_size,
+        padded_shapes=((image_size, image_size, 3), {"boxes": (None, 4), "labels": (None,)}),
+        padding_values=(0.0, {"boxes": 0.0, "labels": -1}),
+    )
+    return dataset.prefetch(tf.data.AUTOTUNE)
