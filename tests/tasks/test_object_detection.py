@@ -1,4 +1,4 @@
-"""Object-detection annotations: VOC XML, COCO JSON, YOLO text and CSV read to the same boxes; bad files."""
+"""Object detection (in progress): annotations in every format, the generated set, the pipeline, center targets."""
 
 import json
 
@@ -236,3 +236,47 @@ def test_the_pipeline_moves_boxes_with_the_pixels_and_streams_files(tmp_path):
     assert x.shape == (8, 32, 32, 3)
     np.testing.assert_allclose(y["boxes"].numpy(), y0["boxes"].numpy() / 2, atol=1e-5)
     assert np.array_equal(y["labels"].numpy(), y0["labels"].numpy())
+
+
+def test_center_targets_decode_back_to_the_boxes_and_nms_removes_duplicates():
+    import tensorflow as tf
+
+    from tasks.object_detection import centers
+
+    boxes = np.array([[8, 12, 40, 36], [44, 4, 60, 30], [0, 0, 0, 0]], np.float32)  # the last is padding
+    labels = np.array([1, 0, -1], np.int32)
+    targets = centers.encode(boxes, labels, 64, 3)
+    assert targets["heatmap"].shape == (16, 16, 3) and float(tf.reduce_sum(targets["mask"])) == 2.0
+    assert float(tf.reduce_max(targets["heatmap"][..., 2])) == 0.0  # no box of class 2
+    found = centers.decode(*(targets[k][None] for k in ("heatmap", "size", "offset")), score_threshold=0.9)
+    count = int(found["count"][0])
+    got = sorted(zip(found["labels"][0, :count].numpy().tolist(), found["boxes"][0, :count].numpy().tolist()))
+    assert [label for label, _ in got] == [0, 1]
+    np.testing.assert_allclose([box for _, box in got], boxes[[1, 0]], atol=1e-4)
+    assert found["scores"][0, :count].numpy() == pytest.approx([1.0, 1.0])
+    # Two peaks of one class on overlapping boxes: suppression keeps the stronger; without it both stay.
+    heatmap = np.zeros((1, 16, 16, 1), np.float32)
+    heatmap[0, 5, 5, 0], heatmap[0, 5, 7, 0] = 0.9, 0.8
+    size = np.full((1, 16, 16, 2), 6.0, np.float32)
+    offset = np.zeros((1, 16, 16, 2), np.float32)
+    kept = centers.decode(heatmap, size, offset, score_threshold=0.5, iou_threshold=0.3)
+    both = centers.decode(heatmap, size, offset, score_threshold=0.5, iou_threshold=None)
+    assert int(kept["count"][0]) == 1 and float(kept["scores"][0, 0]) == pytest.approx(0.9)
+    assert int(both["count"][0]) == 2
+
+
+def test_center_loss_is_small_for_the_targets_and_large_for_a_blank_guess():
+    import tensorflow as tf
+
+    from tasks.object_detection import centers
+
+    targets = centers.encode(np.array([[8, 12, 40, 36]], np.float32), np.array([0], np.int32), 64, 2)
+    heat = targets["heatmap"][None]
+    perfect = tf.math.log(tf.clip_by_value(heat, 1e-6, 1 - 1e-6) / (1 - tf.clip_by_value(heat, 1e-6, 1 - 1e-6)))
+    blank = tf.fill(tf.shape(heat), -2.0)  # sigmoid 0.12 everywhere
+    assert float(centers.heatmap_loss(heat, perfect)[0]) < 0.5 * float(centers.heatmap_loss(heat, blank)[0])
+    mask = targets["mask"][None]
+    assert float(centers.masked_l1(targets["size"][None], targets["size"][None], mask)[0]) == 0.0
+    assert float(
+        centers.masked_l1(targets["size"][None], tf.zeros_like(targets["size"][None]), mask)[0]
+    ) == pytest.approx((32 + 24) / 4)
