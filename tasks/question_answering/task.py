@@ -209,7 +209,6 @@ class QuestionAnswerer(Task):
             self._span_tokenizer, self.tokenizer_ = windows_lib.span_tokenizer(
                 keras_hub.tokenizers.WordPieceTokenizer(vocabulary, lowercase=True)
             )
-        self.vocabulary_size_ = windows_lib.vocabulary_size(self.tokenizer_)
 
     def _tokens(self):
         """The span tokenizer of this task's `tokenizer_` (built once, also after `toolkit.load`)."""
@@ -316,7 +315,7 @@ class QuestionAnswerer(Task):
             takes = ["token_ids"]
         else:
             backbone = backbones_lib.BACKBONES.get(self.backbone)(
-                self.max_length, self.vocabulary_size_, embedding_dim=self.embedding_dim, width=self.width,
+                self.max_length, len(self.tokenizer_["vocabulary"]), embedding_dim=self.embedding_dim, width=self.width,
                 sequences=True,
             )  # fmt: skip
             takes = ["token_ids"]

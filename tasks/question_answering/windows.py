@@ -92,13 +92,6 @@ def span_tokenizer(tokenizer):
     return from_state(state), state
 
 
-def vocabulary_size(state):
-    """The number of token ids of the tokenizer `state` describes."""
-    if state["kind"] == "sentencepiece":
-        return from_state(state).processor.get_piece_size()
-    return len(state["vocabulary"])
-
-
 def from_state(state):
     """The span tokenizer `span_tokenizer` described by `state`."""
     kind = state["kind"]
