@@ -11,6 +11,7 @@ import toolkit  # noqa: F401  (quiets TensorFlow before the task modules import 
 from tasks.image_classification import ImageClassifier, train_image_classifier
 from tasks.image_generation import ImageGenerator, train_image_generator
 from tasks.image_segmentation import ImageSegmenter, train_image_segmenter
+from tasks.object_detection import ObjectDetector, train_object_detector
 from tasks.question_answering import QuestionAnswerer, train_question_answerer
 from tasks.speech import SpeechClassifier, SpeechRecognizer, train_speech_classifier, train_speech_recognizer
 from tasks.text_classification import TextClassifier, train_text_classifier
@@ -20,6 +21,7 @@ __all__ = [
     "ImageClassifier",
     "ImageGenerator",
     "ImageSegmenter",
+    "ObjectDetector",
     "QuestionAnswerer",
     "SpeechClassifier",
     "SpeechRecognizer",
@@ -28,6 +30,7 @@ __all__ = [
     "train_image_classifier",
     "train_image_generator",
     "train_image_segmenter",
+    "train_object_detector",
     "train_question_answerer",
     "train_speech_classifier",
     "train_speech_recognizer",

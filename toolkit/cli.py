@@ -16,6 +16,7 @@ for `batch_size`), so every argument a task takes is reachable here.
 """
 
 import argparse
+import inspect
 import json
 import os
 import pathlib
@@ -150,6 +151,13 @@ def build_parser(catalog=None):
         action="store_true",
         help="image segmentation: also write each image with its mask coloured on top and a legend of the "
         "classes (into --output, default <run>/predictions)",
+    )
+    predict.add_argument(
+        "--draw",
+        default=None,
+        metavar="DIR",
+        help="object detection: also write each image with its labelled boxes into DIR (existing files are "
+        "never overwritten)",
     )
 
     exporter = commands.add_parser(
@@ -329,9 +337,18 @@ def main(argv=None):
                     print(f"{source}\t{json.dumps({**_printable(mask, classes), **files})}")
                 return 0
             sources, inputs = args.inputs, args.inputs
+            options = {}
+            if args.draw is not None:
+                if "draw" not in inspect.signature(task.predict).parameters:
+                    raise ToolkitError(
+                        f"--draw does not apply to {task.task_name} predictions.",
+                        expected="an object-detection run",
+                        fix="drop --draw; predictions are printed",
+                    )
+                options["draw"] = args.draw
             if hasattr(task, "read_inputs"):  # tasks whose inputs are records in files (question answering)
                 sources, inputs = task.read_inputs(args.inputs)
-            for source, answer in zip(sources, task.predict(inputs)):
+            for source, answer in zip(sources, task.predict(inputs, **options)):
                 print(f"{source}\t{json.dumps(_printable(answer, classes))}")
         elif args.command == "list":
             if args.what:

@@ -30,7 +30,7 @@ CSV_COLUMNS = ("filename", "width", "height", "class", "xmin", "ymin", "xmax", "
 BORDER_SLACK = 1.0  # pixels a box may pass the image's border by (rounding in annotation tools); clipped
 
 
-class _BoxChecker:
+class BoxChecker:
     """Checks boxes against their image: fails on the first bad one, or skips and counts them."""
 
     def __init__(self, bad_boxes, source):
@@ -104,7 +104,7 @@ def read_voc(annotations_dir, images_dir=None, bad_boxes="fail"):
     folder = pathlib.Path(annotations_dir)
     images_dir = pathlib.Path(images_dir) if images_dir else _default_images(folder)
     files = sorted(folder.glob("*.xml"))
-    checker = _BoxChecker(bad_boxes, f"the VOC annotations in '{folder}'")
+    checker = BoxChecker(bad_boxes, f"the VOC annotations in '{folder}'")
     annotations = []
     for file in files:
         try:
@@ -180,7 +180,7 @@ def read_csv(path, images_dir=None, bad_boxes="fail"):
             expected=f"a header with {', '.join(CSV_COLUMNS)} and one row per box",
             fix="rename the columns, or convert the file to that layout",
         )
-    checker = _BoxChecker(bad_boxes, f"'{path}'")
+    checker = BoxChecker(bad_boxes, f"'{path}'")
     by_image = {}
     for number, row in enumerate(rows, start=2):
         try:
@@ -239,7 +239,7 @@ def read_coco(path, images_dir=None, bad_boxes="fail"):
             [],
             [],
         ]
-    checker = _BoxChecker(bad_boxes, f"'{path}'")
+    checker = BoxChecker(bad_boxes, f"'{path}'")
     for a in coco["annotations"]:
         if a.get("image_id") not in images:
             raise ToolkitError(
@@ -264,6 +264,13 @@ def read_coco(path, images_dir=None, bad_boxes="fail"):
     return _not_empty([_annotation(*v) for v in images.values()], f"'{path}'")
 
 
+def read_class_names(class_names):
+    """A list of class names, or a file with one name per line (classes.txt, obj.names) -> the list."""
+    if isinstance(class_names, (str, pathlib.Path)):
+        return [n.strip() for n in pathlib.Path(class_names).read_text(encoding="utf-8").splitlines() if n.strip()]
+    return [str(n) for n in class_names]
+
+
 def read_yolo(labels_dir, class_names, images_dir=None, bad_boxes="fail"):
     """YOLO text files: per image a `.txt` of `class cx cy w h` lines, relative to the image's size (an
     image without a .txt, or with an empty one, is a negative).
@@ -279,12 +286,8 @@ def read_yolo(labels_dir, class_names, images_dir=None, bad_boxes="fail"):
 
     folder = pathlib.Path(labels_dir)
     images_dir = pathlib.Path(images_dir) if images_dir else _default_images(folder)
-    if isinstance(class_names, (str, pathlib.Path)):
-        class_names = [
-            n.strip() for n in pathlib.Path(class_names).read_text(encoding="utf-8").splitlines() if n.strip()
-        ]
-    names = list(class_names)
-    checker = _BoxChecker(bad_boxes, f"the YOLO labels in '{folder}'")
+    names = read_class_names(class_names)
+    checker = BoxChecker(bad_boxes, f"the YOLO labels in '{folder}'")
     annotations = []
     for image in sorted(p for p in images_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
         with Image.open(image) as opened:

@@ -1,9 +1,13 @@
-"""The from-scratch detector: a small convolutional backbone, a feature pyramid back up to 1/4 resolution,
-and CenterNet's three heads (`centers`), sized to train on a CPU."""
+"""The from-scratch detector: a convolutional backbone (the built-in "centernet" one, any named image
+backbone of the toolkit, or a KerasHub image backbone's feature pyramid), a feature pyramid back up to
+1/4 resolution, and CenterNet's three heads (`centers`), sized to train on a CPU."""
+
+import math
 
 import keras
 
 from tasks.object_detection import centers
+from toolkit.backbones import BACKBONES
 
 
 def _block(x, filters, stride, name):
@@ -16,16 +20,49 @@ def _block(x, filters, stride, name):
     return keras.layers.ReLU(name=f"{name}_relu2")(x)
 
 
-def center_detector(image_size, num_classes, width=32, prior=0.1):
+@BACKBONES.register(
+    "centernet",
+    modality="detection",
+    description="CenterNet-style: five strided conv stages giving feature maps at 1/4 to 1/32 (detection)",
+)
+def centernet(input_shape, width=16):
+    """Five strided stages of two 3x3 convs (filters `width` doubling to 8x`width`); the model named
+    "backbone" outputs the maps at 1/4, 1/8, 1/16 and 1/32 of the input, finest first.
+
+    Example:
+    >>> [tuple(shape[1:]) for shape in centernet((64, 64, 3), width=8).output_shape]
+    [(16, 16, 16), (8, 8, 32), (4, 4, 64), (2, 2, 64)]
+    """
+    inputs = keras.Input(input_shape)
+    x = _block(inputs, width, 2, "stem")  # 1/2
+    features = []
+    for k in range(4):  # 1/4, 1/8, 1/16, 1/32
+        x = _block(x, width * 2 ** min(k + 1, 3), 2, f"stage{k + 1}")
+        features.append(x)
+    return keras.Model(inputs, features, name="backbone")
+
+
+def pyramid_levels(features, image_size):
+    """The feature maps a center head is built on: those at 1/4 of the input or coarser, finest first
+    (a backbone's full- and half-resolution maps would cost much and add little)."""
+    grid = image_size // centers.STRIDE
+    kept = [f for f in features if f.shape[1] is not None and f.shape[1] <= grid]
+    return kept or [features[-1]]
+
+
+def center_detector(image_size, num_classes, width=16, prior=0.1, backbone=None, scaling=None):
     """Images (batch, size, size, 3), pixels 0-255 -> {"heatmap" logits (batch, g, g, classes), "size",
     "offset" (batch, g, g, 2)}, g = size // 4.
 
     Args:
         image_size: the input side (a multiple of 32).
         num_classes: heatmap channels.
-        width: filters of the first stage (doubling at each of the four downsamplings).
+        width: filters of the built-in backbone's first stage, and the neck and heads have 2x`width`.
         prior: the heatmap's starting probability everywhere (RetinaNet's prior-probability bias), so
             the focal loss does not begin swamped by background.
+        backbone: a model named "backbone" giving feature maps, finest first (see
+            `tasks.image_segmentation.models.feature_pyramid`); None: `centernet`.
+        scaling: the layer that scales 0-255 pixels for the backbone; None: to [0, 1].
 
     Example:
     >>> model = center_detector(64, 3, width=8)
@@ -34,25 +71,31 @@ def center_detector(image_size, num_classes, width=32, prior=0.1):
     >>> sorted((name, tuple(value.shape)) for name, value in out.items())
     [('heatmap', (1, 16, 16, 3)), ('offset', (1, 16, 16, 2)), ('size', (1, 16, 16, 2))]
     """
-    import math
-
     inputs = keras.Input((image_size, image_size, 3), name="images")
-    x = keras.layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
-    x = _block(x, width, 2, "stem")  # 1/2
-    features = []
-    for k in range(4):  # 1/4, 1/8, 1/16, 1/32
-        x = _block(x, width * 2 ** min(k + 1, 3), 2, f"stage{k + 1}")
-        features.append(x)
-    # Top-down: each level upsampled and added to the finer one (a feature pyramid), to 1/4.
-    x = keras.layers.Conv2D(width * 2, 1, name="lateral4")(features[3])
-    for k in (2, 1, 0):
-        x = keras.layers.UpSampling2D(2, interpolation="bilinear", name=f"up{k + 1}")(x)
-        lateral = keras.layers.Conv2D(width * 2, 1, name=f"lateral{k + 1}")(features[k])
+    x = (scaling or keras.layers.Rescaling(1.0 / 255.0, name="rescale"))(inputs)
+    if backbone is None:
+        backbone = centernet((image_size, image_size, 3), width=width)
+    features = keras.tree.flatten(backbone(x))
+    features = pyramid_levels(sorted(features, key=lambda f: -(f.shape[1] or 0)), image_size)
+    # Top-down: each level upsampled and added to the finer one (a feature pyramid), to the finest kept.
+    neck = width * 2
+    x = keras.layers.Conv2D(neck, 1, name=f"lateral{len(features)}")(features[-1])
+    for k in reversed(range(len(features) - 1)):
+        factor = features[k].shape[1] // x.shape[1]
+        if factor * x.shape[1] == features[k].shape[1]:
+            x = keras.layers.UpSampling2D(factor, interpolation="bilinear", name=f"up{k + 1}")(x)
+        else:
+            x = keras.layers.Resizing(*features[k].shape[1:3], name=f"up{k + 1}")(x)
+        lateral = keras.layers.Conv2D(neck, 1, name=f"lateral{k + 1}")(features[k])
         x = keras.layers.Add(name=f"merge{k + 1}")([x, lateral])
-        x = keras.layers.Conv2D(width * 2, 3, padding="same", activation="relu", name=f"smooth{k + 1}")(x)
+        x = keras.layers.Conv2D(neck, 3, padding="same", activation="relu", name=f"smooth{k + 1}")(x)
+    grid = image_size // centers.STRIDE
+    if x.shape[1] != grid:  # a backbone whose finest kept map is coarser than 1/4
+        x = keras.layers.Resizing(grid, grid, interpolation="bilinear", name="to_grid")(x)
+        x = keras.layers.Conv2D(neck, 3, padding="same", activation="relu", name="smooth_grid")(x)
 
     def head(name, channels, bias=0.0, activation=None):
-        h = keras.layers.Conv2D(width * 2, 3, padding="same", activation="relu", name=f"{name}_hidden")(x)
+        h = keras.layers.Conv2D(neck, 3, padding="same", activation="relu", name=f"{name}_hidden")(x)
         return keras.layers.Conv2D(
             channels, 1, activation=activation, bias_initializer=keras.initializers.Constant(bias), name=name,
             dtype="float32",
@@ -63,23 +106,37 @@ def center_detector(image_size, num_classes, width=32, prior=0.1):
         "size": head("size", 2, activation="relu"),
         "offset": head("offset", 2),
     }
-    return keras.Model(inputs, outputs, name=f"center_detector_{width}")
+    return keras.Model(inputs, outputs, name="center_detector")
+
+
+@keras.saving.register_keras_serializable(package="toolkit")
+class CenterLoss(keras.losses.Loss):
+    """One of `center_detector`'s losses: "heatmap" (CenterNet's focal loss), or "size" / "offset" (L1 at
+    the centre cells, whose mask the target carries as its last channel; see `with_masks`), times `weight`.
+    A registered class, not a closure, so a saved model loads with its compile state in safe mode."""
+
+    def __init__(self, part="heatmap", weight=1.0, name=None, **kwargs):
+        super().__init__(name=name or f"{part}_loss", **kwargs)
+        self.part, self.weight = part, float(weight)
+
+    def call(self, y_true, y_pred):
+        if self.part == "heatmap":
+            return self.weight * centers.heatmap_loss(y_true, y_pred)
+        return self.weight * centers.masked_l1(y_true[..., :2], y_pred, y_true[..., 2:])
+
+    def get_config(self):
+        return {**super().get_config(), "part": self.part, "weight": self.weight}
 
 
 def losses(size_weight=0.1):
     """Keras losses for `center_detector`'s outputs; "size" and "offset" targets carry the centre mask as
-    their last channel (see `with_masks`)."""
-
-    def heatmap(y_true, y_pred):
-        return centers.heatmap_loss(y_true, y_pred)
-
-    def size(y_true, y_pred):
-        return size_weight * centers.masked_l1(y_true[..., :2], y_pred, y_true[..., 2:])
-
-    def offset(y_true, y_pred):
-        return centers.masked_l1(y_true[..., :2], y_pred, y_true[..., 2:])
-
-    return {"heatmap": heatmap, "size": size, "offset": offset}
+    their last channel (see `with_masks`). Sizes are in cells (up to 1/4 of the image side), so their L1
+    is down-weighted as in CenterNet."""
+    return {
+        "heatmap": CenterLoss("heatmap"),
+        "size": CenterLoss("size", size_weight),
+        "offset": CenterLoss("offset"),
+    }
 
 
 def with_masks(targets):

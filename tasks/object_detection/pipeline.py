@@ -71,7 +71,9 @@ def box_dataset(images, targets, image_size, augment=(), strength=1.0, seed=0, s
     """A batched `tf.data.Dataset` of images and padded boxes (see the module's docstring).
 
     Args:
-        images: image file paths, or an array (n, height, width, 3).
+        images: image file paths, an array (n, height, width, channels), a list of arrays (sizes may
+            differ), or a `tf.data.Dataset` of (image (height, width, channels) uint8, boxes (m, 4)
+            absolute xyxy pixels, labels (m,) int) when `targets` is None (a stream: never in memory).
         targets: per image (boxes (m, 4) absolute xyxy pixels of the original image, labels (m,) int).
         image_size: the side images are resized to.
         augment: names from `AUGMENTATIONS`, applied in that order when training.
@@ -79,21 +81,42 @@ def box_dataset(images, targets, image_size, augment=(), strength=1.0, seed=0, s
         shuffle: shuffle the images each pass (seeded).
         batch_size: images a batch holds.
     """
-    per_image = [np.asarray(b, np.float32).reshape(-1, 4) for b, _ in targets]
-    lengths = [len(b) for b in per_image]
-    boxes = tf.RaggedTensor.from_row_lengths(np.concatenate(per_image) if per_image else np.zeros((0, 4)), lengths)
-    labels = tf.RaggedTensor.from_row_lengths(
-        np.concatenate([np.asarray(lab, np.int32).reshape(-1) for _, lab in targets]).astype(np.int32), lengths
-    )
-    from_files = not isinstance(images, np.ndarray)
-    source = tf.constant([str(p) for p in images]) if from_files else images
-    dataset = tf.data.Dataset.from_tensor_slices((source, boxes, labels))
-    if shuffle:
-        dataset = dataset.shuffle(len(targets), seed=seed, reshuffle_each_iteration=True)
+    from_files = False
+    if isinstance(images, tf.data.Dataset):
+        dataset = images.map(lambda x, b, lab: (x, tf.cast(b, tf.float32), tf.cast(lab, tf.int32)))
+        count = int(dataset.cardinality())
+        if shuffle:
+            # A stream is shuffled within a window: its images are never all in memory.
+            dataset = dataset.shuffle(1000 if count < 0 else min(count, 1000), seed=seed, reshuffle_each_iteration=True)
+    else:
+        per_image = [np.asarray(b, np.float32).reshape(-1, 4) for b, _ in targets]
+        lengths = [len(b) for b in per_image]
+        flat = np.concatenate(per_image) if per_image else np.zeros((0, 4), np.float32)
+        boxes = tf.RaggedTensor.from_row_lengths(flat, lengths)
+        labels = tf.RaggedTensor.from_row_lengths(
+            np.concatenate([np.asarray(lab, np.int32).reshape(-1) for _, lab in targets]).astype(np.int32), lengths
+        )
+        if isinstance(images, np.ndarray) and images.dtype.kind not in "US":
+            dataset = tf.data.Dataset.from_tensor_slices((images, boxes, labels))
+        elif len(images) and not isinstance(images[0], (str, bytes)) and hasattr(images[0], "shape"):
+            # Arrays of different sizes: one at a time (a ragged batch of pixels would copy them all).
+            arrays = list(images)
+            pixels = tf.data.Dataset.from_generator(
+                lambda: iter(arrays), output_signature=tf.TensorSpec((None, None, None), tf.as_dtype(arrays[0].dtype))
+            )
+            pixels = pixels.apply(tf.data.experimental.assert_cardinality(len(arrays)))
+            dataset = tf.data.Dataset.zip((pixels, tf.data.Dataset.from_tensor_slices((boxes, labels))))
+            dataset = dataset.map(lambda x, t: (x, t[0], t[1]))
+        else:
+            from_files = True
+            dataset = tf.data.Dataset.from_tensor_slices((tf.constant([str(p) for p in images]), boxes, labels))
+        if shuffle:
+            dataset = dataset.shuffle(len(targets), seed=seed, reshuffle_each_iteration=True)
 
     def load(image, image_boxes, image_labels):
         if from_files:
             image = tf.io.decode_image(tf.io.read_file(image), channels=3, expand_animations=False)
+        image = _three_channels(image)
         height, width = tf.cast(tf.shape(image)[0], tf.float32), tf.cast(tf.shape(image)[1], tf.float32)
         image = tf.image.resize(tf.cast(image, tf.float32), (image_size, image_size))
         image.set_shape((image_size, image_size, 3))
@@ -119,3 +142,34 @@ def box_dataset(images, targets, image_size, augment=(), strength=1.0, seed=0, s
         padding_values=(0.0, {"boxes": 0.0, "labels": -1}),
     )
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _three_channels(image):
+    """Grey (one channel) -> RGB, RGBA -> RGB (the alpha dropped); an RGB image unchanged."""
+    channels = tf.shape(image)[-1]
+    image = tf.cond(channels == 1, lambda: tf.tile(image, [1, 1, 3]), lambda: image[..., :3])
+    return tf.ensure_shape(image, (None, None, 3))
+
+
+def with_center_targets(dataset, image_size, num_classes):
+    """Batches of (images, {"boxes", "labels"}) -> (images, the detector's targets) for `keras.Model.fit`
+    (see `centers.encode` and `detector.with_masks`)."""
+    from tasks.object_detection import centers, detector
+
+    cells = image_size // centers.STRIDE
+    signature = {
+        "heatmap": tf.TensorSpec((cells, cells, num_classes), tf.float32),
+        "size": tf.TensorSpec((cells, cells, 2), tf.float32),
+        "offset": tf.TensorSpec((cells, cells, 2), tf.float32),
+        "mask": tf.TensorSpec((cells, cells, 1), tf.float32),
+    }
+
+    def encoded(images, truth):
+        targets = tf.map_fn(
+            lambda pair: centers.encode(pair[0], pair[1], image_size, num_classes),
+            (truth["boxes"], truth["labels"]),
+            fn_output_signature=signature,
+        )
+        return images, detector.with_masks(targets)
+
+    return dataset.map(encoded, num_parallel_calls=tf.data.AUTOTUNE)

@@ -1,0 +1,535 @@
+"""Object detection: `ObjectDetector` and `train_object_detector`."""
+
+import collections
+import os
+import pathlib
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tasks.image_segmentation import models as segmentation_models
+from tasks.object_detection import centers, detector, pipeline
+from tasks.object_detection import data as detection_data
+from toolkit import backbones as backbones_lib
+from toolkit import data as data_lib
+from toolkit import images as images_lib
+from toolkit import metrics as metrics_lib
+from toolkit.errors import ToolkitError
+from toolkit.task import TASKS, Task
+
+# One split part: the images and boxes it holds (a `data.Source`), and its batches of (images,
+# {"boxes", "labels"}) at the training size, augmented for training.
+Part = collections.namedtuple("Part", ["source", "dataset"])
+SCORE_FLOOR = 0.01  # detections kept for mAP (COCO scores the whole ranking); the shown ones use score_threshold
+DRAW_COLOURS = ((230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180))
+
+
+@TASKS.register("object-detection", description="find objects in images: boxes with class labels and scores")
+class ObjectDetector(Task):
+    """Finds objects in images: a box, a class and a score for each.
+
+    The from-scratch detector is CenterNet-style (`tasks.object_detection.centers`): a backbone, a
+    feature pyramid back up to 1/4 of the image, and heads that mark each object's centre per class and
+    read its width and height there. The saved model takes (batch, image_size, image_size, 3) images of
+    0..255 pixels and returns those maps; `predict` resizes images, decodes boxes (with per-class
+    non-max suppression) and gives them back in each image's own pixels.
+
+    Args:
+        backbone: "centernet" (from scratch, the default); a convolutional image backbone name
+            ("vgg", "resnet", "mobilenet"); a KerasHub image backbone preset, handle or local preset
+            folder (its feature pyramid, e.g. ResNet); or a `keras.Model` giving feature maps.
+        image_size: the side images are resized to (a multiple of 32); default: the images' median
+            longer side, at most 256.
+        width: filters of the built-in backbone's first stage (the neck and heads have twice that).
+        augment: training augmentations that move boxes with the pixels, from "flip", "zoom",
+            "translate", "color" (empty: none).
+        augment_strength: scales the augmentations' ranges (0.5: half the zoom, shift and colour change).
+        score_threshold: the least score of a detection `predict` returns; None: chosen on the validation
+            data after training, where the shown detections' F1 (IoU >= 0.5) is best (kept as
+            `score_threshold_`). mAP is scored on the whole ranking either way, as COCO does.
+        iou_threshold: per-class non-max suppression's overlap limit (None: no suppression).
+        max_detections: most detections per image.
+        box_format: the format of boxes given in Python or by a tf.data.Dataset: "xyxy", "xywh",
+            "center_xywh", "yxyx" in pixels, or "rel_..." as fractions of the image (as
+            `keras.utils.bounding_boxes` names them). Annotation files carry their own.
+        class_names: the class names in label-index order (YOLO labels and integer labels); default:
+            the names the data carries.
+        bad_boxes: "fail" on a box outside its image or without area, or "skip" it (counted in a warning).
+        data_dir: TFDS data folder for "tfds:NAME" data.
+        **kwargs: the arguments every task shares (epochs, batch_size, learning_rate, finetune, tune,
+            save_dir, run_name, ...; see `toolkit.Task`). The defaults here are the recipe measured on
+            raccoon (benchmarks/RESULTS.md): AdamW, cosine decay from 2e-3, batch size 8, and epochs
+            chosen for about 1,000 optimizer steps from scratch.
+
+    Example:
+    >>> det = ObjectDetector(epochs=40).fit("raccoon/annotations")  # doctest: +SKIP
+    >>> det.predict(["raccoon.jpg"])[0]  # doctest: +SKIP
+    [{'label': 'raccoon', 'score': 0.83, 'box': [81.0, 22.4, 402.7, 380.1]}]
+    """
+
+    task_name = "object-detection"
+    default_data = "shapes"
+    monitor = "val_map"
+    monitor_mode = "max"
+    backbone_filters = ({"modality": "detection"}, {"modality": "image", "output": "feature_map"})
+    keras_hub_task = "ObjectDetector"
+
+    def __init__(
+        self,
+        *,
+        backbone: str | keras.Model = "centernet",
+        image_size: int | None = None,
+        width: int = 16,
+        augment: tuple[str, ...] = ("flip", "zoom", "translate", "color"),
+        augment_strength: float = 1.0,
+        score_threshold: float | None = None,
+        iou_threshold: float | None = 0.5,
+        max_detections: int = 100,
+        box_format: str = "xyxy",
+        class_names: tuple[str, ...] | None = None,
+        bad_boxes: str = "fail",
+        data_dir: str | os.PathLike | None = None,
+        epochs: int | None = None,
+        batch_size: int = 8,
+        learning_rate: float | None = 2e-3,
+        optimizer: str | keras.optimizers.Optimizer = "adamw",
+        learning_rate_schedule: str = "cosine",
+        **kwargs,
+    ):
+        super().__init__(
+            epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, optimizer=optimizer,
+            learning_rate_schedule=learning_rate_schedule, **kwargs,
+        )  # fmt: skip
+        self.backbone = backbone
+        self.image_size = image_size
+        self.width = width
+        self.augment = augment
+        self.augment_strength = augment_strength
+        self.score_threshold = score_threshold
+        self.iou_threshold = iou_threshold
+        self.max_detections = max_detections
+        self.box_format = box_format
+        self.class_names = class_names
+        self.bad_boxes = bad_boxes
+        self.data_dir = data_dir
+
+    # ------------------------------------------------------------------- data
+    def _check_detection_params(self):
+        self._check_backbone()
+        detection_data.check_box_format(self.box_format)
+        pipeline.augmentation_layers(tuple(self.augment), self.augment_strength)  # unknown names fail here
+        size = self.image_size
+        checks = [
+            (
+                size is None or (isinstance(size, int) and size >= 32 and size % 32 == 0),
+                "image_size",
+                "a side that is a multiple of 32 (the backbone halves it five times), e.g. 256, or None",
+            ),
+            (
+                self.score_threshold is None or 0.0 <= self.score_threshold <= 1.0,
+                "score_threshold",
+                "a score between 0 and 1, or None to choose it on the validation data",
+            ),
+            (
+                self.iou_threshold is None or 0.0 < self.iou_threshold <= 1.0,
+                "iou_threshold",
+                "an overlap above 0 and up to 1 (None: no suppression)",
+            ),
+            (self.max_detections >= 1, "max_detections", "a positive number of detections per image"),
+            (0.0 <= self.augment_strength <= 3.0, "augment_strength", "a number from 0 to 3 (1: the default ranges)"),
+            (self.bad_boxes in ("fail", "skip"), "bad_boxes", '"fail" or "skip" (leave bad boxes out, counted)'),
+            (self.width >= 4, "width", "an integer >= 4 (filters of the first stage)"),
+        ]
+        self._check_each(checks)
+
+    def _prepare_data(self, data, validation_data):
+        self._check_detection_params()
+        self._files = []
+        source = self._load(data)
+        self.classes_ = list(source.classes)
+        count = len(source.images)
+        validation_source = None if validation_data is None else self._checked(validation_data)
+        train, _, val, _, test, info = data_lib.holdout_positions(
+            np.zeros(count, int),
+            None if validation_source is None else np.zeros(len(validation_source.images), int),
+            validation_data,
+            **self._split_options(),
+        )
+        train_source = detection_data.take(source, train)
+        if train_source.targets is not None and not any(len(b) for b, _ in train_source.targets):
+            raise ToolkitError(
+                "The training images hold no boxes at all.",
+                expected="annotated objects to learn from (images without boxes are fine as negatives)",
+                fix="check the annotations and class_names",
+            )
+        self.image_size_ = self.image_size or self._median_size(train_source)
+        val_source = validation_source if validation_source is not None else detection_data.take(source, val)
+        test_source = None if test is None else detection_data.take(source, test[0])
+        info = {"train_source": data_lib.describe(data), **info}
+        boxes = sum(len(b) for b, _ in train_source.targets) if train_source.targets is not None else "streamed"
+        self._say(
+            f"Object detection: {len(self.classes_)} classes ({', '.join(self.classes_[:8])}"
+            f"{'...' if len(self.classes_) > 8 else ''}), images at {self.image_size_}x{self.image_size_}; "
+            f"{info['train_examples']} train images ({boxes} boxes) / {info['validation_examples']} validation / "
+            f"{info['test_examples']} test."
+        )
+        return data_lib.Splits(
+            train=self._part(train_source, training=True),
+            validation=self._part(val_source) if len(val_source.images) else None,
+            test=None if test_source is None else self._part(test_source),
+            info=info,
+        )
+
+    def _load(self, data):
+        source = detection_data.load_source(data, self.data_dir, self.box_format, self.class_names, self.bad_boxes)
+        if not isinstance(source.images, data_lib.Stream) and isinstance(source.images, list):
+            self._files += [i for i in source.images if isinstance(i, str)]
+        return source
+
+    def _checked(self, data):
+        """Validation or evaluation data as a Source whose label indices are this model's classes."""
+        source = self._load(data)
+        if list(source.classes) == list(self.classes_):
+            return source
+        unknown = [name for name in source.classes if name not in self.classes_]
+        if unknown:
+            raise ToolkitError(
+                f"The data names class(es) {unknown[:5]} that this model does not know ({self.classes_}).",
+                expected="the classes the model was trained on",
+                fix="check the annotations, or pass class_names= in the training classes' order",
+            )
+        if source.targets is None:
+            raise ToolkitError(
+                f"The dataset's classes {source.classes} differ from the model's {self.classes_}.",
+                expected="class ids in the model's order",
+                fix="pass class_names= with the model's classes",
+            )
+        remap = np.array([self.classes_.index(name) for name in source.classes], np.int32)
+        targets = [(boxes, remap[labels]) for boxes, labels in source.targets]
+        return detection_data.Source(source.images, targets, list(self.classes_))
+
+    def _median_size(self, source):
+        """The images' median longer side, floored to a multiple of 32, from 64 to 256."""
+        sizes = detection_data.sizes_sample(source, seed=self.seed)
+        side = float(np.median([max(h, w) for h, w in sizes])) if sizes else 256.0
+        return int(min(256, max(64, side // 32 * 32)))
+
+    def _part(self, source, training=False):
+        images = source.images.dataset() if isinstance(source.images, data_lib.Stream) else source.images
+        dataset = pipeline.box_dataset(
+            images,
+            source.targets,
+            self.image_size_,
+            augment=tuple(self.augment) if training else (),
+            strength=self.augment_strength,
+            seed=self.seed,
+            shuffle=training,
+            batch_size=self._global_batch_size(),
+        )
+        return Part(source, dataset)
+
+    def _keras_data(self, part):
+        return pipeline.with_center_targets(part.dataset, self.image_size_, len(self.classes_))
+
+    def _evaluation_dataset(self, data):
+        self._files = []
+        return self._part(self._checked(data))
+
+    def _explain_data_error(self, error):
+        return images_lib.explain_decode_error(error, getattr(self, "_files", None))
+
+    def _export_examples(self, part):
+        images, _ = next(iter(part.dataset))
+        return images.numpy(), None
+
+    # ------------------------------------------------------------------ model
+    def _build_model(self):
+        scaling, backbone = None, None
+        shape = (self.image_size_, self.image_size_, 3)
+        if isinstance(self.backbone, keras.Model):
+            backbone = segmentation_models.feature_pyramid(backbones_lib.copy_model(self.backbone))
+        elif self.backbone != "centernet" and self.backbone in backbones_lib.BACKBONES:
+            encoder = backbones_lib.BACKBONES.get(self.backbone)(shape, width=self.width)
+            backbone = segmentation_models.feature_pyramid(encoder)
+        elif self._uses_preset():
+            converter = backbones_lib.load_preset(self.backbone, "ImageConverter")
+            if converter is not None:
+                config = {**converter.get_config(), "image_size": shape[:2]}
+                scaling = type(converter).from_config(config)
+            encoder = backbones_lib.load_preset(self.backbone, "backbone")
+            backbone = segmentation_models.feature_pyramid(encoder)
+        return detector.center_detector(self.image_size_, len(self.classes_), self.width, backbone=backbone,
+                                        scaling=scaling)  # fmt: skip
+
+    def _compile(self, model, make_optimizer):
+        model.compile(optimizer=make_optimizer(), loss=detector.losses())
+
+    def _task_callbacks(self, validation):
+        return [ValidationMAP(self, validation)] if validation is not None else []
+
+    def _after_training(self, model, splits):
+        """Chooses the score threshold on the validation images (when `score_threshold` is None)."""
+        if self.score_threshold is not None:
+            self.score_threshold_ = float(self.score_threshold)
+            return
+        if splits.validation is None:
+            self.score_threshold_ = 0.3  # CenterNet's own display threshold
+            return
+        truth, found = self._detect_part(model, splits.validation)
+        best = metrics_lib.best_score_threshold(truth, found, self.classes_)
+        self.score_threshold_ = max(SCORE_FLOOR, round(best["score_threshold"], 4))
+        self._say(
+            f"Score threshold {self.score_threshold_:.3f}, chosen on the validation images: precision "
+            f"{best['precision_at_threshold']:.3f}, recall {best['recall_at_threshold']:.3f} at IoU 0.5."
+        )
+
+    # ---------------------------------------------------------------- scoring
+    def _decode(self, outputs, threshold):
+        return centers.decode(
+            tf.sigmoid(outputs["heatmap"]), outputs["size"], outputs["offset"], score_threshold=threshold,
+            max_detections=self.max_detections, iou_threshold=self.iou_threshold,
+        )  # fmt: skip
+
+    def _detect_part(self, model, part, losses=None):
+        """(truth, detections) of a part, each per image in the training size's pixels (IoU, and so mAP,
+        is the same as in the original pixels: both sides are scaled alike); `losses`, a list, gets the
+        loss of each batch (times its size)."""
+        truth, found = [], []
+        loss_fns = detector.losses() if losses is not None else None
+        for images, boxes in part.dataset:
+            outputs = model(images, training=False)
+            if loss_fns is not None:
+                _, targets = pipeline.with_center_targets(
+                    tf.data.Dataset.from_tensors((images, boxes)), self.image_size_, len(self.classes_)
+                ).get_single_element()
+                total = sum(float(keras.ops.mean(fn(targets[k], outputs[k]))) for k, fn in loss_fns.items())
+                losses.append((total * len(images), len(images)))
+            decoded = self._decode(outputs, SCORE_FLOOR)
+            for i, count in enumerate(decoded["count"].numpy()):
+                keep = boxes["labels"][i].numpy() >= 0
+                truth.append((boxes["boxes"][i].numpy()[keep], boxes["labels"][i].numpy()[keep]))
+                found.append(
+                    (decoded["boxes"][i, :count].numpy(), decoded["labels"][i, :count].numpy(),
+                     decoded["scores"][i, :count].numpy())
+                )  # fmt: skip
+        return truth, found
+
+    def _evaluate_dataset(self, part):
+        losses = []
+        truth, found = self._detect_part(self.model_, part, losses)
+        threshold = getattr(self, "score_threshold_", None) or self.score_threshold or 0.3
+        scores = metrics_lib.detection_scores(truth, found, self.classes_, score_threshold=threshold)
+        scores["score_threshold"] = threshold
+        scores["loss"] = sum(total for total, _ in losses) / max(1, sum(n for _, n in losses))
+        return scores
+
+    # ------------------------------------------------------------- inference
+    def predict(self, inputs, draw=False):
+        """Finds objects in images.
+
+        Args:
+            inputs: an image file path, a list of paths, one image array (height, width[, channels]) or
+                a batch / list of them, 0..255 pixels.
+            draw: also write a copy of each image with its labelled boxes drawn, as PNG files in
+                `<run_dir>/detections/` (True), or in the folder given (existing files are never
+                overwritten).
+
+        Returns:
+            Per image, a list of {"label", "score", "box": [xmin, ymin, xmax, ymax]} in the image's own
+            pixels, best first.
+        """
+        self._check_fitted()
+        items = _as_items(inputs)
+        size = self.image_size_
+        threshold = getattr(self, "score_threshold_", None) or self.score_threshold or 0.3
+        results = []
+        for start in range(0, len(items), self.batch_size):
+            chunk = items[start : start + self.batch_size]
+            pixels, shapes = [], []
+            for item in chunk:
+                image = _read_rgb(item)
+                shapes.append(image.shape[:2])
+                pixels.append(tf.image.resize(tf.cast(image, tf.float32), (size, size)).numpy())
+            decoded = self._decode(self.model_(np.stack(pixels), training=False), threshold)
+            for i, (height, width) in enumerate(shapes):
+                count = int(decoded["count"][i])
+                scale = np.array([width / size, height / size] * 2, np.float32)
+                boxes = decoded["boxes"][i, :count].numpy() * scale
+                boxes = np.clip(boxes, 0, [width, height, width, height])
+                results.append(
+                    [
+                        {
+                            "label": self.classes_[int(label)],
+                            "score": round(float(score), 4),
+                            "box": [round(float(v), 1) for v in box],
+                        }  # fmt: skip
+                        for box, label, score in zip(
+                            boxes, decoded["labels"][i, :count].numpy(), decoded["scores"][i, :count].numpy()
+                        )
+                    ]
+                )
+        if draw:
+            own = draw is True
+            folder = pathlib.Path(self.run_dir) / "detections" if own else pathlib.Path(draw)
+            self._draw(items, results, folder, replace=own)
+        return results
+
+    def _draw(self, items, results, folder, replace=False):
+        """Writes `<name>_detections.png` per image: the image with each box, its label and score."""
+        from PIL import Image, ImageDraw
+
+        stems = [
+            pathlib.Path(item).stem if isinstance(item, (str, os.PathLike)) else f"image_{i}"
+            for i, item in enumerate(items)
+        ]
+        if len(set(stems)) < len(stems):  # the same file name from two folders: number them all
+            stems = [f"{i}_{stem}" for i, stem in enumerate(stems)]
+        paths = [folder / f"{stem}_detections.png" for stem in stems]
+        taken = [str(p) for p in paths if p.exists()]
+        if taken and not replace:
+            raise ToolkitError(
+                f"{len(taken)} output file(s) exist already, e.g. {taken[0]}.",
+                expected="a folder without these files (drawings never overwrite a file)",
+                fix="choose another folder, or move those files away",
+            )
+        folder.mkdir(parents=True, exist_ok=True)
+        for item, found, path in zip(items, results, paths):
+            canvas = Image.fromarray(_read_rgb(item))
+            pen = ImageDraw.Draw(canvas)
+            line = max(2, round(max(canvas.size) / 200))
+            for detection in found:
+                colour = DRAW_COLOURS[self.classes_.index(detection["label"]) % len(DRAW_COLOURS)]
+                x0, y0, x1, y1 = detection["box"]
+                pen.rectangle([x0, y0, x1, y1], outline=colour, width=line)
+                text = f"{detection['label']} {detection['score']:.2f}"
+                top = max(0, y0 - 12)
+                pen.rectangle([x0, top, x0 + pen.textlength(text) + 4, top + 12], fill=colour)
+                pen.text((x0 + 2, top), text, fill=(0, 0, 0))
+            canvas.save(path)
+        self._say(f"Wrote {len(paths)} image(s) with their detections to {folder}")
+        return [str(p) for p in paths]
+
+    # ----------------------------------------------------------------- report
+    def _report_figures(self):
+        """Per-class AP, AP@0.5 and recall of the test split (else validation)."""
+        from toolkit import report
+
+        split = "test" if (self.metrics_ or {}).get("test") else "validation"
+        per_class = ((self.metrics_ or {}).get(split) or {}).get("per_class") or {}
+        kept = {name: value for name, value in per_class.items() if value is not None}
+        if not kept:
+            return []
+        bars = report.per_class_figure(kept, ("ap", "ap_50", "recall"))
+        return [(f"Per-class AP, AP@0.5 and recall ({split})", bars)]
+
+    def _report_data_figures(self, part, most=200):
+        """Test images with their true boxes (white) and the detections shown to a user (coloured)."""
+        from PIL import Image, ImageDraw
+
+        from toolkit import report
+
+        threshold = getattr(self, "score_threshold_", None) or 0.3
+        tiles, titles = [], []
+        for images, boxes in part.dataset:
+            decoded = self._decode(self.model_(images, training=False), threshold)
+            for i in range(len(images)):
+                canvas = Image.fromarray(np.clip(images[i].numpy(), 0, 255).astype(np.uint8))
+                pen = ImageDraw.Draw(canvas)
+                for box, label in zip(boxes["boxes"][i].numpy(), boxes["labels"][i].numpy()):
+                    if label >= 0:
+                        pen.rectangle(box.tolist(), outline=(255, 255, 255), width=1)
+                count = int(decoded["count"][i])
+                for box, label in zip(decoded["boxes"][i, :count].numpy(), decoded["labels"][i, :count].numpy()):
+                    pen.rectangle(box.tolist(), outline=DRAW_COLOURS[int(label) % len(DRAW_COLOURS)], width=2)
+                tiles.append(np.asarray(canvas))
+                titles.append(f"{count} found, {int(np.sum(boxes['labels'][i].numpy() >= 0))} true")
+                if len(tiles) >= 12:
+                    break
+            if len(tiles) >= 12:
+                break
+        if not tiles:
+            return []
+        title = f"Test images: true boxes white, detections (score >= {threshold:.2f}) coloured by class"
+        return [(title, report.image_grid(tiles, titles, columns=4))]
+
+    def search_space(self, hp):
+        """Learning rate and schedule (shared), augmentation strength, and the backbone when it is a
+        from-scratch name. The score threshold is not searched: with score_threshold=None (the default)
+        every fit chooses it on the validation images, and mAP, which the search follows, scores the
+        whole ranking of detections, so a searched threshold could not change the objective."""
+        space = super().search_space(hp)
+        space["augment_strength"] = hp.Float("augment_strength", 0.0, 1.5, step=0.25)
+        if isinstance(self.backbone, str) and self.backbone in self.accepted_backbones():
+            space["backbone"] = hp.Choice("backbone", ["centernet", "mobilenet", "resnet"])
+        return space
+
+
+class ValidationMAP(keras.callbacks.Callback):
+    """Puts the validation images' COCO mAP (`val_map`, the monitor) and mAP@0.5 (`val_map_50`) in each
+    epoch's logs, for early stopping, checkpoints and the tuner."""
+
+    def __init__(self, task, validation):
+        super().__init__()
+        self.task, self.validation = task, validation
+
+    def __deepcopy__(self, memo):
+        # KerasTuner copies a search's callbacks for each trial; the task and its validation data (datasets:
+        # not copyable) are the same for every trial, so they are shared.
+        return ValidationMAP(self.task, self.validation)
+
+    def on_epoch_end(self, epoch, logs=None):
+        truth, found = self.task._detect_part(self.model, self.validation)
+        scores = metrics_lib.detection_scores(truth, found, self.task.classes_)
+        if logs is not None:
+            logs["val_map"] = scores["map"] or 0.0
+            logs["val_map_50"] = scores["map_50"] or 0.0
+
+
+def _as_items(inputs):
+    if isinstance(inputs, (str, os.PathLike)):
+        return [inputs]
+    if isinstance(inputs, np.ndarray) and (inputs.ndim == 2 or (inputs.ndim == 3 and inputs.shape[-1] in (1, 3, 4))):
+        return [inputs]
+    return list(inputs)
+
+
+def _read_rgb(item):
+    """An image path or array -> uint8 RGB (height, width, 3) at its own size."""
+    if isinstance(item, (str, os.PathLike)):
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(item) as opened:
+                return np.asarray(opened.convert("RGB"))
+        except FileNotFoundError:
+            raise ToolkitError(
+                f"The image '{item}' does not exist.", expected="image files", fix="check the path"
+            ) from None
+        except (UnidentifiedImageError, OSError) as error:
+            raise ToolkitError(
+                f"The image '{item}' cannot be read ({error}).",
+                expected="readable image files (png, jpg, bmp, gif)",
+                fix="pass an image file",
+            ) from None
+    return detection_data._uint8_rgb(np.asarray(item))
+
+
+def train_object_detector(data=None, validation_data=None, **kwargs):
+    """Trains an `ObjectDetector` (see its arguments) and returns it, fitted and saved.
+
+    Args:
+        data: VOC / COCO / YOLO / CSV annotations, (images, {"boxes", "labels"}), a tf.data.Dataset,
+            "shapes" (the default, generated) or "tfds:NAME".
+        validation_data: same forms; default a seeded split of `data`.
+        **kwargs: `ObjectDetector` arguments.
+
+    Example:
+    >>> import tempfile
+    >>> det = train_object_detector(epochs=1, image_size=64, width=8, save_dir=tempfile.mkdtemp(), verbose=0)
+    >>> det.classes_
+    ['circle', 'square', 'triangle']
+    >>> sorted(det.metrics_["validation"])[:4]
+    ['f1_at_threshold', 'loss', 'map', 'map_50']
+    """
+    return ObjectDetector(**kwargs).fit(data, validation_data)
