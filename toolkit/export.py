@@ -251,11 +251,15 @@ def _run(format, path, examples):
     import tensorflow as tf
 
     interpreter = tf.lite.Interpreter(model_path=str(path))
-    if isinstance(examples, dict):
+    several_outputs = len(interpreter.get_output_details()) > 1
+    if isinstance(examples, dict) or (several_outputs and len(_as_list(examples)) == 1):
         # Named inputs and outputs through the model's signature: LiteRT's tensor lists keep neither
-        # the inputs' nor the outputs' order (question answering's "end" came before "start").
+        # the inputs' nor the outputs' order (question answering's "end" came before "start"; a
+        # detector's heatmap after its size and offset maps).
         runner = interpreter.get_signature_runner()
         kinds = runner.get_input_details()
+        if not isinstance(examples, dict):
+            examples = {next(iter(kinds)): _as_list(examples)[0]}
         return _outputs(runner(**{n: np.asarray(v, kinds[n]["dtype"]) for n, v in examples.items()}))
     inputs = interpreter.get_input_details()
     values = _as_list(examples)

@@ -1,6 +1,7 @@
 """The object-detection task: the shared battery, quality on held-out generated images, every data form,
 predictions in each image's own pixels, drawings, and the command line."""
 
+import csv
 import json
 import pathlib
 import shutil
@@ -91,6 +92,12 @@ class TestObjectDetectorBattery(TaskBattery):
         assert "val_map" in fitted.history_ and len(fitted.history_["val_map"]) == len(fitted.history_["epoch"])
         loaded = toolkit.load(fitted.run_dir)
         assert loaded.score_threshold_ == fitted.score_threshold_ and 0 < fitted.score_threshold_ <= 1
+
+    @pytest.mark.parametrize("format", ["onnx", "litert"])
+    def test_the_detector_exports_with_parity(self, fitted, format, tmp_path):
+        # Images in; the heatmap, size and offset maps out, as the Keras model gives them.
+        report = fitted.export(tmp_path / "det", format)
+        assert report["within_tolerance"] and report["max_abs_diff"] <= 1e-4 and report["examples"] > 0
 
 
 def _mixed_formats():
@@ -322,3 +329,51 @@ def test_raccoon_from_voc_and_from_csv_scores_the_same(tmp_path):
     for path in (str(raccoon / "test_labels.csv"), str(voc)):
         targets = detection_data.load_source(path).targets
         assert len(targets) == len(test_names) and sum(len(b) for b, _ in targets) == rows
+
+
+# ------------------------------------------------------------------------ backbones, fine-tuning, tuning
+def test_a_keras_hub_preset_backbone_stays_frozen_then_learns(tmp_path):
+    import keras_hub
+
+    from tests.conftest import tiny_keras_hub_resnet
+
+    folder = tmp_path / "tiny_resnet"
+    tiny_keras_hub_resnet().save_to_preset(str(folder))
+    pretrained = keras_hub.models.Backbone.from_preset(str(folder)).get_weights()
+    data = _python_form(IMAGES, TARGETS)
+    common = dict(backbone=str(folder), image_size=64, class_names=CLASSES, verbose=0, save_dir=str(tmp_path / "runs"))
+    frozen = ObjectDetector(finetune="freeze", epochs=1, **common).fit(data)
+    kept = frozen.model_.get_layer("backbone").get_weights()
+    assert len(kept) == len(pretrained) > 0
+    for before, after in zip(pretrained, kept, strict=True):
+        np.testing.assert_array_equal(before, after)
+    thawed = ObjectDetector(finetune="freeze_then_unfreeze", epochs=2, **common).fit(data)
+    moved = [not np.array_equal(b, a) for b, a in zip(pretrained, thawed.model_.get_layer("backbone").get_weights())]
+    assert any(moved)
+    assert toolkit.load(thawed.run_dir).predict(IMAGES[:2]) == thawed.predict(IMAGES[:2])
+
+
+def _has_layer(model, name):
+    return any(layer.name == name for layer in model._flatten_layers())
+
+
+def test_scratch_image_backbones_and_the_tuner(tmp_path):
+    data = _python_form(IMAGES[:24], TARGETS[:24])
+    common = dict(image_size=64, width=8, epochs=1, class_names=CLASSES, verbose=0, save_dir=str(tmp_path))
+    task = ObjectDetector(backbone="mobilenet", **common).fit(data)
+    assert not _has_layer(task.model_.get_layer("backbone"), "stem_conv1")  # not the built-in backbone
+    assert task.metrics_["validation"]["map"] is not None
+    tuned = ObjectDetector(tune=True, max_trials=2, run_name="tuned", **common).fit(data)
+    assert set(tuned.best_hyperparameters_) == {
+        "learning_rate",
+        "learning_rate_schedule",
+        "augment_strength",
+        "backbone",
+    }
+    # The run is the best trial's configuration; the user's arguments stay as given.
+    chosen = tuned.best_hyperparameters_["backbone"]
+    assert _has_layer(tuned.model_.get_layer("backbone"), "stem_conv1") == (chosen == "centernet")
+    assert tuned.backbone == "centernet"
+    with open(pathlib.Path(tuned.run_dir) / "trials.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2 and {r["status"] for r in rows} == {"COMPLETED"} and "val_map" in rows[0]  # the monitor
