@@ -3,6 +3,7 @@
 import collections
 import os
 import pathlib
+import warnings
 
 import keras
 import numpy as np
@@ -322,7 +323,52 @@ class ObjectDetector(Task):
         scores = metrics_lib.detection_scores(truth, found, self.classes_, score_threshold=threshold)
         scores["score_threshold"] = threshold
         scores["loss"] = sum(total for total, _ in losses) / max(1, sum(n for _, n in losses))
+        # The trivial detector every report is compared with (a from-scratch detector can train to near-zero
+        # mAP unnoticed, keras-cv #2442): one whole-image box of each class in every image, score 1.
+        size = float(self.image_size_)
+        whole = np.array([[0.0, 0.0, size, size]] * len(self.classes_), np.float32)
+        trivial = [(whole, np.arange(len(self.classes_)), np.ones(len(self.classes_)))] * len(truth)
+        # Its boxes all score 1, and COCO breaks ties by image order: the images go in an order of their
+        # content, so the number does not depend on the order the data came in (a CSV's, a folder's).
+        canonical = sorted(truth, key=lambda t: (len(t[1]), np.round(t[0], 2).tobytes(), t[1].tobytes()))
+        baseline = metrics_lib.detection_scores(canonical, trivial, self.classes_)
+        scores["whole_image_baseline"] = {"map": baseline["map"], "map_50": baseline["map_50"]}
         return scores
+
+    def _compare_with_baseline(self):
+        """Records in `metrics_["baseline"]` how validation mAP@0.5 compares with the whole-image-box
+        detector's, and warns, with causes and what to try, when the run did no better."""
+        scores = self.metrics_.get("validation") or {}
+        trivial = scores.get("whole_image_baseline") or {}
+        if scores.get("map_50") is None or trivial.get("map_50") is None:
+            return
+        compared = {
+            "metric": "map_50",
+            "value": scores["map_50"],
+            "whole_image_baseline": trivial["map_50"],
+            "better_than_baseline": bool(scores["map_50"] > trivial["map_50"]),
+        }
+        self.metrics_["baseline"] = compared
+        if compared["better_than_baseline"]:
+            return
+        compared["likely_causes"] = [
+            "training ended before the detector learned to place boxes (a short budget, or early stopping)",
+            "images too small for the objects (image_size)",
+            "a learning rate that does not suit this network and data",
+        ]
+        compared["what_to_try"] = [
+            "more epochs (--epochs) and more patience (--patience, --warmup-epochs)",
+            "a larger --image-size",
+            f"the learning-rate finder (toolkit lr-find {self.task_name} --data ...)",
+            "a pretrained backbone (toolkit list backbones --task object-detection)",
+        ]
+        warnings.warn(
+            f"This detector is no better than one whole-image box per class: validation mAP@0.5 "
+            f"{compared['value']:.4f} against {compared['whole_image_baseline']:.4f}. Likely causes: "
+            f"{'; '.join(compared['likely_causes'])}. Try: {'; '.join(compared['what_to_try'])}. "
+            'Recorded in metrics.json under "baseline".',
+            stacklevel=3,
+        )
 
     # ------------------------------------------------------------- inference
     def predict(self, inputs, draw=False):

@@ -93,6 +93,13 @@ class TestObjectDetectorBattery(TaskBattery):
         loaded = toolkit.load(fitted.run_dir)
         assert loaded.score_threshold_ == fitted.score_threshold_ and 0 < fitted.score_threshold_ <= 1
 
+    def test_a_detector_no_better_than_whole_image_boxes_is_reported(self, fitted):
+        # Two epochs of a tiny network learn nothing here: the run says so, in metrics.json and a warning.
+        compared = fitted.metrics_["baseline"]
+        assert compared["better_than_baseline"] is False and compared["what_to_try"]
+        saved = json.loads((pathlib.Path(fitted.run_dir) / "metrics.json").read_text())
+        assert saved["baseline"] == compared
+
     @pytest.mark.parametrize("format", ["onnx", "litert"])
     def test_the_detector_exports_with_parity(self, fitted, format, tmp_path):
         # Images in; the heatmap, size and offset maps out, as the Keras model gives them.
@@ -128,8 +135,9 @@ def test_the_detector_learns_shapes_it_never_saw_past_a_whole_image_baseline(lea
     baseline = metrics.detection_scores(
         test_targets, [(whole, np.arange(len(CLASSES)), np.ones(len(CLASSES)))] * len(test_targets), list(CLASSES)
     )
-    assert baseline["map_50"] < 0.1
+    assert baseline["map_50"] < 0.1 and scores["whole_image_baseline"]["map_50"] == pytest.approx(baseline["map_50"])
     assert scores["map_50"] >= 0.9, scores  # measured 0.99 (mAP@[.5:.95] 0.8)
+    assert learned.metrics_["baseline"]["better_than_baseline"]
     assert scores["f1_at_threshold"] >= 0.85, scores
 
 
@@ -311,16 +319,17 @@ def test_a_corrupt_image_and_an_unknown_class_are_named(tmp_path):
         ObjectDetector(**SMALL, epochs=1, class_names=("square", "triangle"), verbose=0).fit(str(tmp_path / "e"))
 
 
-def test_raccoon_from_voc_and_from_csv_scores_the_same(tmp_path):
+def test_raccoon_beats_whole_image_boxes_and_scores_the_same_from_voc_and_csv(tmp_path):
+    """Real photos: trained briefly on the 160 images of train_labels.csv, scored on the 40 of
+    test_labels.csv, read once from the CSV and once from those images' VOC XML files (about 40 s)."""
     raccoon = real_data("raccoon")
     test_names = {line.split(",")[0] for line in (raccoon / "test_labels.csv").read_text().splitlines()[1:]}
     voc = tmp_path / "voc"
     (voc / "annotations").mkdir(parents=True)
     (voc / "images").symlink_to(raccoon / "images")
     for name in test_names:
-        stem = pathlib.Path(name).stem
-        shutil.copy(raccoon / "annotations" / f"{stem}.xml", voc / "annotations")
-    task = ObjectDetector(image_size=64, width=8, epochs=1, verbose=0, save_dir=str(tmp_path / "runs"))
+        shutil.copy(raccoon / "annotations" / f"{pathlib.Path(name).stem}.xml", voc / "annotations")
+    task = ObjectDetector(image_size=128, epochs=25, test_split=0.0, verbose=0, save_dir=str(tmp_path / "runs"))
     task.fit(str(raccoon / "train_labels.csv"))
     from_csv, from_voc = task.evaluate(str(raccoon / "test_labels.csv")), task.evaluate(str(voc))
     assert from_csv.pop("loss") == pytest.approx(from_voc.pop("loss"), rel=1e-6)  # summed in another image order
@@ -328,7 +337,12 @@ def test_raccoon_from_voc_and_from_csv_scores_the_same(tmp_path):
     rows = len((raccoon / "test_labels.csv").read_text().strip().splitlines()) - 1
     for path in (str(raccoon / "test_labels.csv"), str(voc)):
         targets = detection_data.load_source(path).targets
-        assert len(targets) == len(test_names) and sum(len(b) for b, _ in targets) == rows
+        assert len(targets) == len(test_names) == 40 and sum(len(b) for b, _ in targets) == rows
+    # One whole-image box per image scores mAP@0.5 0.333 here (0.35-0.40 in other image orders: its boxes
+    # all score 1, and COCO breaks ties by order); the detector measured 0.64.
+    baseline = from_csv["whole_image_baseline"]["map_50"]
+    assert 0.3 < baseline < 0.41
+    assert from_csv["map_50"] >= max(0.5, baseline + 0.1), from_csv
 
 
 # ------------------------------------------------------------------------ backbones, fine-tuning, tuning
