@@ -346,15 +346,23 @@ def test_raccoon_beats_whole_image_boxes_and_scores_the_same_from_voc_and_csv(tm
 
 
 # ------------------------------------------------------------------------ backbones, fine-tuning, tuning
-def test_a_keras_hub_preset_backbone_stays_frozen_then_learns(tmp_path):
+def test_a_keras_hub_detector_preset_stays_frozen_then_learns(tmp_path):
+    """A KerasHub RetinaNet written with save_to_preset and loaded by folder, as the real `from_preset` path
+    loads a downloaded one: its backbone and feature pyramid carry the toolkit's centre head."""
+    import keras
     import keras_hub
 
-    from tests.conftest import tiny_keras_hub_resnet
-
-    folder = tmp_path / "tiny_resnet"
-    tiny_keras_hub_resnet().save_to_preset(str(folder))
+    keras.utils.set_random_seed(0)
+    encoder = keras_hub.models.ResNetBackbone(
+        input_conv_filters=[64], input_conv_kernel_sizes=[3], stackwise_num_filters=[64, 32, 32, 32],
+        stackwise_num_blocks=[1, 1, 1, 1], stackwise_num_strides=[1, 2, 2, 2], block_type="basic_block",
+        image_shape=(None, None, 3),
+    )  # fmt: skip
+    retinanet = keras_hub.models.RetinaNetBackbone(image_encoder=encoder, min_level=3, max_level=5, use_p5=False)
+    folder = tmp_path / "tiny_retinanet"
+    keras_hub.models.RetinaNetObjectDetector(backbone=retinanet, num_classes=2).save_to_preset(str(folder))
     pretrained = keras_hub.models.Backbone.from_preset(str(folder)).get_weights()
-    data = _python_form(IMAGES, TARGETS)
+    data = _python_form(IMAGES[:24], TARGETS[:24])
     common = dict(backbone=str(folder), image_size=64, class_names=CLASSES, verbose=0, save_dir=str(tmp_path / "runs"))
     frozen = ObjectDetector(finetune="freeze", epochs=1, **common).fit(data)
     kept = frozen.model_.get_layer("backbone").get_weights()
@@ -364,6 +372,7 @@ def test_a_keras_hub_preset_backbone_stays_frozen_then_learns(tmp_path):
     thawed = ObjectDetector(finetune="freeze_then_unfreeze", epochs=2, **common).fit(data)
     moved = [not np.array_equal(b, a) for b, a in zip(pretrained, thawed.model_.get_layer("backbone").get_weights())]
     assert any(moved)
+    assert "FeaturePyramid" in {type(layer).__name__ for layer in thawed.model_.get_layer("backbone").layers}
     assert toolkit.load(thawed.run_dir).predict(IMAGES[:2]) == thawed.predict(IMAGES[:2])
 
 
