@@ -5,6 +5,8 @@ from the same boxes read as Pascal VOC XML (the same images' annotations/*.xml) 
 the same numbers.
 
     python benchmarks/raccoon_detection.py [--backbone centernet] [--epochs N] [--run-name NAME]
+    python benchmarks/raccoon_detection.py --backbone-file saved_models/mobilenet_v2_imagenet.keras \
+        [--finetune freeze_then_unfreeze]       # the pretrained path (benchmarks/convert_mobilenet_v2.py)
 
 Prints one JSON line: the test scores from CSV and from VOC, the baseline, the chosen score threshold,
 epochs run, training and total time, and peak memory (RSS).
@@ -27,6 +29,9 @@ DATA = pathlib.Path(os.environ.get("TOOLKIT_DATA", pathlib.Path(__file__).resolv
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--backbone", default="centernet")
+    parser.add_argument("--backbone-file", default=None, help="a .keras model whose layer 'features' is the backbone")
+    parser.add_argument("--finetune", default="full")
+    parser.add_argument("--learning-rate", type=float, default=2e-3)
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--run-name", default="raccoon")
     parser.add_argument("--save-dir", default="saved_models")
@@ -36,10 +41,16 @@ def main():
     from toolkit import metrics
 
     raccoon = DATA / "raccoon"
+    backbone = args.backbone
+    if args.backbone_file:
+        import keras
+
+        model = keras.saving.load_model(args.backbone_file)
+        backbone = keras.Model(model.input, model.get_layer("features").output, name="pretrained")
     start = time.time()
     detector = ObjectDetector(
-        backbone=args.backbone, epochs=args.epochs, test_split=0.0, save_dir=args.save_dir, run_name=args.run_name,
-        overwrite=True, verbose=2,
+        backbone=backbone, epochs=args.epochs, finetune=args.finetune, learning_rate=args.learning_rate,
+        test_split=0.0, save_dir=args.save_dir, run_name=args.run_name, overwrite=True, verbose=2,
     )  # fmt: skip
     detector.fit(str(raccoon / "train_labels.csv"))
     trained = time.time() - start
@@ -59,6 +70,7 @@ def main():
         json.dumps(
             {
                 "options": vars(args),
+                "backbone_parameters": detector.model_.get_layer("backbone").count_params(),
                 "image_size": detector.image_size_,
                 "epochs_run": len(detector.history_["epoch"]),
                 "test_from_csv": brief(from_csv),

@@ -18,7 +18,15 @@ import scipy.io.wavfile
 from PIL import Image
 
 import toolkit
-from tasks import ImageClassifier, ImageGenerator, ImageSegmenter, SpeechClassifier, SpeechRecognizer, TextClassifier
+from tasks import (
+    ImageClassifier,
+    ImageGenerator,
+    ImageSegmenter,
+    ObjectDetector,
+    SpeechClassifier,
+    SpeechRecognizer,
+    TextClassifier,
+)
 from tasks.image_classification.data import digits
 from tasks.image_segmentation.data import shapes
 from tests.tasks.test_speech_classification import RATE, tones
@@ -57,6 +65,13 @@ def _run(name, tmp_path):
     if name == "image-segmentation":
         x, y, _ = shapes(count=24, size=32)
         run = ImageSegmenter(backbone="unet", width=4, depth=2, image_size=32, **save).fit((x, y))
+        return run.run_dir, _pngs(tmp_path, x[:2])
+    if name == "object-detection":
+        from tasks.object_detection.shapes import generated_shapes
+
+        x, targets = generated_shapes(24, size=64)
+        data = (x, {"boxes": [b for b, _ in targets], "labels": [lab for _, lab in targets]})
+        run = ObjectDetector(image_size=64, width=8, **save).fit(data)
         return run.run_dir, _pngs(tmp_path, x[:2])
     if name == "image-generation":
         x, y, _ = digits()
@@ -125,6 +140,7 @@ class Server:
 TASKS = [
     "image-classification",
     "image-segmentation",
+    "object-detection",
     "image-generation",
     "speech-classification",
     "speech-recognition",
@@ -148,6 +164,7 @@ def test_a_served_run_answers_over_http_as_predict_does(fitted):
         "text-classification": "Confusion matrix",
         "speech-classification": "Confusion matrix",
         "image-segmentation": "Worst and best segmentations",
+        "object-detection": "true boxes white, detections",
         "image-generation": "Samples",
         "speech-recognition": "Transcripts",
     }
