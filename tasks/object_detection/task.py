@@ -22,6 +22,7 @@ from toolkit.task import TASKS, Task
 # One split part: the images and boxes it holds (a `data.Source`), and its batches of (images,
 # {"boxes", "labels"}) at the training size, augmented for training.
 Part = collections.namedtuple("Part", ["source", "dataset"])
+DEFAULT_SCORE_THRESHOLD = 0.3  # CenterNet's display threshold: used when there is no validation data to choose on
 SCORE_FLOOR = 0.01  # detections kept for mAP (COCO scores the whole ranking); the shown ones use score_threshold
 DRAW_COLOURS = ((230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180))
 
@@ -275,7 +276,7 @@ class ObjectDetector(Task):
             self.score_threshold_ = float(self.score_threshold)
             return
         if splits.validation is None:
-            self.score_threshold_ = 0.3  # CenterNet's own display threshold
+            self.score_threshold_ = DEFAULT_SCORE_THRESHOLD
             return
         truth, found = self._detect_part(model, splits.validation)
         best = metrics_lib.best_score_threshold(truth, found, self.classes_)
@@ -286,6 +287,13 @@ class ObjectDetector(Task):
         )
 
     # ---------------------------------------------------------------- scoring
+    def _shown_threshold(self):
+        """The least score of a detection a user is shown: the one chosen (or given) at fit time."""
+        for value in (getattr(self, "score_threshold_", None), self.score_threshold):
+            if value is not None:
+                return float(value)
+        return DEFAULT_SCORE_THRESHOLD
+
     def _decode(self, outputs, threshold):
         return centers.decode(
             tf.sigmoid(outputs["heatmap"]), outputs["size"], outputs["offset"], score_threshold=threshold,
@@ -319,7 +327,7 @@ class ObjectDetector(Task):
     def _evaluate_dataset(self, part):
         losses = []
         truth, found = self._detect_part(self.model_, part, losses)
-        threshold = getattr(self, "score_threshold_", None) or self.score_threshold or 0.3
+        threshold = self._shown_threshold()
         scores = metrics_lib.detection_scores(truth, found, self.classes_, score_threshold=threshold)
         scores["score_threshold"] = threshold
         scores["loss"] = sum(total for total, _ in losses) / max(1, sum(n for _, n in losses))
@@ -388,7 +396,7 @@ class ObjectDetector(Task):
         self._check_fitted()
         items = _as_items(inputs)
         size = self.image_size_
-        threshold = getattr(self, "score_threshold_", None) or self.score_threshold or 0.3
+        threshold = self._shown_threshold()
         results = []
         for start in range(0, len(items), self.batch_size):
             chunk = items[start : start + self.batch_size]
@@ -475,7 +483,7 @@ class ObjectDetector(Task):
 
         from toolkit import report
 
-        threshold = getattr(self, "score_threshold_", None) or 0.3
+        threshold = self._shown_threshold()
         tiles, titles = [], []
         for images, boxes in part.dataset:
             decoded = self._decode(self.model_(images, training=False), threshold)

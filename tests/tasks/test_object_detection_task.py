@@ -93,6 +93,12 @@ class TestObjectDetectorBattery(TaskBattery):
         loaded = toolkit.load(fitted.run_dir)
         assert loaded.score_threshold_ == fitted.score_threshold_ and 0 < fitted.score_threshold_ <= 1
 
+    def test_images_without_boxes_train_as_negatives(self, fitted):
+        # keras-io #1594: images with no boxes broke training. The battery's data holds some.
+        negatives = sum(1 for boxes, _ in TARGETS if len(boxes) == 0)
+        assert negatives >= 2 and np.isfinite(fitted.history_["loss"]).all()
+        assert fitted.evaluate((IMAGES[:1] * 0, {"boxes": [np.zeros((0, 4))], "labels": [[]]}))["map"] is None
+
     def test_a_detector_no_better_than_whole_image_boxes_is_reported(self, fitted):
         # Two epochs of a tiny network learn nothing here: the run says so, in metrics.json and a warning.
         compared = fitted.metrics_["baseline"]
