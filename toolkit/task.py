@@ -430,7 +430,8 @@ class Task:
         except BaseException as error:
             lock.release()  # first: the lock file would keep an otherwise empty folder from being removed
             runs.remove_dead_temporaries(run_dir, including_mine=True)  # half-written files of a failed write
-            runs.remove_if_empty(run_dir)  # a run that failed before writing anything leaves no folder
+            runs.remove_if_empty(run_dir)  # a run that failed before writing anything leaves no folder,
+            runs.remove_if_empty(run_dir.parent)  # nor an empty task folder it made in save_dir
             if runs.is_disk_full(error):
                 raise runs.disk_full_error(run_dir, self._size_probe()) from None
             raise

@@ -8,6 +8,7 @@ memory (a few numbers an image); pixels are decoded inside tf.data (`pipeline`).
 """
 
 import collections
+import contextlib
 import os
 import pathlib
 
@@ -153,10 +154,10 @@ def _from_python(images, targets, box_format, class_names, bad_boxes):
             fix="put each image's boxes and labels in those two lists",
         )
     if isinstance(images, np.ndarray) and images.dtype.kind not in "US":
-        images = _uint8_rgb(images) if images.ndim == 4 else [_uint8_rgb(images[i]) for i in range(len(images))]
+        images = uint8_rgb(images) if images.ndim == 4 else [uint8_rgb(images[i]) for i in range(len(images))]
     else:
         images = [
-            str(i) if isinstance(i, (str, os.PathLike)) else _uint8_rgb(np.asarray(i)) for i in list(images)
+            str(i) if isinstance(i, (str, os.PathLike)) else uint8_rgb(np.asarray(i)) for i in list(images)
         ]  # fmt: skip
     boxes, labels = list(targets["boxes"]), list(targets["labels"])
     data_lib.check_same_length(images, boxes)
@@ -232,7 +233,7 @@ def _label_index(label, names, strings):
     return index
 
 
-def _uint8_rgb(image):
+def uint8_rgb(image):
     """One image or a batch as uint8 with three channels (grey tiled, alpha dropped)."""
     image = np.asarray(image)
     if image.ndim == 2:  # one grey image without a channel axis
@@ -247,24 +248,32 @@ def _uint8_rgb(image):
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
+@contextlib.contextmanager
+def opened_image(path):
+    """PIL's image of a file, or a three-part error naming the file when it is missing or unreadable
+    (also when decoding fails inside the block, as a truncated file does)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            yield image
+    except FileNotFoundError:
+        raise ToolkitError(
+            f"The image '{path}' does not exist.", expected="existing image files", fix="check the path"
+        ) from None
+    except (UnidentifiedImageError, OSError) as error:
+        raise ToolkitError(
+            f"The image '{path}' cannot be read ({error}).",
+            expected="readable image files (png, jpg, bmp, gif)",
+            fix="replace or remove that file",
+        ) from None
+
+
 def _image_size(image):
     """(height, width) of a file (its header only) or an array."""
     if isinstance(image, str):
-        from PIL import Image, UnidentifiedImageError
-
-        try:
-            with Image.open(image) as opened:
-                return opened.size[1], opened.size[0]
-        except FileNotFoundError:
-            raise ToolkitError(
-                f"The image '{image}' does not exist.", expected="existing image files", fix="check the path"
-            ) from None
-        except (UnidentifiedImageError, OSError) as error:
-            raise ToolkitError(
-                f"The image '{image}' cannot be read ({error}).",
-                expected="readable image files (png, jpg, bmp, gif)",
-                fix="replace or remove that file",
-            ) from None
+        with opened_image(image) as opened:
+            return opened.size[1], opened.size[0]
     return image.shape[0], image.shape[1]
 
 

@@ -77,6 +77,24 @@ class ObjectDetector(Task):
     backbone_filters = ({"modality": "detection"}, {"modality": "image", "output": "feature_map"})
     keras_hub_task = "ObjectDetector"
 
+    @classmethod
+    def keras_hub_presets(cls):
+        """KerasHub presets whose backbone is a feature pyramid (a `FeaturePyramidBackbone`): RetinaNet
+        detectors and the image backbones of those families (ResNet, CSPNet, DenseNet, EfficientNet, ...).
+        D-FINE's are left out (its backbone is the whole transformer detector), as are ViT-like ones."""
+        import keras_hub
+
+        def families(kind):
+            found = set()
+            for sub in kind.__subclasses__():
+                found.add(sub.__module__.split(".")[3])  # keras_hub.src.models.<family>.<file>
+                found |= families(sub)
+            return found
+
+        pyramids = families(keras_hub.models.FeaturePyramidBackbone)
+        presets = {**keras_hub.models.ObjectDetector.presets, **keras_hub.models.ImageClassifier.presets}
+        return sorted(name for name, info in presets.items() if info["metadata"].get("path") in pyramids)
+
     def __init__(
         self,
         *,
@@ -255,11 +273,19 @@ class ObjectDetector(Task):
             encoder = backbones_lib.BACKBONES.get(self.backbone)(shape, width=self.width)
             backbone = segmentation_models.feature_pyramid(encoder)
         elif self._uses_preset():
-            converter = backbones_lib.load_preset(self.backbone, "ImageConverter")
-            if converter is not None:
-                config = {**converter.get_config(), "image_size": shape[:2]}
-                scaling = type(converter).from_config(config)
             encoder = backbones_lib.load_preset(self.backbone, "backbone")
+            if not getattr(encoder, "pyramid_outputs", None):
+                raise ToolkitError(
+                    f"The preset {self.backbone!r} gives a {type(encoder).__name__}, which has no feature pyramid "
+                    "for the detection head.",
+                    expected="a KerasHub image backbone with pyramid outputs (ResNet, CSPDarkNet, MobileNet, ...) "
+                    "or a RetinaNet detector preset",
+                    fix="choose one of those presets (`toolkit list backbones --task object-detection`); D-FINE "
+                    "presets are whole transformer detectors whose own head this task does not train",
+                )
+            converter = backbones_lib.load_preset(self.backbone, "ImageConverter")
+            if converter is not None:  # the preset's own pixel scaling, at this task's size
+                scaling = type(converter).from_config({**converter.get_config(), "image_size": shape[:2]})
             backbone = segmentation_models.feature_pyramid(encoder)
         return detector.center_detector(self.image_size_, len(self.classes_), self.width, backbone=backbone,
                                         scaling=scaling)  # fmt: skip
@@ -551,22 +577,9 @@ def _as_items(inputs):
 def _read_rgb(item):
     """An image path or array -> uint8 RGB (height, width, 3) at its own size."""
     if isinstance(item, (str, os.PathLike)):
-        from PIL import Image, UnidentifiedImageError
-
-        try:
-            with Image.open(item) as opened:
-                return np.asarray(opened.convert("RGB"))
-        except FileNotFoundError:
-            raise ToolkitError(
-                f"The image '{item}' does not exist.", expected="image files", fix="check the path"
-            ) from None
-        except (UnidentifiedImageError, OSError) as error:
-            raise ToolkitError(
-                f"The image '{item}' cannot be read ({error}).",
-                expected="readable image files (png, jpg, bmp, gif)",
-                fix="pass an image file",
-            ) from None
-    return detection_data._uint8_rgb(np.asarray(item))
+        with detection_data.opened_image(item) as opened:
+            return np.asarray(opened.convert("RGB"))
+    return detection_data.uint8_rgb(np.asarray(item))
 
 
 def train_object_detector(data=None, validation_data=None, **kwargs):

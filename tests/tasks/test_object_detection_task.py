@@ -400,3 +400,14 @@ def test_scratch_image_backbones_and_the_tuner(tmp_path):
     with open(pathlib.Path(tuned.run_dir) / "trials.csv") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 2 and {r["status"] for r in rows} == {"COMPLETED"} and "val_map" in rows[0]  # the monitor
+
+
+def test_a_preset_without_a_feature_pyramid_is_refused(minilm, tmp_path):
+    # A text encoder stands in for D-FINE or ViT-like presets: their backbones give no feature maps.
+    task = ObjectDetector(backbone=minilm, image_size=64, epochs=1, verbose=0, save_dir=str(tmp_path))
+    with pytest.raises(toolkit.ToolkitError, match="BertBackbone, which has no feature pyramid") as error:
+        task.fit(_python_form(IMAGES[:8], TARGETS[:8]))
+    assert "Fix:" in str(error.value) and not (tmp_path / "object_detection").exists()
+    listed = ObjectDetector.keras_hub_presets()
+    assert "retinanet_resnet50_fpn_coco" in listed and "resnet_18_imagenet" in listed
+    assert not [name for name in listed if name.startswith(("dfine", "deit", "vit"))]
