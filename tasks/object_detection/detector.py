@@ -103,7 +103,7 @@ def center_detector(image_size, num_classes, width=16, prior=0.1, backbone=None,
 
     outputs = {
         "heatmap": head("heatmap", num_classes, bias=-math.log((1 - prior) / prior)),
-        "size": head("size", 2, activation="relu"),
+        "size": head("size", 2, activation="softplus"),  # positive, and never stuck at 0 as a ReLU can be
         "offset": head("offset", 2),
     }
     return keras.Model(inputs, outputs, name="center_detector")

@@ -134,7 +134,9 @@ def box_dataset(images, targets, image_size, augment=(), strength=1.0, seed=0, s
         return data["images"], kept[0], kept[1]
 
     if layers:
-        dataset = dataset.map(augmented, num_parallel_calls=tf.data.AUTOTUNE)
+        # One at a time: the layers draw from their seed generators' state, and parallel calls would take
+        # the draws in whatever order threads run (the same seed gave other boxes on every run).
+        dataset = dataset.map(augmented)
     dataset = dataset.map(lambda i, b, lab: (i, {"boxes": tf.cast(b, tf.float32), "labels": tf.cast(lab, tf.int32)}))
     dataset = dataset.padded_batch(
         batch_size,

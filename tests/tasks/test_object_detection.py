@@ -241,6 +241,23 @@ def test_the_pipeline_moves_boxes_with_the_pixels_and_streams_files(tmp_path):
     assert np.array_equal(y["labels"].numpy(), y0["labels"].numpy())
 
 
+def test_augmentation_is_drawn_from_the_seed():
+    from tasks.object_detection.pipeline import box_dataset
+    from tasks.object_detection.shapes import generated_shapes
+
+    images, targets = generated_shapes(16, size=64, seed=5)
+
+    def draws(seed):
+        dataset = box_dataset(images, targets, 64, augment=("flip", "zoom", "translate", "color"), seed=seed,
+                              shuffle=True, batch_size=8)  # fmt: skip
+        return [np.concatenate([y["boxes"].numpy().ravel() for _, y in dataset]) for _epoch in range(2)]
+
+    first, again, other = draws(1), draws(1), draws(2)
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))  # the same seed, the same boxes
+    assert not np.array_equal(first[0], first[1])  # each pass draws anew
+    assert not np.array_equal(first[0], other[0])
+
+
 def test_center_targets_decode_back_to_the_boxes_and_nms_removes_duplicates():
     import tensorflow as tf
 

@@ -339,10 +339,10 @@ def test_raccoon_beats_whole_image_boxes_and_scores_the_same_from_voc_and_csv(tm
         targets = detection_data.load_source(path).targets
         assert len(targets) == len(test_names) == 40 and sum(len(b) for b, _ in targets) == rows
     # One whole-image box per image scores mAP@0.5 0.333 here (0.35-0.40 in other image orders: its boxes
-    # all score 1, and COCO breaks ties by order); the detector measured 0.64.
+    # all score 1, and COCO breaks ties by order); the detector measured 0.70 / 0.78 / 0.73 (seeds 0-2).
     baseline = from_csv["whole_image_baseline"]["map_50"]
     assert 0.3 < baseline < 0.41
-    assert from_csv["map_50"] >= max(0.5, baseline + 0.1), from_csv
+    assert from_csv["map_50"] >= max(0.6, baseline + 0.2), from_csv
 
 
 # ------------------------------------------------------------------------ backbones, fine-tuning, tuning
