@@ -585,3 +585,37 @@ def explain_decode_error(error, files):
         expected="readable image files (png, jpg, bmp, gif, webp, tiff)",
         fix="remove or replace those files; nothing in the folder was changed",
     )
+
+
+def output_paths(items, folder, kinds, replace=False):
+    """Where per-image outputs go: `<folder>/<image name>_<kind>.png` for each kind, one dict per item.
+
+    Items that are not files are named `image_<i>`; two inputs of the same file name (from two folders)
+    number every name. Existing files are never overwritten unless `replace` (the run's own folder):
+    that is an error naming one. The folder is created.
+
+    Example:
+    >>> import tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> [sorted(p) for p in output_paths(["a/cat.png", np.zeros((2, 2))], folder, ["mask"])]
+    [['mask'], ['mask']]
+    >>> output_paths(["a/cat.png"], folder, ["mask"])[0]["mask"].name
+    'cat_mask.png'
+    """
+    stems = [
+        pathlib.Path(item).stem if isinstance(item, (str, os.PathLike)) else f"image_{i}"
+        for i, item in enumerate(items)
+    ]
+    if len(set(stems)) < len(stems):  # the same file name from two folders: number them all
+        stems = [f"{i}_{stem}" for i, stem in enumerate(stems)]
+    folder = pathlib.Path(folder)
+    paths = [{kind: folder / f"{stem}_{kind}.png" for kind in kinds} for stem in stems]
+    taken = [str(path) for files in paths for path in files.values() if path.exists()]
+    if taken and not replace:
+        raise ToolkitError(
+            f"{len(taken)} output file(s) exist already, e.g. {taken[0]}.",
+            expected="a folder without these files (predictions never overwrite a file)",
+            fix="choose another output folder, or move those files away",
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    return paths

@@ -436,22 +436,8 @@ class ImageSegmenter(Task):
         """Writes `<name>_mask.png` / `<name>_overlay.png` per image; returns {"mask", "overlay"} paths per image."""
         from PIL import Image
 
-        stems = [
-            pathlib.Path(item).stem if isinstance(item, (str, os.PathLike)) else f"image_{i}"
-            for i, item in enumerate(items)
-        ]
-        if len(set(stems)) < len(stems):  # the same file name from two folders: number them all
-            stems = [f"{i}_{stem}" for i, stem in enumerate(stems)]
         kinds = (["mask"] if masks_too else []) + (["overlay"] if overlays else [])
-        paths = [{kind: folder / f"{stem}_{kind}.png" for kind in kinds} for stem in stems]
-        taken = [str(path) for files in paths for path in files.values() if path.exists()]
-        if taken and not replace:
-            raise ToolkitError(
-                f"{len(taken)} output file(s) exist already, e.g. {taken[0]}.",
-                expected="a folder without these files (predictions never overwrite a file)",
-                fix="choose another output folder, or move those files away",
-            )
-        folder.mkdir(parents=True, exist_ok=True)
+        paths = images_lib.output_paths(items, folder, kinds, replace=replace)
         palette = np.resize(PALETTE, (256, 3)).astype(np.uint8).ravel().tolist()
         for item, mask, files in zip(items, masks, paths):
             if "mask" in files:

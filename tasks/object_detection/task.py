@@ -468,21 +468,7 @@ class ObjectDetector(Task):
         """Writes `<name>_detections.png` per image: the image with each box, its label and score."""
         from PIL import Image, ImageDraw
 
-        stems = [
-            pathlib.Path(item).stem if isinstance(item, (str, os.PathLike)) else f"image_{i}"
-            for i, item in enumerate(items)
-        ]
-        if len(set(stems)) < len(stems):  # the same file name from two folders: number them all
-            stems = [f"{i}_{stem}" for i, stem in enumerate(stems)]
-        paths = [folder / f"{stem}_detections.png" for stem in stems]
-        taken = [str(p) for p in paths if p.exists()]
-        if taken and not replace:
-            raise ToolkitError(
-                f"{len(taken)} output file(s) exist already, e.g. {taken[0]}.",
-                expected="a folder without these files (drawings never overwrite a file)",
-                fix="choose another folder, or move those files away",
-            )
-        folder.mkdir(parents=True, exist_ok=True)
+        paths = [files["detections"] for files in images_lib.output_paths(items, folder, ["detections"], replace)]
         for item, found, path in zip(items, results, paths):
             canvas = Image.fromarray(_read_rgb(item))
             pen = ImageDraw.Draw(canvas)
