@@ -153,9 +153,9 @@ def _three_channels(image):
     return tf.ensure_shape(image, (None, None, 3))
 
 
-def with_center_targets(dataset, image_size, num_classes):
+def with_center_targets(dataset, image_size, num_classes, keep_truth=False):
     """Batches of (images, {"boxes", "labels"}) -> (images, the detector's targets) for `keras.Model.fit`
-    (see `centers.encode` and `detector.with_masks`)."""
+    (see `centers.encode` and `detector.with_masks`); with `keep_truth`, (images, targets, the boxes)."""
     from tasks.object_detection import centers, detector
 
     cells = image_size // centers.STRIDE
@@ -172,6 +172,8 @@ def with_center_targets(dataset, image_size, num_classes):
             (truth["boxes"], truth["labels"]),
             fn_output_signature=signature,
         )
+        if keep_truth:
+            return images, detector.with_masks(targets), truth
         return images, detector.with_masks(targets)
 
     return dataset.map(encoded, num_parallel_calls=tf.data.AUTOTUNE)

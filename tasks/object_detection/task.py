@@ -340,13 +340,14 @@ class ObjectDetector(Task):
         is the same as in the original pixels: both sides are scaled alike); `losses`, a list, gets the
         loss of each batch (times its size)."""
         truth, found = [], []
-        loss_fns = detector.losses() if losses is not None else None
-        for images, boxes in part.dataset:
+        if losses is None:
+            batches = ((images, None, boxes) for images, boxes in part.dataset)
+        else:  # the loss's targets encoded in the same pass over the data
+            batches = pipeline.with_center_targets(part.dataset, self.image_size_, len(self.classes_), True)
+            loss_fns = detector.losses()
+        for images, targets, boxes in batches:
             outputs = model(images, training=False)
-            if loss_fns is not None:
-                _, targets = pipeline.with_center_targets(
-                    tf.data.Dataset.from_tensors((images, boxes)), self.image_size_, len(self.classes_)
-                ).get_single_element()
+            if losses is not None:
                 total = sum(float(keras.ops.mean(fn(targets[k], outputs[k]))) for k, fn in loss_fns.items())
                 losses.append((total * len(images), len(images)))
             decoded = self._decode(outputs, SCORE_FLOOR)
