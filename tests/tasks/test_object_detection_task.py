@@ -64,6 +64,9 @@ class TestObjectDetectorBattery(TaskBattery):
             ((IMAGES[:4], {"boxes": [np.zeros((0, 4))] * 4, "labels": [[]] * 4}), "hold no boxes at all"),
             (_mixed_formats(), "mix relative coordinates"),
             ("/no/such/annotations", "does not exist"),
+            (_with_nan(), "NaN or infinite"),
+            (12345, "Cannot use int as detection data"),
+            ((IMAGES[:4], [[1, 2, 3, 4]] * 4), "The targets are a list"),
             ((["/no/such/image.png"], {"boxes": [[[1, 1, 5, 5]]], "labels": [[0]]}), "does not exist"),
         ]
 
@@ -105,6 +108,12 @@ class TestObjectDetectorBattery(TaskBattery):
         assert compared["better_than_baseline"] is False and compared["what_to_try"]
         saved = json.loads((pathlib.Path(fitted.run_dir) / "metrics.json").read_text())
         assert saved["baseline"] == compared
+
+
+def _with_nan():
+    images, targets = _python_form(IMAGES[:4].astype("float32"), TARGETS[:4])
+    images[1, 5, 5, 0] = np.nan
+    return images, targets
 
 
 def _mixed_formats():
