@@ -19,9 +19,9 @@ from toolkit import metrics as metrics_lib
 from toolkit.errors import ToolkitError
 from toolkit.task import TASKS, Task
 
-# One split part: the images and boxes it holds (a `data.Source`), and its batches of (images,
-# {"boxes", "labels"}) at the training size, augmented for training.
-Part = collections.namedtuple("Part", ["source", "dataset"])
+# One split part: its batches of (images, {"boxes", "labels"}) at the training size, augmented for
+# training. A part of its own type, so `_keras_data` and the scoring know which form they get.
+Part = collections.namedtuple("Part", ["dataset"])
 DEFAULT_SCORE_THRESHOLD = 0.3  # CenterNet's display threshold: used when there is no validation data to choose on
 SCORE_FLOOR = 0.01  # detections kept for mAP (COCO scores the whole ranking); the shown ones use score_threshold
 DRAW_COLOURS = ((230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180))
@@ -247,7 +247,7 @@ class ObjectDetector(Task):
             shuffle=training,
             batch_size=self._global_batch_size(),
         )
-        return Part(source, dataset)
+        return Part(dataset)
 
     def _keras_data(self, part):
         return pipeline.with_center_targets(part.dataset, self.image_size_, len(self.classes_))
