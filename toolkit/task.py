@@ -934,7 +934,11 @@ def _load_model(path):
     """model.keras, loaded in Keras' safe mode, or a clear error: damaged file, or code that was refused."""
     size = path.stat().st_size
     try:
-        return keras.saving.load_model(path)
+        with warnings.catch_warnings():
+            # A KerasHub task nested in the model (a causal LM) has its own compile(), which Keras does not
+            # restore; the toolkit's model around it is compiled as saved, and inference needs neither.
+            warnings.filterwarnings("ignore", message=r"`compile\(\)` was not called as part of model loading")
+            return keras.saving.load_model(path)
     except ValueError as error:
         if "safe_mode" in str(error) or "Lambda" in str(error):
             raise ToolkitError(

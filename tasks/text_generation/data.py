@@ -86,6 +86,14 @@ def load_corpus(data, text_column=None, data_dir=None):
         return _tfds_corpus(data, text_column, data_dir)
     if isinstance(data, (str, os.PathLike)):
         path = pathlib.Path(data)
+        try:
+            path.stat()
+        except OSError:  # missing, or a name no file system takes (text passed as a path)
+            raise ToolkitError(
+                f"'{str(path)[:80]}' does not exist.",
+                expected=f"a text file, a folder of .txt files, a list of strings, or {DEFAULT_CORPUS!r}",
+                fix="check the path; to train on text held in a string, pass it in a list: [text]",
+            ) from None
         if path.is_file() and path.suffix.lower() in TABLE_SUFFIXES:
             _check_text_file(path)
             piece, column = _table_piece(path, text_column)

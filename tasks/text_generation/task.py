@@ -13,6 +13,7 @@ import tensorflow as tf
 from tasks.text_generation import data as corpus_lib
 from tasks.text_generation import (
     models,  # noqa: F401  (registers lstm_lm, gru_lm and gpt)
+    pretrained,
     tokenizing,
 )
 from toolkit import backbones as backbones_lib
@@ -42,8 +43,13 @@ class TextGenerator(Task):
 
     Args:
         backbone: "gpt" (a GPT-style decoder), "lstm_lm" or "gru_lm" (stacked
-            recurrent layers), or a `keras.Model` from token ids (batch, time)
-            to features (batch, time, width).
+            recurrent layers), a `keras.Model` from token ids (batch, time)
+            to features (batch, time, width), or a pretrained KerasHub causal
+            LM: a preset name ("gpt2_base_en"), a hub handle, a folder written
+            by `save_to_preset`, or a Hugging Face folder KerasHub converts.
+            A preset brings its own tokenizer (`tokenizer`, `vocabulary_size`,
+            `width`, `depth`, `heads` and `dropout` are then not used) and
+            fine-tunes every layer (`finetune="full"`).
         tokenizer: "character", "word" (words, punctuation marks and line
             breaks; spacing is rebuilt when decoding) or "wordpiece" (subwords:
             KerasHub's WordPiece, whole frequent words and pieces of rare ones,
@@ -78,6 +84,7 @@ class TextGenerator(Task):
     task_name = "text-generation"
     default_data = corpus_lib.DEFAULT_CORPUS
     backbone_filters = ({"modality": "text-generation"},)
+    keras_hub_task = "CausalLM"
     serving_input = "texts"
 
     def __init__(
@@ -97,9 +104,10 @@ class TextGenerator(Task):
         text_column: str | int | None = None,
         data_dir: str | None = None,
         test_split: float = 0.0,
+        learning_rate: float | None = None,
         **kwargs,
     ):
-        super().__init__(test_split=test_split, **kwargs)
+        super().__init__(test_split=test_split, learning_rate=learning_rate, **kwargs)
         self.backbone = backbone
         self.tokenizer = tokenizer
         self.vocabulary_size = vocabulary_size
@@ -126,8 +134,62 @@ class TextGenerator(Task):
             (self.sampler in SAMPLERS, "sampler", f"one of {SAMPLERS}"),
             (self.temperature > 0, "temperature", "a number > 0"),
             (self.split in ("auto", "contiguous"), "split", "'auto' or 'contiguous': a corpus is split by position"),
+            (
+                self.finetune == "full" or not self._uses_preset(),
+                "finetune",
+                "'full' for a pretrained causal LM (its output layer is its token embedding: there is no "
+                "separate head to train alone)",
+            ),
         ]
         self._check_each(checks)
+
+    def _default_learning_rate(self):
+        # A pretrained decoder forgets what it knows at a from-scratch rate (GPT-2 fine-tuning uses 1e-5 to 1e-4).
+        return 5e-5 if self._uses_preset() else 1e-3
+
+    # ----------------------------------------------------------------- tokens
+    def _hub_tokenizer(self):
+        """The preset's KerasHub tokenizer, or None when the task learns its own vocabulary."""
+        uses = self.__dict__["pretrained_"] if "pretrained_" in self.__dict__ else self._uses_preset()
+        if not uses:
+            return None
+        if self.__dict__.get("_hub_tokenizer_object") is None:
+            model = getattr(self, "model_", None)
+            if model is not None:
+                tokenizer = pretrained.tokenizer_of(model)
+            else:
+                preprocessor = backbones_lib.load_preset(self.backbone, "CausalLMPreprocessor")
+                tokenizer = getattr(preprocessor, "tokenizer", None)
+                if tokenizer is None:
+                    raise ToolkitError(
+                        f"The preset {self.backbone!r} has no tokenizer.",
+                        expected="a causal LM preset with tokenizer.json and its vocabulary",
+                        fix="save the preset with its preprocessor, or use a complete Hugging Face folder",
+                    )
+            self._hub_tokenizer_object = tokenizer
+        return self._hub_tokenizer_object
+
+    def _ids(self, text):
+        """A string tensor -> int32 token ids (in tf.data or eagerly)."""
+        hub = self._hub_tokenizer()
+        if hub is not None:
+            return tf.cast(hub(text), tf.int32)
+        return tf.cast(self._lookup(tokenizing.tokens(text, self.tokenizer, self.vocabulary_)), tf.int32)
+
+    def _encode(self, texts):
+        hub = self._hub_tokenizer()
+        if hub is not None:
+            return pretrained.encode(hub, texts)
+        return tokenizing.encode(texts, self.vocabulary_, self.tokenizer, self._lookup)
+
+    def _decode(self, ids):
+        hub = self._hub_tokenizer()
+        if hub is not None:
+            return pretrained.decode(hub, ids)
+        return tokenizing.decode(ids, self.vocabulary_, self.tokenizer)
+
+    def _token_kind(self):
+        return "preset" if self._hub_tokenizer() is not None else self.tokenizer
 
     # ------------------------------------------------------------------- data
     def _prepare_data(self, data, validation_data):
@@ -138,14 +200,22 @@ class TextGenerator(Task):
             validation, _ = corpus_lib.load_corpus(validation_data, self.text_column, self.data_dir)
         else:
             train, validation, test = corpus_lib.split_by_position(pieces, self.validation_split, self.test_split)
-        most = self.vocabulary_size or tokenizing.DEFAULT_SIZES[self.tokenizer]
-        if self.tokenizer == "wordpiece":
-            self._say(f"Learning a WordPiece vocabulary of {most:,} from the training part...")
-        vocabulary, train_counts, train_tokens, train_chars = tokenizing.learn_vocabulary(
-            lambda: corpus_lib.chunks(train), self.tokenizer, most
-        )
-        self.vocabulary_ = vocabulary
-        self._lookup = tokenizing.lookup(vocabulary)
+        self.pretrained_ = self._uses_preset()
+        self.__dict__.pop("_hub_tokenizer_object", None)
+        if self.pretrained_:  # the preset's tokenizer; counting the training tokens is one streaming pass
+            self.vocabulary_ = None
+            train_counts, train_tokens, train_chars = self._count(train)
+            vocabulary_size = int(self._hub_tokenizer().vocabulary_size())
+        else:
+            most = self.vocabulary_size or tokenizing.DEFAULT_SIZES[self.tokenizer]
+            if self.tokenizer == "wordpiece":
+                self._say(f"Learning a WordPiece vocabulary of {most:,} from the training part...")
+            vocabulary, train_counts, train_tokens, train_chars = tokenizing.learn_vocabulary(
+                lambda: corpus_lib.chunks(train), self.tokenizer, most
+            )
+            self.vocabulary_ = vocabulary
+            self._lookup = tokenizing.lookup(vocabulary)
+            vocabulary_size = len(vocabulary) + 1
         windows = train_tokens // (self.sequence_length + 1)
         if windows < 1:
             raise ToolkitError(
@@ -184,7 +254,7 @@ class TextGenerator(Task):
             ),
         }  # fmt: skip
         self._say(
-            f"Text generation: {len(vocabulary) + 1} {self.tokenizer} tokens; corpus {about}: "
+            f"Text generation: {vocabulary_size:,} {self._token_kind()} tokens; corpus {about}: "
             f"{corpus_lib.describe_size(train)} train ({train_tokens:,} tokens, {windows:,} sequences of "
             f"{self.sequence_length}) / {corpus_lib.describe_size(validation)} validation."
         )
@@ -199,7 +269,7 @@ class TextGenerator(Task):
         """(token counts by id, tokens, characters) of `pieces`, in one streaming pass."""
         counts, tokens, chars = collections.Counter(), 0, 0
         for text in corpus_lib.chunks(pieces):
-            ids = self._lookup(tokenizing.tokens(tf.constant(text), self.tokenizer, self.vocabulary_)).numpy()
+            ids = self._ids(tf.constant(text)).numpy()
             counts.update(ids.tolist())
             tokens += len(ids)
             chars += len(text)
@@ -209,11 +279,10 @@ class TextGenerator(Task):
         """Pieces (of `tokens` tokens) -> batches of (ids, next ids), `sequence_length` each, read in chunks;
         training starts each epoch at a random offset, so sequences cut the text at new places every epoch."""
         length = self.sequence_length
-        lookup, kind, vocabulary = self._lookup, self.tokenizer, self.vocabulary_
         chunks = tf.data.Dataset.from_generator(
             lambda: corpus_lib.chunks(pieces), output_signature=tf.TensorSpec((), tf.string)
         )
-        ids = chunks.map(lambda text: tf.cast(lookup(tokenizing.tokens(text, kind, vocabulary)), tf.int32))
+        ids = chunks.map(self._ids)
         if sum(p.size() for p in pieces) <= images_lib.MEMORY_CACHE_BYTES // 8:  # int32 ids: 4-8 bytes a character
             ids = ids.cache()
         ids = ids.unbatch()
@@ -237,7 +306,8 @@ class TextGenerator(Task):
         return dataset
 
     def _evaluation_dataset(self, data):
-        self._lookup = tokenizing.lookup(self.vocabulary_)
+        if self.vocabulary_ is not None:
+            self._lookup = tokenizing.lookup(self.vocabulary_)
         pieces, _ = corpus_lib.load_corpus(data, self.text_column, self.data_dir)
         _, tokens, chars = self._count(pieces)
         if tokens < self.sequence_length + 1:
@@ -253,6 +323,8 @@ class TextGenerator(Task):
 
     # ------------------------------------------------------------------ model
     def _build_model(self):
+        if self.pretrained_:
+            return pretrained.wrap(pretrained.load_causal_lm(self.backbone), self.sequence_length)
         vocabulary = len(self.vocabulary_) + 1
         if isinstance(self.backbone, keras.Model):
             backbone = keras.Sequential([backbones_lib.copy_model(self.backbone)], name="backbone")
@@ -366,11 +438,12 @@ class TextGenerator(Task):
     def _generate(self, model, prompts, max_length, sampler, temperature, seed):
         import keras_hub
 
-        lookup = tokenizing.lookup(self.vocabulary_)
-        encoded = tokenizing.encode(prompts, self.vocabulary_, self.tokenizer, lookup)
-        start = tokenizing.encode(["\n"], self.vocabulary_, self.tokenizer, lookup)[0] or [1]
+        if self.vocabulary_ is not None:
+            self._lookup = lookup = tokenizing.lookup(self.vocabulary_)
+        encoded = self._encode(prompts)
+        start = self._encode(["\n"])[0] or [1]
         for prompt, ids in zip(prompts, encoded):
-            if 0 not in ids:
+            if self.vocabulary_ is None or 0 not in ids:  # a preset's byte-level tokenizer encodes any text
                 continue
             if self.tokenizer == "wordpiece":  # name the words whose pieces are unknown (a piece says "[UNK]")
                 words = {t.decode() for t in _tokens(prompt, "word", None)}
@@ -421,8 +494,8 @@ class TextGenerator(Task):
             rows.append(np.asarray(samplers[sampler]()(next_token, prompt, index=len(ids)))[0])
         texts = []
         for row, text, n in zip(rows, prompts, lengths):
-            continuation = tokenizing.decode(row[n:], self.vocabulary_, self.tokenizer)
-            words = self.tokenizer in ("word", "wordpiece")
+            continuation = self._decode(row[n:])
+            words = self._token_kind() in ("word", "wordpiece")
             joiner = " " if words and text and continuation[:1].isalnum() and not text[-1:].isspace() else ""
             texts.append((text or "") + joiner + continuation)
         return texts
@@ -437,6 +510,8 @@ class TextGenerator(Task):
         return cache[id(model)]
 
     def search_space(self, hp):
+        if self._uses_preset():
+            return super().search_space(hp)
         return {
             **super().search_space(hp),
             "width": hp.Choice("width", [64, 128, 256]),

@@ -242,3 +242,80 @@ def test_wordpiece_vocabulary_round_trips_and_trains(tmp_path):
     assert gen.generate("First Citizen:", max_length=5, sampler="greedy").startswith("First Citizen:")
     with pytest.raises(toolkit.ToolkitError, match=r"word\(s\) with characters the model's vocabulary lacks: \['§'\]"):
         gen.generate("ROMEO §x")
+
+
+def tiny_gpt2_preset(folder, text, merges=60, seed=0):
+    """A tiny GPT-2 written with `save_to_preset`: GPT-2's byte-level alphabet and `merges` BPE merges
+    learned from `text` (the most frequent pair each time), one block of width 32, random weights."""
+    import collections
+    import re
+
+    import keras
+    import keras_hub
+    from keras_hub.src.tokenizers.byte_pair_tokenizer import bytes_to_unicode
+
+    keras.utils.set_random_seed(seed)
+    byte_values, characters = bytes_to_unicode()
+    to_char = {b[0]: c for b, c in zip(byte_values, characters)}
+    vocabulary = {"<|endoftext|>": 0, **{c: i + 1 for i, c in enumerate(characters)}}
+    words = collections.Counter(
+        tuple(to_char[b] for b in w.encode()) for w in re.findall(r" ?\w+| ?[^\s\w]+|\s+", text)
+    )
+    merged = []
+    for _ in range(merges):
+        pairs = collections.Counter()
+        for word, n in words.items():
+            for pair in zip(word, word[1:]):
+                pairs[pair] += n
+        (a, b), _ = pairs.most_common(1)[0]
+        merged.append(f"{a} {b}")
+        vocabulary.setdefault(a + b, len(vocabulary))
+        rewritten = collections.Counter()
+        for word, n in words.items():
+            out, i = [], 0
+            while i < len(word):
+                if word[i : i + 2] == (a, b):
+                    out.append(a + b)
+                    i += 2
+                else:
+                    out.append(word[i])
+                    i += 1
+            rewritten[tuple(out)] += n
+        words = rewritten
+    tokenizer = keras_hub.models.GPT2Tokenizer(vocabulary=vocabulary, merges=merged)
+    backbone = keras_hub.models.GPT2Backbone(
+        vocabulary_size=len(vocabulary), num_layers=1, num_heads=2, hidden_dim=32, intermediate_dim=64,
+        max_sequence_length=64,
+    )  # fmt: skip
+    preprocessor = keras_hub.models.GPT2CausalLMPreprocessor(tokenizer, sequence_length=64)
+    keras_hub.models.GPT2CausalLM(backbone, preprocessor).save_to_preset(str(folder))
+    return str(folder)
+
+
+def test_a_pretrained_gpt2_preset_folder_fine_tunes_and_round_trips(tmp_path):
+    from tasks.text_generation import pretrained
+
+    text = shakespeare(40_000)
+    preset = tiny_gpt2_preset(tmp_path / "gpt2_tiny", text)
+    gen = TextGenerator(
+        backbone=preset, sequence_length=32, epochs=4, learning_rate=3e-3, batch_size=16, verbose=0,
+        save_dir=str(tmp_path / "runs"),
+    ).fit([text])  # fmt: skip
+    assert gen.pretrained_ and gen.vocabulary_ is None
+    validation_text = text[int(len(text) * 0.9) :]
+    # The same preset before fine-tuning, scored by the same task code on the same validation text.
+    before = toolkit.load(gen.run_dir)
+    before.model_ = pretrained.wrap(pretrained.load_causal_lm(preset), 32)
+    before.model_.compile(loss=gen._loss())
+    before_loss = before.evaluate([validation_text])["loss"]
+    after_loss = gen.evaluate([validation_text])["loss"]
+    assert after_loss < before_loss - 0.5, (before_loss, after_loss)
+    assert gen.metrics_["baseline"]["better_than_unigram"]
+    prompts = ["ROMEO:", "First Citizen:\nWe"]
+    greedy = gen.generate(prompts, max_length=12, sampler="greedy")
+    assert all(g.startswith(p) for g, p in zip(greedy, prompts))
+    assert toolkit.load(gen.run_dir).generate(prompts, max_length=12, sampler="greedy") == greedy
+    with pytest.raises(toolkit.ToolkitError, match="longer than this model's context of 64 tokens"):
+        TextGenerator(backbone=preset, sequence_length=100, epochs=1, verbose=0).fit([text])
+    with pytest.raises(toolkit.ToolkitError, match="finetune="):
+        TextGenerator(backbone=preset, finetune="freeze").fit([text])
