@@ -17,7 +17,7 @@ def load_causal_lm(preset):
     import keras_hub
 
     try:
-        return backbones_lib.load_preset(preset, "CausalLM")
+        model = backbones_lib.load_preset(preset, "CausalLM")
     except FileNotFoundError as error:
         raise ToolkitError(
             f"{preset!r} is not a KerasHub causal language model preset: {str(error)[:200]}",
@@ -32,6 +32,20 @@ def load_causal_lm(preset):
             expected=f"a decoder preset, e.g. one of {sorted(keras_hub.models.CausalLM.presets)[:5]}",
             fix="pick a causal LM preset (GPT-2, Llama, Gemma, ...)",
         ) from None
+    if isinstance(model, keras_hub.models.Seq2SeqLM):
+        raise ToolkitError(
+            f"{preset!r} is an encoder-decoder ({type(model).__name__}), not a decoder-only language model.",
+            expected="a decoder-only causal LM preset (GPT-2, Llama, Gemma, ...)",
+            fix="pick one of `toolkit list backbones --task text-generation`",
+        )
+    return model
+
+
+def causal_presets():
+    """KerasHub's decoder-only causal LM presets (its `CausalLM.presets` also lists encoder-decoders)."""
+    import keras_hub
+
+    return sorted(set(keras_hub.models.CausalLM.presets) - set(keras_hub.models.Seq2SeqLM.presets))
 
 
 def wrap(causal_lm, sequence_length):

@@ -143,6 +143,10 @@ class TextGenerator(Task):
         ]
         self._check_each(checks)
 
+    @classmethod
+    def keras_hub_presets(cls):
+        return pretrained.causal_presets()
+
     def _default_learning_rate(self):
         # A pretrained decoder forgets what it knows at a from-scratch rate (GPT-2 fine-tuning uses 1e-5 to 1e-4).
         return 5e-5 if self._uses_preset() else 1e-3
