@@ -16,6 +16,7 @@ from tasks.question_answering import QuestionAnswerer, train_question_answerer
 from tasks.speech import SpeechClassifier, SpeechRecognizer, train_speech_classifier, train_speech_recognizer
 from tasks.text_classification import TextClassifier, train_text_classifier
 from tasks.text_generation import TextGenerator, train_text_generator
+from tasks.text_to_text import TextToText, train_text_to_text
 
 __all__ = [
     "ImageClassifier",
@@ -27,6 +28,7 @@ __all__ = [
     "SpeechRecognizer",
     "TextClassifier",
     "TextGenerator",
+    "TextToText",
     "train_image_classifier",
     "train_image_generator",
     "train_image_segmenter",
@@ -36,4 +38,5 @@ __all__ = [
     "train_speech_recognizer",
     "train_text_classifier",
     "train_text_generator",
+    "train_text_to_text",
 ]

@@ -1,0 +1,320 @@
+"""Sequence to sequence: `TextToText` (an encoder-decoder over characters) and `train_text_to_text`."""
+
+import warnings
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tasks.text_to_text import data as pairs_lib
+from tasks.text_to_text import models  # noqa: F401  (registers gru_attention and transformer)
+from toolkit import backbones as backbones_lib
+from toolkit import data as data_lib
+from toolkit import metrics as metrics_lib
+from toolkit.errors import ToolkitError
+from toolkit.task import TASKS, Task
+
+SPECIAL = ("[PAD]", "[UNK]", "[START]", "[END]")
+PAD, UNK, START, END = range(4)
+DECODERS = ("greedy", "beam")
+DECODE_BATCH = 256  # sources decoded together
+
+
+@TASKS.register("text-to-text", description="sequence to sequence: map one text to another (an encoder-decoder)")
+class TextToText(Task):
+    """Learns to map source texts to target texts, character by character (an encoder-decoder).
+
+    Trained with teacher forcing (the decoder sees the true previous characters), it
+    writes a target by feeding back its own characters: greedily or by beam search
+    (KerasHub's samplers). Scores: the loss, `exact_match` (the share of targets
+    written exactly) and `cer` (character error rate), on validation and test.
+
+    Args:
+        backbone: "gru_attention" (a bidirectional GRU encoder and a GRU decoder with
+            additive attention) or "transformer" (KerasHub's encoder and decoder blocks).
+        width: embedding and hidden size.
+        depth: encoder and decoder layers (or blocks).
+        heads: attention heads ("transformer").
+        dropout: dropout rate.
+        decoder: "greedy" or "beam" (`beam_width` beams), for `predict` and the scores.
+        beam_width: beams kept by beam search.
+        max_length: longest source and target the model takes, in characters; None: twice
+            the longest training text (the transformer's position table has this size).
+        columns: (source column, target column) of a .csv / .tsv / JSON Lines file; None:
+            a "source" / "target" (or "input" / "output") header, else the first two.
+        **kwargs: the arguments every task shares (see `toolkit.Task`).
+
+    Example:
+    >>> t2t = TextToText().fit("dates")  # doctest: +SKIP
+    >>> t2t.predict(["3rd of March 1999"])  # doctest: +SKIP
+    ['1999-03-03']
+    """
+
+    task_name = "text-to-text"
+    default_data = "dates"
+    backbone_filters = ({"modality": "text-to-text"},)
+    serving_input = "texts"
+
+    def __init__(
+        self,
+        *,
+        backbone: str = "gru_attention",
+        width: int = 128,
+        depth: int = 1,
+        heads: int = 4,
+        dropout: float = 0.1,
+        decoder: str = "greedy",
+        beam_width: int = 4,
+        max_length: int | None = None,
+        columns: tuple | list | None = None,
+        epochs: int | None = 30,
+        batch_size: int = 64,
+        **kwargs,
+    ):
+        super().__init__(epochs=epochs, batch_size=batch_size, **kwargs)
+        self.backbone = backbone
+        self.width = width
+        self.depth = depth
+        self.heads = heads
+        self.dropout = dropout
+        self.decoder = decoder
+        self.beam_width = beam_width
+        self.max_length = max_length
+        self.columns = columns
+
+    def _check_params(self):
+        super()._check_params()
+        self._check_each(
+            [
+                (self.width >= 1 and self.depth >= 1 and self.heads >= 1, "width", "width, depth and heads >= 1"),
+                (0 <= self.dropout < 1, "dropout", "a fraction from 0 up to 1"),
+                (self.decoder in DECODERS, "decoder", f"one of {DECODERS}"),
+                (self.beam_width >= 1, "beam_width", "an integer >= 1"),
+                (self.max_length is None or self.max_length >= 2, "max_length", "an integer >= 2, or None"),
+            ]
+        )
+
+    # ------------------------------------------------------------------- data
+    def _prepare_data(self, data, validation_data):
+        self._check_backbone()
+        pairs, about = pairs_lib.load_pairs(data, self.columns, self.seed)
+        given = None if validation_data is None else pairs_lib.load_pairs(validation_data, self.columns, self.seed)[0]
+        train, _, val, _, test, info = data_lib.holdout_positions(
+            np.zeros(len(pairs), int),
+            validation_labels=None if given is None else np.zeros(len(given), int),
+            validation_data=validation_data,
+            **self._split_options(),
+        )
+        train_pairs = [pairs[i] for i in train]
+        val_pairs = given if given is not None else [pairs[i] for i in val]
+        test_pairs = None if test is None else [pairs[i] for i in test[0]]
+        if not val_pairs:
+            raise ToolkitError(
+                f"Only {len(pairs)} pairs: none is left for validation.",
+                expected="enough pairs for a validation part (validation_split of them)",
+                fix="give more pairs, or validation_data=",
+            )
+        characters = sorted({c for s, t in train_pairs for c in s + t})
+        self.vocabulary_ = characters
+        longest = max(max(len(s), len(t) + 1) for s, t in train_pairs)
+        self.max_length_ = self.max_length or 2 * longest
+        self.target_length_ = min(self.max_length_, 2 * max(len(t) for _, t in train_pairs) + 1)
+        info = {
+            "train_source": about,
+            "train_examples": len(train_pairs),
+            "validation_examples": len(val_pairs),
+            "test_examples": len(test_pairs or []),
+            **info,
+        }
+        self._say(
+            f"Text to text: {len(train_pairs):,} train / {len(val_pairs):,} validation / "
+            f"{len(test_pairs or []):,} test pairs from {about}; {len(characters)} characters."
+        )
+        return data_lib.Splits(
+            train=self._dataset(train_pairs, shuffle=True),
+            validation=self._dataset(val_pairs),
+            test=None if test_pairs is None else self._dataset(test_pairs),
+            info=info,
+        )
+
+    def _ids(self, text, end=False, start=False):
+        """Characters -> ids (1, unknown, for a character not seen in training), cut at `max_length_`."""
+        index = self.__dict__.get("_index")
+        if index is None or len(index) != len(self.vocabulary_):
+            index = self._index = {c: i + len(SPECIAL) for i, c in enumerate(self.vocabulary_)}
+        ids = [index.get(c, UNK) for c in text][: self.max_length_ - int(end) - int(start)]
+        return ([START] if start else []) + ids + ([END] if end else [])
+
+    def _padded(self, rows):
+        out = np.zeros((len(rows), max(1, max(len(r) for r in rows))), np.int32)
+        for i, row in enumerate(rows):
+            out[i, : len(row)] = row
+        return out
+
+    def _dataset(self, pairs, shuffle=False):
+        """Pairs -> batches of ({"source", "target": [START] + target}, target + [END]), padded with 0."""
+        sources = self._padded([self._ids(s) for s, _ in pairs])
+        inputs = self._padded([self._ids(t, start=True) for _, t in pairs])
+        outputs = self._padded([self._ids(t, end=True) for _, t in pairs])
+        dataset = tf.data.Dataset.from_tensor_slices(({"source": sources, "target": inputs}, outputs))
+        if shuffle:
+            dataset = dataset.shuffle(len(pairs), seed=self.seed, reshuffle_each_iteration=True)
+        dataset = dataset.batch(self._global_batch_size()).prefetch(tf.data.AUTOTUNE)
+        self._parts = {**getattr(self, "_parts", {}), id(dataset): pairs}
+        return dataset
+
+    def _evaluation_dataset(self, data):
+        pairs, _ = pairs_lib.load_pairs(data, self.columns, self.seed)
+        return self._dataset(pairs)
+
+    # ------------------------------------------------------------------ model
+    def _build_model(self):
+        return backbones_lib.BACKBONES.get(self.backbone)(
+            len(SPECIAL) + len(self.vocabulary_),
+            self.max_length_,
+            width=self.width,
+            depth=self.depth,
+            heads=self.heads,
+            dropout=self.dropout,
+        )
+
+    def _loss(self):
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=PAD)
+
+    def _metrics(self):
+        return []
+
+    def _evaluate_dataset(self, dataset):
+        loss = float(self.model_.evaluate(dataset, verbose=0, return_dict=True)["loss"])
+        pairs = getattr(self, "_parts", {}).get(id(dataset))
+        if not pairs:
+            return {"loss": loss}
+        written = self._write(self.model_, [s for s, _ in pairs], self.decoder)
+        targets = [t for _, t in pairs]
+        return {
+            "loss": loss,
+            "exact_match": float(np.mean([w == t for w, t in zip(written, targets)])),
+            "cer": metrics_lib.error_rates(targets, written)["cer"],
+        }
+
+    def _compare_with_baseline(self):
+        """Beside the scores: copying the source unchanged (the trivial answer of a text-to-text task)."""
+        validation = self.metrics_.get("validation") or {}
+        pairs = next((p for p in getattr(self, "_parts", {}).values()), None)
+        if "exact_match" not in validation or not pairs:
+            return
+        copy = [s for s, _ in pairs]
+        self.metrics_["baseline"] = {
+            "metric": "exact_match",
+            "value": validation["exact_match"],
+            "copy_source_cer": metrics_lib.error_rates([t for _, t in pairs], copy)["cer"],
+            "copy_source_exact_match": float(np.mean([s == t for s, t in pairs])),
+        }
+
+    def _export_examples(self, part):
+        batch = next(iter(part))
+        return batch[0], batch[1]
+
+    # ------------------------------------------------------------- inference
+    def _step(self, model):
+        cache = self.__dict__.setdefault("_steps", {})
+        if id(model) not in cache:
+            cache.clear()
+            cache[id(model)] = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        return cache[id(model)]
+
+    def _write(self, model, sources, decoder, beam_width=None):
+        """Source texts -> the model's target texts (greedy or beam search, KerasHub's samplers)."""
+        import keras_hub
+
+        step = self._step(model)
+        length = self.target_length_ + 1
+        sampler = (
+            keras_hub.samplers.GreedySampler()
+            if decoder == "greedy"
+            else keras_hub.samplers.BeamSampler(num_beams=beam_width or self.beam_width)
+        )
+
+        def next_token(prompt, cache, index):
+            # The decoder reads the whole prompt (the tokens after `index` are padding it masks, and it
+            # is causal), and the logits at index - 1 choose the token at `index`. The source rides in
+            # the cache, so beam search repeats it for each beam.
+            logits = step({"source": cache, "target": prompt})
+            return keras.ops.take(logits, index - 1, axis=1), None, cache
+
+        written = []
+        for first in range(0, len(sources), DECODE_BATCH):
+            batch = sources[first : first + DECODE_BATCH]
+            source = self._padded([self._ids(s) for s in batch])
+            prompt = np.zeros((len(batch), length), np.int32)
+            prompt[:, 0] = START
+            out = np.asarray(sampler(next_token, prompt, cache=source, index=1, stop_token_ids=[END]))
+            for row in out:
+                chars = []
+                for i in row[1:].tolist():
+                    if i in (END, PAD):
+                        break
+                    if i >= len(SPECIAL):
+                        chars.append(self.vocabulary_[i - len(SPECIAL)])
+                written.append("".join(chars))
+        return written
+
+    def predict(self, inputs):
+        """Source text(s) -> target text(s), written by the task's `decoder`."""
+        return self.generate(inputs)
+
+    def generate(self, sources, decoder=None, beam_width=None):
+        """Writes the target of each source.
+
+        Args:
+            sources: a string or a list of strings.
+            decoder: "greedy" or "beam" (default: the task's).
+            beam_width: beams for "beam" (default: the task's).
+
+        Returns:
+            A string for a string, else a list. A character never seen in training reads as unknown
+            (warned); a source longer than `max_length_` is cut (warned).
+        """
+        self._check_fitted()
+        single = isinstance(sources, str)
+        sources = [sources] if single else list(sources)
+        if not sources or not all(isinstance(s, str) for s in sources):
+            raise ToolkitError(
+                "generate takes a source string or a list of source strings.",
+                expected="'3rd of March 1999' or ['3rd of March 1999', ...]",
+                fix="pass strings",
+            )
+        decoder = decoder or self.decoder
+        if decoder not in DECODERS:
+            raise ToolkitError(f"decoder={decoder!r} is not valid.", expected=f"one of {DECODERS}", fix="pass one")
+        known = set(self.vocabulary_)
+        unknown = sorted({c for s in sources for c in s if c not in known})
+        if unknown:
+            warnings.warn(
+                f"Characters never seen in training read as unknown: {unknown[:10]}.", UserWarning, stacklevel=2
+            )
+        if max(len(s) for s in sources) > self.max_length_:
+            warnings.warn(
+                f"A source is longer than the model's {self.max_length_} characters; it is cut.", stacklevel=2
+            )
+        written = self._write(self.model_, sources, decoder, beam_width)
+        return written[0] if single else written
+
+    def search_space(self, hp):
+        return {
+            **super().search_space(hp),
+            "width": hp.Choice("width", [64, 128, 256]),
+            "depth": hp.Int("depth", 1, 3),
+            "dropout": hp.Float("dropout", 0.0, 0.3, step=0.1),
+        }
+
+
+def train_text_to_text(data="dates", validation_data=None, **kwargs):
+    """Trains a `TextToText` on `data` (see its arguments) and returns it, fitted and saved.
+
+    Example:
+    >>> t2t = train_text_to_text("dates", backbone="transformer")  # doctest: +SKIP
+    >>> t2t.predict("March 3rd, 1999")  # doctest: +SKIP
+    '1999-03-03'
+    """
+    return TextToText(**kwargs).fit(data, validation_data)

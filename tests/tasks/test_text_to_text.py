@@ -1,0 +1,86 @@
+"""Sequence to sequence: the shared battery, files of pairs, decoders, and date normalisation on held-out dates."""
+
+import json
+
+import numpy as np
+import pytest
+
+import toolkit
+from tasks import TextToText
+from tasks.text_to_text import data as pairs_lib
+from tests.tasks.battery import TaskBattery
+
+TINY = {"width": 16, "batch_size": 32}
+
+
+class TestTextToTextBattery(TaskBattery):
+    task_class = TextToText
+
+    def task_kwargs(self):
+        return dict(TINY)
+
+    def train_data(self):
+        return pairs_lib.number_word_pairs(200, seed=1)
+
+    def predict_inputs(self):
+        return ["four hundred and two", "seven", "ninety-nine"]
+
+    def model_inputs(self, task):
+        return {"source": np.array([[5, 6, 7], [8, 9, 0]], "int32"), "target": np.array([[2, 5], [2, 6]], "int32")}
+
+    def check_prediction(self, task, prediction):
+        assert isinstance(prediction, str)
+
+    def bad_arguments(self):
+        return [
+            ({"decoder": "sample"}, "decoder='sample' is not valid"),
+            ({"beam_width": 0}, "beam_width=0 is not valid"),
+            ({"backbone": "gpt"}, "Unknown backbone 'gpt'"),
+        ]
+
+    def bad_inputs(self):
+        return [
+            ([], "non-empty list"),
+            ([("one", 1)], "item 0 is \\('one', 1\\)"),
+            ("/no/such/pairs.csv", "does not exist"),
+            ([("one", "")] * 5, "No pair in the pairs has both"),
+            ([("one", "1")], "leaves nothing to train on"),
+        ]
+
+    def test_scores_and_the_copy_baseline(self, fitted):
+        metrics = json.loads((__import__("pathlib").Path(fitted.run_dir) / "metrics.json").read_text())
+        assert {"loss", "exact_match", "cer"} <= set(metrics["validation"]) and metrics["test"]["cer"] >= 0
+        assert metrics["baseline"]["copy_source_exact_match"] == 0.0 and metrics["baseline"]["copy_source_cer"] > 0.5
+
+    def test_greedy_and_beam_decoders(self, fitted):
+        greedy = fitted.generate(["seven", "nine"])
+        assert greedy == fitted.generate(["seven", "nine"], decoder="greedy")  # deterministic
+        beam = fitted.generate(["seven", "nine"], decoder="beam", beam_width=3)
+        assert len(beam) == 2 and all(isinstance(b, str) for b in beam)
+        with pytest.warns(UserWarning, match="never seen in training"):
+            fitted.generate("§even")
+        with pytest.raises(toolkit.ToolkitError, match="decoder='x' is not valid"):
+            fitted.generate("seven", decoder="x")
+
+
+def test_pairs_from_files(tmp_path):
+    (tmp_path / "p.csv").write_text('input,output\n"March 3, 1999",1999-03-03\none,1\n')
+    (tmp_path / "p.tsv").write_text("March 3, 1999\t1999-03-03\none\t1\n")
+    (tmp_path / "p.jsonl").write_text('{"source": "one", "target": "1"}\n{"source": "two", "target": "2"}\n')
+    assert pairs_lib.load_pairs(tmp_path / "p.csv")[0] == [("March 3, 1999", "1999-03-03"), ("one", "1")]
+    assert pairs_lib.load_pairs(tmp_path / "p.tsv")[0] == [("March 3, 1999", "1999-03-03"), ("one", "1")]
+    assert pairs_lib.load_pairs(tmp_path / "p.jsonl")[0] == [("one", "1"), ("two", "2")]
+    assert pairs_lib.load_pairs(tmp_path / "p.csv", ("output", "input"))[0][1] == ("1", "one")
+    with pytest.raises(toolkit.ToolkitError, match=r"Column\(s\) \['x'\] not found"):
+        pairs_lib.load_pairs(tmp_path / "p.csv", ("x", "output"))
+    (tmp_path / "k.jsonl").write_text('{"a": "one", "b": "1"}\n')
+    with pytest.raises(toolkit.ToolkitError, match="Cannot tell which keys"):
+        pairs_lib.load_pairs(tmp_path / "k.jsonl")
+
+
+def test_generated_sets():
+    dates = pairs_lib.date_pairs(400, seed=3)
+    assert len({s for s, _ in dates}) == 400 and all(len(t) == 10 and t[4] == t[7] == "-" for _, t in dates)
+    assert len({pairs_lib.DATE_FORMS.index(f) for f in pairs_lib.DATE_FORMS}) >= 8
+    assert pairs_lib.number_words(0) == "zero" and pairs_lib.number_words(1001) == "one thousand and one"
+    assert pairs_lib.number_words(999_999).startswith("nine hundred and ninety-nine thousand nine hundred")
