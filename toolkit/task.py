@@ -35,6 +35,7 @@ from toolkit.registry import Registry
 from toolkit.trainer import Trainer
 
 # The budget of epochs=None (see `Task._default_epochs`).
+DEFAULT_BATCH_SIZE = 32  # batch_size=None where the task has no rule of its own
 DEFAULT_EPOCHS = 30
 MIN_SCRATCH_STEPS = 1000
 MAX_DEFAULT_EPOCHS = 200
@@ -116,7 +117,7 @@ class Task:
         self,
         *,
         epochs: int | None = 20,
-        batch_size: int = 32,
+        batch_size: int | None = 32,
         learning_rate: float | None = 1e-3,
         optimizer: str | keras.optimizers.Optimizer = "adam",
         learning_rate_schedule: str = "plateau",
@@ -152,7 +153,8 @@ class Task:
             epochs: most epochs to train (early stopping may stop sooner). None: chosen from
                 the training set (`_default_epochs`): 30, raised for a from-scratch network on
                 a small set until it gets 1,000 optimizer steps (at most 200 epochs).
-            batch_size: examples per training step.
+            batch_size: examples per training step; None (image classification's default): the
+                task chooses from the data (`_choose_batch_size`), else 32.
             learning_rate: the (peak) learning rate; None: the task's default for its backbone
                 (`_default_learning_rate`, e.g. lower for a pretrained encoder). See
                 `find_learning_rate` to pick one.
@@ -321,7 +323,7 @@ class Task:
         params_lib.check_ranges(values)
         checks = [
             (self.epochs is None or self.epochs >= 1, "epochs", "an integer >= 1 (or None)"),
-            (self.batch_size >= 1, "batch_size", "an integer >= 1"),
+            (self.batch_size is None or self.batch_size >= 1, "batch_size", "an integer >= 1, or None"),
             (self.learning_rate is None or self.learning_rate > 0, "learning_rate", "a number > 0 (or None)"),
             (self.patience is None or self.patience >= 0, "patience", "an integer >= 0 (or None)"),
             (self.warmup_epochs is None or self.warmup_epochs >= 0, "warmup_epochs", "an integer >= 0 (or None)"),
@@ -489,7 +491,13 @@ class Task:
 
     def _global_batch_size(self):
         """Examples per training step: `batch_size` on each replica of the run's `distribution`."""
-        return distribute.describe(self._strategy, self.batch_size)["global_batch_size"]
+        return distribute.describe(self._strategy, self._batch_size())["global_batch_size"]
+
+    def _batch_size(self):
+        """`batch_size`, or the one chosen for this fit's data (`batch_size_`) when it is None."""
+        if self.batch_size is not None:
+            return self.batch_size
+        return getattr(self, "batch_size_", DEFAULT_BATCH_SIZE)
 
     def _worker_run_name(self, strategy):
         """The run name this process trains under: `run_name`, or, for a multi-worker run's other
@@ -539,7 +547,7 @@ class Task:
                     "validation": self._evaluate_dataset(splits.validation) if splits.validation is not None else None,
                     "test": self._evaluate_dataset(splits.test) if splits.test is not None else None,
                     "data": splits.info,
-                    "distribution": distribute.describe(self._strategy, self.batch_size),
+                    "distribution": distribute.describe(self._strategy, self._batch_size()),
                 }
         self._compare_with_baseline()
         self.run_dir = str(run_dir)

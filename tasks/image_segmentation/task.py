@@ -424,7 +424,7 @@ class ImageSegmenter(Task):
         x = images_lib.to_array(
             [str(i) if isinstance(i, os.PathLike) else i for i in items], tuple(self.image_size_), self.channels_, False
         )
-        probabilities = self.model_.predict(x.astype("float32"), batch_size=self.batch_size, verbose=0)
+        probabilities = self.model_.predict(x.astype("float32"), batch_size=self._batch_size(), verbose=0)
         masks = []
         for p, size in zip(probabilities, sizes):
             if tuple(p.shape[:2]) != tuple(size):

@@ -434,8 +434,8 @@ class ObjectDetector(Task):
         size = self.image_size_
         threshold = self._shown_threshold()
         results = []
-        for start in range(0, len(items), self.batch_size):
-            chunk = items[start : start + self.batch_size]
+        for start in range(0, len(items), self._batch_size()):
+            chunk = items[start : start + self._batch_size()]
             pixels, shapes = [], []
             for item in chunk:
                 image = _read_rgb(item)

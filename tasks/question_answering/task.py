@@ -338,8 +338,8 @@ class QuestionAnswerer(Task):
             windows = self._windows(chunk)
             starts, ends = [None] * len(windows), [None] * len(windows)
             order = np.argsort([len(w.token_ids) for w in windows], kind="stable")
-            for b in range(0, len(order), self.batch_size):
-                batch = order[b : b + self.batch_size]
+            for b in range(0, len(order), self._batch_size()):
+                batch = order[b : b + self._batch_size()]
                 width = 16 * math.ceil(max(len(windows[i].token_ids) for i in batch) / 16)
                 arrays = {name: np.zeros((len(batch), width), np.int32) for name in models.INPUTS}
                 arrays["token_ids"][:] = self._tokens().pad

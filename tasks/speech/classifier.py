@@ -248,7 +248,7 @@ class SpeechClassifier(ClassifierMixin, Task):
             inputs = [inputs]
         waves = audio_lib.waveforms(list(inputs), sample_rate or self.sample_rate_, self.sample_rate_)
         x = audio_lib.fix_length(waves, self._samples())
-        probabilities = self.model_.predict(x, batch_size=self.batch_size, verbose=0)
+        probabilities = self.model_.predict(x, batch_size=self._batch_size(), verbose=0)
         return self._answers(probabilities)
 
     def search_space(self, hp):

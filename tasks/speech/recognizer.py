@@ -455,8 +455,8 @@ class SpeechRecognizer(Task):
             inputs = [inputs]
         waves = audio_lib.waveforms(list(inputs), sample_rate or self.sample_rate_, self.sample_rate_)
         texts = []
-        for start in range(0, len(waves), self.batch_size):
-            batch = waves[start : start + self.batch_size]
+        for start in range(0, len(waves), self._batch_size()):
+            batch = waves[start : start + self._batch_size()]
             if self._uses_preset():
                 texts += self._generate(audio_lib.fix_length(batch, max(len(w) for w in batch)))
             else:

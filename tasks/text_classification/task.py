@@ -370,7 +370,9 @@ class TextClassifier(ClassifierMixin, Task):
                 expected="texts with at least one non-space character",
                 fix="drop the empty texts before predicting",
             )
-        probabilities = self.model_.predict(tf.constant(texts, dtype=tf.string), batch_size=self.batch_size, verbose=0)
+        probabilities = self.model_.predict(
+            tf.constant(texts, dtype=tf.string), batch_size=self._batch_size(), verbose=0
+        )
         return self._answers(probabilities)
 
     def search_space(self, hp):
