@@ -54,15 +54,17 @@ def transformer(vocabulary_size, max_length, width=128, depth=2, heads=4, dropou
 
     source = keras.Input((None,), dtype="int32", name="source")
     target = keras.Input((None,), dtype="int32", name="target")
-    x = keras_hub.layers.TokenAndPositionEmbedding(
-        vocabulary_size, max_length, width, mask_zero=True, name="source_embedding"
-    )(source)
+    # Padding masks passed explicitly (not Keras' implicit masks, which the embedding's sublayers warn about).
+    source_mask, target_mask = keras.ops.not_equal(source, 0), keras.ops.not_equal(target, 0)
+    x = keras_hub.layers.TokenAndPositionEmbedding(vocabulary_size, max_length, width, name="source_embedding")(source)
     for i in range(depth):
-        x = keras_hub.layers.TransformerEncoder(width * 2, heads, dropout=dropout, name=f"encoder_{i}")(x)
-    y = keras_hub.layers.TokenAndPositionEmbedding(
-        vocabulary_size, max_length, width, mask_zero=True, name="target_embedding"
-    )(target)
+        x = keras_hub.layers.TransformerEncoder(width * 2, heads, dropout=dropout, name=f"encoder_{i}")(
+            x, padding_mask=source_mask
+        )
+    y = keras_hub.layers.TokenAndPositionEmbedding(vocabulary_size, max_length, width, name="target_embedding")(target)
     for i in range(depth):
-        y = keras_hub.layers.TransformerDecoder(width * 2, heads, dropout=dropout, name=f"decoder_{i}")(y, x)
+        y = keras_hub.layers.TransformerDecoder(width * 2, heads, dropout=dropout, name=f"decoder_{i}")(
+            y, x, decoder_padding_mask=target_mask, encoder_padding_mask=source_mask
+        )
     logits = keras.layers.Dense(vocabulary_size, name="next_token", dtype="float32")(y)
     return keras.Model({"source": source, "target": target}, logits, name="transformer")

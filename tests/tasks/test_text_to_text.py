@@ -94,3 +94,14 @@ def test_dates_are_normalised_on_held_out_dates(tmp_path):
     assert test["exact_match"] >= 0.95 and test["cer"] <= 0.02, test
     assert t2t.metrics_["data"]["test_examples"] == 1200
     assert t2t.predict(["3rd of March 1999", "December 25, 2010"]) == ["1999-03-03", "2010-12-25"]
+
+
+def test_the_transformer_learns_number_words_and_round_trips(tmp_path):
+    pairs = pairs_lib.number_word_pairs(2000, seed=2)
+    t2t = TextToText(backbone="transformer", width=64, epochs=4, verbose=0, save_dir=str(tmp_path)).fit(pairs)
+    test, baseline = t2t.metrics_["test"], t2t.metrics_["baseline"]
+    assert test["cer"] < 0.5 * baseline["copy_source_cer"], (test, baseline)
+    sources = [s for s, _ in pairs[:5]]
+    loaded = toolkit.load(t2t.run_dir)
+    assert loaded.predict(sources) == t2t.predict(sources)
+    assert loaded.generate(sources, decoder="beam") == t2t.generate(sources, decoder="beam")
