@@ -72,6 +72,19 @@ def wrap(causal_lm, sequence_length):
     return keras.Model(inputs, logits, name="text_generator")
 
 
+def keep_lora_only(model):
+    """Leaves only the LoRA adapters of a wrapped causal LM trainable (KerasHub's `enable_lora` froze the
+    rest, but the toolkit's trainer sets whole groups trainable before each phase; this restores it)."""
+    import keras_hub
+
+    for causal_lm in (layer for layer in model._flatten_layers() if isinstance(layer, keras_hub.models.CausalLM)):
+        for layer in causal_lm.backbone._flatten_layers(include_self=False):
+            adapted = bool(getattr(layer, "lora_enabled", False))
+            layer.trainable = adapted
+            if adapted:
+                layer._kernel.trainable = False  # what Keras' enable_lora does: the base weights stay fixed
+
+
 def tokenizer_of(model):
     """The KerasHub tokenizer inside a wrapped model (also after the run is saved and loaded)."""
     import keras_hub

@@ -68,6 +68,9 @@ class TextGenerator(Task):
             "top_k" (the 10 likeliest), "top_p" (the likeliest 90%) or "beam"
             (4 beams), KerasHub's samplers.
         temperature: divides the logits before sampling (below 1: safer text).
+        lora_rank: for a pretrained causal LM, train low-rank adapters of this rank on
+            the attention's query and value projections (KerasHub's `enable_lora`)
+            and keep every pretrained weight fixed; None: fine-tune every weight.
         text_column: for a .csv / .tsv / JSON Lines / TFDS corpus, the column, key or
             feature that holds the text (an index for a .csv without a header row);
             None: the one called "text" (or "content", "document", "body", "sentence"),
@@ -101,6 +104,7 @@ class TextGenerator(Task):
         max_length: int = SAMPLE_TOKENS,
         sampler: str = "top_k",
         temperature: float = 1.0,
+        lora_rank: int | None = None,
         text_column: str | int | None = None,
         data_dir: str | None = None,
         test_split: float = 0.0,
@@ -119,6 +123,7 @@ class TextGenerator(Task):
         self.max_length = max_length
         self.sampler = sampler
         self.temperature = temperature
+        self.lora_rank = lora_rank
         self.text_column = text_column
         self.data_dir = data_dir
 
@@ -139,6 +144,12 @@ class TextGenerator(Task):
                 "finetune",
                 "'full' for a pretrained causal LM (its output layer is its token embedding: there is no "
                 "separate head to train alone)",
+            ),
+            (self.lora_rank is None or self.lora_rank >= 1, "lora_rank", "an integer >= 1, or None"),
+            (
+                self.lora_rank is None or self._uses_preset(),
+                "lora_rank",
+                "None for a from-scratch model (LoRA adapts a pretrained causal LM: pass a preset as backbone)",
             ),
         ]
         self._check_each(checks)
@@ -328,7 +339,10 @@ class TextGenerator(Task):
     # ------------------------------------------------------------------ model
     def _build_model(self):
         if self.pretrained_:
-            return pretrained.wrap(pretrained.load_causal_lm(self.backbone), self.sequence_length)
+            causal_lm = pretrained.load_causal_lm(self.backbone)
+            if self.lora_rank:
+                causal_lm.backbone.enable_lora(self.lora_rank)
+            return pretrained.wrap(causal_lm, self.sequence_length)
         vocabulary = len(self.vocabulary_) + 1
         if isinstance(self.backbone, keras.Model):
             backbone = keras.Sequential([backbones_lib.copy_model(self.backbone)], name="backbone")
@@ -343,6 +357,11 @@ class TextGenerator(Task):
 
     def _loss(self):
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    def _compile(self, model, make_optimizer):
+        if self.lora_rank and getattr(self, "pretrained_", False):
+            pretrained.keep_lora_only(model)
+        super()._compile(model, make_optimizer)
 
     def _metrics(self):
         return []

@@ -319,3 +319,31 @@ def test_a_pretrained_gpt2_preset_folder_fine_tunes_and_round_trips(tmp_path):
         TextGenerator(backbone=preset, sequence_length=100, epochs=1, verbose=0).fit([text])
     with pytest.raises(toolkit.ToolkitError, match="finetune="):
         TextGenerator(backbone=preset, finetune="freeze").fit([text])
+
+
+def test_lora_trains_only_the_adapters_of_a_preset(tmp_path):
+    text = shakespeare(20_000)
+    preset = tiny_gpt2_preset(tmp_path / "gpt2_tiny", text)
+    original = {w.path: w.numpy() for w in __import__("keras_hub").models.CausalLM.from_preset(preset).weights}
+    gen = TextGenerator(
+        backbone=preset, lora_rank=4, sequence_length=32, epochs=2, learning_rate=1e-2, batch_size=16, verbose=0,
+        save_dir=str(tmp_path / "runs"),
+    ).fit([text])  # fmt: skip
+    # Keras' LoRA trains the adapters and the adapted layers' biases (query and value); nothing else.
+    adapted = ("lora_kernel", "query/bias", "value/bias")
+    trained = gen.model_.trainable_weights
+    assert trained and all(any(a in w.path for a in adapted) for w in trained), [w.path for w in trained][:5]
+    assert any("lora_kernel" in w.path for w in trained)
+    # Keras merges the adapters into the adapted kernels when it saves (the best checkpoint was saved and
+    # loaded), so those kernels hold the learned change; every other weight is as the preset had it.
+    adapted += ("query/kernel", "value/kernel")
+    changed = [w.path for w in gen.model_.weights if not any(a in w.path for a in adapted) and w.path in original
+               and not np.array_equal(w.numpy(), original[w.path])]  # fmt: skip
+    assert len(original) > 10 and not changed, changed[:5]  # every other pretrained weight as it was
+    assert gen.history_["val_loss"][-1] < gen.history_["val_loss"][0]
+    loaded = toolkit.load(gen.run_dir)
+    assert loaded.generate("ROMEO:", max_length=8, sampler="greedy") == gen.generate(
+        "ROMEO:", max_length=8, sampler="greedy"
+    )
+    with pytest.raises(toolkit.ToolkitError, match="lora_rank"):
+        TextGenerator(lora_rank=4).fit([text])
