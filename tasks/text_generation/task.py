@@ -63,7 +63,7 @@ class TextGenerator(Task):
         depth: layers (recurrent layers, or attention blocks).
         heads: attention heads ("gpt").
         dropout: dropout rate.
-        max_length: tokens `generate` adds to a prompt by default.
+        max_length: tokens `generate` adds to a prompt by default (and the seeded samples saved with the run).
         sampler: "greedy", "random" (the model's distribution, at `temperature`),
             "top_k" (the 10 likeliest), "top_p" (the likeliest 90%) or "beam"
             (4 beams), KerasHub's samplers.
@@ -159,8 +159,11 @@ class TextGenerator(Task):
         return pretrained.causal_presets()
 
     def _default_learning_rate(self):
-        # A pretrained decoder forgets what it knows at a from-scratch rate (GPT-2 fine-tuning uses 1e-5 to 1e-4).
-        return 5e-5 if self._uses_preset() else 1e-3
+        # A pretrained decoder forgets what it knows at a from-scratch rate (GPT-2 fine-tuning uses 1e-5 to 1e-4);
+        # LoRA's adapters start at zero and train at a higher one (the LoRA paper's GPT-2 runs: 2e-4).
+        if self._uses_preset():
+            return 2e-4 if self.lora_rank else 5e-5
+        return 1e-3
 
     # ----------------------------------------------------------------- tokens
     def _hub_tokenizer(self):
@@ -400,7 +403,7 @@ class TextGenerator(Task):
     def _after_training(self, model, splits):
         """Seeded samples from the starts of validation lines, kept with the run (config.json, report)."""
         prompts = self._validation_head or ["\n"]
-        texts = self._generate(model, prompts, SAMPLE_TOKENS, self.sampler, self.temperature, self.seed)
+        texts = self._generate(model, prompts, self.max_length, self.sampler, self.temperature, self.seed)
         self.samples_ = [{"prompt": p, "text": t} for p, t in zip(prompts, texts)]
 
     def _export_examples(self, part):
