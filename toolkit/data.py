@@ -639,6 +639,26 @@ def existing_path(data, expected):
     return path
 
 
+def parse_json_line(line, where, example):
+    """One line of JSON Lines -> its object, or a three-part error that starts with `where` ("Line 3 of
+    'x.jsonl'") and shows `example`, a line as the caller expects it."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise ToolkitError(
+            f"{where} is not valid JSON: {error.msg}.",
+            expected=f"JSON Lines: one object per line, e.g. {example}",
+            fix="fix that line",
+        ) from None
+    if not isinstance(record, dict):
+        raise ToolkitError(
+            f"{where} holds a {type(record).__name__}, not an object.",
+            expected=f"one JSON object per line, e.g. {example}",
+            fix="write each example as an object",
+        )
+    return record
+
+
 def read_json_lines(content, path, example):
     """JSON Lines text -> (records, their line numbers); a three-part error for a line that is not a JSON
     object. `example` is one line as the caller expects it, shown in the error."""
@@ -646,20 +666,6 @@ def read_json_lines(content, path, example):
     for number, line in enumerate(content.splitlines(), start=1):
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise ToolkitError(
-                f"Line {number} of '{path}' is not valid JSON: {error.msg}.",
-                expected=f"JSON Lines: one object per line, e.g. {example}",
-                fix="fix that line",
-            ) from None
-        if not isinstance(record, dict):
-            raise ToolkitError(
-                f"Line {number} of '{path}' holds a {type(record).__name__}, not an object.",
-                expected=f"one JSON object per line, e.g. {example}",
-                fix="write each example as an object",
-            )
-        records.append(record)
+        records.append(parse_json_line(line, f"Line {number} of '{path}'", example))
         line_numbers.append(number)
     return records, line_numbers

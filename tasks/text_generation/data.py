@@ -18,10 +18,10 @@ validation text never shares a line or a record with training text.
 import codecs
 import csv
 import io
-import json
 import os
 import pathlib
 
+from toolkit import data as data_lib
 from toolkit.errors import ToolkitError
 
 CHUNK_BYTES = 1 << 20  # what one tf.data element holds while reading
@@ -30,6 +30,7 @@ DEFAULT_CORPUS = "python-docs"
 
 
 TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t", ".jsonl": None, ".json": None}  # delimiter; None: JSON Lines
+JSON_EXAMPLE = '{"text": "a document"}'
 TEXT_KEYS = ("text", "content", "document", "body", "sentence")  # a text column found without being named
 
 
@@ -145,15 +146,8 @@ def _table_piece(path, text_column):
             fix="remove the blank lines at the top, or give a file with text in it",
         )
     if delimiter is None:
-        try:
-            record = json.loads(first)
-        except json.JSONDecodeError as error:
-            raise ToolkitError(
-                f"Line 1 of '{path}' is not valid JSON: {error.msg}.",
-                expected='JSON Lines: one object per line, e.g. {"text": "a document"}',
-                fix="fix that line, or give the corpus as a .txt file",
-            ) from None
-        keys = list(record) if isinstance(record, dict) else []
+        record = data_lib.parse_json_line(first.decode("utf-8", "replace"), f"Line 1 of '{path}'", JSON_EXAMPLE)
+        keys = list(record)
         strings = [k for k in keys if isinstance(record[k], str)]
         key = _choose_column(text_column, keys, strings, path, "key")
         return Piece(str(path), 0, size, table=(None, key)), key
@@ -368,15 +362,8 @@ def _table_texts(piece):
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise ToolkitError(
-                    f"A line of '{piece.path}' (line {number} from byte {piece.start}) is not valid JSON: {error.msg}.",
-                    expected='JSON Lines: one object per line, e.g. {"text": "a document"}',
-                    fix="fix that line",
-                ) from None
-            text = record.get(column) if isinstance(record, dict) else None
+            where = f"Line {number} from byte {piece.start} of '{piece.path}'"
+            text = data_lib.parse_json_line(line, where, JSON_EXAMPLE).get(column)
             if not isinstance(text, str):
                 raise ToolkitError(
                     f"A record of '{piece.path}' has no text under {column!r}: {line.strip()[:80]}",

@@ -8,12 +8,12 @@ Built in (generated, seeded, so they need no download):
 import calendar
 import csv
 import io
-import json
 import os
 import pathlib
 
 import numpy as np
 
+from toolkit import data as data_lib
 from toolkit.errors import ToolkitError
 
 GENERATED = ("dates", "number-words")
@@ -144,12 +144,10 @@ def _read_file(path, columns):
             f"'{path}' is not UTF-8 text.", expected="a UTF-8 .csv / .tsv / .jsonl file", fix="convert it"
         ) from None
     if suffix in (".jsonl", ".json"):
-        records = [json.loads(line) for line in content.splitlines() if line.strip()]
-        if not records or not all(isinstance(r, dict) for r in records):
+        records, _ = data_lib.read_json_lines(content, path, '{"source": "one", "target": "1"}')
+        if not records:
             raise ToolkitError(
-                f"'{path}' holds no JSON objects one per line.",
-                expected='JSON Lines, e.g. {"source": "one", "target": "1"}',
-                fix="write one object per line",
+                f"'{path}' has no records.", expected="one (source, target) object per line", fix="check it"
             )
         keys = list(records[0])
         names = tuple(columns) if columns else next((k for k in PAIR_KEYS if set(k) <= set(keys)), None)
