@@ -118,7 +118,7 @@ def export(task, path, format="savedmodel", tolerance=TOLERANCE, quantize=None):
         calibration = (
             _in_model_order(form.model, form.inputs(load_examples(task.run_dir, "calibration"))) if quantize else None
         )
-        _write(form.model, path, format, inputs, calibration)
+        _write(form.model, path, format, inputs, calibration, form.endpoints() if format == "savedmodel" else [])
         notes = form.notes(path)  # files the caller needs beside the export (a vocabulary), and how to use them
     except Exception as error:  # a converter's own message says which layer or op it could not carry
         _remove(path)
@@ -143,6 +143,8 @@ def export(task, path, format="savedmodel", tolerance=TOLERANCE, quantize=None):
             fix="use format='savedmodel', which carries every TensorFlow operation",
         ) from None
     report = _compare(expected, got, None if quantize else tolerance)
+    if format == "savedmodel":
+        report.update(form.check(path))
     if quantize:
         report.update(quantize=quantize, **_accuracy_change(expected, got, load_examples(task.run_dir, "y")))
     report.update(
@@ -165,7 +167,7 @@ def export(task, path, format="savedmodel", tolerance=TOLERANCE, quantize=None):
     return report
 
 
-def _write(model, path, format, examples, calibration=None):
+def _write(model, path, format, examples, calibration=None, endpoints=()):
     """Writes the export. SavedModel and ONNX go through an explicit inference-mode function: Keras'
     `model.export` traces `model(x)` with `training=None`, and a `Resizing` layer in a functional model
     then puts the BatchNormalization layers after it in training mode (their batch statistics: a
@@ -203,6 +205,10 @@ def _write(model, path, format, examples, calibration=None):
         archive = keras.export.ExportArchive()
         archive.track(model)
         archive.add_endpoint(name="serve", fn=serve, input_signature=signature)
+        for name, fn, input_signature, tracked in endpoints:
+            for layer in tracked:
+                archive.track(layer)
+            archive.add_endpoint(name=name, fn=fn, input_signature=input_signature)
         archive.write_out(str(path), verbose=False)
         return
     import tf2onnx
@@ -306,11 +312,15 @@ class Form:
     inputs, the files besides the export that the caller needs, and `notes(path)`, which writes them
     and returns what export.json says about them. A task's `_export_form(format)` returns one."""
 
-    def __init__(self, model, inputs=None, notes=None, files=None):
+    def __init__(self, model, inputs=None, notes=None, files=None, endpoints=None, check=None):
         self.model = model
         self.inputs = inputs or (lambda examples: examples)
         self.notes = notes or (lambda path: {})
         self.files = files or (lambda path: [])
+        # SavedModel only: more signatures, [(name, function, input signature, layers it uses)], and a
+        # check of them on the written export, `check(path)` -> entries for the report (or an error).
+        self.endpoints = endpoints or (lambda: [])
+        self.check = check or (lambda path: {})
 
 
 def _float32(array):

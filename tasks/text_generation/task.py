@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from tasks.text_generation import data as corpus_lib
 from tasks.text_generation import (
+    graph_generate,
     models,  # noqa: F401  (registers lstm_lm, gru_lm and gpt)
     pretrained,
     tokenizing,
@@ -401,10 +402,43 @@ class TextGenerator(Task):
             )
 
     def _after_training(self, model, splits):
-        """Seeded samples from the starts of validation lines, kept with the run (config.json, report)."""
-        prompts = self._validation_head or ["\n"]
+        """Seeded samples from the starts of validation lines, kept with the run (config.json, report).
+        A line start with a token the training part never had (a new word) is left out: `generate`
+        refuses such prompts."""
+        prompts = [p for p in self._validation_head if self.vocabulary_ is None or 0 not in self._encode([p])[0]]
+        prompts = prompts or ["\n"]
         texts = self._generate(model, prompts, self.max_length, self.sampler, self.temperature, self.seed)
         self.samples_ = [{"prompt": p, "text": t} for p, t in zip(prompts, texts)]
+
+    def _export_form(self, format):
+        """The model from token ids to logits in every format; a SavedModel also gets `generate`: prompt
+        strings in, greedy continuations of `max_length` tokens out (tokeniser, loop and detokeniser in
+        the graph), checked against `generate(sampler="greedy")` on the run's sample prompts."""
+        from toolkit import export as export_lib
+
+        if format != "savedmodel":
+            return super()._export_form(format)
+        prompts = [s["prompt"] for s in getattr(self, "samples_", None) or []] or ["\n"]
+
+        def endpoints():
+            fn, tracked = graph_generate.greedy_function(self, self.max_length)
+            return [("generate", fn, [tf.TensorSpec([None], tf.string, name="prompts")], tracked)]
+
+        def check(path):
+            loaded = tf.saved_model.load(str(path))  # held: its variables live as long as it does
+            exported = loaded.generate(tf.constant(prompts))
+            got = [t.decode("utf-8") for t in exported.numpy()]
+            wanted = self.generate(prompts, max_length=self.max_length, sampler="greedy")
+            same = got == wanted
+            if not same:
+                raise ToolkitError(
+                    f"The SavedModel's generate wrote {got[0][:80]!r} where the task writes {wanted[0][:80]!r}.",
+                    expected="the same greedy text from both",
+                    fix="export the token-id model (format='onnx' or 'litert') and generate in Python",
+                )
+            return {"generate": {"prompts": prompts, "max_length": self.max_length, "matches_greedy": same}}
+
+        return export_lib.Form(self.model_, endpoints=endpoints, check=check)
 
     def _export_examples(self, part):
         batch = next(iter(part))

@@ -113,6 +113,16 @@ class TestTextGeneratorBattery(TaskBattery):
             long = fitted.generate("Citizen " * 10, max_length=3, sampler="greedy")
         assert len(long) == len("Citizen " * 10) + 3
 
+    def test_the_savedmodel_generates_from_strings_like_generate(self, fitted, tmp_path):
+        import tensorflow as tf
+
+        report = fitted.export(tmp_path / "lm", "savedmodel")  # the export checks generate against greedy
+        assert report["within_tolerance"] and report["generate"]["matches_greedy"]
+        served = tf.saved_model.load(str(tmp_path / "lm"))
+        prompts = ["ROMEO:", "First Citizen:\nWe", ""]
+        texts = [t.decode() for t in served.generate(tf.constant(prompts)).numpy()]
+        assert texts == fitted.generate(prompts, max_length=fitted.max_length, sampler="greedy")
+
     def test_the_language_model_exports_to_onnx_with_parity(self, fitted, tmp_path):
         report = fitted.export(tmp_path / "lm", "onnx")  # token ids in, next-token logits out
         assert report["within_tolerance"] and report["max_abs_diff"] <= 1e-4
@@ -315,6 +325,8 @@ def test_a_pretrained_gpt2_preset_folder_fine_tunes_and_round_trips(tmp_path):
     greedy = gen.generate(prompts, max_length=12, sampler="greedy")
     assert all(g.startswith(p) for g, p in zip(greedy, prompts))
     assert toolkit.load(gen.run_dir).generate(prompts, max_length=12, sampler="greedy") == greedy
+    # The SavedModel carries the preset's tokenizer: strings in, the same greedy text out.
+    assert gen.set_params(max_length=12).export(tmp_path / "sm", "savedmodel")["generate"]["matches_greedy"]
     with pytest.raises(toolkit.ToolkitError, match="longer than this model's context of 64 tokens"):
         TextGenerator(backbone=preset, sequence_length=100, epochs=1, verbose=0).fit([text])
     with pytest.raises(toolkit.ToolkitError, match="finetune="):
@@ -347,3 +359,10 @@ def test_lora_trains_only_the_adapters_of_a_preset(tmp_path):
     )
     with pytest.raises(toolkit.ToolkitError, match="lora_rank"):
         TextGenerator(lora_rank=4).fit([text])
+
+
+def test_a_word_model_savedmodel_writes_words_as_generate_does(tmp_path):
+    gen = TextGenerator(**{**TINY, "max_length": 15}, tokenizer="word", epochs=1, verbose=0, save_dir=str(tmp_path))
+    gen.fit([shakespeare(8000)])
+    report = gen.export(tmp_path / "words", "savedmodel")
+    assert report["generate"]["matches_greedy"], report

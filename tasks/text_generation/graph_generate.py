@@ -1,0 +1,94 @@
+"""Greedy generation from strings to strings as one TensorFlow function, for the SavedModel export.
+
+`TextGenerator.generate` runs KerasHub's samplers in Python around the model; a SavedModel
+served without Python (TensorFlow Serving, TF.js) needs the tokeniser, the loop and the
+detokeniser in the graph. This is that function: it reads each prompt through the run's own
+tokeniser (the learned vocabulary's `StringLookup`, or a preset's KerasHub tokenizer), adds
+`max_length` tokens by argmax over the model's next-token logits with the same context window
+as `generate` (the last `sequence_length` tokens), and writes the text back. Written here
+because KerasHub's `CausalLM.generate` needs its own backbone's cache layout, which a
+from-scratch model does not have; the export checks it against `generate(sampler="greedy")`.
+"""
+
+import tensorflow as tf
+
+from tasks.text_generation import tokenizing
+
+_NO_SPACE_BEFORE = r"[.,;:!?')\]}]"
+_NO_SPACE_AFTER = r"[(\[{]"
+
+
+def greedy_function(task, max_length):
+    """(a function from a batch of prompt strings to their continued texts, the layers it uses)."""
+    model, window = task.model_, task.sequence_length
+    hub = task._hub_tokenizer()
+    if hub is not None:
+        start = tf.constant(task._encode(["\n"])[0] or [1], tf.int32)
+
+        def encode(prompt):
+            return tf.cast(hub(prompt), tf.int32)
+
+        def decode(ids):
+            return hub.detokenize(ids)
+
+        tracked = [hub]
+    else:
+        kind, vocabulary = task.tokenizer, list(task.vocabulary_)
+        lookup = tokenizing.lookup(vocabulary)
+        table = tf.constant(["", *vocabulary])  # id -> token
+        start = tf.constant(task._encode(["\n"])[0] or [1], tf.int32)
+
+        def encode(prompt):
+            return tf.cast(lookup(tokenizing.tokens(prompt, kind, vocabulary)), tf.int32)
+
+        def decode(ids):
+            return _join(tf.gather(table, tf.boolean_mask(ids, ids > 0)), kind)  # unknown ids write nothing
+
+        lookup(tf.constant([""]))  # built, as an export archive needs its layers
+        tracked = [lookup]
+
+    def one(prompt):
+        ids = encode(prompt)
+        ids = tf.cond(tf.size(ids) > 0, lambda: ids, lambda: start)
+        given = tf.size(ids)
+
+        def step(i, ids):
+            logits = model(ids[None, -window:], training=False)
+            token = tf.cast(tf.argmax(logits[0, -1], output_type=tf.int64), tf.int32)
+            return i + 1, tf.concat([ids, token[None]], 0)
+
+        _, ids = tf.while_loop(
+            lambda i, _: i < max_length,
+            step,
+            [tf.constant(0), ids],
+            shape_invariants=[tf.TensorShape([]), tf.TensorShape([None])],
+        )
+        text = decode(ids[given:])
+        if hub is None and task.tokenizer in ("word", "wordpiece"):  # a space between a word and the next
+            spaced = tf.logical_and(
+                tf.strings.regex_full_match(text, r"^[\p{L}\p{N}].*"),
+                tf.logical_not(tf.strings.regex_full_match(prompt, r"(?s)(.*\s)?")),
+            )
+            spaced = tf.logical_and(spaced, tf.strings.length(prompt) > 0)
+            text = tf.where(spaced, tf.strings.join([" ", text]), text)
+        return tf.strings.join([prompt, text])
+
+    def generate(prompts):
+        return tf.map_fn(one, prompts, fn_output_signature=tf.string)
+
+    return generate, tracked
+
+
+def _join(tokens, kind):
+    """Tokens -> text by `tokenizing.decode`'s rules, in TensorFlow: characters join as they are; words
+    and word pieces join with spaces, "##" pieces glue to the word before, no space before closing
+    punctuation or after opening, and the line-break token becomes a line break without spaces."""
+    if kind == "character":
+        return tf.strings.reduce_join(tokens)
+    text = tf.strings.reduce_join(tokens, separator=" ")
+    if kind == "wordpiece":
+        text = tf.strings.regex_replace(text, r" ##", "")
+        text = tf.strings.regex_replace(text, r"^##", "")
+    text = tf.strings.regex_replace(text, " ?" + tokenizing.NEWLINE + " ?", "\n")
+    text = tf.strings.regex_replace(text, " (" + _NO_SPACE_BEFORE + ")", r"\1")
+    return tf.strings.regex_replace(text, "(" + _NO_SPACE_AFTER + ") ", r"\1")
