@@ -36,6 +36,10 @@ class Registry:
         """Decorator that registers an object under `name` with `metadata`."""
 
         def decorator(obj):
+            held = self._entries.get(name)
+            if held is not None and _origin(held[0]) != _origin(obj):
+                # One namespace for every task's names: a second owner would silently replace the first.
+                raise ValueError(f"{self.kind} {name!r} is already registered by {_origin(held[0])}")
             self._entries[name] = (obj, metadata)
             return obj
 
@@ -83,3 +87,7 @@ class Registry:
             if ok:
                 names.append(name)
         return sorted(names)
+
+
+def _origin(obj):
+    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', type(obj).__name__)}"

@@ -43,7 +43,7 @@ def gru_attention(vocabulary_size, max_length, width=128, depth=1, heads=4, drop
 
 
 @BACKBONES.register(
-    "transformer",
+    "transformer_seq2seq",
     modality="text-to-text",
     description="Transformer encoder-decoder (KerasHub's TransformerEncoder / TransformerDecoder)",
 )
@@ -67,4 +67,4 @@ def transformer(vocabulary_size, max_length, width=128, depth=2, heads=4, dropou
             y, x, decoder_padding_mask=target_mask, encoder_padding_mask=source_mask
         )
     logits = keras.layers.Dense(vocabulary_size, name="next_token", dtype="float32")(y)
-    return keras.Model({"source": source, "target": target}, logits, name="transformer")
+    return keras.Model({"source": source, "target": target}, logits, name="transformer_seq2seq")

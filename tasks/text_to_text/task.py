@@ -31,10 +31,10 @@ class TextToText(Task):
 
     Args:
         backbone: "gru_attention" (a bidirectional GRU encoder and a GRU decoder with
-            additive attention) or "transformer" (KerasHub's encoder and decoder blocks).
+            additive attention) or "transformer_seq2seq" (KerasHub's encoder and decoder blocks).
         width: embedding and hidden size.
         depth: encoder and decoder layers (or blocks).
-        heads: attention heads ("transformer").
+        heads: attention heads ("transformer_seq2seq").
         dropout: dropout rate.
         decoder: "greedy" or "beam" (`beam_width` beams), for `predict` and the scores.
         beam_width: beams kept by beam search.
@@ -313,7 +313,7 @@ def train_text_to_text(data="dates", validation_data=None, **kwargs):
     """Trains a `TextToText` on `data` (see its arguments) and returns it, fitted and saved.
 
     Example:
-    >>> t2t = train_text_to_text("dates", backbone="transformer")  # doctest: +SKIP
+    >>> t2t = train_text_to_text("dates", backbone="transformer_seq2seq")  # doctest: +SKIP
     >>> t2t.predict("March 3rd, 1999")  # doctest: +SKIP
     '1999-03-03'
     """

@@ -87,7 +87,7 @@ class TestTextGeneratorBattery(TaskBattery):
         assert len(samples) == 3 and all(s["text"].startswith(s["prompt"]) for s in samples)
         assert "Samples (top_k, seed 0)" in (pathlib.Path(fitted.run_dir) / "report.html").read_text()
         loaded = toolkit.load(fitted.run_dir)
-        assert loaded.generate(samples[0]["prompt"], max_length=200) == samples[0]["text"]
+        assert loaded.generate(samples[0]["prompt"], max_length=fitted.max_length) == samples[0]["text"]
 
     def test_each_sampler_and_the_same_seed_gives_the_same_text(self, fitted):
         for sampler in ("greedy", "random", "top_k", "top_p", "beam"):

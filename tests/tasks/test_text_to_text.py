@@ -98,7 +98,7 @@ def test_dates_are_normalised_on_held_out_dates(tmp_path):
 
 def test_the_transformer_learns_number_words_and_round_trips(tmp_path):
     pairs = pairs_lib.number_word_pairs(2000, seed=2)
-    t2t = TextToText(backbone="transformer", width=64, epochs=4, verbose=0, save_dir=str(tmp_path)).fit(pairs)
+    t2t = TextToText(backbone="transformer_seq2seq", width=64, epochs=4, verbose=0, save_dir=str(tmp_path)).fit(pairs)
     test, baseline = t2t.metrics_["test"], t2t.metrics_["baseline"]
     assert test["cer"] < 0.5 * baseline["copy_source_cer"], (test, baseline)
     sources = [s for s, _ in pairs[:5]]

@@ -30,6 +30,15 @@ def test_registry_register_get_available():
     assert registry.available(colour="blue") == ["b"]
     assert registry.available(sizes=2) == ["a", "b"]
     assert registry.metadata("a")["colour"] == "red"
+    # One namespace for every task: a second owner of a name is an error, not a silent replacement
+    # (a sequence-to-sequence "transformer" once hid the text classifiers' own).
+    with pytest.raises(ValueError, match="widget 'a' is already registered by .*test_registry_register_get_available"):
+
+        @registry.register("a")
+        def another():
+            return "not A"
+
+    assert registry.get("a")() == "A"
     with pytest.raises(toolkit.ToolkitError, match="(?s)Unknown widget 'c'.*one of: a, b"):
         registry.get("c")
 
