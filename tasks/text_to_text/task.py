@@ -116,6 +116,7 @@ class TextToText(Task):
             )
         characters = sorted({c for s, t in train_pairs for c in s + t})
         self.vocabulary_ = characters
+        self.__dict__.pop("_table", None)  # a refit learns its own characters
         longest = max(max(len(s), len(t) + 1) for s, t in train_pairs)
         self.max_length_ = self.max_length or 2 * longest
         self.target_length_ = min(self.max_length_, 2 * max(len(t) for _, t in train_pairs) + 1)
@@ -130,6 +131,7 @@ class TextToText(Task):
             f"Text to text: {len(train_pairs):,} train / {len(val_pairs):,} validation / "
             f"{len(test_pairs or []):,} test pairs from {about}; {len(characters)} characters."
         )
+        self._held_out = {"validation": val_pairs, "test": test_pairs}  # for the copy-the-source baseline
         return data_lib.Splits(
             train=self._dataset(train_pairs, shuffle=True),
             validation=self._dataset(val_pairs),
@@ -137,29 +139,43 @@ class TextToText(Task):
             info=info,
         )
 
-    def _ids(self, text, end=False, start=False):
-        """Characters -> ids (1, unknown, for a character not seen in training), cut at `max_length_`."""
-        index = self.__dict__.get("_index")
-        if index is None or len(index) != len(self.vocabulary_):
-            index = self._index = {c: i + len(SPECIAL) for i, c in enumerate(self.vocabulary_)}
-        ids = [index.get(c, UNK) for c in text][: self.max_length_ - int(end) - int(start)]
-        return ([START] if start else []) + ids + ([END] if end else [])
+    def _character_table(self):
+        """The learned characters -> ids 4, 5, ... (1 for any other), made once, outside any tf.data trace."""
+        if self.__dict__.get("_table") is None:
+            self._table = tf.lookup.StaticHashTable(
+                tf.lookup.KeyValueTensorInitializer(
+                    tf.constant(self.vocabulary_, tf.string),
+                    tf.range(len(SPECIAL), len(SPECIAL) + len(self.vocabulary_)),
+                ),
+                default_value=UNK,
+            )
+        return self._table
 
-    def _padded(self, rows):
-        out = np.zeros((len(rows), max(1, max(len(r) for r in rows))), np.int32)
-        for i, row in enumerate(rows):
-            out[i, : len(row)] = row
-        return out
+    def _char_ids(self, texts):
+        """A string tensor (any shape) -> character ids, ragged on a new last axis: 4 and up for the learned
+        characters, 1 (unknown) for one never seen in training; at most `max_length_` - 1 a text."""
+        table = self._character_table()
+        characters = tf.strings.unicode_split(texts, "UTF-8")
+        if isinstance(characters, tf.RaggedTensor):  # a batch of texts
+            return tf.ragged.map_flat_values(table.lookup, characters)[:, : self.max_length_ - 1]
+        return table.lookup(characters)[: self.max_length_ - 1]  # one text (inside tf.data)
 
     def _dataset(self, pairs, shuffle=False):
-        """Pairs -> batches of ({"source", "target": [START] + target}, target + [END]), padded with 0."""
-        sources = self._padded([self._ids(s) for s, _ in pairs])
-        inputs = self._padded([self._ids(t, start=True) for _, t in pairs])
-        outputs = self._padded([self._ids(t, end=True) for _, t in pairs])
-        dataset = tf.data.Dataset.from_tensor_slices(({"source": sources, "target": inputs}, outputs))
+        """Pairs (strings held in memory) -> batches of ({"source", "target": [START] + target}, target +
+        [END]), tokenised inside tf.data and padded with 0 per batch."""
+        self._character_table()
+
+        def encode(source, target):
+            ids = self._char_ids(target)
+            begin, end = tf.constant([START], tf.int32), tf.constant([END], tf.int32)
+            return {"source": self._char_ids(source), "target": tf.concat([begin, ids], 0)}, tf.concat([ids, end], 0)
+
+        sources, targets = zip(*pairs)
+        dataset = tf.data.Dataset.from_tensor_slices((list(sources), list(targets)))
         if shuffle:
             dataset = dataset.shuffle(len(pairs), seed=self.seed, reshuffle_each_iteration=True)
-        dataset = dataset.batch(self._global_batch_size()).prefetch(tf.data.AUTOTUNE)
+        dataset = dataset.map(encode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        dataset = dataset.padded_batch(self._global_batch_size()).prefetch(tf.data.AUTOTUNE)
         self._parts = {**getattr(self, "_parts", {}), id(dataset): pairs}
         return dataset
 
@@ -198,18 +214,18 @@ class TextToText(Task):
         }
 
     def _compare_with_baseline(self):
-        """Beside the scores: copying the source unchanged (the trivial answer of a text-to-text task)."""
+        """Beside the scores: copying the source unchanged (the trivial answer of a text-to-text task),
+        scored on the same validation and test pairs."""
         validation = self.metrics_.get("validation") or {}
-        pairs = next((p for p in getattr(self, "_parts", {}).values()), None)
-        if "exact_match" not in validation or not pairs:
+        if "exact_match" not in validation:
             return
-        copy = [s for s, _ in pairs]
-        self.metrics_["baseline"] = {
-            "metric": "exact_match",
-            "value": validation["exact_match"],
-            "copy_source_cer": metrics_lib.error_rates([t for _, t in pairs], copy)["cer"],
-            "copy_source_exact_match": float(np.mean([s == t for s, t in pairs])),
-        }
+        baseline = {"metric": "exact_match", "value": validation["exact_match"]}
+        for part, pairs in getattr(self, "_held_out", {}).items():
+            if pairs:
+                targets, copies = [t for _, t in pairs], [s for s, _ in pairs]
+                baseline[f"copy_source_{part}_cer"] = metrics_lib.error_rates(targets, copies)["cer"]
+                baseline[f"copy_source_{part}_exact_match"] = float(np.mean([s == t for s, t in pairs]))
+        self.metrics_["baseline"] = baseline
 
     def _export_examples(self, part):
         batch = next(iter(part))
@@ -245,7 +261,7 @@ class TextToText(Task):
         written = []
         for first in range(0, len(sources), DECODE_BATCH):
             batch = sources[first : first + DECODE_BATCH]
-            source = self._padded([self._ids(s) for s in batch])
+            source = self._char_ids(tf.constant(batch)).to_tensor().numpy()
             prompt = np.zeros((len(batch), length), np.int32)
             prompt[:, 0] = START
             out = np.asarray(sampler(next_token, prompt, cache=source, index=1, stop_token_ids=[END]))
