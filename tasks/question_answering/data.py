@@ -1,10 +1,12 @@
 """Question-answering data: SQuAD JSON, CSV / JSON Lines records, Python lists, TFDS, and a generated default.
 
 Every form becomes a list of `Question`s: the question, its context, the reference answers (texts and
-character starts; none when the question has no answer in the context) and a group key (the article,
-else the context), so a split keeps all questions of one context on one side. Questions and contexts
-are strings and are held in memory (SQuAD's 130,000 questions are about 40 MB of text); the token
-windows the model reads are made inside the tf.data pipeline (see `tasks.question_answering.windows`).
+character starts; none when the question has no answer in the context), a group key (the article,
+else the context), so a split keeps all questions of one context on one side, and for an unanswerable
+SQuAD 2.0 question its "plausible answer" (the span a reader would wrongly take; the task's
+`plausible_answers=True` trains on it). Questions and contexts are strings and are held in memory
+(SQuAD's 130,000 questions are about 40 MB of text); the token windows the model reads are made inside
+the tf.data pipeline (see `tasks.question_answering.windows`).
 """
 
 import collections
@@ -18,7 +20,9 @@ import warnings
 from toolkit import data as data_lib
 from toolkit.errors import ToolkitError
 
-Question = collections.namedtuple("Question", ["id", "question", "context", "answers", "starts", "group"])
+Question = collections.namedtuple(
+    "Question", ["id", "question", "context", "answers", "starts", "group", "plausible"], defaults=(None,)
+)
 BAD_ANSWERS = ("fail", "skip")
 COLUMNS = {
     "question": ("question", "query", "q"),
@@ -131,7 +135,7 @@ class _AnswerChecker:
             )
 
 
-def _question(qid, question, context, answers, starts, group, checker, where):
+def _question(qid, question, context, answers, starts, group, checker, where, plausible=None):
     if not isinstance(context, str) or not context.strip():
         raise ToolkitError(
             f"Question {qid!r} of {where} has an empty context.",
@@ -147,7 +151,24 @@ def _question(qid, question, context, answers, starts, group, checker, where):
     kept = checker.keep(qid, context, tuple(answers), tuple(starts)) if checker else (tuple(answers), tuple(starts))
     if kept is None:
         return None
-    return Question(str(qid), question, context, kept[0], kept[1], str(group))
+    return Question(str(qid), question, context, kept[0], kept[1], str(group), _plausible(context, plausible))
+
+
+def _plausible(context, plausible):
+    """(text, start) of a SQuAD 2.0 plausible answer that is where it says in the context, else None.
+
+    Only training reads it (with `plausible_answers=True`); one that does not check out
+    is left out rather than failing the data, as it is never a reference answer.
+
+    Example:
+    >>> _plausible("The Normans came.", [{"text": "Normans", "answer_start": 4}])
+    ('Normans', 4)
+    """
+    for answer in plausible or []:
+        text, start = answer.get("text"), answer.get("answer_start")
+        if isinstance(text, str) and text and isinstance(start, int) and context[start : start + len(text)] == text:
+            return text, start
+    return None
 
 
 def _from_squad_json(path, checker):
@@ -181,7 +202,10 @@ def _from_squad_json(path, checker):
                 answers = [] if qa.get("is_impossible") else qa.get("answers", [])
                 texts = [answer.get("text", "") for answer in answers]
                 starts = [answer.get("answer_start") for answer in answers]
-                kept = _question(qid, qa.get("question"), context, texts, starts, title, checker, f"'{path}'")
+                plausible = qa.get("plausible_answers") if qa.get("is_impossible") or not answers else None
+                kept = _question(
+                    qid, qa.get("question"), context, texts, starts, title, checker, f"'{path}'", plausible
+                )
                 if kept is not None:
                     questions.append(kept)
     return questions
@@ -275,12 +299,18 @@ def _from_tfds(spec, data_dir, checker):
         answers = example.get("answers", {})
         texts = [text(t) for t in answers.get("text", [])]
         starts = [int(s) for s in answers.get("answer_start", [])]
+        plausible = None
         if example.get("is_impossible"):
             texts, starts = [], []
+            found = example.get("plausible_answers", {})
+            plausible = [
+                {"text": text(t), "answer_start": int(s)}
+                for t, s in zip(found.get("text", []), found.get("answer_start", []))
+            ]
         title = text(example["title"]) if "title" in example else text(example["context"])
         kept = _question(
             text(example.get("id", len(questions))), text(example["question"]), text(example["context"]),
-            texts, starts, title, checker, spec,
+            texts, starts, title, checker, spec, plausible,
         )  # fmt: skip
         if kept is not None:
             questions.append(kept)
@@ -363,6 +393,11 @@ def write_squad_json(questions, path):
                 "question": q.question,
                 "answers": [{"text": t, "answer_start": s} for t, s in zip(q.answers, q.starts)],
                 "is_impossible": not q.answers,
+                **(
+                    {"plausible_answers": [{"text": q.plausible[0], "answer_start": q.plausible[1]}]}
+                    if q.plausible and not q.answers
+                    else {}
+                ),
             }
         )
     document = {

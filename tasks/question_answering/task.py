@@ -57,6 +57,13 @@ class QuestionAnswerer(Task):
             "answer_text", "answer_start", "id", "title" (default: found by common names).
         bad_answers: "fail" or "skip" (with a warning that counts them) for an answer whose text is not
             at its answer_start.
+        plausible_answers: True: train the spans on an unanswerable SQuAD 2.0 question's plausible
+            answer (the data's "plausible_answers": the span a reader would wrongly take) where a window
+            holds it (Read + Verify's auxiliary span). Measured on a held-out SQuAD article
+            (benchmarks/RESULTS.md): better spans (F1 with every question answered 42.8 -> 49.8), but
+            [CLS] then no longer learns "no answer" and the run answered almost nothing (has-answer F1
+            1.5): use it when every question is to be answered. False (the default): such questions
+            point at [CLS] in every window, as in BERT.
         data_dir: TFDS data folder for "tfds:NAME" data.
         learning_rate_schedule: "cosine" (5% warm-up, then decay to zero: BERT's fine-tuning recipe, and
             what learned spans here), or any schedule `toolkit.Task` takes.
@@ -93,6 +100,7 @@ class QuestionAnswerer(Task):
         width: int = 256,
         columns: dict[str, str] | None = None,
         bad_answers: str = "fail",
+        plausible_answers: bool = False,
         data_dir: str | None = None,
         epochs: int | None = None,
         learning_rate: float | None = None,
@@ -116,6 +124,7 @@ class QuestionAnswerer(Task):
         self.width = width
         self.columns = columns
         self.bad_answers = bad_answers
+        self.plausible_answers = plausible_answers
         self.data_dir = data_dir
 
     def _check_params(self):
@@ -221,7 +230,10 @@ class QuestionAnswerer(Task):
         return self._span_tokenizer
 
     def _windows(self, questions, first_index=0):
-        return windows_lib.question_windows(questions, self._tokens(), self.max_length, self.doc_stride, first_index)
+        return windows_lib.question_windows(
+            questions, self._tokens(), self.max_length, self.doc_stride, first_index,
+            plausible=getattr(self, "plausible_answers", False),
+        )  # fmt: skip
 
     def _part(self, questions, shuffle=False):
         """Questions -> a `Part`: them, and a dataset of their windows with the answers' token positions,

@@ -14,7 +14,9 @@ KerasHub's tokenizers return ids but no character offsets, which extractive ques
 A context longer than the model's `max_length` is read through overlapping windows
 `[CLS] question [SEP] context part [SEP]`, `doc_stride` context tokens apart (BERT's run_squad
 layout). An answer is labelled in each window that holds all of it; other windows point at [CLS]
-("no answer here"). At prediction the best span over all windows of a question wins.
+("no answer here"). An unanswerable SQuAD 2.0 question's plausible answer may be labelled the same way
+(the span head then learns from every question what it is about: Hu et al.'s Read + Verify, 2018). At
+prediction the best span over all windows of a question wins.
 """
 
 import collections
@@ -327,8 +329,10 @@ def windows(example, question_ids, context, tokenizer, max_length, doc_stride, a
         first += step
 
 
-def question_windows(questions, tokenizer, max_length, doc_stride, first_index=0, labelled=True):
+def question_windows(questions, tokenizer, max_length, doc_stride, first_index=0, labelled=True, plausible=True):
     """Windows of many questions (tokenised in chunks; a context shared by several is tokenised once).
+
+    `plausible`: label unanswerable questions' plausible answers as spans.
 
     Returns:
         (windows, contexts' token spans by question index): the second maps each question's index to
@@ -343,6 +347,9 @@ def question_windows(questions, tokenizer, max_length, doc_stride, first_index=0
         answer = None
         if labelled and q.answers:
             answer = answer_tokens(context[1], context[2], q.starts[0], q.starts[0] + len(q.answers[0]))
+        elif labelled and plausible and getattr(q, "plausible", None):
+            text, start = q.plausible
+            answer = answer_tokens(context[1], context[2], start, start + len(text))
         result.extend(
             windows(first_index + k, question_ids.tolist(), context, tokenizer, max_length, doc_stride, answer, q.id)
         )

@@ -175,6 +175,34 @@ def test_an_answer_across_a_window_boundary_is_found_in_the_window_holding_it():
     assert found["text"] != "Normans came"
 
 
+def test_plausible_answers_are_read_kept_and_labelled_as_spans(tmp_path):
+    questions, _ = qa_data.load_questions(real_data("squad") / "dev-v2.0-subset.json")
+    unanswerable = [q for q in questions if not q.answers]
+    # SQuAD 2.0 gives each unanswerable question the span a reader would wrongly take; answerable ones none.
+    assert all(q.plausible for q in unanswerable) and not any(q.plausible for q in questions if q.answers)
+    text, start = unanswerable[0].plausible
+    assert unanswerable[0].context[start : start + len(text)] == text
+    path = tmp_path / "kept.json"
+    qa_data.write_squad_json(questions[:60], path)
+    assert qa_data.load_questions(path)[0] == questions[:60]
+    # A plausible answer that is not where it says is left out (it is never a reference answer).
+    assert qa_data._plausible("The Normans came.", [{"text": "Normans", "answer_start": 0}]) is None
+
+    tokens = _tokenizer(["who", "came", "norman", "##s", "the"])
+    context = "the Normans came"
+    real = qa_data.Question("a", "who came", context, ("Normans",), (4,), "g")
+    not_real = qa_data.Question("b", "who came", context, (), (), "g", ("Normans", 4))
+    windows = windows_lib.question_windows([real, not_real], tokens, max_length=16, doc_stride=8)
+    # The unanswerable question's span is labelled where its plausible answer is, as a real answer's is.
+    assert [(w.start, w.end) for w in windows] == [(5, 6), (5, 6)]  # [CLS] who came [SEP] the norman ##s
+    assert windows[1].token_ids[5:7].tolist() == tokens(["Normans"])[0][0].tolist()
+    # plausible=False: it points at [CLS], as in BERT.
+    windows = windows_lib.question_windows([not_real], tokens, max_length=16, doc_stride=8, plausible=False)
+    assert [(w.start, w.end) for w in windows] == [(0, 0)]
+    # The task trains as BERT by default (measured: plausible spans leave [CLS] unable to say "no answer").
+    assert not QuestionAnswerer().plausible_answers and QuestionAnswerer(plausible_answers=True).plausible_answers
+
+
 def test_piece_offsets_split_words_and_keep_the_original_text():
     tokens = _tokenizer(["norman", "##s", "zur", "##ich"])
     ids, starts, ends = tokens(["Normans, Zürich."])[0]
