@@ -231,9 +231,8 @@ class QuestionAnswerer(Task):
 
     def _windows(self, questions, first_index=0):
         return windows_lib.question_windows(
-            questions, self._tokens(), self.max_length, self.doc_stride, first_index,
-            plausible=getattr(self, "plausible_answers", False),
-        )  # fmt: skip
+            questions, self._tokens(), self.max_length, self.doc_stride, first_index, plausible=self.plausible_answers
+        )
 
     def _part(self, questions, shuffle=False):
         """Questions -> a `Part`: them, and a dataset of their windows with the answers' token positions,

@@ -335,8 +335,8 @@ def question_windows(questions, tokenizer, max_length, doc_stride, first_index=0
     `plausible`: label unanswerable questions' plausible answers as spans.
 
     Returns:
-        (windows, contexts' token spans by question index): the second maps each question's index to
-        its context's (ids, starts, ends), for reading answers back.
+        The `Window`s of every question, in question order (each names its question by index, from
+        `first_index`).
     """
     unique = list(dict.fromkeys(q.context for q in questions))
     context_tokens = dict(zip(unique, tokenizer(unique)))
@@ -347,7 +347,7 @@ def question_windows(questions, tokenizer, max_length, doc_stride, first_index=0
         answer = None
         if labelled and q.answers:
             answer = answer_tokens(context[1], context[2], q.starts[0], q.starts[0] + len(q.answers[0]))
-        elif labelled and plausible and getattr(q, "plausible", None):
+        elif labelled and plausible and q.plausible:
             text, start = q.plausible
             answer = answer_tokens(context[1], context[2], start, start + len(text))
         result.extend(

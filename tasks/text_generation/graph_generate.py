@@ -22,8 +22,8 @@ def greedy_function(task, max_length):
     """(a function from a batch of prompt strings to their continued texts, the layers it uses)."""
     model, window = task.model_, task.sequence_length
     hub = task._hub_tokenizer()
+    start = tf.constant(task._encode(["\n"])[0] or [1], tf.int32)  # an empty prompt starts a new line
     if hub is not None:
-        start = tf.constant(task._encode(["\n"])[0] or [1], tf.int32)
 
         def encode(prompt):
             return tf.cast(hub(prompt), tf.int32)
@@ -36,7 +36,6 @@ def greedy_function(task, max_length):
         kind, vocabulary = task.tokenizer, list(task.vocabulary_)
         lookup = tokenizing.lookup(vocabulary)
         table = tf.constant(["", *vocabulary])  # id -> token
-        start = tf.constant(task._encode(["\n"])[0] or [1], tf.int32)
 
         def encode(prompt):
             return tf.cast(lookup(tokenizing.tokens(prompt, kind, vocabulary)), tf.int32)
