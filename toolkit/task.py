@@ -499,6 +499,16 @@ class Task:
             return self.batch_size
         return getattr(self, "batch_size_", DEFAULT_BATCH_SIZE)
 
+    def _inference_function(self, model):
+        """`model(x, training=False)` as one traced function, kept per model: generation and span search
+        call the model many times, where an eager call costs about ten times more and a new trace per
+        `predict` / `generate` call would cost more than it saves."""
+        cache = self.__dict__.setdefault("_inference_functions", {})
+        if id(model) not in cache:
+            cache.clear()
+            cache[id(model)] = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        return cache[id(model)]
+
     def _worker_run_name(self, strategy):
         """The run name this process trains under: `run_name`, or, for a multi-worker run's other
         workers (which train in step with the chief and must not write its files), a folder of their

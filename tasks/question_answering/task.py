@@ -342,7 +342,7 @@ class QuestionAnswerer(Task):
     # ------------------------------------------------------------- answering
     def _find(self, model, questions):
         """Per question the best span and its no-answer score (`windows.best_answers`), in chunks."""
-        step = self._step_function(model)
+        step = self._inference_function(model)
         found = []
         for first in range(0, len(questions), PREDICT_CHUNK):
             chunk = questions[first : first + PREDICT_CHUNK]
@@ -364,14 +364,6 @@ class QuestionAnswerer(Task):
                     starts[i], ends[i] = out["start"][row].numpy(), out["end"][row].numpy()
             found.extend(windows_lib.best_answers(chunk, windows, starts, ends, self.max_answer_length))
         return found
-
-    def _step_function(self, model):
-        """The model's forward pass as one traced function, kept per model (see text generation's)."""
-        cache = self.__dict__.setdefault("_steps", {})
-        if id(model) not in cache:
-            cache.clear()
-            cache[id(model)] = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-        return cache[id(model)]
 
     def _choose_threshold(self, questions, found):
         """The no-answer threshold that maximises F1 on `questions`; None (always answer) when training

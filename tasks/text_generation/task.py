@@ -528,7 +528,7 @@ class TextGenerator(Task):
                 "through its last tokens.",
                 stacklevel=3,
             )
-        step = self._step_function(model)
+        step = self._inference_function(model)
         samplers = {
             "greedy": lambda: keras_hub.samplers.GreedySampler(temperature=temperature),
             "random": lambda: keras_hub.samplers.RandomSampler(seed=seed, temperature=temperature),
@@ -559,15 +559,6 @@ class TextGenerator(Task):
             joiner = " " if words and text and continuation[:1].isalnum() and not text[-1:].isspace() else ""
             texts.append((text or "") + joiner + continuation)
         return texts
-
-    def _step_function(self, model):
-        """The model's forward pass as one traced function, kept per model: an eager call costs about ten
-        times more a token, and a new trace per `generate` call would cost more than it saves."""
-        cache = self.__dict__.setdefault("_steps", {})
-        if id(model) not in cache:
-            cache.clear()
-            cache[id(model)] = tf.function(lambda ids: model(ids, training=False), reduce_retracing=True)
-        return cache[id(model)]
 
     def search_space(self, hp):
         if self._uses_preset():

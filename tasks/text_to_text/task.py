@@ -232,18 +232,12 @@ class TextToText(Task):
         return batch[0], batch[1]
 
     # ------------------------------------------------------------- inference
-    def _step(self, model):
-        cache = self.__dict__.setdefault("_steps", {})
-        if id(model) not in cache:
-            cache.clear()
-            cache[id(model)] = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-        return cache[id(model)]
 
     def _write(self, model, sources, decoder, beam_width=None):
         """Source texts -> the model's target texts (greedy or beam search, KerasHub's samplers)."""
         import keras_hub
 
-        step = self._step(model)
+        step = self._inference_function(model)
         length = self.target_length_ + 1
         sampler = (
             keras_hub.samplers.GreedySampler()
