@@ -9,7 +9,10 @@ real validation questions (early stopping, the threshold); each answerable quest
 synthetic unanswerable ones (Zhu et al. 2019 make such questions with a model; these are rule-made):
 - "remove": the same question on its context without the sentence that holds the answer;
 - "swap": a capitalised word or a number of the question that is in the context, replaced by one from
-  another paragraph of the article that is not in this context ("Who ruled the duchy of Italo").
+  another paragraph of the article that is not in this context ("Who ruled the duchy of Italo");
+- "plausible" (not unanswerable: the other way round): each unanswerable question also once as answerable
+  by its plausible answer, so the span head learns from every question while [CLS] still learns "no
+  answer" (the two copies are a half-and-half target: [CLS] and the plausible span).
 Prints one JSON line; the run directory goes to `squad_diagnose.py`.
 """
 
@@ -79,6 +82,12 @@ def main():
         names.setdefault(q.group, set()).update(NAME.findall(q.context))
     kinds = args.kinds.split(",")
     synthetic = []
+    if "plausible" in kinds:
+        synthetic += [
+            q._replace(id=q.id + "-plausible", answers=(q.plausible[0],), starts=(q.plausible[1],), plausible=None)
+            for q in train
+            if not q.answers and q.plausible
+        ]
     for q in (q for q in train if q.answers):
         made = [without_answer_sentence(q) if "remove" in kinds else None]
         made.append(with_swapped_name(q, names[q.group], rng) if "swap" in kinds else None)

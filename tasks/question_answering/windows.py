@@ -14,8 +14,9 @@ KerasHub's tokenizers return ids but no character offsets, which extractive ques
 A context longer than the model's `max_length` is read through overlapping windows
 `[CLS] question [SEP] context part [SEP]`, `doc_stride` context tokens apart (BERT's run_squad
 layout). An answer is labelled in each window that holds all of it; other windows point at [CLS]
-("no answer here"). An unanswerable SQuAD 2.0 question's plausible answer may be labelled the same way
-(the span head then learns from every question what it is about: Hu et al.'s Read + Verify, 2018). At
+("no answer here"). An unanswerable SQuAD 2.0 question's window holding its plausible answer may also come
+a second time, labelled with that span (the span head then learns from every question what it is about:
+Hu et al.'s Read + Verify, 2018; [CLS] still learns "no answer" from the first copy). At
 prediction the best span over all windows of a question wins.
 """
 
@@ -332,7 +333,8 @@ def windows(example, question_ids, context, tokenizer, max_length, doc_stride, a
 def question_windows(questions, tokenizer, max_length, doc_stride, first_index=0, labelled=True, plausible=True):
     """Windows of many questions (tokenised in chunks; a context shared by several is tokenised once).
 
-    `plausible`: label unanswerable questions' plausible answers as spans.
+    `plausible`: an unanswerable question's windows that hold its plausible answer come twice, labelled
+    [CLS] and labelled with that span (a half-and-half target).
 
     Returns:
         The `Window`s of every question, in question order (each names its question by index, from
@@ -347,12 +349,16 @@ def question_windows(questions, tokenizer, max_length, doc_stride, first_index=0
         answer = None
         if labelled and q.answers:
             answer = answer_tokens(context[1], context[2], q.starts[0], q.starts[0] + len(q.answers[0]))
-        elif labelled and plausible and q.plausible:
+        made = windows(first_index + k, question_ids.tolist(), context, tokenizer, max_length, doc_stride, answer, q.id)
+        if labelled and plausible and not q.answers and q.plausible:
+            # Each window holding the plausible answer twice: once "no answer" ([CLS]), once the span, a
+            # half-and-half target that trains the span head on every question and keeps [CLS] saying
+            # "no answer" (the span alone left [CLS] unable to: benchmarks/RESULTS.md).
             text, start = q.plausible
-            answer = answer_tokens(context[1], context[2], start, start + len(text))
-        result.extend(
-            windows(first_index + k, question_ids.tolist(), context, tokenizer, max_length, doc_stride, answer, q.id)
-        )
+            span = answer_tokens(context[1], context[2], start, start + len(text))
+            made += [w for w in windows(first_index + k, question_ids.tolist(), context, tokenizer, max_length,
+                                        doc_stride, span, q.id) if w.start > 0]  # fmt: skip
+        result.extend(made)
     return result
 
 

@@ -193,13 +193,22 @@ def test_plausible_answers_are_read_kept_and_labelled_as_spans(tmp_path):
     real = qa_data.Question("a", "who came", context, ("Normans",), (4,), "g")
     not_real = qa_data.Question("b", "who came", context, (), (), "g", ("Normans", 4))
     windows = windows_lib.question_windows([real, not_real], tokens, max_length=16, doc_stride=8)
-    # The unanswerable question's span is labelled where its plausible answer is, as a real answer's is.
-    assert [(w.start, w.end) for w in windows] == [(5, 6), (5, 6)]  # [CLS] who came [SEP] the norman ##s
-    assert windows[1].token_ids[5:7].tolist() == tokens(["Normans"])[0][0].tolist()
-    # plausible=False: it points at [CLS], as in BERT.
-    windows = windows_lib.question_windows([not_real], tokens, max_length=16, doc_stride=8, plausible=False)
-    assert [(w.start, w.end) for w in windows] == [(0, 0)]
-    # The task trains as BERT by default (measured: plausible spans leave [CLS] unable to say "no answer").
+    # The unanswerable question's window comes twice: "no answer" ([CLS]), and labelled where its plausible
+    # answer is, as a real answer's is.
+    assert [(w.example, w.start, w.end) for w in windows] == [(0, 5, 6), (1, 0, 0), (1, 5, 6)]
+    assert windows[2].token_ids[5:7].tolist() == tokens(["Normans"])[0][0].tolist()  # [CLS] who came [SEP] the
+    assert windows[1].token_ids.tolist() == windows[2].token_ids.tolist()
+    # Over several windows, only those holding the plausible answer come again.
+    long = not_real._replace(context="a b c d e f the Normans came", plausible=("Normans", 16))
+    windows = windows_lib.question_windows([long], tokens, max_length=10, doc_stride=2)
+    holding = [w for w in windows if w.start > 0]
+    plain = windows_lib.question_windows([long], tokens, max_length=10, doc_stride=2, plausible=False)
+    assert holding and len(plain) > len(holding) and len(windows) == len(plain) + len(holding)
+    assert all(w.token_ids[w.start : w.end + 1].tolist() == tokens(["Normans"])[0][0].tolist() for w in holding)
+    assert [(w.start, w.end) for w in plain] == [(0, 0)] * len(plain)  # plausible=False: [CLS] only, as BERT
+    # Prediction's windows are never doubled.
+    assert len(windows_lib.question_windows([long], tokens, max_length=10, doc_stride=2, labelled=False)) == len(plain)
+    # The task trains as BERT by default.
     assert not QuestionAnswerer().plausible_answers and QuestionAnswerer(plausible_answers=True).plausible_answers
 
 
