@@ -330,10 +330,10 @@ def windows(example, question_ids, context, tokenizer, max_length, doc_stride, a
         first += step
 
 
-def question_windows(questions, tokenizer, max_length, doc_stride, first_index=0, labelled=True, plausible=True):
+def question_windows(questions, tokenizer, max_length, doc_stride, first_index=0, labelled=True, plausible=False):
     """Windows of many questions (tokenised in chunks; a context shared by several is tokenised once).
 
-    `plausible`: an unanswerable question's windows that hold its plausible answer come twice, labelled
+    `plausible` (the task's `plausible_answers`): an unanswerable question's windows that hold its plausible answer come twice, labelled
     [CLS] and labelled with that span (a half-and-half target).
 
     Returns:
@@ -349,16 +349,15 @@ def question_windows(questions, tokenizer, max_length, doc_stride, first_index=0
         answer = None
         if labelled and q.answers:
             answer = answer_tokens(context[1], context[2], q.starts[0], q.starts[0] + len(q.answers[0]))
-        made = windows(first_index + k, question_ids.tolist(), context, tokenizer, max_length, doc_stride, answer, q.id)
+        window_args = (first_index + k, question_ids.tolist(), context, tokenizer, max_length, doc_stride)
+        result.extend(windows(*window_args, answer, q.id))
         if labelled and plausible and not q.answers and q.plausible:
             # Each window holding the plausible answer twice: once "no answer" ([CLS]), once the span, a
             # half-and-half target that trains the span head on every question and keeps [CLS] saying
             # "no answer" (the span alone left [CLS] unable to: benchmarks/RESULTS.md).
             text, start = q.plausible
             span = answer_tokens(context[1], context[2], start, start + len(text))
-            made += [w for w in windows(first_index + k, question_ids.tolist(), context, tokenizer, max_length,
-                                        doc_stride, span, q.id) if w.start > 0]  # fmt: skip
-        result.extend(made)
+            result.extend(w for w in windows(*window_args, span, q.id) if w.start > 0)
     return result
 
 

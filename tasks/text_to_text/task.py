@@ -232,7 +232,6 @@ class TextToText(Task):
         return batch[0], batch[1]
 
     # ------------------------------------------------------------- inference
-
     def _write(self, model, sources, decoder, beam_width=None):
         """Source texts -> the model's target texts (greedy or beam search, KerasHub's samplers)."""
         import keras_hub

@@ -192,7 +192,7 @@ def test_plausible_answers_are_read_kept_and_labelled_as_spans(tmp_path):
     context = "the Normans came"
     real = qa_data.Question("a", "who came", context, ("Normans",), (4,), "g")
     not_real = qa_data.Question("b", "who came", context, (), (), "g", ("Normans", 4))
-    windows = windows_lib.question_windows([real, not_real], tokens, max_length=16, doc_stride=8)
+    windows = windows_lib.question_windows([real, not_real], tokens, max_length=16, doc_stride=8, plausible=True)
     # The unanswerable question's window comes twice: "no answer" ([CLS]), and labelled where its plausible
     # answer is, as a real answer's is.
     assert [(w.example, w.start, w.end) for w in windows] == [(0, 5, 6), (1, 0, 0), (1, 5, 6)]
@@ -200,7 +200,7 @@ def test_plausible_answers_are_read_kept_and_labelled_as_spans(tmp_path):
     assert windows[1].token_ids.tolist() == windows[2].token_ids.tolist()
     # Over several windows, only those holding the plausible answer come again.
     long = not_real._replace(context="a b c d e f the Normans came", plausible=("Normans", 16))
-    windows = windows_lib.question_windows([long], tokens, max_length=10, doc_stride=2)
+    windows = windows_lib.question_windows([long], tokens, max_length=10, doc_stride=2, plausible=True)
     holding = [w for w in windows if w.start > 0]
     plain = windows_lib.question_windows([long], tokens, max_length=10, doc_stride=2, plausible=False)
     assert holding and len(plain) > len(holding) and len(windows) == len(plain) + len(holding)
