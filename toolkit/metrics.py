@@ -37,8 +37,10 @@ def classification_metrics(labels, probabilities, class_names):
         "loss": float(-np.log(np.clip(true_probability, 1e-7, 1.0)).mean()),
     }
     if len(class_names) > 5:
-        top5 = np.argsort(-probabilities, axis=-1)[:, :5]
-        metrics["top_5_accuracy"] = float((top5 == labels[:, None]).any(axis=-1).mean())
+        # Right when fewer than 5 classes score strictly higher than the true one: ties go to the true
+        # class, so the number never depends on how a sort orders equal probabilities.
+        higher = (probabilities > true_probability[:, None]).sum(axis=-1)
+        metrics["top_5_accuracy"] = float((higher < 5).mean())
     metrics["per_class"] = {
         str(name): {
             "precision": float(precision[i]),
@@ -235,13 +237,17 @@ def squad_scores(references, predictions):
 
     Args:
         references: per question, the list of reference answer texts; an empty list (or only empty
-            texts) when it has no answer. The best over the references counts.
+            texts) when it has no answer. The best over the references counts. A question with a
+            non-empty reference is answerable even when that reference normalises to nothing ("The",
+            "."): the official script's rule (`has_ans = bool(answers)`).
         predictions: per question, the predicted text ("" for "no answer").
 
     Example:
     >>> s = squad_scores([["France"], ["Rollo", "Rollo of Normandy"], []], ["France", "Rollo of", ""])
     >>> round(s["exact_match"], 2), round(s["f1"], 2), s["has_answer_exact"], s["no_answer_f1"], s["no_answer_count"]
     (66.67, 93.33, 50.0, 100.0, 1)
+    >>> squad_scores([["The"]], [""])["has_answer_count"]  # answerable, though "The" normalises to nothing
+    1
     """
     exact, f1, answerable = _per_question(references, predictions)
     scores = {"exact_match": _percent(exact), "f1": _percent(f1)}
@@ -290,8 +296,8 @@ def best_no_answer_threshold(references, predictions, no_answer_scores):
 def _per_question(references, predictions):
     exact, f1, answerable = [], [], []
     for refs, prediction in zip(references, predictions, strict=True):
+        answerable.append(any(str(r) != "" for r in refs))  # the official `bool(qa["answers"])`
         refs = [r for r in refs if normalize_answer(r)] or [""]
-        answerable.append(refs != [""])
         exact.append(max(answer_exact(r, prediction) for r in refs))
         f1.append(max(answer_f1(r, prediction) for r in refs))
     return np.array(exact, np.float64), np.array(f1, np.float64), np.array(answerable, bool)
@@ -305,8 +311,10 @@ def detection_scores(ground_truth, detections, class_names, score_threshold=None
     """COCO box metrics through pycocotools' COCOeval (the reference implementation).
 
     Args:
-        ground_truth: per image (boxes, labels): absolute [xmin, ymin, xmax, ymax] boxes, (n, 4), and
-            their class indices (n,). An image may have no boxes.
+        ground_truth: per image (boxes, labels) or (boxes, labels, crowd): absolute [xmin, ymin, xmax,
+            ymax] boxes, (n, 4), their class indices (n,), and optionally COCO's `iscrowd` flags (n,):
+            a crowd region is no object to find, and detections inside it are ignored (COCOeval's rule).
+            An image may have no boxes.
         detections: per image (boxes, labels, scores), the same layout plus a score per box.
         class_names: names by class index, for the per-class results.
         score_threshold: also score the detections a user is shown, those with at least this score:
@@ -326,6 +334,10 @@ def detection_scores(ground_truth, detections, class_names, score_threshold=None
     (1.0, 1.0, 1.0)
     >>> scores["precision_at_threshold"], scores["recall_at_threshold"]
     (1.0, 1.0)
+    >>> crowd = [(np.array([[0, 0, 100, 100], [10, 10, 20, 20]]), np.array([0, 0]), np.array([1, 0]))]
+    >>> inside = [(np.array([[10, 10, 20, 20], [50, 50, 70, 70]]), np.array([0, 0]), np.array([0.9, 0.8]))]
+    >>> detection_scores(crowd, inside, ["person"])["map"]  # the second detection lies in the crowd region
+    1.0
     """
     evaluation, present = _coco_evaluation(ground_truth, detections, class_names)
     per_class = {name: None if k not in present else {"ap": 0.0, "ap_50": 0.0, "recall": 0.0}
@@ -381,15 +393,16 @@ def _coco_evaluation(ground_truth, detections, class_names):
         return [x0, y0, x1 - x0, y1 - y0]
 
     images, truth, found = [], [], []
-    for image, ((boxes, labels), (d_boxes, d_labels, d_scores)) in enumerate(zip(ground_truth, detections)):
+    for image, (target, (d_boxes, d_labels, d_scores)) in enumerate(zip(ground_truth, detections)):
         images.append({"id": image})
-        for box, label in zip(np.reshape(boxes, (-1, 4)), np.reshape(labels, -1)):
+        boxes, labels, crowd = _truth(target)
+        for box, label, is_crowd in zip(boxes, labels, crowd):
             b = xywh(box)
             truth.append({"id": len(truth) + 1, "image_id": image, "category_id": int(label), "bbox": b,
-                          "area": b[2] * b[3], "iscrowd": 0})  # fmt: skip
+                          "area": b[2] * b[3], "iscrowd": int(is_crowd)})  # fmt: skip
         for box, label, score in zip(np.reshape(d_boxes, (-1, 4)), np.reshape(d_labels, -1), np.reshape(d_scores, -1)):
             found.append({"image_id": image, "category_id": int(label), "bbox": xywh(box), "score": float(score)})
-    present = {int(t["category_id"]) for t in truth}
+    present = {int(t["category_id"]) for t in truth if not t["iscrowd"]}
     if not truth or not found:
         return None, present
     with contextlib.redirect_stdout(io.StringIO()):  # COCO prints its progress and summary table
@@ -402,6 +415,13 @@ def _coco_evaluation(ground_truth, detections, class_names):
         evaluation.accumulate()
         evaluation.summarize()
     return evaluation, present
+
+
+def _truth(target):
+    """One image's (boxes (n, 4), labels (n,), crowd flags (n,)) from (boxes, labels[, crowd])."""
+    boxes, labels = np.reshape(target[0], (-1, 4)), np.reshape(target[1], -1)
+    crowd = np.reshape(target[2], -1).astype(bool) if len(target) > 2 else np.zeros(len(labels), bool)
+    return boxes, labels, crowd
 
 
 def _summary(evaluation, present, class_names, per_class):
@@ -431,7 +451,7 @@ def _summary(evaluation, present, class_names, per_class):
 def _matches(evaluation, ground_truth):
     """(scores, matched at IoU 0.5, number of boxes) of every detection, from COCOeval's own matching
     (its per-image records over all areas), so no matching is written here."""
-    boxes = sum(len(np.reshape(labels, -1)) for _, labels in ground_truth)
+    boxes = sum(int((~_truth(target)[2]).sum()) for target in ground_truth)  # crowd regions are not to find
     if evaluation is None:
         return np.zeros(0), np.zeros(0, bool), boxes
     everywhere = evaluation.params.areaRng[0]

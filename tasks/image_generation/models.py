@@ -82,16 +82,18 @@ class Autoencoder(_PairModel):
         return tf.reduce_mean(tf.square(reconstruction - x), axis=[1, 2, 3])
 
     def _loss(self, x, training):
+        """Per-image mean squared error: the trackers average images, so a short last batch weighs
+        what its images do."""
         reconstruction = self.decoder(self.encoder(x, training=training), training=training)
-        return tf.reduce_mean(tf.square(reconstruction - x))
+        return tf.reduce_mean(tf.square(reconstruction - x), axis=[1, 2, 3])
 
     def train_step(self, data):
         x = tf.cast(_images(data), "float32") / 255.0
         with tf.GradientTape() as tape:
-            loss = self._loss(x, True)
-            total = loss + (tf.add_n(self.losses) if self.losses else 0.0)
+            per_image = self._loss(x, True)
+            total = tf.reduce_mean(per_image) + (tf.add_n(self.losses) if self.losses else 0.0)
         _scale_and_apply(self.optimizer, tape, total, self.trainable_variables)
-        self.loss_tracker.update_state(loss)
+        self.loss_tracker.update_state(per_image)
         return {"loss": self.loss_tracker.result()}
 
     def test_step(self, data):
@@ -171,23 +173,24 @@ class VAE(_PairModel):
         return reconstruction + kl
 
     def _track(self, reconstruction, kl):
-        self.reconstruction_tracker.update_state(tf.reduce_mean(reconstruction))
-        self.kl_tracker.update_state(tf.reduce_mean(kl))
+        # Per-image values: a Mean over them weighs every image alike, whatever the batch sizes.
+        self.reconstruction_tracker.update_state(reconstruction)
+        self.kl_tracker.update_state(kl)
 
     def train_step(self, data):
         x = tf.cast(_images(data), "float32") / 255.0
         with tf.GradientTape() as tape:
             reconstruction, kl = self.terms(x, training=True)
-            loss = tf.reduce_mean(reconstruction + self.kl_weight * kl)
-            total = loss + (tf.add_n(self.losses) if self.losses else 0.0)
+            per_image = reconstruction + self.kl_weight * kl
+            total = tf.reduce_mean(per_image) + (tf.add_n(self.losses) if self.losses else 0.0)
         _scale_and_apply(self.optimizer, tape, total, self.trainable_variables)
-        self.loss_tracker.update_state(loss)
+        self.loss_tracker.update_state(per_image)
         self._track(reconstruction, kl)
         return {m.name: m.result() for m in (self.loss_tracker, self.reconstruction_tracker, self.kl_tracker)}
 
     def test_step(self, data):
         reconstruction, kl = self.terms(tf.cast(_images(data), "float32") / 255.0)
-        self.loss_tracker.update_state(tf.reduce_mean(reconstruction + kl))
+        self.loss_tracker.update_state(reconstruction + kl)
         self._track(reconstruction, kl)
         return {m.name: m.result() for m in (self.loss_tracker, self.reconstruction_tracker, self.kl_tracker)}
 

@@ -14,6 +14,7 @@ only, and is used for the metrics).
 
 import collections
 import csv
+import io
 import json
 import pathlib
 import warnings
@@ -23,7 +24,9 @@ import numpy as np
 
 from toolkit.errors import ToolkitError
 
-Annotation = collections.namedtuple("Annotation", ["image", "width", "height", "boxes", "labels"])
+# crowd: per box, True for a COCO crowd region (`iscrowd: 1`), which evaluation ignores detections in and
+# training leaves out; None when the format has no crowd regions.
+Annotation = collections.namedtuple("Annotation", ["image", "width", "height", "boxes", "labels", "crowd"])
 BAD_BOXES = ("fail", "skip")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 CSV_COLUMNS = ("filename", "width", "height", "class", "xmin", "ymin", "xmax", "ymax")
@@ -68,19 +71,46 @@ class BoxChecker:
             warnings.warn(f"Skipped {self.skipped} bad box(es) in {self.source} (bad_boxes='skip').", stacklevel=3)
 
 
-def _annotation(image, width, height, boxes, labels):
-    return Annotation(str(image), int(width), int(height), np.asarray(boxes, np.float32).reshape(-1, 4), list(labels))
+def _annotation(image, width, height, boxes, labels, crowd=None):
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    return Annotation(str(image), int(width), int(height), boxes, list(labels), None if crowd is None else list(crowd))
 
 
-def _image_path(folder, name, source):
-    path = pathlib.Path(folder) / name
-    if not path.is_file():
+class ImageFolders:
+    """Finds annotated images by name in one or more folders, and names every folder searched when one
+    is missing (real datasets keep images away from their annotations: COCO's `train2017/`, VOC's
+    `JPEGImages/`)."""
+
+    def __init__(self, folders, source):
+        folders = [folders] if isinstance(folders, (str, pathlib.Path)) else list(folders)
+        self.folders = list(dict.fromkeys(pathlib.Path(f) for f in folders))
+        self.source = source
+
+    def find(self, name, stem=None):
+        """The path of image `name` in the first folder that has it (or, when `stem` is given, of an image
+        with that stem and any image suffix); a three-part error naming every folder searched."""
+        for folder in self.folders:
+            if (folder / name).is_file():
+                return folder / name
+        for folder in self.folders if stem else ():
+            for suffix in IMAGE_SUFFIXES:
+                if (folder / (stem + suffix)).is_file():
+                    return folder / (stem + suffix)
+        searched = ", ".join(f"'{f}'" + ("" if f.is_dir() else " (no such folder)") for f in self.folders)
         raise ToolkitError(
-            f"{source} names the image '{name}', which is not in '{folder}'.",
+            f"{self.source} names the image '{name}', which is in none of the folders searched: {searched}.",
             expected="every annotated image in the image folder",
-            fix="add the image, remove its annotation, or point images= at the right folder",
+            fix="pass the image folder: images_dir= (CLI --images-dir) or data=(image_folder, annotation_file); "
+            "or add the image, or remove its annotation",
         )
-    return path
+
+
+def _folders(given, defaults):
+    """The image folders to search: the one the user gave, else the defaults that exist first, in order."""
+    if given:
+        return [pathlib.Path(given)]
+    defaults = [pathlib.Path(f) for f in defaults]
+    return [f for f in defaults if f.is_dir()] + [f for f in defaults if not f.is_dir()]
 
 
 def _not_empty(annotations, source):
@@ -93,17 +123,33 @@ def _not_empty(annotations, source):
     return annotations
 
 
-def read_voc(annotations_dir, images_dir=None, bad_boxes="fail"):
+def read_voc(annotations_dir, images_dir=None, bad_boxes="fail", ids=None):
     """Pascal VOC: one XML file per image (`annotation/filename`, `size`, `object/name`, `object/bndbox`).
 
     Args:
         annotations_dir: the folder of .xml files.
-        images_dir: the image folder; None: `images/` beside `annotations_dir`, else `annotations_dir` itself.
+        images_dir: the image folder; None: `images/` or `JPEGImages/` beside `annotations_dir` (the VOC
+            devkit's layout), else `annotations_dir` itself.
         bad_boxes: "fail" or "skip" for a box outside its image or without area.
+        ids: only these file stems (a VOC `ImageSets/Main/<split>.txt`); None: every .xml file.
     """
     folder = pathlib.Path(annotations_dir)
-    images_dir = pathlib.Path(images_dir) if images_dir else _default_images(folder)
-    files = sorted(folder.glob("*.xml"))
+    images = ImageFolders(
+        _folders(images_dir, [folder.parent / "images", folder.parent / "JPEGImages", folder]),
+        f"The VOC annotations in '{folder}'",
+    )
+    if ids is None:
+        files = sorted(folder.glob("*.xml"))
+    else:
+        files = [folder / f"{i}.xml" for i in ids]
+        missing = [f.name for f in files if not f.is_file()]
+        if missing:
+            raise ToolkitError(
+                f"The split lists {len(missing)} image id(s) with no annotation file in '{folder}' "
+                f"({', '.join(missing[:5])}).",
+                expected="an Annotations/<id>.xml file for every id in ImageSets/Main/<split>.txt",
+                fix="restore those files, or remove their ids from the split file",
+            )
     checker = BoxChecker(bad_boxes, f"the VOC annotations in '{folder}'")
     annotations = []
     for file in files:
@@ -116,10 +162,8 @@ def read_voc(annotations_dir, images_dir=None, bad_boxes="fail"):
                 fix="correct or remove that file",
             ) from None
         name = root.findtext("filename") or file.stem + ".jpg"
-        image = images_dir / name
-        if not image.is_file():  # VOC files often name the image differently from the file; match the stem
-            found = [images_dir / (file.stem + s) for s in IMAGE_SUFFIXES if (images_dir / (file.stem + s)).is_file()]
-            image = found[0] if found else _image_path(images_dir, name, f"'{file}'")
+        images.source = f"'{file}'"
+        image = images.find(name, stem=file.stem)  # VOC files often name the image differently: match the stem
         size = root.find("size")
         try:
             width, height = int(float(size.findtext("width"))), int(float(size.findtext("height")))
@@ -149,18 +193,6 @@ def read_voc(annotations_dir, images_dir=None, bad_boxes="fail"):
     return _not_empty(annotations, f"The VOC folder '{folder}'")
 
 
-def _default_images(folder):
-    """The image folder beside an annotation folder (`images/` next to it), else the folder itself."""
-    sibling = folder.parent / "images"
-    return sibling if sibling.is_dir() else folder
-
-
-def _images_beside(file):
-    """The image folder of an annotation file: `images/` in its folder, else its folder."""
-    inside = file.parent / "images"
-    return inside if inside.is_dir() else file.parent
-
-
 def read_csv(path, images_dir=None, bad_boxes="fail"):
     """A CSV of `filename,width,height,class,xmin,ymin,xmax,ymax`, one row a box (the raccoon CSVs).
 
@@ -170,9 +202,8 @@ def read_csv(path, images_dir=None, bad_boxes="fail"):
         bad_boxes: "fail" or "skip".
     """
     path = pathlib.Path(path)
-    images_dir = pathlib.Path(images_dir) if images_dir else _images_beside(path)
-    with open(path, encoding="utf-8", newline="") as f:
-        rows = list(csv.DictReader(f))
+    images = ImageFolders(_folders(images_dir, [path.parent / "images", path.parent]), "")
+    rows = list(csv.DictReader(io.StringIO(read_text(path), newline="")))
     missing = [c for c in CSV_COLUMNS if rows and c not in rows[0]]
     if missing or not rows:
         raise ToolkitError(
@@ -194,7 +225,8 @@ def read_csv(path, images_dir=None, bad_boxes="fail"):
             ) from None
         name = row["filename"]
         if name not in by_image:
-            by_image[name] = (_image_path(images_dir, name, f"Line {number} of '{path}'"), width, height, [], [])
+            images.source = f"Line {number} of '{path}'"
+            by_image[name] = (images.find(name), width, height, [], [])
         kept = checker.keep(values, width, height, name)
         if kept is not None:
             by_image[name][3].append(kept)
@@ -205,18 +237,26 @@ def read_csv(path, images_dir=None, bad_boxes="fail"):
 
 def read_coco(path, images_dir=None, bad_boxes="fail"):
     """COCO JSON: `images` (id, file_name, width, height), `annotations` (image_id, category_id, bbox as
-    [x, y, w, h]), `categories` (id, name; ids need not be contiguous). Images without annotations are
-    negatives.
+    [x, y, w, h], iscrowd), `categories` (id, name; ids need not be contiguous). Images without
+    annotations are negatives; crowd regions (`iscrowd: 1`) are kept as such (see `Annotation`).
 
     Args:
         path: the .json file.
-        images_dir: the image folder; None: `images/` beside the file, else the file's folder.
+        images_dir: the image folder; None: searched where COCO keeps them: for
+            `annotations/instances_train2017.json`, the sibling `train2017/` (the split's name), then
+            `images/train2017/`, `images/` and the file's own folder.
         bad_boxes: "fail" or "skip".
     """
     path = pathlib.Path(path)
-    images_dir = pathlib.Path(images_dir) if images_dir else _images_beside(path)
+    split = path.stem.split("_")[-1]  # instances_train2017 -> train2017
+    root = path.parent.parent
+    images_folders = ImageFolders(
+        _folders(images_dir, [root / split, root / "images" / split, path.parent / "images", root / "images",
+                              path.parent / split, path.parent]),
+        f"'{path}'",
+    )  # fmt: skip
     try:
-        coco = json.loads(path.read_text(encoding="utf-8"))
+        coco = json.loads(read_text(path))
     except json.JSONDecodeError as error:
         raise ToolkitError(
             f"'{path}' is not JSON ({error.msg}).", expected="a COCO instances file", fix="check the file"
@@ -229,18 +269,26 @@ def read_coco(path, images_dir=None, bad_boxes="fail"):
             expected='COCO JSON: {"images": [...], "annotations": [...], "categories": [...]}',
             fix="export the annotations as COCO, or use VOC XML, YOLO text or a CSV",
         )
-    categories = {c["id"]: str(c["name"]) for c in coco["categories"]}
+    categories = {}
+    for number, category in enumerate(coco["categories"]):
+        _require(category, ("id", "name"), f"Category {number}", path, '{"id": 1, "name": "person"}')
+        categories[category["id"]] = str(category["name"])
     images = {}
-    for image in coco["images"]:
-        images[image["id"]] = [
-            _image_path(images_dir, image["file_name"], f"'{path}'"),
-            image["width"],
-            image["height"],
-            [],
-            [],
-        ]
+    for number, image in enumerate(coco["images"]):
+        _require(image, ("id", "file_name", "width", "height"), f"Image {number}", path,
+                 '{"id": 1, "file_name": "000001.jpg", "width": 640, "height": 480}')  # fmt: skip
+        width, height = _number(image["width"]), _number(image["height"])
+        if width is None or height is None or width <= 0 or height <= 0:
+            raise ToolkitError(
+                f"Image {image['id']!r} in '{path}' has width {image['width']!r} and height {image['height']!r}.",
+                expected="the image's size in pixels, two positive numbers",
+                fix="correct that image's entry",
+            )
+        images[image["id"]] = [images_folders.find(str(image["file_name"])), width, height, [], [], []]
     checker = BoxChecker(bad_boxes, f"'{path}'")
-    for a in coco["annotations"]:
+    for number, a in enumerate(coco["annotations"]):
+        _require(a, ("image_id", "category_id", "bbox"), f"Annotation {a.get('id', number) if isinstance(a, dict) else number}",
+                 path, '{"id": 1, "image_id": 1, "category_id": 1, "bbox": [x, y, width, height]}')  # fmt: skip
         if a.get("image_id") not in images:
             raise ToolkitError(
                 f"Annotation {a.get('id')} in '{path}' names image id {a.get('image_id')!r}, which 'images' lacks.",
@@ -254,20 +302,61 @@ def read_coco(path, images_dir=None, bad_boxes="fail"):
                 expected="category ids from 'categories'",
                 fix="add the category, or correct the annotation",
             )
+        bbox = a["bbox"]
+        values = [_number(v) for v in bbox] if isinstance(bbox, list) else []
+        if len(values) != 4 or None in values:
+            raise ToolkitError(
+                f"Annotation {a.get('id', number)} in '{path}' has the bbox {bbox!r}.",
+                expected="a bbox of four numbers [x, y, width, height] in pixels (COCO's layout)",
+                fix="correct that annotation's bbox",
+            )
         entry = images[a["image_id"]]
-        x, y, w, h = (float(v) for v in a["bbox"])
+        x, y, w, h = values
         kept = checker.keep([x, y, x + w, y + h], entry[1], entry[2], entry[0].name)
         if kept is not None:
             entry[3].append(kept)
             entry[4].append(categories[a["category_id"]])
+            entry[5].append(bool(a.get("iscrowd", 0)))
     checker.report()
     return _not_empty([_annotation(*v) for v in images.values()], f"'{path}'")
+
+
+def _require(entry, keys, what, path, example):
+    """A three-part error when a COCO entry is not an object or lacks one of `keys`."""
+    missing = [k for k in keys if k not in entry] if isinstance(entry, dict) else list(keys)
+    if missing:
+        raise ToolkitError(
+            f"{what} in '{path}' lacks {', '.join(repr(k) for k in missing)}"
+            + ("" if isinstance(entry, dict) else f" (it is a {type(entry).__name__}, not an object)")
+            + ".",
+            expected=f"COCO entries with {', '.join(keys)}, e.g. {example}",
+            fix="add the missing field(s), or remove that entry",
+        )
+
+
+def _number(value):
+    """A JSON number as float; None for anything else (a string, a list, a boolean)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def read_text(path):
+    """A text annotation file as UTF-8 (a BOM allowed), or a three-part error naming the file."""
+    try:
+        return pathlib.Path(path).read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ToolkitError(
+            f"'{path}' is not UTF-8 text (byte {error.start} cannot be read).",
+            expected="annotation files in UTF-8, as COCO, VOC and YOLO tools write them",
+            fix="convert the file to UTF-8, e.g. `iconv -f latin1 -t utf-8 old > new`",
+        ) from None
 
 
 def read_class_names(class_names):
     """A list of class names, or a file with one name per line (classes.txt, obj.names) -> the list."""
     if isinstance(class_names, (str, pathlib.Path)):
-        return [n.strip() for n in pathlib.Path(class_names).read_text(encoding="utf-8").splitlines() if n.strip()]
+        return [n.strip() for n in read_text(class_names).splitlines() if n.strip()]
     return [str(n) for n in class_names]
 
 
@@ -285,7 +374,7 @@ def read_yolo(labels_dir, class_names, images_dir=None, bad_boxes="fail"):
     from PIL import Image
 
     folder = pathlib.Path(labels_dir)
-    images_dir = pathlib.Path(images_dir) if images_dir else _default_images(folder)
+    images_dir = _folders(images_dir, [folder.parent / "images", folder])[0]
     names = read_class_names(class_names)
     checker = BoxChecker(bad_boxes, f"the YOLO labels in '{folder}'")
     annotations = []
@@ -294,7 +383,7 @@ def read_yolo(labels_dir, class_names, images_dir=None, bad_boxes="fail"):
             width, height = opened.size
         boxes, labels = [], []
         label_file = folder / (image.stem + ".txt")
-        lines = label_file.read_text(encoding="utf-8").splitlines() if label_file.is_file() else []
+        lines = read_text(label_file).splitlines() if label_file.is_file() else []
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue

@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from tasks.object_detection import annotations as annotations_lib
-from tasks.object_detection import shapes
+from tasks.object_detection import layouts, shapes
 from toolkit import data as data_lib
 from toolkit.errors import ToolkitError
 
@@ -27,15 +27,40 @@ Source = collections.namedtuple("Source", ["images", "targets", "classes"])
 
 BOX_FORMATS = ("xyxy", "xywh", "center_xywh", "yxyx", "rel_xyxy", "rel_xywh", "rel_center_xywh", "rel_yxyx")
 ACCEPTED = (
-    "a COCO .json file, a CSV of filename,width,height,class,xmin,ymin,xmax,ymax, a folder with "
+    "a dataset's root folder in COCO (annotations/instances_train2017.json, train2017/), Pascal VOC devkit "
+    "(Annotations/, JPEGImages/, ImageSets/Main/) or Ultralytics YOLO (data.yaml, images/train, labels/train) "
+    "layout, a COCO .json file, a CSV of filename,width,height,class,xmin,ymin,xmax,ymax, a folder with "
     "'annotations/' (Pascal VOC XML) or 'labels/' (YOLO .txt and classes.txt) beside 'images/', "
+    "(image_folder, annotation_file_or_folder), "
     '(images, {"boxes": [...], "labels": [...]}) in Python, a tf.data.Dataset of (image, {"boxes", '
     '"labels"}), "shapes" or "tfds:NAME"'
 )
 SHAPES_COUNT, SHAPES_SIZE = 600, 96
 
 
-def load_source(data, data_dir=None, box_format="xyxy", class_names=None, bad_boxes="fail"):
+# A COCO crowd region travels with the boxes as the label -2 - class: training's target encoder leaves
+# out every label below 0 (as it does the padding, -1), and evaluation gives it to COCOeval as
+# `iscrowd: 1`. One int per box keeps crowd regions through the pipeline's augmentation and padding,
+# which move labels with their boxes.
+def crowd_label(classes):
+    """Class indices -> the labels of crowd regions of those classes.
+
+    Example:
+    >>> crowd_label(np.array([0, 2])).tolist(), split_crowd(np.array([1, -2, -4]))[0].tolist()
+    ([-2, -4], [1, 0, 2])
+    """
+    return -2 - np.asarray(classes)
+
+
+def split_crowd(labels):
+    """Labels (padding -1 already removed) -> (class indices, crowd flags)."""
+    labels = np.asarray(labels)
+    crowd = labels <= -2
+    return np.where(crowd, -2 - labels, labels), crowd
+
+
+def load_source(data, data_dir=None, box_format="xyxy", class_names=None, bad_boxes="fail", images_dir=None,
+                part="train"):  # fmt: skip
     """Any accepted form of detection data -> `Source` (see the module's docstring).
 
     Args:
@@ -46,6 +71,10 @@ def load_source(data, data_dir=None, box_format="xyxy", class_names=None, bad_bo
         class_names: the class names in label-index order (YOLO files and integer labels need them;
             default: the names the data carries, or "0", "1", ...).
         bad_boxes: "fail" or "skip" (see `annotations`).
+        images_dir: the folder of the images an annotation file names (default: where each format keeps
+            them; see `annotations`).
+        part: of a dataset root in a known layout (`layouts`), the official part to read: "train",
+            "val" or "test".
 
     Example:
     >>> source = load_source("shapes")
@@ -60,7 +89,19 @@ def load_source(data, data_dir=None, box_format="xyxy", class_names=None, bad_bo
     if isinstance(data, tf.data.Dataset):
         return _from_dataset(data, box_format, class_names, bad_boxes)
     if isinstance(data, (str, os.PathLike)):
-        return _from_annotations(*_read_annotations(pathlib.Path(data), class_names, bad_boxes), class_names)
+        found = _read_annotations(pathlib.Path(data), class_names, bad_boxes, images_dir, part)
+        return _from_annotations(*found, class_names)
+    if _is_path_pair(data):
+        images, annotation = (pathlib.Path(d) for d in data)
+        if not images.is_dir():
+            raise ToolkitError(
+                f"The image folder '{images}' (the first of the pair data=(image_folder, annotations)) is not a "
+                "folder.",
+                expected="(the folder of the images, the annotation file or folder)",
+                fix="check the first path",
+            )
+        found = _read_annotations(annotation, class_names, bad_boxes, images, part)
+        return _from_annotations(*found, class_names)
     if isinstance(data, (tuple, list)) and len(data) == 2:
         return _from_python(data[0], data[1], box_format, class_names, bad_boxes)
     raise ToolkitError(
@@ -77,15 +118,33 @@ def check_box_format(box_format):
         )
 
 
-def _read_annotations(path, class_names, bad_boxes):
-    """(annotations, how they were found) of an annotation file or folder."""
+def _is_path_pair(data):
+    return isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(d, (str, os.PathLike)) for d in data)
+
+
+def official_validation(data):
+    """True when `data` is a dataset root whose layout carries an official validation part."""
+    return isinstance(data, (str, os.PathLike)) and "val" in (layouts.find(data) or {})
+
+
+def _read_annotations(path, class_names, bad_boxes, images_dir=None, part="train"):
+    """(annotations, how they were found) of an annotation file or folder, or of a dataset root's `part`."""
     if not path.exists():
         raise ToolkitError(f"Data path '{path}' does not exist.", expected=ACCEPTED, fix="check the path")
+    parts = layouts.find(path)
+    if parts is not None:
+        if part not in parts:
+            raise ToolkitError(
+                f"The {parts['layout']} dataset in '{path}' has no {part!r} part.",
+                expected=f"one of its parts: {[p for p in layouts.PARTS if p in parts]}",
+                fix="add that part, or pass its annotation file as data",
+            )
+        return parts[part](images_dir, bad_boxes, class_names)
     if path.is_file():
         if path.suffix.lower() == ".json":
-            return annotations_lib.read_coco(path, bad_boxes=bad_boxes), None
+            return annotations_lib.read_coco(path, images_dir, bad_boxes=bad_boxes), None
         if path.suffix.lower() == ".csv":
-            return annotations_lib.read_csv(path, bad_boxes=bad_boxes), None
+            return annotations_lib.read_csv(path, images_dir, bad_boxes=bad_boxes), None
         raise ToolkitError(
             f"'{path}' is not an annotation file this task reads (a {path.suffix or 'suffixless'} file).",
             expected="a COCO .json or a .csv of boxes, or a folder of VOC XML or YOLO .txt files",
@@ -93,16 +152,16 @@ def _read_annotations(path, class_names, bad_boxes):
         )
     sub = {p.name.lower(): p for p in path.iterdir() if p.is_dir()}
     if "annotations" in sub and any(sub["annotations"].glob("*.xml")):
-        return annotations_lib.read_voc(sub["annotations"], bad_boxes=bad_boxes), None
+        return annotations_lib.read_voc(sub["annotations"], images_dir, bad_boxes=bad_boxes), None
     if any(path.glob("*.xml")):
-        return annotations_lib.read_voc(path, bad_boxes=bad_boxes), None
+        return annotations_lib.read_voc(path, images_dir, bad_boxes=bad_boxes), None
     labels = sub.get("labels", path)
     if any(labels.glob("*.txt")):
         names = annotations_lib.read_class_names(class_names or _class_file(path, labels))
-        return annotations_lib.read_yolo(labels, names, bad_boxes=bad_boxes), names
+        return annotations_lib.read_yolo(labels, names, images_dir, bad_boxes=bad_boxes), names
     jsons = sorted(path.glob("*.json"))
     if len(jsons) == 1:
-        return annotations_lib.read_coco(jsons[0], bad_boxes=bad_boxes), None
+        return annotations_lib.read_coco(jsons[0], images_dir, bad_boxes=bad_boxes), None
     raise ToolkitError(
         f"Folder '{path}' holds no annotations this task reads (subfolders: {sorted(sub) or 'none'}).",
         expected=ACCEPTED,
@@ -138,7 +197,12 @@ def _from_annotations(annotations, yolo_names, class_names):
             fix="add those names to class_names, or leave class_names out to use the annotations' own",
         )
     index = {name: i for i, name in enumerate(names)}
-    targets = [(a.boxes, np.array([index[label] for label in a.labels], np.int32)) for a in annotations]
+    targets = []
+    for a in annotations:
+        labels = np.array([index[label] for label in a.labels], np.int32)
+        if a.crowd is not None:
+            labels = np.where(np.asarray(a.crowd, bool), crowd_label(labels), labels).astype(np.int32)
+        targets.append((a.boxes, labels))
     return Source([a.image for a in annotations], targets, list(names))
 
 

@@ -59,6 +59,10 @@ class ObjectDetector(Task):
             the names the data carries.
         bad_boxes: "fail" on a box outside its image or without area, or "skip" it (counted in a warning).
         data_dir: TFDS data folder for "tfds:NAME" data.
+        images_dir: the folder of the images the annotation files name, when they are not where the
+            format keeps them (COCO: `train2017/` beside `annotations/`; VOC: `JPEGImages/` or `images/`
+            beside the XML folder; a CSV or YOLO labels: `images/` beside them). The same as passing
+            data=(images_dir, annotations).
         **kwargs: the arguments every task shares (epochs, batch_size, learning_rate, finetune, tune,
             save_dir, run_name, ...; see `toolkit.Task`). The defaults here are the recipe measured on
             raccoon (benchmarks/RESULTS.md): AdamW, cosine decay from 2e-3, batch size 8, and epochs
@@ -110,6 +114,7 @@ class ObjectDetector(Task):
         class_names: tuple[str, ...] | None = None,
         bad_boxes: str = "fail",
         data_dir: str | os.PathLike | None = None,
+        images_dir: str | os.PathLike | None = None,
         epochs: int | None = None,
         batch_size: int = 8,
         learning_rate: float | None = 2e-3,
@@ -133,6 +138,7 @@ class ObjectDetector(Task):
         self.class_names = class_names
         self.bad_boxes = bad_boxes
         self.data_dir = data_dir
+        self.images_dir = images_dir
 
     # ------------------------------------------------------------------- data
     def _check_detection_params(self):
@@ -169,7 +175,12 @@ class ObjectDetector(Task):
         source = self._load(data)
         self.classes_ = list(source.classes)
         count = len(source.images)
-        validation_source = None if validation_data is None else self._checked(validation_data)
+        official = validation_data is None and detection_data.official_validation(data)
+        if official:  # a dataset root's own validation part (COCO val2017, VOC val.txt, YOLO val)
+            validation_source = self._checked(data, part="val")
+            validation_data = f"{data} (its official val part)"
+        else:
+            validation_source = None if validation_data is None else self._checked(validation_data)
         train, _, val, _, test, info = data_lib.holdout_positions(
             np.zeros(count, int),
             None if validation_source is None else np.zeros(len(validation_source.images), int),
@@ -187,6 +198,9 @@ class ObjectDetector(Task):
         val_source = validation_source if validation_source is not None else detection_data.take(source, val)
         test_source = None if test is None else detection_data.take(source, test[0])
         info = {"train_source": data_lib.describe(data), **info}
+        layout = detection_data.layouts.describe(data) if isinstance(data, (str, os.PathLike)) else None
+        if layout:
+            info["layout"] = layout
         boxes = sum(len(b) for b, _ in train_source.targets) if train_source.targets is not None else "streamed"
         self._say(
             f"Object detection: {len(self.classes_)} classes ({', '.join(self.classes_[:8])}"
@@ -201,15 +215,17 @@ class ObjectDetector(Task):
             info=info,
         )
 
-    def _load(self, data):
-        source = detection_data.load_source(data, self.data_dir, self.box_format, self.class_names, self.bad_boxes)
+    def _load(self, data, part="train"):
+        source = detection_data.load_source(
+            data, self.data_dir, self.box_format, self.class_names, self.bad_boxes, self.images_dir, part
+        )
         if not isinstance(source.images, data_lib.Stream) and isinstance(source.images, list):
             self._files += [i for i in source.images if isinstance(i, str)]
         return source
 
-    def _checked(self, data):
+    def _checked(self, data, part="train"):
         """Validation or evaluation data as a Source whose label indices are this model's classes."""
-        source = self._load(data)
+        source = self._load(data, part)
         if list(source.classes) == list(self.classes_):
             return source
         unknown = [name for name in source.classes if name not in self.classes_]
@@ -226,7 +242,10 @@ class ObjectDetector(Task):
                 fix="pass class_names= with the model's classes",
             )
         remap = np.array([self.classes_.index(name) for name in source.classes], np.int32)
-        targets = [(boxes, remap[labels]) for boxes, labels in source.targets]
+        targets = []
+        for boxes, labels in source.targets:
+            classes, crowd = detection_data.split_crowd(labels)
+            targets.append((boxes, np.where(crowd, detection_data.crowd_label(remap[classes]), remap[classes])))
         return detection_data.Source(source.images, targets, list(self.classes_))
 
     def _median_size(self, source):
@@ -254,7 +273,10 @@ class ObjectDetector(Task):
 
     def _evaluation_dataset(self, data):
         self._files = []
-        return self._part(self._checked(data))
+        # A dataset root is scored on its test part, else its val part (COCO's test has no boxes).
+        parts = detection_data.layouts.find(data) if isinstance(data, (str, os.PathLike)) else None
+        part = next((p for p in ("test", "val") if p in (parts or {})), "train")
+        return self._part(self._checked(data, part))
 
     def _explain_data_error(self, error):
         return images_lib.explain_decode_error(error, getattr(self, "_files", None))
@@ -352,8 +374,9 @@ class ObjectDetector(Task):
                 losses.append((total * len(images), len(images)))
             decoded = self._decode(outputs, SCORE_FLOOR)
             for i, count in enumerate(decoded["count"].numpy()):
-                keep = boxes["labels"][i].numpy() >= 0
-                truth.append((boxes["boxes"][i].numpy()[keep], boxes["labels"][i].numpy()[keep]))
+                keep = boxes["labels"][i].numpy() != -1  # padding
+                classes, crowd = detection_data.split_crowd(boxes["labels"][i].numpy()[keep])
+                truth.append((boxes["boxes"][i].numpy()[keep], classes, crowd))
                 found.append(
                     (decoded["boxes"][i, :count].numpy(), decoded["labels"][i, :count].numpy(),
                      decoded["scores"][i, :count].numpy())

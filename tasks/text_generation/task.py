@@ -246,6 +246,14 @@ class TextGenerator(Task):
         parts = {"train": train, "validation": validation, "test": test}
         self._sizes = {}  # tokens and characters of each part, for bits per character and the baseline
         counts = {}
+        if not validation:
+            raise ToolkitError(
+                "The validation part of the corpus is empty: the split moves each cut to the next line start, "
+                "and the text has no line break after the first "
+                f"{1 - self.validation_split - self.test_split:.0%}.",
+                expected="a corpus of many lines (the last validation_split of them validate), or validation_data",
+                fix="give text with line breaks, or pass validation_data= (a file or a list of texts)",
+            )
         for name in ("validation", "test"):
             if parts[name]:
                 counts[name], tokens, chars = self._count(parts[name])
@@ -368,10 +376,16 @@ class TextGenerator(Task):
         super()._compile(model, make_optimizer)
 
     def _metrics(self):
-        return []
+        # The cross-entropy alone: Keras' "loss" adds the model's penalties (L1 / L2, model.losses), which
+        # are no part of how well the text is predicted.
+        return [keras.metrics.SparseCategoricalCrossentropy(from_logits=True, name="cross_entropy")]
 
     def _evaluate_dataset(self, dataset):
-        loss = float(self.model_.evaluate(dataset, verbose=0, return_dict=True)["loss"])
+        results = self.model_.evaluate(dataset, verbose=0, return_dict=True)
+        if "cross_entropy" not in results:  # a run saved before the metric was compiled in
+            self.model_.compile(loss=self._loss(), metrics=self._metrics())
+            results = self.model_.evaluate(dataset, verbose=0, return_dict=True)
+        loss = float(results["cross_entropy"])
         part = getattr(self, "_parts", {}).get(id(dataset), "validation")
         tokens, chars = getattr(self, "_sizes", {}).get(part, (1, 1))
         return {
