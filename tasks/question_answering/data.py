@@ -11,6 +11,7 @@ the tf.data pipeline (see `tasks.question_answering.windows`).
 
 import collections
 import csv
+import io
 import json
 import os
 import pathlib
@@ -104,33 +105,51 @@ def load_questions(data, columns=None, bad_answers="fail", data_dir=None, answer
 
 
 class _AnswerChecker:
-    """Checks that each answer's text is at its start in the context; fails, or skips and counts."""
+    """Checks each question's answers (a text, at its start in the context); fails with a three-part
+    error, or skips the question and counts it (`bad_answers="skip"`)."""
 
     def __init__(self, mode):
         self.mode, self.skipped = mode, []
 
+    def reject(self, qid, problem, expected, fix):
+        """Skips question `qid` (returns None), or raises the error when bad_answers="fail"."""
+        if self.mode == "skip":
+            self.skipped.append(qid)
+            return None
+        raise ToolkitError(
+            f"Question {qid!r}: {problem}",
+            expected=expected,
+            fix=f"{fix}, or pass bad_answers='skip' (--bad-answers skip) to leave such questions out with a warning",
+        )
+
     def keep(self, qid, context, answers, starts):
         """(answers, starts) that check out, or None when the question is skipped."""
         for text, start in zip(answers, starts):
+            if not isinstance(text, str) or not text:
+                return self.reject(
+                    qid, f"an answer has the text {text!r}.", "each answer's text, a non-empty string",
+                    "give every answer its text (an unanswerable question has an empty answer list)",
+                )  # fmt: skip
+            if start is not None and (isinstance(start, bool) or not isinstance(start, int)):
+                return self.reject(
+                    qid, f"the answer {text!r} has answer_start={start!r}, a {type(start).__name__}.",
+                    "answer_start: the character position of the answer in the context, an integer",
+                    "write answer_start as a number (5, not \"5\")",
+                )  # fmt: skip
             if start is None or context[start : start + len(text)] != text:
                 found = context[start : start + len(text)] if start is not None else None
-                if self.mode == "skip":
-                    self.skipped.append(qid)
-                    return None
-                raise ToolkitError(
-                    f"Question {qid!r}: the answer {text!r} is not at answer_start={start} of its context "
-                    f"(found {found!r} there).",
-                    expected="answer_start: the character position of the answer text in the context",
-                    fix="correct the record, or pass bad_answers='skip' (--bad-answers skip) to leave such "
-                    "questions out with a warning",
-                )
+                return self.reject(
+                    qid, f"the answer {text!r} is not at answer_start={start} of its context (found {found!r} there).",
+                    "answer_start: the character position of the answer text in the context",
+                    "correct the record",
+                )  # fmt: skip
         return answers, starts
 
     def report(self, about):
         if self.skipped:
             warnings.warn(
-                f"Skipped {len(self.skipped)} question(s) of {about} whose answer text is not at its "
-                f"answer_start (first ids: {self.skipped[:5]}).",
+                f"Skipped {len(self.skipped)} question(s) of {about} whose answers were missing, malformed or not "
+                f"at their answer_start (first ids: {self.skipped[:5]}).",
                 stacklevel=3,
             )
 
@@ -173,9 +192,8 @@ def _plausible(context, plausible):
 
 def _from_squad_json(path, checker):
     try:
-        with open(path, encoding="utf-8") as f:
-            document = json.load(f)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        document = json.loads(_read_text(path))
+    except json.JSONDecodeError as error:
         raise ToolkitError(
             f"'{path}' is not readable JSON ({error}).", expected="a SQuAD JSON file", fix="check the file"
         ) from None
@@ -199,8 +217,10 @@ def _from_squad_json(path, checker):
             context = paragraph.get("context")
             for k, qa in enumerate(paragraph.get("qas", [])):
                 qid = qa.get("id", f"{title}/{p}/{k}")
-                answers = [] if qa.get("is_impossible") else qa.get("answers", [])
-                texts = [answer.get("text", "") for answer in answers]
+                answers = _squad_answers(qa, qid, checker)
+                if answers is None:
+                    continue
+                texts = [answer.get("text") for answer in answers]
                 starts = [answer.get("answer_start") for answer in answers]
                 plausible = qa.get("plausible_answers") if qa.get("is_impossible") or not answers else None
                 kept = _question(
@@ -211,12 +231,53 @@ def _from_squad_json(path, checker):
     return questions
 
 
+def _squad_answers(qa, qid, checker):
+    """A SQuAD question's answer list ([] when unanswerable), or None when it is skipped. SQuAD 2.0 marks an
+    unanswerable question `is_impossible: true` with no answers; v1.1 questions all have answers."""
+    impossible = bool(qa.get("is_impossible"))
+    answers = qa.get("answers")
+    if impossible and answers:
+        return checker.reject(
+            qid, f"it is marked is_impossible: true and lists {len(answers)} answer(s).",
+            'either "is_impossible": true with "answers": [] (SQuAD 2.0), or answers and no is_impossible',
+            "remove the answers (a span a reader might take goes in plausible_answers) or the is_impossible mark",
+        )  # fmt: skip
+    if impossible:
+        return []
+    if answers is None or (not answers and "is_impossible" in qa):
+        return checker.reject(
+            qid, "it has no answers"
+            + (" and is marked is_impossible: false." if "is_impossible" in qa else " and is not marked is_impossible."),
+            'answerable questions with "answers": [{"text": ..., "answer_start": ...}]; unanswerable ones marked '
+            '"is_impossible": true',
+            "add its answers, or mark it is_impossible: true",
+        )  # fmt: skip
+    if not isinstance(answers, list) or not all(isinstance(a, dict) for a in answers):
+        return checker.reject(
+            qid, f"its answers are {answers!r}.", 'a list of {"text": ..., "answer_start": ...} objects',
+            "write the answers in SQuAD's layout",
+        )  # fmt: skip
+    return answers
+
+
+def _read_text(path):
+    """A data file as UTF-8 text (a BOM allowed), or a three-part error naming the file."""
+    try:
+        return pathlib.Path(path).read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ToolkitError(
+            f"'{path}' is not UTF-8 text (byte {error.start} cannot be read).",
+            expected="question files in UTF-8",
+            fix="convert the file to UTF-8, e.g. `iconv -f latin1 -t utf-8 old > new`",
+        ) from None
+
+
 def _read_records(path):
+    text = _read_text(path)
     if path.suffix.lower() == ".jsonl":
         example = '{"question": "Who?", "context": "Rollo led.", "answer_text": "Rollo", "answer_start": 0}'
-        return data_lib.read_json_lines(path.read_text(encoding="utf-8"), path, example)[0]
-    with open(path, encoding="utf-8", newline="") as f:
-        return list(csv.DictReader(f, delimiter="\t" if path.suffix.lower() == ".tsv" else ","))
+        return data_lib.read_json_lines(text, path, example)[0]
+    return list(csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if path.suffix.lower() == ".tsv" else ","))
 
 
 def _from_records(path, columns, checker, answers_required=True):
@@ -249,9 +310,11 @@ def _from_records(path, columns, checker, answers_required=True):
         text = (record.get(chosen["answer_text"]) if chosen["answer_text"] else None) or ""
         start = record.get(chosen["answer_start"]) if chosen["answer_start"] else None
         context = record.get(chosen["context"])
-        if text and start in (None, ""):
+        if isinstance(text, str) and text and start in (None, ""):
             start = context.find(text) if isinstance(context, str) else None
-        start = None if start in (None, "") or (isinstance(start, int) and start < 0) else int(start)
+        if isinstance(start, str) and start.strip().lstrip("-").isdigit():  # a CSV cell holds text
+            start = int(start)
+        start = None if start in (None, "") or (isinstance(start, int) and start < 0) else start
         texts, starts = ([text], [start]) if text else ([], [])
         group = record.get(chosen["title"]) if chosen["title"] else context
         kept = _question(qid, record.get(chosen["question"]), context, texts, starts, group, checker, f"'{path}'")
@@ -274,7 +337,7 @@ def _from_lists(questions, contexts, answers, checker):
             if one in (None, ""):
                 continue
             if isinstance(one, dict):
-                text, start = one.get("text", ""), one.get("answer_start")
+                text, start = one.get("text"), one.get("answer_start")
             else:
                 text = str(one)
                 start = context.find(text) if isinstance(context, str) else -1

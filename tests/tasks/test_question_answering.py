@@ -111,7 +111,7 @@ def test_metrics_follow_the_official_squad_definitions():
     # "in 10th century" vs "10th and 11th centuries": common {10th} -> p = 1/3, r = 1/4 -> F1 = 2/7.
     assert metrics.answer_f1("10th and 11th centuries", "in 10th century") == pytest.approx(2 / 7)
     scores = metrics.squad_scores(
-        [["France", "in France"], [], ["Rollo"], ["", " "]],  # empty references count as no answer
+        [["France", "in France"], [], ["Rollo"], [""]],  # an empty reference text counts as no answer
         ["the France", "", "Rollo's men", ""],
     )
     assert scores["exact_match"] == pytest.approx(75.0)
@@ -119,6 +119,8 @@ def test_metrics_follow_the_official_squad_definitions():
     assert scores["f1"] == pytest.approx(75.0)
     assert (scores["has_answer_count"], scores["no_answer_count"]) == (2, 2)
     assert scores["has_answer_f1"] == pytest.approx(50.0) and scores["no_answer_f1"] == pytest.approx(100.0)
+    # The official rule: a non-empty answer list is answerable, even when it normalises to nothing.
+    assert metrics.squad_scores([[" "], ["The"]], ["", ""])["has_answer_count"] == 2
 
 
 def test_no_answer_threshold_is_the_f1_maximiser():
@@ -558,3 +560,49 @@ def test_bpe_and_sentencepiece_presets_map_answers_exactly_and_round_trip(family
     assert loaded.tokenizer_ == qa.tokenizer_
     again = loaded.predict(questions)
     assert [(a["answer"], a["start"]) for a in again] == [(a["answer"], a["start"]) for a in answers]
+
+
+def _squad_with(qa):
+    context = "Rollo led the Normans."
+    return json.dumps({"data": [{"title": "t", "paragraphs": [{"context": context, "qas": [qa]}]}]})
+
+
+@pytest.mark.parametrize(
+    "qa, message",
+    [
+        ({"id": "q1", "question": "Who?", "answers": [{"text": "Rollo", "answer_start": "0"}]},
+         r"answer_start='0', a str"),
+        ({"id": "q1", "question": "Who?"}, "has no answers and is not marked is_impossible"),
+        ({"id": "q1", "question": "Who?", "answers": [], "is_impossible": False}, "marked is_impossible: false"),
+        ({"id": "q1", "question": "Who?", "answers": [{"answer_start": 0}]}, "an answer has the text None"),
+        ({"id": "q1", "question": "Who?", "is_impossible": True, "answers": [{"text": "Rollo", "answer_start": 0}]},
+         "marked is_impossible: true and lists 1 answer"),
+    ],
+)  # fmt: skip
+def test_malformed_squad_answers_fail_or_are_skipped_and_counted(tmp_path, qa, message):
+    path = tmp_path / "squad.json"
+    path.write_text(_squad_with(qa))
+    with pytest.raises(
+        toolkit.ToolkitError, match=f"(?s)Question 'q1': .*{message}.*Expected.*Fix.*bad_answers='skip'"
+    ):
+        qa_data.load_questions(path)
+    other = {"id": "q2", "question": "Who led?", "answers": [{"text": "Rollo", "answer_start": 0}]}
+    document = json.loads(_squad_with(qa))
+    document["data"][0]["paragraphs"][0]["qas"].append(other)
+    path.write_text(json.dumps(document))
+    with pytest.warns(UserWarning, match="Skipped 1 question"):
+        kept, _ = qa_data.load_questions(path, bad_answers="skip")
+    assert [q.id for q in kept] == ["q2"]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_question_files_that_are_not_utf8_are_named(tmp_path, suffix):
+    path = tmp_path / f"questions{suffix}"
+    rows = (
+        "question,context,answer_text,answer_start\nQui?,Rollo mena les Normands \u00e9,Rollo,0\n"
+        if suffix == ".csv"
+        else '{"question": "Qui?", "context": "Rollo mena \u00e9", "answer_text": "Rollo", "answer_start": 0}\n'
+    )
+    path.write_bytes(rows.encode("latin-1"))
+    with pytest.raises(toolkit.ToolkitError, match="(?s)is not UTF-8 text.*Expected.*Fix.*iconv"):
+        qa_data.load_questions(path)
