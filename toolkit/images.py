@@ -137,7 +137,8 @@ def _unreadable(path, error):
 
 
 def read_image(path, size, channels):
-    """Decodes one file to a uint8 array of shape (height, width, channels), resized to `size`.
+    """Decodes one file to a uint8 array of shape (height, width, channels), resized to `size`, exactly
+    as training decodes it (`decode_file`, then `resize_pixels`).
 
     Example:
     >>> import tempfile
@@ -147,20 +148,12 @@ def read_image(path, size, channels):
     >>> read_image(path, (8, 8), 3).shape
     (8, 8, 3)
     """
-    try:
-        image = keras.utils.load_img(
-            path,
-            color_mode="grayscale" if channels == 1 else "rgb",
-            target_size=tuple(size),
-            interpolation="bilinear",
-        )
-        return np.asarray(image, dtype=np.uint8).reshape(size[0], size[1], channels)
-    except (OSError, ValueError) as error:
-        raise _unreadable(path, error) from error
+    return read_images([path], size, channels, verbose=False)[0]
 
 
 def read_images(paths, size, channels, verbose=True):
-    """Decodes many files into one uint8 array, with a progress bar for large folders.
+    """Decodes many files into one uint8 array with training's own decoder (`file_dataset`), in parallel
+    inside tf.data, with a progress bar for large folders; an unreadable file is named.
 
     Example:
     >>> import tempfile
@@ -171,15 +164,110 @@ def read_images(paths, size, channels, verbose=True):
     >>> read_images(sorted(folder.iterdir()), (8, 8), 1).shape
     (3, 8, 8, 1)
     """
+    import tensorflow as tf
+
+    paths = [str(p) for p in paths]
+    for path in paths:
+        if not os.path.isfile(path):
+            raise _unreadable(path, FileNotFoundError(path))
     out = np.empty((len(paths), size[0], size[1], channels), dtype=np.uint8)
     progress = keras.utils.Progbar(len(paths), unit_name="image") if verbose and len(paths) >= 500 else None
-    for i, path in enumerate(paths):
-        out[i] = read_image(path, size, channels)
-        if progress is not None and (i + 1) % 100 == 0:
-            progress.update(i + 1)
-    if progress is not None:
-        progress.update(len(paths), finalize=True)
+    dataset = file_dataset(paths, np.zeros(len(paths), np.int32), size, channels).batch(100)
+    done = 0
+    try:
+        for images, _ in dataset.as_numpy_iterator():
+            out[done : done + len(images)] = images
+            done += len(images)
+            if progress is not None:
+                progress.update(done)
+    except tf.errors.InvalidArgumentError as error:
+        raise _decode_failure(error, paths[done : done + 100]) from None
     return out
+
+
+def read_pixels(path, channels):
+    """One file's pixels at its own size, uint8 (height, width, channels), decoded as training decodes
+    them (`decode_file`); an unreadable file is a three-part error naming it.
+
+    Example:
+    >>> import tempfile
+    >>> from PIL import Image
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "grey.png"
+    >>> Image.new("L", (5, 4)).save(path)
+    >>> read_pixels(path, 3).shape
+    (4, 5, 3)
+    """
+    import tensorflow as tf
+
+    if not os.path.isfile(path):
+        raise _unreadable(str(path), FileNotFoundError(path))
+    try:
+        return decode_file(tf.constant(str(path)), channels).numpy()
+    except tf.errors.InvalidArgumentError as error:
+        raise _decode_failure(error, [str(path)]) from None
+
+
+def _decode_failure(error, paths):
+    """The three-part error for files TensorFlow could not decode: the ones PIL cannot read either, by
+    name, else (PIL reads them, TensorFlow does not) the files of the batch with TensorFlow's message."""
+    explained = explain_decode_error(error, paths)
+    if explained is not None:
+        return explained
+    named = ", ".join(f"'{p}'" for p in paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+    return ToolkitError(
+        f"Image file {named} could not be decoded ({error.message.splitlines()[0]}).",
+        expected="readable image files (png, jpg, bmp, gif, webp, tiff)",
+        fix="re-save the file as PNG or JPEG, or remove it",
+    )
+
+
+def decode_file(path, channels):
+    """The one image decoder every image task uses, for training, evaluation, prediction, serving and
+    export examples: a path (a string tensor) -> uint8 (height, width, channels) at the file's size.
+
+    TensorFlow decodes the formats it reads (PNG of 8 or 16 bits, palette, grey, RGBA; JPEG; BMP;
+    WebP; GIF's first frame), converting to `channels` (grey to RGB by copying, RGB to grey by luminance,
+    alpha dropped); other formats (TIFF) go through PIL with the same conversions. Prediction reading
+    a file with another library (PIL) gave up to 0.02 other probabilities on ordinary JPEGs (libjpeg's
+    DCT and colour conversion differ): the pixels a file gets must be the pixels training saw.
+    """
+    import tensorflow as tf
+
+    native = tf.strings.regex_full_match(tf.strings.lower(path), _TF_DECODABLE_PATTERN)
+
+    def with_tensorflow():
+        image = tf.io.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False, dtype=tf.uint8)
+        return tf.ensure_shape(image, (None, None, channels))
+
+    def with_pil():
+        image = tf.numpy_function(lambda p: _pil_pixels(np.asarray(p).item().decode(), channels), [path], tf.uint8,
+                                  stateful=False)  # fmt: skip
+        return tf.ensure_shape(image, (None, None, channels))
+
+    return tf.cond(native, with_tensorflow, with_pil)
+
+
+def resize_pixels(image, size):
+    """uint8 pixels -> uint8 pixels at `size` (height, width): antialiased bilinear, rounded."""
+    import tensorflow as tf
+
+    image = tf.image.resize(image, size, antialias=True)
+    return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
+
+
+def _pil_pixels(path, channels):
+    """A file TensorFlow does not decode (TIFF, ...) -> uint8 (height, width, channels) through PIL."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            if image.mode.startswith("I;16") or image.mode == "I":  # 16 bits: scaled as TensorFlow scales PNGs
+                array = np.asarray(image, dtype=np.float64) / 257.0
+                image = Image.fromarray(np.clip(np.round(array), 0, 255).astype(np.uint8))
+            converted = image.convert("L" if channels == 1 else "RGB")
+            return np.asarray(converted, dtype=np.uint8).reshape(converted.size[1], converted.size[0], channels)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"cannot decode '{path}': {error}") from None
 
 
 def list_class_folders(folder):
@@ -407,7 +495,7 @@ def to_array(images, size, channels, verbose=True):
 
 # ------------------------------------------------------------------ streaming
 # Formats TensorFlow decodes itself; others (TIFF) go through PIL inside tf.data.
-_TF_DECODABLE = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+_TF_DECODABLE_PATTERN = r".*\.(png|jpe?g|bmp|gif|webp)"
 # From-scratch classifiers train at most at this many pixels a side unless image_size says otherwise:
 # a 375x500 phone photo at native size makes a CPU epoch minutes long, and on a small folder a VGG
 # learned in fewer steps at 64 px than at 105 (benchmarks/RESULTS.md, "Defaults that learn").
@@ -460,19 +548,9 @@ def file_dataset(paths, labels, size, channels, shuffle_seed=None):
     import tensorflow as tf
 
     size = tuple(int(v) for v in size)
-    native = all(str(p).lower().endswith(_TF_DECODABLE) for p in paths)
 
     def decode(path, label):
-        if native:
-            image = tf.io.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False)
-            # Antialiased like PIL's resize, which `predict` uses for files.
-            image = tf.image.resize(image, size, antialias=True)
-            image = tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
-        else:
-            image = tf.numpy_function(
-                lambda p: read_image(p.decode(), size, channels), [path], tf.uint8, stateful=False
-            )
-        return tf.ensure_shape(image, (*size, channels)), label
+        return tf.ensure_shape(resize_pixels(decode_file(path, channels), size), (*size, channels)), label
 
     dataset = tf.data.Dataset.from_tensor_slices((list(map(str, paths)), labels))
     if shuffle_seed is not None:

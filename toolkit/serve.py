@@ -18,6 +18,7 @@ run one at a time (a lock: Keras models are not made for concurrent calls from t
 
 import base64
 import io
+import json
 import pathlib
 import tempfile
 import threading
@@ -211,8 +212,6 @@ def _too_large(size, limit):
 
 
 def _json(content_type, body):
-    import json
-
     if "application/json" not in content_type:
         raise _UnsupportedType(content_type, "application/json")
     try:
@@ -236,12 +235,26 @@ def _json_field(content_type, body, field, what):
 async def _files(request, content_type, body):
     """[(name, bytes)] from a multipart upload or a JSON list of base64 files."""
     if content_type.startswith("multipart/form-data"):
-        form = await request.form()
+        try:
+            form = await request.form()
+        except Exception as error:  # Starlette's MultiPartException / a parser error: a malformed body
+            raise ToolkitError(
+                f"The multipart body cannot be read ({getattr(error, 'message', None) or error}).",
+                expected='multipart/form-data with a boundary in the Content-Type and one or more "files" fields',
+                fix="let your HTTP client build the multipart body (curl -F files=@cat.jpg, requests' files=)",
+            ) from None
         uploads = form.getlist("files")
         files = [(upload.filename or "upload", await upload.read()) for upload in uploads if hasattr(upload, "read")]
     elif "application/json" in content_type:
         files = []
-        for i, item in enumerate(_json_field(content_type, body, "files", '[{"name": "a.png", "base64": "..."}]')):
+        listed = _json_field(content_type, body, "files", '[{"name": "a.png", "base64": "..."}]')
+        if not isinstance(listed, list):
+            raise ToolkitError(
+                f'"files" is {json.dumps(listed)}, not a list.',
+                expected='{"files": [{"name": "a.png", "base64": "<the file, base64-encoded>"}]}',
+                fix="send the files as a JSON list of objects",
+            )
+        for i, item in enumerate(listed):
             try:
                 files.append((str(item.get("name", f"file{i}")), base64.b64decode(item["base64"], validate=True)))
             except (AttributeError, KeyError, TypeError, ValueError):

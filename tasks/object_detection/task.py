@@ -596,8 +596,7 @@ def _as_items(inputs):
 def _read_rgb(item):
     """An image path or array -> uint8 RGB (height, width, 3) at its own size."""
     if isinstance(item, (str, os.PathLike)):
-        with detection_data.opened_image(item) as opened:
-            return np.asarray(opened.convert("RGB"))
+        return images_lib.read_pixels(item, 3)  # training's own decoder
     return detection_data.uint8_rgb(np.asarray(item))
 
 
