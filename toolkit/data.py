@@ -411,6 +411,16 @@ class DataPosition:
     >>> resumed.skip_to(first.passes_done() - 1)
     >>> [int(v) for v in resumed.dataset] == orders[-1], first.passes_done(), resumed.passes_done()
     (True, 3, 3)
+    >>> def offset_windows():  # a random draw under a shuffle, as text generation makes one
+    ...     offset = tf.data.Dataset.random(seed=2, rerandomize_each_iteration=True).take(1)
+    ...     windows = offset.flat_map(lambda r: tf.data.Dataset.range(50).skip(r % 7).batch(5, drop_remainder=True))
+    ...     return windows.take(8).shuffle(8, seed=2, reshuffle_each_iteration=True)
+    >>> first = DataPosition(offset_windows())
+    >>> orders = [[int(v[0]) for v in first.dataset] for _ in range(3)]
+    >>> resumed = DataPosition(offset_windows())
+    >>> resumed.skip_to(2)
+    >>> [int(v[0]) for v in resumed.dataset] == orders[-1]
+    True
     """
 
     def __init__(self, dataset):
@@ -443,7 +453,10 @@ class DataPosition:
             )
             return
         for _ in range(int(passes) - self.passes_done()) if isinstance(self.inner, tf.data.Dataset) else ():
-            iter(self.inner)  # a new iterator draws the next order; it is dropped unread
+            # A new iterator draws the next order. One element is read, since a shuffle makes its input's
+            # iterators only when first asked for an element: a random draw under it (text generation's
+            # offset) would otherwise not be made, and the resumed pass would read another one.
+            next(iter(self.inner), None)
         self.passes.assign(int(passes))
 
 

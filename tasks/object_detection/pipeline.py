@@ -128,17 +128,26 @@ def box_dataset(images, targets, image_size, augment=(), strength=1.0, seed=0, s
     dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE)
     layers = augmentation_layers(augment, strength, seed) if augment else []
 
-    def augmented(image, image_boxes, image_labels):
+    def augmented(example, pair):
+        image, image_boxes, image_labels = example
         data = {"images": image, "bounding_boxes": {"boxes": image_boxes, "labels": image_labels}}
-        for layer in layers:
+        seeds = tf.random.experimental.stateless_split(tf.cast(pair, tf.int64), max(1, len(layers)))
+        for k, layer in enumerate(layers):
+            # Each image's draws start from its own seed: the layers' generators would otherwise carry
+            # their state from image to image, a state no backup holds, so a resumed run drew other
+            # augmentations than an uninterrupted one.
+            state = layer.generator.state
+            state.assign(tf.cast(seeds[k], state.dtype))
             data = layer(data, training=True)
         kept = _drop_degenerate(data["bounding_boxes"]["boxes"], data["bounding_boxes"]["labels"])
         return data["images"], kept[0], kept[1]
 
     if layers:
-        # One at a time: the layers draw from their seed generators' state, and parallel calls would take
-        # the draws in whatever order threads run (the same seed gave other boxes on every run).
-        dataset = dataset.map(augmented)
+        # A seed per image from a seeded stream drawn anew each pass (and replayed on resume, as the
+        # shuffle is: `toolkit.data.DataPosition`). One at a time: the layers' generators are shared
+        # variables, and parallel calls would interleave their draws.
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        dataset = tf.data.Dataset.zip((dataset, seeds)).map(augmented)
     dataset = dataset.map(lambda i, b, lab: (i, {"boxes": tf.cast(b, tf.float32), "labels": tf.cast(lab, tf.int32)}))
     dataset = dataset.padded_batch(
         batch_size,

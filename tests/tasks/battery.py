@@ -8,11 +8,38 @@ a clear error.
 
 import json
 import pathlib
+import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 import toolkit
+
+KILLED_SCRIPT = """
+import os, signal, sys
+sys.path.insert(0, {root!r})
+import keras
+from {module} import {name} as Battery
+
+
+class KillInSecondEpoch(keras.callbacks.Callback):
+    # A real SIGKILL after the first epoch's backup, inside the second epoch: what a crash or an
+    # out-of-memory kill does. No clock is involved, so the test cannot flake on a loaded machine.
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.epoch == 1:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+battery = Battery()
+battery.task_class(**battery.resume_arguments({save_dir!r}, "resumed"), callbacks=[KillInSecondEpoch()]).fit(
+    battery.train_data()
+)
+"""
 
 
 class TaskBattery:
@@ -141,6 +168,31 @@ class TaskBattery:
                 task.fit(self.train_data())
             assert "Expected:" in str(error.value), str(error.value)
             assert not (tmp_path / task.task_name.replace("-", "_")).exists(), f"{overrides} left a run folder"
+
+    def resume_arguments(self, save_dir, run_name):
+        """The arguments of the killed-and-resumed run: three epochs that early stopping never ends."""
+        return {**self.task_kwargs(), "epochs": 3, "patience": 100, "verbose": 0, "save_dir": str(save_dir),
+                "run_name": run_name}  # fmt: skip
+
+    def test_a_sigkilled_run_resumes_bit_exact(self, tmp_path):
+        """Killed (SIGKILL) inside its second epoch, then run again with the same call: the history and the
+        scores equal those of a run never interrupted."""
+        root = pathlib.Path(__file__).resolve().parents[2]
+        script = KILLED_SCRIPT.format(
+            root=str(root), module=type(self).__module__, name=type(self).__name__, save_dir=str(tmp_path)
+        )
+        killed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=root)
+        assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+        run = tmp_path / self.task_class.task_name.replace("-", "_")
+        assert len((run / "resumed" / "history.csv").read_text().splitlines()) == 2  # one epoch logged
+        resumed = self.task_class(**self.resume_arguments(tmp_path, "resumed")).fit(self.train_data())
+        straight = self.task_class(**self.resume_arguments(tmp_path, "straight")).fit(self.train_data())
+        assert (run / "resumed" / "history.csv").read_text() == (run / "straight" / "history.csv").read_text()
+        scores = [json.loads((run / name / "metrics.json").read_text()) for name in ("resumed", "straight")]
+        assert {k: scores[0].get(k) for k in ("validation", "test")} == {
+            k: scores[1].get(k) for k in ("validation", "test")
+        }
+        assert resumed.metrics_["validation"] == straight.metrics_["validation"]
 
     def test_misspelt_argument_names_the_closest_one(self):
         with pytest.raises(toolkit.ToolkitError, match="unknown argument 'epoch' \\(did you mean 'epochs'\\?\\)"):
