@@ -12,6 +12,7 @@ import os
 
 import keras
 
+from toolkit import hf_checkpoints
 from toolkit.errors import ToolkitError
 from toolkit.registry import Registry
 
@@ -234,7 +235,11 @@ def load_preset(preset, component="backbone", **kwargs):
     else:
         loader = getattr(keras_hub.models, component, None) or getattr(keras_hub.layers, component)
     try:
+        if component == "backbone" and hf_checkpoints.is_hf_folder(preset):  # task checkpoints too
+            return hf_checkpoints.load_backbone(lambda path: loader.from_preset(path, **kwargs), preset)
         return loader.from_preset(preset, **kwargs)
+    except ToolkitError:
+        raise
     except FileNotFoundError:
         if component == "backbone":
             raise

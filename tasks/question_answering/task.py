@@ -13,6 +13,7 @@ from tasks.question_answering import models
 from tasks.question_answering import windows as windows_lib
 from toolkit import backbones as backbones_lib
 from toolkit import data as data_lib
+from toolkit import hf_checkpoints
 from toolkit import metrics as metrics_lib
 from toolkit.errors import ToolkitError
 from toolkit.task import TASKS, Task
@@ -330,7 +331,12 @@ class QuestionAnswerer(Task):
                 sequences=True,
             )  # fmt: skip
             takes = ["token_ids"]
-        return models.span_model(backbone, takes, question_match=not self._pretrained_backbone())
+        model = models.span_model(backbone, takes, question_match=not self._pretrained_backbone())
+        if self._uses_preset() and hf_checkpoints.is_hf_folder(self.backbone):
+            head = hf_checkpoints.span_head(self.backbone)
+            if head is not None:  # a SQuAD-tuned checkpoint keeps the span head it learned
+                model.get_layer("span").set_weights([w.astype("float32") for w in head])
+        return model
 
     def _compile(self, model, make_optimizer):
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)

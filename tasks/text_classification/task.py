@@ -11,6 +11,7 @@ from tasks.text_classification import data as text_data
 from toolkit import backbones as backbones_lib
 from toolkit import data as data_lib
 from toolkit import export as export_lib
+from toolkit import hf_checkpoints
 from toolkit import images as images_lib
 from toolkit.classification import ClassifierMixin
 from toolkit.errors import ToolkitError
@@ -337,7 +338,7 @@ class TextClassifier(ClassifierMixin, Task):
                 expected="a preset folder with the tokenizer (assets/ from save_to_preset, or vocab.txt / tokenizer.json)",
                 fix="save the tokenizer with the backbone (`preprocessor.save_to_preset(folder)`)",
             )
-        return keras_hub.models.TextClassifier.from_preset(
+        classifier = keras_hub.models.TextClassifier.from_preset(
             self.backbone,
             num_classes=len(self.classes_),
             backbone=backbone,
@@ -345,6 +346,9 @@ class TextClassifier(ClassifierMixin, Task):
             activation="softmax",
             dropout=self.dropout,
         )
+        if hf_checkpoints.is_hf_folder(self.backbone):  # a *ForSequenceClassification head, when it fits
+            hf_checkpoints.start_classifier_from_checkpoint(classifier, self.backbone, self.classes_)
+        return classifier
 
     # ------------------------------------------------------------- inference
     def predict(self, inputs):

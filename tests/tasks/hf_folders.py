@@ -1,0 +1,99 @@
+"""Tiny Hugging Face model folders written from random weights (no download): config.json, tokenizer
+files and model.safetensors in the layout `transformers` saves, with or without a pooler and with a
+task head (`qa_outputs`, a sequence-classification head).
+
+The tensor names and shapes come from KerasHub's own converter: it is run against a recorder that
+notes each tensor it asks for, so the folder holds exactly what a real checkpoint of that family holds.
+"""
+
+import importlib
+import json
+
+import numpy as np
+
+HIDDEN, LAYERS, HEADS, INTERMEDIATE, POSITIONS = 16, 1, 2, 32, 64
+WORDS = ["the", "a", "of", "who", "what", "led", "rollo", "normans", "france", "year", "in", "was", "born",
+         "paris", "city", "good", "bad", "film", "plot", "great", "dull", "?", "."]  # fmt: skip
+SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+CONFIGS = {
+    "bert": {"model_type": "bert", "vocab_size": len(SPECIAL) + len(WORDS), "hidden_size": HIDDEN,
+             "num_hidden_layers": LAYERS, "num_attention_heads": HEADS, "intermediate_size": INTERMEDIATE,
+             "max_position_embeddings": POSITIONS, "type_vocab_size": 2, "hidden_act": "gelu",
+             "layer_norm_eps": 1e-12},
+    "distilbert": {"model_type": "distilbert", "vocab_size": len(SPECIAL) + len(WORDS), "dim": HIDDEN,
+                   "n_layers": LAYERS, "n_heads": HEADS, "hidden_dim": INTERMEDIATE, "dropout": 0.1,
+                   "max_position_embeddings": POSITIONS, "activation": "gelu"},
+}  # fmt: skip
+PREFIX = {"bert": "bert."}  # BERT's converter asks for names without the prefix a task checkpoint adds
+ARCHITECTURE = {"bert": "Bert", "distilbert": "DistilBert"}
+
+
+class _Recorder:
+    """Stands in for KerasHub's SafetensorLoader: records each tensor the converter reads, at its shape in
+    Hugging Face's layout (a linear layer's weight is (out, in), attention projections unflattened)."""
+
+    def __init__(self, prefix, rng):
+        self.prefix, self.rng, self.tensors = prefix, rng, {}
+
+    def get_tensor(self, name):
+        raise KeyError(name)  # BERT's converter probes "LayerNorm.gamma" first: the file uses weight / bias
+
+    def port_weight(self, keras_variable, hf_weight_key, hook_fn=None):
+        shape = list(keras_variable.shape)
+        name = self.prefix + hf_weight_key if not hf_weight_key.startswith(self.prefix) else hf_weight_key
+        if len(shape) == 3:  # (hidden, heads, size) for q/k/v, (heads, size, hidden) for the output
+            shape = [shape[1] * shape[2], shape[0]] if shape[0] == HIDDEN else [shape[2], shape[0] * shape[1]]
+        elif len(shape) == 2 and hf_weight_key.endswith(".bias"):  # (heads, size)
+            shape = [shape[0] * shape[1]]
+        elif len(shape) == 2 and "embeddings" not in hf_weight_key:  # a Dense kernel (in, out)
+            shape = shape[::-1]
+        self.tensors[name] = self.rng.normal(0.0, 0.2, shape).astype(np.float32)
+
+
+def write_folder(folder, model_type="bert", head=None, pooler=True, labels=None, seed=0):
+    """Writes a Hugging Face folder of `model_type` ("bert", "distilbert").
+
+    Args:
+        head: None (the bare encoder), "qa" (a *ForQuestionAnswering checkpoint: `qa_outputs`), or
+            "classes" (a *ForSequenceClassification checkpoint of `labels`).
+        pooler: keep BERT's pooler (a question-answering checkpoint has none).
+        labels: the id2label names of a classification head.
+
+    Returns:
+        (folder, {head tensor name: array}).
+    """
+    import keras
+    from safetensors.numpy import save_file
+
+    converter = importlib.import_module(f"keras_hub.src.utils.transformers.convert_{model_type}")
+    config = dict(CONFIGS[model_type])
+    keras.utils.set_random_seed(seed)
+    backbone = converter.backbone_cls(**converter.convert_backbone_config(config))
+    recorder = _Recorder(PREFIX.get(model_type, ""), np.random.default_rng(seed))
+    converter.convert_weights(backbone, recorder, config)
+    tensors = {k: v for k, v in recorder.tensors.items() if pooler or "pooler" not in k}
+    rng = np.random.default_rng(seed + 1)
+    heads = {}
+    if head == "qa":
+        heads = {"qa_outputs.weight": rng.normal(0, 1, (2, HIDDEN)), "qa_outputs.bias": rng.normal(0, 1, 2)}
+        config["architectures"] = [f"{ARCHITECTURE[model_type]}ForQuestionAnswering"]
+    elif head == "classes":
+        count = len(labels)
+        if model_type == "distilbert":
+            heads["pre_classifier.weight"] = rng.normal(0, 0.2, (HIDDEN, HIDDEN))
+            heads["pre_classifier.bias"] = rng.normal(0, 0.2, HIDDEN)
+        heads["classifier.weight"] = rng.normal(0, 1, (count, HIDDEN))
+        heads["classifier.bias"] = rng.normal(0, 1, count)
+        config["architectures"] = [f"{ARCHITECTURE[model_type]}ForSequenceClassification"]
+        config["id2label"] = {str(k): name for k, name in enumerate(labels)}
+        config["label2id"] = {name: k for k, name in enumerate(labels)}
+    else:
+        config["architectures"] = [f"{ARCHITECTURE[model_type]}Model"]
+    heads = {k: np.asarray(v, np.float32) for k, v in heads.items()}
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file({**tensors, **heads}, str(folder / "model.safetensors"))
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "vocab.txt").write_text("\n".join(SPECIAL + WORDS) + "\n")
+    (folder / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": True}))
+    return folder, heads
