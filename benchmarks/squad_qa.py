@@ -89,7 +89,12 @@ def main():
     parser.add_argument("--folds", action="store_true", help="hold out each article once")
     parser.add_argument("--options", default="{}", help="QuestionAnswerer arguments as JSON")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--monitor", default=None, help="the validation score checkpoints follow (val_f1, val_span_f1)")
     args = parser.parse_args()
+    if args.monitor:  # an experiment on what the best checkpoint is chosen by
+        from tasks import QuestionAnswerer
+
+        QuestionAnswerer.monitor = args.monitor
     backbone = minilm_folder() if args.backbone == "minilm" else args.backbone
     options = json.loads(args.options)
     if not args.folds:
