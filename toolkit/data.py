@@ -652,6 +652,30 @@ def existing_path(data, expected):
     return path
 
 
+def read_text(path, what="data files"):
+    """A text file as UTF-8 (a byte-order mark allowed), or a three-part error naming the file and the
+    first byte that is not UTF-8 (`what` says which files: "annotation files").
+
+    Example:
+    >>> import tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "latin.txt"
+    >>> _ = path.write_bytes("caf\u00e9".encode("latin-1"))
+    >>> read_text(path)
+    Traceback (most recent call last):
+    ...
+    toolkit.errors.ToolkitError: '...latin.txt' is not UTF-8 text (byte 3 cannot be read).
+    ...
+    """
+    try:
+        return pathlib.Path(path).read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ToolkitError(
+            f"'{path}' is not UTF-8 text (byte {error.start} cannot be read).",
+            expected=f"{what} in UTF-8",
+            fix="convert the file to UTF-8, e.g. `iconv -f latin1 -t utf-8 old > new`",
+        ) from None
+
+
 def parse_json_line(line, where, example):
     """One line of JSON Lines -> its object, or a three-part error that starts with `where` ("Line 3 of
     'x.jsonl'") and shows `example`, a line as the caller expects it."""

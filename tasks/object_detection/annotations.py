@@ -22,6 +22,7 @@ import xml.etree.ElementTree as ElementTree  # expat refuses entity expansion bo
 
 import numpy as np
 
+from toolkit import data as data_lib
 from toolkit.errors import ToolkitError
 
 # crowd: per box, True for a COCO crowd region (`iscrowd: 1`), which evaluation ignores detections in and
@@ -342,15 +343,8 @@ def _number(value):
 
 
 def read_text(path):
-    """A text annotation file as UTF-8 (a BOM allowed), or a three-part error naming the file."""
-    try:
-        return pathlib.Path(path).read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise ToolkitError(
-            f"'{path}' is not UTF-8 text (byte {error.start} cannot be read).",
-            expected="annotation files in UTF-8, as COCO, VOC and YOLO tools write them",
-            fix="convert the file to UTF-8, e.g. `iconv -f latin1 -t utf-8 old > new`",
-        ) from None
+    """An annotation file as UTF-8 text, or a three-part error naming it."""
+    return data_lib.read_text(path, "annotation files, as COCO, VOC and YOLO tools write them")
 
 
 def read_class_names(class_names):

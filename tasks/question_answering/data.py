@@ -192,7 +192,7 @@ def _plausible(context, plausible):
 
 def _from_squad_json(path, checker):
     try:
-        document = json.loads(_read_text(path))
+        document = json.loads(data_lib.read_text(path, "question files"))
     except json.JSONDecodeError as error:
         raise ToolkitError(
             f"'{path}' is not readable JSON ({error}).", expected="a SQuAD JSON file", fix="check the file"
@@ -260,20 +260,8 @@ def _squad_answers(qa, qid, checker):
     return answers
 
 
-def _read_text(path):
-    """A data file as UTF-8 text (a BOM allowed), or a three-part error naming the file."""
-    try:
-        return pathlib.Path(path).read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise ToolkitError(
-            f"'{path}' is not UTF-8 text (byte {error.start} cannot be read).",
-            expected="question files in UTF-8",
-            fix="convert the file to UTF-8, e.g. `iconv -f latin1 -t utf-8 old > new`",
-        ) from None
-
-
 def _read_records(path):
-    text = _read_text(path)
+    text = data_lib.read_text(path, "question files")
     if path.suffix.lower() == ".jsonl":
         example = '{"question": "Who?", "context": "Rollo led.", "answer_text": "Rollo", "answer_start": 0}'
         return data_lib.read_json_lines(text, path, example)[0]
