@@ -21,12 +21,17 @@ CONFIGS = {
              "num_hidden_layers": LAYERS, "num_attention_heads": HEADS, "intermediate_size": INTERMEDIATE,
              "max_position_embeddings": POSITIONS, "type_vocab_size": 2, "hidden_act": "gelu",
              "layer_norm_eps": 1e-12},
+    "roberta": {"model_type": "roberta", "vocab_size": 5 + 28, "hidden_size": HIDDEN, "num_hidden_layers": LAYERS,
+                "num_attention_heads": HEADS, "intermediate_size": INTERMEDIATE, "hidden_dropout_prob": 0.1,
+                "max_position_embeddings": POSITIONS + 2, "type_vocab_size": 1, "pad_token_id": 1},
     "distilbert": {"model_type": "distilbert", "vocab_size": len(SPECIAL) + len(WORDS), "dim": HIDDEN,
                    "n_layers": LAYERS, "n_heads": HEADS, "hidden_dim": INTERMEDIATE, "dropout": 0.1,
                    "max_position_embeddings": POSITIONS, "activation": "gelu"},
 }  # fmt: skip
 PREFIX = {"bert": "bert."}  # BERT's converter asks for names without the prefix a task checkpoint adds
-ARCHITECTURE = {"bert": "Bert", "distilbert": "DistilBert"}
+ARCHITECTURE = {"bert": "Bert", "distilbert": "DistilBert", "roberta": "Roberta"}
+# RoBERTa's byte-level BPE: its special tokens, "Ġ" (a space) and the letters, no merges beyond one.
+BPE = ["<s>", "<pad>", "</s>", "<unk>", "<mask>", "\u0120", "\u0120t"] + [chr(c) for c in range(ord("a"), ord("z") + 1)]
 
 
 class _Recorder:
@@ -40,7 +45,8 @@ class _Recorder:
         raise KeyError(name)  # BERT's converter probes "LayerNorm.gamma" first: the file uses weight / bias
 
     def port_weight(self, keras_variable, hf_weight_key, hook_fn=None):
-        shape = list(keras_variable.shape)
+        wanted = list(keras_variable.shape)
+        shape = list(wanted)
         name = self.prefix + hf_weight_key if not hf_weight_key.startswith(self.prefix) else hf_weight_key
         if len(shape) == 3:  # (hidden, heads, size) for q/k/v, (heads, size, hidden) for the output
             shape = [shape[1] * shape[2], shape[0]] if shape[0] == HIDDEN else [shape[2], shape[0] * shape[1]]
@@ -48,7 +54,10 @@ class _Recorder:
             shape = [shape[0] * shape[1]]
         elif len(shape) == 2 and "embeddings" not in hf_weight_key:  # a Dense kernel (in, out)
             shape = shape[::-1]
-        self.tensors[name] = self.rng.normal(0.0, 0.2, shape).astype(np.float32)
+        tensor = self.rng.normal(0.0, 0.2, shape).astype(np.float32)
+        if hook_fn is not None and list(np.shape(hook_fn(tensor, wanted))) != wanted:  # RoBERTa's 2 extra rows
+            tensor = self.rng.normal(0.0, 0.2, [shape[0] + 2, *shape[1:]]).astype(np.float32)
+        self.tensors[name] = tensor
 
 
 def write_folder(folder, model_type="bert", head=None, pooler=True, labels=None, seed=0):
@@ -83,8 +92,14 @@ def write_folder(folder, model_type="bert", head=None, pooler=True, labels=None,
         if model_type == "distilbert":
             heads["pre_classifier.weight"] = rng.normal(0, 0.2, (HIDDEN, HIDDEN))
             heads["pre_classifier.bias"] = rng.normal(0, 0.2, HIDDEN)
-        heads["classifier.weight"] = rng.normal(0, 1, (count, HIDDEN))
-        heads["classifier.bias"] = rng.normal(0, 1, count)
+        if model_type == "roberta":  # RobertaClassificationHead: dense (tanh), then out_proj
+            heads["classifier.dense.weight"] = rng.normal(0, 0.2, (HIDDEN, HIDDEN))
+            heads["classifier.dense.bias"] = rng.normal(0, 0.2, HIDDEN)
+            heads["classifier.out_proj.weight"] = rng.normal(0, 1, (count, HIDDEN))
+            heads["classifier.out_proj.bias"] = rng.normal(0, 1, count)
+        else:
+            heads["classifier.weight"] = rng.normal(0, 1, (count, HIDDEN))
+            heads["classifier.bias"] = rng.normal(0, 1, count)
         config["architectures"] = [f"{ARCHITECTURE[model_type]}ForSequenceClassification"]
         config["id2label"] = {str(k): name for k, name in enumerate(labels)}
         config["label2id"] = {name: k for k, name in enumerate(labels)}
@@ -94,6 +109,10 @@ def write_folder(folder, model_type="bert", head=None, pooler=True, labels=None,
     folder.mkdir(parents=True, exist_ok=True)
     save_file({**tensors, **heads}, str(folder / "model.safetensors"))
     (folder / "config.json").write_text(json.dumps(config))
-    (folder / "vocab.txt").write_text("\n".join(SPECIAL + WORDS) + "\n")
+    if model_type == "roberta":
+        (folder / "vocab.json").write_text(json.dumps({token: k for k, token in enumerate(BPE)}))
+        (folder / "merges.txt").write_text("#version: 0.2\n\u0120 t\n")
+    else:
+        (folder / "vocab.txt").write_text("\n".join(SPECIAL + WORDS) + "\n")
     (folder / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": True}))
     return folder, heads

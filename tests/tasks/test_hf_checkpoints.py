@@ -20,7 +20,9 @@ def _fingerprint(folder):
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
 
 
-@pytest.mark.parametrize("model_type, pooler", [("bert", False), ("bert", True), ("distilbert", True)])
+@pytest.mark.parametrize(
+    "model_type, pooler", [("bert", False), ("bert", True), ("distilbert", True), ("roberta", True)]
+)
 def test_a_question_answering_checkpoint_keeps_its_span_head(tmp_path, model_type, pooler):
     folder, heads = write_folder(tmp_path / "squad-tuned", model_type, head="qa", pooler=pooler)
     before = _fingerprint(folder)
@@ -65,15 +67,17 @@ def _classifier(folder, classes):
     return task._build_preset_model()
 
 
-@pytest.mark.parametrize("model_type", ["bert", "distilbert"])
+@pytest.mark.parametrize("model_type", ["bert", "distilbert", "roberta"])
 def test_a_sequence_classification_head_starts_the_classifier_in_the_data_s_class_order(tmp_path, model_type):
     folder, heads = write_folder(tmp_path / "sst2-tuned", model_type, head="classes", labels=["positive", "negative"])
     classifier = _classifier(folder, ["negative", "positive"])  # the data's classes, sorted
+    output = "classifier.out_proj" if model_type == "roberta" else "classifier"
     kernel, bias = classifier.output_dense.get_weights()
-    np.testing.assert_array_equal(kernel, heads["classifier.weight"].T[:, [1, 0]])
-    np.testing.assert_array_equal(bias, heads["classifier.bias"][[1, 0]])
-    if model_type == "distilbert":
-        np.testing.assert_array_equal(classifier.pooled_dense.get_weights()[0], heads["pre_classifier.weight"].T)
+    np.testing.assert_array_equal(kernel, heads[f"{output}.weight"].T[:, [1, 0]])
+    np.testing.assert_array_equal(bias, heads[f"{output}.bias"][[1, 0]])
+    hidden = {"distilbert": "pre_classifier", "roberta": "classifier.dense"}.get(model_type)
+    if hidden:
+        np.testing.assert_array_equal(classifier.pooled_dense.get_weights()[0], heads[f"{hidden}.weight"].T)
 
 
 def test_a_classification_head_of_another_class_count_is_said_and_left_untrained(tmp_path):
