@@ -24,7 +24,9 @@ import time
 import numpy as np
 
 # Resolved: the VOC check below links to the images from a temporary folder, where a relative path breaks.
-DATA = pathlib.Path(os.environ.get("TOOLKIT_DATA", pathlib.Path(__file__).resolve().parents[2] / "shared" / "data")).resolve()
+DATA = pathlib.Path(
+    os.environ.get("TOOLKIT_DATA", pathlib.Path(__file__).resolve().parents[2] / "shared" / "data")
+).resolve()
 
 
 def main():
