@@ -129,7 +129,8 @@ def load_backbone(load, folder):
 
 
 def _pooler_tensor(folder, name):
-    hidden = int(config(folder).get("hidden_size") or config(folder).get("dim"))
+    settings = config(folder)
+    hidden = int(settings.get("hidden_size") or settings.get("dim"))
     if name.endswith("bias"):
         return np.zeros(hidden, np.float32)
     # BERT's initialisation (normal, standard deviation 0.02), seeded: the same folder gives the same start.

@@ -82,14 +82,13 @@ class ImageFolders:
     is missing (real datasets keep images away from their annotations: COCO's `train2017/`, VOC's
     `JPEGImages/`)."""
 
-    def __init__(self, folders, source):
-        folders = [folders] if isinstance(folders, (str, pathlib.Path)) else list(folders)
+    def __init__(self, folders):
         self.folders = list(dict.fromkeys(pathlib.Path(f) for f in folders))
-        self.source = source
 
-    def find(self, name, stem=None):
+    def find(self, name, source, stem=None):
         """The path of image `name` in the first folder that has it (or, when `stem` is given, of an image
-        with that stem and any image suffix); a three-part error naming every folder searched."""
+        with that stem and any image suffix); a three-part error naming `source` (the annotation that
+        names it) and every folder searched."""
         for folder in self.folders:
             if (folder / name).is_file():
                 return folder / name
@@ -99,7 +98,7 @@ class ImageFolders:
                     return folder / (stem + suffix)
         searched = ", ".join(f"'{f}'" + ("" if f.is_dir() else " (no such folder)") for f in self.folders)
         raise ToolkitError(
-            f"{self.source} names the image '{name}', which is in none of the folders searched: {searched}.",
+            f"{source} names the image '{name}', which is in none of the folders searched: {searched}.",
             expected="every annotated image in the image folder",
             fix="pass the image folder: images_dir= (CLI --images-dir) or data=(image_folder, annotation_file); "
             "or add the image, or remove its annotation",
@@ -135,10 +134,7 @@ def read_voc(annotations_dir, images_dir=None, bad_boxes="fail", ids=None):
         ids: only these file stems (a VOC `ImageSets/Main/<split>.txt`); None: every .xml file.
     """
     folder = pathlib.Path(annotations_dir)
-    images = ImageFolders(
-        _folders(images_dir, [folder.parent / "images", folder.parent / "JPEGImages", folder]),
-        f"The VOC annotations in '{folder}'",
-    )
+    images = ImageFolders(_folders(images_dir, [folder.parent / "images", folder.parent / "JPEGImages", folder]))
     if ids is None:
         files = sorted(folder.glob("*.xml"))
     else:
@@ -163,8 +159,9 @@ def read_voc(annotations_dir, images_dir=None, bad_boxes="fail", ids=None):
                 fix="correct or remove that file",
             ) from None
         name = root.findtext("filename") or file.stem + ".jpg"
-        images.source = f"'{file}'"
-        image = images.find(name, stem=file.stem)  # VOC files often name the image differently: match the stem
+        image = images.find(
+            name, f"'{file}'", stem=file.stem
+        )  # VOC files often name the image differently: match the stem
         size = root.find("size")
         try:
             width, height = int(float(size.findtext("width"))), int(float(size.findtext("height")))
@@ -203,7 +200,7 @@ def read_csv(path, images_dir=None, bad_boxes="fail"):
         bad_boxes: "fail" or "skip".
     """
     path = pathlib.Path(path)
-    images = ImageFolders(_folders(images_dir, [path.parent / "images", path.parent]), "")
+    images = ImageFolders(_folders(images_dir, [path.parent / "images", path.parent]))
     rows = list(csv.DictReader(io.StringIO(read_text(path), newline="")))
     missing = [c for c in CSV_COLUMNS if rows and c not in rows[0]]
     if missing or not rows:
@@ -226,8 +223,7 @@ def read_csv(path, images_dir=None, bad_boxes="fail"):
             ) from None
         name = row["filename"]
         if name not in by_image:
-            images.source = f"Line {number} of '{path}'"
-            by_image[name] = (images.find(name), width, height, [], [])
+            by_image[name] = (images.find(name, f"Line {number} of '{path}'"), width, height, [], [])
         kept = checker.keep(values, width, height, name)
         if kept is not None:
             by_image[name][3].append(kept)
@@ -253,8 +249,7 @@ def read_coco(path, images_dir=None, bad_boxes="fail"):
     root = path.parent.parent
     images_folders = ImageFolders(
         _folders(images_dir, [root / split, root / "images" / split, path.parent / "images", root / "images",
-                              path.parent / split, path.parent]),
-        f"'{path}'",
+                              path.parent / split, path.parent])
     )  # fmt: skip
     try:
         coco = json.loads(read_text(path))
@@ -285,7 +280,7 @@ def read_coco(path, images_dir=None, bad_boxes="fail"):
                 expected="the image's size in pixels, two positive numbers",
                 fix="correct that image's entry",
             )
-        images[image["id"]] = [images_folders.find(str(image["file_name"])), width, height, [], [], []]
+        images[image["id"]] = [images_folders.find(str(image["file_name"]), f"'{path}'"), width, height, [], [], []]
     checker = BoxChecker(bad_boxes, f"'{path}'")
     for number, a in enumerate(coco["annotations"]):
         _require(a, ("image_id", "category_id", "bbox"), f"Annotation {a.get('id', number) if isinstance(a, dict) else number}",
