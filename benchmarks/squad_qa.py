@@ -57,15 +57,45 @@ def baselines(questions):
     return result
 
 
-def run(backbone, held_out, options, seed):
+def held_out_trace(test_questions):
+    """A callback that scores the held-out article's span F1 (every question answered) after each epoch.
+    A diagnostic only: it writes `held_out_span_f1` into the logs, which nothing monitors."""
+    import keras
+
+    from toolkit import metrics
+
+    class HeldOut(keras.callbacks.Callback):
+        task = None
+
+        def on_epoch_end(self, epoch, logs=None):
+            found = self.task._find(self.model, test_questions)
+            scores = metrics.squad_scores([list(q.answers) for q in test_questions], [f["text"] for f in found])
+            print(json.dumps({"epoch": epoch, "held_out_span_f1": round(scores["has_answer_f1"], 2)}), flush=True)
+            if logs is not None:
+                logs["held_out_span_f1"] = scores["has_answer_f1"]
+
+    return HeldOut()
+
+
+def run(backbone, held_out, options, seed, trace=False):
     from tasks import QuestionAnswerer
 
     folder = pathlib.Path(tempfile.mkdtemp())
     train, test, test_questions = split_by_article(held_out, folder)
+    callbacks = [held_out_trace(test_questions)] if trace else None
     start = time.time()
     qa = QuestionAnswerer(
-        backbone=backbone, test_split=0, seed=seed, save_dir=str(folder / "runs"), verbose=2, **options
-    ).fit(str(train))
+        backbone=backbone,
+        test_split=0,
+        seed=seed,
+        save_dir=str(folder / "runs"),
+        verbose=2,
+        callbacks=callbacks,
+        **options,
+    )
+    if trace:
+        callbacks[0].task = qa
+    qa.fit(str(train))
     seconds = time.time() - start
     scores = qa.evaluate(str(test))
     return {
@@ -79,6 +109,7 @@ def run(backbone, held_out, options, seed):
         "train_seconds": round(seconds, 1),
         "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
         "run_dir": qa.run_dir,
+        **({"held_out_span_f1_by_epoch": [round(v, 2) for v in qa.history_["held_out_span_f1"]]} if trace else {}),
     }
 
 
@@ -90,6 +121,7 @@ def main():
     parser.add_argument("--options", default="{}", help="QuestionAnswerer arguments as JSON")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--monitor", default=None, help="the validation score checkpoints follow (val_f1, val_span_f1)")
+    parser.add_argument("--trace", action="store_true", help="score the held-out spans after every epoch (diagnostic)")
     args = parser.parse_args()
     if args.monitor:  # an experiment on what the best checkpoint is chosen by
         from tasks import QuestionAnswerer
@@ -98,14 +130,14 @@ def main():
     backbone = minilm_folder() if args.backbone == "minilm" else args.backbone
     options = json.loads(args.options)
     if not args.folds:
-        print(json.dumps(run(backbone, args.held_out, options, args.seed)), flush=True)
+        print(json.dumps(run(backbone, args.held_out, options, args.seed, args.trace)), flush=True)
         return
     from tasks.question_answering import data as qa_data
 
     titles = sorted({q.group for q in qa_data.load_questions(SQUAD)[0]})
     results = []
     for title in titles:
-        results.append(run(backbone, title, options, args.seed))
+        results.append(run(backbone, title, options, args.seed, args.trace))
         print(json.dumps(results[-1]), flush=True)
     summary = {}
     for key in ("f1", "has_answer_f1", "exact_match", "span_f1"):

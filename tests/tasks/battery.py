@@ -195,6 +195,21 @@ class TaskBattery:
         }
         assert resumed.metrics_["validation"] == straight.metrics_["validation"]
 
+    def test_a_served_run_refuses_malformed_requests_clearly_and_keeps_serving(self, fitted, tmp_path):
+        """A real server (`toolkit serve`, uvicorn on 127.0.0.1): a body of the wrong shape, a multipart body
+        without a boundary and a corrupt upload each get a 4xx in the toolkit's three-part form."""
+        from tests.toolkit.test_serve_and_export import Server, bad_requests
+
+        server = Server(fitted.run_dir)
+        try:
+            for status, answer in bad_requests(server, fitted.serving_input, tmp_path):
+                assert 400 <= status < 500 and "error" in answer and "detail" not in answer, (status, answer)
+                assert "Expected:" in answer["error"] and "Fix:" in answer["error"], answer
+                assert "object at 0x" not in answer["error"] and "toolkit-serve-" not in answer["error"], answer
+            assert server.call("/health") == (200, {"status": "ok"})  # still serving
+        finally:
+            server.stop()
+
     def test_misspelt_argument_names_the_closest_one(self):
         with pytest.raises(toolkit.ToolkitError, match="unknown argument 'epoch' \\(did you mean 'epochs'\\?\\)"):
             self.task_class(epoch=3)

@@ -27,11 +27,32 @@ CONFIGS = {
     "distilbert": {"model_type": "distilbert", "vocab_size": len(SPECIAL) + len(WORDS), "dim": HIDDEN,
                    "n_layers": LAYERS, "n_heads": HEADS, "hidden_dim": INTERMEDIATE, "dropout": 0.1,
                    "max_position_embeddings": POSITIONS, "activation": "gelu"},
+    "albert": {"model_type": "albert", "vocab_size": None, "embedding_size": 8, "hidden_size": HIDDEN,
+               "num_hidden_layers": LAYERS, "num_attention_heads": HEADS, "intermediate_size": INTERMEDIATE,
+               "num_hidden_groups": 1, "inner_group_num": 1, "attention_probs_dropout_prob": 0.0,
+               "max_position_embeddings": POSITIONS, "type_vocab_size": 2},
 }  # fmt: skip
 PREFIX = {"bert": "bert."}  # BERT's converter asks for names without the prefix a task checkpoint adds
-ARCHITECTURE = {"bert": "Bert", "distilbert": "DistilBert", "roberta": "Roberta"}
+ARCHITECTURE = {"bert": "Bert", "distilbert": "DistilBert", "roberta": "Roberta", "albert": "Albert"}
 # RoBERTa's byte-level BPE: its special tokens, "Ġ" (a space) and the letters, no merges beyond one.
 BPE = ["<s>", "<pad>", "</s>", "<unk>", "<mask>", "\u0120", "\u0120t"] + [chr(c) for c in range(ord("a"), ord("z") + 1)]
+
+
+def _sentencepiece_model():
+    """A SentencePiece model (the bytes of spiece.model) with ALBERT's special pieces, trained on the words."""
+    import io
+
+    import sentencepiece
+
+    sentences = [" ".join(WORDS[k:] + WORDS[:k]) for k in range(len(WORDS))]
+    model = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(sentences), model_writer=model, vocab_size=len(WORDS) + 8, model_type="word",
+        pad_id=0, unk_id=1, bos_id=2, eos_id=3, pad_piece="<pad>", unk_piece="<unk>", bos_piece="[CLS]",
+        eos_piece="[SEP]", user_defined_symbols="[MASK]", hard_vocab_limit=False,
+    )  # fmt: skip
+    proto = model.getvalue()
+    return proto, sentencepiece.SentencePieceProcessor(model_proto=proto).get_piece_size()
 
 
 class _Recorder:
@@ -61,7 +82,7 @@ class _Recorder:
 
 
 def write_folder(folder, model_type="bert", head=None, pooler=True, labels=None, seed=0):
-    """Writes a Hugging Face folder of `model_type` ("bert", "distilbert").
+    """Writes a Hugging Face folder of `model_type` ("bert", "distilbert", "roberta", "albert").
 
     Args:
         head: None (the bare encoder), "qa" (a *ForQuestionAnswering checkpoint: `qa_outputs`), or
@@ -77,6 +98,8 @@ def write_folder(folder, model_type="bert", head=None, pooler=True, labels=None,
 
     converter = importlib.import_module(f"keras_hub.src.utils.transformers.convert_{model_type}")
     config = dict(CONFIGS[model_type])
+    if model_type == "albert":
+        spiece, config["vocab_size"] = _sentencepiece_model()
     keras.utils.set_random_seed(seed)
     backbone = converter.backbone_cls(**converter.convert_backbone_config(config))
     recorder = _Recorder(PREFIX.get(model_type, ""), np.random.default_rng(seed))
@@ -109,7 +132,9 @@ def write_folder(folder, model_type="bert", head=None, pooler=True, labels=None,
     folder.mkdir(parents=True, exist_ok=True)
     save_file({**tensors, **heads}, str(folder / "model.safetensors"))
     (folder / "config.json").write_text(json.dumps(config))
-    if model_type == "roberta":
+    if model_type == "albert":
+        (folder / "spiece.model").write_bytes(spiece)
+    elif model_type == "roberta":
         (folder / "vocab.json").write_text(json.dumps({token: k for k, token in enumerate(BPE)}))
         (folder / "merges.txt").write_text("#version: 0.2\n\u0120 t\n")
     else:

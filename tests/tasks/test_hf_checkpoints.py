@@ -21,7 +21,8 @@ def _fingerprint(folder):
 
 
 @pytest.mark.parametrize(
-    "model_type, pooler", [("bert", False), ("bert", True), ("distilbert", True), ("roberta", True)]
+    "model_type, pooler",
+    [("bert", False), ("bert", True), ("distilbert", True), ("roberta", True), ("albert", False)],
 )
 def test_a_question_answering_checkpoint_keeps_its_span_head(tmp_path, model_type, pooler):
     folder, heads = write_folder(tmp_path / "squad-tuned", model_type, head="qa", pooler=pooler)
@@ -34,7 +35,7 @@ def test_a_question_answering_checkpoint_keeps_its_span_head(tmp_path, model_typ
     np.testing.assert_array_equal(kernel, heads["qa_outputs.weight"].T)
     np.testing.assert_array_equal(bias, heads["qa_outputs.bias"])
     said = [str(w.message) for w in caught if "has no pooler" in str(w.message)]
-    assert bool(said) == (model_type == "bert" and not pooler)  # a missing pooler is said, never silent
+    assert bool(said) == (model_type in ("bert", "albert") and not pooler)  # a missing pooler is said, never silent
     assert _fingerprint(folder) == before  # the user's folder is read, never changed
 
 
@@ -67,7 +68,7 @@ def _classifier(folder, classes):
     return task._build_preset_model()
 
 
-@pytest.mark.parametrize("model_type", ["bert", "distilbert", "roberta"])
+@pytest.mark.parametrize("model_type", ["bert", "distilbert", "roberta", "albert"])
 def test_a_sequence_classification_head_starts_the_classifier_in_the_data_s_class_order(tmp_path, model_type):
     folder, heads = write_folder(tmp_path / "sst2-tuned", model_type, head="classes", labels=["positive", "negative"])
     classifier = _classifier(folder, ["negative", "positive"])  # the data's classes, sorted
@@ -93,3 +94,22 @@ def test_a_folder_with_only_pytorch_weights_says_how_to_convert_it(tmp_path):
     with pytest.raises(toolkit.ToolkitError, match="(?s)has only pytorch_model.bin.*Expected: model.safetensors.*"
                        "Fix: convert it once.*safe_serialization=True"):  # fmt: skip
         backbones.load_preset(str(folder), "backbone")
+
+
+def test_an_albert_question_answering_folder_fits_and_answers_through_its_sentencepiece_tokenizer(tmp_path):
+    """ALBERT: SentencePiece tokens, no pooler, `qa_outputs`: one short fit and a prediction whose answer is
+    a span of the context, found through the folder's own spiece.model."""
+    folder, _ = write_folder(tmp_path / "albert-squad", "albert", head="qa", pooler=False)
+    questions = qa_data.generated_facts(40)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = QuestionAnswerer(backbone=str(folder), max_length=48, epochs=1, test_split=0, verbose=0,
+                                  save_dir=str(tmp_path / "runs")).fit(questions)  # fmt: skip
+    assert fitted.tokenizer_["kind"] == "sentencepiece"
+    context = "the normans was led by rollo in france ."
+    asked = qa_data.Question("q", "who led the normans ?", context, (), (), "t")
+    best = fitted._find(fitted.model_, [asked])[0]  # the best span, as if the no-answer threshold let it through
+    assert best["text"] and context[best["start"] : best["end"]] == best["text"]
+    answer = fitted.predict([{"question": asked.question, "context": context}])[0]
+    assert answer["answer"] in ("", best["text"])
+    assert "f1" in fitted.metrics_["validation"]
