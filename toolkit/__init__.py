@@ -11,7 +11,7 @@ from toolkit import _quiet  # must run before anything imports TensorFlow
 from toolkit.errors import ToolkitError
 from toolkit.registry import Registry
 
-if not _quiet.answering_cli_help():  # `toolkit --help` needs none of this (see toolkit/cli_catalog.py)
+if not _quiet.answering_from_catalog():  # `toolkit --help` and `toolkit list` need none of this (cli_catalog.py)
     from toolkit import text_backbones  # noqa: F401  (registers the text backbones)
     from toolkit.backbones import BACKBONES
     from toolkit.data import DATASETS

@@ -1,7 +1,7 @@
 """Keeps TensorFlow's start-up log noise out of the user's terminal.
 
 Imported first by ``toolkit/__init__.py``, before anything imports TensorFlow,
-which it imports quietly, except in a `toolkit ... --help` process: the help is
+which it imports quietly, except in a `toolkit ... --help` or `toolkit list` process: those are
 answered from `toolkit/cli_catalog.json` without TensorFlow (seconds saved).
 """
 
@@ -44,20 +44,24 @@ def import_tensorflow_quietly():
     absl.logging.set_verbosity(absl.logging.ERROR)
 
 
-def answering_cli_help(argv=None):
-    """True in a `toolkit` command process that asks for --help (all it needs is the shipped help catalog).
+def answering_from_catalog(argv=None):
+    """True in a `toolkit` command process that asks for --help or a listing (`toolkit list`): all it needs
+    is the shipped catalog. `toolkit list backbones --task T` also lists the installed KerasHub's presets,
+    which imports TensorFlow when it gets there.
 
     Example:
-    >>> answering_cli_help(["/venv/bin/toolkit", "train", "image-classification", "--help"])
+    >>> answering_from_catalog(["/venv/bin/toolkit", "train", "image-classification", "--help"])
     True
-    >>> answering_cli_help(["/venv/bin/toolkit", "list"]), answering_cli_help(["train.py", "--help"])
-    (False, False)
+    >>> answering_from_catalog(["/venv/bin/toolkit", "list"]), answering_from_catalog(["train.py", "--help"])
+    (True, False)
+    >>> answering_from_catalog(["/venv/bin/toolkit", "train", "image-classification"])
+    False
     """
     argv = sys.argv if argv is None else argv
     if not argv or os.path.basename(str(argv[0])) not in ("toolkit", "toolkit.exe"):
         return False
-    return any(arg in ("-h", "--help") for arg in argv[1:])
+    return argv[1:2] == ["list"] or any(arg in ("-h", "--help") for arg in argv[1:])
 
 
-if not answering_cli_help():
+if not answering_from_catalog():
     import_tensorflow_quietly()

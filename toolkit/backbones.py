@@ -234,6 +234,7 @@ def load_preset(preset, component="backbone", **kwargs):
         loader = keras_hub.models.Backbone
     else:
         loader = getattr(keras_hub.models, component, None) or getattr(keras_hub.layers, component)
+    _check_hub_reachable(preset)
     try:
         if component == "backbone" and hf_checkpoints.is_hf_folder(preset):  # task checkpoints too
             return hf_checkpoints.load_backbone(lambda path: loader.from_preset(path, **kwargs), preset)
@@ -245,21 +246,48 @@ def load_preset(preset, component="backbone", **kwargs):
             raise
         return None
     except OSError as error:  # requests' ConnectionError is an OSError
-        raise ToolkitError(
-            f"Could not download KerasHub preset {preset!r}: {type(error).__name__}: {str(error)[:300]}",
-            expected="network access to the model hub, or a local preset folder",
-            fix=(
-                "on a machine with network access load it once (it is cached under ~/.cache/kagglehub) "
-                "or save it with `keras_hub.models.Backbone.from_preset(name).save_to_preset(folder)`, "
-                "then pass backbone=<that folder>"
-            ),
-        ) from error
+        raise _offline_error(preset, f"{type(error).__name__}: {str(error)[:300]}") from error
     except ValueError as error:
         raise ToolkitError(
             f"{preset!r} is not a loadable KerasHub preset: {str(error)[:300]}",
             expected="a KerasHub preset name, a kaggle:// or hf:// handle, or a folder with config.json",
             fix="see `toolkit list backbones` for names",
         ) from error
+
+
+def _offline_error(preset, why):
+    return ToolkitError(
+        f"Could not download KerasHub preset {preset!r}: {why}",
+        expected="network access to the model hub, or a local preset folder",
+        fix=(
+            "on a machine with network access load it once (KerasHub caches it) or save it with "
+            "`keras_hub.models.Backbone.from_preset(name).save_to_preset(folder)`; for an hf:// handle, "
+            "`huggingface-cli download <repo> --local-dir <folder>` gives a Hugging Face folder; "
+            "then pass backbone=<that folder>"
+        ),
+    )
+
+
+def _check_hub_reachable(preset):
+    """A clear offline error at once for an hf:// handle whose hub cannot be reached and which is not cached.
+
+    Written by hand: KerasHub retries such a download for about 25 seconds and then reports the handle as
+    having "no config.json", which reads like a wrong name; a name lookup of the hub's host says in
+    milliseconds whether there is a network at all.
+    """
+    if not (isinstance(preset, str) and preset.startswith("hf://")):
+        return
+    from huggingface_hub import try_to_load_from_cache
+
+    repo = preset[len("hf://") :].strip("/")
+    if isinstance(try_to_load_from_cache(repo, "config.json"), str):
+        return  # cached: the hub library reads it from there
+    import socket
+
+    try:
+        socket.getaddrinfo("huggingface.co", 443)
+    except OSError as error:
+        raise _offline_error(preset, f"huggingface.co cannot be reached ({error}); nothing is cached.") from None
 
 
 def unknown_backbone_error(name, accepted, task_name, presets=True):

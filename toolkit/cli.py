@@ -99,7 +99,8 @@ def build_parser(catalog=None):
     task_parsers = train.add_subparsers(dest="task", required=True, metavar="TASK")
     for name, entry in catalog.items():
         task_parser = task_parsers.add_parser(name, help=entry["description"], description=entry["description"])
-        task_parser.add_argument("--data", default=None, help="training data (default: the task's built-in dataset)")
+        data_help = entry.get("data", "training data (default: the task's built-in dataset)").replace("%", "%%")
+        task_parser.add_argument("--data", default=None, help=data_help)
         task_parser.add_argument("--validation-data", default=None, help="validation data (default: a seeded split)")
         task_parser.add_argument(
             "--chief",
@@ -124,7 +125,8 @@ def build_parser(catalog=None):
     finder_tasks = finder.add_subparsers(dest="task", required=True, metavar="TASK")
     for name, entry in catalog.items():
         task_parser = finder_tasks.add_parser(name, help=entry["description"], description=entry["description"])
-        task_parser.add_argument("--data", default=None, help="training data (default: the task's built-in dataset)")
+        data_help = entry.get("data", "training data (default: the task's built-in dataset)").replace("%", "%%")
+        task_parser.add_argument("--data", default=None, help=data_help)
         task_parser.add_argument("--min-rate", type=float, default=1e-7, help="lowest rate swept (default 1e-7)")
         task_parser.add_argument("--max-rate", type=float, default=1.0, help="highest rate swept (default 1)")
         task_parser.add_argument("--steps", type=int, default=100, help="training steps in the sweep (default 100)")
@@ -192,25 +194,40 @@ def build_parser(catalog=None):
     return parser
 
 
-def _list(what, task):
-    from toolkit import backbones, data, finetune
-    from toolkit.task import TASKS
+def _list(what, task, catalog):
+    """Prints one listing from the catalog (`toolkit.cli_catalog.shipped`): no TensorFlow is imported, except
+    for `backbones --task T`, whose KerasHub presets come from the installed KerasHub."""
+    tasks = catalog["tasks"]
+    if task is not None and task not in tasks:
+        raise ToolkitError(
+            f"Unknown task {task!r}.", expected=f"one of {sorted(tasks)}", fix="pass --task with one of those names"
+        )
+    if what == "tasks":
+        rows = [(name, entry["description"]) for name, entry in tasks.items() if task in (None, name)]
+    elif what == "datasets":
+        rows = [
+            (name, f"{description} [{task_name}]")
+            for task_name, entry in tasks.items()
+            if task in (None, task_name)
+            for name, description in entry.get("datasets", {}).items()
+        ]
+    elif what == "backbones":
+        names = tasks[task].get("backbones", []) if task else list(catalog["backbones"])
+        rows = [(name, catalog["backbones"].get(name, "")) for name in names]
+    else:
+        rows = list(catalog["strategies"].items())
+    for name, description in rows:
+        print(f"{name:24s} {description}")
+    if what == "datasets" and task is None:
+        print("\nAny task also reads TensorFlow Datasets by name ('tfds:NAME'); `toolkit train TASK --help` names "
+              "the data forms each reads.")  # fmt: skip
+    if what == "backbones" and task:
+        from toolkit import _quiet
 
-    registry = {
-        "tasks": TASKS,
-        "backbones": backbones.BACKBONES,
-        "datasets": data.DATASETS,
-        "strategies": finetune.STRATEGIES,
-    }[what]
-    names = registry.available()
-    if task and what == "backbones":
-        names = TASKS.get(task).accepted_backbones()  # what the task's own check accepts
-    if task and what == "datasets":
-        names = registry.available(task=task)
-    for name in names:
-        print(f"{name:24s} {registry.metadata(name).get('description', '')}")
-    if what == "backbones":
-        presets = TASKS.get(task).keras_hub_presets() if task else []
+        _quiet.import_tensorflow_quietly()
+        from toolkit.task import TASKS
+
+        presets = TASKS.get(task).keras_hub_presets()
         if presets:
             print(
                 f"\nPretrained KerasHub presets ({len(presets)}; downloaded on first use, or pass a local preset folder):"
@@ -235,6 +252,18 @@ def main(argv=None):
     if "-h" in argv or "--help" in argv:
         # Answered from the shipped catalog, without importing TensorFlow; argparse prints and exits.
         build_parser(cli_catalog.for_help()).parse_args(argv)
+    if argv[:1] == ["list"]:  # answered from the catalog too
+        catalog = cli_catalog.shipped()
+        args = build_parser(catalog["tasks"]).parse_args(argv)
+        try:
+            for i, what in enumerate([args.what] if args.what else _LISTABLE):
+                if not args.what:
+                    print(("\n" if i else "") + what.capitalize() + ":")
+                _list(what, args.task, catalog)
+        except ToolkitError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        return 0
     from toolkit import _quiet
 
     _quiet.import_tensorflow_quietly()
@@ -350,12 +379,6 @@ def main(argv=None):
                 sources, inputs = task.read_inputs(args.inputs)
             for source, answer in zip(sources, task.predict(inputs, **options)):
                 print(f"{source}\t{json.dumps(_printable(answer, classes))}")
-        elif args.command == "list":
-            if args.what:
-                _list(args.what, args.task)
-            for i, what in enumerate(() if args.what else _LISTABLE):
-                print(("\n" if i else "") + what.capitalize() + ":")
-                _list(what, args.task)
         return 0
     except ToolkitError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -1,11 +1,12 @@
-"""What `toolkit train <task> --help` shows, built from the task constructors and their docstrings.
+"""What `toolkit train <task> --help` and `toolkit list` show, built from the task classes and their docstrings.
 
 Each task's options are its constructor arguments; each option's help is the
 argument's description from the `Args:` sections of the task's docstrings,
 its type in words (`toolkit.params.describe`) and its default. Reading those
 means importing the tasks, and so TensorFlow (seconds); so a copy is kept in
-`cli_catalog.json` beside this file, from which `--help` is answered without
-importing TensorFlow. A test fails when the copy differs from what the code
+`cli_catalog.json` beside this file, from which `--help` and `toolkit list`
+(tasks, their data forms and built-in datasets, backbones, strategies) are
+answered without importing TensorFlow. A test fails when the copy differs from what the code
 says; regenerate it with
 
     python -m toolkit.cli_catalog
@@ -92,7 +93,23 @@ def task_entry(task_class, description=None):
             }
         )
     summary = (inspect.getdoc(task_class) or task_class.task_name).splitlines()[0]
-    return {"description": description or summary, "options": options}
+    return {
+        "description": description or summary,
+        "data": data_help(task_class),
+        "datasets": dict(task_class.built_in_data),
+        "backbones": task_class.accepted_backbones(),
+        "options": options,
+    }
+
+
+def data_help(task_class):
+    """What `--data` takes for a task, in words: its data forms and its built-in default, or that it has none."""
+    forms = task_class.data_forms or "any form the task's fit takes"
+    if task_class.default_data:
+        default = f"default: the built-in {task_class.default_data!r}"
+    else:
+        default = "required: this task has no built-in dataset"
+    return f"training data: {forms} ({default})"
 
 
 def live(names=None):
@@ -106,21 +123,45 @@ def live(names=None):
     return {name: task_entry(TASKS.get(name), TASKS.metadata(name).get("description")) for name in names}
 
 
-def for_help():
-    """The catalog `--help` uses: the shipped copy, plus tasks it lacks read live (entry points of other packages)."""
+def live_catalog():
+    """Everything `--help` and `toolkit list` answer from: the tasks' entries, the from-scratch backbones and
+    the fine-tuning strategies, with their descriptions (read from the code)."""
+    tasks = live()
+    from toolkit.backbones import BACKBONES
+    from toolkit.finetune import STRATEGIES
+
+    def described(registry):
+        return {name: registry.metadata(name).get("description", "") for name in registry.available()}
+
+    return {"tasks": tasks, "backbones": described(BACKBONES), "strategies": described(STRATEGIES)}
+
+
+def shipped():
+    """The catalog as shipped (`cli_catalog.json`), plus tasks it lacks read live (entry points of other
+    packages, or tasks registered in this process)."""
     catalog = json.loads(CATALOG_FILE.read_text()) if CATALOG_FILE.exists() else {}
+    catalog.setdefault("tasks", {})
     names = {point.name for point in importlib.metadata.entry_points(group="toolkit.tasks")}
     if "toolkit.task" in sys.modules:  # tasks registered in this process, if the core is loaded already
         names |= set(sys.modules["toolkit.task"].TASKS.available())
-    missing = sorted(names - set(catalog))
-    if missing:
-        catalog.update(live(missing))
-    return dict(sorted(catalog.items()))
+    missing = sorted(names - set(catalog["tasks"]))
+    if missing or not catalog.get("backbones"):
+        full = live_catalog()
+        catalog["tasks"].update({name: full["tasks"][name] for name in missing})
+        for key in ("backbones", "strategies"):
+            catalog[key] = {**full[key], **catalog.get(key, {})}
+    catalog["tasks"] = dict(sorted(catalog["tasks"].items()))
+    return catalog
+
+
+def for_help():
+    """The task entries `--help` uses (see `shipped`)."""
+    return shipped()["tasks"]
 
 
 def write(path=CATALOG_FILE):
     """Writes the live catalog to `path` (the shipped copy by default)."""
-    pathlib.Path(path).write_text(json.dumps(live(), indent=1, sort_keys=True) + "\n")
+    pathlib.Path(path).write_text(json.dumps(live_catalog(), indent=1, sort_keys=True) + "\n")
     return path
 
 

@@ -460,6 +460,45 @@ class DataPosition:
         self.passes.assign(int(passes))
 
 
+VALIDATION_FLOOR = 30  # examples a split-off validation part holds at least, where the data allows
+VALIDATION_FLOOR_SHARE = 0.25  # ... and never more than this share of what is left after the test part
+VALIDATION_FLOOR_FROM = 60  # with fewer left, no part is big enough to trust: the fraction stays, and is flagged
+TRUSTED_VALIDATION = 30  # below this many examples, reports flag a validation score as too noisy to trust
+
+
+def validation_floor(count):
+    """The fewest examples a validation part split off `count` examples holds: `VALIDATION_FLOOR`, or a
+    quarter of them when that is less; none below `VALIDATION_FLOOR_FROM` examples, where every example
+    taken from training costs more than a still-small validation part gains (such a part is flagged as too
+    small to trust instead). Measured: raccoon's 16 validation images gave mAP@0.5 0.81 against 0.35 on its
+    32 test images.
+
+    Example:
+    >>> validation_floor(1000), validation_floor(128), validation_floor(80), validation_floor(24)
+    (30, 30, 20, 0)
+    """
+    if count < VALIDATION_FLOOR_FROM:
+        return 0
+    return min(VALIDATION_FLOOR, int(count * VALIDATION_FLOOR_SHARE))
+
+
+def small_validation(metrics):
+    """A sentence flagging a run's validation part as too small to trust (fewer than `TRUSTED_VALIDATION`
+    examples), or None. Reads the run's metrics (`metrics["data"]["validation_examples"]`).
+
+    Example:
+    >>> small_validation({"data": {"validation_examples": 3}, "test": {"accuracy": 0.8}})
+    'the validation part holds only 3 examples, too few to trust its score: read the test score'
+    >>> small_validation({"data": {"validation_examples": 300}}) is None
+    True
+    """
+    count = ((metrics or {}).get("data") or {}).get("validation_examples")
+    if not isinstance(count, int) or count >= TRUSTED_VALIDATION:
+        return None
+    read = "read the test score" if (metrics or {}).get("test") else "hold out a test part (test_split) to know more"
+    return f"the validation part holds only {count} examples, too few to trust its score: {read}"
+
+
 def holdout(
     arrays,
     labels,
@@ -479,7 +518,7 @@ def holdout(
         labels: class indices (all zeros where the task has no classes).
         test_split: fraction held out as the test set (0: none).
         validation_split: fraction of the whole held out for validation when
-            `validation` is not given.
+            `validation` is not given; raised to `validation_floor` examples where it gives fewer.
         seed: the split's seed.
         validation: optional (arrays, labels) the user gave for validation.
         validation_source: how to name the user's validation data in the run's info.
@@ -496,6 +535,10 @@ def holdout(
     >>> train, val, test, info = holdout([x], y, test_split=0.2, validation_split=0.1, seed=0)
     >>> len(train[1]), len(val[1]), len(test[1]), info["test"]
     (14, 2, 4, 'seeded split of the training data (20%, stratified)')
+    >>> x = np.arange(200); y = np.array([0, 1] * 100)  # 10% is 20: raised to 30, a validation floor
+    >>> train, val, test, info = holdout([x], y, test_split=0.2, validation_split=0.1, seed=0)
+    >>> len(train[1]), len(val[1]), len(test[1]), "raised to 30 examples" in info["validation"]
+    (130, 30, 40, True)
     """
     info = {}
     test = None
@@ -511,9 +554,18 @@ def holdout(
         info["test"] = "none (test_split=0)"
     if validation is None:
         fraction = validation_split / (1 - test_split)
+        floor = validation_floor(len(labels))
+        raised = floor > math.ceil(len(labels) * fraction - 1e-9)
+        if raised:
+            fraction = floor / len(labels)
         arrays, labels, val_arrays, val_labels, how, groups = split(arrays, labels, fraction, seed, method, groups)
         validation = (val_arrays, val_labels)
         info["validation"] = describe_split(validation_split, how)
+        if raised:
+            info["validation"] += (
+                f", raised to {len(val_labels)} examples: a validation part picks the checkpoint and any"
+                f" threshold, and {validation_split:.0%} would be too few to trust"
+            )
     else:
         info["validation"] = f"validation_data: {validation_source}"
     info.update(

@@ -15,6 +15,7 @@ import io
 import math
 import pathlib
 
+from toolkit import data as data_lib
 from toolkit import runs
 
 REPORT_FILE = "report.html"
@@ -332,16 +333,44 @@ def _table(rows):
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+# What a baseline table's columns mean, said under it (keys a task's `_compare_with_baseline` records).
+BASELINE_NOTES = {
+    "part": "the part the run and the baseline are scored on: test when the run has one (seen only at the end)",
+    "majority_share": "always answering the most common class",
+    "margin": "three standard errors of that share on this part's examples (at least 0.01): the run counts as "
+    "better only above share + margin, since a score this close is within the part's sampling noise",
+}
+
+
 def _summary_tables(metrics):
+    """Scores (one row per score, one column per part, test first), the flag of a validation part too small
+    to trust, the baseline (with what its columns mean), the data and the distribution."""
     parts = []
-    scores = [(part, _scalars(metrics.get(part))) for part in ("test", "validation")]
-    keys = sorted({k for _, s in scores if s for k in s})
+    scores = [(part, _scalars(metrics.get(part))) for part in ("test", "validation") if _scalars(metrics.get(part))]
+    keys = sorted({k for _, s in scores for k in s})
     if keys:
-        rows = [{"split": part, **{k: _fmt(s.get(k, "")) for k in keys}} for part, s in scores if s]
+        # One row per score: a table as narrow as its parts, however many scores a task has (detection's
+        # per-size APs and recalls ran off the page as columns).
+        data = metrics.get("data") or {}
+        heads = {part: f"{part} ({data[part + '_examples']:,} examples)" if isinstance(data.get(part + "_examples"),
+                 int) else part for part, _ in scores}  # fmt: skip
+        rows = [{"score": k, **{heads[part]: _fmt(s.get(k, "")) for part, s in scores}} for k in keys]
         parts.append("<h2>Scores</h2>" + _table(rows))
+        flag = data_lib.small_validation(metrics)
+        if flag:
+            parts.append(f'<p class="flag">Note: {html.escape(flag)}.</p>')
     baseline = metrics.get("baseline")
     if baseline:
-        parts.append("<h2>Against a trivial baseline</h2>" + _table([_scalars(baseline) or {}]))
+        shown = {k: v for k, v in baseline.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)}
+        shown.update({k: str(v).lower() for k, v in baseline.items() if isinstance(v, bool)})
+        notes = "".join(
+            f"<li><b>{html.escape(k)}</b>: {html.escape(note)}</li>" for k, note in BASELINE_NOTES.items() if k in shown
+        )
+        parts.append(
+            "<h2>Against a trivial baseline</h2>"
+            + _table([shown])
+            + (f'<ul class="notes">{notes}</ul>' if notes else "")
+        )
     data = _scalars(metrics.get("data"))
     if data:
         parts.append("<h2>Data</h2>" + _table([data]))
@@ -357,6 +386,8 @@ def _page(title, sections):
         "th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}th{background:#f3f3f3}"
         "figure{margin:1.5em 0}figcaption{font-weight:600;margin-bottom:.4em}img{max-width:100%}"
         "table.text td{text-align:left;font-family:monospace}mark{background:#fbb}del{color:#a00}"
+        "p.flag{background:#fff3cd;padding:.4em .8em;border-left:4px solid #e0a800}"
+        "table{display:block;max-width:100%;overflow-x:auto}"
     )
     return (
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'

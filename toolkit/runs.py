@@ -28,6 +28,7 @@ HISTORY_FILE = "history.csv"
 CHECKPOINT_DIR = "checkpoints"
 # Written last by fit, after the model, metrics and history: a run is finished only when it exists.
 FINISHED_FILE = "finished.json"
+LOG_FILE = "log.txt"  # what the run said (data, phases, estimates, scores), with times; appended on resume
 
 
 def task_dir_name(task_name):
@@ -310,8 +311,42 @@ def remove_if_empty(folder):
     False
     """
     folder = pathlib.Path(folder)
-    if folder.is_dir() and not any(path.is_file() for path in folder.rglob("*")):
+    if folder.is_dir() and not any(path.is_file() and path != folder / LOG_FILE for path in folder.rglob("*")):
         shutil.rmtree(folder, ignore_errors=True)
+
+
+class RunLog:
+    """The lines a run says, kept in its folder's `LOG_FILE` with the time of each. Lines said before the
+    folder exists (the data summary) are held and written when it is attached; each line is appended and
+    closed at once, so a killed run keeps what it said.
+
+    Example:
+    >>> import tempfile
+    >>> log = RunLog()
+    >>> log.write("Training on 100 images.")
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> log.attach(folder); log.write("Estimated: about 2 min for up to 30 epochs.")
+    >>> [line[20:] for line in (folder / LOG_FILE).read_text().splitlines()]
+    ['Training on 100 images.', 'Estimated: about 2 min for up to 30 epochs.']
+    """
+
+    def __init__(self):
+        self.path, self.held = None, []
+
+    def write(self, message):
+        stamp = datetime.datetime.now().isoformat(sep=" ", timespec="seconds")
+        self.held.extend(f"{stamp} {line}" for line in str(message).splitlines() or [""])
+        if self.path is not None:
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write("\n".join(self.held) + "\n")
+            self.held = []
+
+    def attach(self, folder):
+        self.path = pathlib.Path(folder) / LOG_FILE
+        if self.held:
+            self.held, lines = [], self.held
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write("\n".join(lines) + "\n")
 
 
 def temporary_path(path):

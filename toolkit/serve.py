@@ -1,7 +1,7 @@
 """A finished run behind an HTTP API: FastAPI on uvicorn (`toolkit serve RUN_DIR`).
 
     POST /predict    what the task's `predict` takes, answered as `predict` answers, in JSON:
-                     files as multipart uploads (field "files") or as JSON
+                     files as multipart uploads (field "files", or "file" for one) or as JSON
                      {"files": [{"name": "a.png", "base64": "..."}]} for image and audio tasks,
                      JSON {"texts": [...]} for text tasks,
                      JSON {"questions": [{"question", "context"}, ...]} for question answering
@@ -195,7 +195,7 @@ def _scalars(metrics):
 def _takes(kind):
     if kind in JSON_INPUTS:
         return f"JSON {JSON_INPUTS[kind][2]}"
-    return 'files: multipart/form-data with one or more "files" fields, or JSON {"files": [{"name", "base64"}]}'
+    return 'files: multipart/form-data with one or more "files" (or "file") fields, or JSON {"files": [{"name", "base64"}]}'
 
 
 def _too_large(size, limit):
@@ -243,7 +243,8 @@ async def _files(request, content_type, body):
                 expected='multipart/form-data with a boundary in the Content-Type and one or more "files" fields',
                 fix="let your HTTP client build the multipart body (curl -F files=@cat.jpg, requests' files=)",
             ) from None
-        uploads = form.getlist("files")
+        # "files" (one or more), and "file", the common name for a single upload (curl -F file=@cat.jpg)
+        uploads = form.getlist("files") + form.getlist("file")
         files = [(upload.filename or "upload", await upload.read()) for upload in uploads if hasattr(upload, "read")]
     elif "application/json" in content_type:
         files = []
@@ -267,7 +268,9 @@ async def _files(request, content_type, body):
         raise _UnsupportedType(content_type, "multipart/form-data or application/json")
     if not files:
         raise ToolkitError(
-            "The request holds no files.", expected='one or more "files" fields', fix="attach the files to predict"
+            "The request holds no files.",
+            expected='one or more "files" (or "file") fields',
+            fix="attach the files to predict",
         )
     return files
 

@@ -39,6 +39,9 @@ DEFAULT_BATCH_SIZE = 32  # batch_size=None where the task has no rule of its own
 DEFAULT_EPOCHS = 30
 MIN_SCRATCH_STEPS = 1000
 MAX_DEFAULT_EPOCHS = 200
+# batch_size=None on a small training set: more, noisier steps generalise better from scratch (measured on
+# small image folders and FSDD subsets, benchmarks/RESULTS.md).
+SMALL_BATCH, SMALL_BATCH_BELOW = 16, 500
 
 # Task classes, registered by task modules; found through the
 # "toolkit.tasks" entry points so the core never imports `tasks` by name.
@@ -78,6 +81,8 @@ class Task:
 
     task_name = None
     default_data = None
+    data_forms = ""  # the forms `fit`'s data takes, in words (what `toolkit train <task> --help` shows for --data)
+    built_in_data = {}  # {name: description} of the data the task builds in (what `toolkit list datasets` shows)
     # The validation metric early stopping, checkpoints, the plateau callback and the tuner follow.
     monitor = "val_loss"
     monitor_mode = "min"  # "max" when higher is better (val_accuracy, val_map)
@@ -150,14 +155,10 @@ class Task:
         """Arguments every task shares; subclasses add their own and pass these through.
 
         Args:
-            epochs: most epochs to train (early stopping may stop sooner). None: chosen from
-                the training set (`_default_epochs`): 30, raised for a from-scratch network on
-                a small set until it gets 1,000 optimizer steps (at most 200 epochs).
-            batch_size: examples per training step; None (image classification's default): the
-                task chooses from the data (`_choose_batch_size`), else 32.
-            learning_rate: the (peak) learning rate; None: the task's default for its backbone
-                (`_default_learning_rate`, e.g. lower for a pretrained encoder). See
-                `find_learning_rate` to pick one.
+            epochs: most epochs to train (early stopping may stop sooner).
+            batch_size: examples per training step.
+            learning_rate: the (peak) learning rate; `find_learning_rate` (`toolkit lr-find`)
+                helps pick one.
             optimizer: "adam", "adamw", "sgd" (momentum 0.9, Nesterov), "rmsprop", "adagrad",
                 "nadam", "lamb", "lion", or a `keras.optimizers.Optimizer` whose settings are
                 copied (it is never trained with itself, so it can be reused).
@@ -362,15 +363,21 @@ class Task:
         """A `keras.Model`, a from-scratch name this task takes, or (tasks with KerasHub presets) a preset."""
         from toolkit import backbones
 
-        if isinstance(self.backbone, keras.Model):
+        backbone = self._chosen_backbone()
+        if isinstance(backbone, keras.Model):
             return
-        if self.backbone in self.accepted_backbones():
+        if backbone in self.accepted_backbones():
             return
-        if self.keras_hub_task and backbones.is_preset(self.backbone):
+        if self.keras_hub_task and backbones.is_preset(backbone):
             return
         raise backbones.unknown_backbone_error(
-            self.backbone, self.accepted_backbones(), self.task_name, presets=bool(self.keras_hub_task)
+            backbone, self.accepted_backbones(), self.task_name, presets=bool(self.keras_hub_task)
         )
+
+    def _chosen_backbone(self):
+        """The backbone this fit uses: `backbone`, or what a task resolves a default "auto" to (question
+        answering: a pretrained encoder for the user's data, its from-scratch one for the built-in set)."""
+        return getattr(self, "backbone", None)
 
     @contextlib.contextmanager
     def _tuned(self):
@@ -412,13 +419,18 @@ class Task:
         keras.utils.set_random_seed(self.seed)
         self.best_hyperparameters_ = None
         self._groups = groups
+        self._log = runs.RunLog()  # what this fit says, kept in the run folder's log.txt
         try:
             with distribute.scope(strategy):  # layers the data step adapts are model state too
                 splits = self._prepare_data(self.default_data if data is None else data, validation_data)
+        except BaseException:
+            self._log = None
+            raise
         finally:
             self._groups = None
         run_dir = runs.prepare_run_dir(self.save_dir, self.task_name, run_name, self.overwrite)
         lock = runs.RunLock(run_dir).acquire()  # one process per run folder
+        self._log.attach(run_dir)
         try:
             runs.remove_dead_temporaries(run_dir)
             with distribute.scope(strategy):
@@ -439,6 +451,7 @@ class Task:
             raise
         finally:
             lock.release()
+            self._log = None
 
     def tune_worker(self, data=None, validation_data=None):
         """Runs trials of a distributed search (KerasTuner's distributed mode) until its chief has none left.
@@ -577,12 +590,23 @@ class Task:
         self._say(self._summary())
         return self
 
+    def _judged_part(self):
+        """("test", its scores) when the run has a test part, else ("validation", its scores): the part a run
+        is compared with its trivial baseline on. The validation part chose the checkpoint (and any
+        threshold), so its score flatters the run; the test part was seen only at the end."""
+        if self.metrics_.get("test"):
+            return "test", self.metrics_["test"]
+        return "validation", self.metrics_.get("validation") or {}
+
     def _compare_with_baseline(self):
-        """Records in `metrics_["baseline"]` how validation accuracy compares with always answering the most
-        common class, and warns, with causes and what to try, when the run did no better."""
-        compared = metrics_lib.versus_majority(self.metrics_["validation"])
+        """Records in `metrics_["baseline"]` how test accuracy (validation without a test part) compares with
+        always answering the most common class, and warns, with causes and what to try, when the run did no
+        better."""
+        part, scores = self._judged_part()
+        compared = metrics_lib.versus_majority(scores)
         if compared is None:
             return
+        compared = {"part": part, **compared}
         self.metrics_["baseline"] = compared
         if compared["better_than_majority"]:
             return
@@ -599,7 +623,7 @@ class Task:
         if hasattr(self, "image_size"):
             compared["what_to_try"].append("a smaller --image-size (fewer inputs for a small data set)")
         warnings.warn(
-            f"This run is no better than always answering the most common class: validation "
+            f"This run is no better than always answering the most common class: {part} "
             f"{compared['metric']} {compared['value']:.4f} against {compared['majority_share']:.4f} "
             f"(within {compared['margin']:.4f}). Likely causes: {'; '.join(compared['likely_causes'])}. "
             f'Try: {"; ".join(compared["what_to_try"])}. Recorded in metrics.json under "baseline".',
@@ -716,12 +740,12 @@ class Task:
         """True when `backbone` names a KerasHub preset (a name, hub handle or folder), not a built-in or a model."""
         from toolkit import backbones
 
-        backbone = getattr(self, "backbone", None)
+        backbone = self._chosen_backbone()
         return isinstance(backbone, str) and backbone not in backbones.BACKBONES and backbones.is_preset(backbone)
 
     def _pretrained_backbone(self):
         """True when the backbone starts from trained weights: a KerasHub preset or a user's `keras.Model`."""
-        return self._uses_preset() or isinstance(getattr(self, "backbone", None), keras.Model)
+        return self._uses_preset() or isinstance(self._chosen_backbone(), keras.Model)
 
     def _choose_epochs(self, train_examples):
         """Sets `epochs_`, the budget of this fit: `epochs`, or `_default_epochs` when it is None (printed)."""
@@ -758,6 +782,27 @@ class Task:
         steps = math.ceil(train_examples / self._global_batch_size())
         return min(MAX_DEFAULT_EPOCHS, max(DEFAULT_EPOCHS, math.ceil(MIN_SCRATCH_STEPS / steps)))
 
+    def _choose_batch_size(self, train_examples, what="examples"):
+        """`batch_size`, or for None `SMALL_BATCH` (16) for a from-scratch network on fewer than
+        `SMALL_BATCH_BELOW` (500) training examples, else 32 (printed when it is the small one).
+
+        Example:
+        >>> from tasks import ImageClassifier
+        >>> ImageClassifier(verbose=0)._choose_batch_size(168), ImageClassifier()._choose_batch_size(1258)
+        (16, 32)
+        >>> ImageClassifier(batch_size=64)._choose_batch_size(168)
+        64
+        """
+        if self.batch_size is not None:
+            return self.batch_size
+        if not self._pretrained_backbone() and train_examples < SMALL_BATCH_BELOW:
+            self._say(
+                f"Batch size: {SMALL_BATCH} (the default for a from-scratch network on fewer than "
+                f"{SMALL_BATCH_BELOW} training {what}; pass batch_size= to choose)."
+            )
+            return SMALL_BATCH
+        return DEFAULT_BATCH_SIZE
+
     def _epochs(self):
         """The epoch budget: `epochs`, or the one chosen for this fit's data when it is None."""
         if self.epochs is not None:
@@ -788,16 +833,26 @@ class Task:
         return int(self.verbose)
 
     def _say(self, message):
+        """Prints `message` (unless verbose=0) and, during a fit, keeps it in the run's log."""
         if self.verbose:
             print(message, flush=True)
+        if getattr(self, "_log", None) is not None:
+            self._log.write(message)
 
     def _summary(self):
+        """The scores a run ends with: the test part first (the one to believe), then validation, flagged
+        when it holds too few examples to trust."""
+
         def short(metrics):
             return ", ".join(f"{k}={v:.4f}" for k, v in (metrics or {}).items() if isinstance(v, float))
 
-        lines = [f"Validation: {short(self.metrics_['validation'])}"]
+        lines = []
         if self.metrics_["test"]:
             lines.append(f"Test:       {short(self.metrics_['test'])}")
+        lines.append(f"Validation: {short(self.metrics_['validation'])}")
+        flag = data_lib.small_validation(self.metrics_)
+        if flag:
+            lines.append(f"Note:       {flag}")
         lines.append(f"Saved to {self.run_dir}")
         return "\n".join(lines)
 

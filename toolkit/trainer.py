@@ -16,7 +16,7 @@ import warnings
 import keras
 
 from toolkit import distribute, recipe, runs
-from toolkit.callbacks import ProgressLines, default_callbacks
+from toolkit.callbacks import ProgressLines, TimeEstimate, default_callbacks
 from toolkit.data import DataPosition
 from toolkit.errors import ToolkitError
 from toolkit.finetune import STRATEGIES
@@ -126,7 +126,7 @@ class Trainer:
         monitor = task.monitor if validation is not None else None
         steps = schedule_steps(task, keras_train)
         fit_model = task._training_model(model)
-        history, epoch = {}, 0
+        history, epoch, estimated = {}, 0, False
         for i, phase in enumerate(phases):
             done_file = checkpoints / f"phase_{i}_done.json"
             weights_file = checkpoints / f"phase_{i}_final.weights.h5"
@@ -161,6 +161,10 @@ class Trainer:
                     tensorboard=task.tensorboard,
                     data_position=position,
                 )
+            if not estimated:  # once a run: after the first epoch it trains (or its first steps)
+                later = sum(p.epochs for p in phases[i + 1 :])
+                callbacks.append(TimeEstimate(task._say, epoch + phase.epochs, later))
+                estimated = True
             if task._keras_verbose() == 2:  # not a terminal: Keras prints only at each epoch's end
                 callbacks.append(ProgressLines())
             fit_model._initial_epoch = None  # set by a previous phase's BackupAndRestore; this phase starts at `epoch`

@@ -13,10 +13,12 @@ which also trains the winner) and any number of workers run trials
 import os
 import pathlib
 import socket
+import time
 
 import keras
 import keras_tuner
 
+from toolkit import callbacks as callbacks_lib
 from toolkit import data as data_lib
 from toolkit import distribute, runs
 from toolkit.errors import ToolkitError
@@ -69,6 +71,8 @@ class _SeededTrials:
     passes_per_trial = 0
 
     trials_run = None
+    say = None  # the task's `_say`: the estimate after the first trial this process runs
+    trials_timed = None
 
     def run_trial(self, trial, *args, **kwargs):
         if self.trials_run is not None:
@@ -76,7 +80,21 @@ class _SeededTrials:
         keras.utils.set_random_seed(data_lib.derived_seed(self.run_seed, f"trial {trial.trial_id}"))
         if self.data_position is not None:
             self.data_position.skip_to(int(trial.trial_id) * self.passes_per_trial)
-        return super().run_trial(trial, *args, **kwargs)
+        start = time.monotonic()
+        result = super().run_trial(trial, *args, **kwargs)
+        if self.say is not None and self.trials_timed is None:
+            self.trials_timed = time.monotonic() - start
+            took = f"Trial {trial.trial_id} took {callbacks_lib.duration(self.trials_timed).removeprefix('about ')}"
+            # A distributed search's worker holds an OracleClient, which knows no trial count: it says its time.
+            trials, most = getattr(self.oracle, "trials", None), getattr(self.oracle, "max_trials", None)
+            left = most - len(trials) if trials is not None and most else None
+            if left:
+                took += (
+                    f"; estimated: {callbacks_lib.duration(self.trials_timed * left)} for the {left} trials left "
+                    "(early stopping may end trials sooner; a distributed search shares them among its workers)"
+                )
+            self.say(took + ".")
+        return result
 
 
 class RandomSearch(_SeededTrials, keras_tuner.RandomSearch):
@@ -225,11 +243,15 @@ def search(task, splits, run_dir, data_position=None, trials_run=None):
     # Counted before any trial, on the uncounted data (trials may choose a schedule that needs it).
     tuner = make_tuner(task, run_dir, steps_per_epoch(data_position.inner), data_position)
     tuner.trials_run = trials_run
+    tuner.say = task._say
     where = {
         "chief": f" (the chief of a distributed search, serving trials at {_oracle_address()})",
         "worker": f" (a worker of the distributed search at {_oracle_address()})",
     }.get(role(), "")
-    task._say(f"Tuning with {task.tuner} search{where}; tuner state in {run_dir / 'tuner'}")
+    task._say(
+        f"Tuning with {task.tuner} search{where}: up to {task.max_trials} trials of up to {task._epochs()} epochs "
+        f"each; tuner state in {run_dir / 'tuner'}"
+    )
     tuner.search(
         train,
         validation_data=distribute.one_example_per_replica(task._keras_data(splits.validation)),

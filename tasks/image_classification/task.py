@@ -34,7 +34,6 @@ AUTO_AUGMENT_MIN_SIDE = 32  # pixels: a 10% shift of a smaller image is under 3 
 # the 240-image shapes folder over three seeds: 800 new images 0.79 / 0.88 / 0.86 against 0.77 / 0.89 /
 # 0.77, its own test part 0.71 / 0.92 / 0.90 against 0.65 / 0.83 / 0.79 (benchmarks/RESULTS.md,
 # "Defaults that learn").
-SMALL_BATCH, SMALL_BATCH_BELOW = 16, 500
 
 
 @TASKS.register("image-classification", description="classify images into named classes")
@@ -72,8 +71,10 @@ class ImageClassifier(ClassifierMixin, Task):
         batch_size: examples per step; None: 16 for a from-scratch backbone on fewer
             than 500 training images (more, noisier steps generalise better on a small
             folder), else 32. The choice is printed and kept as `batch_size_`.
-        **kwargs: the arguments every task shares (epochs,
-            learning_rate, finetune, tune, save_dir, run_name, ...; see `toolkit.Task`).
+        epochs: most epochs to train (early stopping may stop sooner); None: 30, raised for a from-scratch
+            network on a small training set until it gets 1,000 optimizer steps (at most 200 epochs).
+        **kwargs: the arguments every task shares (learning_rate, finetune, tune, save_dir, run_name, ...;
+            see `toolkit.Task`).
 
     Example:
     >>> clf = ImageClassifier(backbone="resnet", epochs=10).fit("photos/")  # doctest: +SKIP
@@ -83,6 +84,12 @@ class ImageClassifier(ClassifierMixin, Task):
 
     task_name = "image-classification"
     default_data = "digits"
+    data_forms = (
+        "a folder of class subfolders of images (photos/cat/1.jpg; JPEG, PNG, BMP, GIF, WebP, TIFF; any size, grey "
+        "or colour), a CSV of path,label (header optional, paths relative to the CSV), an (images, labels) tuple of "
+        "arrays (pixels 0-255), a tf.data.Dataset of (image, label), or 'tfds:NAME[:SPLIT]'"
+    )
+    built_in_data = {"digits": "scikit-learn's 1,797 8x8 handwritten digits (bundled, no download)"}
     backbone_filters = ({"modality": "image"},)
     keras_hub_task = "ImageClassifier"
 
@@ -137,7 +144,7 @@ class ImageClassifier(ClassifierMixin, Task):
         train_images = data_lib.take(images, train)
         self.image_size_, self.channels_ = self._choose_size_and_channels(train_images)
         self.augment_ = self._choose_augment(len(y))
-        self.batch_size_ = self._choose_batch_size(len(y))
+        self.batch_size_ = self._choose_batch_size(len(y), "images")
         x = self._materialise(train_images)
         if not isinstance(x, data_lib.Stream) and x.dtype == np.uint8:
             self._warn_if_unit_range(x, train_images)
@@ -178,26 +185,6 @@ class ImageClassifier(ClassifierMixin, Task):
         channels = 3 if needs_rgb else channels
         self._say(f"Image size: {size[0]}x{size[1]}x{channels} ({how}; pass image_size= to choose).")
         return size, channels
-
-    def _choose_batch_size(self, train_examples):
-        """`batch_size`, or for None 16 for a from-scratch network on fewer than 500 training images, else 32.
-
-        Example:
-        >>> ImageClassifier(verbose=0)._choose_batch_size(168), ImageClassifier()._choose_batch_size(1258)
-        (16, 32)
-        >>> ImageClassifier(batch_size=64)._choose_batch_size(168)
-        64
-        """
-        if self.batch_size is not None:
-            return self.batch_size
-        from_scratch = isinstance(self.backbone, str) and self.backbone in backbones_lib.BACKBONES
-        if from_scratch and train_examples < SMALL_BATCH_BELOW:
-            self._say(
-                f"Batch size: {SMALL_BATCH} (the default for a from-scratch network on fewer than "
-                f"{SMALL_BATCH_BELOW} training images; pass batch_size= to choose)."
-            )
-            return SMALL_BATCH
-        return 32
 
     def _choose_augment(self, train_examples):
         """`augment`, or for "auto" the default for this backbone, training set and image size (printed).

@@ -56,6 +56,8 @@ class ImageGenerator(Task):
         anomaly_fraction: the share of normal validation images allowed above the anomaly
             threshold (its false-positive rate), for autoencoders and VAEs.
         data_dir: TFDS data folder for "tfds:NAME" data.
+        learning_rate: the (peak) learning rate; None: 2e-4 for a GAN (DCGAN's rate), 1e-3 for an
+            autoencoder or a VAE.
         **kwargs: the arguments every task shares (see `toolkit.Task`).
 
     Example:
@@ -66,6 +68,12 @@ class ImageGenerator(Task):
 
     task_name = "image-generation"
     default_data = "digits"
+    data_forms = (
+        "a folder of images (class subfolders optional: they become the labels a conditional GAN uses), an array "
+        "of images, an (images, labels) tuple, a tf.data.Dataset of images or (image, label), or 'tfds:NAME'; at "
+        "least 10 images"
+    )
+    built_in_data = {"digits": "scikit-learn's 1,797 8x8 handwritten digits (bundled, no download)"}
     backbone_filters = ({"modality": "generative"},)
     # Kept inside the GAN's model.keras, not in config.json.
     unsaved_attributes = Task.unsaved_attributes + ("feature_classifier_",)

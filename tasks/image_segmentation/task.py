@@ -65,6 +65,12 @@ class ImageSegmenter(Task):
 
     task_name = "image-segmentation"
     default_data = "shapes"
+    data_forms = (
+        "a folder with an image subfolder and a mask subfolder (images/ + masks/, image/ + label/, ...; a mask "
+        "has the image's file stem, PNG of class ids or of colours), an (images folder, masks folder) pair, an "
+        "(images, masks) tuple of arrays or file paths, a tf.data.Dataset of (image, mask), or 'tfds:NAME'"
+    )
+    built_in_data = {"shapes": "generated images of circles, squares and triangles with their masks (no download)"}
     # U-Net, and image backbones that keep a feature map for the decoder (not mlp / lenet).
     backbone_filters = ({"modality": "segmentation"}, {"modality": "image", "output": "feature_map"})
     keras_hub_task = "ImageSegmenter"

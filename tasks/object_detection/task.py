@@ -63,7 +63,9 @@ class ObjectDetector(Task):
             format keeps them (COCO: `train2017/` beside `annotations/`; VOC: `JPEGImages/` or `images/`
             beside the XML folder; a CSV or YOLO labels: `images/` beside them). The same as passing
             data=(images_dir, annotations).
-        **kwargs: the arguments every task shares (epochs, batch_size, learning_rate, finetune, tune,
+        epochs: most epochs to train (early stopping may stop sooner); None: 30, raised for a from-scratch
+            network on a small training set until it gets 1,000 optimizer steps (at most 200 epochs).
+        **kwargs: the arguments every task shares (batch_size, learning_rate, finetune, tune,
             save_dir, run_name, ...; see `toolkit.Task`). The defaults here are the recipe measured on
             raccoon (benchmarks/RESULTS.md): AdamW, cosine decay from 2e-3, batch size 8, and epochs
             chosen for about 1,000 optimizer steps from scratch.
@@ -76,6 +78,15 @@ class ObjectDetector(Task):
 
     task_name = "object-detection"
     default_data = "shapes"
+    data_forms = (
+        "a dataset's root folder in the COCO layout (annotations/instances_<split>.json + <split>/), the Pascal "
+        "VOC devkit (Annotations/, JPEGImages/, ImageSets/Main/) or Ultralytics YOLO (data.yaml, images/<part>/, "
+        "labels/<part>/); a COCO .json file; a CSV of filename,width,height,class,xmin,ymin,xmax,ymax; a folder "
+        "with images/ beside annotations/ (VOC XML) or labels/ (YOLO .txt and classes.txt); an (image folder, "
+        'annotation file or folder) pair (or --images-dir); (images, {"boxes", "labels"}) in Python; a '
+        "tf.data.Dataset; or 'tfds:NAME'"
+    )
+    built_in_data = {"shapes": "generated images of coloured shapes with their boxes (no download)"}
     monitor = "val_map"
     monitor_mode = "max"
     backbone_filters = ({"modality": "detection"}, {"modality": "image", "output": "feature_map"})
@@ -403,13 +414,14 @@ class ObjectDetector(Task):
         return scores
 
     def _compare_with_baseline(self):
-        """Records in `metrics_["baseline"]` how validation mAP@0.5 compares with the whole-image-box
-        detector's, and warns, with causes and what to try, when the run did no better."""
-        scores = self.metrics_.get("validation") or {}
+        """Records in `metrics_["baseline"]` how test mAP@0.5 (validation without a test part) compares with
+        the whole-image-box detector's, and warns, with causes and what to try, when the run did no better."""
+        part, scores = self._judged_part()
         trivial = scores.get("whole_image_baseline") or {}
         if scores.get("map_50") is None or trivial.get("map_50") is None:
             return
         compared = {
+            "part": part,
             "metric": "map_50",
             "value": scores["map_50"],
             "whole_image_baseline": trivial["map_50"],
@@ -430,7 +442,7 @@ class ObjectDetector(Task):
             "a pretrained backbone (toolkit list backbones --task object-detection)",
         ]
         warnings.warn(
-            f"This detector is no better than one whole-image box per class: validation mAP@0.5 "
+            f"This detector is no better than one whole-image box per class: {part} mAP@0.5 "
             f"{compared['value']:.4f} against {compared['whole_image_baseline']:.4f}. Likely causes: "
             f"{'; '.join(compared['likely_causes'])}. Try: {'; '.join(compared['what_to_try'])}. "
             'Recorded in metrics.json under "baseline".',

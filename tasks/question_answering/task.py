@@ -23,6 +23,8 @@ ARTICLE_GROUPS = 10  # with at least this many articles, splits keep whole artic
 CACHE_QUESTIONS = 20_000  # up to this many questions, training windows are tokenised once and kept in memory
 PREDICT_CHUNK = 512  # questions tokenised, windowed and scored together at prediction
 PRETRAINED_STEPS = 800  # optimizer steps epochs=None aims at when fine-tuning a pretrained encoder
+# backbone="auto" on the user's data: the encoder benchmarks/RESULTS.md measures on real SQuAD questions.
+PRETRAINED_DEFAULT = "hf://sentence-transformers/all-MiniLM-L6-v2"
 
 
 Part = collections.namedtuple("Part", ["questions", "dataset"])
@@ -43,11 +45,15 @@ class QuestionAnswerer(Task):
     always answering nothing (benchmarks/RESULTS.md).
 
     Args:
-        backbone: a KerasHub preset name, local preset folder or Hugging Face folder of a text encoder
-            with a WordPiece (BERT, DistilBERT, MiniLM, ELECTRA), byte-level BPE (RoBERTa) or SentencePiece
-            (ALBERT, DeBERTa-v3) tokenizer (fine-tuned), a from-scratch "transformer" or
-            "bilstm" (with a WordPiece vocabulary learned from the training texts), or a `keras.Model`
-            from token ids (batch, time) to features (batch, time, width).
+        backbone: "auto" (the default): the pretrained MiniLM encoder (hf://sentence-transformers/
+            all-MiniLM-L6-v2, 22M parameters, downloaded on first use) for the user's data, and the
+            from-scratch "transformer" for the built-in "facts" set; a from-scratch encoder on real
+            questions measured no better than answering nothing. Or a KerasHub preset name, hub handle,
+            local preset folder or Hugging Face folder of a text encoder with a WordPiece (BERT,
+            DistilBERT, MiniLM, ELECTRA), byte-level BPE (RoBERTa) or SentencePiece (ALBERT, DeBERTa-v3)
+            tokenizer (fine-tuned), a from-scratch "transformer" or "bilstm" (with a WordPiece
+            vocabulary learned from the training texts), or a `keras.Model` from token ids (batch, time)
+            to features (batch, time, width).
         max_length: tokens a window holds (question, context part and 3 markers).
         doc_stride: context tokens between the starts of consecutive windows (windows overlap when
             it is below the room a window has for context).
@@ -69,10 +75,12 @@ class QuestionAnswerer(Task):
         learning_rate_schedule: "cosine" (5% warm-up, then decay to zero: BERT's fine-tuning recipe, and
             what learned spans here), or any schedule `toolkit.Task` takes.
         batch_size: windows a training step reads (16: twice the steps of 32 in an epoch, as measured).
-        **kwargs: the arguments every task shares (see `toolkit.Task`). `epochs=None`: for a pretrained
-            encoder about 800 optimizer steps (2 to 10 epochs), else enough steps for a network learning
-            from scratch; `learning_rate=None`: 1.5e-4
-            pretrained, 1e-3 from scratch.
+        epochs: most epochs to train (early stopping may stop sooner); None: for a pretrained encoder
+            about 800 optimizer steps (2 to 10 epochs), from scratch 30, raised on a small set until it
+            gets 1,000 optimizer steps (at most 200 epochs).
+        learning_rate: the (peak) learning rate; None: 1.5e-4 fine-tuning a pretrained encoder, 1e-3 from
+            scratch.
+        **kwargs: the arguments every task shares (see `toolkit.Task`).
 
     Example:
     >>> qa = QuestionAnswerer(backbone="bert_tiny_en_uncased").fit("train-v2.0.json")  # doctest: +SKIP
@@ -83,6 +91,14 @@ class QuestionAnswerer(Task):
 
     task_name = "question-answering"
     default_data = qa_data.DEFAULT_DATA
+    data_forms = (
+        "a SQuAD .json file (v1.1 or v2.0, unanswerable questions included), a .csv / .tsv / .jsonl file with "
+        "question, context, answer_text and answer_start columns (found by common names; --columns to name them), "
+        "a (questions, contexts, answers) tuple, or 'tfds:NAME' (e.g. tfds:squad/v2.0)"
+    )
+    built_in_data = {
+        qa_data.DEFAULT_DATA: "3,000 generated questions about invented people, a fifth unanswerable (no download)"
+    }
     backbone_filters = ({"modality": "text", "sequences": True},)
     keras_hub_task = "TextClassifier"  # whose presets include the encoders this task fine-tunes
     monitor = "val_f1"
@@ -92,7 +108,7 @@ class QuestionAnswerer(Task):
     def __init__(
         self,
         *,
-        backbone: str | keras.Model = "transformer",
+        backbone: str | keras.Model = "auto",
         max_length: int = 192,
         doc_stride: int = 96,
         max_answer_length: int = 30,
@@ -143,7 +159,32 @@ class QuestionAnswerer(Task):
     def _load(self, data):
         return qa_data.load_questions(data, self.columns, self.bad_answers, self.data_dir)
 
+    def _chosen_backbone(self):
+        if isinstance(self.backbone, str) and self.backbone == "auto":
+            return getattr(self, "backbone_", None) or "auto"
+        return self.backbone
+
+    def _choose_backbone(self, data):
+        """Resolves backbone="auto" (kept as `backbone_`): the from-scratch transformer for the built-in set,
+        the pretrained MiniLM for the user's data. A from-scratch encoder on the user's data is said to be
+        a poor choice before any training starts, not after it."""
+        auto = isinstance(self.backbone, str) and self.backbone == "auto"
+        built_in = isinstance(data, str) and data == qa_data.DEFAULT_DATA
+        self.backbone_ = ("transformer" if built_in else PRETRAINED_DEFAULT) if auto else None
+        if auto:
+            why = "the built-in set" if built_in else "pretrained, downloaded on first use; backbone= to choose"
+            self._say(f"Backbone: {self.backbone_} ({why}).")
+        elif not built_in and self._chosen_backbone() in self.accepted_backbones():
+            warnings.warn(
+                f"backbone={self._chosen_backbone()!r} trains an encoder from scratch. On real questions (a few thousand "
+                "SQuAD 2.0 questions, benchmarks/RESULTS.md) that measured no better than always answering "
+                "nothing; it learns the built-in generated set. For real data pass a pretrained encoder "
+                f"(backbone='auto' downloads {PRETRAINED_DEFAULT}; or a local preset or Hugging Face folder).",
+                stacklevel=4,
+            )
+
     def _prepare_data(self, data, validation_data):
+        self._choose_backbone(data)
         self._check_backbone()
         questions, about = self._load(data)
         groups, grouped_by = self._groups, "fit's groups"
@@ -198,10 +239,10 @@ class QuestionAnswerer(Task):
         """The preset's tokenizer (WordPiece, byte-level BPE or SentencePiece), or a WordPiece vocabulary
         learned from the training questions and contexts; kept as `tokenizer_` (what rebuilds it)."""
         if self._uses_preset():
-            tokenizer = backbones_lib.load_preset(self.backbone, "Tokenizer")
+            tokenizer = backbones_lib.load_preset(self._chosen_backbone(), "Tokenizer")
             if tokenizer is None:
                 raise ToolkitError(
-                    f"Preset {self.backbone!r} has no tokenizer files.",
+                    f"Preset {self._chosen_backbone()!r} has no tokenizer files.",
                     expected="a preset folder with the tokenizer (assets/ from save_to_preset, or vocab.txt)",
                     fix="save the tokenizer with the backbone (`tokenizer.save_to_preset(folder)`)",
                 )
@@ -309,11 +350,11 @@ class QuestionAnswerer(Task):
 
     def _build_model(self):
         if self._uses_preset():
-            backbone = backbones_lib.load_preset(self.backbone, "backbone", name="backbone")
+            backbone = backbones_lib.load_preset(self._chosen_backbone(), "backbone", name="backbone")
             limit = getattr(backbone, "max_sequence_length", None)
             if limit is not None and self.max_length > limit:
                 raise ToolkitError(
-                    f"max_length={self.max_length} is longer than preset {self.backbone!r} reads ({limit} tokens).",
+                    f"max_length={self.max_length} is longer than preset {self._chosen_backbone()!r} reads ({limit} tokens).",
                     expected=f"max_length <= {limit}",
                     fix=f"pass max_length={limit} or less",
                 )
@@ -322,18 +363,18 @@ class QuestionAnswerer(Task):
                 # The encoder up to its per-token features: a pooler (BERT's) has no part in spans, and
                 # its weights would get no gradients.
                 backbone = keras.Model(backbone.input, backbone.output["sequence_output"], name="backbone")
-        elif isinstance(self.backbone, keras.Model):
-            backbone = keras.Sequential([backbones_lib.copy_model(self.backbone)], name="backbone")
+        elif isinstance(self._chosen_backbone(), keras.Model):
+            backbone = keras.Sequential([backbones_lib.copy_model(self._chosen_backbone())], name="backbone")
             takes = ["token_ids"]
         else:
-            backbone = backbones_lib.BACKBONES.get(self.backbone)(
+            backbone = backbones_lib.BACKBONES.get(self._chosen_backbone())(
                 self.max_length, len(self.tokenizer_["vocabulary"]), embedding_dim=self.embedding_dim, width=self.width,
                 sequences=True,
             )  # fmt: skip
             takes = ["token_ids"]
         model = models.span_model(backbone, takes, question_match=not self._pretrained_backbone())
-        if self._uses_preset() and hf_checkpoints.is_hf_folder(self.backbone):
-            head = hf_checkpoints.span_head(self.backbone)
+        if self._uses_preset() and hf_checkpoints.is_hf_folder(self._chosen_backbone()):
+            head = hf_checkpoints.span_head(self._chosen_backbone())
             if head is not None:  # a SQuAD-tuned checkpoint keeps the span head it learned
                 model.get_layer("span").set_weights([w.astype("float32") for w in head])
         return model
@@ -406,24 +447,26 @@ class QuestionAnswerer(Task):
         return scores
 
     def _compare_with_baseline(self):
-        """Records the always-"no answer" baseline's validation F1 beside the run's and warns when the run
-        is no better (google-research/bert #436: a model that learned to answer nothing)."""
-        validation = self.metrics_.get("validation")
-        if not validation:
+        """Records the always-"no answer" baseline's F1 beside the run's, on the test questions (validation
+        without a test part), and warns when the run is no better (google-research/bert #436: a model that
+        learned to answer nothing)."""
+        part, scores = self._judged_part()
+        if not scores:
             return
-        share = validation["no_answer_count"] / max(1, validation["no_answer_count"] + validation["has_answer_count"])
+        share = scores["no_answer_count"] / max(1, scores["no_answer_count"] + scores["has_answer_count"])
         baseline = 100.0 * share
         self.metrics_["baseline"] = {
+            "part": part,
             "metric": "f1",
-            "value": validation["f1"],
+            "value": scores["f1"],
             "always_no_answer_f1": baseline,
-            "better_than_always_no_answer": bool(validation["f1"] > baseline + 1.0),
-            "has_answer_f1": validation["has_answer_f1"],
+            "better_than_always_no_answer": bool(scores["f1"] > baseline + 1.0),
+            "has_answer_f1": scores["has_answer_f1"],
         }
-        if validation["f1"] <= baseline + 1.0:
+        if scores["f1"] <= baseline + 1.0:
             warnings.warn(
-                f"This run's validation F1 {validation['f1']:.1f} is no better than always answering nothing "
-                f"({baseline:.1f}); on answerable questions it scores {validation['has_answer_f1']:.1f}. Likely "
+                f"This run's {part} F1 {scores['f1']:.1f} is no better than always answering nothing "
+                f"({baseline:.1f}); on answerable questions it scores {scores['has_answer_f1']:.1f}. Likely "
                 "causes: a from-scratch encoder on little data, or too short a training. Try a pretrained encoder "
                 "(--backbone with a BERT-family preset or folder), more epochs, or the learning-rate finder.",
                 stacklevel=3,

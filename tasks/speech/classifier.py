@@ -1,5 +1,6 @@
 """Spoken-command classification: `SpeechClassifier` and `train_speech_classifier`."""
 
+import math
 import os
 
 import keras
@@ -15,12 +16,14 @@ from toolkit import backbones as backbones_lib
 from toolkit import data as data_lib
 from toolkit import export as export_lib
 from toolkit import images as images_lib
+from toolkit import task as task_lib
 from toolkit.classification import ClassifierMixin
 from toolkit.errors import ToolkitError
 from toolkit.task import TASKS, Task
 
 # Recordings the front end's normalisation statistics are learned from (evenly spaced over the training part).
 NORMALIZER_SAMPLE = 1000
+SPEECH_EPOCHS = 40  # epochs=None on a folder the size of FSDD's (more are raised to a number of steps)
 
 
 @TASKS.register("speech-classification", description="classify short recordings (spoken commands) into classes")
@@ -48,8 +51,13 @@ class SpeechClassifier(ClassifierMixin, Task):
         label_pattern: regular expression whose first group is the label in
             a flat folder's file names (default: the text before the first "_").
         data_dir: TFDS data folder for "tfds:NAME" data.
-        **kwargs: the arguments every task shares (epochs, batch_size,
-            learning_rate, finetune, tune, save_dir, run_name, ...; see `toolkit.Task`).
+        epochs: most epochs to train (early stopping may stop sooner); None: 40, raised on a small folder
+            until a from-scratch network gets 1,000 optimizer steps (at most 200 epochs). Early stopping's
+            patience and warm-up are 5 and 0 epochs on a budget of 40, a fifth of a larger one each.
+        batch_size: examples per training step; None: 16 for a from-scratch network on fewer than 500
+            training recordings, else 32 (printed).
+        **kwargs: the arguments every task shares (learning_rate, finetune, tune, save_dir, run_name, ...;
+            see `toolkit.Task`).
 
     Example:
     >>> clf = SpeechClassifier().fit("recordings/")  # doctest: +SKIP
@@ -59,6 +67,11 @@ class SpeechClassifier(ClassifierMixin, Task):
 
     task_name = "speech-classification"
     default_data = None
+    data_forms = (
+        "a folder of WAV files, root/<label>/<name>.wav or root/<name>.wav with the label in the name "
+        "(--label-pattern, e.g. FSDD's 3_jackson_12.wav), a CSV / TSV manifest of path,label (paths relative to "
+        "it), a (waveforms, labels, sample_rate) tuple, or 'tfds:NAME' (e.g. tfds:speech_commands)"
+    )
     # The image CNNs on the log-mel image, and the recurrent audio backbones.
     backbone_filters = ({"modality": "image", "convolutional": True}, {"modality": "audio"})
     keras_hub_task = None
@@ -76,10 +89,11 @@ class SpeechClassifier(ClassifierMixin, Task):
         augment: tuple[str, ...] = ("shift", "specaugment"),
         label_pattern: str | None = None,
         data_dir: str | os.PathLike | None = None,
-        epochs: int = 40,
+        epochs: int | None = None,
+        batch_size: int | None = None,
         **kwargs,
     ):
-        super().__init__(epochs=epochs, **kwargs)
+        super().__init__(epochs=epochs, batch_size=batch_size, **kwargs)
         self.backbone = backbone
         self.sample_rate = sample_rate
         self.duration = duration
@@ -120,6 +134,7 @@ class SpeechClassifier(ClassifierMixin, Task):
             **self._split_options(),
         )
         train = data_lib.take(recordings, train)
+        self.batch_size_ = self._choose_batch_size(len(y), "recordings")
         if validation is None:
             val_recordings, val_rate = data_lib.take(recordings, val), rate
         # Learned from the training part only: validation and test recordings never shape the model.
@@ -188,16 +203,36 @@ class SpeechClassifier(ClassifierMixin, Task):
         return self._dataset(recordings, y, rate)
 
     # ------------------------------------------------------------------ model
+    def _default_epochs(self, train_examples):
+        """The budget for `epochs=None`: `SPEECH_EPOCHS` (40, FSDD's measured budget), raised on a small
+        folder until a from-scratch network gets `MIN_SCRATCH_STEPS` optimizer steps (at most 200 epochs):
+        on 130 recordings (9 steps an epoch) 40 epochs ended before the network had begun to learn.
+
+        Example:
+        >>> [SpeechClassifier(batch_size=16)._default_epochs(n) for n in (130, 600, 1900)]
+        [112, 40, 40]
+        """
+        if self._pretrained_backbone() or not train_examples:
+            return SPEECH_EPOCHS
+        steps = math.ceil(train_examples / self._global_batch_size())
+        return min(task_lib.MAX_DEFAULT_EPOCHS, max(SPEECH_EPOCHS, math.ceil(task_lib.MIN_SCRATCH_STEPS / steps)))
+
     def _patience(self):
-        """`patience`, or 5 when None: a spoken-command network learns from its first epochs."""
-        return self.patience if self.patience is not None else 5
+        """`patience`, or when None: 5 on a budget of up to `SPEECH_EPOCHS` (a spoken-command network learns
+        from its first epochs on FSDD), a fifth of a larger budget (a small folder's, where validation begins
+        to climb only after a dozen epochs)."""
+        if self.patience is not None:
+            return self.patience
+        return 5 if self._epochs() <= SPEECH_EPOCHS else self._epochs() // 5
 
     def _warmup_epochs(self):
-        """`warmup_epochs`, or none when None. Log-mel features normalised per mel bin are learned from the
-        first epoch, and on FSDD the image tasks' warm-up (8 of 40 epochs, patience 8) never did better
-        than none with patience 5 (seeds 0-2: 0.9967 / 1.0 / 0.9933 against 1.0 / 1.0 / 0.9967, in 36-40
-        epochs against 21-36; benchmarks/RESULTS.md)."""
-        return self.warmup_epochs if self.warmup_epochs is not None else 0
+        """`warmup_epochs`, or when None: none on a budget of up to `SPEECH_EPOCHS`, a fifth of a larger one.
+        On FSDD the image tasks' warm-up (8 of 40 epochs, patience 8) never did better than none with
+        patience 5 (seeds 0-2: 0.9967 / 1.0 / 0.9933 against 1.0 / 1.0 / 0.9967, in 36-40 epochs against
+        21-36); on a small folder no warm-up stopped runs at chance after 6 epochs (benchmarks/RESULTS.md)."""
+        if self.warmup_epochs is not None:
+            return self.warmup_epochs
+        return 0 if self._epochs() <= SPEECH_EPOCHS else self._epochs() // 5
 
     def _export_form(self, format):
         """ONNX gets the front end's spectrogram as a convolution (`frontend.portable`): onnxruntime

@@ -72,6 +72,10 @@ class SpeechRecognizer(Task):
 
     task_name = "speech-recognition"
     default_data = None
+    data_forms = (
+        "a CSV / TSV manifest of path,transcript (WAV paths relative to it; transcripts written as spoken), a "
+        "(waveforms, transcripts, sample_rate) tuple, a tf.data.Dataset of (waveform, transcript), or 'tfds:NAME'"
+    )
     backbone_filters = ({"modality": "speech-recognition"},)
     keras_hub_task = "MoonshineAudioToText"  # the one AudioToText family KerasHub has
     unsaved_attributes = Task.unsaved_attributes + ("train_waveforms_",)

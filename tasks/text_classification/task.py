@@ -88,9 +88,10 @@ class TextClassifier(ClassifierMixin, Task):
         padding: "end" or "start": where short texts get padding (from-scratch backbones).
         truncation: "end" (keep the beginning) or "start" (keep the end) of long texts (from-scratch backbones).
         data_dir: TFDS data folder for "tfds:NAME" data.
-        **kwargs: the arguments every task shares (epochs, batch_size,
-            learning_rate, finetune, tune, save_dir, run_name, ...; see `toolkit.Task`).
-            `learning_rate=None` means 1e-3 from scratch and 5e-5 for a pretrained encoder.
+        learning_rate: the (peak) learning rate; None: 5e-5 fine-tuning a pretrained encoder (BERT's
+            range), 1e-3 from scratch.
+        **kwargs: the arguments every task shares (epochs, batch_size, finetune, tune, save_dir,
+            run_name, ...; see `toolkit.Task`).
 
     Example:
     >>> clf = TextClassifier(backbone="cnn", epochs=5).fit("train.tsv", "dev.tsv")  # doctest: +SKIP
@@ -102,6 +103,12 @@ class TextClassifier(ClassifierMixin, Task):
 
     task_name = "text-classification"
     default_data = None
+    data_forms = (
+        "a CSV / TSV / JSON Lines file with a text and a label column (found by common names: text, sentence, "
+        "review, ... and label, class, sentiment, ...; --columns to name them), a folder of class "
+        "subfolders of .txt files (aclImdb's layout), a (texts, labels) tuple, a tf.data.Dataset of (text, label), "
+        "or 'tfds:NAME' (e.g. tfds:imdb_reviews)"
+    )
     backbone_filters = ({"modality": "text"},)
     keras_hub_task = "TextClassifier"
     # The training texts fit the vocabulary when a model is built (also in tuning trials); not saved.

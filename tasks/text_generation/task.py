@@ -77,6 +77,8 @@ class TextGenerator(Task):
             None: the one called "text" (or "content", "document", "body", "sentence"),
             or the only one.
         data_dir: TFDS data folder for "tfds:NAME" corpora.
+        learning_rate: the (peak) learning rate; None: 5e-5 fine-tuning a pretrained preset (2e-4 with
+            LoRA's adapters), 1e-3 from scratch.
         **kwargs: the arguments every task shares (see `toolkit.Task`).
 
     Example:
@@ -87,6 +89,11 @@ class TextGenerator(Task):
 
     task_name = "text-generation"
     default_data = corpus_lib.DEFAULT_CORPUS
+    data_forms = (
+        "a UTF-8 text file, a folder of .txt files, a .csv / .tsv / .jsonl table (its text column: --text-column, "
+        "or the one called text, content, ...), a list of strings, or 'tfds:NAME'"
+    )
+    built_in_data = {corpus_lib.DEFAULT_CORPUS: "Python's help topics, about 1 MB of English text (no download)"}
     backbone_filters = ({"modality": "text-generation"},)
     keras_hub_task = "CausalLM"
     serving_input = "texts"
@@ -266,6 +273,7 @@ class TextGenerator(Task):
                         fix=f"give more text, a larger {name}_split, or a smaller sequence_length",
                     )
         self._unigram_loss = _unigram_loss(train_counts, counts.get("validation"))
+        self._unigram_test_loss = _unigram_loss(train_counts, counts.get("test"))
         self._validation_head = _line_starts(corpus_lib.chunks(validation), SAMPLE_PROMPTS)
         info = {
             "train_source": about,
@@ -395,13 +403,16 @@ class TextGenerator(Task):
         }
 
     def _compare_with_baseline(self):
-        """Records the unigram model's validation loss (each token at its training frequency) beside the
-        run's, and warns when the run is no better: it learned nothing about order."""
-        unigram = getattr(self, "_unigram_loss", None)
-        if unigram is None or not self.metrics_.get("validation"):
+        """Records the unigram model's loss (each token at its training frequency) beside the run's, on the
+        test part (validation without one), and warns when the run is no better: it learned nothing about
+        order."""
+        part, scores = self._judged_part()
+        unigram = getattr(self, "_unigram_test_loss" if part == "test" else "_unigram_loss", None)
+        if unigram is None or "loss" not in scores:
             return
-        loss = self.metrics_["validation"]["loss"]
+        loss = scores["loss"]
         self.metrics_["baseline"] = {
+            "part": part,
             "metric": "loss",
             "value": loss,
             "unigram_loss": unigram,
@@ -409,7 +420,7 @@ class TextGenerator(Task):
         }
         if loss >= unigram - 0.01:
             warnings.warn(
-                f"This run's validation loss {loss:.4f} is no better than a unigram model's {unigram:.4f} (each "
+                f"This run's {part} loss {loss:.4f} is no better than a unigram model's {unigram:.4f} (each "
                 "token at its training frequency): it has not learned which token follows which. Try more epochs, "
                 "a larger model (width, depth), or more text.",
                 stacklevel=3,

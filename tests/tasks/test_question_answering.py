@@ -3,6 +3,7 @@
 import csv
 import json
 import pathlib
+import warnings
 
 import keras
 import numpy as np
@@ -16,7 +17,9 @@ from tests.conftest import real_data
 from tests.tasks.battery import TaskBattery
 from toolkit import metrics
 
-SMALL = dict(max_length=64, doc_stride=24, embedding_dim=32, width=64, vocabulary_size=400, batch_size=32)
+SMALL = dict(
+    backbone="transformer", max_length=64, doc_stride=24, embedding_dim=32, width=64, vocabulary_size=400, batch_size=32
+)
 
 
 @pytest.fixture(scope="module")
@@ -606,3 +609,40 @@ def test_question_files_that_are_not_utf8_are_named(tmp_path, suffix):
     path.write_bytes(rows.encode("latin-1"))
     with pytest.raises(toolkit.ToolkitError, match="(?s)is not UTF-8 text.*Expected.*Fix.*iconv"):
         qa_data.load_questions(path)
+
+
+def test_the_default_backbone_is_pretrained_for_user_data_and_from_scratch_for_the_built_in_set(tmp_path):
+    """backbone="auto": MiniLM for the user's questions (offline here: a clear error in a second or two,
+    before any training and with no run folder), the from-scratch transformer for the built-in set."""
+    from tasks.question_answering import task as qa_task
+
+    qa = QuestionAnswerer(verbose=0)
+    qa._choose_backbone("facts")
+    assert qa._chosen_backbone() == "transformer" and qa.backbone == "auto"  # the argument is kept as given
+    qa._choose_backbone(_as_lists(qa_data.generated_facts(20)))
+    assert qa._chosen_backbone() == qa_task.PRETRAINED_DEFAULT and qa._pretrained_backbone()
+    assert qa._default_learning_rate() == 1.5e-4
+    data = _as_lists(qa_data.generated_facts(40))
+    with pytest.raises(toolkit.ToolkitError, match="(?s)Could not download KerasHub preset 'hf://sentence-transformers"
+                       ".*huggingface.co cannot be reached.*pass backbone=<that folder>"):  # fmt: skip
+        QuestionAnswerer(verbose=0, save_dir=str(tmp_path)).fit(data)
+    assert not (tmp_path / "question_answering").exists()
+
+
+def test_a_from_scratch_encoder_on_the_user_s_data_is_said_to_be_a_poor_choice_before_training(tmp_path):
+    data = _as_lists(qa_data.generated_facts(60))
+    seen_at_start = []
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+
+        class Watch(keras.callbacks.Callback):
+            def on_train_begin(self, logs=None):
+                seen_at_start.extend(str(w.message) for w in caught)
+
+        QuestionAnswerer(**SMALL, epochs=1, verbose=0, save_dir=str(tmp_path), callbacks=[Watch()]).fit(data)
+    said = [m for m in seen_at_start if "trains an encoder from scratch. On real questions" in m]
+    assert said and "backbone='auto' downloads" in said[0]  # said before the first training step
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # the built-in set by name: no such warning
+        QuestionAnswerer(verbose=0)._choose_backbone("facts")

@@ -184,7 +184,7 @@ def test_shipped_help_catalog_matches_the_code():
     from toolkit import cli_catalog
 
     shipped = json.loads(cli_catalog.CATALOG_FILE.read_text())
-    assert shipped == cli_catalog.live(), "the help catalog is stale: run `python -m toolkit.cli_catalog`"
+    assert shipped == cli_catalog.live_catalog(), "the help catalog is stale: run `python -m toolkit.cli_catalog`"
 
 
 def test_every_option_of_every_task_is_described():
@@ -219,6 +219,8 @@ print("LOADED", sorted(m for m in ("tensorflow", "keras", "keras_hub", "tasks") 
         (["lr-find", "image-classification"], "--max-rate"),
         (["predict"], "--overlays"),
         (["tune-worker", "image-classification"], "--oracle HOST:PORT"),
+        (["train", "speech-classification"], "required: this task has no built-in dataset"),
+        (["train", "object-detection"], "Ultralytics YOLO (data.yaml"),
     ],
 )
 def test_help_is_answered_without_importing_tensorflow(argv, shown):
@@ -226,10 +228,52 @@ def test_help_is_answered_without_importing_tensorflow(argv, shown):
         [sys.executable, "-c", HELP_SCRIPT.format(argv=argv + ["--help"])], capture_output=True, text=True
     )
     assert "EXIT 0" in result.stdout and "LOADED []" in result.stdout, result.stdout + result.stderr
-    assert shown in result.stdout
+    assert shown in " ".join(result.stdout.split())  # argparse wraps the lines
     if argv[:2] == ["train", "text-classification"]:
         words = " ".join(result.stdout.split())  # argparse wraps the lines
         assert "--columns VALUE (text column, label column) of CSV / TSV / JSON Lines data, by name" in words
+
+
+def test_help_names_each_task_s_data_forms_and_says_its_defaults_in_words():
+    from toolkit import cli_catalog
+
+    for task, entry in cli_catalog.live().items():
+        assert entry["data"].startswith("training data: ") and len(entry["data"]) > 80, (task, entry["data"])
+        has_default = task not in ("speech-classification", "speech-recognition", "text-classification")
+        assert ("required: this task has no built-in dataset" in entry["data"]) == (not has_default), task
+        for option in entry["options"]:
+            assert "`_" not in option["help"] and "image classification's default" not in option["help"], option
+            if option["name"] in ("epochs", "batch_size", "learning_rate") and "default: None]" in option["help"]:
+                assert "None: " in option["help"], f"{task} {option['flag']}: say what None chooses"
+
+
+LIST_SCRIPT = """
+import sys
+sys.argv = ["toolkit"] + {argv!r}
+from toolkit.cli import main
+print("EXIT", main())
+print("LOADED", sorted(m for m in ("tensorflow", "keras", "keras_hub", "tasks") if m in sys.modules))
+"""
+
+
+def test_list_answers_from_the_catalog_without_tensorflow_and_shows_every_built_in_dataset():
+    result = subprocess.run([sys.executable, "-c", LIST_SCRIPT.format(argv=["list"])], capture_output=True, text=True)
+    assert "EXIT 0" in result.stdout and "LOADED []" in result.stdout, result.stdout + result.stderr
+    from toolkit import cli_catalog
+
+    catalog = cli_catalog.live_catalog()
+    for entry in catalog["tasks"].values():
+        for name, description in entry["datasets"].items():
+            assert f"{name:24s} {description}" in result.stdout
+    for name in ("dates", "number-words", "facts", "python-docs", "digits", "shapes"):
+        assert f"\n{name} " in result.stdout, name
+    assert all(name in result.stdout for name in catalog["backbones"]) and "freeze_then_unfreeze" in result.stdout
+    unknown = subprocess.run(
+        [sys.executable, "-c", LIST_SCRIPT.format(argv=["list", "datasets", "--task", "nope"])],
+        capture_output=True,
+        text=True,
+    )
+    assert "EXIT 2" in unknown.stdout and "Unknown task 'nope'" in unknown.stderr
 
 
 def test_installed_command_answers_help_with_descriptions():

@@ -119,12 +119,12 @@ class Server:
     def json(self, path, value):
         return self.call(path, json.dumps(value).encode(), "application/json")
 
-    def upload(self, files):
+    def upload(self, files, field="files"):
         boundary = uuid.uuid4().hex
         parts = []
         for path in files:
             parts.append(
-                f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{path.name}"\r\n'
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{path.name}"\r\n'
                 f"Content-Type: application/octet-stream\r\n\r\n".encode()
                 + path.read_bytes()
                 + b"\r\n"
@@ -233,6 +233,8 @@ def test_bad_requests_get_a_clear_4xx_and_the_server_keeps_serving(tmp_path):
         assert status == 413 and "over this server's limit of 0.01 MB" in answer["error"]
         assert server.call("/health") == (200, {"status": "ok"})  # still serving
         assert server.upload(inputs[:1])[0] == 200
+        single = server.upload(inputs[:1], field="file")  # the common name for one upload (curl -F file=@x)
+        assert single == server.upload(inputs[:1]) and single[0] == 200
     finally:
         server.stop()
 

@@ -41,8 +41,8 @@ def test_contiguous_split_keeps_order_and_holds_out_the_tail():
     (train, _), (val, _), (test, _), info = data_lib.holdout(
         [x], np.zeros(100, int), test_split=0.2, validation_split=0.1, seed=0, method="contiguous"
     )
-    assert train[0].tolist() == list(range(70))
-    assert val[0].tolist() == list(range(70, 80))
+    assert train[0].tolist() == list(range(60))  # 10% validation raised to 20 (a quarter of the 80 left)
+    assert val[0].tolist() == list(range(60, 80))
     assert test[0].tolist() == list(range(80, 100))
     assert "contiguous" in info["validation"]
 
