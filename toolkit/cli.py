@@ -28,6 +28,11 @@ from toolkit.errors import ToolkitError
 _LISTABLE = ("tasks", "backbones", "datasets", "strategies")
 
 
+def _data_help(entry):
+    """--data's help: the task's data forms and default from its catalog entry (escaped for argparse)."""
+    return entry.get("data", "training data (default: the task's built-in dataset)").replace("%", "%%")
+
+
 def _add_task_options(parser, entry):
     """One option per constructor argument of a task, from its catalog entry (`toolkit.cli_catalog`)."""
     for option in entry["options"]:
@@ -99,8 +104,7 @@ def build_parser(catalog=None):
     task_parsers = train.add_subparsers(dest="task", required=True, metavar="TASK")
     for name, entry in catalog.items():
         task_parser = task_parsers.add_parser(name, help=entry["description"], description=entry["description"])
-        data_help = entry.get("data", "training data (default: the task's built-in dataset)").replace("%", "%%")
-        task_parser.add_argument("--data", default=None, help=data_help)
+        task_parser.add_argument("--data", default=None, help=_data_help(entry))
         task_parser.add_argument("--validation-data", default=None, help="validation data (default: a seeded split)")
         task_parser.add_argument(
             "--chief",
@@ -125,8 +129,7 @@ def build_parser(catalog=None):
     finder_tasks = finder.add_subparsers(dest="task", required=True, metavar="TASK")
     for name, entry in catalog.items():
         task_parser = finder_tasks.add_parser(name, help=entry["description"], description=entry["description"])
-        data_help = entry.get("data", "training data (default: the task's built-in dataset)").replace("%", "%%")
-        task_parser.add_argument("--data", default=None, help=data_help)
+        task_parser.add_argument("--data", default=None, help=_data_help(entry))
         task_parser.add_argument("--min-rate", type=float, default=1e-7, help="lowest rate swept (default 1e-7)")
         task_parser.add_argument("--max-rate", type=float, default=1.0, help="highest rate swept (default 1)")
         task_parser.add_argument("--steps", type=int, default=100, help="training steps in the sweep (default 100)")

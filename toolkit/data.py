@@ -24,6 +24,12 @@ from toolkit.registry import Registry
 # Built-in named datasets ("digits", ...): loaders that need no download.
 DATASETS = Registry("dataset")
 
+
+def built_in(*names):
+    """{name: description} of registered built-in datasets: a task's `built_in_data`, from the one registry."""
+    return {name: DATASETS.metadata(name).get("description", "") for name in names}
+
+
 Splits = collections.namedtuple("Splits", ["train", "validation", "test", "info"])
 
 
@@ -553,9 +559,11 @@ def holdout(
     else:
         info["test"] = "none (test_split=0)"
     if validation is None:
+        from toolkit.splits import held_out_count
+
         fraction = validation_split / (1 - test_split)
         floor = validation_floor(len(labels))
-        raised = floor > math.ceil(len(labels) * fraction - 1e-9)
+        raised = floor > held_out_count(len(labels), fraction)
         if raised:
             fraction = floor / len(labels)
         arrays, labels, val_arrays, val_labels, how, groups = split(arrays, labels, fraction, seed, method, groups)

@@ -14,6 +14,16 @@ from toolkit.errors import ToolkitError
 METHODS = ("auto", "stratified", "random", "grouped", "contiguous")
 
 
+def held_out_count(count, fraction):
+    """How many of `count` examples a hold-out of `fraction` takes: scikit-learn's rounding, so splits match it.
+
+    Example:
+    >>> held_out_count(160, 0.125), held_out_count(19, 0.125)
+    (20, 3)
+    """
+    return math.ceil(count * fraction - 1e-9)
+
+
 def split_indices(count, fraction, *, seed, method="auto", labels=None, groups=None):
     """Indices (kept, held_out) of a seeded hold-out of `fraction` of `count` examples.
 
@@ -49,7 +59,7 @@ def split_indices(count, fraction, *, seed, method="auto", labels=None, groups=N
             fix="pass split='grouped' with fit(..., groups=...), 'contiguous' for ordered data, or 'random'",
         )
     indices = np.arange(count)
-    held_count = math.ceil(count * fraction - 1e-9)  # scikit-learn's rounding, so splits match it
+    held_count = held_out_count(count, fraction)
     if held_count < 1 or held_count >= count:
         raise ToolkitError(
             f"Holding out {fraction:.0%} of {count} examples leaves {'none' if held_count < 1 else 'nothing to train on'}.",

@@ -89,7 +89,7 @@ class ImageClassifier(ClassifierMixin, Task):
         "or colour), a CSV of path,label (header optional, paths relative to the CSV), an (images, labels) tuple of "
         "arrays (pixels 0-255), a tf.data.Dataset of (image, label), or 'tfds:NAME[:SPLIT]'"
     )
-    built_in_data = {"digits": "scikit-learn's 1,797 8x8 handwritten digits (bundled, no download)"}
+    built_in_data = data_lib.built_in("digits")
     backbone_filters = ({"modality": "image"},)
     keras_hub_task = "ImageClassifier"
 

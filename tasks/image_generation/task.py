@@ -73,7 +73,7 @@ class ImageGenerator(Task):
         "of images, an (images, labels) tuple, a tf.data.Dataset of images or (image, label), or 'tfds:NAME'; at "
         "least 10 images"
     )
-    built_in_data = {"digits": "scikit-learn's 1,797 8x8 handwritten digits (bundled, no download)"}
+    built_in_data = data_lib.built_in("digits")
     backbone_filters = ({"modality": "generative"},)
     # Kept inside the GAN's model.keras, not in config.json.
     unsaved_attributes = Task.unsaved_attributes + ("feature_classifier_",)

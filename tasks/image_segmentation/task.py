@@ -70,7 +70,7 @@ class ImageSegmenter(Task):
         "has the image's file stem, PNG of class ids or of colours), an (images folder, masks folder) pair, an "
         "(images, masks) tuple of arrays or file paths, a tf.data.Dataset of (image, mask), or 'tfds:NAME'"
     )
-    built_in_data = {"shapes": "generated images of circles, squares and triangles with their masks (no download)"}
+    built_in_data = data_lib.built_in("shapes")
     # U-Net, and image backbones that keep a feature map for the decoder (not mlp / lenet).
     backbone_filters = ({"modality": "segmentation"}, {"modality": "image", "output": "feature_map"})
     keras_hub_task = "ImageSegmenter"
