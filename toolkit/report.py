@@ -337,6 +337,9 @@ def _table(rows):
 BASELINE_NOTES = {
     "part": "the part the run and the baseline are scored on: test when the run has one (seen only at the end)",
     "majority_share": "always answering the most common class",
+    "whole_image_baseline": "one box the size of the image for every class in every image, scored 1",
+    "independent_pixels": "a model of each pixel on its own (its mean over these same images, no latent code; "
+    "for a GAN, samples with each pixel shuffled across the images): lower is better, and a run must beat it",
     "margin": "three standard errors of that share on this part's examples (at least 0.01): the run counts as "
     "better only above share + margin, since a score this close is within the part's sampling noise",
 }

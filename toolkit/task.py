@@ -81,6 +81,8 @@ class Task:
 
     task_name = None
     default_data = None
+    # epochs=None on a data set big enough: the budget in epochs (raised on a small one, see `_default_epochs`).
+    budget_epochs = DEFAULT_EPOCHS
     data_forms = ""  # the forms `fit`'s data takes, in words (what `toolkit train <task> --help` shows for --data)
     built_in_data = {}  # {name: description} of the data the task builds in (what `toolkit list datasets` shows)
     # The validation metric early stopping, checkpoints, the plateau callback and the tuner follow.
@@ -755,16 +757,17 @@ class Task:
         self.epochs_ = self._default_epochs(train_examples)
         steps = math.ceil(train_examples / self._global_batch_size()) if train_examples else None
         why = (
-            f"raised from {DEFAULT_EPOCHS} so a from-scratch network gets about {MIN_SCRATCH_STEPS:,} optimizer "
+            f"raised from {self.budget_epochs} so a from-scratch network gets about {MIN_SCRATCH_STEPS:,} optimizer "
             f"steps ({steps} per epoch)"
-            if self.epochs_ > DEFAULT_EPOCHS
+            if self.epochs_ > self.budget_epochs
             else "the default"
         )
         self._say(f"Epochs: up to {self.epochs_} ({why}; pass epochs= to choose).")
 
     def _default_epochs(self, train_examples):
-        """The budget for `epochs=None`: 30, or for a from-scratch network on a small training set enough
-        epochs for `MIN_SCRATCH_STEPS` optimizer steps, at most `MAX_DEFAULT_EPOCHS`.
+        """The budget for `epochs=None`: `budget_epochs` (30 unless the task measured its own), or for a
+        from-scratch network on a small training set enough epochs for `MIN_SCRATCH_STEPS` optimizer steps,
+        at most `MAX_DEFAULT_EPOCHS`.
 
         A network learning from scratch needs a number of optimizer steps, not of epochs: 240
         images at batch size 32 give 8 steps an epoch, and 30 epochs of them end before the
@@ -778,9 +781,9 @@ class Task:
         30
         """
         if self._pretrained_backbone() or not train_examples:
-            return DEFAULT_EPOCHS
+            return self.budget_epochs
         steps = math.ceil(train_examples / self._global_batch_size())
-        return min(MAX_DEFAULT_EPOCHS, max(DEFAULT_EPOCHS, math.ceil(MIN_SCRATCH_STEPS / steps)))
+        return min(MAX_DEFAULT_EPOCHS, max(self.budget_epochs, math.ceil(MIN_SCRATCH_STEPS / steps)))
 
     def _choose_batch_size(self, train_examples, what="examples"):
         """`batch_size`, or for None `SMALL_BATCH` (16) for a from-scratch network on fewer than
@@ -807,7 +810,7 @@ class Task:
         """The epoch budget: `epochs`, or the one chosen for this fit's data when it is None."""
         if self.epochs is not None:
             return self.epochs
-        return getattr(self, "epochs_", DEFAULT_EPOCHS)
+        return getattr(self, "epochs_", self.budget_epochs)
 
     def _patience(self):
         """`patience`, or a fifth of the epoch budget (at least 5) when it is None."""

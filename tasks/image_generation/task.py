@@ -21,6 +21,7 @@ DEFAULT_LATENT = {"autoencoder": 8, "vae": 16, "gan": 64}
 # Generative models train at most at this many pixels a side unless image_size says otherwise (CPU-sized).
 MAX_SIDE = 64
 QUALITY_SAMPLES = 1000  # real and generated images per KID / FID measurement
+BASELINE_SAMPLES = 5000  # images the independent-pixels baseline is fitted to and scored on (a part's first)
 SAMPLES_FILE = "samples.png"
 
 
@@ -441,8 +442,44 @@ class ImageGenerator(Task):
             metrics["reconstruction_mse"] = float(
                 np.mean(np.concatenate([_mse(self.model_, images) for images, _ in dataset]))
             )
+            images, _ = _collect(dataset, BASELINE_SAMPLES)
+            trivial = quality.independent_pixels(images, self.likelihood if self.kind == "vae" else "bernoulli")
+            metrics["independent_pixels_baseline"] = (
+                trivial if self.kind == "vae" else {"reconstruction_mse": trivial["reconstruction_mse"]}
+            )
             return metrics
         return self._gan_metrics(dataset)
+
+    def _compare_with_baseline(self):
+        """Records in `metrics_["baseline"]` how the judged part's score (lower is better: negative ELBO, an
+        autoencoder's reconstruction MSE, a GAN's KID) compares with the independent-pixels model's on the
+        same images (`quality.independent_pixels`), and warns, with what to try, when the run did no better."""
+        part, scores = self._judged_part()
+        trivial = scores.get("independent_pixels_baseline") or {}
+        metric = {"vae": "negative_elbo", "autoencoder": "reconstruction_mse", "gan": "kid"}.get(self.kind)
+        if scores.get(metric) is None or trivial.get(metric) is None:
+            return
+        compared = {
+            "part": part,
+            "metric": metric,
+            "value": scores[metric],
+            "independent_pixels": trivial[metric],
+            "better_than_baseline": bool(scores[metric] < trivial[metric]),
+        }
+        self.metrics_["baseline"] = compared
+        if compared["better_than_baseline"]:
+            return
+        compared["what_to_try"] = [
+            "more epochs (--epochs) and more patience (--patience, --warmup-epochs)",
+            f"the learning-rate finder (toolkit lr-find {self.task_name} --data ...)",
+            "more images, or a smaller --image-size",
+        ]
+        warnings.warn(
+            f"This run is no better than a model of independent pixels: {part} {metric} {compared['value']:.4f} "
+            f"against {compared['independent_pixels']:.4f} (lower is better). Try: {'; '.join(compared['what_to_try'])}. "
+            'Recorded in metrics.json under "baseline".',
+            stacklevel=3,
+        )
 
     def _gan_metrics(self, dataset):
         real, labels = _collect(dataset, QUALITY_SAMPLES)
@@ -451,12 +488,18 @@ class ImageGenerator(Task):
         features = quality.feature_model(classifier)
         real_features, fake_features = _call(features, real / 255.0), _call(features, fake / 255.0)
         losses = self.model_.evaluate(dataset, verbose=0, return_dict=True)
+        shuffled_features = _call(features, quality.shuffled_pixels(real, self.seed) / 255.0)
         metrics = {
             # The discriminator's cross-entropy on these real images and as many generated ones.
             "loss": float(losses["d_loss"]),
             "g_loss": float(losses["g_loss"]),
             "kid": quality.kid(real_features, fake_features),
             "fid": quality.fid(real_features, fake_features),
+            # The same measures for samples of independent pixels (`quality.shuffled_pixels`).
+            "independent_pixels_baseline": {
+                "kid": quality.kid(real_features, shuffled_features),
+                "fid": quality.fid(real_features, shuffled_features),
+            },
         }
         if self.conditional_:
             predicted = _call(classifier, fake / 255.0).argmax(-1)

@@ -1,6 +1,5 @@
 """Spoken-command classification: `SpeechClassifier` and `train_speech_classifier`."""
 
-import math
 import os
 
 import keras
@@ -66,6 +65,7 @@ class SpeechClassifier(ClassifierMixin, Task):
     """
 
     task_name = "speech-classification"
+    budget_epochs = SPEECH_EPOCHS
     default_data = None
     data_forms = (
         "a folder of WAV files, root/<label>/<name>.wav or root/<name>.wav with the label in the name "
@@ -203,20 +203,6 @@ class SpeechClassifier(ClassifierMixin, Task):
         return self._dataset(recordings, y, rate)
 
     # ------------------------------------------------------------------ model
-    def _default_epochs(self, train_examples):
-        """The budget for `epochs=None`: `SPEECH_EPOCHS` (40, FSDD's measured budget), raised on a small
-        folder until a from-scratch network gets `MIN_SCRATCH_STEPS` optimizer steps (at most 200 epochs):
-        on 130 recordings (9 steps an epoch) 40 epochs ended before the network had begun to learn.
-
-        Example:
-        >>> [SpeechClassifier(batch_size=16)._default_epochs(n) for n in (130, 600, 1900)]
-        [112, 40, 40]
-        """
-        if self._pretrained_backbone() or not train_examples:
-            return SPEECH_EPOCHS
-        steps = math.ceil(train_examples / self._global_batch_size())
-        return min(task_lib.MAX_DEFAULT_EPOCHS, max(SPEECH_EPOCHS, math.ceil(task_lib.MIN_SCRATCH_STEPS / steps)))
-
     def _patience(self):
         """`patience`, or when None: 5 on a budget of up to `SPEECH_EPOCHS` (a spoken-command network learns
         from its first epochs on FSDD), a fifth of a larger budget (a small folder's, where validation begins

@@ -439,7 +439,7 @@ def test_default_budget_gives_a_small_from_scratch_set_enough_optimizer_steps(fa
     from toolkit import task as task_lib
 
     monkeypatch.setattr(task_lib, "MIN_SCRATCH_STEPS", 12)  # 1 step an epoch here: 12 epochs, not 1,000
-    monkeypatch.setattr(task_lib, "DEFAULT_EPOCHS", 3)
+    monkeypatch.setattr(task_lib.Task, "budget_epochs", 3)
     x, y, _ = digits()
     settings = {**fast, "epochs": None, "batch_size": 64, "patience": 100, "verbose": 1}
     clf = ImageClassifier(backbone="mlp", **settings).fit((x[:80], y[:80]))  # 56 training images
