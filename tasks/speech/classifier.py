@@ -15,7 +15,6 @@ from toolkit import backbones as backbones_lib
 from toolkit import data as data_lib
 from toolkit import export as export_lib
 from toolkit import images as images_lib
-from toolkit import task as task_lib
 from toolkit.classification import ClassifierMixin
 from toolkit.errors import ToolkitError
 from toolkit.task import TASKS, Task
