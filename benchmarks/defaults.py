@@ -344,10 +344,10 @@ def _copy_cer(held_out):
     return error_rates([t for _, t in rows], [s for s, _ in rows])["cer"]
 
 
-def run_small(name, seed, root):
+def run_small(name, seed, root, options=()):
     task, make, score, extra = SMALL[name]
     train, held_out = make(root, seed)
-    extra = [str(minilm()) if e == "MINILM" else e for e in extra]
+    extra = [str(minilm()) if e == "MINILM" else e for e in (*extra, *options)]
     toolkit = str(pathlib.Path(sys.executable).with_name("toolkit"))
     command = [toolkit, "train", task, "--data", str(train), "--save-dir", str(root / "runs"), "--seed", str(seed),
                "--verbose", "2", *extra]  # fmt: skip
@@ -376,6 +376,7 @@ def run_small(name, seed, root):
         "baseline": round(float(baseline), 4),
         "baseline_is": what,
         "better": bool(value > baseline if higher else value < baseline),
+        "scores": {k: round(v, 4) for k, v in metrics.items() if isinstance(v, float)},
         "train_examples": saved["data"].get("train_examples"),
         "validation_examples": saved["data"].get("validation_examples"),
         "epochs_run": len(history) - 1,
@@ -394,12 +395,13 @@ def main():
     parser.add_argument(
         "--seeds", nargs="+", type=int, default=None, help="run each with --seed S (each seed also draws its own split)"
     )
+    parser.add_argument("--options", nargs=argparse.REMAINDER, default=[], help="more `toolkit train` options")
     args = parser.parse_args()
     root = pathlib.Path(tempfile.mkdtemp(prefix="defaults-benchmark-"))
     if args.small:
         for name in args.only or SMALL:
             for seed in args.seeds or [0, 1, 2]:
-                print(json.dumps(run_small(name, seed, root)), flush=True)
+                print(json.dumps(run_small(name, seed, root, args.options)), flush=True)
         return
     sets = datasets(root)
     fresh = None

@@ -77,6 +77,9 @@ class TextGenerator(Task):
             None: the one called "text" (or "content", "document", "body", "sentence"),
             or the only one.
         data_dir: TFDS data folder for "tfds:NAME" corpora.
+        epochs: most epochs to train (early stopping may stop sooner); None: 20, raised on a small corpus
+            until a from-scratch network gets 1,000 optimizer steps (at most 200 epochs; 100,000 characters
+            give 21 steps an epoch).
         learning_rate: the (peak) learning rate; None: 5e-5 fine-tuning a pretrained preset (2e-4 with
             LoRA's adapters), 1e-3 from scratch.
         **kwargs: the arguments every task shares (see `toolkit.Task`).
@@ -97,6 +100,7 @@ class TextGenerator(Task):
     backbone_filters = ({"modality": "text-generation"},)
     keras_hub_task = "CausalLM"
     serving_input = "texts"
+    budget_epochs = 20  # epochs=None on a corpus of a megabyte or more (the built-in one, Tiny Shakespeare)
 
     def __init__(
         self,
@@ -116,10 +120,11 @@ class TextGenerator(Task):
         text_column: str | int | None = None,
         data_dir: str | None = None,
         test_split: float = 0.0,
+        epochs: int | None = None,
         learning_rate: float | None = None,
         **kwargs,
     ):
-        super().__init__(test_split=test_split, learning_rate=learning_rate, **kwargs)
+        super().__init__(test_split=test_split, epochs=epochs, learning_rate=learning_rate, **kwargs)
         self.backbone = backbone
         self.tokenizer = tokenizer
         self.vocabulary_size = vocabulary_size

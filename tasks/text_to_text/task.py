@@ -42,6 +42,9 @@ class TextToText(Task):
             the longest training text (the transformer's position table has this size).
         columns: (source column, target column) of a .csv / .tsv / JSON Lines file; None:
             a "source" / "target" (or "input" / "output") header, else the first two.
+        epochs: most epochs to train (early stopping may stop sooner); None: 30, raised on a small set
+            until the network gets 1,000 optimizer steps (at most 200 epochs).
+        batch_size: pairs a step (64).
         **kwargs: the arguments every task shares (see `toolkit.Task`).
 
     Example:
@@ -62,6 +65,7 @@ class TextToText(Task):
     }
     backbone_filters = ({"modality": "text-to-text"},)
     serving_input = "texts"
+    budget_epochs = 30  # epochs=None on the built-in sets (4,200 training pairs); raised on a small set
 
     def __init__(
         self,
@@ -75,7 +79,7 @@ class TextToText(Task):
         beam_width: int = 4,
         max_length: int | None = None,
         columns: tuple | list | None = None,
-        epochs: int | None = 30,
+        epochs: int | None = None,
         batch_size: int = 64,
         **kwargs,
     ):

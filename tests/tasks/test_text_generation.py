@@ -368,3 +368,14 @@ def test_a_word_model_savedmodel_writes_words_as_generate_does(tmp_path):
     gen.fit([shakespeare(8000)])
     report = gen.export(tmp_path / "words", "savedmodel")
     assert report["generate"]["matches_greedy"], report
+
+
+def test_a_small_corpus_gets_a_budget_in_steps_and_a_large_one_keeps_20_epochs(capsys):
+    """100,000 characters of Shakespeare (697 windows, 22 steps an epoch) used all of a fixed 20 epochs; the
+    default now gives a small corpus 1,000 steps. A megabyte (7,000+ windows) keeps 20 epochs."""
+    gen = TextGenerator(verbose=1)
+    assert gen.epochs is None
+    gen._choose_epochs(697)
+    assert gen.epochs_ == 46 and "raised from 20" in capsys.readouterr().out
+    gen._choose_epochs(7000)
+    assert gen.epochs_ == 20

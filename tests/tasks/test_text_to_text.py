@@ -109,3 +109,14 @@ def test_the_transformer_learns_number_words_and_round_trips(tmp_path):
     loaded = toolkit.load(t2t.run_dir)
     assert loaded.predict(sources) == t2t.predict(sources)
     assert loaded.generate(sources, decoder="beam") == t2t.generate(sources, decoder="beam")
+
+
+def test_a_small_set_gets_a_budget_in_steps_and_the_built_in_sets_keep_30_epochs(capsys):
+    """300 date pairs (210 to train, 4 steps of 64 an epoch) used all of a fixed 30 epochs: 120 steps. The
+    default now gives a small set 1,000 steps; the built-in sets (4,200 training pairs) keep 30 epochs."""
+    t2t = TextToText(verbose=1)
+    assert t2t.epochs is None
+    t2t._choose_epochs(210)
+    assert t2t.epochs_ == 200 and "raised from 30" in capsys.readouterr().out
+    t2t._choose_epochs(4200)
+    assert t2t.epochs_ == 30 and (t2t._patience(), t2t._warmup_epochs()) == (6, 6)
