@@ -382,14 +382,18 @@ def tiny_bert_folder(tmp_path_factory):
     return str(folder)
 
 
-def test_local_bert_preset_frozen_keeps_encoder_weights(tiny_bert_folder, tmp_path):
+def test_local_bert_preset_frozen_keeps_encoder_weights(tiny_bert_folder, tmp_path, capsys):
     import keras_hub
 
     data = qa_data.generated_facts(120)
     qa = QuestionAnswerer(
-        backbone=tiny_bert_folder, finetune="freeze", learning_rate=1e-2, max_length=64, epochs=1, verbose=0,
+        backbone=tiny_bert_folder, finetune="freeze", learning_rate=1e-2, max_length=64, epochs=1, verbose=1,
         save_dir=str(tmp_path),
     ).fit(([q.question for q in data], [q.context for q in data], [_answer(q) for q in data]))  # fmt: skip
+    # Few questions for an encoder not yet trained to find answers: said before training starts.
+    said = capsys.readouterr().out
+    assert "answerable training questions are few" in said
+    assert said.index("answerable training questions are few") < said.index("Saved to")
     pretrained = {w.path: w.numpy() for w in keras_hub.models.Backbone.from_preset(tiny_bert_folder).weights}
     encoder = qa.model_.get_layer("backbone")
     assert encoder.weights
