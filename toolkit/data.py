@@ -516,6 +516,7 @@ def holdout(
     validation_source=None,
     method="auto",
     groups=None,
+    floor=True,
 ):
     """Seeded test and validation hold-outs of labelled arrays, with a description of each.
 
@@ -530,6 +531,7 @@ def holdout(
         validation_source: how to name the user's validation data in the run's info.
         method: how to split ("auto", "stratified", "grouped", "contiguous", "random"; see `toolkit.splits`).
         groups: one group key per example, for grouped splits.
+        floor: raise a small validation part to `validation_floor` (False: the fraction alone).
 
     Returns:
         (train, validation, test, info): each part is (arrays, labels), test
@@ -562,7 +564,7 @@ def holdout(
         from toolkit.splits import held_out_count
 
         fraction = validation_split / (1 - test_split)
-        floor = validation_floor(len(labels))
+        floor = validation_floor(len(labels)) if floor else 0
         raised = floor > held_out_count(len(labels), fraction)
         if raised:
             fraction = floor / len(labels)

@@ -81,6 +81,8 @@ class Task:
 
     task_name = None
     default_data = None
+    # Whether a split-off validation part is raised to `data.validation_floor` examples (see `data.holdout`).
+    floors_validation = True
     # epochs=None on a data set big enough: the budget in epochs (raised on a small one, see `_default_epochs`).
     budget_epochs = DEFAULT_EPOCHS
     data_forms = ""  # the forms `fit`'s data takes, in words (what `toolkit train <task> --help` shows for --data)
@@ -640,6 +642,7 @@ class Task:
             seed=self.seed,
             method=self.split,
             groups=getattr(self, "_groups", None),
+            floor=self.floors_validation,
         )
 
     def _keras_data(self, part):
