@@ -414,6 +414,13 @@ def test_patience_and_warmup_scale_with_the_budget_and_spare_pretrained_backbone
     assert (scratch._patience(), scratch._warmup_epochs()) == (6, 6)
     assert (ImageClassifier(epochs=100)._patience(), ImageClassifier(epochs=100)._warmup_epochs()) == (20, 20)
     assert (ImageClassifier(epochs=10)._patience(), ImageClassifier(epochs=10)._warmup_epochs()) == (5, 2)
+    # A budget raised for a small folder: warm-up is half of it (240 shapes: 168 images, 11 steps of 16 an
+    # epoch, 91 epochs), so a network that begins to learn late is not stopped by a noisy validation part.
+    small = ImageClassifier(batch_size=16, verbose=0)
+    small._choose_epochs(168)
+    assert (small.epochs_, small._patience(), small._warmup_epochs()) == (91, 18, 45)
+    small._choose_epochs(1258)
+    assert (small.epochs_, small._warmup_epochs()) == (30, 6)
     pretrained = ImageClassifier(backbone=keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten()]))
     assert pretrained._warmup_epochs() == 0
     assert ImageClassifier(patience=3, warmup_epochs=1)._patience() == 3
