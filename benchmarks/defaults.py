@@ -265,11 +265,6 @@ def small_squad(root, seed):
     return tuple(paths)
 
 
-def _majority(scored):
-    matrix = np.asarray(scored["confusion_matrix"], float)
-    return float(matrix.sum(axis=1).max() / matrix.sum())
-
-
 def _most_common_transcript(train, held_out):
     """CER of always writing the training manifest's most common transcript."""
     import collections
@@ -305,15 +300,15 @@ def minilm():
 #        (metric, value, baseline, what the baseline is, higher is better), extra options)
 SMALL = {
     "shapes240": ("image-classification", small_shapes,
-                  lambda m, t, h: ("accuracy", m["accuracy"], _majority(m), "most common class", True), ()),
+                  lambda m, t, h: ("accuracy", m["accuracy"], majority_share(m), "most common class", True), ()),
     "membrane10": ("image-segmentation", small_membrane,
-                   lambda m, t, h: ("pixel_accuracy", m["pixel_accuracy"], _majority(m), "majority pixel class",
+                   lambda m, t, h: ("pixel_accuracy", m["pixel_accuracy"], majority_share(m), "majority pixel class",
                                     True), ()),
     "raccoon50": ("object-detection", small_raccoon,
                   lambda m, t, h: ("map_50", m["map_50"], m["whole_image_baseline"]["map_50"], "whole-image boxes",
                                    True), ()),
     "sst2_200": ("text-classification", small_sst2,
-                 lambda m, t, h: ("accuracy", m["accuracy"], _majority(m), "most common class", True), ()),
+                 lambda m, t, h: ("accuracy", m["accuracy"], majority_share(m), "most common class", True), ()),
     "dates300": ("text-to-text", small_dates,
                  lambda m, t, h: ("cer", m["cer"], _copy_cer(h), "copying the source", False), ()),
     "digits300": ("image-generation", small_digits,
@@ -321,7 +316,7 @@ SMALL = {
                                    m["independent_pixels_baseline"]["negative_elbo"], "independent pixels", False),
                   ()),
     "six_words_24": ("speech-classification", small_speech,
-                     lambda m, t, h: ("accuracy", m["accuracy"], _majority(m), "most common class", True), ()),
+                     lambda m, t, h: ("accuracy", m["accuracy"], majority_share(m), "most common class", True), ()),
     "strings150": ("speech-recognition", small_strings,
                    lambda m, t, h: ("cer", m["cer"], _most_common_transcript(t, h), "most common transcript", False),
                    ()),
