@@ -39,12 +39,12 @@ def perplexity():
     gen = TextGenerator(backbone="gpt", width=64, depth=2, heads=4, sequence_length=64, l2=0.05, epochs=2,
                         test_split=0, verbose=0, save_dir=tempfile.mkdtemp()).fit([text])  # fmt: skip
     validation = text[int(len(text) * 0.9) :]
-    dataset = gen._evaluation_dataset([validation])
+    dataset = gen.evaluation_data([validation])
     total, count = 0.0, 0
     for x, y in dataset:
         losses = keras.losses.sparse_categorical_crossentropy(y, gen.model_(x, training=False), from_logits=True)
         total, count = total + float(np.sum(losses)), count + int(np.size(losses))
-    scores = gen._evaluate_dataset(dataset)
+    scores = gen.score(dataset)
     keras_loss = float(gen.model_.evaluate(dataset, verbose=0, return_dict=True)["loss"])
     return {
         "task_perplexity": round(scores["perplexity"], 4),
@@ -143,7 +143,7 @@ def elbo():
     dataset = tf.data.Dataset.from_tensor_slices((held, np.zeros(len(held), "int32"))).batch(64)
     model = vae.model_
     start = model.noise.state.numpy().copy()
-    task_value = vae._evaluate_dataset(dataset)["negative_elbo"]
+    task_value = vae.score(dataset)["negative_elbo"]
     model.noise.state.assign(start)  # the same noise, batch by batch
     per_image = np.concatenate([(lambda r, k: (r + k).numpy())(*model.terms(b / 255.0)) for b, _ in dataset])
     batch_means = float(np.mean([per_image[:64].mean(), per_image[64:].mean()]))

@@ -180,7 +180,7 @@ def main():
     before_task = TextGenerator(backbone=str(folder), sequence_length=args.sequence_length, batch_size=args.batch_size)
     before_task.__dict__.update({k: v for k, v in vars(gen).items() if k.endswith("_") and k != "model_"})
     before_task.model_ = pretrained.wrap(pretrained.load_causal_lm(str(folder)), args.sequence_length)
-    before_task.model_.compile(loss=gen._loss())
+    before_task.model_.compile(loss=gen.training_loss())
     start = time.time()
     before = before_task.evaluate([validation])
     scored = time.time() - start

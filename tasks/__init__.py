@@ -1,10 +1,10 @@
 """Task modules: one task class and one `train_*` function per task family.
 
-Example:
->>> from tasks import ImageClassifier, train_image_classifier
->>> ImageClassifier.task_name
-'image-classification'
->>> clf = train_image_classifier("photos/", backbone="resnet", epochs=10)  # doctest: +SKIP
+Examples:
+    >>> from tasks import ImageClassifier, train_image_classifier
+    >>> ImageClassifier.task_name
+    'image-classification'
+    >>> clf = train_image_classifier("photos/", backbone="resnet", epochs=10)  # doctest: +SKIP
 """
 
 import toolkit  # noqa: F401  (quiets TensorFlow before the task modules import it)

@@ -1,10 +1,10 @@
 """Keras toolkit: train, fine-tune and tune deep-learning models for real tasks in one line.
 
-Example:
->>> from tasks import train_image_classifier  # doctest: +SKIP
->>> clf = train_image_classifier("digits", epochs=5)  # doctest: +SKIP
->>> import toolkit
->>> same = toolkit.load(clf.run_dir)  # doctest: +SKIP
+Examples:
+    >>> from tasks import train_image_classifier  # doctest: +SKIP
+    >>> clf = train_image_classifier("digits", epochs=5)  # doctest: +SKIP
+    >>> import toolkit
+    >>> same = toolkit.load(clf.run_dir)  # doctest: +SKIP
 """
 
 from toolkit import _quiet  # must run before anything imports TensorFlow
@@ -16,7 +16,8 @@ if not _quiet.answering_from_catalog():  # `toolkit --help` and `toolkit list` n
     from toolkit.backbones import BACKBONES
     from toolkit.data import DATASETS
     from toolkit.finetune import STRATEGIES
-    from toolkit.task import TASKS, Task, load
+    from toolkit.saving import TASKS, load
+    from toolkit.task import Task
 
 __version__ = "0.1.0"
 

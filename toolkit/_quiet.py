@@ -49,13 +49,13 @@ def answering_from_catalog(argv=None):
     is the shipped catalog. `toolkit list backbones --task T` also lists the installed KerasHub's presets,
     which imports TensorFlow when it gets there.
 
-    Example:
-    >>> answering_from_catalog(["/venv/bin/toolkit", "train", "image-classification", "--help"])
-    True
-    >>> answering_from_catalog(["/venv/bin/toolkit", "list"]), answering_from_catalog(["train.py", "--help"])
-    (True, False)
-    >>> answering_from_catalog(["/venv/bin/toolkit", "train", "image-classification"])
-    False
+    Examples:
+        >>> answering_from_catalog(["/venv/bin/toolkit", "train", "image-classification", "--help"])
+        True
+        >>> answering_from_catalog(["/venv/bin/toolkit", "list"]), answering_from_catalog(["train.py", "--help"])
+        (True, False)
+        >>> answering_from_catalog(["/venv/bin/toolkit", "train", "image-classification"])
+        False
     """
     argv = sys.argv if argv is None else argv
     if not argv or os.path.basename(str(argv[0])) not in ("toolkit", "toolkit.exe"):

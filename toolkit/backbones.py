@@ -41,9 +41,9 @@ def _conv_bn(x, filters, kernel=3, strides=1, activation="relu"):
 def mlp(input_shape, width=32):
     """Two dense layers of 8*width and 4*width units on the flattened image.
 
-    Example:
-    >>> mlp((8, 8, 1), width=16).output_shape
-    (None, 64)
+    Examples:
+        >>> mlp((8, 8, 1), width=16).output_shape
+        (None, 64)
     """
     inputs = keras.Input(input_shape)
     x = keras.layers.Flatten()(inputs)
@@ -64,9 +64,9 @@ def lenet(input_shape, width=32):
 
     `width` scales the conv filters (16 gives the original 6 and 16).
 
-    Example:
-    >>> lenet((28, 28, 1)).output_shape
-    (None, 84)
+    Examples:
+        >>> lenet((28, 28, 1)).output_shape
+        (None, 84)
     """
     inputs = keras.Input(input_shape)
     pools = _downsamples(input_shape, 2)
@@ -91,9 +91,9 @@ def lenet(input_shape, width=32):
 def vgg(input_shape, width=32, stages=3):
     """VGG-style stages (two 3x3 conv + BN + ReLU, then 2x max pool), doubling filters per stage.
 
-    Example:
-    >>> vgg((32, 32, 3), width=8).output_shape
-    (None, 4, 4, 32)
+    Examples:
+        >>> vgg((32, 32, 3), width=8).output_shape
+        (None, 4, 4, 32)
     """
     inputs = keras.Input(input_shape)
     pools = _downsamples(input_shape, stages)
@@ -116,9 +116,9 @@ def vgg(input_shape, width=32, stages=3):
 def resnet(input_shape, width=32, stages=3, blocks_per_stage=2):
     """ResNet-style network (He et al. 2016) of basic residual blocks, CIFAR-sized stem.
 
-    Example:
-    >>> resnet((32, 32, 3), width=8).output_shape
-    (None, 8, 8, 32)
+    Examples:
+        >>> resnet((32, 32, 3), width=8).output_shape
+        (None, 8, 8, 32)
     """
     inputs = keras.Input(input_shape)
     downsamples = _downsamples(input_shape, stages - 1)
@@ -150,9 +150,9 @@ def resnet(input_shape, width=32, stages=3, blocks_per_stage=2):
 def mobilenet(input_shape, width=32, stages=3, expansion=4):
     """MobileNetV2-style network (Sandler et al. 2018): inverted residual blocks.
 
-    Example:
-    >>> mobilenet((32, 32, 3), width=8).output_shape
-    (None, 8, 8, 32)
+    Examples:
+        >>> mobilenet((32, 32, 3), width=8).output_shape
+        (None, 8, 8, 32)
     """
     inputs = keras.Input(input_shape)
     downsamples = _downsamples(input_shape, stages - 1)
@@ -173,9 +173,9 @@ def mobilenet(input_shape, width=32, stages=3, expansion=4):
 def is_preset(name):
     """True for a KerasHub preset name, a hub handle (kaggle://, hf://) or a local preset folder.
 
-    Example:
-    >>> is_preset("resnet_18_imagenet"), is_preset("hf://google/vit-base"), is_preset("vgg")
-    (True, True, False)
+    Examples:
+        >>> is_preset("resnet_18_imagenet"), is_preset("hf://google/vit-base"), is_preset("vgg")
+        (True, True, False)
     """
     if not isinstance(name, str):
         return False
@@ -189,9 +189,9 @@ def is_preset(name):
 def keras_hub_presets(task_class_name):
     """Built-in KerasHub preset names for a KerasHub task class ("ImageClassifier").
 
-    Example:
-    >>> "resnet_18_imagenet" in keras_hub_presets("ImageClassifier")
-    True
+    Examples:
+        >>> "resnet_18_imagenet" in keras_hub_presets("ImageClassifier")
+        True
     """
     import keras_hub
 
@@ -212,15 +212,15 @@ def load_preset(preset, component="backbone", **kwargs):
     Returns:
         The loaded object, or None for a missing optional component.
 
-    Example:
-    >>> load_preset("resnet_18_imagenet")  # doctest: +SKIP
-    <ResNetBackbone name=res_net_backbone, built=True>
-    >>> import tempfile
-    >>> load_preset(tempfile.mkstemp(suffix=".weights.h5")[1])
-    Traceback (most recent call last):
-    ...
-    toolkit.errors.ToolkitError: Preset path '...weights.h5' is a file.
-    ...
+    Examples:
+        >>> load_preset("resnet_18_imagenet")  # doctest: +SKIP
+        <ResNetBackbone name=res_net_backbone, built=True>
+        >>> import tempfile
+        >>> load_preset(tempfile.mkstemp(suffix=".weights.h5")[1])
+        Traceback (most recent call last):
+        ...
+        toolkit.errors.ToolkitError: Preset path '...weights.h5' is a file.
+        ...
     """
     import keras_hub
 
@@ -293,11 +293,11 @@ def _check_hub_reachable(preset):
 def unknown_backbone_error(name, accepted, task_name, presets=True):
     """The error for a backbone this task does not take; `accepted` lists its from-scratch names.
 
-    Example:
-    >>> print(unknown_backbone_error("vgg99", ["lenet", "vgg"], "image-classification"))
-    Unknown backbone 'vgg99'.
-    Expected: a from-scratch backbone (lenet, vgg), a KerasHub preset name, a local preset folder, or a keras.Model
-    Fix: run `toolkit list backbones --task image-classification` to see the names
+    Examples:
+        >>> print(unknown_backbone_error("vgg99", ["lenet", "vgg"], "image-classification"))
+        Unknown backbone 'vgg99'.
+        Expected: a from-scratch backbone (lenet, vgg), a KerasHub preset name, a local preset folder, or a keras.Model
+        Fix: run `toolkit list backbones --task image-classification` to see the names
     """
     pretrained = "a KerasHub preset name, a local preset folder, or a keras.Model" if presets else "or a keras.Model"
     return ToolkitError(
@@ -314,11 +314,11 @@ def copy_model(model):
     rule): fitting twice, or two tuning trials, start from the same weights,
     and one task's training never changes another's model.
 
-    Example:
-    >>> user = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
-    >>> copy = copy_model(user)
-    >>> copy is user, all((a == b).all() for a, b in zip(copy.get_weights(), user.get_weights()))
-    (False, True)
+    Examples:
+        >>> user = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+        >>> copy = copy_model(user)
+        >>> copy is user, all((a == b).all() for a, b in zip(copy.get_weights(), user.get_weights()))
+        (False, True)
     """
     try:
         copy = keras.models.clone_model(model)

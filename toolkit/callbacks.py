@@ -50,11 +50,11 @@ def default_callbacks(
     Returns:
         A list of Keras callbacks.
 
-    Example:
-    >>> import pathlib, tempfile
-    >>> cbs = default_callbacks(pathlib.Path(tempfile.mkdtemp()), phase=0, start_epoch=0)
-    >>> [type(c).__name__ for c in cbs][:3]
-    ['EarlyStopping', 'ReduceLROnPlateau', 'ModelCheckpoint']
+    Examples:
+        >>> import pathlib, tempfile
+        >>> cbs = default_callbacks(pathlib.Path(tempfile.mkdtemp()), phase=0, start_epoch=0)
+        >>> [type(c).__name__ for c in cbs][:3]
+        ['EarlyStopping', 'ReduceLROnPlateau', 'ModelCheckpoint']
     """
     checkpoints = run_dir / runs.CHECKPOINT_DIR
     checkpoints.mkdir(parents=True, exist_ok=True)
@@ -166,13 +166,13 @@ class LearningRateLog(keras.callbacks.Callback):
     header, so its columns must not change between them. The backbone's rate
     is the head's times `backbone_lr_fraction`.
 
-    Example:
-    >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
-    >>> model.compile(keras.optimizers.SGD(0.5), "mse")
-    >>> logs = {}
-    >>> callback = LearningRateLog(); callback.set_model(model); callback.on_epoch_end(0, logs)
-    >>> logs
-    {'learning_rate': 0.5}
+    Examples:
+        >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+        >>> model.compile(keras.optimizers.SGD(0.5), "mse")
+        >>> logs = {}
+        >>> callback = LearningRateLog(); callback.set_model(model); callback.on_epoch_end(0, logs)
+        >>> logs
+        {'learning_rate': 0.5}
     """
 
     def __init__(self, optimizer=None):
@@ -202,9 +202,9 @@ ESTIMATE_STEPS = 200  # an epoch at least twice this long is estimated from its 
 def duration(seconds):
     """A duration in words, rounded as an estimate should be.
 
-    Example:
-    >>> duration(2.4), duration(42), duration(754), duration(5400)
-    ('about 2 s', 'about 40 s', 'about 13 min', 'about 1.5 h')
+    Examples:
+        >>> duration(2.4), duration(42), duration(754), duration(5400)
+        ('about 2 s', 'about 40 s', 'about 13 min', 'about 1.5 h')
     """
     if seconds < 10:
         return f"about {max(1, round(seconds))} s"
@@ -224,16 +224,16 @@ class TimeEstimate(keras.callbacks.Callback):
     the first epoch as it went plus that for each epoch left in this phase (from the epoch it starts at,
     later on a resumed run) and in later phases. Early stopping may end the run sooner.
 
-    Example:
-    >>> said = []
-    >>> estimate = TimeEstimate(said.append, end_epoch=72)
-    >>> estimate.set_params({"epochs": 72, "steps": 50})
-    >>> estimate.on_epoch_begin(0)
-    >>> estimate._start -= 30  # as if: 20 s to trace, 49 steady steps in 9.8 s, validation 0.2 s
-    >>> estimate.on_train_batch_end(0); estimate._first -= 10; estimate._last = estimate._first + 9.8
-    >>> estimate.on_epoch_end(0)
-    >>> said[0][:90]
-    'Estimated: about 13 min for up to 72 epochs (30 s for the first, then about 10 s each); ea'
+    Examples:
+        >>> said = []
+        >>> estimate = TimeEstimate(said.append, end_epoch=72)
+        >>> estimate.set_params({"epochs": 72, "steps": 50})
+        >>> estimate.on_epoch_begin(0)
+        >>> estimate._start -= 30  # as if: 20 s to trace, 49 steady steps in 9.8 s, validation 0.2 s
+        >>> estimate.on_train_batch_end(0); estimate._first -= 10; estimate._last = estimate._first + 9.8
+        >>> estimate.on_epoch_end(0)
+        >>> said[0][:90]
+        'Estimated: about 13 min for up to 72 epochs (30 s for the first, then about 10 s each); ea'
     """
 
     def __init__(self, say, end_epoch, later_epochs=0, steps=ESTIMATE_STEPS):
@@ -286,12 +286,12 @@ class ProgressLines(keras.callbacks.Callback):
     epoch on a big folder is minutes of silence; its progress bar (`verbose=1`) redraws one line
     with carriage returns, which a log file turns into noise. This prints plain lines between.
 
-    Example:
-    >>> callback = ProgressLines(seconds=0)
-    >>> callback.set_params({"epochs": 3, "steps": 40})
-    >>> callback.on_epoch_begin(0)
-    >>> callback.on_train_batch_end(9, {"loss": 0.51234, "accuracy": 0.8})
-    epoch 1/3: step 10/40, loss 0.5123, accuracy 0.8000 (0 s into the epoch)
+    Examples:
+        >>> callback = ProgressLines(seconds=0)
+        >>> callback.set_params({"epochs": 3, "steps": 40})
+        >>> callback.on_epoch_begin(0)
+        >>> callback.on_train_batch_end(9, {"loss": 0.51234, "accuracy": 0.8})
+        epoch 1/3: step 10/40, loss 0.5123, accuracy 0.8000 (0 s into the epoch)
     """
 
     def __init__(self, seconds=None):

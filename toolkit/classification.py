@@ -5,6 +5,7 @@ import os
 import keras
 import numpy as np
 
+from toolkit import estimator
 from toolkit.errors import ToolkitError
 from toolkit.metrics import classification_metrics
 
@@ -17,10 +18,10 @@ class SparseCrossentropy(keras.losses.Loss):
     one-hot encodes the indices and uses `keras.losses.categorical_crossentropy`,
     which has.
 
-    Example:
-    >>> loss = SparseCrossentropy(label_smoothing=0.1)
-    >>> round(float(loss(np.array([1]), np.array([[0.1, 0.9]]))), 4)  # -(0.05 log 0.1 + 0.95 log 0.9)
-    0.2152
+    Examples:
+        >>> loss = SparseCrossentropy(label_smoothing=0.1)
+        >>> round(float(loss(np.array([1]), np.array([[0.1, 0.9]]))), 4)  # -(0.05 log 0.1 + 0.95 log 0.9)
+        0.2152
     """
 
     def __init__(self, label_smoothing=0.0, name="sparse_crossentropy", **kwargs):
@@ -41,12 +42,18 @@ class ClassifierMixin:
 
     Adds the arguments every classifier shares (see `__init__`).
 
-    Example:
-    >>> class Toy(ClassifierMixin):
-    ...     classes_ = ["cat", "dog"]
-    >>> Toy()._answers(np.array([[0.2, 0.8]]))
-    [{'label': 'dog', 'probability': 0.8, 'probabilities': {'cat': 0.2, 'dog': 0.8}}]
+    Examples:
+        >>> class Toy(ClassifierMixin):
+        ...     classes_ = ["cat", "dog"]
+        >>> Toy()._answers(np.array([[0.2, 0.8]]))
+        [{'label': 'dog', 'probability': 0.8, 'probabilities': {'cat': 0.2, 'dog': 0.8}}]
     """
+
+    _parameter_constraints = {
+        "label_smoothing": estimator.in_range(0, 1, "a fraction from 0 up to (not including) 1"),
+        "temperature": estimator.above(0),
+        "alpha": estimator.in_range(0, 1, "a fraction from 0 to 1", high_open=False),
+    }
 
     def __init__(
         self,
@@ -73,7 +80,7 @@ class ClassifierMixin:
         self.temperature = temperature
         self.alpha = alpha
 
-    def _training_model(self, model):
+    def training_model(self, model):
         """With a teacher, the `Distiller` around `model` (one per model, so every phase trains the same one)."""
         if self.teacher is None:
             return model
@@ -85,14 +92,8 @@ class ClassifierMixin:
             self._distiller = Distiller(model, teacher, temperature=self.temperature, alpha=self.alpha)
         return self._distiller
 
-    def _check_params(self):
-        super()._check_params()
-        if not 0 <= self.label_smoothing < 1:
-            raise ToolkitError(
-                f"label_smoothing={self.label_smoothing!r} is not valid.",
-                expected="a fraction from 0 up to (not including) 1",
-                fix="pass label_smoothing=0.1 (say)",
-            )
+    def _check_combinations(self):
+        super()._check_combinations()
         if isinstance(self.teacher, (str, os.PathLike)) and not (
             os.path.exists(os.path.join(self.teacher, "config.json"))
             and os.path.exists(os.path.join(self.teacher, "model.keras"))
@@ -102,14 +103,8 @@ class ClassifierMixin:
                 expected="the run_dir of a fitted classifier of the same task, or a keras.Model",
                 fix="pass clf.run_dir of a finished run",
             )
-        if not self.temperature > 0 or not 0 <= self.alpha <= 1:
-            raise ToolkitError(
-                f"temperature={self.temperature!r}, alpha={self.alpha!r} are not valid.",
-                expected="temperature > 0 and alpha between 0 and 1",
-                fix="pass temperature=4, alpha=0.5 (say)",
-            )
 
-    def _loss(self):
+    def training_loss(self):
         if self.label_smoothing:
             return SparseCrossentropy(label_smoothing=self.label_smoothing)
         return keras.losses.SparseCategoricalCrossentropy()
@@ -119,30 +114,30 @@ class ClassifierMixin:
         space["label_smoothing"] = hp.Choice("label_smoothing", [0.0, 0.1])
         return space
 
-    def _metrics(self):
+    def training_metrics(self):
         metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
         if len(self.classes_) > 5:
             metrics.append(keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top_5_accuracy"))
         return metrics
 
-    def _report_figures(self):
+    def report_figures(self):
         """The confusion matrix and per-class precision / recall / F1 of the test split (else validation)."""
-        from toolkit import report
+        from toolkit import figures
 
         scores = (self.metrics_ or {}).get("test") or (self.metrics_ or {}).get("validation") or {}
         split = "test" if (self.metrics_ or {}).get("test") else "validation"
-        figures = []
+        drawn = []
         if scores.get("confusion_matrix") is not None:
-            figures.append(
-                (f"Confusion matrix ({split})", report.confusion_figure(scores["confusion_matrix"], self.classes_))
+            drawn.append(
+                (f"Confusion matrix ({split})", figures.confusion_figure(scores["confusion_matrix"], self.classes_))
             )
         if scores.get("per_class"):
-            figures.append(
-                (f"Per-class precision, recall and F1 ({split})", report.per_class_figure(scores["per_class"]))
+            drawn.append(
+                (f"Per-class precision, recall and F1 ({split})", figures.per_class_figure(scores["per_class"]))
             )
-        return figures
+        return drawn
 
-    def _evaluate_dataset(self, dataset):
+    def score(self, dataset):
         probabilities = self.model_.predict(dataset, verbose=0)
         labels = np.concatenate([y for _, y in dataset.as_numpy_iterator()])
         return classification_metrics(labels, probabilities, self.classes_)

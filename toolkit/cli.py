@@ -56,18 +56,18 @@ def _add_task_options(parser, entry):
 def task_options(task_class, options):
     """Parses `train` option texts with each constructor argument's declared type (see `toolkit.params`).
 
-    Example:
-    >>> from tasks import SpeechClassifier
-    >>> task_options(SpeechClassifier, {"run_name": "2024", "label_pattern": "^([0-9]{1,2})_", "augment": "noise"})
-    {'run_name': '2024', 'label_pattern': '^([0-9]{1,2})_', 'augment': ('noise',)}
-    >>> task_options(SpeechClassifier, {"sample_rate": "8k"})
-    Traceback (most recent call last):
-    ...
-    toolkit.errors.ToolkitError: --sample-rate '8k' is not valid.
-    Expected: an integer, or None
-    Fix: pass --sample-rate <an integer, or None>
+    Examples:
+        >>> from tasks import SpeechClassifier
+        >>> task_options(SpeechClassifier, {"run_name": "2024", "label_pattern": "^([0-9]{1,2})_", "augment": "noise"})
+        {'run_name': '2024', 'label_pattern': '^([0-9]{1,2})_', 'augment': ('noise',)}
+        >>> task_options(SpeechClassifier, {"sample_rate": "8k"})
+        Traceback (most recent call last):
+        ...
+        toolkit.errors.ToolkitError: --sample-rate '8k' is not valid.
+        Expected: an integer, or None
+        Fix: pass --sample-rate <an integer, or None>
     """
-    annotations = task_class._param_annotations()
+    annotations = task_class.param_annotations()
     parsed = {}
     for name, value in options.items():
         if not isinstance(value, str) or name not in annotations:
@@ -88,10 +88,10 @@ def build_parser(catalog=None):
     Args:
         catalog: {task: help entry} from `toolkit.cli_catalog`; default: read from the code.
 
-    Example:
-    >>> args = build_parser().parse_args(["predict", "runs/pets", "cat.jpg"])
-    >>> args.command, args.run_dir, args.inputs
-    ('predict', 'runs/pets', ['cat.jpg'])
+    Examples:
+        >>> args = build_parser().parse_args(["predict", "runs/pets", "cat.jpg"])
+        >>> args.command, args.run_dir, args.inputs
+        ('predict', 'runs/pets', ['cat.jpg'])
     """
     if catalog is None:
         from toolkit import cli_catalog
@@ -228,7 +228,7 @@ def _list(what, task, catalog):
         from toolkit import _quiet
 
         _quiet.import_tensorflow_quietly()
-        from toolkit.task import TASKS
+        from toolkit.saving import TASKS
 
         presets = TASKS.get(task).keras_hub_presets()
         if presets:
@@ -242,12 +242,12 @@ def _list(what, task, catalog):
 def main(argv=None):
     """Entry point of the `toolkit` console script. Returns the exit status.
 
-    Example:
-    >>> main(["list", "strategies"])
-    freeze                   backbone frozen; only the head trains
-    freeze_then_unfreeze     head first with the backbone frozen, then all layers at a tenth of the rate, backbone slower
-    full                     train every layer from the start
-    0
+    Examples:
+        >>> main(["list", "strategies"])
+        freeze                   backbone frozen; only the head trains
+        freeze_then_unfreeze     head first with the backbone frozen, then all layers at a tenth of the rate, backbone slower
+        full                     train every layer from the start
+        0
     """
     from toolkit import cli_catalog
 
@@ -270,7 +270,7 @@ def main(argv=None):
     from toolkit import _quiet
 
     _quiet.import_tensorflow_quietly()
-    from toolkit.task import TASKS, load
+    from toolkit.saving import TASKS, load
 
     try:
         args = build_parser().parse_args(argv)
@@ -325,11 +325,13 @@ def main(argv=None):
         elif args.command == "report":
             from toolkit import report
 
-            print(json.dumps({"report": str(report.write_report(args.run_dir))}))
+            contents = load(args.run_dir).report_contents()
+            print(json.dumps({"report": str(report.write_report(args.run_dir, **contents))}))
         elif args.command == "compare":
             from toolkit import report
 
-            print(json.dumps({"comparison": str(report.compare(args.run_dirs, args.output))}))
+            records = [(d, t.task_name, t.metrics_, t.monitor) for d, t in ((d, load(d)) for d in args.run_dirs)]
+            print(json.dumps({"comparison": str(report.compare(records, args.output))}))
         elif args.command == "export":
             output = args.output or str(pathlib.Path(args.run_dir) / "exports" / "model")
             pathlib.Path(output).parent.mkdir(parents=True, exist_ok=True)

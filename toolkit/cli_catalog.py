@@ -33,18 +33,18 @@ def args_section(doc):
     Written here because the standard library has no docstring parser, and the
     `docstring_parser` package would be one more dependency for twenty lines.
 
-    Example:
-    >>> args_section('''Trains.
-    ...
-    ...     Args:
-    ...         epochs: most epochs to train
-    ...             (early stopping may stop sooner).
-    ...         l1, l2: penalties.
-    ...
-    ...     Returns:
-    ...         self.
-    ...     ''')
-    {'epochs': 'most epochs to train (early stopping may stop sooner).', 'l1': 'penalties.', 'l2': 'penalties.'}
+    Examples:
+        >>> args_section('''Trains.
+        ...
+        ...     Args:
+        ...         epochs: most epochs to train
+        ...             (early stopping may stop sooner).
+        ...         l1, l2: penalties.
+        ...
+        ...     Returns:
+        ...         self.
+        ...     ''')
+        {'epochs': 'most epochs to train (early stopping may stop sooner).', 'l1': 'penalties.', 'l2': 'penalties.'}
     """
     described, current, indent, inside = {}, None, None, False
     for line in inspect.cleandoc(doc or "").splitlines():
@@ -77,9 +77,9 @@ def task_entry(task_class, description=None):
     for cls in reversed(task_class.__mro__):  # a subclass's description of an argument wins
         described.update(args_section(cls.__doc__))
         described.update(args_section(getattr(cls.__dict__.get("__init__"), "__doc__", None)))
-    annotations = task_class._param_annotations()
+    annotations = task_class.param_annotations()
     options = []
-    for name, default in task_class._param_defaults().items():
+    for name, default in task_class.param_defaults().items():
         if name in NOT_ON_COMMAND_LINE:
             continue
         kind = params.describe(annotations[name]) if name in annotations else "a value"
@@ -117,7 +117,7 @@ def live(names=None):
     from toolkit import _quiet
 
     _quiet.import_tensorflow_quietly()  # a no-op unless the package was imported for --help
-    from toolkit.task import TASKS
+    from toolkit.saving import TASKS
 
     names = TASKS.available() if names is None else names
     return {name: task_entry(TASKS.get(name), TASKS.metadata(name).get("description")) for name in names}
@@ -142,8 +142,8 @@ def shipped():
     catalog = json.loads(CATALOG_FILE.read_text()) if CATALOG_FILE.exists() else {}
     catalog.setdefault("tasks", {})
     names = {point.name for point in importlib.metadata.entry_points(group="toolkit.tasks")}
-    if "toolkit.task" in sys.modules:  # tasks registered in this process, if the core is loaded already
-        names |= set(sys.modules["toolkit.task"].TASKS.available())
+    if "toolkit.saving" in sys.modules:  # tasks registered in this process, if the core is loaded already
+        names |= set(sys.modules["toolkit.saving"].TASKS.available())
     missing = sorted(names - set(catalog["tasks"]))
     if missing or not catalog.get("backbones"):
         full = live_catalog()

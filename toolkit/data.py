@@ -36,9 +36,9 @@ Splits = collections.namedtuple("Splits", ["train", "validation", "test", "info"
 def is_dataset_name(data):
     """True when `data` names a built-in dataset or a TFDS dataset, not a path.
 
-    Example:
-    >>> is_dataset_name("tfds:mnist"), is_dataset_name("photos/")
-    (True, False)
+    Examples:
+        >>> is_dataset_name("tfds:mnist"), is_dataset_name("photos/")
+        (True, False)
     """
     if not isinstance(data, str) or os.path.exists(data):
         return False
@@ -57,8 +57,8 @@ def load_tfds(spec, data_dir=None, as_supervised=True):
         (dataset, label_names): a `tf.data.Dataset` of (input, label) pairs,
         and the label names TFDS knows (or None).
 
-    Example:
-    >>> ds, names = load_tfds("tfds:mnist")  # doctest: +SKIP
+    Examples:
+        >>> ds, names = load_tfds("tfds:mnist")  # doctest: +SKIP
     """
     import tensorflow_datasets as tfds
 
@@ -129,10 +129,10 @@ def unbatched(dataset, target_rank=0):
         target_rank: the rank of one unbatched target (0: a label; 2: a (height, width) mask).
             A target of one rank more is a batch, except an (height, width, 1) mask of known size.
 
-    Example:
-    >>> ds = tf.data.Dataset.from_tensor_slices((np.zeros((5, 2)), np.arange(5))).batch(2)
-    >>> unbatched(ds).element_spec[1].shape
-    TensorShape([])
+    Examples:
+        >>> ds = tf.data.Dataset.from_tensor_slices((np.zeros((5, 2)), np.arange(5))).batch(2)
+        >>> unbatched(ds).element_spec[1].shape
+        TensorShape([])
     """
     if not isinstance(dataset.element_spec, tuple) or len(dataset.element_spec) != 2:
         raise ToolkitError(
@@ -158,11 +158,11 @@ class Stream:
     keeps the examples at `indices` (in order), so a split of a stream is a split
     of its positions. Each part reads the whole source once per pass.
 
-    Example:
-    >>> source = tf.data.Dataset.from_tensor_slices((np.arange(6) * 10, np.arange(6)))
-    >>> part = Stream(source, np.array([1, 4]), count=6)
-    >>> [int(x) for x, _ in part.dataset()], len(part)
-    ([10, 40], 2)
+    Examples:
+        >>> source = tf.data.Dataset.from_tensor_slices((np.arange(6) * 10, np.arange(6)))
+        >>> part = Stream(source, np.array([1, 4]), count=6)
+        >>> [int(x) for x, _ in part.dataset()], len(part)
+        ([10, 40], 2)
     """
 
     def __init__(self, source, indices, count):
@@ -196,9 +196,9 @@ def take(items, positions):
     """The examples of an index at `positions`: a part of a `Stream` (or of anything with `.part`),
     rows of an array, or items of a list. Every task splits positions, then takes its parts so.
 
-    Example:
-    >>> take(np.array([10, 20, 30]), [2, 0]).tolist(), take(["a", "b", "c"], [1])
-    ([30, 10], ['b'])
+    Examples:
+        >>> take(np.array([10, 20, 30]), [2, 0]).tolist(), take(["a", "b", "c"], [1])
+        ([30, 10], ['b'])
     """
     if hasattr(items, "part"):
         return items.part(positions)
@@ -210,9 +210,9 @@ def take(items, positions):
 def stream_targets(dataset, kind="example"):
     """The targets of a dataset of (input, target) pairs, in one streaming pass (inputs are not kept).
 
-    Example:
-    >>> stream_targets(tf.data.Dataset.from_tensor_slices((np.zeros((3, 2)), [b"a", b"b", b"a"])))
-    ['a', 'b', 'a']
+    Examples:
+        >>> stream_targets(tf.data.Dataset.from_tensor_slices((np.zeros((3, 2)), [b"a", b"b", b"a"])))
+        ['a', 'b', 'a']
     """
     targets = []
     for target in dataset.map(lambda x, y: y).as_numpy_iterator():
@@ -233,12 +233,12 @@ def check_finite(examples, kind):
         examples: the examples, one array each (a batch array is its examples along the first axis).
         kind: what they are ("image", "waveform"), for the message.
 
-    Example:
-    >>> check_finite([np.zeros(3), np.array([0.0, np.nan, np.inf])], "waveform")
-    Traceback (most recent call last):
-    ...
-    toolkit.errors.ToolkitError: The waveform data holds 2 NaN or infinite values (first in waveform 1).
-    ...
+    Examples:
+        >>> check_finite([np.zeros(3), np.array([0.0, np.nan, np.inf])], "waveform")
+        Traceback (most recent call last):
+        ...
+        toolkit.errors.ToolkitError: The waveform data holds 2 NaN or infinite values (first in waveform 1).
+        ...
     """
     bad, first = 0, None
     for i, example in enumerate(examples):
@@ -264,9 +264,9 @@ def derived_seed(seed, name):
     exactly when they turn one way); distinct derived seeds keep them
     independent while the run stays repeatable from `seed`.
 
-    Example:
-    >>> derived_seed(0, "augment/flip") == derived_seed(0, "augment/flip") != derived_seed(0, "augment/rotation")
-    True
+    Examples:
+        >>> derived_seed(0, "augment/flip") == derived_seed(0, "augment/flip") != derived_seed(0, "augment/rotation")
+        True
     """
     digest = hashlib.sha256(f"{seed}/{name}".encode()).digest()
     return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
@@ -275,13 +275,13 @@ def derived_seed(seed, name):
 def check_same_length(inputs, targets):
     """Raises a clear error when inputs and targets differ in length or are empty.
 
-    Example:
-    >>> check_same_length([1, 2], ["a", "b"])
-    >>> check_same_length([1, 2], ["a"])
-    Traceback (most recent call last):
-    ...
-    toolkit.errors.ToolkitError: Got 2 inputs but 1 targets.
-    ...
+    Examples:
+        >>> check_same_length([1, 2], ["a", "b"])
+        >>> check_same_length([1, 2], ["a"])
+        Traceback (most recent call last):
+        ...
+        toolkit.errors.ToolkitError: Got 2 inputs but 1 targets.
+        ...
     """
     if len(inputs) != len(targets):
         raise ToolkitError(
@@ -302,9 +302,9 @@ def encode_labels(labels, classes=None):
 
     With `classes` given (training's classes), an unknown label is an error.
 
-    Example:
-    >>> encode_labels(["cat", "dog", "cat"])
-    (array([0, 1, 0]), ['cat', 'dog'])
+    Examples:
+        >>> encode_labels(["cat", "dog", "cat"])
+        (array([0, 1, 0]), ['cat', 'dog'])
     """
     labels = [label.decode() if isinstance(label, bytes) else label for label in labels]
     labels = [label.item() if isinstance(label, np.generic) else label for label in labels]
@@ -334,11 +334,11 @@ def split(arrays, labels, fraction, seed, method="auto", groups=None):
     Returns:
         (kept_arrays, kept_labels, held_arrays, held_labels, how, kept_groups)
 
-    Example:
-    >>> x = np.arange(20); y = np.array([0, 1] * 10)
-    >>> kx, ky, hx, hy, how, _ = split([x], y, 0.2, seed=0)
-    >>> len(hx[0]), how
-    (4, 'stratified')
+    Examples:
+        >>> x = np.arange(20); y = np.array([0, 1] * 10)
+        >>> kx, ky, hx, hy, how, _ = split([x], y, 0.2, seed=0)
+        >>> len(hx[0]), how
+        (4, 'stratified')
     """
     from toolkit.splits import split_indices
 
@@ -356,10 +356,10 @@ def to_dataset(inputs, targets, batch_size, shuffle=False, seed=0, map_fn=None, 
     after it on every pass with a fresh stateless seed per example (a (2,)
     int64 tensor), so augmentation differs by epoch yet repeats by `seed`.
 
-    Example:
-    >>> ds = to_dataset(np.zeros((10, 2)), np.zeros(10), batch_size=4)
-    >>> [int(x.shape[0]) for x, _ in ds]
-    [4, 4, 2]
+    Examples:
+        >>> ds = to_dataset(np.zeros((10, 2)), np.zeros(10), batch_size=4)
+        >>> [int(x.shape[0]) for x, _ in ds]
+        [4, 4, 2]
     """
     dataset = tf.data.Dataset.from_tensor_slices((inputs, targets))
     if map_fn is not None:
@@ -381,10 +381,10 @@ def cached_batches(dataset, count, batch_size, *, cache, shuffle, seed):
     Cached examples shuffle in a buffer of up to 10,000; uncached ones (read again every epoch) in
     one of up to 1,000, so the buffer does not grow memory with the data.
 
-    Example:
-    >>> ds = cached_batches(tf.data.Dataset.range(10), 10, 4, cache=True, shuffle=True, seed=0)
-    >>> sorted(int(v) for batch in ds for v in batch)
-    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
+    Examples:
+        >>> ds = cached_batches(tf.data.Dataset.range(10), 10, 4, cache=True, shuffle=True, seed=0)
+        >>> sorted(int(v) for batch in ds for v in batch)
+        [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
     """
     if cache:
         dataset = dataset.cache()
@@ -408,25 +408,25 @@ class DataPosition:
     `skip_to(saved)` makes the passes this process has not made without reading anything, and the
     next pass reads the order the uninterrupted run read.
 
-    Example:
-    >>> ds = tf.data.Dataset.range(6).shuffle(6, seed=1, reshuffle_each_iteration=True)
-    >>> first = DataPosition(ds)
-    >>> orders = [[int(v) for v in first.dataset] for _ in range(3)]
-    >>> # As a new process would build it:
-    >>> resumed = DataPosition(tf.data.Dataset.range(6).shuffle(6, seed=1, reshuffle_each_iteration=True))
-    >>> resumed.skip_to(first.passes_done() - 1)
-    >>> [int(v) for v in resumed.dataset] == orders[-1], first.passes_done(), resumed.passes_done()
-    (True, 3, 3)
-    >>> def offset_windows():  # a random draw under a shuffle, as text generation makes one
-    ...     offset = tf.data.Dataset.random(seed=2, rerandomize_each_iteration=True).take(1)
-    ...     windows = offset.flat_map(lambda r: tf.data.Dataset.range(50).skip(r % 7).batch(5, drop_remainder=True))
-    ...     return windows.take(8).shuffle(8, seed=2, reshuffle_each_iteration=True)
-    >>> first = DataPosition(offset_windows())
-    >>> orders = [[int(v[0]) for v in first.dataset] for _ in range(3)]
-    >>> resumed = DataPosition(offset_windows())
-    >>> resumed.skip_to(2)
-    >>> [int(v[0]) for v in resumed.dataset] == orders[-1]
-    True
+    Examples:
+        >>> ds = tf.data.Dataset.range(6).shuffle(6, seed=1, reshuffle_each_iteration=True)
+        >>> first = DataPosition(ds)
+        >>> orders = [[int(v) for v in first.dataset] for _ in range(3)]
+        >>> # As a new process would build it:
+        >>> resumed = DataPosition(tf.data.Dataset.range(6).shuffle(6, seed=1, reshuffle_each_iteration=True))
+        >>> resumed.skip_to(first.passes_done() - 1)
+        >>> [int(v) for v in resumed.dataset] == orders[-1], first.passes_done(), resumed.passes_done()
+        (True, 3, 3)
+        >>> def offset_windows():  # a random draw under a shuffle, as text generation makes one
+        ...     offset = tf.data.Dataset.random(seed=2, rerandomize_each_iteration=True).take(1)
+        ...     windows = offset.flat_map(lambda r: tf.data.Dataset.range(50).skip(r % 7).batch(5, drop_remainder=True))
+        ...     return windows.take(8).shuffle(8, seed=2, reshuffle_each_iteration=True)
+        >>> first = DataPosition(offset_windows())
+        >>> orders = [[int(v[0]) for v in first.dataset] for _ in range(3)]
+        >>> resumed = DataPosition(offset_windows())
+        >>> resumed.skip_to(2)
+        >>> [int(v[0]) for v in resumed.dataset] == orders[-1]
+        True
     """
 
     def __init__(self, dataset):
@@ -479,9 +479,9 @@ def validation_floor(count):
     small to trust instead). Measured: raccoon's 16 validation images gave mAP@0.5 0.81 against 0.35 on its
     32 test images.
 
-    Example:
-    >>> validation_floor(1000), validation_floor(128), validation_floor(80), validation_floor(24)
-    (30, 30, 20, 0)
+    Examples:
+        >>> validation_floor(1000), validation_floor(128), validation_floor(80), validation_floor(24)
+        (30, 30, 20, 0)
     """
     if count < VALIDATION_FLOOR_FROM:
         return 0
@@ -492,11 +492,11 @@ def small_validation(metrics):
     """A sentence flagging a run's validation part as too small to trust (fewer than `TRUSTED_VALIDATION`
     examples), or None. Reads the run's metrics (`metrics["data"]["validation_examples"]`).
 
-    Example:
-    >>> small_validation({"data": {"validation_examples": 3}, "test": {"accuracy": 0.8}})
-    'the validation part holds only 3 examples, too few to trust its score: read the test score'
-    >>> small_validation({"data": {"validation_examples": 300}}) is None
-    True
+    Examples:
+        >>> small_validation({"data": {"validation_examples": 3}, "test": {"accuracy": 0.8}})
+        'the validation part holds only 3 examples, too few to trust its score: read the test score'
+        >>> small_validation({"data": {"validation_examples": 300}}) is None
+        True
     """
     count = ((metrics or {}).get("data") or {}).get("validation_examples")
     if not isinstance(count, int) or count >= TRUSTED_VALIDATION:
@@ -538,15 +538,15 @@ def holdout(
         is None when test_split is 0; info says where each part came from.
         With contiguous splits the order is train, validation, test.
 
-    Example:
-    >>> x = np.arange(20); y = np.array([0, 1] * 10)
-    >>> train, val, test, info = holdout([x], y, test_split=0.2, validation_split=0.1, seed=0)
-    >>> len(train[1]), len(val[1]), len(test[1]), info["test"]
-    (14, 2, 4, 'seeded split of the training data (20%, stratified)')
-    >>> x = np.arange(200); y = np.array([0, 1] * 100)  # 10% is 20: raised to 30, a validation floor
-    >>> train, val, test, info = holdout([x], y, test_split=0.2, validation_split=0.1, seed=0)
-    >>> len(train[1]), len(val[1]), len(test[1]), "raised to 30 examples" in info["validation"]
-    (130, 30, 40, True)
+    Examples:
+        >>> x = np.arange(20); y = np.array([0, 1] * 10)
+        >>> train, val, test, info = holdout([x], y, test_split=0.2, validation_split=0.1, seed=0)
+        >>> len(train[1]), len(val[1]), len(test[1]), info["test"]
+        (14, 2, 4, 'seeded split of the training data (20%, stratified)')
+        >>> x = np.arange(200); y = np.array([0, 1] * 100)  # 10% is 20: raised to 30, a validation floor
+        >>> train, val, test, info = holdout([x], y, test_split=0.2, validation_split=0.1, seed=0)
+        >>> len(train[1]), len(val[1]), len(test[1]), "raised to 30 examples" in info["validation"]
+        (130, 30, 40, True)
     """
     info = {}
     test = None
@@ -599,11 +599,11 @@ def holdout_positions(labels, validation_labels=None, validation_data=None, **sp
         (train positions, train labels, validation positions, validation labels, test or None, info);
         test is (positions, labels). With the user's validation data, its positions are 0..n-1.
 
-    Example:
-    >>> train, y, val, y_val, test, info = holdout_positions(np.array([0, 1] * 10), test_split=0.2,
-    ...                                                      validation_split=0.1, seed=0)
-    >>> len(train), len(val), len(test[0])
-    (14, 2, 4)
+    Examples:
+        >>> train, y, val, y_val, test, info = holdout_positions(np.array([0, 1] * 10), test_split=0.2,
+        ...                                                      validation_split=0.1, seed=0)
+        >>> len(train), len(val), len(test[0])
+        (14, 2, 4)
     """
     validation = None
     if validation_labels is not None:
@@ -618,9 +618,9 @@ def holdout_positions(labels, validation_labels=None, validation_data=None, **sp
 def describe(data):
     """A short description of user data for a run's info.
 
-    Example:
-    >>> describe("photos/"), describe((np.zeros(3), [1, 2, 3]))
-    ('photos/', 'tuple of arrays')
+    Examples:
+        >>> describe("photos/"), describe((np.zeros(3), [1, 2, 3]))
+        ('photos/', 'tuple of arrays')
     """
     if isinstance(data, (str, os.PathLike)):
         return str(data)
@@ -632,13 +632,13 @@ def describe(data):
 def require_two_classes(indices, classes):
     """Raises a clear error when the training labels hold fewer than two classes.
 
-    Example:
-    >>> require_two_classes(np.array([0, 1]), ["a", "b"])
-    >>> require_two_classes(np.array([1, 1]), ["a", "b"])
-    Traceback (most recent call last):
-    ...
-    toolkit.errors.ToolkitError: The training data has a single class ('b').
-    ...
+    Examples:
+        >>> require_two_classes(np.array([0, 1]), ["a", "b"])
+        >>> require_two_classes(np.array([1, 1]), ["a", "b"])
+        Traceback (most recent call last):
+        ...
+        toolkit.errors.ToolkitError: The training data has a single class ('b').
+        ...
     """
     present = sorted(set(np.asarray(indices).tolist()))
     if len(present) < 2:
@@ -662,14 +662,14 @@ def read_manifest(path, kind="data"):
     Returns:
         (absolute paths, targets), two lists of str.
 
-    Example:
-    >>> import tempfile
-    >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> _ = (folder / "a.wav").write_bytes(b"")
-    >>> _ = (folder / "list.tsv").write_text("path\\ttranscript\\na.wav\\tthree one\\n")
-    >>> paths, targets = read_manifest(folder / "list.tsv", "audio")
-    >>> pathlib.Path(paths[0]).name, targets
-    ('a.wav', ['three one'])
+    Examples:
+        >>> import tempfile
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (folder / "a.wav").write_bytes(b"")
+        >>> _ = (folder / "list.tsv").write_text("path\\ttranscript\\na.wav\\tthree one\\n")
+        >>> paths, targets = read_manifest(folder / "list.tsv", "audio")
+        >>> pathlib.Path(paths[0]).name, targets
+        ('a.wav', ['three one'])
     """
     path = pathlib.Path(path)
     with open(path, newline="", encoding="utf-8") as f:
@@ -697,12 +697,12 @@ def read_manifest(path, kind="data"):
 def existing_path(data, expected):
     """`data` as a `pathlib.Path`, or a clear error when nothing is there; `expected` lists the accepted forms.
 
-    Example:
-    >>> existing_path("no/such/folder", "a folder of images")
-    Traceback (most recent call last):
-    ...
-    toolkit.errors.ToolkitError: Data path 'no/such/folder' does not exist.
-    ...
+    Examples:
+        >>> existing_path("no/such/folder", "a folder of images")
+        Traceback (most recent call last):
+        ...
+        toolkit.errors.ToolkitError: Data path 'no/such/folder' does not exist.
+        ...
     """
     path = pathlib.Path(data)
     if not path.exists():
@@ -718,15 +718,15 @@ def read_text(path, what="data files"):
     """A text file as UTF-8 (a byte-order mark allowed), or a three-part error naming the file and the
     first byte that is not UTF-8 (`what` says which files: "annotation files").
 
-    Example:
-    >>> import tempfile
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "latin.txt"
-    >>> _ = path.write_bytes("caf\u00e9".encode("latin-1"))
-    >>> read_text(path)
-    Traceback (most recent call last):
-    ...
-    toolkit.errors.ToolkitError: '...latin.txt' is not UTF-8 text (byte 3 cannot be read).
-    ...
+    Examples:
+        >>> import tempfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "latin.txt"
+        >>> _ = path.write_bytes("caf\u00e9".encode("latin-1"))
+        >>> read_text(path)
+        Traceback (most recent call last):
+        ...
+        toolkit.errors.ToolkitError: '...latin.txt' is not UTF-8 text (byte 3 cannot be read).
+        ...
     """
     try:
         return pathlib.Path(path).read_text(encoding="utf-8-sig")

@@ -23,14 +23,14 @@ class Distiller(keras.Model):
     Both models output class probabilities; their softened forms are
     softmax(log p / T). The teacher is frozen and runs in inference mode.
 
-    Example:
-    >>> import numpy as np
-    >>> student = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
-    >>> teacher = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
-    >>> distiller = Distiller(student, teacher, temperature=2.0, alpha=0.5)
-    >>> distiller.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy())
-    >>> float(distiller.train_on_batch(np.ones((2, 4)), np.array([0, 1]))) > 0
-    True
+    Examples:
+        >>> import numpy as np
+        >>> student = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+        >>> teacher = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+        >>> distiller = Distiller(student, teacher, temperature=2.0, alpha=0.5)
+        >>> distiller.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy())
+        >>> float(distiller.train_on_batch(np.ones((2, 4)), np.array([0, 1]))) > 0
+        True
     """
 
     def __init__(self, student, teacher, temperature=4.0, alpha=0.5, **kwargs):
@@ -82,17 +82,17 @@ class Distiller(keras.Model):
 def load_teacher(teacher, classes, task_name):
     """The teacher's `keras.Model`: from a run folder (checked to be a classifier of the same classes) or as given.
 
-    Example:
-    >>> load_teacher("no/such/run", ["a", "b"], "image-classification")
-    Traceback (most recent call last):
-    ...
-    toolkit.errors.ToolkitError: 'no/such/run' is not a finished run directory (it lacks config.json or model.keras).
-    ...
+    Examples:
+        >>> load_teacher("no/such/run", ["a", "b"], "image-classification")
+        Traceback (most recent call last):
+        ...
+        toolkit.errors.ToolkitError: 'no/such/run' is not a finished run directory (it lacks config.json or model.keras).
+        ...
     """
     if isinstance(teacher, keras.Model):
         model = teacher
     else:
-        from toolkit.task import load
+        from toolkit.saving import load
 
         run = load(teacher)
         if run.task_name != task_name:

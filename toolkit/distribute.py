@@ -26,11 +26,11 @@ def make_strategy(distribution):
     "multi_worker": `MultiWorkerMirroredStrategy`, the cluster read from `TF_CONFIG`.
     "tpu": `TPUStrategy` on the TPU `TPUClusterResolver` finds.
 
-    Example:
-    >>> make_strategy(None) is None
-    True
-    >>> make_strategy("mirrored").num_replicas_in_sync >= 1
-    True
+    Examples:
+        >>> make_strategy(None) is None
+        True
+        >>> make_strategy("mirrored").num_replicas_in_sync >= 1
+        True
     """
     import tensorflow as tf
 
@@ -108,14 +108,14 @@ def _for_keras_fit(strategy_class):
 def check_tf_config():
     """The `TF_CONFIG` a multi-worker run needs: a cluster with workers and this process's task in it.
 
-    Example:
-    >>> os.environ["TF_CONFIG"] = '{"cluster": {"worker": ["localhost:1"]}, "task": {"type": "worker", "index": 3}}'
-    >>> check_tf_config()
-    Traceback (most recent call last):
-    ...
-    toolkit.errors.ToolkitError: TF_CONFIG names worker 3, and its cluster has 1 worker(s).
-    ...
-    >>> del os.environ["TF_CONFIG"]
+    Examples:
+        >>> os.environ["TF_CONFIG"] = '{"cluster": {"worker": ["localhost:1"]}, "task": {"type": "worker", "index": 3}}'
+        >>> check_tf_config()
+        Traceback (most recent call last):
+        ...
+        toolkit.errors.ToolkitError: TF_CONFIG names worker 3, and its cluster has 1 worker(s).
+        ...
+        >>> del os.environ["TF_CONFIG"]
     """
     text = os.environ.get("TF_CONFIG")
     example = (
@@ -152,10 +152,10 @@ def one_example_per_replica(dataset):
     loss of an empty batch is NaN, which ends the run. At most replicas - 1 examples of an epoch
     are left out; nothing changes without a strategy (or with one replica).
 
-    Example:
-    >>> import tensorflow as tf
-    >>> int(one_example_per_replica(tf.data.Dataset.range(5).batch(2)).cardinality())  # no strategy: unchanged
-    3
+    Examples:
+        >>> import tensorflow as tf
+        >>> int(one_example_per_replica(tf.data.Dataset.range(5).batch(2)).cardinality())  # no strategy: unchanged
+        3
     """
     import tensorflow as tf
 
@@ -187,9 +187,9 @@ def is_chief(strategy):
     """True for the one process that writes the run folder: every single-process run, and worker 0
     (or the chief) of a multi-worker one.
 
-    Example:
-    >>> is_chief(None)
-    True
+    Examples:
+        >>> is_chief(None)
+        True
     """
     resolver = getattr(getattr(strategy, "extended", None), "_cluster_resolver", None)
     if strategy is None or resolver is None or not getattr(resolver, "task_type", None):
@@ -200,9 +200,9 @@ def is_chief(strategy):
 def describe(strategy, batch_size):
     """What `metrics.json` records about how a run was spread.
 
-    Example:
-    >>> describe(None, 32)
-    {'strategy': None, 'replicas': 1, 'batch_size_per_replica': 32, 'global_batch_size': 32}
+    Examples:
+        >>> describe(None, 32)
+        {'strategy': None, 'replicas': 1, 'batch_size_per_replica': 32, 'global_batch_size': 32}
     """
     replicas = strategy.num_replicas_in_sync if strategy is not None else 1
     return {
@@ -211,3 +211,25 @@ def describe(strategy, batch_size):
         "batch_size_per_replica": batch_size,
         "global_batch_size": batch_size * replicas,
     }
+
+
+def worker_run_name(strategy, run_name):
+    """The run name this process trains under: `run_name`, or, for a multi-worker run's other workers
+    (which train in step with the chief and must not write its files), a folder of their own inside the
+    chief's, `<run_name>/workers/worker-N`, kept until the run ends so a restarted worker resumes from
+    its own backup.
+
+    Examples:
+        >>> worker_run_name(None, "first")
+        'first'
+    """
+    if is_chief(strategy):
+        return run_name
+    if run_name is None:
+        raise ToolkitError(
+            "A multi-worker run needs run_name: every worker must find the same run folder, and the "
+            "default name is each worker's own start time.",
+            expected="the same run_name= (--run-name) on every worker",
+            fix="pass run_name='...' on each worker",
+        )
+    return f"{run_name}/workers/worker-{strategy.cluster_resolver.task_id}"

@@ -17,7 +17,7 @@ import pathlib
 
 import numpy as np
 
-from toolkit.errors import ToolkitError
+from toolkit.errors import ToolkitError, require
 
 FORMATS = ("savedmodel", "litert", "onnx")
 EXAMPLES_FILE = "examples.npz"
@@ -84,7 +84,7 @@ def export(task, path, format="savedmodel", tolerance=TOLERANCE, quantize=None):
     """
     if format not in FORMATS:
         raise ToolkitError(f"format={format!r} is not valid.", expected=f"one of {FORMATS}", fix="pick one")
-    task._check_fitted()
+    task.check_fitted()
     if quantize not in (None, "int8") or (quantize and format != "litert"):
         raise ToolkitError(
             f"quantize={quantize!r} with format={format!r} is not offered.",
@@ -102,7 +102,7 @@ def export(task, path, format="savedmodel", tolerance=TOLERANCE, quantize=None):
         )
     examples = load_examples(task.run_dir)
     model = task.model_
-    form = task._export_form(format)
+    form = task.export_form(format)
     inputs = _in_model_order(form.model, form.inputs(examples))
     strings = any(np.asarray(v).dtype.kind in "US" for v in _as_list(inputs))
     if strings and format != "savedmodel":
@@ -124,6 +124,8 @@ def export(task, path, format="savedmodel", tolerance=TOLERANCE, quantize=None):
         _remove(path)
         for extra in form.files(path):
             _remove(extra)
+        if isinstance(error, ToolkitError):  # already says what to do (a missing extra)
+            raise
         raise ToolkitError(
             f"Keras could not export this {task.task_name} model as {format}: {type(error).__name__}: "
             f"{str(error).splitlines()[0][:500]}",
@@ -132,6 +134,9 @@ def export(task, path, format="savedmodel", tolerance=TOLERANCE, quantize=None):
         ) from None
     try:
         got = _run(format, path, inputs)
+    except ToolkitError:
+        _remove(path)
+        raise
     except Exception as error:  # written, but the runtime cannot load or run it (ops the converter got wrong)
         _remove(path)
         for extra in form.files(path):
@@ -211,7 +216,7 @@ def _write(model, path, format, examples, calibration=None, endpoints=()):
             archive.add_endpoint(name=name, fn=fn, input_signature=input_signature)
         archive.write_out(str(path), verbose=False)
         return
-    import tf2onnx
+    tf2onnx = require("tf2onnx", "export", "ONNX export")
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
     # Frozen here, not by `tf2onnx.convert.from_function`: its aggressive inlining leaves a constant
@@ -245,8 +250,7 @@ def _run(format, path, examples):
         loaded = tf.saved_model.load(str(path))
         return _outputs(loaded.serve(*_tensors_list(examples)))
     if format == "onnx":
-        import onnxruntime
-
+        onnxruntime = require("onnxruntime", "export", "Checking an ONNX export")
         session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         names = [i.name for i in session.get_inputs()]
         types = {"tensor(int64)": np.int64, "tensor(int32)": np.int32}
@@ -310,7 +314,7 @@ def _compare(expected, got, tolerance):
 class Form:
     """What `export` writes for a task: `model`, the function from the run's kept examples to its
     inputs, the files besides the export that the caller needs, and `notes(path)`, which writes them
-    and returns what export.json says about them. A task's `_export_form(format)` returns one."""
+    and returns what export.json says about them. A task's `export_form(format)` returns one."""
 
     def __init__(self, model, inputs=None, notes=None, files=None, endpoints=None, check=None):
         self.model = model

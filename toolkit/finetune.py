@@ -34,10 +34,10 @@ UNFREEZE_BACKBONE_FRACTION = 0.1
 def full(epochs, learning_rate, backbone_fraction=None):
     """All layers train for all epochs; the backbone at `backbone_fraction` of the head's rate (default: the same).
 
-    Example:
-    >>> phase, = full(10, 1e-3, backbone_fraction=0.1)
-    >>> phase.frozen, phase.rates
-    ((), {'backbone': 0.1})
+    Examples:
+        >>> phase, = full(10, 1e-3, backbone_fraction=0.1)
+        >>> phase.frozen, phase.rates
+        ((), {'backbone': 0.1})
     """
     return [Phase("all layers", (), learning_rate, epochs, _rates(backbone_fraction, 1.0))]
 
@@ -46,9 +46,9 @@ def full(epochs, learning_rate, backbone_fraction=None):
 def freeze(epochs, learning_rate, backbone_fraction=None):
     """The backbone stays fixed (BatchNorm statistics too); only the head trains.
 
-    Example:
-    >>> freeze(10, 1e-3)[0].frozen
-    ('backbone',)
+    Examples:
+        >>> freeze(10, 1e-3)[0].frozen
+        ('backbone',)
     """
     return [Phase("head only, backbone frozen", ("backbone",), learning_rate, epochs, {})]
 
@@ -63,9 +63,9 @@ def freeze_then_unfreeze(epochs, learning_rate, backbone_fraction=None):
 
     With a single epoch there is nothing to unfreeze into, so only the head trains.
 
-    Example:
-    >>> [(p.epochs, p.frozen, p.rates) for p in freeze_then_unfreeze(10, 1e-3)]
-    [(3, ('backbone',), {}), (7, (), {'backbone': 0.1})]
+    Examples:
+        >>> [(p.epochs, p.frozen, p.rates) for p in freeze_then_unfreeze(10, 1e-3)]
+        [(3, ('backbone',), {}), (7, (), {'backbone': 0.1})]
     """
     head_epochs = max(1, round(epochs * 0.3))
     phases = [Phase("head only, backbone frozen", ("backbone",), learning_rate, head_epochs, {})]

@@ -35,10 +35,10 @@ POOLER = re.compile(r"pooler")  # the only tensors a missing copy of is filled i
 def is_hf_folder(path):
     """True for a folder in Hugging Face's layout (config.json with "model_type"), not a KerasHub preset.
 
-    Example:
-    >>> import tempfile
-    >>> is_hf_folder(tempfile.mkdtemp())
-    False
+    Examples:
+        >>> import tempfile
+        >>> is_hf_folder(tempfile.mkdtemp())
+        False
     """
     config = pathlib.Path(str(path)) / "config.json"
     if not config.is_file():

@@ -23,9 +23,9 @@ _GREY_MODES = ("1", "L", "LA", "I", "I;16", "F", "P;L")
 def check_image_params(task):
     """Raises a clear error for an unknown `input_scaling` of an image task (None: the task's default).
 
-    Example:
-    >>> class Task: input_scaling = "unit"
-    >>> check_image_params(Task())
+    Examples:
+        >>> class Task: input_scaling = "unit"
+        >>> check_image_params(Task())
     """
     if task.input_scaling is not None and task.input_scaling not in SCALINGS:
         raise ToolkitError(
@@ -50,10 +50,10 @@ class PerImageStandardization(keras.layers.Layer):
     (measured in benchmarks/RESULTS.md, "Defaults that learn"). The deviation is
     floored at one grey level so a flat image maps to zeros.
 
-    Example:
-    >>> out = PerImageStandardization()(np.array([[[[0.0], [255.0]]]]))
-    >>> [round(float(v), 3) for v in np.ravel(out)]
-    [-1.0, 1.0]
+    Examples:
+        >>> out = PerImageStandardization()(np.array([[[[0.0], [255.0]]]]))
+        >>> [round(float(v), 3) for v in np.ravel(out)]
+        [-1.0, 1.0]
     """
 
     def __init__(self, floor=1.0, **kwargs):
@@ -74,9 +74,9 @@ class PerImageStandardization(keras.layers.Layer):
 def scaling_layer(input_scaling):
     """The layer named "rescale" for an `input_scaling` name.
 
-    Example:
-    >>> float(scaling_layer("symmetric")(np.array([[255.0]]))[0, 0])
-    1.0
+    Examples:
+        >>> float(scaling_layer("symmetric")(np.array([[255.0]]))[0, 0])
+        1.0
     """
     if input_scaling == "standardize":
         return PerImageStandardization(name="rescale")
@@ -87,9 +87,9 @@ def scaling_layer(input_scaling):
 def is_image_file(path):
     """True when the file name has an image extension (case-insensitive).
 
-    Example:
-    >>> is_image_file("cat.JPG"), is_image_file("notes.txt")
-    (True, False)
+    Examples:
+        >>> is_image_file("cat.JPG"), is_image_file("notes.txt")
+        (True, False)
     """
     return str(path).lower().endswith(IMAGE_EXTENSIONS)
 
@@ -97,13 +97,13 @@ def is_image_file(path):
 def peek(path):
     """Returns ((height, width), channels) from the file header, without decoding pixels.
 
-    Example:
-    >>> import tempfile
-    >>> from PIL import Image
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "grey.png"
-    >>> Image.new("L", (40, 30)).save(path)
-    >>> peek(path)
-    ((30, 40), 1)
+    Examples:
+        >>> import tempfile
+        >>> from PIL import Image
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "grey.png"
+        >>> Image.new("L", (40, 30)).save(path)
+        >>> peek(path)
+        ((30, 40), 1)
     """
     from PIL import Image
 
@@ -140,13 +140,13 @@ def read_image(path, size, channels):
     """Decodes one file to a uint8 array of shape (height, width, channels), resized to `size`, exactly
     as training decodes it (`decode_file`, then `resize_pixels`).
 
-    Example:
-    >>> import tempfile
-    >>> from PIL import Image
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "red.jpg"
-    >>> Image.new("RGB", (40, 30), (255, 0, 0)).save(path)
-    >>> read_image(path, (8, 8), 3).shape
-    (8, 8, 3)
+    Examples:
+        >>> import tempfile
+        >>> from PIL import Image
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "red.jpg"
+        >>> Image.new("RGB", (40, 30), (255, 0, 0)).save(path)
+        >>> read_image(path, (8, 8), 3).shape
+        (8, 8, 3)
     """
     return read_images([path], size, channels, verbose=False)[0]
 
@@ -155,14 +155,14 @@ def read_images(paths, size, channels, verbose=True):
     """Decodes many files into one uint8 array with training's own decoder (`file_dataset`), in parallel
     inside tf.data, with a progress bar for large folders; an unreadable file is named.
 
-    Example:
-    >>> import tempfile
-    >>> from PIL import Image
-    >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> for i in range(3):
-    ...     Image.new("L", (10 + i, 10)).save(folder / f"{i}.png")
-    >>> read_images(sorted(folder.iterdir()), (8, 8), 1).shape
-    (3, 8, 8, 1)
+    Examples:
+        >>> import tempfile
+        >>> from PIL import Image
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> for i in range(3):
+        ...     Image.new("L", (10 + i, 10)).save(folder / f"{i}.png")
+        >>> read_images(sorted(folder.iterdir()), (8, 8), 1).shape
+        (3, 8, 8, 1)
     """
     import tensorflow as tf
 
@@ -189,13 +189,13 @@ def read_pixels(path, channels):
     """One file's pixels at its own size, uint8 (height, width, channels), decoded as training decodes
     them (`decode_file`); an unreadable file is a three-part error naming it.
 
-    Example:
-    >>> import tempfile
-    >>> from PIL import Image
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "grey.png"
-    >>> Image.new("L", (5, 4)).save(path)
-    >>> read_pixels(path, 3).shape
-    (4, 5, 3)
+    Examples:
+        >>> import tempfile
+        >>> from PIL import Image
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "grey.png"
+        >>> Image.new("L", (5, 4)).save(path)
+        >>> read_pixels(path, 3).shape
+        (4, 5, 3)
     """
     import tensorflow as tf
 
@@ -273,16 +273,16 @@ def _pil_pixels(path, channels):
 def list_class_folders(folder):
     """Scans a folder of class subfolders. Returns (paths, labels, class_names).
 
-    Example:
-    >>> import tempfile
-    >>> from PIL import Image
-    >>> root = pathlib.Path(tempfile.mkdtemp())
-    >>> for label in ("cat", "dog"):
-    ...     (root / label).mkdir()
-    ...     Image.new("RGB", (8, 8)).save(root / label / "1.png")
-    >>> paths, labels, classes = list_class_folders(root)
-    >>> labels, classes
-    (['cat', 'dog'], ['cat', 'dog'])
+    Examples:
+        >>> import tempfile
+        >>> from PIL import Image
+        >>> root = pathlib.Path(tempfile.mkdtemp())
+        >>> for label in ("cat", "dog"):
+        ...     (root / label).mkdir()
+        ...     Image.new("RGB", (8, 8)).save(root / label / "1.png")
+        >>> paths, labels, classes = list_class_folders(root)
+        >>> labels, classes
+        (['cat', 'dog'], ['cat', 'dog'])
     """
     folder = pathlib.Path(folder)
     subfolders = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -309,11 +309,11 @@ def to_uint8_images(images, size=None, channels=None):
 
     Values are taken as pixels in 0..255.
 
-    Example:
-    >>> to_uint8_images(np.zeros((2, 8, 8))).shape  # greyscale gains a channel axis
-    (2, 8, 8, 1)
-    >>> to_uint8_images([np.zeros((8, 8, 3)), np.zeros((16, 16, 3))], size=(4, 4)).shape
-    (2, 4, 4, 3)
+    Examples:
+        >>> to_uint8_images(np.zeros((2, 8, 8))).shape  # greyscale gains a channel axis
+        (2, 8, 8, 1)
+        >>> to_uint8_images([np.zeros((8, 8, 3)), np.zeros((16, 16, 3))], size=(4, 4)).shape
+        (2, 4, 4, 3)
     """
     import tensorflow as tf
 
@@ -373,11 +373,11 @@ def to_uint8_images(images, size=None, channels=None):
 def choose_size_and_channels(images, image_size=None, verbose=True):
     """The (height, width) and channel count to train at, from the data unless given.
 
-    Example:
-    >>> choose_size_and_channels(np.zeros((5, 28, 28)))
-    ((28, 28), 1)
-    >>> choose_size_and_channels(np.zeros((5, 28, 28, 3)), image_size=32)
-    ((32, 32), 3)
+    Examples:
+        >>> choose_size_and_channels(np.zeros((5, 28, 28)))
+        ((28, 28), 1)
+        >>> choose_size_and_channels(np.zeros((5, 28, 28, 3)), image_size=32)
+        ((32, 32), 3)
     """
     if isinstance(images, data_lib.Stream):
         sizes, channels = stream_sizes(images.dataset())  # the part's own examples
@@ -430,12 +430,12 @@ def stream_dataset(stream, labels, size, channels):
 
     Pixels are taken as 0..255 values, like arrays: floats are rounded and clipped.
 
-    Example:
-    >>> import tensorflow as tf
-    >>> source = tf.data.Dataset.from_tensor_slices((np.full((3, 10, 10), 300.0), ["a", "b", "a"]))
-    >>> images = stream_dataset(data_lib.Stream(source, [0, 2], 3), np.array([0, 0]), (4, 4), 3)
-    >>> [(tuple(x.shape), int(x.numpy().max()), int(y)) for x, y in images]
-    [((4, 4, 3), 255, 0), ((4, 4, 3), 255, 0)]
+    Examples:
+        >>> import tensorflow as tf
+        >>> source = tf.data.Dataset.from_tensor_slices((np.full((3, 10, 10), 300.0), ["a", "b", "a"]))
+        >>> images = stream_dataset(data_lib.Stream(source, [0, 2], 3), np.array([0, 0]), (4, 4), 3)
+        >>> [(tuple(x.shape), int(x.numpy().max()), int(y)) for x, y in images]
+        [((4, 4, 3), 255, 0), ((4, 4, 3), 255, 0)]
     """
     import tensorflow as tf
 
@@ -447,11 +447,11 @@ def stream_dataset(stream, labels, size, channels):
 def stream_image_converter(shape, size, channels):
     """A tf function: one stream image of static `shape` -> uint8 (height, width, channels) at `size`.
 
-    Example:
-    >>> import tensorflow as tf
-    >>> convert = stream_image_converter(tf.TensorShape([None, None, 4]), (2, 2), 1)
-    >>> convert(tf.fill((5, 5, 4), 255.0)).numpy().squeeze().tolist()
-    [[255, 255], [255, 255]]
+    Examples:
+        >>> import tensorflow as tf
+        >>> convert = stream_image_converter(tf.TensorShape([None, None, 4]), (2, 2), 1)
+        >>> convert(tf.fill((5, 5, 4), 255.0)).numpy().squeeze().tolist()
+        [[255, 255], [255, 255]]
     """
     import tensorflow as tf
 
@@ -484,9 +484,9 @@ def stream_image_converter(shape, size, channels):
 def to_array(images, size, channels, verbose=True):
     """Paths or arrays -> uint8 array (N, height, width, channels).
 
-    Example:
-    >>> to_array(np.zeros((2, 28, 28)), (14, 14), 3).shape
-    (2, 14, 14, 3)
+    Examples:
+        >>> to_array(np.zeros((2, 28, 28)), (14, 14), 3).shape
+        (2, 14, 14, 3)
     """
     if len(images) and isinstance(images[0], str):
         return read_images(images, size, channels, verbose=verbose)
@@ -510,9 +510,9 @@ SIZE_SAMPLE = 1000  # files whose headers choose the image size and channels
 def header_sample(paths, seed=0, limit=SIZE_SAMPLE):
     """A seeded sample of at most `limit` paths, to learn sizes from without reading every file.
 
-    Example:
-    >>> len(header_sample([f"{i}.png" for i in range(5000)])), header_sample(["a.png"])
-    (1000, ['a.png'])
+    Examples:
+        >>> len(header_sample([f"{i}.png" for i in range(5000)])), header_sample(["a.png"])
+        (1000, ['a.png'])
     """
     if len(paths) <= limit:
         return list(paths)
@@ -523,9 +523,9 @@ def header_sample(paths, seed=0, limit=SIZE_SAMPLE):
 def capped_size(size, max_side=SCRATCH_MAX_SIDE):
     """(height, width) scaled down, aspect kept, so the longer side is at most `max_side`.
 
-    Example:
-    >>> capped_size((375, 500)), capped_size((28, 28))
-    ((48, 64), (28, 28))
+    Examples:
+        >>> capped_size((375, 500)), capped_size((28, 28))
+        ((48, 64), (28, 28))
     """
     scale = min(1.0, max_side / max(size))
     return tuple(max(1, int(round(side * scale))) for side in size)
@@ -536,14 +536,14 @@ def file_dataset(paths, labels, size, channels, shuffle_seed=None):
 
     With `shuffle_seed`, the paths are reshuffled every epoch before decoding.
 
-    Example:
-    >>> import tempfile
-    >>> from PIL import Image
-    >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> Image.new("RGB", (40, 30), (255, 0, 0)).save(folder / "red.jpg")
-    >>> image, label = next(iter(file_dataset([str(folder / "red.jpg")], [3], (8, 8), 1)))
-    >>> image.shape, image.dtype.name, int(label)
-    (TensorShape([8, 8, 1]), 'uint8', 3)
+    Examples:
+        >>> import tempfile
+        >>> from PIL import Image
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> Image.new("RGB", (40, 30), (255, 0, 0)).save(folder / "red.jpg")
+        >>> image, label = next(iter(file_dataset([str(folder / "red.jpg")], [3], (8, 8), 1)))
+        >>> image.shape, image.dtype.name, int(label)
+        (TensorShape([8, 8, 1]), 'uint8', 3)
     """
     import tensorflow as tf
 
@@ -566,10 +566,10 @@ def batched_dataset(x, y, size, channels, batch_size, *, shuffle=False, seed=0):
     they fit `MEMORY_CACHE_BYTES`, so memory stays flat as the folder grows; uncached, the
     paths are shuffled (cheap), not decoded images, so no image buffer grows with the data.
 
-    Example:
-    >>> dataset, files = batched_dataset(np.zeros((5, 4, 4, 1), np.uint8), np.arange(5), (4, 4), 1, 2)
-    >>> [tuple(images.shape) for images, _ in dataset], files
-    ([(2, 4, 4, 1), (2, 4, 4, 1), (1, 4, 4, 1)], [])
+    Examples:
+        >>> dataset, files = batched_dataset(np.zeros((5, 4, 4, 1), np.uint8), np.arange(5), (4, 4), 1, 2)
+        >>> [tuple(images.shape) for images, _ in dataset], files
+        ([(2, 4, 4, 1), (2, 4, 4, 1), (1, 4, 4, 1)], [])
     """
     import tensorflow as tf
 
@@ -601,9 +601,9 @@ def fits_in_memory(count, size, channels, budget=None):
     """True when `count` decoded uint8 images of `size` x `channels` fit the in-memory cache budget
     (`budget` bytes, default `MEMORY_CACHE_BYTES` as it is when called).
 
-    Example:
-    >>> fits_in_memory(2000, (128, 128), 3), fits_in_memory(32000, (128, 128), 3)
-    (True, False)
+    Examples:
+        >>> fits_in_memory(2000, (128, 128), 3), fits_in_memory(32000, (128, 128), 3)
+        (True, False)
     """
     return count * size[0] * size[1] * channels <= (MEMORY_CACHE_BYTES if budget is None else budget)
 
@@ -613,12 +613,12 @@ def find_unreadable(paths, limit=5):
 
     Used after a decoding error inside tf.data, whose message does not name the file.
 
-    Example:
-    >>> import tempfile
-    >>> bad = pathlib.Path(tempfile.mkdtemp()) / "bad.jpg"
-    >>> _ = bad.write_bytes(b"not an image")
-    >>> [pathlib.Path(p).name for p, _ in find_unreadable([str(bad)])]
-    ['bad.jpg']
+    Examples:
+        >>> import tempfile
+        >>> bad = pathlib.Path(tempfile.mkdtemp()) / "bad.jpg"
+        >>> _ = bad.write_bytes(b"not an image")
+        >>> [pathlib.Path(p).name for p, _ in find_unreadable([str(bad)])]
+        ['bad.jpg']
     """
     from PIL import Image
 
@@ -640,9 +640,9 @@ def explain_decode_error(error, files):
     A decoding error inside tf.data does not name its file; this finds the unreadable ones among
     the `files` the datasets read, and turns a NaN check failure of a stream into a clear message.
 
-    Example:
-    >>> explain_decode_error(ValueError("other"), []) is None
-    True
+    Examples:
+        >>> explain_decode_error(ValueError("other"), []) is None
+        True
     """
     import tensorflow as tf
 
@@ -672,13 +672,13 @@ def output_paths(items, folder, kinds, replace=False):
     number every name. Existing files are never overwritten unless `replace` (the run's own folder):
     that is an error naming one. The folder is created.
 
-    Example:
-    >>> import tempfile
-    >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> [sorted(p) for p in output_paths(["a/cat.png", np.zeros((2, 2))], folder, ["mask"])]
-    [['mask'], ['mask']]
-    >>> output_paths(["a/cat.png"], folder, ["mask"])[0]["mask"].name
-    'cat_mask.png'
+    Examples:
+        >>> import tempfile
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> [sorted(p) for p in output_paths(["a/cat.png", np.zeros((2, 2))], folder, ["mask"])]
+        [['mask'], ['mask']]
+        >>> output_paths(["a/cat.png"], folder, ["mask"])[0]["mask"].name
+        'cat_mask.png'
     """
     stems = [
         pathlib.Path(item).stem if isinstance(item, (str, os.PathLike)) else f"image_{i}"

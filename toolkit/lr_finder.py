@@ -59,11 +59,11 @@ def find_learning_rate(task, data=None, min_rate=1e-7, max_rate=1.0, steps=100):
     Returns:
         A `LearningRateFinding`; its files are in `<save_dir>/<task>/lr_find/<time>/`.
 
-    Example:
-    >>> from tasks import ImageClassifier
-    >>> finding = ImageClassifier(backbone="mlp", verbose=0, save_dir=tempfile.mkdtemp()).find_learning_rate()  # doctest: +SKIP
-    >>> 1e-4 < finding.suggested < 1e-1  # doctest: +SKIP
-    True
+    Examples:
+        >>> from tasks import ImageClassifier
+        >>> finding = ImageClassifier(backbone="mlp", verbose=0, save_dir=tempfile.mkdtemp()).find_learning_rate()  # doctest: +SKIP
+        >>> 1e-4 < finding.suggested < 1e-1  # doctest: +SKIP
+        True
     """
     if not (0 < min_rate < max_rate) or steps < 5:
         raise ToolkitError(
@@ -71,21 +71,19 @@ def find_learning_rate(task, data=None, min_rate=1e-7, max_rate=1.0, steps=100):
             expected="0 < min_rate < max_rate and steps >= 5",
             fix="use the defaults (1e-7 to 1, 100 steps)",
         )
-    task._check_params()
+    task.check_params()
     runs.check_save_dir(task.save_dir)
     # A clone: the data step sets learned attributes (classes, sizes) that must not touch the user's task.
-    probe = task._clone()
+    probe = task.clone(learning_rate_schedule="constant", verbose=task.verbose)
     keras.utils.set_random_seed(task.seed)
-    splits = probe._prepare_data(probe.default_data if data is None else data, None)
-    model = probe._new_model()
-    probe.learning_rate_schedule = "constant"
-    trainer = Trainer(probe, run_dir=None)
+    splits = probe.prepare_data(probe.default_data if data is None else data, None)
+    spec = probe.training_spec(splits)
+    trainer = Trainer(spec, run_dir=None)
     first = trainer.phases()[0]
     # The first phase's frozen parts stay frozen (with "freeze" the test tunes the head's rate);
     # one optimizer, so the rate can be set each step.
-    trainer.prepare(model, Phase("range test", first.frozen, min_rate, 1, {}), steps)
-    fit_model = probe._training_model(model)
-    rates, losses = _sweep(fit_model, probe._keras_data(splits.train), min_rate, max_rate, steps, task)
+    trainer.prepare(Phase("range test", first.frozen, min_rate, 1, {}), steps)
+    rates, losses = _sweep(spec.fit_model, spec.train, min_rate, max_rate, steps, task)
     smoothed = _smooth(losses)
     suggested, steepest = _suggest(rates, smoothed)
     folder = runs._new_timestamped_dir(pathlib.Path(task.save_dir) / runs.task_dir_name(task.task_name) / "lr_find")
@@ -96,7 +94,7 @@ def find_learning_rate(task, data=None, min_rate=1e-7, max_rate=1.0, steps=100):
         ["learning_rate", "loss", "smoothed_loss"],
     )
     _plot(rates, losses, smoothed, suggested, plot_path, task.task_name)
-    task._say(f"Suggested learning rate: {suggested:.2g} (curve: {plot_path})")
+    task.say(f"Suggested learning rate: {suggested:.2g} (curve: {plot_path})")
     return LearningRateFinding(suggested, steepest, rates, losses, smoothed, str(csv_path), str(plot_path))
 
 
@@ -140,10 +138,10 @@ def _smooth(losses):
 def _suggest(rates, smoothed):
     """(a tenth of the rate at the minimum, the rate of steepest descent before the minimum).
 
-    Example:
-    >>> rates = list(np.logspace(-5, 0, 11)); losses = [2.0, 2.0, 1.9, 1.5, 1.0, 0.6, 0.5, 0.6, 2.0, 9.0, 9.0]
-    >>> [f"{r:.0e}" for r in _suggest(rates, losses)]
-    ['1e-03', '3e-04']
+    Examples:
+        >>> rates = list(np.logspace(-5, 0, 11)); losses = [2.0, 2.0, 1.9, 1.5, 1.0, 0.6, 0.5, 0.6, 2.0, 9.0, 9.0]
+        >>> [f"{r:.0e}" for r in _suggest(rates, losses)]
+        ['1e-03', '3e-04']
     """
     smoothed = np.asarray(smoothed)
     lowest = int(np.argmin(smoothed))

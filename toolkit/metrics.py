@@ -1,5 +1,7 @@
 """Task metrics Keras does not report, computed with scikit-learn."""
 
+import warnings
+
 import numpy as np
 
 
@@ -14,12 +16,12 @@ def classification_metrics(labels, probabilities, class_names):
     Returns:
         A JSON-ready dict.
 
-    Example:
-    >>> m = classification_metrics(np.array([0, 1]), np.array([[0.9, 0.1], [0.2, 0.8]]), ["a", "b"])
-    >>> m["accuracy"], m["confusion_matrix"]
-    (1.0, [[1, 0], [0, 1]])
-    >>> classification_metrics(np.array([0, 1]), np.eye(10)[[0, 1]], list("abcdefghij"))["macro_f1"]
-    1.0
+    Examples:
+        >>> m = classification_metrics(np.array([0, 1]), np.array([[0.9, 0.1], [0.2, 0.8]]), ["a", "b"])
+        >>> m["accuracy"], m["confusion_matrix"]
+        (1.0, [[1, 0], [0, 1]])
+        >>> classification_metrics(np.array([0, 1]), np.eye(10)[[0, 1]], list("abcdefghij"))["macro_f1"]
+        1.0
     """
     from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 
@@ -57,9 +59,9 @@ def classification_metrics(labels, probabilities, class_names):
 def confusion(labels, predicted, num_classes):
     """Pixel confusion matrix (rows: truth, columns: prediction) of integer label arrays of any shape.
 
-    Example:
-    >>> confusion(np.array([[0, 1], [1, 1]]), np.array([[0, 1], [0, 1]]), 2).tolist()
-    [[1, 0], [1, 2]]
+    Examples:
+        >>> confusion(np.array([[0, 1], [1, 1]]), np.array([[0, 1], [0, 1]]), 2).tolist()
+        [[1, 0], [1, 2]]
     """
     labels = np.asarray(labels, dtype=np.int64).ravel()
     predicted = np.asarray(predicted, dtype=np.int64).ravel()
@@ -72,10 +74,10 @@ def segmentation_metrics(confusion_matrix, class_names, loss=None):
     Classes absent from both truth and prediction have no IoU (None) and are
     left out of the means, as in torchmetrics / pycocotools-style evaluation.
 
-    Example:
-    >>> m = segmentation_metrics(np.array([[1, 0], [1, 2]]), ["bg", "cell"])
-    >>> m["pixel_accuracy"], m["per_class"]["cell"]["iou"], round(m["mean_iou"], 4), round(m["dice"], 4)
-    (0.75, 0.6667, 0.5833, 0.7333)
+    Examples:
+        >>> m = segmentation_metrics(np.array([[1, 0], [1, 2]]), ["bg", "cell"])
+        >>> m["pixel_accuracy"], m["per_class"]["cell"]["iou"], round(m["mean_iou"], 4), round(m["dice"], 4)
+        (0.75, 0.6667, 0.5833, 0.7333)
     """
     matrix = np.asarray(confusion_matrix, dtype=np.float64)
     true_positive = np.diag(matrix)
@@ -113,12 +115,12 @@ def error_rates(references, hypotheses):
     between words); every other character of a reference counts as written,
     including characters the model cannot produce.
 
-    Example:
-    >>> m = error_rates(["three one four", "two"], ["three one for", "two"])
-    >>> round(m["cer"], 4), round(m["wer"], 4)
-    (0.0588, 0.25)
-    >>> round(error_rates(["Two  Five!"], ["two five"])["cer"], 4)  # the "!" counts (1 of 9); case and spaces do not
-    0.1111
+    Examples:
+        >>> m = error_rates(["three one four", "two"], ["three one for", "two"])
+        >>> round(m["cer"], 4), round(m["wer"], 4)
+        (0.0588, 0.25)
+        >>> round(error_rates(["Two  Five!"], ["two five"])["cer"], 4)  # the "!" counts (1 of 9); case and spaces do not
+        0.1111
     """
     import tensorflow as tf
 
@@ -151,11 +153,11 @@ def versus_majority(metrics):
     data, so a run that learned nothing often lands two errors above it by luck (measured: 0.34
     against 0.25 on 100 validation images, with 0.25 on the test images).
 
-    Example:
-    >>> versus_majority({"accuracy": 0.3, "confusion_matrix": [[10, 20], [15, 55]]})["better_than_majority"]
-    False
-    >>> versus_majority({"pixel_accuracy": 0.95, "confusion_matrix": [[500, 20], [30, 450]]})["majority_share"]
-    0.52
+    Examples:
+        >>> versus_majority({"accuracy": 0.3, "confusion_matrix": [[10, 20], [15, 55]]})["better_than_majority"]
+        False
+        >>> versus_majority({"pixel_accuracy": 0.95, "confusion_matrix": [[500, 20], [30, 450]]})["majority_share"]
+        0.52
     """
     matrix = metrics.get("confusion_matrix") if metrics else None
     name = "accuracy" if "accuracy" in (metrics or {}) else "pixel_accuracy"
@@ -174,6 +176,48 @@ def versus_majority(metrics):
     }
 
 
+def judged_part(metrics):
+    """("test", its scores) when a run's `metrics` have a test part, else ("validation", its scores): the
+    part a run is compared with its trivial baseline on. The validation part chose the checkpoint (and any
+    threshold), so its score flatters the run; the test part was seen only at the end."""
+    if metrics.get("test"):
+        return "test", metrics["test"]
+    return "validation", metrics.get("validation") or {}
+
+
+def compare_with_majority(metrics, task_name, image_task=False):
+    """Records in `metrics["baseline"]` how test accuracy (validation without a test part) compares with
+    always answering the most common class, and warns, with causes and what to try, when the run did no
+    better. Does nothing for metrics without a confusion matrix."""
+    part, scores = judged_part(metrics)
+    compared = versus_majority(scores)
+    if compared is None:
+        return
+    compared = {"part": part, **compared}
+    metrics["baseline"] = compared
+    if compared["better_than_majority"]:
+        return
+    compared["likely_causes"] = [
+        "training ended before the network started to learn (a short budget, or early stopping)",
+        "a learning rate that does not suit this network and data",
+        "too little data for a network trained from scratch",
+    ]
+    compared["what_to_try"] = [
+        "more epochs (--epochs) and more patience (--patience, --warmup-epochs)",
+        f"the learning-rate finder (toolkit lr-find {task_name} --data ...)",
+        f"a pretrained backbone (toolkit list backbones --task {task_name})",
+    ]
+    if image_task:
+        compared["what_to_try"].append("a smaller --image-size (fewer inputs for a small data set)")
+    warnings.warn(
+        f"This run is no better than always answering the most common class: {part} "
+        f"{compared['metric']} {compared['value']:.4f} against {compared['majority_share']:.4f} "
+        f"(within {compared['margin']:.4f}). Likely causes: {'; '.join(compared['likely_causes'])}. "
+        f'Try: {"; ".join(compared["what_to_try"])}. Recorded in metrics.json under "baseline".',
+        stacklevel=4,
+    )
+
+
 # --------------------------------------------------------------- extractive question answering
 # Written out because the official SQuAD script is not a package, and the maintained port
 # (Hugging Face `evaluate`) downloads its metric code at run time (evaluate #315); these follow the
@@ -183,9 +227,9 @@ def versus_majority(metrics):
 def normalize_answer(text):
     """SQuAD's answer normalisation: lower case, no punctuation, no articles (a, an, the), single spaces.
 
-    Example:
-    >>> normalize_answer("The  Norman-French, Army!")
-    'normanfrench army'
+    Examples:
+        >>> normalize_answer("The  Norman-French, Army!")
+        'normanfrench army'
     """
     import re
     import string
@@ -199,9 +243,9 @@ def normalize_answer(text):
 def answer_exact(reference, prediction):
     """1 when the normalised answers are equal, else 0 (the official `compute_exact`).
 
-    Example:
-    >>> answer_exact("the Eiffel Tower", "Eiffel tower."), answer_exact("Paris", "in Paris")
-    (1, 0)
+    Examples:
+        >>> answer_exact("the Eiffel Tower", "Eiffel tower."), answer_exact("Paris", "in Paris")
+        (1, 0)
     """
     return int(normalize_answer(reference) == normalize_answer(prediction))
 
@@ -210,11 +254,11 @@ def answer_f1(reference, prediction):
     """Token-overlap F1 of the normalised answers; an empty answer scores 1 only against an empty one
     (the official `compute_f1`).
 
-    Example:
-    >>> round(answer_f1("the Norman conquest of England", "Norman conquest"), 4)
-    0.6667
-    >>> answer_f1("", ""), answer_f1("", "France"), answer_f1("France", "")
-    (1, 0, 0)
+    Examples:
+        >>> round(answer_f1("the Norman conquest of England", "Norman conquest"), 4)
+        0.6667
+        >>> answer_f1("", ""), answer_f1("", "France"), answer_f1("France", "")
+        (1, 0, 0)
     """
     import collections
 
@@ -242,12 +286,12 @@ def squad_scores(references, predictions):
             "."): the official script's rule (`has_ans = bool(answers)`).
         predictions: per question, the predicted text ("" for "no answer").
 
-    Example:
-    >>> s = squad_scores([["France"], ["Rollo", "Rollo of Normandy"], []], ["France", "Rollo of", ""])
-    >>> round(s["exact_match"], 2), round(s["f1"], 2), s["has_answer_exact"], s["no_answer_f1"], s["no_answer_count"]
-    (66.67, 93.33, 50.0, 100.0, 1)
-    >>> squad_scores([["The"]], [""])["has_answer_count"]  # answerable, though "The" normalises to nothing
-    1
+    Examples:
+        >>> s = squad_scores([["France"], ["Rollo", "Rollo of Normandy"], []], ["France", "Rollo of", ""])
+        >>> round(s["exact_match"], 2), round(s["f1"], 2), s["has_answer_exact"], s["no_answer_f1"], s["no_answer_count"]
+        (66.67, 93.33, 50.0, 100.0, 1)
+        >>> squad_scores([["The"]], [""])["has_answer_count"]  # answerable, though "The" normalises to nothing
+        1
     """
     exact, f1, answerable = _per_question(references, predictions)
     scores = {"exact_match": _percent(exact), "f1": _percent(f1)}
@@ -271,11 +315,11 @@ def best_no_answer_threshold(references, predictions, no_answer_scores):
         (threshold, f1): answer when the score is at most the threshold. With no unanswerable question
         the threshold answers everything.
 
-    Example:
-    >>> refs = [["France"], [], ["Rollo"], []]
-    >>> threshold, f1 = best_no_answer_threshold(refs, ["France", "Paris", "Rollo", "Seine"], [-3.0, 2.0, 0.5, 1.0])
-    >>> threshold, f1
-    (0.75, 100.0)
+    Examples:
+        >>> refs = [["France"], [], ["Rollo"], []]
+        >>> threshold, f1 = best_no_answer_threshold(refs, ["France", "Paris", "Rollo", "Seine"], [-3.0, 2.0, 0.5, 1.0])
+        >>> threshold, f1
+        (0.75, 100.0)
     """
     _, answered, answerable = _per_question(references, predictions)
     scores = np.asarray(no_answer_scores, dtype=np.float64)
@@ -326,18 +370,18 @@ def detection_scores(ground_truth, detections, class_names, score_threshold=None
         "ap_50", "recall"}}}, each from 0 to 1; a class without boxes anywhere is left out of the means
         (COCO's rule) and is None per class.
 
-    Example:
-    >>> truth = [(np.array([[10, 10, 50, 50]]), np.array([0]))]
-    >>> found = [(np.array([[10, 10, 50, 50], [60, 60, 90, 90]]), np.array([0, 0]), np.array([0.9, 0.2]))]
-    >>> scores = detection_scores(truth, found, ["raccoon"], score_threshold=0.5)
-    >>> round(scores["map"], 3), round(scores["map_50"], 3), round(scores["per_class"]["raccoon"]["ap"], 3)
-    (1.0, 1.0, 1.0)
-    >>> scores["precision_at_threshold"], scores["recall_at_threshold"]
-    (1.0, 1.0)
-    >>> crowd = [(np.array([[0, 0, 100, 100], [10, 10, 20, 20]]), np.array([0, 0]), np.array([1, 0]))]
-    >>> inside = [(np.array([[10, 10, 20, 20], [50, 50, 70, 70]]), np.array([0, 0]), np.array([0.9, 0.8]))]
-    >>> round(detection_scores(crowd, inside, ["person"])["map"], 6)  # the second one lies in the crowd region
-    1.0
+    Examples:
+        >>> truth = [(np.array([[10, 10, 50, 50]]), np.array([0]))]
+        >>> found = [(np.array([[10, 10, 50, 50], [60, 60, 90, 90]]), np.array([0, 0]), np.array([0.9, 0.2]))]
+        >>> scores = detection_scores(truth, found, ["raccoon"], score_threshold=0.5)
+        >>> round(scores["map"], 3), round(scores["map_50"], 3), round(scores["per_class"]["raccoon"]["ap"], 3)
+        (1.0, 1.0, 1.0)
+        >>> scores["precision_at_threshold"], scores["recall_at_threshold"]
+        (1.0, 1.0)
+        >>> crowd = [(np.array([[0, 0, 100, 100], [10, 10, 20, 20]]), np.array([0, 0]), np.array([1, 0]))]
+        >>> inside = [(np.array([[10, 10, 20, 20], [50, 50, 70, 70]]), np.array([0, 0]), np.array([0.9, 0.8]))]
+        >>> round(detection_scores(crowd, inside, ["person"])["map"], 6)  # the second one lies in the crowd region
+        1.0
     """
     evaluation, present = _coco_evaluation(ground_truth, detections, class_names)
     per_class = {name: None if k not in present else {"ap": 0.0, "ap_50": 0.0, "recall": 0.0}
@@ -356,11 +400,11 @@ def best_score_threshold(ground_truth, detections, class_names):
     """The score threshold at which the detections shown to a user have the best F1 (IoU >= 0.5, matched
     by COCOeval), with the precision, recall and F1 there; 0.5 when there is nothing to choose from.
 
-    Example:
-    >>> truth = [(np.array([[10, 10, 50, 50]]), np.array([0]))]
-    >>> found = [(np.array([[10, 10, 50, 50], [60, 60, 90, 90]]), np.array([0, 0]), np.array([0.9, 0.2]))]
-    >>> best_score_threshold(truth, found, ["raccoon"])["score_threshold"]
-    0.9
+    Examples:
+        >>> truth = [(np.array([[10, 10, 50, 50]]), np.array([0]))]
+        >>> found = [(np.array([[10, 10, 50, 50], [60, 60, 90, 90]]), np.array([0, 0]), np.array([0.9, 0.2]))]
+        >>> best_score_threshold(truth, found, ["raccoon"])["score_threshold"]
+        0.9
     """
     evaluation, _ = _coco_evaluation(ground_truth, detections, class_names)
     scores, right, boxes = _matches(evaluation, ground_truth)

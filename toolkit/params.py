@@ -31,11 +31,11 @@ def _arms(annotation):
 def matches(value, annotation):
     """True when `value` fits the annotation (unions, None, bool, int, float, str, tuple[...], Literal, classes).
 
-    Example:
-    >>> matches(3, int), matches(True, int), matches(2, float), matches("x", float)
-    (True, False, True, False)
-    >>> matches(("flip",), tuple[str, ...]), matches(None, int | None), matches((64, "a"), tuple[int, int])
-    (True, True, False)
+    Examples:
+        >>> matches(3, int), matches(True, int), matches(2, float), matches("x", float)
+        (True, False, True, False)
+        >>> matches(("flip",), tuple[str, ...]), matches(None, int | None), matches((64, "a"), tuple[int, int])
+        (True, True, False)
     """
     if annotation is typing.Any:
         return True
@@ -72,11 +72,11 @@ def matches(value, annotation):
 def describe(annotation):
     """Plain words for an annotation, for error messages and `--help`.
 
-    Example:
-    >>> describe(int | tuple[int, int] | None)
-    'an integer, or a pair of integers, or None'
-    >>> describe(tuple[str, ...])
-    'a comma-separated list of strings'
+    Examples:
+        >>> describe(int | tuple[int, int] | None)
+        'an integer, or a pair of integers, or None'
+        >>> describe(tuple[str, ...])
+        'a comma-separated list of strings'
     """
     arms = _arms(annotation)
     if len(arms) > 1:
@@ -116,17 +116,17 @@ def parse(text, annotation):
     Alternatives are tried in the order they are written, so `int | tuple[int, int]`
     reads "64" as 64 and "64,48" as (64, 48); a plain `str` takes the text as it is.
 
-    Example:
-    >>> parse("2024", str | None), parse("none", str | None), parse("64,48", int | tuple[int, int] | None)
-    ('2024', None, (64, 48))
-    >>> parse("flip", tuple[str, ...]), parse(r"\\d{1,2}", str | None)
-    (('flip',), '\\\\d{1,2}')
-    >>> parse("question=q, context=passage", dict[str, str] | None)
-    {'question': 'q', 'context': 'passage'}
-    >>> parse("fast", float)
-    Traceback (most recent call last):
-    ...
-    ValueError: 'fast' is not a number
+    Examples:
+        >>> parse("2024", str | None), parse("none", str | None), parse("64,48", int | tuple[int, int] | None)
+        ('2024', None, (64, 48))
+        >>> parse("flip", tuple[str, ...]), parse(r"\\d{1,2}", str | None)
+        (('flip',), '\\\\d{1,2}')
+        >>> parse("question=q, context=passage", dict[str, str] | None)
+        {'question': 'q', 'context': 'passage'}
+        >>> parse("fast", float)
+        Traceback (most recent call last):
+        ...
+        ValueError: 'fast' is not a number
     """
     arms = _arms(annotation)
     if text.strip().lower() in _NONE_WORDS and any(arm is type(None) or arm is None for arm in arms):
@@ -188,13 +188,13 @@ def check(owner, values, annotations):
         values: {argument: value}.
         annotations: {argument: annotation}; arguments without one are not checked.
 
-    Example:
-    >>> check("ImageClassifier", {"learning_rate": "x"}, {"learning_rate": float | None})
-    Traceback (most recent call last):
-    ...
-    toolkit.errors.ToolkitError: ImageClassifier got learning_rate='x' (a str).
-    Expected: learning_rate is a number, or None
-    Fix: pass learning_rate=<a number, or None>
+    Examples:
+        >>> check("ImageClassifier", {"learning_rate": "x"}, {"learning_rate": float | None})
+        Traceback (most recent call last):
+        ...
+        toolkit.errors.ToolkitError: ImageClassifier got learning_rate='x' (a str).
+        Expected: learning_rate is a number, or None
+        Fix: pass learning_rate=<a number, or None>
     """
     for name, value in values.items():
         annotation = annotations.get(name)
@@ -214,11 +214,11 @@ def _article(word):
 def unknown_arguments_error(owner, unknown, valid):
     """The error for keyword arguments a constructor does not take, naming the closest valid ones.
 
-    Example:
-    >>> print(unknown_arguments_error("ImageClassifier", ["epoch"], ["epochs", "batch_size"]))
-    ImageClassifier got an unknown argument 'epoch' (did you mean 'epochs'?).
-    Expected: arguments among: batch_size, epochs
-    Fix: rename 'epoch' to 'epochs'
+    Examples:
+        >>> print(unknown_arguments_error("ImageClassifier", ["epoch"], ["epochs", "batch_size"]))
+        ImageClassifier got an unknown argument 'epoch' (did you mean 'epochs'?).
+        Expected: arguments among: batch_size, epochs
+        Fix: rename 'epoch' to 'epochs'
     """
     hints = {name: difflib.get_close_matches(name, valid, n=1) for name in unknown}
     described = ", ".join(
@@ -231,57 +231,3 @@ def unknown_arguments_error(owner, unknown, valid):
         expected=f"arguments among: {', '.join(sorted(valid))}",
         fix="; ".join(fixes) or "check the spelling against that list",
     )
-
-
-def _positive_sizes(value):
-    sizes = value if isinstance(value, (tuple, list)) else (value,)
-    return all(side >= 1 for side in sizes)
-
-
-# The ranges of arguments that several tasks take under one name, checked for every task in one
-# place (`Task._check_params`, after the types) so that a bad value is one clear error before any
-# data is read, not a Keras ValueError mid-build. None always passes (it means "the default").
-# Task-specific rules (a U-Net depth that divides the image size, a GAN's label smoothing) stay
-# in the task.
-RANGES = {
-    "dropout": (lambda v: 0 <= v < 1, "a fraction from 0 up to (not including) 1"),
-    "width": (lambda v: v >= 1, "an integer >= 1"),
-    "depth": (lambda v: v >= 1, "an integer >= 1"),
-    "latent_dim": (lambda v: v >= 1, "an integer >= 1"),
-    "embedding_dim": (lambda v: v >= 1, "an integer >= 1"),
-    "num_layers": (lambda v: v >= 1, "an integer >= 1"),
-    "num_mel_bins": (lambda v: v >= 1, "an integer >= 1"),
-    "beam_width": (lambda v: v >= 1, "an integer >= 1"),
-    "vocabulary_size": (lambda v: v >= 3, "an integer >= 3 (two entries are padding and unknown words)"),
-    "sequence_length": (lambda v: v >= 1, "an integer >= 1"),
-    "duration": (lambda v: v > 0, "a number of seconds > 0"),
-    "sample_rate": (lambda v: v >= 1, "a rate in Hz >= 1, e.g. 16000"),
-    "temperature": (lambda v: v > 0, "a number > 0"),
-    "alpha": (lambda v: 0 <= v <= 1, "a fraction from 0 to 1"),
-    "image_size": (_positive_sizes, "sides of at least 1 pixel"),
-}
-
-
-def check_ranges(values):
-    """Raises a three-part ToolkitError for the first value outside its range in `RANGES`.
-
-    Example:
-    >>> check_ranges({"dropout": 0.2, "duration": None, "run_name": "x"})
-    >>> check_ranges({"dropout": 2.0})
-    Traceback (most recent call last):
-    ...
-    toolkit.errors.ToolkitError: dropout=2.0 is not valid.
-    Expected: a fraction from 0 up to (not including) 1
-    Fix: pass dropout=<a fraction from 0 up to (not including) 1> (--dropout on the command line)
-    """
-    for name, value in values.items():
-        if name not in RANGES or value is None:
-            continue
-        ok, expected = RANGES[name]
-        if not ok(value):
-            flag = "--" + name.replace("_", "-")
-            raise ToolkitError(
-                f"{name}={value!r} is not valid.",
-                expected=expected,
-                fix=f"pass {name}=<{expected}> ({flag} on the command line)",
-            )

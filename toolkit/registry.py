@@ -15,15 +15,15 @@ class Registry:
             modules without importing them by name (the core never imports
             ``tasks``).
 
-    Example:
-    >>> SHAPES = Registry("shape")
-    >>> @SHAPES.register("square", sides=4)
-    ... def square():
-    ...     return "[]"
-    >>> SHAPES.get("square")()
-    '[]'
-    >>> SHAPES.available(sides=4)
-    ['square']
+    Examples:
+        >>> SHAPES = Registry("shape")
+        >>> @SHAPES.register("square", sides=4)
+        ... def square():
+        ...     return "[]"
+        >>> SHAPES.get("square")()
+        '[]'
+        >>> SHAPES.available(sides=4)
+        ['square']
     """
 
     def __init__(self, kind, entry_point_group=None):

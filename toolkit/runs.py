@@ -34,9 +34,9 @@ LOG_FILE = "log.txt"  # what the run said (data, phases, estimates, scores), wit
 def task_dir_name(task_name):
     """`image-classification` -> `image_classification`.
 
-    Example:
-    >>> task_dir_name("image-classification")
-    'image_classification'
+    Examples:
+        >>> task_dir_name("image-classification")
+        'image_classification'
     """
     return task_name.replace("-", "_")
 
@@ -47,16 +47,16 @@ def check_save_dir(save_dir):
     The folder need not exist yet: its nearest existing parent must be a folder this
     process may write in.
 
-    Example:
-    >>> import tempfile
-    >>> check_save_dir(pathlib.Path(tempfile.mkdtemp()) / "new" / "runs")
-    >>> a_file = pathlib.Path(tempfile.mkdtemp()) / "notes.txt"
-    >>> _ = a_file.write_text("x")
-    >>> check_save_dir(a_file / "runs")
-    Traceback (most recent call last):
-    ...
-    toolkit.errors.ToolkitError: save_dir '.../notes.txt/runs' cannot hold runs: '.../notes.txt' is a file, not a folder.
-    ...
+    Examples:
+        >>> import tempfile
+        >>> check_save_dir(pathlib.Path(tempfile.mkdtemp()) / "new" / "runs")
+        >>> a_file = pathlib.Path(tempfile.mkdtemp()) / "notes.txt"
+        >>> _ = a_file.write_text("x")
+        >>> check_save_dir(a_file / "runs")
+        Traceback (most recent call last):
+        ...
+        toolkit.errors.ToolkitError: save_dir '.../notes.txt/runs' cannot hold runs: '.../notes.txt' is a file, not a folder.
+        ...
     """
     path = pathlib.Path(save_dir)
     existing = path
@@ -86,21 +86,21 @@ def prepare_run_dir(save_dir, task_name, run_name=None, overwrite=False):
     user's result: it is only replaced when `overwrite` is true. Any other
     is an interrupted run, reopened so training and tuning resume.
 
-    Example:
-    >>> import tempfile
-    >>> root = tempfile.mkdtemp()
-    >>> prepare_run_dir(root, "image-classification", "first").name
-    'first'
-    >>> run_dir = prepare_run_dir(root, "image-classification", "first")  # unfinished: reopened to resume
-    >>> (run_dir / MODEL_FILE).touch()  # killed while saving: still unfinished
-    >>> prepare_run_dir(root, "image-classification", "first").name
-    'first'
-    >>> write_json(run_dir / FINISHED_FILE, {})  # now it holds a finished run
-    >>> prepare_run_dir(root, "image-classification", "first")
-    Traceback (most recent call last):
-    ...
-    toolkit.errors.ToolkitError: Run directory '...first' already holds a finished run.
-    ...
+    Examples:
+        >>> import tempfile
+        >>> root = tempfile.mkdtemp()
+        >>> prepare_run_dir(root, "image-classification", "first").name
+        'first'
+        >>> run_dir = prepare_run_dir(root, "image-classification", "first")  # unfinished: reopened to resume
+        >>> (run_dir / MODEL_FILE).touch()  # killed while saving: still unfinished
+        >>> prepare_run_dir(root, "image-classification", "first").name
+        'first'
+        >>> write_json(run_dir / FINISHED_FILE, {})  # now it holds a finished run
+        >>> prepare_run_dir(root, "image-classification", "first")
+        Traceback (most recent call last):
+        ...
+        toolkit.errors.ToolkitError: Run directory '...first' already holds a finished run.
+        ...
     """
     root = pathlib.Path(save_dir) / task_dir_name(task_name)
     if run_name is None:
@@ -120,6 +120,18 @@ def prepare_run_dir(save_dir, task_name, run_name=None, overwrite=False):
     return run_dir
 
 
+def run_folder(save_dir, task_name, run_name):
+    """`<save_dir>/<task>/<run_name>`, made if missing (a distributed search's worker writes its trials there)."""
+    folder = pathlib.Path(save_dir) / task_dir_name(task_name) / run_name
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def remove_checkpoints(run_dir):
+    """Removes a finished run's `checkpoints/` (the best weights are in model.keras by then)."""
+    shutil.rmtree(pathlib.Path(run_dir) / CHECKPOINT_DIR, ignore_errors=True)
+
+
 def is_finished(run_dir):
     """True when fit finished this run: its final marker exists.
 
@@ -127,14 +139,14 @@ def is_finished(run_dir):
     model and metrics and no checkpoints (fit removed them as its last step then).
     Anything less is a run that was interrupted, which fit resumes or completes.
 
-    Example:
-    >>> import tempfile
-    >>> run = pathlib.Path(tempfile.mkdtemp())
-    >>> (run / MODEL_FILE).touch(); (run / CHECKPOINT_DIR).mkdir()
-    >>> is_finished(run)  # killed after writing the model, before the metrics
-    False
-    >>> write_json(run / FINISHED_FILE, {}); is_finished(run)
-    True
+    Examples:
+        >>> import tempfile
+        >>> run = pathlib.Path(tempfile.mkdtemp())
+        >>> (run / MODEL_FILE).touch(); (run / CHECKPOINT_DIR).mkdir()
+        >>> is_finished(run)  # killed after writing the model, before the metrics
+        False
+        >>> write_json(run / FINISHED_FILE, {}); is_finished(run)
+        True
     """
     run_dir = pathlib.Path(run_dir)
     if (run_dir / FINISHED_FILE).exists():
@@ -177,17 +189,17 @@ class RunLock:
     Written by hand: the standard library's `fcntl.flock` does not say who holds a lock, and a
     file-based claim also holds across the network file systems that runs are often saved to.
 
-    Example:
-    >>> import tempfile
-    >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> lock = RunLock(folder).acquire()
-    >>> RunLock(folder).acquire()
-    Traceback (most recent call last):
-    ...
-    toolkit.errors.ToolkitError: Run folder '...' is in use by another training process (pid ...).
-    ...
-    >>> lock.release(); (folder / LOCK_FILE).exists()
-    False
+    Examples:
+        >>> import tempfile
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> lock = RunLock(folder).acquire()
+        >>> RunLock(folder).acquire()
+        Traceback (most recent call last):
+        ...
+        toolkit.errors.ToolkitError: Run folder '...' is in use by another training process (pid ...).
+        ...
+        >>> lock.release(); (folder / LOCK_FILE).exists()
+        False
     """
 
     def __init__(self, folder):
@@ -235,10 +247,10 @@ class RunLock:
 def is_disk_full(error):
     """True for the error a write raises on a full disk (h5py words it in its own message).
 
-    Example:
-    >>> import errno
-    >>> is_disk_full(OSError(errno.ENOSPC, "No space left on device")), is_disk_full(ValueError("x"))
-    (True, False)
+    Examples:
+        >>> import errno
+        >>> is_disk_full(OSError(errno.ENOSPC, "No space left on device")), is_disk_full(ValueError("x"))
+        (True, False)
     """
     if not isinstance(error, OSError):
         return False
@@ -273,14 +285,14 @@ def remove_dead_temporaries(folder, including_mine=False):
     A file whose writer is still running (another process on this machine) is left alone;
     `including_mine` also removes this process's own (after a write of its own failed).
 
-    Example:
-    >>> import tempfile
-    >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> _ = (folder / ".tmp-999999999-model.keras").write_bytes(b"half")
-    >>> _ = (folder / f".tmp-{os.getpid()}-metrics.json").write_text("{")
-    >>> remove_dead_temporaries(folder)
-    >>> sorted(p.name for p in folder.iterdir()) == [f".tmp-{os.getpid()}-metrics.json"]
-    True
+    Examples:
+        >>> import tempfile
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (folder / ".tmp-999999999-model.keras").write_bytes(b"half")
+        >>> _ = (folder / f".tmp-{os.getpid()}-metrics.json").write_text("{")
+        >>> remove_dead_temporaries(folder)
+        >>> sorted(p.name for p in folder.iterdir()) == [f".tmp-{os.getpid()}-metrics.json"]
+        True
     """
     for path in pathlib.Path(folder).rglob(".tmp-*-*"):
         pid = path.name.split("-")[1]
@@ -303,16 +315,78 @@ def remove_if_empty(folder):
     """Removes `folder` when it holds no file at all (only empty sub-folders): what a run that failed
     before writing anything leaves behind. A folder holding anything (checkpoints to resume from) stays.
 
-    Example:
-    >>> import tempfile
-    >>> root = pathlib.Path(tempfile.mkdtemp())
-    >>> (root / "run" / "checkpoints").mkdir(parents=True)
-    >>> remove_if_empty(root / "run"); (root / "run").exists()
-    False
+    Examples:
+        >>> import tempfile
+        >>> root = pathlib.Path(tempfile.mkdtemp())
+        >>> (root / "run" / "checkpoints").mkdir(parents=True)
+        >>> remove_if_empty(root / "run"); (root / "run").exists()
+        False
     """
     folder = pathlib.Path(folder)
     if folder.is_dir() and not any(path.is_file() and path != folder / LOG_FILE for path in folder.rglob("*")):
         shutil.rmtree(folder, ignore_errors=True)
+
+
+class Run:
+    """One training run's folder, held for the length of a `with` block: the run's life cycle in one place.
+
+    Entering makes (or reopens, to resume) `<save_dir>/<task>/<run_name>/`, takes its lock, attaches the
+    run's log and removes temporary files a killed process left. Leaving on an error removes what this
+    process half-wrote, and the folder itself (and an empty task folder) when the run wrote nothing to
+    resume from; a full disk becomes an error that says where and how much room the run needs
+    (`size_probe()`, the model, when it can be built). `finish()` writes the finished marker.
+
+    Examples:
+        >>> import tempfile
+        >>> root = tempfile.mkdtemp()
+        >>> with Run(root, "toy", "first") as run:
+        ...     _ = write_json(run.dir / METRICS_FILE, {"test": {"accuracy": 1.0}})
+        ...     run.finish()
+        >>> is_finished(run.dir), (run.dir / LOCK_FILE).exists()
+        (True, False)
+        >>> with Run(root, "toy", "second") as run:
+        ...     raise ValueError("stopped before writing anything")
+        Traceback (most recent call last):
+        ...
+        ValueError: stopped before writing anything
+        >>> run.dir.exists()
+        False
+    """
+
+    def __init__(self, save_dir, task_name, run_name=None, overwrite=False, log=None, size_probe=None):
+        self.save_dir, self.task_name, self.run_name, self.overwrite = save_dir, task_name, run_name, overwrite
+        self.log, self.size_probe = log, size_probe
+        self.dir, self.lock = None, None
+
+    def __enter__(self):
+        self.dir = prepare_run_dir(self.save_dir, self.task_name, self.run_name, self.overwrite)
+        self.lock = RunLock(self.dir).acquire()  # one process per run folder
+        if self.log is not None:
+            self.log.attach(self.dir)
+        remove_dead_temporaries(self.dir)
+        return self
+
+    def finish(self):
+        """Marks the run finished (what `is_finished` and `toolkit.load` look for)."""
+        write_json(self.dir / FINISHED_FILE, {"finished": datetime.datetime.now().isoformat(timespec="seconds")})
+
+    def discard(self):
+        """Removes the folder (a multi-worker run's other worker: the chief's folder holds the run)."""
+        self.lock.release()
+        shutil.rmtree(self.dir, ignore_errors=True)
+        remove_if_empty(self.dir.parent)
+
+    def __exit__(self, kind, error, traceback):
+        self.lock.release()  # first: the lock file would keep an otherwise empty folder from being removed
+        if error is None:
+            return False
+        remove_dead_temporaries(self.dir, including_mine=True)  # half-written files of a failed write
+        remove_if_empty(self.dir)  # a run that failed before writing anything leaves no folder,
+        remove_if_empty(self.dir.parent)  # nor an empty task folder it made in save_dir
+        if is_disk_full(error):
+            model = self.size_probe() if self.size_probe is not None else None
+            raise disk_full_error(self.dir, model) from None
+        return False
 
 
 class RunLog:
@@ -320,14 +394,14 @@ class RunLog:
     folder exists (the data summary) are held and written when it is attached; each line is appended and
     closed at once, so a killed run keeps what it said.
 
-    Example:
-    >>> import tempfile
-    >>> log = RunLog()
-    >>> log.write("Training on 100 images.")
-    >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> log.attach(folder); log.write("Estimated: about 2 min for up to 30 epochs.")
-    >>> [line[20:] for line in (folder / LOG_FILE).read_text().splitlines()]
-    ['Training on 100 images.', 'Estimated: about 2 min for up to 30 epochs.']
+    Examples:
+        >>> import tempfile
+        >>> log = RunLog()
+        >>> log.write("Training on 100 images.")
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> log.attach(folder); log.write("Estimated: about 2 min for up to 30 epochs.")
+        >>> [line[20:] for line in (folder / LOG_FILE).read_text().splitlines()]
+        ['Training on 100 images.', 'Estimated: about 2 min for up to 30 epochs.']
     """
 
     def __init__(self):
@@ -358,12 +432,12 @@ def temporary_path(path):
 def copy_atomically(source, target):
     """Copies `source` to `target` so that `target` is the old file or the whole new one, never a part.
 
-    Example:
-    >>> import tempfile
-    >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> _ = (folder / "a.h5").write_text("weights")
-    >>> copy_atomically(folder / "a.h5", folder / "a.h5.bkp"); (folder / "a.h5.bkp").read_text()
-    'weights'
+    Examples:
+        >>> import tempfile
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (folder / "a.h5").write_text("weights")
+        >>> copy_atomically(folder / "a.h5", folder / "a.h5.bkp"); (folder / "a.h5.bkp").read_text()
+        'weights'
     """
     tmp = temporary_path(target)
     shutil.copyfile(source, tmp)
@@ -376,12 +450,12 @@ def write_json(path, data):
     NaN and infinity, which JSON has no words for (Python would write `NaN`, which
     other tools refuse), are written as null.
 
-    Example:
-    >>> import tempfile, numpy as np
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "metrics.json"
-    >>> write_json(path, {"accuracy": 0.5, "f1": [float("nan"), np.float32(1.0)]})
-    >>> read_json(path)
-    {'accuracy': 0.5, 'f1': [None, 1.0]}
+    Examples:
+        >>> import tempfile, numpy as np
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "metrics.json"
+        >>> write_json(path, {"accuracy": 0.5, "f1": [float("nan"), np.float32(1.0)]})
+        >>> read_json(path)
+        {'accuracy': 0.5, 'f1': [None, 1.0]}
     """
     tmp = temporary_path(path)
     with open(tmp, "w") as f:
@@ -400,12 +474,12 @@ def write_text(path, text):
 def write_csv(path, rows, fieldnames):
     """Writes a list of dicts as CSV, atomically.
 
-    Example:
-    >>> import tempfile
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "trials.csv"
-    >>> write_csv(path, [{"trial_id": "0", "val_loss": 0.3}], ["trial_id", "val_loss"])
-    >>> path.read_text().splitlines()
-    ['trial_id,val_loss', '0,0.3']
+    Examples:
+        >>> import tempfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "trials.csv"
+        >>> write_csv(path, [{"trial_id": "0", "val_loss": 0.3}], ["trial_id", "val_loss"])
+        >>> path.read_text().splitlines()
+        ['trial_id,val_loss', '0,0.3']
     """
     tmp = temporary_path(path)
     with open(tmp, "w", newline="") as f:
@@ -418,12 +492,12 @@ def write_csv(path, rows, fieldnames):
 def save_model(model, path):
     """Saves a Keras model, atomically.
 
-    Example:
-    >>> import tempfile, keras
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / MODEL_FILE
-    >>> save_model(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]), path)
-    >>> sorted(p.name for p in path.parent.iterdir())  # no temporary file left
-    ['model.keras']
+    Examples:
+        >>> import tempfile, keras
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / MODEL_FILE
+        >>> save_model(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]), path)
+        >>> sorted(p.name for p in path.parent.iterdir())  # no temporary file left
+        ['model.keras']
     """
     tmp = temporary_path(path)
     model.save(tmp)
@@ -433,12 +507,12 @@ def save_model(model, path):
 def read_json(path):
     """Reads a JSON file the toolkit wrote.
 
-    Example:
-    >>> import tempfile
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "config.json"
-    >>> write_json(path, {"task": "image-classification"})
-    >>> read_json(path)["task"]
-    'image-classification'
+    Examples:
+        >>> import tempfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "config.json"
+        >>> write_json(path, {"task": "image-classification"})
+        >>> read_json(path)["task"]
+        'image-classification'
     """
     with open(path) as f:
         return json.load(f)
@@ -447,14 +521,14 @@ def read_json(path):
 def read_history(path):
     """Reads a CSVLogger file into {column: [values]} (empty when missing).
 
-    Example:
-    >>> import tempfile
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / HISTORY_FILE
-    >>> _ = path.write_text("epoch,loss,val_loss\\n0,0.9,1.0\\n1,0.5,NA\\n")
-    >>> read_history(path)
-    {'epoch': [0.0, 1.0], 'loss': [0.9, 0.5], 'val_loss': [1.0, None]}
-    >>> read_history(path.parent / "missing.csv")
-    {}
+    Examples:
+        >>> import tempfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / HISTORY_FILE
+        >>> _ = path.write_text("epoch,loss,val_loss\\n0,0.9,1.0\\n1,0.5,NA\\n")
+        >>> read_history(path)
+        {'epoch': [0.0, 1.0], 'loss': [0.9, 0.5], 'val_loss': [1.0, None]}
+        >>> read_history(path.parent / "missing.csv")
+        {}
     """
     path = pathlib.Path(path)
     if not path.exists():
@@ -487,9 +561,9 @@ def _strict(value):
 def versions():
     """Versions of the libraries a run was made with, for config.json.
 
-    Example:
-    >>> sorted(versions())[:2]
-    ['keras', 'keras-hub']
+    Examples:
+        >>> sorted(versions())[:2]
+        ['keras', 'keras-hub']
     """
     import importlib.metadata
 

@@ -25,7 +25,7 @@ import threading
 
 import numpy as np
 
-from toolkit.errors import ToolkitError
+from toolkit.errors import ToolkitError, require
 
 DEFAULT_MAX_UPLOAD_MB = 20
 # The JSON bodies POST /predict takes, by the task's `serving_input`: the type of each item, what the
@@ -44,11 +44,12 @@ JSON_INPUTS = {
 def make_app(task, max_upload_mb=DEFAULT_MAX_UPLOAD_MB):
     """The FastAPI application serving `task` (a fitted or loaded task).
 
-    Example:
-    >>> from toolkit import load
-    >>> app = make_app(load("saved_models/image_classification/<run>"))  # doctest: +SKIP
+    Examples:
+        >>> from toolkit import load
+        >>> app = make_app(load("saved_models/image_classification/<run>"))  # doctest: +SKIP
     """
-    import fastapi
+    fastapi = require("fastapi", "serve", "toolkit serve")
+    require("python_multipart", "serve", "toolkit serve (file uploads)")
     from fastapi.responses import JSONResponse
 
     limit = int(max_upload_mb * 1024 * 1024)
@@ -145,19 +146,18 @@ def make_app(task, max_upload_mb=DEFAULT_MAX_UPLOAD_MB):
 
 def serve(task, host="127.0.0.1", port=8000, max_upload_mb=DEFAULT_MAX_UPLOAD_MB):
     """Serves `task` with uvicorn until interrupted (Ctrl+C)."""
-    import uvicorn
-
+    uvicorn = require("uvicorn", "serve", "toolkit serve")
     uvicorn.run(make_app(task, max_upload_mb), host=host, port=port, log_level="info")
 
 
 def to_json(answer, task=None):
     """One prediction as JSON-ready data: numbers, strings and dicts stay, arrays become PNG images.
 
-    Example:
-    >>> to_json({"label": "cat", "probability": np.float32(0.5), "probabilities": {"cat": 0.5, "dog": 0.5}})
-    {'label': 'cat', 'probability': 0.5, 'probabilities': {'cat': 0.5, 'dog': 0.5}}
-    >>> sorted(to_json(np.zeros((2, 3), np.uint8)))
-    ['png_base64', 'shape']
+    Examples:
+        >>> to_json({"label": "cat", "probability": np.float32(0.5), "probabilities": {"cat": 0.5, "dog": 0.5}})
+        {'label': 'cat', 'probability': 0.5, 'probabilities': {'cat': 0.5, 'dog': 0.5}}
+        >>> sorted(to_json(np.zeros((2, 3), np.uint8)))
+        ['png_base64', 'shape']
     """
     if isinstance(answer, dict):
         return {k: to_json(v, task) for k, v in answer.items()}

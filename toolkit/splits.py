@@ -17,9 +17,9 @@ METHODS = ("auto", "stratified", "random", "grouped", "contiguous")
 def held_out_count(count, fraction):
     """How many of `count` examples a hold-out of `fraction` takes: scikit-learn's rounding, so splits match it.
 
-    Example:
-    >>> held_out_count(160, 0.125), held_out_count(19, 0.125)
-    (20, 3)
+    Examples:
+        >>> held_out_count(160, 0.125), held_out_count(19, 0.125)
+        (20, 3)
     """
     return math.ceil(count * fraction - 1e-9)
 
@@ -42,13 +42,13 @@ def split_indices(count, fraction, *, seed, method="auto", labels=None, groups=N
     Returns:
         (kept indices, held-out indices, how the split was made), the indices sorted.
 
-    Example:
-    >>> kept, held, how = split_indices(10, 0.2, seed=0, method="contiguous")
-    >>> held.tolist(), how
-    ([8, 9], 'contiguous')
-    >>> kept, held, how = split_indices(6, 0.5, seed=0, groups=["a", "a", "b", "b", "c", "c"])
-    >>> how, len(held) in (2, 4)
-    ('grouped', True)
+    Examples:
+        >>> kept, held, how = split_indices(10, 0.2, seed=0, method="contiguous")
+        >>> held.tolist(), how
+        ([8, 9], 'contiguous')
+        >>> kept, held, how = split_indices(6, 0.5, seed=0, groups=["a", "a", "b", "b", "c", "c"])
+        >>> how, len(held) in (2, 4)
+        ('grouped', True)
     """
     from sklearn.model_selection import GroupShuffleSplit, train_test_split
 

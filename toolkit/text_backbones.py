@@ -25,9 +25,9 @@ def _token_ids(sequence_length):
 def cnn(sequence_length, vocabulary_size, embedding_dim=128, width=64):
     """Convolutions of widths 3, 4 and 5 over word embeddings, each max-pooled over time (Kim 2014).
 
-    Example:
-    >>> cnn(32, 1000, embedding_dim=16, width=8).output_shape
-    (None, 24)
+    Examples:
+        >>> cnn(32, 1000, embedding_dim=16, width=8).output_shape
+        (None, 24)
     """
     ids = _token_ids(sequence_length)
     x = keras.layers.Embedding(vocabulary_size, embedding_dim)(ids)
@@ -42,11 +42,11 @@ def cnn(sequence_length, vocabulary_size, embedding_dim=128, width=64):
 def bilstm(sequence_length, vocabulary_size, embedding_dim=128, width=64, sequences=False):
     """One bidirectional LSTM layer of `width` units a direction; padding is masked.
 
-    Example:
-    >>> bilstm(32, 1000, embedding_dim=16, width=8).output_shape
-    (None, 16)
-    >>> bilstm(32, 1000, embedding_dim=16, width=8, sequences=True).output_shape
-    (None, None, 16)
+    Examples:
+        >>> bilstm(32, 1000, embedding_dim=16, width=8).output_shape
+        (None, 16)
+        >>> bilstm(32, 1000, embedding_dim=16, width=8, sequences=True).output_shape
+        (None, None, 16)
     """
     ids = _token_ids(None if sequences else sequence_length)
     x = keras.layers.Embedding(vocabulary_size, embedding_dim, mask_zero=True)(ids)
@@ -58,9 +58,9 @@ def bilstm(sequence_length, vocabulary_size, embedding_dim=128, width=64, sequen
 def gru(sequence_length, vocabulary_size, embedding_dim=128, width=64):
     """One GRU layer of `width` units reading left to right; padding is masked.
 
-    Example:
-    >>> gru(32, 1000, embedding_dim=16, width=8).output_shape
-    (None, 8)
+    Examples:
+        >>> gru(32, 1000, embedding_dim=16, width=8).output_shape
+        (None, 8)
     """
     ids = _token_ids(sequence_length)
     x = keras.layers.Embedding(vocabulary_size, embedding_dim, mask_zero=True)(ids)
@@ -75,11 +75,11 @@ def transformer(sequence_length, vocabulary_size, embedding_dim=128, width=64, n
     `width` is each block's feed-forward size; attention uses 4 heads when
     `embedding_dim` divides by 4.
 
-    Example:
-    >>> transformer(32, 1000, embedding_dim=16, width=8).output_shape
-    (None, 16)
-    >>> transformer(32, 1000, embedding_dim=16, width=8, sequences=True).output_shape
-    (None, None, 16)
+    Examples:
+        >>> transformer(32, 1000, embedding_dim=16, width=8).output_shape
+        (None, 16)
+        >>> transformer(32, 1000, embedding_dim=16, width=8, sequences=True).output_shape
+        (None, None, 16)
     """
     import keras_hub
 

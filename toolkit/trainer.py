@@ -1,16 +1,15 @@
 """The one training loop every task shares: phases, trainable groups, the recipe, callbacks, checkpoints, resume.
 
-A task supplies the pieces that differ (see `toolkit.Task`):
-    `trainable_groups(model)`: named parts that strategies freeze and give their own rates;
-    `_compile(model, make_optimizer)`: one loss or several, one optimizer or several, or a
-        model with its own `train_step` (the Keras pattern for GANs);
-    `monitor` / `monitor_mode`: the validation metric early stopping, checkpoints, the
-        plateau callback and the tuner follow, and whether higher is better;
-    `_training_model(model)`: what `fit` trains (e.g. a distillation wrapper around the model).
+The trainer never sees a task: it takes a `TrainingSpec`, the declared pieces that differ between
+tasks (the model and what Keras trains, how to compile it, its trainable groups, the monitored
+metric, the callbacks, the data) and the recipe's numbers. `Task.training_spec` writes one.
 The trainer owns everything else, the same for every task.
 """
 
+import contextlib
+import dataclasses
 import math
+import typing
 import warnings
 
 import keras
@@ -22,37 +21,97 @@ from toolkit.errors import ToolkitError
 from toolkit.finetune import STRATEGIES
 
 
-class Trainer:
-    """Trains one task's model in the run directory, phase by phase, resuming a finished phase from disk.
+@dataclasses.dataclass
+class TrainingSpec:
+    """Everything the trainer and the tuner need to train one model, declared (see `Task.training_spec`).
 
-    Args:
-        task: the `toolkit.Task` whose arguments (recipe, callbacks, patience, ...) apply.
-        run_dir: the run directory (a `pathlib.Path`); checkpoints go to its `checkpoints/`.
+    Attributes:
+        model: the task's model, trained in place (None in a search's spec: each trial builds its own).
+        compile: `compile(model, make_optimizer)`: one loss or several, one optimizer or several
+            (`make_optimizer(group)`), or a model with its own `train_step` (the Keras pattern for GANs).
+        trainable_groups: `trainable_groups(model) -> {name: [layers]}`: the parts fine-tuning
+            strategies freeze and give their own learning rates.
+        train, validation: what `keras.Model.fit` reads (validation None: the whole budget, no monitor).
+        monitor, monitor_mode: the validation metric early stopping, checkpoints, the plateau
+            callback and the tuner follow, and "min" or "max".
+        epochs, learning_rate, patience, warmup: the budget, already resolved from the defaults.
+        fit_model: what Keras trains when not `model` itself (a distillation wrapper around it).
+        callbacks: the user's callbacks, then the task's, run before the defaults.
+        say: where the trainer's lines go (the console and the run's log).
+        data_errors: a context manager turning TensorFlow's data errors into the task's clear ones.
 
-    Example:
-    >>> from tasks import ImageClassifier
-    >>> task = ImageClassifier(backbone="mlp", finetune="freeze_then_unfreeze", epochs=10)
-    >>> [p.description for p in Trainer(task, run_dir=None).phases()]
-    ['head only, backbone frozen', 'all layers, lower learning rate']
+    Examples:
+        >>> import keras
+        >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        >>> spec = TrainingSpec(model, lambda m, make: m.compile(make(), "mse"), lambda m: {"model": [m]},
+        ...                     train=None, validation=None, epochs=3, learning_rate=0.01)
+        >>> [p.description for p in Trainer(spec, run_dir=None).phases()]
+        ['all layers']
     """
 
-    def __init__(self, task, run_dir):
-        self.task = task
+    model: keras.Model | None
+    compile: typing.Callable
+    trainable_groups: typing.Callable
+    train: typing.Any
+    validation: typing.Any
+    epochs: int
+    learning_rate: float
+    monitor: str = "val_loss"
+    monitor_mode: str = "min"
+    patience: int = 5
+    warmup: int = 0
+    finetune: str = "full"
+    backbone_lr_fraction: float | None = None
+    optimizer: typing.Any = "adam"
+    learning_rate_schedule: str = "plateau"
+    weight_decay: float | None = None
+    gradient_clip: float | None = None
+    fit_model: keras.Model | None = None
+    callbacks: list = dataclasses.field(default_factory=list)
+    default_callbacks: bool = True
+    tensorboard: bool = False
+    verbose: int = 1
+    say: typing.Callable = print
+    data_errors: typing.Callable = contextlib.nullcontext
+
+    def __post_init__(self):
+        if self.fit_model is None:
+            self.fit_model = self.model
+
+
+class Trainer:
+    """Trains a `TrainingSpec`'s model in the run directory, phase by phase, resuming a finished phase from disk.
+
+    Args:
+        spec: the `TrainingSpec` (model, compile, groups, monitor, callbacks, data, budget).
+        run_dir: the run directory (a `pathlib.Path`); checkpoints go to its `checkpoints/`.
+
+    Examples:
+        >>> from tasks import ImageClassifier
+        >>> task = ImageClassifier(backbone="mlp", finetune="freeze_then_unfreeze", epochs=10)
+        >>> task.classes_, task.image_size_, task.channels_, task.augment_ = ["a", "b"], (8, 8), 1, ()  # what fit sets
+        >>> [p.description for p in Trainer(task.training_spec(), run_dir=None).phases()]
+        ['head only, backbone frozen', 'all layers, lower learning rate']
+    """
+
+    def __init__(self, spec, run_dir):
+        self.spec = spec
         self.run_dir = run_dir
 
     def phases(self):
-        task = self.task
-        return STRATEGIES.get(task.finetune)(task._epochs(), task._learning_rate(), task.backbone_lr_fraction)
+        spec = self.spec
+        return STRATEGIES.get(spec.finetune)(spec.epochs, spec.learning_rate, spec.backbone_lr_fraction)
 
     # ----------------------------------------------------------- one phase
-    def prepare(self, model, phase, steps_per_epoch):
+    def prepare(self, phase, steps_per_epoch):
         """Freezes the phase's groups and compiles the model with the phase's optimizer(s)."""
-        groups = self.task.trainable_groups(model)
+        spec = self.spec
+        groups = spec.trainable_groups(spec.model)
         for name in list(phase.frozen) + list(phase.rates):
             if name not in groups:
                 raise ToolkitError(
-                    f"finetune={self.task.finetune!r} acts on the {name!r} part of the model, which this "
-                    f"{type(self.task).__name__} model does not have (its parts: {', '.join(groups)}).",
+                    f"finetune={spec.finetune!r} acts on the {name!r} part of the model, which this "
+                    f"model does not have (its parts: {', '.join(groups)}).",
                     expected="a fine-tuning strategy for the parts this model has",
                     fix="use finetune='full' and backbone_lr_fraction=None",
                 )
@@ -62,16 +121,16 @@ class Trainer:
                 layer.trainable = name not in phase.frozen
         total_steps = steps_per_epoch * phase.epochs
         self.made = []  # the optimizers handed to the task's compile, the head's (or first group's) first
-        self.task._compile(self.task._training_model(model), self._optimizers(groups, phase, total_steps))
+        spec.compile(spec.fit_model, self._optimizers(groups, phase, total_steps))
 
     def _optimizers(self, groups, phase, total_steps):
         """`make_optimizer(group=None)`: the phase's optimizer for the whole model, or for one group alone."""
-        task = self.task
+        spec = self.spec
 
         def make(learning_rate, name=None):
-            return recipe.make_optimizer(task.optimizer, learning_rate, task.weight_decay, task.gradient_clip, name)
+            return recipe.make_optimizer(spec.optimizer, learning_rate, spec.weight_decay, spec.gradient_clip, name)
 
-        rate = recipe.learning_rate_value(task.learning_rate_schedule, phase.learning_rate, total_steps)
+        rate = recipe.learning_rate_value(spec.learning_rate_schedule, phase.learning_rate, total_steps)
 
         def make_optimizer(group=None):
             optimizer = _make_optimizer(group)
@@ -99,39 +158,36 @@ class Trainer:
         return make_optimizer
 
     # --------------------------------------------------------------- phases
-    def fit(self, model, train, validation, data_position=None):
-        """Runs the strategy's phases on `model` (trained in place); a finished phase is loaded on resume.
+    def fit(self, data_position=None):
+        """Runs the strategy's phases on the spec's model (trained in place); a finished phase is loaded on resume.
 
         Args:
-            model: the task's model.
-            train: the training data (a split part; the task's `_keras_data` unwraps it).
-            validation: the validation part, or None to train for the fixed budget of `epochs`.
-            data_position: the `toolkit.data.DataPosition` of `train`'s data when a search already
+            data_position: the `toolkit.data.DataPosition` of the training data when a search already
                 read it (training goes on from there); None: a new one.
 
         Returns:
             The history: {metric: [value per epoch]} over all phases.
         """
-        task = self.task
+        spec = self.spec
+        model = spec.model
         phases = self.phases()
         checkpoints = self.run_dir / runs.CHECKPOINT_DIR
         checkpoints.mkdir(parents=True, exist_ok=True)
         # Read through a pass counter, saved with each backup: a resumed run reads the shuffle and
         # augmentation order an uninterrupted one would have read.
-        position = data_position or DataPosition(task._keras_data(train))
+        position = data_position or DataPosition(spec.train)
         keras_train = distribute.one_example_per_replica(position.dataset)
-        keras_validation = (
-            distribute.one_example_per_replica(task._keras_data(validation)) if validation is not None else None
-        )
-        monitor = task.monitor if validation is not None else None
-        steps = schedule_steps(task, keras_train)
-        fit_model = task._training_model(model)
+        validation = spec.validation
+        keras_validation = distribute.one_example_per_replica(validation) if validation is not None else None
+        monitor = spec.monitor if validation is not None else None
+        steps = schedule_steps(spec, keras_train)
+        fit_model = spec.fit_model
         history, epoch, estimated = {}, 0, False
         for i, phase in enumerate(phases):
             done_file = checkpoints / f"phase_{i}_done.json"
             weights_file = checkpoints / f"phase_{i}_final.weights.h5"
             if done_file.exists():
-                task._say(f"Phase {i + 1}/{len(phases)} ({phase.description}) finished before; loading its weights.")
+                spec.say(f"Phase {i + 1}/{len(phases)} ({phase.description}) finished before; loading its weights.")
                 model.load_weights(weights_file)
                 done = runs.read_json(done_file)
                 epoch = done["next_epoch"]
@@ -140,35 +196,35 @@ class Trainer:
                 continue
             self._say_if_resuming(checkpoints / f"phase_{i}_backup", i, len(phases))
             rates = "".join(f", {g} at {f:g}x" for g, f in phase.rates.items())
-            task._say(
-                f"Phase {i + 1}/{len(phases)}: {phase.description}; {_optimizer_name(task.optimizer)}, learning rate "
-                f"{phase.learning_rate:g} ({task.learning_rate_schedule}){rates}, up to {phase.epochs} epochs"
+            spec.say(
+                f"Phase {i + 1}/{len(phases)}: {phase.description}; {_optimizer_name(spec.optimizer)}, learning rate "
+                f"{phase.learning_rate:g} ({spec.learning_rate_schedule}){rates}, up to {phase.epochs} epochs"
                 + ("." if monitor else ", no validation data: the whole budget.")
             )
-            self.prepare(model, phase, steps)
-            callbacks = list(task.callbacks or []) + task._task_callbacks(validation)
-            if task.default_callbacks:
+            self.prepare(phase, steps)
+            callbacks = list(spec.callbacks)
+            if spec.default_callbacks:
                 callbacks += default_callbacks(
                     self.run_dir,
                     i,
                     epoch,
                     monitor=monitor,
-                    mode=task.monitor_mode,
-                    patience=task._patience(),
-                    warmup=task._warmup_epochs(),
-                    plateau=task.learning_rate_schedule == "plateau",
+                    mode=spec.monitor_mode,
+                    patience=spec.patience,
+                    warmup=spec.warmup,
+                    plateau=spec.learning_rate_schedule == "plateau",
                     optimizer=self.made[0] if self.made else None,
-                    tensorboard=task.tensorboard,
+                    tensorboard=spec.tensorboard,
                     data_position=position,
                 )
             if not estimated:  # once a run: after the first epoch it trains (or its first steps)
                 later = sum(p.epochs for p in phases[i + 1 :])
-                callbacks.append(TimeEstimate(task._say, epoch + phase.epochs, later))
+                callbacks.append(TimeEstimate(spec.say, epoch + phase.epochs, later))
                 estimated = True
-            if task._keras_verbose() == 2:  # not a terminal: Keras prints only at each epoch's end
+            if spec.verbose == 2:  # not a terminal: Keras prints only at each epoch's end
                 callbacks.append(ProgressLines())
             fit_model._initial_epoch = None  # set by a previous phase's BackupAndRestore; this phase starts at `epoch`
-            with task._data_errors():
+            with spec.data_errors():
                 result = fit_model.fit(
                     keras_train,
                     validation_data=keras_validation,
@@ -176,7 +232,7 @@ class Trainer:
                     epochs=epoch + phase.epochs,
                     callbacks=callbacks,
                     shuffle=False,  # the training dataset shuffles itself
-                    verbose=task._keras_verbose(),
+                    verbose=spec.verbose,
                 )
             _fail_on_non_finite_loss(result.history, epoch)
             best_file = checkpoints / f"phase_{i}_best.weights.h5"
@@ -196,7 +252,7 @@ class Trainer:
                 done_file, {"next_epoch": epoch, "history": result.history, "data_passes": position.passes_done()}
             )
             _extend(history, result.history)
-        self._compile_for_saving(model)
+        self._compile_for_saving()
         return history
 
     def _say_if_resuming(self, backup_dir, phase, phases):
@@ -209,26 +265,28 @@ class Trainer:
         except (OSError, ValueError, KeyError, TypeError):  # BackupAndRestore itself falls back or fails loudly
             done = None
         where = f"epoch {done + 1}" if done is not None else "its last backup"
-        self.task._say(
+        self.spec.say(
             f"Resuming from {where} of run '{self.run_dir.name}' (phase {phase + 1}/{phases} was interrupted; "
             f"its backup is in {backup_dir})."
         )
 
-    def _compile_for_saving(self, model):
+    def _compile_for_saving(self):
         """Compiles the trained model with one plain optimizer, all layers trainable.
 
         A run's optimizer may hold per-group optimizers keyed by variable, which
         do not serialise; the saved `model.keras` is compiled as a user would
         compile it, ready for `model_.fit` or `model_.evaluate`.
         """
-        for layers in self.task.trainable_groups(model).values():
+        spec = self.spec
+        model = spec.model
+        for layers in spec.trainable_groups(model).values():
             for layer in layers:
                 layer.trainable = True
-        task = self.task
-        rate = task._learning_rate()
-        self.task._compile(
+        spec.compile(
             model,
-            lambda group=None: recipe.make_optimizer(task.optimizer, rate, task.weight_decay, task.gradient_clip),
+            lambda group=None: recipe.make_optimizer(
+                spec.optimizer, spec.learning_rate, spec.weight_decay, spec.gradient_clip
+            ),
         )
         if model.optimizer is not None and not model.optimizer.built:
             # Built now, so the saved optimizer has the variables a reload builds (Keras warns otherwise).
@@ -241,13 +299,13 @@ def _fail_on_non_finite_loss(history, first_epoch):
     The run is then not saved as finished: a model with NaN weights and a `"loss": NaN`
     in metrics.json would pass for a result.
 
-    Example:
-    >>> _fail_on_non_finite_loss({"loss": [0.5, 0.4]}, 0)
-    >>> _fail_on_non_finite_loss({"loss": [0.5, float("nan")]}, 0)
-    Traceback (most recent call last):
-    ...
-    toolkit.errors.ToolkitError: The training loss became nan in epoch 2; the run stopped and was not saved as finished.
-    ...
+    Examples:
+        >>> _fail_on_non_finite_loss({"loss": [0.5, 0.4]}, 0)
+        >>> _fail_on_non_finite_loss({"loss": [0.5, float("nan")]}, 0)
+        Traceback (most recent call last):
+        ...
+        toolkit.errors.ToolkitError: The training loss became nan in epoch 2; the run stopped and was not saved as finished.
+        ...
     """
     for name, values in history.items():
         if "loss" in name and not name.startswith("val_") and values and not math.isfinite(values[-1]):
@@ -260,27 +318,27 @@ def _fail_on_non_finite_loss(history, first_epoch):
             )
 
 
-def schedule_steps(task, dataset):
-    """Training steps per epoch where the task's schedule needs them (cosine, one-cycle); else 1, without a pass.
+def schedule_steps(spec, dataset):
+    """Training steps per epoch where the spec's schedule needs them (cosine, one-cycle); else 1, without a pass.
 
-    Example:
-    >>> from types import SimpleNamespace
-    >>> import tensorflow as tf
-    >>> schedule_steps(SimpleNamespace(learning_rate_schedule="plateau"), tf.data.Dataset.range(10).batch(4))
-    1
+    Examples:
+        >>> from types import SimpleNamespace
+        >>> import tensorflow as tf
+        >>> schedule_steps(SimpleNamespace(learning_rate_schedule="plateau"), tf.data.Dataset.range(10).batch(4))
+        1
     """
-    return 1 if task.learning_rate_schedule in ("plateau", "constant") else steps_per_epoch(dataset)
+    return 1 if spec.learning_rate_schedule in ("plateau", "constant") else steps_per_epoch(dataset)
 
 
 def steps_per_epoch(dataset):
     """Batches in one pass of `dataset` (counted once when tf.data does not know it).
 
-    Example:
-    >>> import tensorflow as tf
-    >>> steps_per_epoch(tf.data.Dataset.range(10).batch(4))
-    3
-    >>> steps_per_epoch(tf.data.Dataset.range(10).filter(lambda x: x < 5).batch(2))
-    3
+    Examples:
+        >>> import tensorflow as tf
+        >>> steps_per_epoch(tf.data.Dataset.range(10).batch(4))
+        3
+        >>> steps_per_epoch(tf.data.Dataset.range(10).filter(lambda x: x < 5).batch(2))
+        3
     """
     import tensorflow as tf
 

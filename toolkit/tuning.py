@@ -11,9 +11,9 @@ which also trains the winner) and any number of workers run trials
 """
 
 import os
-import pathlib
 import socket
 import time
+import typing
 
 import keras
 import keras_tuner
@@ -25,35 +25,47 @@ from toolkit.errors import ToolkitError
 from toolkit.trainer import Trainer, steps_per_epoch
 
 
+class Search(typing.NamedTuple):
+    """What a search tries, declared by the task (see `Task.search`): the tuner, its trial budget and
+    seed, `overrides(hp)` (the constructor arguments a trial changes, `Task.search_space`) and
+    `build(hp)` (a trial's `TrainingSpec`, with a fresh model from a clone of the task)."""
+
+    name: str
+    tuner: str
+    max_trials: int
+    seed: int
+    overrides: typing.Callable
+    build: typing.Callable
+
+
 class TaskHyperModel(keras_tuner.HyperModel):
-    """Builds a trial's model from a clone of the task with the trial's overrides.
+    """Builds a trial's model from the search's `build(hp)` (a clone of the task with the trial's overrides).
 
     Trials train the first phase of the fine-tuning strategy (all layers for
     "full", the head for the others); the winner is then trained with the
     whole strategy. Each build copies a user's `keras.Model` backbone afresh,
     so every trial starts from the same weights.
 
-    Example:
-    >>> import keras_tuner
-    >>> from tasks import ImageClassifier
-    >>> task = ImageClassifier(backbone="mlp")
-    >>> task.classes_, task.image_size_, task.channels_, task.augment_ = ["a", "b"], (8, 8), 1, ()  # what fit sets
-    >>> model = TaskHyperModel(task).build(keras_tuner.HyperParameters())
-    >>> model.output_shape
-    (None, 2)
+    Examples:
+        >>> import keras_tuner
+        >>> from tasks import ImageClassifier
+        >>> task = ImageClassifier(backbone="mlp")
+        >>> task.classes_, task.image_size_, task.channels_, task.augment_ = ["a", "b"], (8, 8), 1, ()  # what fit sets
+        >>> model = TaskHyperModel(task.search()).build(keras_tuner.HyperParameters())
+        >>> model.output_shape
+        (None, 2)
     """
 
-    def __init__(self, task, steps_per_epoch=1):
-        super().__init__(name=task.task_name)
-        self.task = task
+    def __init__(self, search, steps_per_epoch=1):
+        super().__init__(name=search.name)
+        self.search = search
         self.steps_per_epoch = steps_per_epoch
 
     def build(self, hp):
-        trial_task = self.task._clone(**self.task.search_space(hp))
-        model = trial_task._new_model()
-        trainer = Trainer(trial_task, run_dir=None)
-        trainer.prepare(model, trainer.phases()[0], self.steps_per_epoch)
-        return trial_task._training_model(model)
+        spec = self.search.build(hp)
+        trainer = Trainer(spec, run_dir=None)
+        trainer.prepare(trainer.phases()[0], self.steps_per_epoch)
+        return spec.fit_model
 
 
 class _SeededTrials:
@@ -71,7 +83,7 @@ class _SeededTrials:
     passes_per_trial = 0
 
     trials_run = None
-    say = None  # the task's `_say`: the estimate after the first trial this process runs
+    say = None  # the task's `say`: the estimate after the first trial this process runs
     trials_timed = None
 
     def run_trial(self, trial, *args, **kwargs):
@@ -124,11 +136,11 @@ def distributed_variables(role, address, worker_id=None):
     """The environment KerasTuner's distributed mode reads, for the chief or a worker of the search at
     `address` ("HOST:PORT"; the chief listens on it, workers connect to it).
 
-    Example:
-    >>> distributed_variables("chief", "0.0.0.0:8000")
-    {'KERASTUNER_TUNER_ID': 'chief', 'KERASTUNER_ORACLE_IP': '0.0.0.0', 'KERASTUNER_ORACLE_PORT': '8000'}
-    >>> distributed_variables("worker", "10.0.0.5:8000", "gpu-box-1")["KERASTUNER_TUNER_ID"]
-    'gpu-box-1'
+    Examples:
+        >>> distributed_variables("chief", "0.0.0.0:8000")
+        {'KERASTUNER_TUNER_ID': 'chief', 'KERASTUNER_ORACLE_IP': '0.0.0.0', 'KERASTUNER_ORACLE_PORT': '8000'}
+        >>> distributed_variables("worker", "10.0.0.5:8000", "gpu-box-1")["KERASTUNER_TUNER_ID"]
+        'gpu-box-1'
     """
     host, _, port = str(address).rpartition(":")
     if not host or not port.isdigit():
@@ -147,150 +159,136 @@ def distributed_variables(role, address, worker_id=None):
     return {"KERASTUNER_TUNER_ID": name, "KERASTUNER_ORACLE_IP": host, "KERASTUNER_ORACLE_PORT": port}
 
 
-def work(task, data=None, validation_data=None):
-    """Runs trials for the chief of a distributed search until it has no more; returns their ids.
-
-    The worker reads the same data with the same arguments as the chief and writes its trials into
-    the chief's run folder (`<save_dir>/<task>/<run_name>/tuner`; on several machines, a shared
-    folder, which Hyperband needs to continue a trial another worker began).
-    """
+def check_worker(run_name):
+    """Raises a clear error unless this process is a worker of a distributed search with the chief's run name."""
     if role() != "worker":
         raise ToolkitError(
             "This process is not a worker of a distributed search.",
             expected="KERASTUNER_ORACLE_IP, KERASTUNER_ORACLE_PORT and a KERASTUNER_TUNER_ID without 'chief'",
             fix="run `toolkit tune-worker TASK --oracle HOST:PORT ...` (the chief's address)",
         )
-    if task.run_name is None:
+    if run_name is None:
         raise ToolkitError(
             "A search worker needs the chief's run_name, to write its trials into the same run folder.",
             expected="the chief's --run-name",
             fix="pass the same --run-name as the chief's",
         )
-    task._check_params()
-    keras.utils.set_random_seed(task.seed)
-    splits = task._prepare_data(task.default_data if data is None else data, validation_data)
-    run_dir = pathlib.Path(task.save_dir) / runs.task_dir_name(task.task_name) / task.run_name
-    run_dir.mkdir(parents=True, exist_ok=True)
-    task._choose_epochs(splits.info.get("train_examples"))
-    ran = []
-    search(task, splits, run_dir, data_position=None, trials_run=ran)
-    return ran
 
 
-def passes_per_trial(task):
+def passes_per_trial(spec):
     """Passes over the training data a trial may read: its epochs, and a spare for a first look
     (`tf.distribute` peeks at one batch before training)."""
-    return task._epochs() + 2
+    return spec.epochs + 2
 
 
-def make_tuner(task, run_dir, steps_per_epoch=1, data_position=None):
-    """The KerasTuner tuner named by `task.tuner`, storing its state in run_dir/tuner.
+def make_tuner(search, spec, run_dir, steps_per_epoch=1, data_position=None):
+    """The KerasTuner tuner the `Search` names, storing its state in run_dir/tuner.
 
-    Example:
-    >>> import pathlib, tempfile
-    >>> from tasks import ImageClassifier
-    >>> task = ImageClassifier(backbone="mlp", tuner="hyperband", max_trials=3)
-    >>> task.classes_, task.image_size_, task.channels_, task.augment_ = ["a", "b"], (8, 8), 1, ()  # what fit sets
-    >>> tuner = make_tuner(task, pathlib.Path(tempfile.mkdtemp()))
-    >>> type(tuner).__name__, tuner.oracle.max_trials
-    ('Hyperband', 3)
+    Examples:
+        >>> import pathlib, tempfile
+        >>> from tasks import ImageClassifier
+        >>> task = ImageClassifier(backbone="mlp", tuner="hyperband", max_trials=3)
+        >>> task.classes_, task.image_size_, task.channels_, task.augment_ = ["a", "b"], (8, 8), 1, ()  # what fit sets
+        >>> tuner = make_tuner(task.search(), task.training_spec(build=False), pathlib.Path(tempfile.mkdtemp()))
+        >>> type(tuner).__name__, tuner.oracle.max_trials
+        ('Hyperband', 3)
     """
     common = dict(
-        hypermodel=TaskHyperModel(task, steps_per_epoch),
-        objective=keras_tuner.Objective(task.monitor, direction=task.monitor_mode),
-        seed=task.seed,
+        hypermodel=TaskHyperModel(search, steps_per_epoch),
+        objective=keras_tuner.Objective(spec.monitor, direction=spec.monitor_mode),
+        seed=search.seed,
         directory=str(run_dir),
         project_name="tuner",
         overwrite=False,
     )
-    if task.tuner == "hyperband":
+    if search.tuner == "hyperband":
         # Hyperband plans its brackets from max_epochs and factor and takes no
         # max_trials; its oracle still honours the base Oracle's max_trials
         # attribute, so setting it caps the search at the user's budget.
-        tuner = Hyperband(max_epochs=task._epochs(), factor=3, **common)
-        tuner.oracle.max_trials = task.max_trials
-    elif task.tuner == "bayesian":
-        tuner = BayesianOptimization(max_trials=task.max_trials, **common)
+        tuner = Hyperband(max_epochs=spec.epochs, factor=3, **common)
+        tuner.oracle.max_trials = search.max_trials
+    elif search.tuner == "bayesian":
+        tuner = BayesianOptimization(max_trials=search.max_trials, **common)
     else:
-        tuner = RandomSearch(max_trials=task.max_trials, **common)
-    tuner.run_seed, tuner.data_position, tuner.passes_per_trial = task.seed, data_position, passes_per_trial(task)
+        tuner = RandomSearch(max_trials=search.max_trials, **common)
+    tuner.run_seed, tuner.data_position, tuner.passes_per_trial = search.seed, data_position, passes_per_trial(spec)
     return tuner
 
 
-def search(task, splits, run_dir, data_position=None, trials_run=None):
+def run_search(search, spec, run_dir, data_position=None, trials_run=None):
     """Runs (or resumes) the search and returns the best trial's constructor overrides.
 
     Also writes ``<run_dir>/trials.csv``: one row per trial with its values and score.
+    `spec` is the untuned `TrainingSpec` (its data, monitor, callbacks and budget apply to every trial);
     `data_position` is the training data's `toolkit.data.DataPosition` (one is made when None); the
     search leaves it after the passes the largest search could read, where the final training starts
     whether or not the trials ran in this process.
 
-    Example:
-    >>> from tasks import ImageClassifier
-    >>> clf = ImageClassifier(tune=True, max_trials=4).fit("digits")  # doctest: +SKIP
-    >>> clf.best_hyperparameters_  # doctest: +SKIP
-    {'learning_rate': 0.0021, 'dropout': 0.1, 'backbone': 'resnet', 'width': 32}
+    Examples:
+        >>> from tasks import ImageClassifier
+        >>> clf = ImageClassifier(tune=True, max_trials=4).fit("digits")  # doctest: +SKIP
+        >>> clf.best_hyperparameters_  # doctest: +SKIP
+        {'learning_rate': 0.0021, 'dropout': 0.1, 'backbone': 'resnet', 'width': 32}
     """
-    if splits.validation is None:
+    if spec.validation is None:
         raise ToolkitError(
             "Tuning compares trials on validation data, and this run has none.",
             expected="validation_data=, or a validation_split of the training data",
             fix="pass validation data, or tune=False",
         )
     if data_position is None:
-        data_position = data_lib.DataPosition(task._keras_data(splits.train))
+        data_position = data_lib.DataPosition(spec.train)
     train = distribute.one_example_per_replica(data_position.dataset)
     # Counted before any trial, on the uncounted data (trials may choose a schedule that needs it).
-    tuner = make_tuner(task, run_dir, steps_per_epoch(data_position.inner), data_position)
+    tuner = make_tuner(search, spec, run_dir, steps_per_epoch(data_position.inner), data_position)
     tuner.trials_run = trials_run
-    tuner.say = task._say
+    tuner.say = spec.say
     where = {
         "chief": f" (the chief of a distributed search, serving trials at {_oracle_address()})",
         "worker": f" (a worker of the distributed search at {_oracle_address()})",
     }.get(role(), "")
-    task._say(
-        f"Tuning with {task.tuner} search{where}: up to {task.max_trials} trials of up to {task._epochs()} epochs "
+    spec.say(
+        f"Tuning with {search.tuner} search{where}: up to {search.max_trials} trials of up to {spec.epochs} epochs "
         f"each; tuner state in {run_dir / 'tuner'}"
     )
     tuner.search(
         train,
-        validation_data=distribute.one_example_per_replica(task._keras_data(splits.validation)),
-        epochs=task._epochs(),
+        validation_data=distribute.one_example_per_replica(spec.validation),
+        epochs=spec.epochs,
         shuffle=False,  # the training dataset shuffles itself
-        callbacks=list(task.callbacks or [])
-        + task._task_callbacks(splits.validation)
+        callbacks=list(spec.callbacks)
         + [
             keras.callbacks.EarlyStopping(
-                monitor=task.monitor,
-                mode=task.monitor_mode,
-                patience=task._patience(),
-                start_from_epoch=task._warmup_epochs(),
+                monitor=spec.monitor,
+                mode=spec.monitor_mode,
+                patience=spec.patience,
+                start_from_epoch=spec.warmup,
             )
         ],
-        verbose=task._keras_verbose() if task.verbose else 0,
+        verbose=spec.verbose,
     )
     if role() == "worker":  # the chief keeps the results and trains the winner
         return None
-    write_trials(tuner, run_dir / "trials.csv", task.monitor)
-    data_position.skip_to(task.max_trials * passes_per_trial(task))
+    write_trials(tuner, run_dir / "trials.csv", spec.monitor)
+    data_position.skip_to(search.max_trials * passes_per_trial(spec))
     best_hp = tuner.get_best_hyperparameters(1)[0]
-    return task.search_space(best_hp)
+    return search.overrides(best_hp)
 
 
 def write_trials(tuner, path, monitor="val_loss"):
     """Writes one CSV row per trial, best first: id, status, the monitored score, the other validation
     metrics of the trial's best epoch, then each hyperparameter.
 
-    Example:
-    >>> import pathlib, tempfile
-    >>> from tasks import ImageClassifier
-    >>> run_dir = pathlib.Path(tempfile.mkdtemp())
-    >>> task = ImageClassifier(backbone="mlp")
-    >>> task.classes_, task.image_size_, task.channels_, task.augment_ = ["a", "b"], (8, 8), 1, ()  # what fit sets
-    >>> tuner = make_tuner(task, run_dir)
-    >>> write_trials(tuner, run_dir / "trials.csv")  # before any trial: the header only
-    >>> (run_dir / "trials.csv").read_text().strip()
-    'trial_id,status,val_loss'
+    Examples:
+        >>> import pathlib, tempfile
+        >>> from tasks import ImageClassifier
+        >>> run_dir = pathlib.Path(tempfile.mkdtemp())
+        >>> task = ImageClassifier(backbone="mlp")
+        >>> task.classes_, task.image_size_, task.channels_, task.augment_ = ["a", "b"], (8, 8), 1, ()  # what fit sets
+        >>> tuner = make_tuner(task.search(), task.training_spec(build=False), run_dir)
+        >>> write_trials(tuner, run_dir / "trials.csv")  # before any trial: the header only
+        >>> (run_dir / "trials.csv").read_text().strip()
+        'trial_id,status,val_loss'
     """
     rows, names, metrics = [], [], []
     for trial in tuner.oracle.trials.values():

@@ -23,10 +23,10 @@ ACCEPTED = (
 def digits():
     """scikit-learn's bundled 8x8 digits as 0..255 greyscale images with labels "0".."9".
 
-    Example:
-    >>> x, y, classes = digits()
-    >>> x.shape, x.dtype, classes[:3]
-    ((1797, 8, 8, 1), dtype('uint8'), ['0', '1', '2'])
+    Examples:
+        >>> x, y, classes = digits()
+        >>> x.shape, x.dtype, classes[:3]
+        ((1797, 8, 8, 1), dtype('uint8'), ['0', '1', '2'])
     """
     from sklearn.datasets import load_digits
 
@@ -40,15 +40,15 @@ def load_source(data, data_dir=None):
     """Returns (images, labels, class_names): images are file paths, arrays, or a `toolkit.data.Stream`
     (for a tf.data.Dataset or TFDS source, never pulled into memory); class_names may be None.
 
-    Example:
-    >>> images, labels, classes = load_source((np.zeros((4, 8, 8)), ["a", "b", "a", "b"]))
-    >>> len(images), labels, classes
-    (4, ['a', 'b', 'a', 'b'], None)
-    >>> load_source("no/such/folder")
-    Traceback (most recent call last):
-    ...
-    toolkit.errors.ToolkitError: Data path 'no/such/folder' does not exist.
-    ...
+    Examples:
+        >>> images, labels, classes = load_source((np.zeros((4, 8, 8)), ["a", "b", "a", "b"]))
+        >>> len(images), labels, classes
+        (4, ['a', 'b', 'a', 'b'], None)
+        >>> load_source("no/such/folder")
+        Traceback (most recent call last):
+        ...
+        toolkit.errors.ToolkitError: Data path 'no/such/folder' does not exist.
+        ...
     """
     if isinstance(data, tf.data.Dataset):
         # Kept a stream: one pass reads the labels; images are decoded again when training reads them.

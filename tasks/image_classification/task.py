@@ -10,7 +10,7 @@ import numpy as np
 from tasks.image_classification import data as image_data
 from toolkit import backbones as backbones_lib
 from toolkit import data as data_lib
-from toolkit import distribute
+from toolkit import distribute, estimator
 from toolkit import images as images_lib
 from toolkit.classification import ClassifierMixin
 from toolkit.errors import ToolkitError
@@ -76,10 +76,10 @@ class ImageClassifier(ClassifierMixin, Task):
         **kwargs: the arguments every task shares (learning_rate, finetune, tune, save_dir, run_name, ...;
             see `toolkit.Task`).
 
-    Example:
-    >>> clf = ImageClassifier(backbone="resnet", epochs=10).fit("photos/")  # doctest: +SKIP
-    >>> clf.predict(["cat.jpg"])  # doctest: +SKIP
-    [{'label': 'cat', 'probability': 0.97, 'probabilities': {'cat': 0.97, 'dog': 0.03}}]
+    Examples:
+        >>> clf = ImageClassifier(backbone="resnet", epochs=10).fit("photos/")  # doctest: +SKIP
+        >>> clf.predict(["cat.jpg"])  # doctest: +SKIP
+        [{'label': 'cat', 'probability': 0.97, 'probabilities': {'cat': 0.97, 'dog': 0.03}}]
     """
 
     task_name = "image-classification"
@@ -97,6 +97,12 @@ class ImageClassifier(ClassifierMixin, Task):
     built_in_data = data_lib.built_in("digits")
     backbone_filters = ({"modality": "image"},)
     keras_hub_task = "ImageClassifier"
+
+    _parameter_constraints = {
+        "dropout": estimator.DROPOUT,
+        "width": estimator.POSITIVE,
+        "image_size": estimator.IMAGE_SIZE,
+    }
 
     def __init__(
         self,
@@ -122,7 +128,7 @@ class ImageClassifier(ClassifierMixin, Task):
         self.data_dir = data_dir
 
     # ------------------------------------------------------------------- data
-    def _prepare_data(self, data, validation_data):
+    def prepare_data(self, data, validation_data):
         self._check_backbone()
         images_lib.check_image_params(self)
         for name in () if self.augment == "auto" else self.augment:
@@ -156,7 +162,7 @@ class ImageClassifier(ClassifierMixin, Task):
         x_val = self._materialise(val_images if validation_data is not None else data_lib.take(images, val))
         x_test = None if test is None else self._materialise(data_lib.take(images, test[0]))
         info = {"train_source": data_lib.describe(data), **info}
-        self._say(
+        self.say(
             f"Image classification: {len(self.classes_)} classes; "
             f"{len(y)} train / {len(y_val)} validation / {info['test_examples']} test."
         )
@@ -188,20 +194,20 @@ class ImageClassifier(ClassifierMixin, Task):
             isinstance(self.backbone, keras.Model) and self.backbone.input_shape[-1] == 3
         )
         channels = 3 if needs_rgb else channels
-        self._say(f"Image size: {size[0]}x{size[1]}x{channels} ({how}; pass image_size= to choose).")
+        self.say(f"Image size: {size[0]}x{size[1]}x{channels} ({how}; pass image_size= to choose).")
         return size, channels
 
     def _choose_augment(self, train_examples):
         """`augment`, or for "auto" the default for this backbone, training set and image size (printed).
 
-        Example:
-        >>> clf = ImageClassifier(verbose=0)
-        >>> clf.image_size_ = (64, 64)
-        >>> clf._choose_augment(168), clf._choose_augment(5000)
-        (('translation', 'zoom'), ())
-        >>> clf.image_size_ = (8, 8)
-        >>> clf._choose_augment(168)
-        ()
+        Examples:
+            >>> clf = ImageClassifier(verbose=0)
+            >>> clf.image_size_ = (64, 64)
+            >>> clf._choose_augment(168), clf._choose_augment(5000)
+            (('translation', 'zoom'), ())
+            >>> clf.image_size_ = (8, 8)
+            >>> clf._choose_augment(168)
+            ()
         """
         if self.augment != "auto":
             return tuple(self.augment)
@@ -209,7 +215,7 @@ class ImageClassifier(ClassifierMixin, Task):
         small = train_examples < AUTO_AUGMENT_BELOW and min(self.image_size_) >= AUTO_AUGMENT_MIN_SIDE
         chosen = AUTO_AUGMENT if from_scratch and small else ()
         if chosen:
-            self._say(
+            self.say(
                 f"Augmentation: {', '.join(chosen)} (the default for a from-scratch network on fewer than "
                 f"{AUTO_AUGMENT_BELOW:,} training images; pass augment=() for none)."
             )
@@ -243,10 +249,10 @@ class ImageClassifier(ClassifierMixin, Task):
         self._files = getattr(self, "_files", []) + files  # to name a bad file if decoding fails
         return dataset
 
-    def _explain_data_error(self, error):
+    def explain_data_error(self, error):
         return images_lib.explain_decode_error(error, getattr(self, "_files", None))
 
-    def _evaluation_dataset(self, data):
+    def evaluation_data(self, data):
         self._files = []
         return self._dataset(*self._index(data))
 
@@ -264,12 +270,11 @@ class ImageClassifier(ClassifierMixin, Task):
         that began to learn late was stopped by early stopping on its small, noisy validation part), else the
         base rule. On the 240-image shapes folder (800 new images) a fifth scored 0.705 / 0.884 / 0.860 over
         seeds 0-2, half 0.823 / 0.884 / 0.86+ (benchmarks/RESULTS.md)."""
-        raised = self.epochs is None and getattr(self, "epochs_", 0) > self.budget_epochs
-        if self.warmup_epochs is None and raised and not self._pretrained_backbone():
+        if self.warmup_epochs is None and self._budget_raised() and not self._pretrained_backbone():
             return self.epochs_ // 2
         return super()._warmup_epochs()
 
-    def _build_model(self):
+    def build_model(self):
         height, width = self.image_size_
         inputs = keras.Input((None, None, self.channels_), name="image")
         x = keras.layers.Resizing(height, width, name="resize")(inputs)
@@ -309,7 +314,7 @@ class ImageClassifier(ClassifierMixin, Task):
             # Same preprocessing as the preset, at the size this task trains at.
             converter = type(converter).from_config({**converter.get_config(), "image_size": tuple(input_shape[:2])})
         else:
-            self._say(
+            self.say(
                 f"Preset {self.backbone!r} has no image_converter.json; scaling pixels with "
                 f"input_scaling={self._input_scaling()!r}."
             )
@@ -329,7 +334,7 @@ class ImageClassifier(ClassifierMixin, Task):
         Returns:
             One dict per image: {"label", "probability", "probabilities": {class: p}}.
         """
-        self._check_fitted()
+        self.check_fitted()
         if isinstance(inputs, (str, os.PathLike)):
             inputs = [inputs]
         if isinstance(inputs, (list, tuple)) and inputs and isinstance(inputs[0], (str, os.PathLike)):
@@ -352,8 +357,8 @@ class ImageClassifier(ClassifierMixin, Task):
             return array[None]
         return array
 
-    def _report_data_figures(self, part):
-        return _confident_mistakes(self.model_, self._keras_data(part), self.classes_)
+    def report_data_figures(self, part):
+        return _confident_mistakes(self.model_, self.keras_data(part), self.classes_)
 
     def search_space(self, hp):
         space = super().search_space(hp)
@@ -366,7 +371,7 @@ class ImageClassifier(ClassifierMixin, Task):
 
 def _confident_mistakes(model, dataset, classes, count=16, most=2000):
     """Thumbnails of the `count` mistakes the model was surest of, among up to `most` examples."""
-    from toolkit import report
+    from toolkit import figures
 
     found, seen = [], 0
     for images, labels in dataset:
@@ -383,7 +388,7 @@ def _confident_mistakes(model, dataset, classes, count=16, most=2000):
     top = found[:count]
     thumbnails = [np.clip(image, 0, 255).astype(np.uint8) for _, image, _, _ in top]
     titles = [f"{classes[t]} -> {classes[p]} ({c:.2f})" for c, _, t, p in top]
-    return [("Most confident mistakes (test): true -> predicted (probability)", report.image_grid(thumbnails, titles))]
+    return [("Most confident mistakes (test): true -> predicted (probability)", figures.image_grid(thumbnails, titles))]
 
 
 def _are_paths(images):
@@ -403,14 +408,14 @@ def train_image_classifier(data=None, validation_data=None, **kwargs):
     Returns:
         The fitted `ImageClassifier`; its run is in `clf.run_dir`.
 
-    Example:
-    >>> import tempfile
-    >>> from tasks.image_classification.data import digits
-    >>> clf = train_image_classifier(backbone="mlp", epochs=3, save_dir=tempfile.mkdtemp(), verbose=0)
-    >>> clf.metrics_["test"]["accuracy"] > 0.85
-    True
-    >>> images, labels, _ = digits()
-    >>> clf.predict(images[:1])[0]["label"], labels[0]
-    ('0', '0')
+    Examples:
+        >>> import tempfile
+        >>> from tasks.image_classification.data import digits
+        >>> clf = train_image_classifier(backbone="mlp", epochs=3, save_dir=tempfile.mkdtemp(), verbose=0)
+        >>> clf.metrics_["test"]["accuracy"] > 0.85
+        True
+        >>> images, labels, _ = digits()
+        >>> clf.predict(images[:1])[0]["label"], labels[0]
+        ('0', '0')
     """
     return ImageClassifier(**kwargs).fit(data, validation_data)

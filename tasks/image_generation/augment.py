@@ -61,12 +61,12 @@ FUNCTIONS = {"translation": translation, "brightness": brightness, "contrast": c
 def apply(images, names, seed):
     """Applies the named augmentations in order, each drawing from the seed generator `seed`.
 
-    Example:
-    >>> import numpy as np
-    >>> seed = keras.random.SeedGenerator(0)
-    >>> out = apply(tf.zeros((2, 8, 8, 1)), ("translation", "cutout"), seed)
-    >>> tuple(out.shape)
-    (2, 8, 8, 1)
+    Examples:
+        >>> import numpy as np
+        >>> seed = keras.random.SeedGenerator(0)
+        >>> out = apply(tf.zeros((2, 8, 8, 1)), ("translation", "cutout"), seed)
+        >>> tuple(out.shape)
+        (2, 8, 8, 1)
     """
     for name in names:
         images = FUNCTIONS[name](images, seed)

@@ -26,10 +26,10 @@ MIN_IMAGES = 10  # fewer cannot give a training part and a validation part to st
 def load_source(data, data_dir=None):
     """Returns (images, labels or None, class_names or None); images are paths, arrays or a `toolkit.data.Stream`.
 
-    Example:
-    >>> images, labels, names = load_source(np.zeros((12, 8, 8)))
-    >>> len(images), labels, names
-    (12, None, None)
+    Examples:
+        >>> images, labels, names = load_source(np.zeros((12, 8, 8)))
+        >>> len(images), labels, names
+        (12, None, None)
     """
     if isinstance(data, tf.data.Dataset):
         if isinstance(data.element_spec, tuple):
@@ -84,12 +84,12 @@ def check_channels(images, channels):
     """With `channels` fixed, every sampled image must have that many: mixed data is a clear error, not a silent
     conversion (a greyscale model fed colour photos, or the reverse, is a mistake a user wants to hear about).
 
-    Example:
-    >>> check_channels(np.zeros((3, 8, 8, 3)), 1)
-    Traceback (most recent call last):
-    ...
-    toolkit.errors.ToolkitError: Image 0 has 3 channels but channels=1.
-    ...
+    Examples:
+        >>> check_channels(np.zeros((3, 8, 8, 3)), 1)
+        Traceback (most recent call last):
+        ...
+        toolkit.errors.ToolkitError: Image 0 has 3 channels but channels=1.
+        ...
     """
     if channels is None:
         return

@@ -55,13 +55,13 @@ class _PairModel(keras.Model):
 class Autoencoder(_PairModel):
     """Encoder and decoder trained to reproduce their input; the loss is the mean squared error on [0, 1] pixels.
 
-    Example:
-    >>> import numpy as np
-    >>> from tasks.image_generation import networks
-    >>> model = Autoencoder(networks.encoder("dense", (8, 8, 1), 8, 1, 4, False),
-    ...                     networks.decoder("dense", (8, 8, 1), 8, 1, 4, "sigmoid"))
-    >>> model(np.zeros((2, 8, 8, 1), "float32")).shape
-    TensorShape([2, 8, 8, 1])
+    Examples:
+        >>> import numpy as np
+        >>> from tasks.image_generation import networks
+        >>> model = Autoencoder(networks.encoder("dense", (8, 8, 1), 8, 1, 4, False),
+        ...                     networks.decoder("dense", (8, 8, 1), 8, 1, 4, "sigmoid"))
+        >>> model(np.zeros((2, 8, 8, 1), "float32")).shape
+        TensorShape([2, 8, 8, 1])
     """
 
     parts = ("encoder", "decoder")

@@ -18,9 +18,9 @@ from toolkit.backbones import BACKBONES, BATCH_NORM_MOMENTUM
 def bottleneck_shape(image_shape, depth):
     """The feature map after `depth` stride-2 stages (what the decoder starts from).
 
-    Example:
-    >>> bottleneck_shape((8, 8, 1), 2)
-    (2, 2)
+    Examples:
+        >>> bottleneck_shape((8, 8, 1), 2)
+        (2, 2)
     """
     return (image_shape[0] // 2**depth, image_shape[1] // 2**depth)
 

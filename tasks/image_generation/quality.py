@@ -24,12 +24,12 @@ def kid(real, fake):
     Returns:
         A float; 0 in expectation when both come from one distribution (it can dip below 0).
 
-    Example:
-    >>> rng = np.random.default_rng(0)
-    >>> same = kid(rng.normal(size=(500, 8)), rng.normal(size=(500, 8)))
-    >>> shifted = kid(rng.normal(size=(500, 8)), rng.normal(1.0, size=(500, 8)))
-    >>> abs(same) < 0.02 < shifted
-    True
+    Examples:
+        >>> rng = np.random.default_rng(0)
+        >>> same = kid(rng.normal(size=(500, 8)), rng.normal(size=(500, 8)))
+        >>> shifted = kid(rng.normal(size=(500, 8)), rng.normal(1.0, size=(500, 8)))
+        >>> abs(same) < 0.02 < shifted
+        True
     """
     real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
     d = real.shape[1]
@@ -51,11 +51,11 @@ def fid(real, fake):
 
     ||mu_r - mu_f||^2 + Tr(S_r + S_f - 2 (S_r S_f)^(1/2)).
 
-    Example:
-    >>> rng = np.random.default_rng(0)
-    >>> a = rng.normal(size=(4000, 2))
-    >>> round(fid(a, a + [3.0, 4.0]), 3)  # same covariance, means 5 apart: 5^2
-    25.0
+    Examples:
+        >>> rng = np.random.default_rng(0)
+        >>> a = rng.normal(size=(4000, 2))
+        >>> round(fid(a, a + [3.0, 4.0]), 3)  # same covariance, means 5 apart: 5^2
+        25.0
     """
     from scipy import linalg
 
@@ -79,10 +79,10 @@ def independent_pixels(images, likelihood="bernoulli"):
     image (a model without a latent has no KL term: its bound is its exact log-likelihood) and its
     reconstruction MSE on [0, 1] pixels (the mean image answered for every image).
 
-    Example:
-    >>> flat = np.full((4, 2, 2, 1), 255.0)
-    >>> independent_pixels(flat)["reconstruction_mse"], round(independent_pixels(flat)["negative_elbo"], 4)
-    (0.0, 0.0)
+    Examples:
+        >>> flat = np.full((4, 2, 2, 1), 255.0)
+        >>> independent_pixels(flat)["reconstruction_mse"], round(independent_pixels(flat)["negative_elbo"], 4)
+        (0.0, 0.0)
     """
     x = np.asarray(images, np.float64) / 255.0
     mean = x.mean(axis=0)
@@ -116,12 +116,12 @@ def feature_model(classifier):
 def write_grid(images, path, columns=None):
     """Writes uint8 images (N, H, W, C) as one PNG grid, each image enlarged to at least 32 px; returns the path.
 
-    Example:
-    >>> import tempfile
-    >>> path = write_grid(np.zeros((6, 8, 8, 1), np.uint8), pathlib.Path(tempfile.mkdtemp()) / "g.png", columns=3)
-    >>> from PIL import Image
-    >>> Image.open(path).size
-    (104, 70)
+    Examples:
+        >>> import tempfile
+        >>> path = write_grid(np.zeros((6, 8, 8, 1), np.uint8), pathlib.Path(tempfile.mkdtemp()) / "g.png", columns=3)
+        >>> from PIL import Image
+        >>> Image.open(path).size
+        (104, 70)
     """
     from PIL import Image
 
@@ -165,11 +165,11 @@ class KLWarmup(keras.callbacks.Callback):
     """Raises the VAE's KL weight linearly to `beta` over `epochs` epochs (Bowman et al. 2016), from the epoch
     number, so a resumed run continues the ramp where it was.
 
-    Example:
-    >>> class Fake: kl_weight = keras.Variable(1.0)
-    >>> warmup = KLWarmup(beta=1.0, epochs=4); warmup._model = Fake()
-    >>> warmup.on_epoch_begin(1); float(Fake.kl_weight.numpy())
-    0.5
+    Examples:
+        >>> class Fake: kl_weight = keras.Variable(1.0)
+        >>> warmup = KLWarmup(beta=1.0, epochs=4); warmup._model = Fake()
+        >>> warmup.on_epoch_begin(1); float(Fake.kl_weight.numpy())
+        0.5
     """
 
     def __init__(self, beta, epochs):

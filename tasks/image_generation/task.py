@@ -10,6 +10,7 @@ from tasks.image_generation import augment as augment_lib
 from tasks.image_generation import data as generation_data
 from tasks.image_generation import models, networks, quality
 from toolkit import data as data_lib
+from toolkit import estimator
 from toolkit import images as images_lib
 from toolkit.errors import ToolkitError
 from toolkit.task import TASKS, Task
@@ -61,10 +62,10 @@ class ImageGenerator(Task):
             autoencoder or a VAE.
         **kwargs: the arguments every task shares (see `toolkit.Task`).
 
-    Example:
-    >>> gen = ImageGenerator(kind="gan", epochs=40).fit("digits")  # doctest: +SKIP
-    >>> gen.sample(16, seed=1, label="7").shape  # doctest: +SKIP
-    (16, 8, 8, 1)
+    Examples:
+        >>> gen = ImageGenerator(kind="gan", epochs=40).fit("digits")  # doctest: +SKIP
+        >>> gen.sample(16, seed=1, label="7").shape  # doctest: +SKIP
+        (16, 8, 8, 1)
     """
 
     task_name = "image-generation"
@@ -78,6 +79,21 @@ class ImageGenerator(Task):
     backbone_filters = ({"modality": "generative"},)
     # Kept inside the GAN's model.keras, not in config.json.
     unsaved_attributes = Task.unsaved_attributes + ("feature_classifier_",)
+
+    _parameter_constraints = {
+        "kind": estimator.one_of(KINDS),
+        "likelihood": estimator.one_of(LIKELIHOODS),
+        "discriminator_norm": estimator.one_of(NORMS),
+        "latent_dim": estimator.POSITIVE_OR_NONE,
+        "width": estimator.POSITIVE,
+        "depth": estimator.POSITIVE,
+        "image_size": estimator.IMAGE_SIZE,
+        "channels": estimator.one_of((1, 3), none=True),
+        "beta": estimator.above(0),
+        "beta_warmup": estimator.at_least(0),
+        "label_smoothing": estimator.in_range(0, 0.5, "a fraction from 0 up to 0.5"),
+        "anomaly_fraction": estimator.in_range(0, 1, "a fraction between 0 and 1", low_open=True),
+    }
 
     def __init__(
         self,
@@ -137,23 +153,10 @@ class ImageGenerator(Task):
     def _latent_dim(self):
         return self.latent_dim or DEFAULT_LATENT[self.kind]
 
-    def _check_params(self):
-        super()._check_params()
-        checks = [
-            (self.kind in KINDS, "kind", f"one of {KINDS}"),
-            (self.likelihood in LIKELIHOODS, "likelihood", f"one of {LIKELIHOODS}"),
-            (self.discriminator_norm in NORMS, "discriminator_norm", f"one of {NORMS}"),
-            (self.latent_dim is None or self.latent_dim >= 1, "latent_dim", "an integer >= 1 (or None)"),
-            (self.width >= 1, "width", "an integer >= 1"),
-            (self.depth >= 1, "depth", "an integer >= 1"),
-            (self.channels in (None, 1, 3), "channels", "1, 3 or None"),
-            (self.beta > 0, "beta", "a number > 0"),
-            (self.beta_warmup >= 0, "beta_warmup", "an integer >= 0"),
-            (0 <= self.label_smoothing < 0.5, "label_smoothing", "a fraction from 0 up to 0.5"),
-            (0 < self.anomaly_fraction < 1, "anomaly_fraction", "a fraction between 0 and 1"),
-            (self.backbone in self.accepted_backbones(), "backbone", f"one of {self.accepted_backbones()}"),
-        ]
-        self._check_each(checks)
+    def _check_combinations(self):
+        super()._check_combinations()
+        if self.backbone not in self.accepted_backbones():
+            raise estimator.invalid_argument("backbone", self.backbone, f"one of {self.accepted_backbones()}")
         for name in self.augment:
             if name not in augment_lib.NAMES:
                 raise ToolkitError(
@@ -173,7 +176,7 @@ class ImageGenerator(Task):
             )
 
     # ------------------------------------------------------------------- data
-    def _prepare_data(self, data, validation_data):
+    def prepare_data(self, data, validation_data):
         self._files = []
         images, labels, names = generation_data.load_source(data, self.data_dir)
         labelled = labels is not None
@@ -205,7 +208,7 @@ class ImageGenerator(Task):
             if labelled
             else ""
         )
-        self._say(
+        self.say(
             f"Image generation ({self.kind}): {classes}{len(y)} train / {len(y_val)} validation / "
             f"{info['test_examples']} test images."
         )
@@ -243,7 +246,7 @@ class ImageGenerator(Task):
             how += f", rounded down to a multiple of {divisor}"
             size = rounded
         channels = self.channels or channels
-        self._say(f"Image size: {size[0]}x{size[1]}x{channels} ({how}; pass image_size= to choose).")
+        self.say(f"Image size: {size[0]}x{size[1]}x{channels} ({how}; pass image_size= to choose).")
         return size, channels
 
     def _raw(self, data, labelled):
@@ -271,10 +274,10 @@ class ImageGenerator(Task):
         self._files = getattr(self, "_files", []) + files
         return dataset
 
-    def _explain_data_error(self, error):
+    def explain_data_error(self, error):
         return images_lib.explain_decode_error(error, getattr(self, "_files", None))
 
-    def _evaluation_dataset(self, data):
+    def evaluation_data(self, data):
         self._files = []
         images, y = self._raw(data, self.classes_ is not None)
         return self._dataset(self._materialise(images), y)
@@ -313,8 +316,8 @@ class ImageGenerator(Task):
         )
         train, validation = splits.train.map(prepare), splits.validation.map(prepare)
         what = "which rotation each image got (the data has no labels)" if rotations else "the data's classes"
-        self._say(f"Training the feature classifier for KID / FID on {what}.")
-        with self._data_errors():
+        self.say(f"Training the feature classifier for KID / FID on {what}.")
+        with self.data_errors():
             classifier.fit(
                 train,
                 validation_data=validation,
@@ -326,7 +329,7 @@ class ImageGenerator(Task):
                 ],
             )
             self._feature_accuracy = float(classifier.evaluate(validation, verbose=0, return_dict=True)["accuracy"])
-        self._say(f"Feature classifier: validation accuracy {self._feature_accuracy:.4f}.")
+        self.say(f"Feature classifier: validation accuracy {self._feature_accuracy:.4f}.")
         chance = 1 / classes
         if self._feature_accuracy < chance + 0.5 * (1 - chance):  # less than halfway from chance to perfect
             warnings.warn(
@@ -340,7 +343,7 @@ class ImageGenerator(Task):
         return keras.Model(classifier.input, classifier.output, name="feature_classifier")
 
     # ------------------------------------------------------------------ model
-    def _build_model(self):
+    def build_model(self):
         shape = (*self.image_size_, self.channels_)
         latent = self._latent_dim()
         args = (self.backbone, shape, self.width, self.depth)
@@ -386,7 +389,7 @@ class ImageGenerator(Task):
             return {"generator": [model.generator], "discriminator": [model.discriminator]}
         return {"encoder": [model.encoder], "decoder": [model.decoder]}
 
-    def _compile(self, model, make_optimizer):
+    def compile_model(self, model, make_optimizer):
         if self.kind != "gan":
             model.compile(optimizer=make_optimizer())
             return
@@ -397,7 +400,7 @@ class ImageGenerator(Task):
                 getattr(optimizer, "inner_optimizer", optimizer).beta_1 = 0.5
         model.compile(generator_optimizer=optimizers[0], discriminator_optimizer=optimizers[1])
 
-    def _task_callbacks(self, validation):
+    def task_callbacks(self, validation):
         if self.kind == "vae" and (self.beta_warmup or self.beta != 1):
             return [quality.KLWarmup(self.beta, self.beta_warmup)]
         if self.kind == "gan" and validation is not None:
@@ -416,7 +419,7 @@ class ImageGenerator(Task):
 
         return measure
 
-    def _after_training(self, model, splits):
+    def after_training(self, model, splits):
         """The anomaly threshold: the (1 - anomaly_fraction) quantile of the validation images' scores."""
         if self.kind == "gan" or splits.validation is None:
             self.threshold_ = None
@@ -427,14 +430,14 @@ class ImageGenerator(Task):
     def _untrained(self, seed):
         """This fitted task with freshly initialised networks (the feature classifier kept): the 'before'
         number beside a trained model's scores."""
-        fresh = self._clone()
+        fresh = self.clone()
         keras.utils.set_random_seed(seed)
         fresh.model_ = fresh._new_model()
-        self._compile(fresh.model_, lambda group=None: keras.optimizers.Adam())
+        self.compile_model(fresh.model_, lambda group=None: keras.optimizers.Adam())
         return fresh
 
     # ---------------------------------------------------------------- metrics
-    def _evaluate_dataset(self, dataset):
+    def score(self, dataset):
         if self.kind != "gan":
             metrics = {k: float(v) for k, v in self.model_.evaluate(dataset, verbose=0, return_dict=True).items()}
             if self.kind == "vae":
@@ -450,7 +453,7 @@ class ImageGenerator(Task):
             return metrics
         return self._gan_metrics(dataset)
 
-    def _compare_with_baseline(self):
+    def compare_with_baseline(self):
         """Records in `metrics_["baseline"]` how the judged part's score (lower is better: negative ELBO, an
         autoencoder's reconstruction MSE, a GAN's KID) compares with the independent-pixels model's on the
         same images (`quality.independent_pixels`), and warns, with what to try, when the run did no better."""
@@ -525,7 +528,7 @@ class ImageGenerator(Task):
         return images_lib.to_array(inputs, tuple(self.image_size_), self.channels_, verbose=False).astype("float32")
 
     def _require(self, kinds, what):
-        self._check_fitted()
+        self.check_fitted()
         if self.kind not in kinds:
             raise ToolkitError(
                 f"A {self.kind} does not {what}.",
@@ -533,13 +536,13 @@ class ImageGenerator(Task):
                 fix=f"train with kind={kinds[0]!r}",
             )
 
-    def _report_figures(self):
+    def report_figures(self):
         """Sixteen samples (VAEs and GANs) for the run's report."""
-        from toolkit import report
+        from toolkit import figures
 
         if self.kind not in ("vae", "gan"):
             return []
-        return [("Samples (seed 0)", report.image_grid(self.sample(16, seed=0)))]
+        return [("Samples (seed 0)", figures.image_grid(self.sample(16, seed=0)))]
 
     def sample(self, n=16, seed=0, label=None):
         """New images from the VAE's prior or the GAN's noise, as uint8 arrays; the same seed gives the same images.
@@ -634,7 +637,7 @@ class ImageGenerator(Task):
             {"real_probability"} (the discriminator's), and the feature classifier's "label"
             when the GAN is conditional.
         """
-        self._check_fitted()
+        self.check_fitted()
         x = self._images(inputs)
         if self.kind != "gan":
             scores = self.anomaly_scores(x)
@@ -682,8 +685,8 @@ class ImageGenerator(Task):
         return metrics
 
     def _scores_of(self, data):
-        with self._data_errors():
-            return np.concatenate([self.model_.scores(images).numpy() for images, _ in self._evaluation_dataset(data)])
+        with self.data_errors():
+            return np.concatenate([self.model_.scores(images).numpy() for images, _ in self.evaluation_data(data)])
 
     def find_learning_rate(self, data=None, min_rate=1e-7, max_rate=1.0, steps=100):
         if self.kind == "gan":
@@ -770,9 +773,9 @@ def train_image_generator(data=None, validation_data=None, **kwargs):
     Returns:
         The fitted `ImageGenerator`; its run, with a grid of samples, is in `gen.run_dir`.
 
-    Example:
-    >>> gen = train_image_generator(kind="vae", epochs=30)  # doctest: +SKIP
-    >>> gen.sample(4, seed=0).shape  # doctest: +SKIP
-    (4, 8, 8, 1)
+    Examples:
+        >>> gen = train_image_generator(kind="vae", epochs=30)  # doctest: +SKIP
+        >>> gen.sample(4, seed=0).shape  # doctest: +SKIP
+        (4, 8, 8, 1)
     """
     return ImageGenerator(**kwargs).fit(data, validation_data)

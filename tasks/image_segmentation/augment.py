@@ -18,13 +18,13 @@ AUGMENTATIONS = ("flip", "rotate90", "crop")
 def check(names):
     """Raises a clear error for an unknown augmentation name.
 
-    Example:
-    >>> check(("flip", "crop"))
-    >>> check(("blur",))
-    Traceback (most recent call last):
-    ...
-    toolkit.errors.ToolkitError: Unknown augmentation 'blur'.
-    ...
+    Examples:
+        >>> check(("flip", "crop"))
+        >>> check(("blur",))
+        Traceback (most recent call last):
+        ...
+        toolkit.errors.ToolkitError: Unknown augmentation 'blur'.
+        ...
     """
     for name in names or ():
         if name not in AUGMENTATIONS:
@@ -46,13 +46,13 @@ def augment_pair(image, mask, seed, names=AUGMENTATIONS, min_crop=0.6):
     Returns:
         (image, mask) of the input sizes and dtypes.
 
-    Example:
-    >>> import numpy as np
-    >>> mask = np.zeros((8, 8), "int32"); mask[:2, :3] = 1
-    >>> image = tf.cast(mask[..., None] * 100, "float32")
-    >>> out_image, out_mask = augment_pair(image, mask, seed=[1, 2], names=("flip", "rotate90"))
-    >>> bool(tf.reduce_all(tf.cast(out_image[..., 0], "int32") == out_mask * 100))
-    True
+    Examples:
+        >>> import numpy as np
+        >>> mask = np.zeros((8, 8), "int32"); mask[:2, :3] = 1
+        >>> image = tf.cast(mask[..., None] * 100, "float32")
+        >>> out_image, out_mask = augment_pair(image, mask, seed=[1, 2], names=("flip", "rotate90"))
+        >>> bool(tf.reduce_all(tf.cast(out_image[..., 0], "int32") == out_mask * 100))
+        True
     """
     image = tf.convert_to_tensor(image, tf.float32)
     mask_dtype = tf.convert_to_tensor(mask).dtype

@@ -35,10 +35,10 @@ def shapes(count=240, size=64, seed=0):
     Returns:
         (images uint8 (N, size, size, 3), masks uint8 (N, size, size), class names).
 
-    Example:
-    >>> images, masks, names = shapes(count=4, size=32)
-    >>> images.shape, masks.shape, names
-    ((4, 32, 32, 3), (4, 32, 32), ['background', 'circle', 'square', 'triangle'])
+    Examples:
+        >>> images, masks, names = shapes(count=4, size=32)
+        >>> images.shape, masks.shape, names
+        ((4, 32, 32, 3), (4, 32, 32), ['background', 'circle', 'square', 'triangle'])
     """
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:size, 0:size]
@@ -65,15 +65,15 @@ def load_source(data, data_dir=None):
     or, for a tf.data.Dataset or TFDS source, images is a `toolkit.data.Stream` of (image, mask) pairs
     (never pulled into memory) and masks is None.
 
-    Example:
-    >>> images, masks, names = load_source((np.zeros((2, 8, 8)), np.zeros((2, 8, 8), "uint8")))
-    >>> len(images), names
-    (2, None)
-    >>> load_source("no/such/folder")
-    Traceback (most recent call last):
-    ...
-    toolkit.errors.ToolkitError: Data path 'no/such/folder' does not exist.
-    ...
+    Examples:
+        >>> images, masks, names = load_source((np.zeros((2, 8, 8)), np.zeros((2, 8, 8), "uint8")))
+        >>> len(images), names
+        (2, None)
+        >>> load_source("no/such/folder")
+        Traceback (most recent call last):
+        ...
+        toolkit.errors.ToolkitError: Data path 'no/such/folder' does not exist.
+        ...
     """
     if isinstance(data, tf.data.Dataset):
         return stream(data_lib.unbatched(data, target_rank=2)), None, None
@@ -109,19 +109,19 @@ def load_source(data, data_dir=None):
 def pair_folders(image_dir, mask_dir):
     """Matches image and mask files by name without extension ("12.jpg" with "12.png"). Returns (images, masks).
 
-    Example:
-    >>> import pathlib, tempfile
-    >>> from PIL import Image
-    >>> root = pathlib.Path(tempfile.mkdtemp())
-    >>> for sub in ("image", "label"):
-    ...     (root / sub).mkdir()
-    ...     Image.new("L", (8, 8)).save(root / sub / "a.png")
-    >>> Image.new("L", (8, 8)).save(root / "image" / "b.png")
-    >>> pair_folders(root / "image", root / "label")
-    Traceback (most recent call last):
-    ...
-    toolkit.errors.ToolkitError: 1 images have no mask of the same name in '...label': ['b.png'].
-    ...
+    Examples:
+        >>> import pathlib, tempfile
+        >>> from PIL import Image
+        >>> root = pathlib.Path(tempfile.mkdtemp())
+        >>> for sub in ("image", "label"):
+        ...     (root / sub).mkdir()
+        ...     Image.new("L", (8, 8)).save(root / sub / "a.png")
+        >>> Image.new("L", (8, 8)).save(root / "image" / "b.png")
+        >>> pair_folders(root / "image", root / "label")
+        Traceback (most recent call last):
+        ...
+        toolkit.errors.ToolkitError: 1 images have no mask of the same name in '...label': ['b.png'].
+        ...
     """
     image_dir, mask_dir = data_lib.existing_path(image_dir, ACCEPTED), data_lib.existing_path(mask_dir, ACCEPTED)
     images = {p.stem: p for p in sorted(image_dir.iterdir()) if images_lib.is_image_file(p)}
@@ -152,9 +152,9 @@ def read_mask(source, size=None):
 
     Palette PNGs give their palette indices; 0/255 binary masks give 0/1.
 
-    Example:
-    >>> read_mask(np.array([[0, 255], [255, 255]], dtype="uint8")).tolist()
-    [[0, 1], [1, 1]]
+    Examples:
+        >>> read_mask(np.array([[0, 255], [255, 255]], dtype="uint8")).tolist()
+        [[0, 1], [1, 1]]
     """
     from PIL import Image
 
@@ -225,9 +225,9 @@ def _check_class_indices(array, source):
 def original_size(source):
     """(height, width) of an image or mask, from a file header or an array.
 
-    Example:
-    >>> original_size(np.zeros((30, 40, 3)))
-    (30, 40)
+    Examples:
+        >>> original_size(np.zeros((30, 40, 3)))
+        (30, 40)
     """
     if isinstance(source, (str, os.PathLike)):
         return images_lib.peek(source)[0]
@@ -237,12 +237,12 @@ def original_size(source):
 def check_pairs(images, masks):
     """Raises an error naming the first pairs whose image and mask sizes differ.
 
-    Example:
-    >>> check_pairs([np.zeros((8, 8))], [np.zeros((8, 9))])
-    Traceback (most recent call last):
-    ...
-    toolkit.errors.ToolkitError: 1 image / mask pairs differ in size: image 0 is 8x8 but its mask is 8x9.
-    ...
+    Examples:
+        >>> check_pairs([np.zeros((8, 8))], [np.zeros((8, 9))])
+        Traceback (most recent call last):
+        ...
+        toolkit.errors.ToolkitError: 1 image / mask pairs differ in size: image 0 is 8x8 but its mask is 8x9.
+        ...
     """
     data_lib.check_same_length(images, masks)
     bad = []
@@ -262,10 +262,10 @@ def check_pairs(images, masks):
 def stream(source):
     """A dataset of (image, mask) pairs as a `Stream` over all its positions (counted in one pass if unknown).
 
-    Example:
-    >>> pairs = tf.data.Dataset.from_tensor_slices((np.zeros((3, 4, 4, 1)), np.zeros((3, 4, 4), "uint8")))
-    >>> len(stream(pairs))
-    3
+    Examples:
+        >>> pairs = tf.data.Dataset.from_tensor_slices((np.zeros((3, 4, 4, 1)), np.zeros((3, 4, 4), "uint8")))
+        >>> len(stream(pairs))
+        3
     """
     count = int(source.cardinality())
     if count < 0:  # unknown (a filter, a generator) or infinite
@@ -286,10 +286,10 @@ def stream_mask_converter(shape, size):
 
     0/255 binary masks become 0/1, as for files; resizing is nearest-neighbour.
 
-    Example:
-    >>> convert = stream_mask_converter(tf.TensorShape([4, 4, 1]), (2, 2))
-    >>> convert(tf.fill((4, 4, 1), 255)).numpy().tolist()
-    [[1, 1], [1, 1]]
+    Examples:
+        >>> convert = stream_mask_converter(tf.TensorShape([4, 4, 1]), (2, 2))
+        >>> convert(tf.fill((4, 4, 1), 255)).numpy().tolist()
+        [[1, 1], [1, 1]]
     """
     if shape.rank not in (2, 3) or (shape.rank == 3 and shape[-1] not in (1, None)):
         raise ToolkitError(
@@ -313,10 +313,10 @@ def stream_mask_range(stream):
     """(smallest, largest) class index of a stream's masks, in one pass that checks they are whole
     numbers and that each has its image's size.
 
-    Example:
-    >>> pairs = tf.data.Dataset.from_tensor_slices((np.zeros((2, 4, 2)), np.array([[[0, 2]] * 4, [[1, 1]] * 4])))
-    >>> stream_mask_range(stream(pairs))
-    (0, 2)
+    Examples:
+        >>> pairs = tf.data.Dataset.from_tensor_slices((np.zeros((2, 4, 2)), np.array([[[0, 2]] * 4, [[1, 1]] * 4])))
+        >>> stream_mask_range(stream(pairs))
+        (0, 2)
     """
 
     def stats(image, mask):

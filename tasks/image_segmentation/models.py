@@ -24,9 +24,9 @@ def unet(input_shape, width=32, depth=4, batch_norm=True, dropout=0.0):
     features (`width` channels); the task adds the per-pixel classifier.
     Height and width must divide by 2**depth.
 
-    Example:
-    >>> unet((64, 64, 1), width=8, depth=3).output_shape
-    (None, 64, 64, 8)
+    Examples:
+        >>> unet((64, 64, 1), width=8, depth=3).output_shape
+        (None, 64, 64, 8)
     """
     inputs = keras.Input(input_shape)
     skips, x = [], inputs
@@ -48,10 +48,10 @@ def feature_pyramid(encoder):
     KerasHub backbones list theirs (`pyramid_outputs`); for any other
     functional model the last layer output at each spatial size is taken.
 
-    Example:
-    >>> from toolkit.backbones import vgg
-    >>> [tuple(s[1:3]) for s in feature_pyramid(vgg((32, 32, 3), width=8)).output_shape]
-    [(32, 32), (16, 16), (8, 8), (4, 4)]
+    Examples:
+        >>> from toolkit.backbones import vgg
+        >>> [tuple(s[1:3]) for s in feature_pyramid(vgg((32, 32, 3), width=8)).output_shape]
+        [(32, 32), (16, 16), (8, 8), (4, 4)]
     """
     if getattr(encoder, "pyramid_outputs", None):
         outputs = list(encoder.pyramid_outputs.values())
@@ -69,12 +69,12 @@ def feature_pyramid(encoder):
 def pyramid_decoder(features, input_size, width=32):
     """U-Net-style decoder over encoder features (finest first): upsample, join the skip, two convs.
 
-    Example:
-    >>> from toolkit.backbones import vgg
-    >>> pyramid = feature_pyramid(vgg((32, 32, 3), width=8))
-    >>> x = keras.Input((32, 32, 3))
-    >>> pyramid_decoder(pyramid(x), (32, 32), width=8).shape
-    (None, 32, 32, 8)
+    Examples:
+        >>> from toolkit.backbones import vgg
+        >>> pyramid = feature_pyramid(vgg((32, 32, 3), width=8))
+        >>> x = keras.Input((32, 32, 3))
+        >>> pyramid_decoder(pyramid(x), (32, 32), width=8).shape
+        (None, 32, 32, 8)
     """
     features = list(features)
     x = features[-1]
@@ -89,9 +89,9 @@ def pyramid_decoder(features, input_size, width=32):
 def upsample_to(x, input_size, width):
     """Bilinear upsampling of a feature map to the input size, then a conv block to smooth it.
 
-    Example:
-    >>> upsample_to(keras.Input((8, 8, 4)), (32, 32), width=4).shape
-    (None, 32, 32, 4)
+    Examples:
+        >>> upsample_to(keras.Input((8, 8, 4)), (32, 32), width=4).shape
+        (None, 32, 32, 4)
     """
     if tuple(x.shape[1:3]) != tuple(input_size):
         factor = (input_size[0] // x.shape[1], input_size[1] // x.shape[2])
@@ -111,12 +111,12 @@ class SegmentationLoss(keras.losses.Loss):
     probabilities, per image and class (axes 1, 2), then averaged: each class
     counts equally, however few its pixels.
 
-    Example:
-    >>> import numpy as np
-    >>> truth = np.array([[[0, 1], [1, 1]]])
-    >>> perfect = np.eye(2)[truth]
-    >>> round(float(SegmentationLoss("dice")(truth, perfect)), 4)
-    0.0
+    Examples:
+        >>> import numpy as np
+        >>> truth = np.array([[[0, 1], [1, 1]]])
+        >>> perfect = np.eye(2)[truth]
+        >>> round(float(SegmentationLoss("dice")(truth, perfect)), 4)
+        0.0
     """
 
     def __init__(self, kind="cross_entropy+dice", name="segmentation_loss", **kwargs):

@@ -12,7 +12,7 @@ from tasks.image_segmentation import data as seg_data
 from tasks.image_segmentation import models
 from toolkit import backbones as backbones_lib
 from toolkit import data as data_lib
-from toolkit import distribute
+from toolkit import distribute, estimator
 from toolkit import images as images_lib
 from toolkit.errors import ToolkitError
 from toolkit.metrics import confusion, segmentation_metrics
@@ -57,10 +57,10 @@ class ImageSegmenter(Task):
         **kwargs: the arguments every task shares (epochs, batch_size,
             learning_rate, finetune, tune, save_dir, run_name, ...; see `toolkit.Task`).
 
-    Example:
-    >>> seg = ImageSegmenter(epochs=40).fit(("membrane/image", "membrane/label"))  # doctest: +SKIP
-    >>> seg.predict(["cells.png"], overlays=True)[0].shape  # doctest: +SKIP
-    (512, 512)
+    Examples:
+        >>> seg = ImageSegmenter(epochs=40).fit(("membrane/image", "membrane/label"))  # doctest: +SKIP
+        >>> seg.predict(["cells.png"], overlays=True)[0].shape  # doctest: +SKIP
+        (512, 512)
     """
 
     task_name = "image-segmentation"
@@ -74,6 +74,13 @@ class ImageSegmenter(Task):
     # U-Net, and image backbones that keep a feature map for the decoder (not mlp / lenet).
     backbone_filters = ({"modality": "segmentation"}, {"modality": "image", "output": "feature_map"})
     keras_hub_task = "ImageSegmenter"
+
+    _parameter_constraints = {
+        "dropout": estimator.DROPOUT,
+        "width": estimator.POSITIVE,
+        "depth": estimator.POSITIVE,
+        "image_size": estimator.IMAGE_SIZE,
+    }
 
     def __init__(
         self,
@@ -107,7 +114,7 @@ class ImageSegmenter(Task):
         self.data_dir = data_dir
 
     # ------------------------------------------------------------------- data
-    def _prepare_data(self, data, validation_data):
+    def prepare_data(self, data, validation_data):
         self._check_segmentation_params()
         self._files = []  # image files the datasets decode, to name a bad one if decoding fails
         images, masks, names = seg_data.load_source(data, self.data_dir)
@@ -142,7 +149,7 @@ class ImageSegmenter(Task):
         val = val_loaded if validation is not None else _take(images, masks, val)
         test = None if test is None else _take(images, masks, test[0][0])
         info = {"train_source": data_lib.describe(data), **info}
-        self._say(
+        self.say(
             f"Image segmentation: {len(self.classes_)} classes, {self.image_size_[0]}x{self.image_size_[1]}x"
             f"{self.channels_} images; {info['train_examples']} train / {info['validation_examples']} validation / "
             f"{info['test_examples']} test."
@@ -278,15 +285,15 @@ class ImageSegmenter(Task):
             )
         return dataset.batch(self._global_batch_size()).prefetch(tf.data.AUTOTUNE)
 
-    def _explain_data_error(self, error):
+    def explain_data_error(self, error):
         return images_lib.explain_decode_error(error, getattr(self, "_files", None))
 
-    def _evaluation_dataset(self, data):
+    def evaluation_data(self, data):
         self._files = []
         return self._dataset(self._source(*self._checked(data)))
 
     # ------------------------------------------------------------------ model
-    def _build_model(self):
+    def build_model(self):
         height, width = self.image_size_
         inputs = keras.Input((None, None, self.channels_), name="image")
         x = keras.layers.Resizing(height, width, name="resize")(inputs)
@@ -320,41 +327,41 @@ class ImageSegmenter(Task):
         pyramid = models.feature_pyramid(encoder)
         return models.pyramid_decoder(pyramid(x), input_shape[:2], self.width)
 
-    def _loss(self):
+    def training_loss(self):
         return models.SegmentationLoss(self.loss)
 
-    def _metrics(self):
+    def training_metrics(self):
         return [
             keras.metrics.SparseCategoricalAccuracy(name="pixel_accuracy"),
             keras.metrics.MeanIoU(len(self.classes_), sparse_y_pred=False, name="mean_iou"),
         ]
 
     # ------------------------------------------------------------- inference
-    def _report_figures(self):
+    def report_figures(self):
         """The pixel confusion matrix and per-class IoU and Dice of the test split (else validation)."""
-        from toolkit import report
+        from toolkit import figures
 
         split = "test" if (self.metrics_ or {}).get("test") else "validation"
         scores = (self.metrics_ or {}).get(split) or {}
-        figures = []
+        drawn = []
         if scores.get("confusion_matrix") is not None:
-            figures.append(
+            drawn.append(
                 (
                     f"Pixel confusion matrix ({split})",
-                    report.confusion_figure(scores["confusion_matrix"], self.classes_),
+                    figures.confusion_figure(scores["confusion_matrix"], self.classes_),
                 )
             )
         if scores.get("per_class"):
-            bars = report.per_class_figure(scores["per_class"], ("iou", "dice"), self.classes_)
-            figures.append((f"Per-class IoU and Dice ({split})", bars))
-        return figures
+            bars = figures.per_class_figure(scores["per_class"], ("iou", "dice"), self.classes_)
+            drawn.append((f"Per-class IoU and Dice ({split})", bars))
+        return drawn
 
-    def _report_data_figures(self, part, most=500):
+    def report_data_figures(self, part, most=500):
         """The three test images segmented worst and the three best (by pixel accuracy): image, truth, prediction."""
-        from toolkit import report
+        from toolkit import figures
 
         scored = []
-        for images, masks in self._keras_data(part):
+        for images, masks in self.keras_data(part):
             predicted = np.argmax(distribute.predict_on_batch(self.model_, images), axis=-1)
             for image, mask, guess in zip(images.numpy(), masks.numpy(), predicted):
                 scored.append((float(np.mean(mask == guess)), image, mask, guess))
@@ -364,18 +371,18 @@ class ImageSegmenter(Task):
             return []
         scored.sort(key=lambda item: item[0])
         chosen = scored[:3] + scored[-3:] if len(scored) > 6 else scored
-        colours = report.mask_colours(len(self.classes_))
+        colours = figures.mask_colours(len(self.classes_))
         tiles, titles = [], []
         for accuracy, image, mask, guess in chosen:
             tiles += [np.clip(image, 0, 255).astype(np.uint8), colours[mask.astype(int)], colours[guess]]
             titles += [f"pixel accuracy {accuracy:.3f}", "truth", "prediction"]
         legend = ", ".join(f"{name}: colour {i + 1}" for i, name in enumerate(self.classes_))
         title = f"Worst and best segmentations (test; top rows worst). Classes in palette order: {legend}"
-        return [(title, report.image_grid(tiles, titles, columns=3))]
+        return [(title, figures.image_grid(tiles, titles, columns=3))]
 
-    def _evaluate_dataset(self, dataset):
+    def score(self, dataset):
         matrix = np.zeros((len(self.classes_), len(self.classes_)), dtype=np.int64)
-        loss_fn, losses, count = self._loss(), [], 0
+        loss_fn, losses, count = self.training_loss(), [], 0
         for images, masks in dataset:
             probabilities = distribute.predict_on_batch(self.model_, images)
             matrix += confusion(masks.numpy(), np.argmax(probabilities, axis=-1), len(self.classes_))
@@ -418,7 +425,7 @@ class ImageSegmenter(Task):
         return list(zip(masks, written))
 
     def _segment(self, inputs):
-        self._check_fitted()
+        self.check_fitted()
         if isinstance(inputs, (str, os.PathLike)):
             inputs = [inputs]
         if isinstance(inputs, np.ndarray) and (
@@ -457,7 +464,7 @@ class ImageSegmenter(Task):
                 colours = PALETTE[mask % len(PALETTE)]
                 blended = np.where(mask[..., None] > 0, 0.5 * image + 0.5 * colours, image).astype(np.uint8)
                 _with_legend(Image.fromarray(blended), self.classes_).save(files["overlay"])
-        self._say(f"Wrote {' and '.join(k + 's' for k in kinds)} of {len(masks)} image(s) to {folder}")
+        self.say(f"Wrote {' and '.join(k + 's' for k in kinds)} of {len(masks)} image(s) to {folder}")
         return [{kind: str(path) for kind, path in files.items()} for files in paths]
 
     def search_space(self, hp):
@@ -524,12 +531,12 @@ def train_image_segmenter(data=None, validation_data=None, **kwargs):
     Returns:
         The fitted `ImageSegmenter`; its run is in `seg.run_dir`.
 
-    Example:
-    >>> import tempfile
-    >>> seg = train_image_segmenter(epochs=1, width=8, depth=2, image_size=32, save_dir=tempfile.mkdtemp(), verbose=0)
-    >>> seg.classes_
-    ['background', 'circle', 'square', 'triangle']
-    >>> sorted(seg.metrics_["validation"])[:4]
-    ['confusion_matrix', 'dice', 'loss', 'mean_iou']
+    Examples:
+        >>> import tempfile
+        >>> seg = train_image_segmenter(epochs=1, width=8, depth=2, image_size=32, save_dir=tempfile.mkdtemp(), verbose=0)
+        >>> seg.classes_
+        ['background', 'circle', 'square', 'triangle']
+        >>> sorted(seg.metrics_["validation"])[:4]
+        ['confusion_matrix', 'dice', 'loss', 'mean_iou']
     """
     return ImageSegmenter(**kwargs).fit(data, validation_data)

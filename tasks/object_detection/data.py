@@ -45,9 +45,9 @@ SHAPES_COUNT, SHAPES_SIZE = 600, 96
 def crowd_label(classes):
     """Class indices -> the labels of crowd regions of those classes.
 
-    Example:
-    >>> crowd_label(np.array([0, 2])).tolist(), split_crowd(np.array([1, -2, -4]))[0].tolist()
-    ([-2, -4], [1, 0, 2])
+    Examples:
+        >>> crowd_label(np.array([0, 2])).tolist(), split_crowd(np.array([1, -2, -4]))[0].tolist()
+        ([-2, -4], [1, 0, 2])
     """
     return -2 - np.asarray(classes)
 
@@ -76,10 +76,10 @@ def load_source(data, data_dir=None, box_format="xyxy", class_names=None, bad_bo
         part: of a dataset root in a known layout (`layouts`), the official part to read: "train",
             "val" or "test".
 
-    Example:
-    >>> source = load_source("shapes")
-    >>> len(source.targets), source.classes
-    (600, ['circle', 'square', 'triangle'])
+    Examples:
+        >>> source = load_source("shapes")
+        >>> len(source.targets), source.classes
+        (600, ['circle', 'square', 'triangle'])
     """
     if isinstance(data, str) and data == "shapes":
         images, targets = shapes.generated_shapes(SHAPES_COUNT, SHAPES_SIZE)

@@ -29,9 +29,9 @@ def centernet(input_shape, width=16):
     """Five strided stages of two 3x3 convs (filters `width` doubling to 8x`width`); the model named
     "backbone" outputs the maps at 1/4, 1/8, 1/16 and 1/32 of the input, finest first.
 
-    Example:
-    >>> [tuple(shape[1:]) for shape in centernet((64, 64, 3), width=8).output_shape]
-    [(16, 16, 16), (8, 8, 32), (4, 4, 64), (2, 2, 64)]
+    Examples:
+        >>> [tuple(shape[1:]) for shape in centernet((64, 64, 3), width=8).output_shape]
+        [(16, 16, 16), (8, 8, 32), (4, 4, 64), (2, 2, 64)]
     """
     inputs = keras.Input(input_shape)
     x = _block(inputs, width, 2, "stem")  # 1/2
@@ -64,12 +64,12 @@ def center_detector(image_size, num_classes, width=16, prior=0.1, backbone=None,
             `tasks.image_segmentation.models.feature_pyramid`); None: `centernet`.
         scaling: the layer that scales 0-255 pixels for the backbone; None: to [0, 1].
 
-    Example:
-    >>> model = center_detector(64, 3, width=8)
-    >>> import numpy as np
-    >>> out = model(np.zeros((1, 64, 64, 3), "float32"))
-    >>> sorted((name, tuple(value.shape)) for name, value in out.items())
-    [('heatmap', (1, 16, 16, 3)), ('offset', (1, 16, 16, 2)), ('size', (1, 16, 16, 2))]
+    Examples:
+        >>> model = center_detector(64, 3, width=8)
+        >>> import numpy as np
+        >>> out = model(np.zeros((1, 64, 64, 3), "float32"))
+        >>> sorted((name, tuple(value.shape)) for name, value in out.items())
+        [('heatmap', (1, 16, 16, 3)), ('offset', (1, 16, 16, 2)), ('size', (1, 16, 16, 2))]
     """
     inputs = keras.Input((image_size, image_size, 3), name="images")
     x = (scaling or keras.layers.Rescaling(1.0 / 255.0, name="rescale"))(inputs)

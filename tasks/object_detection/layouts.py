@@ -25,10 +25,10 @@ def find(root):
     """{part: read(images_dir, bad_boxes, class_names) -> (annotations, class names or None)} of a dataset
     root in one of the three layouts, or None when `root` is in none of them.
 
-    Example:
-    >>> import tempfile
-    >>> find(tempfile.mkdtemp()) is None
-    True
+    Examples:
+        >>> import tempfile
+        >>> find(tempfile.mkdtemp()) is None
+        True
     """
     root = pathlib.Path(root)
     if not root.is_dir():

@@ -17,10 +17,10 @@ def generated_shapes(count=600, size=96, seed=0, max_shapes=3):
         (images (count, size, size, 3) uint8, [(boxes (n, 4) float32 absolute [xmin, ymin, xmax, ymax],
         labels (n,) int32 indices into `CLASSES`)] per image).
 
-    Example:
-    >>> images, targets = generated_shapes(20, size=64, seed=1)
-    >>> images.shape, images.dtype, sorted({len(b) for b, _ in targets}) == [0, 1, 2, 3]
-    ((20, 64, 64, 3), dtype('uint8'), True)
+    Examples:
+        >>> images, targets = generated_shapes(20, size=64, seed=1)
+        >>> images.shape, images.dtype, sorted({len(b) for b, _ in targets}) == [0, 1, 2, 3]
+        ((20, 64, 64, 3), dtype('uint8'), True)
     """
     from PIL import Image, ImageDraw
 

@@ -14,13 +14,14 @@ from tasks.object_detection import centers, detector, pipeline
 from tasks.object_detection import data as detection_data
 from toolkit import backbones as backbones_lib
 from toolkit import data as data_lib
+from toolkit import estimator
 from toolkit import images as images_lib
 from toolkit import metrics as metrics_lib
 from toolkit.errors import ToolkitError
 from toolkit.task import TASKS, Task
 
 # One split part: its batches of (images, {"boxes", "labels"}) at the training size, augmented for
-# training. A part of its own type, so `_keras_data` and the scoring know which form they get.
+# training. A part of its own type, so `keras_data` and the scoring know which form they get.
 Part = collections.namedtuple("Part", ["dataset"])
 DEFAULT_SCORE_THRESHOLD = 0.3  # CenterNet's display threshold: used when there is no validation data to choose on
 SCORE_FLOOR = 0.01  # detections kept for mAP (COCO scores the whole ranking); the shown ones use score_threshold
@@ -70,10 +71,10 @@ class ObjectDetector(Task):
             raccoon (benchmarks/RESULTS.md): AdamW, cosine decay from 2e-3, batch size 8, and epochs
             chosen for about 1,000 optimizer steps from scratch.
 
-    Example:
-    >>> det = ObjectDetector(epochs=40).fit("raccoon/annotations")  # doctest: +SKIP
-    >>> det.predict(["raccoon.jpg"])[0]  # doctest: +SKIP
-    [{'label': 'raccoon', 'score': 0.83, 'box': [81.0, 22.4, 402.7, 380.1]}]
+    Examples:
+        >>> det = ObjectDetector(epochs=40).fit("raccoon/annotations")  # doctest: +SKIP
+        >>> det.predict(["raccoon.jpg"])[0]  # doctest: +SKIP
+        [{'label': 'raccoon', 'score': 0.83, 'box': [81.0, 22.4, 402.7, 380.1]}]
     """
 
     task_name = "object-detection"
@@ -109,6 +110,23 @@ class ObjectDetector(Task):
         pyramids = families(keras_hub.models.FeaturePyramidBackbone)
         presets = {**keras_hub.models.ObjectDetector.presets, **keras_hub.models.ImageClassifier.presets}
         return sorted(name for name, info in presets.items() if info["metadata"].get("path") in pyramids)
+
+    _parameter_constraints = {
+        "image_size": estimator.Constraint(
+            lambda size: size is None or (isinstance(size, int) and size >= 32 and size % 32 == 0),
+            "a side that is a multiple of 32 (the backbone halves it five times), e.g. 256, or None",
+        ),
+        "score_threshold": estimator.in_range(
+            0, 1, "a score between 0 and 1, or None to choose it on the validation data", high_open=False, none=True
+        ),
+        "iou_threshold": estimator.in_range(
+            0, 1, "an overlap above 0 and up to 1 (None: no suppression)", low_open=True, high_open=False, none=True
+        ),
+        "max_detections": estimator.Constraint(lambda v: v >= 1, "a positive number of detections per image"),
+        "augment_strength": estimator.in_range(0, 3, "a number from 0 to 3 (1: the default ranges)", high_open=False),
+        "bad_boxes": estimator.one_of(("fail", "skip")),
+        "width": estimator.at_least(4, what="an integer (filters of the first stage)"),
+    }
 
     def __init__(
         self,
@@ -156,31 +174,8 @@ class ObjectDetector(Task):
         self._check_backbone()
         detection_data.check_box_format(self.box_format)
         pipeline.augmentation_layers(tuple(self.augment), self.augment_strength)  # unknown names fail here
-        size = self.image_size
-        checks = [
-            (
-                size is None or (isinstance(size, int) and size >= 32 and size % 32 == 0),
-                "image_size",
-                "a side that is a multiple of 32 (the backbone halves it five times), e.g. 256, or None",
-            ),
-            (
-                self.score_threshold is None or 0.0 <= self.score_threshold <= 1.0,
-                "score_threshold",
-                "a score between 0 and 1, or None to choose it on the validation data",
-            ),
-            (
-                self.iou_threshold is None or 0.0 < self.iou_threshold <= 1.0,
-                "iou_threshold",
-                "an overlap above 0 and up to 1 (None: no suppression)",
-            ),
-            (self.max_detections >= 1, "max_detections", "a positive number of detections per image"),
-            (0.0 <= self.augment_strength <= 3.0, "augment_strength", "a number from 0 to 3 (1: the default ranges)"),
-            (self.bad_boxes in ("fail", "skip"), "bad_boxes", '"fail" or "skip" (leave bad boxes out, counted)'),
-            (self.width >= 4, "width", "an integer >= 4 (filters of the first stage)"),
-        ]
-        self._check_each(checks)
 
-    def _prepare_data(self, data, validation_data):
+    def prepare_data(self, data, validation_data):
         self._check_detection_params()
         self._files = []
         source = self._load(data)
@@ -213,7 +208,7 @@ class ObjectDetector(Task):
         if layout:
             info["layout"] = layout
         boxes = sum(len(b) for b, _ in train_source.targets) if train_source.targets is not None else "streamed"
-        self._say(
+        self.say(
             f"Object detection: {len(self.classes_)} classes ({', '.join(self.classes_[:8])}"
             f"{'...' if len(self.classes_) > 8 else ''}), images at {self.image_size_}x{self.image_size_}; "
             f"{info['train_examples']} train images ({boxes} boxes) / {info['validation_examples']} validation / "
@@ -279,25 +274,25 @@ class ObjectDetector(Task):
         )
         return Part(dataset)
 
-    def _keras_data(self, part):
+    def keras_data(self, part):
         return pipeline.with_center_targets(part.dataset, self.image_size_, len(self.classes_))
 
-    def _evaluation_dataset(self, data):
+    def evaluation_data(self, data):
         self._files = []
         # A dataset root is scored on its test part, else its val part (COCO's test has no boxes).
         parts = detection_data.layouts.find(data) if isinstance(data, (str, os.PathLike)) else None
         part = next((p for p in ("test", "val") if p in (parts or {})), "train")
         return self._part(self._checked(data, part))
 
-    def _explain_data_error(self, error):
+    def explain_data_error(self, error):
         return images_lib.explain_decode_error(error, getattr(self, "_files", None))
 
-    def _export_examples(self, part):
+    def export_examples(self, part):
         images, _ = next(iter(part.dataset))
         return images.numpy(), None
 
     # ------------------------------------------------------------------ model
-    def _build_model(self):
+    def build_model(self):
         scaling, backbone = None, None
         shape = (self.image_size_, self.image_size_, 3)
         if isinstance(self.backbone, keras.Model):
@@ -332,13 +327,13 @@ class ObjectDetector(Task):
             return self.warmup_epochs
         return 0 if self._pretrained_backbone() else self._epochs() // 2
 
-    def _compile(self, model, make_optimizer):
+    def compile_model(self, model, make_optimizer):
         model.compile(optimizer=make_optimizer(), loss=detector.losses())
 
-    def _task_callbacks(self, validation):
+    def task_callbacks(self, validation):
         return [ValidationMAP(self, validation)] if validation is not None else []
 
-    def _after_training(self, model, splits):
+    def after_training(self, model, splits):
         """Chooses the score threshold on the validation images (when `score_threshold` is None)."""
         if self.score_threshold is not None:
             self.score_threshold_ = float(self.score_threshold)
@@ -349,7 +344,7 @@ class ObjectDetector(Task):
         truth, found = self._detect_part(model, splits.validation)
         best = metrics_lib.best_score_threshold(truth, found, self.classes_)
         self.score_threshold_ = max(SCORE_FLOOR, round(best["score_threshold"], 4))
-        self._say(
+        self.say(
             f"Score threshold {self.score_threshold_:.3f}, chosen on the validation images: precision "
             f"{best['precision_at_threshold']:.3f}, recall {best['recall_at_threshold']:.3f} at IoU 0.5."
         )
@@ -394,7 +389,7 @@ class ObjectDetector(Task):
                 )  # fmt: skip
         return truth, found
 
-    def _evaluate_dataset(self, part):
+    def score(self, part):
         losses = []
         truth, found = self._detect_part(self.model_, part, losses)
         threshold = self._shown_threshold()
@@ -413,7 +408,7 @@ class ObjectDetector(Task):
         scores["whole_image_baseline"] = {"map": baseline["map"], "map_50": baseline["map_50"]}
         return scores
 
-    def _compare_with_baseline(self):
+    def compare_with_baseline(self):
         """Records in `metrics_["baseline"]` how test mAP@0.5 (validation without a test part) compares with
         the whole-image-box detector's, and warns, with causes and what to try, when the run did no better."""
         part, scores = self._judged_part()
@@ -464,7 +459,7 @@ class ObjectDetector(Task):
             Per image, a list of {"label", "score", "box": [xmin, ymin, xmax, ymax]} in the image's own
             pixels, best first.
         """
-        self._check_fitted()
+        self.check_fitted()
         items = _as_items(inputs)
         size = self.image_size_
         threshold = self._shown_threshold()
@@ -518,27 +513,27 @@ class ObjectDetector(Task):
                 pen.rectangle([x0, top, x0 + pen.textlength(text) + 4, top + 12], fill=colour)
                 pen.text((x0 + 2, top), text, fill=(0, 0, 0))
             canvas.save(path)
-        self._say(f"Wrote {len(paths)} image(s) with their detections to {folder}")
+        self.say(f"Wrote {len(paths)} image(s) with their detections to {folder}")
         return [str(p) for p in paths]
 
     # ----------------------------------------------------------------- report
-    def _report_figures(self):
+    def report_figures(self):
         """Per-class AP, AP@0.5 and recall of the test split (else validation)."""
-        from toolkit import report
+        from toolkit import figures
 
         split = "test" if (self.metrics_ or {}).get("test") else "validation"
         per_class = ((self.metrics_ or {}).get(split) or {}).get("per_class") or {}
         kept = {name: value for name, value in per_class.items() if value is not None}
         if not kept:
             return []
-        bars = report.per_class_figure(kept, ("ap", "ap_50", "recall"))
+        bars = figures.per_class_figure(kept, ("ap", "ap_50", "recall"))
         return [(f"Per-class AP, AP@0.5 and recall ({split})", bars)]
 
-    def _report_data_figures(self, part, most=200):
+    def report_data_figures(self, part, most=200):
         """Test images with their true boxes (white) and the detections shown to a user (coloured)."""
         from PIL import Image, ImageDraw
 
-        from toolkit import report
+        from toolkit import figures
 
         threshold = self._shown_threshold()
         tiles, titles = [], []
@@ -562,7 +557,7 @@ class ObjectDetector(Task):
         if not tiles:
             return []
         title = f"Test images: true boxes white, detections (score >= {threshold:.2f}) coloured by class"
-        return [(title, report.image_grid(tiles, titles, columns=4))]
+        return [(title, figures.image_grid(tiles, titles, columns=4))]
 
     def search_space(self, hp):
         """Learning rate and schedule (shared), augmentation strength, and the backbone when it is a
@@ -621,12 +616,12 @@ def train_object_detector(data=None, validation_data=None, **kwargs):
         validation_data: same forms; default a seeded split of `data`.
         **kwargs: `ObjectDetector` arguments.
 
-    Example:
-    >>> import tempfile
-    >>> det = train_object_detector(epochs=1, image_size=64, width=8, save_dir=tempfile.mkdtemp(), verbose=0)
-    >>> det.classes_
-    ['circle', 'square', 'triangle']
-    >>> sorted(det.metrics_["validation"])[:4]
-    ['f1_at_threshold', 'loss', 'map', 'map_50']
+    Examples:
+        >>> import tempfile
+        >>> det = train_object_detector(epochs=1, image_size=64, width=8, save_dir=tempfile.mkdtemp(), verbose=0)
+        >>> det.classes_
+        ['circle', 'square', 'triangle']
+        >>> sorted(det.metrics_["validation"])[:4]
+        ['f1_at_threshold', 'loss', 'map', 'map_50']
     """
     return ObjectDetector(**kwargs).fit(data, validation_data)

@@ -50,10 +50,10 @@ def load_questions(data, columns=None, bad_answers="fail", data_dir=None, answer
         data_dir: TFDS data folder.
         answers_required: False for questions to answer (a record file then needs no answer columns).
 
-    Example:
-    >>> questions, about = load_questions((["Who?"], ["Rollo led them."], ["Rollo"]))
-    >>> questions[0].answers, questions[0].starts, about
-    (('Rollo',), (0,), 'tuple of 1 question(s)')
+    Examples:
+        >>> questions, about = load_questions((["Who?"], ["Rollo led them."], ["Rollo"]))
+        >>> questions[0].answers, questions[0].starts, about
+        (('Rollo',), (0,), 'tuple of 1 question(s)')
     """
     if bad_answers not in BAD_ANSWERS:
         raise ToolkitError(
@@ -179,9 +179,9 @@ def _plausible(context, plausible):
     Only training reads it (with `plausible_answers=True`); one that does not check out
     is left out rather than failing the data, as it is never a reference answer.
 
-    Example:
-    >>> _plausible("The Normans came.", [{"text": "Normans", "answer_start": 4}])
-    ('Normans', 4)
+    Examples:
+        >>> _plausible("The Normans came.", [{"text": "Normans", "answer_start": 4}])
+        ('Normans', 4)
     """
     for answer in plausible or []:
         text, start = answer.get("text"), answer.get("answer_start")
@@ -384,10 +384,10 @@ def generated_facts(count=3000, seed=0):
     about where and when they were born and what they do, and about a fifth asking what the context
     does not say (unanswerable). Each context is its own group.
 
-    Example:
-    >>> q = generated_facts(10)
-    >>> len(q), q[0].context[q[0].starts[0]:][:len(q[0].answers[0])] == q[0].answers[0]
-    (10, True)
+    Examples:
+        >>> q = generated_facts(10)
+        >>> len(q), q[0].context[q[0].starts[0]:][:len(q[0].answers[0])] == q[0].answers[0]
+        (10, True)
     """
     rng = random.Random(seed)
     questions = []
@@ -429,12 +429,12 @@ def generated_facts(count=3000, seed=0):
 def write_squad_json(questions, path):
     """Writes questions as a SQuAD v2.0 JSON file (one article per group), e.g. to keep a test set.
 
-    Example:
-    >>> import tempfile
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "facts.json"
-    >>> write_squad_json(generated_facts(4), path)
-    >>> len(load_questions(path)[0])
-    4
+    Examples:
+        >>> import tempfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "facts.json"
+        >>> write_squad_json(generated_facts(4), path)
+        >>> len(load_questions(path)[0])
+        4
     """
     articles = collections.defaultdict(lambda: collections.defaultdict(list))
     for q in questions:

@@ -11,11 +11,11 @@ class SpanLogits(keras.layers.Layer):
 
     Padding can then never be chosen as an answer's start or end, and takes no probability.
 
-    Example:
-    >>> import numpy as np
-    >>> out = SpanLogits()(np.ones((1, 3, 2), "float32"), np.array([[1, 1, 0]]))
-    >>> out["start"].numpy().tolist()
-    [[1.0, 1.0, -10000.0]]
+    Examples:
+        >>> import numpy as np
+        >>> out = SpanLogits()(np.ones((1, 3, 2), "float32"), np.array([[1, 1, 0]]))
+        >>> out["start"].numpy().tolist()
+        [[1.0, 1.0, -10000.0]]
     """
 
     def call(self, logits, padding_mask):
@@ -36,12 +36,12 @@ class QuestionMatch(keras.layers.Layer):
     Inputs are windows `[CLS] question [SEP] context [SEP]` with segment 0 up to the first [SEP].
     Written by hand: no Keras or KerasHub layer computes it.
 
-    Example:
-    >>> import numpy as np
-    >>> ids = np.array([[1, 7, 8, 2, 9, 7, 2, 0]])
-    >>> segments = np.array([[0, 0, 0, 0, 1, 1, 1, 0]])
-    >>> QuestionMatch()(ids, segments, ids > 0).numpy().tolist()
-    [[0, 0, 0, 0, 0, 1, 0, 0]]
+    Examples:
+        >>> import numpy as np
+        >>> ids = np.array([[1, 7, 8, 2, 9, 7, 2, 0]])
+        >>> segments = np.array([[0, 0, 0, 0, 1, 1, 1, 0]])
+        >>> QuestionMatch()(ids, segments, ids > 0).numpy().tolist()
+        [[0, 0, 0, 0, 0, 1, 0, 0]]
     """
 
     def call(self, token_ids, segment_ids, padding_mask):
@@ -73,14 +73,14 @@ def span_model(backbone, takes, question_match=False):
             network without pretraining otherwise has to learn to match question and context words
             from little data (it did not, on the built-in set).
 
-    Example:
-    >>> from toolkit.text_backbones import transformer
-    >>> model = span_model(transformer(16, 50, embedding_dim=8, width=8, sequences=True), ["token_ids"], True)
-    >>> import numpy as np
-    >>> ids = np.array([[1, 5, 2, 7, 8, 2]])
-    >>> out = model({"token_ids": ids, "segment_ids": 0 * ids, "padding_mask": ids > 0})
-    >>> sorted(out), out["start"].shape
-    (['end', 'start'], TensorShape([1, 6]))
+    Examples:
+        >>> from toolkit.text_backbones import transformer
+        >>> model = span_model(transformer(16, 50, embedding_dim=8, width=8, sequences=True), ["token_ids"], True)
+        >>> import numpy as np
+        >>> ids = np.array([[1, 5, 2, 7, 8, 2]])
+        >>> out = model({"token_ids": ids, "segment_ids": 0 * ids, "padding_mask": ids > 0})
+        >>> sorted(out), out["start"].shape
+        (['end', 'start'], TensorShape([1, 6]))
     """
     inputs = {name: keras.Input((None,), dtype="int32", name=name) for name in INPUTS}
     if list(takes) == ["token_ids"]:

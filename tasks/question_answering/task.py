@@ -13,7 +13,7 @@ from tasks.question_answering import models
 from tasks.question_answering import windows as windows_lib
 from toolkit import backbones as backbones_lib
 from toolkit import data as data_lib
-from toolkit import hf_checkpoints
+from toolkit import estimator, hf_checkpoints
 from toolkit import metrics as metrics_lib
 from toolkit.errors import ToolkitError
 from toolkit.task import TASKS, Task
@@ -61,7 +61,8 @@ class QuestionAnswerer(Task):
             it is below the room a window has for context).
         max_answer_length: longest answer, in tokens.
         vocabulary_size: WordPiece vocabulary learned for a from-scratch backbone.
-        embedding_dim, width: sizes of a from-scratch backbone.
+        embedding_dim: the token embedding size of a from-scratch backbone.
+        width: the width of a from-scratch backbone's layers.
         columns: {role: column name} for .csv / .jsonl data; roles "question", "context",
             "answer_text", "answer_start", "id", "title" (default: found by common names).
         bad_answers: "fail" or "skip" (with a warning that counts them) for an answer whose text is not
@@ -84,11 +85,11 @@ class QuestionAnswerer(Task):
             scratch.
         **kwargs: the arguments every task shares (see `toolkit.Task`).
 
-    Example:
-    >>> qa = QuestionAnswerer(backbone="bert_tiny_en_uncased").fit("train-v2.0.json")  # doctest: +SKIP
-    >>> qa.predict([{"question": "Who led the Normans?", "context": "The Normans were led by Rollo."}])
-    ... # doctest: +SKIP
-    [{'answer': 'Rollo', 'score': 0.91, 'start': 24, 'end': 29}]
+    Examples:
+        >>> qa = QuestionAnswerer(backbone="bert_tiny_en_uncased").fit("train-v2.0.json")  # doctest: +SKIP
+        >>> qa.predict([{"question": "Who led the Normans?", "context": "The Normans were led by Rollo."}])
+        ... # doctest: +SKIP
+        [{'answer': 'Rollo', 'score': 0.91, 'start': 24, 'end': 29}]
     """
 
     task_name = "question-answering"
@@ -106,6 +107,16 @@ class QuestionAnswerer(Task):
     monitor = "val_f1"
     monitor_mode = "max"
     serving_input = "questions"
+
+    _parameter_constraints = {
+        "max_length": estimator.at_least(8),
+        "doc_stride": estimator.POSITIVE,
+        "max_answer_length": estimator.POSITIVE,
+        "vocabulary_size": estimator.at_least(100),
+        "embedding_dim": estimator.POSITIVE,
+        "width": estimator.POSITIVE,
+        "bad_answers": estimator.one_of(qa_data.BAD_ANSWERS),
+    }
 
     def __init__(
         self,
@@ -146,17 +157,6 @@ class QuestionAnswerer(Task):
         self.plausible_answers = plausible_answers
         self.data_dir = data_dir
 
-    def _check_params(self):
-        super()._check_params()
-        checks = [
-            (self.max_length >= 8, "max_length", "an integer >= 8"),
-            (self.doc_stride >= 1, "doc_stride", "an integer >= 1"),
-            (self.max_answer_length >= 1, "max_answer_length", "an integer >= 1"),
-            (self.vocabulary_size >= 100, "vocabulary_size", "an integer >= 100"),
-            (self.bad_answers in qa_data.BAD_ANSWERS, "bad_answers", f"one of {qa_data.BAD_ANSWERS}"),
-        ]
-        self._check_each(checks)
-
     # ------------------------------------------------------------------- data
     def _load(self, data):
         return qa_data.load_questions(data, self.columns, self.bad_answers, self.data_dir)
@@ -184,7 +184,7 @@ class QuestionAnswerer(Task):
         self.backbone_ = ("transformer" if built_in else PRETRAINED_DEFAULT) if auto else None
         if auto:
             why = "the built-in set" if built_in else "pretrained, downloaded on first use; backbone= to choose"
-            self._say(f"Backbone: {self.backbone_} ({why}).")
+            self.say(f"Backbone: {self.backbone_} ({why}).")
         elif not built_in and self._chosen_backbone() in self.accepted_backbones():
             warnings.warn(
                 f"backbone={self._chosen_backbone()!r} trains an encoder from scratch. On real questions (a few thousand "
@@ -194,7 +194,7 @@ class QuestionAnswerer(Task):
                 stacklevel=4,
             )
 
-    def _prepare_data(self, data, validation_data):
+    def prepare_data(self, data, validation_data):
         self._choose_backbone(data)
         self._check_backbone()
         questions, about = self._load(data)
@@ -233,7 +233,7 @@ class QuestionAnswerer(Task):
                 if part
             },
         }
-        self._say(
+        self.say(
             f"Question answering: {len(train_q):,} training / {len(val_q):,} validation"
             + (f" / {len(test_q):,} test" if test_q else "")
             + f" questions from {about}, split by {grouped_by}; "
@@ -241,7 +241,7 @@ class QuestionAnswerer(Task):
         )
         answerable = sum(bool(q.answers) for q in train_q)
         if answerable < FEW_QUESTIONS and self._pretrained_backbone() and not self._span_head_given():
-            self._say(
+            self.say(
                 f"Note: {answerable:,} answerable training questions are few for an encoder that has not learned to "
                 "find answers yet. Measured with MiniLM on the SQuAD 2.0 subset, scored on an article it never saw: "
                 "131 training questions of one article F1 41 against 44 for always answering nothing; four "
@@ -343,13 +343,13 @@ class QuestionAnswerer(Task):
         dataset = dataset.apply(tf.data.experimental.assert_cardinality(count))
         return Part(questions, dataset.prefetch(tf.data.AUTOTUNE))
 
-    def _keras_data(self, part):
+    def keras_data(self, part):
         return part.dataset
 
-    def _evaluation_dataset(self, data):
+    def evaluation_data(self, data):
         return self._part(self._load(data)[0])
 
-    def _export_examples(self, part):
+    def export_examples(self, part):
         inputs, targets = next(iter(part.dataset))
         return {k: v.numpy() for k, v in inputs.items()}, None
 
@@ -368,7 +368,7 @@ class QuestionAnswerer(Task):
         steps = math.ceil(train_examples / self._global_batch_size()) if train_examples else PRETRAINED_STEPS
         return min(10, max(2, math.ceil(PRETRAINED_STEPS / steps)))
 
-    def _build_model(self):
+    def build_model(self):
         if self._uses_preset():
             backbone = backbones_lib.load_preset(self._chosen_backbone(), "backbone", name="backbone")
             limit = getattr(backbone, "max_sequence_length", None)
@@ -399,11 +399,11 @@ class QuestionAnswerer(Task):
                 model.get_layer("span").set_weights([w.astype("float32") for w in head])
         return model
 
-    def _compile(self, model, make_optimizer):
+    def compile_model(self, model, make_optimizer):
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         model.compile(optimizer=make_optimizer(), loss={"start": loss, "end": loss})
 
-    def _task_callbacks(self, validation):
+    def task_callbacks(self, validation):
         return [SpanF1(self, validation)] if validation is not None else []
 
     # ------------------------------------------------------------- answering
@@ -446,14 +446,14 @@ class QuestionAnswerer(Task):
         """Texts after the no-answer decision: "" where the no-answer score is above the threshold."""
         return ["" if threshold is not None and f["no_answer_score"] > threshold else f["text"] for f in found]
 
-    def _after_training(self, model, splits):
+    def after_training(self, model, splits):
         """The no-answer threshold, chosen on the validation questions (0 without validation data)."""
         self.no_answer_threshold_ = 0.0 if self.answers_nothing_ else None
         if splits.validation is not None:
             found = self._find(model, splits.validation.questions)
             self.no_answer_threshold_, _ = self._choose_threshold(splits.validation.questions, found)
 
-    def _evaluate_dataset(self, part):
+    def score(self, part):
         found = self._find(self.model_, part.questions)
         predictions = self._decide(found, self.no_answer_threshold_)
         references = [list(q.answers) for q in part.questions]
@@ -466,7 +466,7 @@ class QuestionAnswerer(Task):
         scores["loss"] = float(self.model_.evaluate(part.dataset, verbose=0, return_dict=True)["loss"])
         return scores
 
-    def _compare_with_baseline(self):
+    def compare_with_baseline(self):
         """Records the always-"no answer" baseline's F1 beside the run's, on the test questions (validation
         without a test part), and warns when the run is no better (google-research/bert #436: a model that
         learned to answer nothing)."""
@@ -504,7 +504,7 @@ class QuestionAnswerer(Task):
             probability (the span's start times end probability in its window, or the no-answer one),
             and its character offsets into the context (`context[start:end] == answer`).
         """
-        self._check_fitted()
+        self.check_fitted()
         single = isinstance(inputs, dict)
         items = [inputs] if single else list(inputs)
         questions = []
@@ -582,10 +582,10 @@ class SpanF1(keras.callbacks.Callback):
 def train_question_answerer(data=None, validation_data=None, **kwargs):
     """Trains a `QuestionAnswerer` (see its arguments) and returns it, fitted and saved.
 
-    Example:
-    >>> qa = train_question_answerer("dev-v2.0.json", backbone="path/to/bert-preset")  # doctest: +SKIP
-    >>> qa.predict({"question": "Who led the Normans?", "context": "The Normans were led by Rollo."})
-    ... # doctest: +SKIP
-    {'answer': 'Rollo', 'score': 0.91, 'start': 24, 'end': 29}
+    Examples:
+        >>> qa = train_question_answerer("dev-v2.0.json", backbone="path/to/bert-preset")  # doctest: +SKIP
+        >>> qa.predict({"question": "Who led the Normans?", "context": "The Normans were led by Rollo."})
+        ... # doctest: +SKIP
+        {'answer': 'Rollo', 'score': 0.91, 'start': 24, 'end': 29}
     """
     return QuestionAnswerer(**kwargs).fit(data, validation_data)

@@ -118,14 +118,14 @@ class BytePairSpans:
     """Text -> byte-level BPE ids with each token's character span (RoBERTa's tokenizer), through Hugging
     Face `tokenizers`, which tracks offsets through its byte-level pre-tokenizer (GPT-2's word split).
 
-    Example:
-    >>> pieces = ["<s>", "</s>", "<pad>", ".", "a", "e", "h", "m", "n", "o", "r", "s", "N", "T", "Ġ"]
-    >>> merges = ["T h", "Th e", "Ġ N", "ĠN o", "ĠNo r", "ĠNor m", "ĠNorm a", "ĠNorma n", "ĠNorman s"]
-    >>> pieces += [m.replace(" ", "") for m in merges]
-    >>> tokens = BytePairSpans({p: i for i, p in enumerate(pieces)}, merges, {"cls": 0, "sep": 1, "pad": 2})
-    >>> ids, starts, ends = tokens(["The Normans."])[0]
-    >>> [pieces[i] for i in ids], starts.tolist(), ends.tolist()
-    (['The', 'ĠNormans', '.'], [0, 4, 11], [3, 11, 12])
+    Examples:
+        >>> pieces = ["<s>", "</s>", "<pad>", ".", "a", "e", "h", "m", "n", "o", "r", "s", "N", "T", "Ġ"]
+        >>> merges = ["T h", "Th e", "Ġ N", "ĠN o", "ĠNo r", "ĠNor m", "ĠNorm a", "ĠNorma n", "ĠNorman s"]
+        >>> pieces += [m.replace(" ", "") for m in merges]
+        >>> tokens = BytePairSpans({p: i for i, p in enumerate(pieces)}, merges, {"cls": 0, "sep": 1, "pad": 2})
+        >>> ids, starts, ends = tokens(["The Normans."])[0]
+        >>> [pieces[i] for i in ids], starts.tolist(), ends.tolist()
+        (['The', 'ĠNormans', '.'], [0, 4, 11], [3, 11, 12])
     """
 
     def __init__(self, vocabulary, merges, specials):
@@ -192,13 +192,13 @@ class SpanTokenizer:
             one built on a learned vocabulary).
         specials: {"cls", "sep", "pad"} ids (`special_ids`); None: "[CLS]", "[SEP]", "[PAD]".
 
-    Example:
-    >>> import keras_hub
-    >>> vocabulary = ["[PAD]", "[CLS]", "[SEP]", "[UNK]", "the", "norman", "##s", "came", "."]
-    >>> tokens = SpanTokenizer(keras_hub.tokenizers.WordPieceTokenizer(vocabulary, lowercase=True))
-    >>> ids, starts, ends = tokens(["The Normans came."])[0]
-    >>> ids.tolist(), starts.tolist(), ends.tolist()
-    ([4, 5, 6, 7, 8], [0, 4, 10, 12, 16], [3, 10, 11, 16, 17])
+    Examples:
+        >>> import keras_hub
+        >>> vocabulary = ["[PAD]", "[CLS]", "[SEP]", "[UNK]", "the", "norman", "##s", "came", "."]
+        >>> tokens = SpanTokenizer(keras_hub.tokenizers.WordPieceTokenizer(vocabulary, lowercase=True))
+        >>> ids, starts, ends = tokens(["The Normans came."])[0]
+        >>> ids.tolist(), starts.tolist(), ends.tolist()
+        ([4, 5, 6, 7, 8], [0, 4, 10, 12, 16], [3, 10, 11, 16, 17])
     """
 
     def __init__(self, tokenizer, specials=None):
@@ -255,9 +255,9 @@ class SpanTokenizer:
 def answer_tokens(starts, ends, char_start, char_end):
     """(first token, last token) of the context tokens covering characters [char_start, char_end), or None.
 
-    Example:
-    >>> answer_tokens(np.array([0, 4, 10]), np.array([3, 10, 11]), 4, 11)
-    (1, 2)
+    Examples:
+        >>> answer_tokens(np.array([0, 4, 10]), np.array([3, 10, 11]), 4, 11)
+        (1, 2)
     """
     inside = np.nonzero((ends > char_start) & (starts < char_end))[0]
     if len(inside) == 0:
@@ -268,9 +268,9 @@ def answer_tokens(starts, ends, char_start, char_end):
 def check_question_length(tokens, max_length, question_id):
     """The room a window has for context after a question of `tokens` tokens; an error when there is none.
 
-    Example:
-    >>> check_question_length(10, 64, "q1")
-    51
+    Examples:
+        >>> check_question_length(10, 64, "q1")
+        51
     """
     room = max_length - tokens - 3
     if room < 1:
@@ -300,13 +300,13 @@ def windows(example, question_ids, context, tokenizer, max_length, doc_stride, a
         A list of `Window`s; `start` / `end` are the answer's positions in the window, 0 ([CLS]) when
         the window does not hold all of it.
 
-    Example:
-    >>> tokens = collections.namedtuple("T", "cls sep")(1, 2)
-    >>> context = (np.arange(10, 20), np.arange(10), np.arange(1, 11))
-    >>> ws = windows(0, [5, 6], context, tokens, max_length=9, doc_stride=2, answer=(3, 4))
-    >>> [(w.token_ids.tolist(), w.start, w.end) for w in ws]  # doctest: +NORMALIZE_WHITESPACE
-    [([1, 5, 6, 2, 10, 11, 12, 13, 2], 0, 0), ([1, 5, 6, 2, 12, 13, 14, 15, 2], 5, 6),
-     ([1, 5, 6, 2, 14, 15, 16, 17, 2], 0, 0), ([1, 5, 6, 2, 16, 17, 18, 19, 2], 0, 0)]
+    Examples:
+        >>> tokens = collections.namedtuple("T", "cls sep")(1, 2)
+        >>> context = (np.arange(10, 20), np.arange(10), np.arange(1, 11))
+        >>> ws = windows(0, [5, 6], context, tokens, max_length=9, doc_stride=2, answer=(3, 4))
+        >>> [(w.token_ids.tolist(), w.start, w.end) for w in ws]  # doctest: +NORMALIZE_WHITESPACE
+        [([1, 5, 6, 2, 10, 11, 12, 13, 2], 0, 0), ([1, 5, 6, 2, 12, 13, 14, 15, 2], 5, 6),
+         ([1, 5, 6, 2, 14, 15, 16, 17, 2], 0, 0), ([1, 5, 6, 2, 16, 17, 18, 19, 2], 0, 0)]
     """
     ids, starts, ends = context
     room = check_question_length(len(question_ids), max_length, question_id)

@@ -34,13 +34,13 @@ def read_wav(path, sample_rate=None):
     Returns:
         (waveform, rate): the rate is `sample_rate`, or the file's own rate.
 
-    Example:
-    >>> import tempfile, scipy.io.wavfile
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "beep.wav"
-    >>> scipy.io.wavfile.write(path, 8000, (np.sin(np.arange(8000) / 5) * 20000).astype("int16"))
-    >>> waveform, rate = read_wav(path, sample_rate=16000)
-    >>> waveform.shape, rate, bool(abs(waveform).max() <= 1)
-    ((16000,), 16000, True)
+    Examples:
+        >>> import tempfile, scipy.io.wavfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "beep.wav"
+        >>> scipy.io.wavfile.write(path, 8000, (np.sin(np.arange(8000) / 5) * 20000).astype("int16"))
+        >>> waveform, rate = read_wav(path, sample_rate=16000)
+        >>> waveform.shape, rate, bool(abs(waveform).max() <= 1)
+        ((16000,), 16000, True)
     """
     import scipy.io.wavfile
 
@@ -78,9 +78,9 @@ def read_finite_wav(path, sample_rate):
 def to_mono_float(data, rate, sample_rate=None):
     """Integer or float samples (time[, channels]) -> float32 mono in [-1, 1] at `sample_rate`.
 
-    Example:
-    >>> to_mono_float(np.array([[0, 32767], [32767, 32767]], "int16"), 8000).round(2).tolist()
-    [0.5, 1.0]
+    Examples:
+        >>> to_mono_float(np.array([[0, 32767], [32767, 32767]], "int16"), 8000).round(2).tolist()
+        [0.5, 1.0]
     """
     data = np.asarray(data)
     if np.issubdtype(data.dtype, np.integer):
@@ -103,13 +103,13 @@ def list_audio(folder, label_pattern=None):
     Returns:
         (paths, labels).
 
-    Example:
-    >>> import tempfile
-    >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> for name in ("3_jackson_0.wav", "7_theo_1.wav"):
-    ...     _ = (folder / name).write_bytes(b"")
-    >>> list_audio(folder)[1]
-    ['3', '7']
+    Examples:
+        >>> import tempfile
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> for name in ("3_jackson_0.wav", "7_theo_1.wav"):
+        ...     _ = (folder / name).write_bytes(b"")
+        >>> list_audio(folder)[1]
+        ['3', '7']
     """
     folder = pathlib.Path(folder)
     nested = sorted(p for p in folder.glob("*/*") if p.suffix.lower() in AUDIO_EXTENSIONS)
@@ -145,10 +145,10 @@ def load_source(data, label_pattern=None, data_dir=None):
 
     `rate` is the sample rate of waveform arrays (None for files, which carry their own).
 
-    Example:
-    >>> audio, targets, rate = load_source(([np.zeros(800), np.ones(800)], ["a", "b"], 8000))
-    >>> len(audio), targets, rate
-    (2, ['a', 'b'], 8000)
+    Examples:
+        >>> audio, targets, rate = load_source(([np.zeros(800), np.ones(800)], ["a", "b"], 8000))
+        >>> len(audio), targets, rate
+        (2, ['a', 'b'], 8000)
     """
     accepted = (
         "a folder of class subfolders of WAV files, a folder of WAV files whose names carry the label, "
@@ -191,9 +191,9 @@ def _stream(source):
 def waveforms(audio, rate, sample_rate):
     """File paths or arrays -> list of float32 mono waveforms at `sample_rate`.
 
-    Example:
-    >>> [w.shape for w in waveforms([np.zeros(800, "int16")], 8000, 16000)]
-    [(1600,)]
+    Examples:
+        >>> [w.shape for w in waveforms([np.zeros(800, "int16")], 8000, 16000)]
+        [(1600,)]
     """
     data_lib.check_finite([item for item in audio if not isinstance(item, (str, os.PathLike))], "waveform")
     out = []
@@ -219,9 +219,9 @@ def waveforms(audio, rate, sample_rate):
 def fix_length(waves, length):
     """Pads with zeros or crops (centred) each waveform to `length` samples. Returns a float32 array.
 
-    Example:
-    >>> fix_length([np.ones(3), np.ones(7)], 5).tolist()
-    [[1.0, 1.0, 1.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0, 1.0]]
+    Examples:
+        >>> fix_length([np.ones(3), np.ones(7)], 5).tolist()
+        [[1.0, 1.0, 1.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0, 1.0]]
     """
     out = np.zeros((len(waves), length), dtype=np.float32)
     for i, wave in enumerate(waves):
@@ -236,9 +236,9 @@ def choose_duration(waves, sample_rate):
     """Seconds that cover 95% of the recordings (waveforms, or their lengths in samples), rounded up
     to a tenth of a second.
 
-    Example:
-    >>> choose_duration([np.zeros(8000)] * 39 + [np.zeros(16000)], 8000), choose_duration([4000, 8000], 8000)
-    (1.0, 1.0)
+    Examples:
+        >>> choose_duration([np.zeros(8000)] * 39 + [np.zeros(16000)], 8000), choose_duration([4000, 8000], 8000)
+        (1.0, 1.0)
     """
     seconds = np.percentile([(w if np.isscalar(w) else len(w)) / sample_rate for w in waves], 95)
     return max(0.1, math.ceil(seconds * 10 - 1e-9) / 10)
@@ -268,9 +268,9 @@ def choose_rate(audio, rate, sample_rate=None, say=None, asked="as asked (sample
     less than resampling up invents). Files at other rates are resampled. `say` gets one line
     naming the rate and why.
 
-    Example:
-    >>> choose_rate([np.zeros(8)], 8000), choose_rate([np.zeros(8)], 8000, 16000)
-    (8000, 16000)
+    Examples:
+        >>> choose_rate([np.zeros(8)], 8000), choose_rate([np.zeros(8)], 8000, 16000)
+        (8000, 16000)
     """
     if sample_rate is not None:
         if say:
@@ -305,12 +305,12 @@ def choose_rate(audio, rate, sample_rate=None, say=None, asked="as asked (sample
 def header(path):
     """(sample rate, frames) of a WAV file, from its header (the samples are memory-mapped, not read).
 
-    Example:
-    >>> import tempfile, scipy.io.wavfile
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "a.wav"
-    >>> scipy.io.wavfile.write(path, 8000, np.zeros(400, "int16"))
-    >>> header(path)
-    (8000, 400)
+    Examples:
+        >>> import tempfile, scipy.io.wavfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "a.wav"
+        >>> scipy.io.wavfile.write(path, 8000, np.zeros(400, "int16"))
+        >>> header(path)
+        (8000, 400)
     """
     import scipy.io.wavfile
 
@@ -327,9 +327,9 @@ def header(path):
 def index(audio, rate, sample_rate):
     """The index a task streams: checked WAV paths, in-memory waveforms at `sample_rate`, or the Stream.
 
-    Example:
-    >>> [w.shape for w in index([np.zeros(800, "int16")], 8000, 16000)]
-    [(1600,)]
+    Examples:
+        >>> [w.shape for w in index([np.zeros(800, "int16")], 8000, 16000)]
+        [(1600,)]
     """
     if isinstance(audio, data_lib.Stream):
         if rate is None and sample_rate is None:
@@ -343,9 +343,9 @@ def index(audio, rate, sample_rate):
 def lengths(audio, rate, sample_rate):
     """Length in samples at `sample_rate` of each recording: from file headers, arrays, or one pass of a stream.
 
-    Example:
-    >>> lengths([np.zeros(800)], None, 8000)
-    [800]
+    Examples:
+        >>> lengths([np.zeros(800)], None, 8000)
+        [800]
     """
     if isinstance(audio, data_lib.Stream):
         counted = audio.dataset().map(lambda w, t: tf.shape(w)[0], num_parallel_calls=tf.data.AUTOTUNE)
@@ -364,9 +364,9 @@ def sample_waves(audio, rate, sample_rate, most=500):
     """At most about `most` evenly spaced recordings of an index, read here: a bounded sample to learn
     the front end's normalisation from.
 
-    Example:
-    >>> len(sample_waves([np.zeros(8)] * 1200, None, 8000))
-    600
+    Examples:
+        >>> len(sample_waves([np.zeros(8)] * 1200, None, 8000))
+        600
     """
     step = max(1, len(audio) // most)
     if isinstance(audio, data_lib.Stream):
@@ -380,9 +380,9 @@ def waveform_dataset(audio, rate, sample_rate, samples=None):
     """A dataset of float32 mono waveforms at `sample_rate`, in the index's order, decoded inside tf.data
     (files) or taken from memory; padded or cropped (centred) to `samples` when given.
 
-    Example:
-    >>> [w.shape for w in waveform_dataset([np.ones(3), np.ones(9)], None, 8000, samples=5)]
-    [TensorShape([5]), TensorShape([5])]
+    Examples:
+        >>> [w.shape for w in waveform_dataset([np.ones(3), np.ones(9)], None, 8000, samples=5)]
+        [TensorShape([5]), TensorShape([5])]
     """
 
     def finish(wave):

@@ -13,6 +13,7 @@ from tasks.speech import (
 )
 from toolkit import backbones as backbones_lib
 from toolkit import data as data_lib
+from toolkit import estimator
 from toolkit import export as export_lib
 from toolkit import images as images_lib
 from toolkit.classification import ClassifierMixin
@@ -57,10 +58,10 @@ class SpeechClassifier(ClassifierMixin, Task):
         **kwargs: the arguments every task shares (learning_rate, finetune, tune, save_dir, run_name, ...;
             see `toolkit.Task`).
 
-    Example:
-    >>> clf = SpeechClassifier().fit("recordings/")  # doctest: +SKIP
-    >>> clf.predict(["yes.wav"])  # doctest: +SKIP
-    [{'label': 'yes', 'probability': 0.98, 'probabilities': {...}}]
+    Examples:
+        >>> clf = SpeechClassifier().fit("recordings/")  # doctest: +SKIP
+        >>> clf.predict(["yes.wav"])  # doctest: +SKIP
+        [{'label': 'yes', 'probability': 0.98, 'probabilities': {...}}]
     """
 
     task_name = "speech-classification"
@@ -75,6 +76,14 @@ class SpeechClassifier(ClassifierMixin, Task):
     backbone_filters = ({"modality": "image", "convolutional": True}, {"modality": "audio"})
     keras_hub_task = None
     unsaved_attributes = Task.unsaved_attributes + ("train_waveforms_",)
+
+    _parameter_constraints = {
+        "dropout": estimator.DROPOUT,
+        "width": estimator.POSITIVE,
+        "num_mel_bins": estimator.POSITIVE,
+        "duration": estimator.above(0, none=True, what="a number of seconds"),
+        "sample_rate": estimator.at_least(1, none=True, what="a rate in Hz, e.g. 16000,"),
+    }
 
     def __init__(
         self,
@@ -104,7 +113,7 @@ class SpeechClassifier(ClassifierMixin, Task):
         self.data_dir = data_dir
 
     # ------------------------------------------------------------------- data
-    def _prepare_data(self, data, validation_data):
+    def prepare_data(self, data, validation_data):
         self._check_backbone()
         frontend.check(self.augment)
         if data is None:
@@ -117,7 +126,7 @@ class SpeechClassifier(ClassifierMixin, Task):
         audio, labels, rate = audio_lib.load_source(data, self.label_pattern, self.data_dir)
         y, self.classes_ = data_lib.encode_labels(labels)
         data_lib.require_two_classes(y, self.classes_)
-        self.sample_rate_ = audio_lib.choose_rate(audio, rate, self.sample_rate, say=self._say)
+        self.sample_rate_ = audio_lib.choose_rate(audio, rate, self.sample_rate, say=self.say)
         # The index: WAV paths, in-memory waveforms, or a stream; split by position. A file that cannot
         # be read is named when its header is read (durations) or after tf.data fails on it.
         recordings = audio_lib.index(audio, rate, self.sample_rate_)
@@ -146,7 +155,7 @@ class SpeechClassifier(ClassifierMixin, Task):
             audio_lib.sample_waves(train, rate, self.sample_rate_, most=NORMALIZER_SAMPLE), self._samples()
         )
         info = {"train_source": data_lib.describe(data), **info}
-        self._say(
+        self.say(
             f"Speech classification: {len(self.classes_)} classes, {self.duration_:g} s at {self.sample_rate_} Hz; "
             f"{info['train_examples']} train / {info['validation_examples']} validation / {info['test_examples']} test."
         )
@@ -183,7 +192,7 @@ class SpeechClassifier(ClassifierMixin, Task):
             dataset, len(y), self._global_batch_size(), cache=cache, shuffle=shuffle, seed=self.seed
         )
 
-    def _explain_data_error(self, error):
+    def explain_data_error(self, error):
         """tf.data does not name the recording it failed on: find the unreadable or NaN files and name them."""
         if "toolkit: a waveform holds NaN" in str(error) and not getattr(self, "_files", None):
             return ToolkitError(
@@ -196,7 +205,7 @@ class SpeechClassifier(ClassifierMixin, Task):
         found = audio_lib.find_unreadable(getattr(self, "_files", []), self.sample_rate_)
         return found[0] if found else None
 
-    def _evaluation_dataset(self, data):
+    def evaluation_data(self, data):
         self._files = []
         recordings, y, rate = self._index(data)
         return self._dataset(recordings, y, rate)
@@ -219,12 +228,12 @@ class SpeechClassifier(ClassifierMixin, Task):
             return self.warmup_epochs
         return 0 if self._epochs() <= SPEECH_EPOCHS else self._epochs() // 5
 
-    def _export_form(self, format):
+    def export_form(self, format):
         """ONNX gets the front end's spectrogram as a convolution (`frontend.portable`): onnxruntime
         cannot run the graph tf2onnx makes of Keras' FFT-based layer."""
         return export_lib.Form(frontend.portable(self.model_) if format == "onnx" else self.model_)
 
-    def _build_model(self):
+    def build_model(self):
         inputs = keras.Input((self._samples(),), name="waveform")
         features = frontend.front_end(
             inputs,
@@ -263,7 +272,7 @@ class SpeechClassifier(ClassifierMixin, Task):
         Returns:
             One dict per recording: {"label", "probability", "probabilities": {class: p}}.
         """
-        self._check_fitted()
+        self.check_fitted()
         if isinstance(inputs, (str, os.PathLike)) or (isinstance(inputs, np.ndarray) and inputs.ndim == 1):
             inputs = [inputs]
         waves = audio_lib.waveforms(list(inputs), sample_rate or self.sample_rate_, self.sample_rate_)
@@ -294,14 +303,14 @@ def train_speech_classifier(data=None, validation_data=None, **kwargs):
     Returns:
         The fitted `SpeechClassifier`; its run is in `clf.run_dir`.
 
-    Example:
-    >>> import tempfile
-    >>> rng = np.random.default_rng(0)
-    >>> t = np.arange(4000) / 8000
-    >>> tones = [np.sin(2 * np.pi * f * t) + 0.1 * rng.normal(size=t.size) for f in [300, 1500] * 20]
-    >>> clf = train_speech_classifier((tones, ["low", "high"] * 20, 8000), backbone="lenet", width=8,
-    ...                               epochs=5, save_dir=tempfile.mkdtemp(), verbose=0)
-    >>> clf.predict(np.sin(2 * np.pi * 300 * t), sample_rate=8000)[0]["label"]
-    'low'
+    Examples:
+        >>> import tempfile
+        >>> rng = np.random.default_rng(0)
+        >>> t = np.arange(4000) / 8000
+        >>> tones = [np.sin(2 * np.pi * f * t) + 0.1 * rng.normal(size=t.size) for f in [300, 1500] * 20]
+        >>> clf = train_speech_classifier((tones, ["low", "high"] * 20, 8000), backbone="lenet", width=8,
+        ...                               epochs=5, save_dir=tempfile.mkdtemp(), verbose=0)
+        >>> clf.predict(np.sin(2 * np.pi * 300 * t), sample_rate=8000)[0]["label"]
+        'low'
     """
     return SpeechClassifier(**kwargs).fit(data, validation_data)

@@ -17,12 +17,12 @@ DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "e
 def fsdd_files(folder):
     """Parses FSDD file names. Returns a list of (path, digit, speaker, index), sorted by path.
 
-    Example:
-    >>> import tempfile
-    >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> _ = (folder / "3_theo_12.wav").write_bytes(b"")
-    >>> [(d, s, i) for _, d, s, i in fsdd_files(folder)]
-    [('3', 'theo', 12)]
+    Examples:
+        >>> import tempfile
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (folder / "3_theo_12.wav").write_bytes(b"")
+        >>> [(d, s, i) for _, d, s, i in fsdd_files(folder)]
+        [('3', 'theo', 12)]
     """
     folder = pathlib.Path(folder)
     files = []
@@ -42,14 +42,14 @@ def fsdd_files(folder):
 def fsdd_split(folder):
     """The official split as (train, test), each a (paths, labels) pair the speech tasks accept as data.
 
-    Example:
-    >>> import tempfile
-    >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> for name in ("3_theo_2.wav", "3_theo_7.wav"):
-    ...     _ = (folder / name).write_bytes(b"")
-    >>> train, test = fsdd_split(folder)
-    >>> [pathlib.Path(p).name for p in train[0]], test[1]
-    (['3_theo_7.wav'], ['3'])
+    Examples:
+        >>> import tempfile
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> for name in ("3_theo_2.wav", "3_theo_7.wav"):
+        ...     _ = (folder / name).write_bytes(b"")
+        >>> train, test = fsdd_split(folder)
+        >>> [pathlib.Path(p).name for p in train[0]], test[1]
+        (['3_theo_7.wav'], ['3'])
     """
     train, test = ([], []), ([], [])
     for path, digit, _, index in fsdd_files(folder):
@@ -78,10 +78,10 @@ def digit_strings(folder, split="train", count=1000, digits=(2, 5), silence=(0.0
         (waveforms, transcripts, sample_rate): float32 waveforms and their
         words, such as "three one four", ready to pass to `SpeechRecognizer`.
 
-    Example:
-    >>> waves, texts, rate = digit_strings("fsdd/recordings", "test", count=2)  # doctest: +SKIP
-    >>> texts  # doctest: +SKIP
-    ['nine four', 'two eight five one']
+    Examples:
+        >>> waves, texts, rate = digit_strings("fsdd/recordings", "test", count=2)  # doctest: +SKIP
+        >>> texts  # doctest: +SKIP
+        ['nine four', 'two eight five one']
     """
     import numpy as np
 
@@ -128,9 +128,9 @@ def write_digit_strings(folder, out_folder, split="train", count=1000, seed=0):
     Returns:
         The manifest's path, usable as data for `SpeechRecognizer`.
 
-    Example:
-    >>> write_digit_strings("fsdd/recordings", "digit_strings/test", "test", count=200)  # doctest: +SKIP
-    PosixPath('digit_strings/test/manifest.tsv')
+    Examples:
+        >>> write_digit_strings("fsdd/recordings", "digit_strings/test", "test", count=200)  # doctest: +SKIP
+        PosixPath('digit_strings/test/manifest.tsv')
     """
     import numpy as np
     import scipy.io.wavfile

@@ -23,12 +23,12 @@ class RandomTimeShift(keras.layers.Layer):
     Keras has no waveform shift layer; `keras.ops.roll` takes one shift per
     call, so each example is rolled with a gather on shifted indices.
 
-    Example:
-    >>> import numpy as np
-    >>> layer = RandomTimeShift(0.5, seed=0)
-    >>> x = np.arange(8, dtype="float32")[None]
-    >>> bool((layer(x).numpy() == x).all()), sorted(layer(x, training=True).numpy()[0].tolist()) == list(range(8))
-    (True, True)
+    Examples:
+        >>> import numpy as np
+        >>> layer = RandomTimeShift(0.5, seed=0)
+        >>> x = np.arange(8, dtype="float32")[None]
+        >>> bool((layer(x).numpy() == x).all()), sorted(layer(x, training=True).numpy()[0].tolist()) == list(range(8))
+        (True, True)
     """
 
     def __init__(self, max_fraction=0.1, seed=None, **kwargs):
@@ -58,12 +58,12 @@ class RandomNoise(keras.layers.Layer):
     drowns quiet recordings and leaves loud ones untouched; here the level
     follows each waveform's own RMS.
 
-    Example:
-    >>> import numpy as np
-    >>> x = np.sin(np.arange(800, dtype="float32"))[None]
-    >>> noisy = RandomNoise(snr_db=(20, 20), seed=0)(x, training=True).numpy()
-    >>> round(float(10 * np.log10((x**2).mean() / ((noisy - x) ** 2).mean())))
-    20
+    Examples:
+        >>> import numpy as np
+        >>> x = np.sin(np.arange(800, dtype="float32"))[None]
+        >>> noisy = RandomNoise(snr_db=(20, 20), seed=0)(x, training=True).numpy()
+        >>> round(float(10 * np.log10((x**2).mean() / ((noisy - x) ** 2).mean())))
+        20
     """
 
     def __init__(self, snr_db=(15.0, 40.0), seed=None, **kwargs):
@@ -93,12 +93,12 @@ class SpecAugment(keras.layers.Layer):
     as many frequency masks of up to `max_freq` bins, set to zero (the
     normalised mean). Written by hand: Keras and KerasHub have no such layer.
 
-    Example:
-    >>> import numpy as np
-    >>> x = np.ones((2, 50, 20), "float32")
-    >>> masked = SpecAugment(max_time=10, max_freq=5, seed=0)(x, training=True).numpy()
-    >>> bool((masked == 0).any()), bool((SpecAugment()(x).numpy() == 1).all())
-    (True, True)
+    Examples:
+        >>> import numpy as np
+        >>> x = np.ones((2, 50, 20), "float32")
+        >>> masked = SpecAugment(max_time=10, max_freq=5, seed=0)(x, training=True).numpy()
+        >>> bool((masked == 0).any()), bool((SpecAugment()(x).numpy() == 1).all())
+        (True, True)
     """
 
     def __init__(self, max_time=10, max_freq=8, num_masks=2, seed=None, **kwargs):
@@ -136,8 +136,8 @@ class SpecAugment(keras.layers.Layer):
 def check(names):
     """Raises a clear error for an unknown augmentation name.
 
-    Example:
-    >>> check(("noise", "specaugment"))
+    Examples:
+        >>> check(("noise", "specaugment"))
     """
     for name in names or ():
         if name not in AUGMENTATIONS:
@@ -156,12 +156,12 @@ class DftMelSpectrogram(keras.layers.MelSpectrogram):
     and that op (ComplexAbs) is not in onnxruntime, so no ONNX graph of the Keras layer runs.
     A convolution costs more than an FFT, which is why training keeps Keras' layer.
 
-    Example:
-    >>> settings = mel_settings(8000)
-    >>> waves = np.random.default_rng(0).normal(size=(2, 8000)).astype("float32")
-    >>> fft, dft = keras.layers.MelSpectrogram(**settings)(waves), DftMelSpectrogram(**settings)(waves)
-    >>> bool(np.abs(np.asarray(fft) - np.asarray(dft)).max() < 1e-3)
-    True
+    Examples:
+        >>> settings = mel_settings(8000)
+        >>> waves = np.random.default_rng(0).normal(size=(2, 8000)).astype("float32")
+        >>> fft, dft = keras.layers.MelSpectrogram(**settings)(waves), DftMelSpectrogram(**settings)(waves)
+        >>> bool(np.abs(np.asarray(fft) - np.asarray(dft)).max() < 1e-3)
+        True
     """
 
     def _spectrogram(self, inputs):
@@ -198,9 +198,9 @@ def portable(model):
 def mel_settings(sample_rate, num_mel_bins=40):
     """MelSpectrogram arguments for a sample rate: 32 ms windows (a power of two), 10 ms hops.
 
-    Example:
-    >>> mel_settings(8000)
-    {'fft_length': 256, 'sequence_stride': 80, 'sampling_rate': 8000, 'num_mel_bins': 40, 'max_freq': 4000.0}
+    Examples:
+        >>> mel_settings(8000)
+        {'fft_length': 256, 'sequence_stride': 80, 'sampling_rate': 8000, 'num_mel_bins': 40, 'max_freq': 4000.0}
     """
     fft_length = 1 << max(6, round(sample_rate * 0.032 - 1).bit_length())
     return {
@@ -215,10 +215,10 @@ def mel_settings(sample_rate, num_mel_bins=40):
 def log_mel(waveforms, sample_rate, num_mel_bins=40):
     """Waveforms (batch, samples) -> log-mel features (batch, frames, bins), as a layer call.
 
-    Example:
-    >>> import numpy as np
-    >>> log_mel(np.zeros((2, 8000), "float32"), 8000).shape
-    TensorShape([2, 101, 40])
+    Examples:
+        >>> import numpy as np
+        >>> log_mel(np.zeros((2, 8000), "float32"), 8000).shape
+        TensorShape([2, 101, 40])
     """
     spectrogram = keras.layers.MelSpectrogram(**mel_settings(sample_rate, num_mel_bins), name="log_mel")(waveforms)
     return keras.layers.Permute((2, 1), name="frames_first")(spectrogram)
@@ -231,11 +231,11 @@ def adapted_normalizer(waveforms, sample_rate, num_mel_bins=40, most=None):
         waveforms: a (count, samples) array, or a list of 1-D waveforms of any lengths.
         most: adapt on at most about this many evenly spaced waveforms (default: all).
 
-    Example:
-    >>> import numpy as np
-    >>> waves = [np.random.default_rng(0).normal(size=n).astype("float32") for n in (4000, 8000)]
-    >>> tuple(adapted_normalizer(waves, 8000).mean.shape)
-    (1, 1, 40)
+    Examples:
+        >>> import numpy as np
+        >>> waves = [np.random.default_rng(0).normal(size=n).astype("float32") for n in (4000, 8000)]
+        >>> tuple(adapted_normalizer(waves, 8000).mean.shape)
+        (1, 1, 40)
     """
     if most:
         waveforms = waveforms[:: max(1, len(waveforms) // most)]
@@ -254,13 +254,13 @@ def adapted_normalizer(waveforms, sample_rate, num_mel_bins=40, most=None):
 def front_end(waveforms, sample_rate, normalizer, augment=(), seed=None, num_mel_bins=40):
     """The shared front end on a waveform tensor; `normalizer` is an adapted `keras.layers.Normalization`.
 
-    Example:
-    >>> import numpy as np
-    >>> norm = keras.layers.Normalization(axis=-1)
-    >>> norm.adapt(log_mel(np.random.default_rng(0).normal(size=(4, 8000)).astype("float32"), 8000))
-    >>> inputs = keras.Input((8000,))
-    >>> front_end(inputs, 8000, norm, augment=("noise", "specaugment")).shape
-    (None, 101, 40)
+    Examples:
+        >>> import numpy as np
+        >>> norm = keras.layers.Normalization(axis=-1)
+        >>> norm.adapt(log_mel(np.random.default_rng(0).normal(size=(4, 8000)).astype("float32"), 8000))
+        >>> inputs = keras.Input((8000,))
+        >>> front_end(inputs, 8000, norm, augment=("noise", "specaugment")).shape
+        (None, 101, 40)
     """
     check(augment)
     # One seed per layer, derived from the run seed: layers sharing a seed would draw the same numbers.

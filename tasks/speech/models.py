@@ -23,9 +23,9 @@ def _recurrent(layer_class, input_shape, width, bidirectional, return_sequences,
 def mel_gru(input_shape, width=64):
     """Two bidirectional GRU layers of `width` units a direction; the last returns one vector.
 
-    Example:
-    >>> mel_gru((100, 40), width=8).output_shape
-    (None, 16)
+    Examples:
+        >>> mel_gru((100, 40), width=8).output_shape
+        (None, 16)
     """
     return _recurrent(keras.layers.GRU, input_shape, width, bidirectional=True, return_sequences=False)
 
@@ -34,9 +34,9 @@ def mel_gru(input_shape, width=64):
 def mel_lstm(input_shape, width=64):
     """Two bidirectional LSTM layers of `width` units a direction; the last returns one vector.
 
-    Example:
-    >>> mel_lstm((100, 40), width=8).output_shape
-    (None, 16)
+    Examples:
+        >>> mel_lstm((100, 40), width=8).output_shape
+        (None, 16)
     """
     return _recurrent(keras.layers.LSTM, input_shape, width, bidirectional=True, return_sequences=False)
 
@@ -54,9 +54,9 @@ def ctc_encoder(input_shape, width=128, cell="gru", num_layers=3, time_stride=4)
     Returns:
         A model named "backbone": (frames, bins) -> (ceil(frames / time_stride), 2 * width).
 
-    Example:
-    >>> ctc_encoder((100, 40), width=8).output_shape
-    (None, 25, 16)
+    Examples:
+        >>> ctc_encoder((100, 40), width=8).output_shape
+        (None, 25, 16)
     """
     inputs = keras.Input(input_shape)
     x = keras.layers.Conv1D(2 * width, 5, strides=time_stride, padding="same", use_bias=False)(inputs)
@@ -74,9 +74,9 @@ def ctc_encoder(input_shape, width=128, cell="gru", num_layers=3, time_stride=4)
 def ctc_gru(input_shape, width=128, num_layers=3):
     """`ctc_encoder` with GRU cells: the speech recognizer's default.
 
-    Example:
-    >>> ctc_gru((100, 40), width=8, num_layers=1).output_shape
-    (None, 25, 16)
+    Examples:
+        >>> ctc_gru((100, 40), width=8, num_layers=1).output_shape
+        (None, 25, 16)
     """
     return ctc_encoder(input_shape, width, "gru", num_layers)
 
@@ -87,8 +87,8 @@ def ctc_gru(input_shape, width=128, num_layers=3):
 def ctc_lstm(input_shape, width=128, num_layers=3):
     """`ctc_encoder` with LSTM cells.
 
-    Example:
-    >>> ctc_lstm((100, 40), width=8, num_layers=1).output_shape
-    (None, 25, 16)
+    Examples:
+        >>> ctc_lstm((100, 40), width=8, num_layers=1).output_shape
+        (None, 25, 16)
     """
     return ctc_encoder(input_shape, width, "lstm", num_layers)

@@ -15,7 +15,7 @@ from tasks.speech import (
 )
 from toolkit import backbones as backbones_lib
 from toolkit import data as data_lib
-from toolkit import distribute
+from toolkit import distribute, estimator
 from toolkit import export as export_lib
 from toolkit import images as images_lib
 from toolkit.errors import ToolkitError
@@ -67,11 +67,11 @@ class SpeechRecognizer(Task):
         **kwargs: the arguments every task shares (epochs, batch_size,
             learning_rate, finetune, tune, save_dir, run_name, ...; see `toolkit.Task`).
 
-    Example:
-    >>> from tasks.speech.digits import digit_strings
-    >>> asr = SpeechRecognizer().fit(digit_strings("fsdd/recordings", "train"))  # doctest: +SKIP
-    >>> asr.predict(["utterance.wav"])  # doctest: +SKIP
-    ['three one four']
+    Examples:
+        >>> from tasks.speech.digits import digit_strings
+        >>> asr = SpeechRecognizer().fit(digit_strings("fsdd/recordings", "train"))  # doctest: +SKIP
+        >>> asr.predict(["utterance.wav"])  # doctest: +SKIP
+        ['three one four']
     """
 
     task_name = "speech-recognition"
@@ -86,6 +86,14 @@ class SpeechRecognizer(Task):
     backbone_filters = ({"modality": "speech-recognition"},)
     keras_hub_task = "MoonshineAudioToText"  # the one AudioToText family KerasHub has
     unsaved_attributes = Task.unsaved_attributes + ("train_waveforms_",)
+
+    _parameter_constraints = {
+        "width": estimator.POSITIVE,
+        "num_layers": estimator.POSITIVE,
+        "num_mel_bins": estimator.POSITIVE,
+        "beam_width": estimator.POSITIVE,
+        "sample_rate": estimator.at_least(1, none=True, what="a rate in Hz, e.g. 16000,"),
+    }
 
     def __init__(
         self,
@@ -115,7 +123,7 @@ class SpeechRecognizer(Task):
         self.data_dir = data_dir
 
     # ------------------------------------------------------------------- data
-    def _prepare_data(self, data, validation_data):
+    def prepare_data(self, data, validation_data):
         self._check_backbone()
         if self.decoder not in DECODERS:
             raise ToolkitError(
@@ -135,7 +143,7 @@ class SpeechRecognizer(Task):
             wanted, asked = self._preset_sample_rate(), "the rate the pretrained preset was trained at"
         else:
             wanted, asked = self.sample_rate, "as asked (sample_rate=)"
-        self.sample_rate_ = audio_lib.choose_rate(audio, rate, wanted, say=self._say, asked=asked)
+        self.sample_rate_ = audio_lib.choose_rate(audio, rate, wanted, say=self.say, asked=asked)
         # The index (WAV paths, in-memory waveforms or a stream) and each recording's length, from
         # file headers or one pass: the recordings themselves are read inside tf.data.
         recordings = audio_lib.index(audio, rate, self.sample_rate_)
@@ -171,7 +179,7 @@ class SpeechRecognizer(Task):
         self.train_waveforms_ = audio_lib.sample_waves(train[0], rate, self.sample_rate_, most=500)
         info = {"train_source": data_lib.describe(data), **info}
         seconds = sum(train[1]) / self.sample_rate_
-        self._say(
+        self.say(
             f"Speech recognition: {len(self.vocabulary_)} characters, {seconds / 60:.1f} min of training audio at "
             f"{self.sample_rate_} Hz; {info['train_examples']} train / {info['validation_examples']} validation / "
             f"{info['test_examples']} test utterances."
@@ -317,14 +325,14 @@ class SpeechRecognizer(Task):
 
         return decode
 
-    def _keras_data(self, part):
+    def keras_data(self, part):
         return part.dataset
 
-    def _explain_data_error(self, error):
+    def explain_data_error(self, error):
         found = audio_lib.find_unreadable(getattr(self, "_files", []), self.sample_rate_)
         return found[0] if found else None
 
-    def _evaluation_dataset(self, data):
+    def evaluation_data(self, data):
         self._files = []
         recordings, lengths, texts, rate = self._index(data)
         self._warn_unknown_characters(texts, "evaluation")
@@ -350,12 +358,12 @@ class SpeechRecognizer(Task):
                 fix="pass a Moonshine preset, or backbone='ctc_gru' to train from scratch",
             ) from error
 
-    def _export_form(self, format):
+    def export_form(self, format):
         """ONNX gets the front end's spectrogram as a convolution (`frontend.portable`): onnxruntime
         cannot run the graph tf2onnx makes of Keras' FFT-based layer."""
         return export_lib.Form(frontend.portable(self.model_) if format == "onnx" else self.model_)
 
-    def _build_model(self):
+    def build_model(self):
         if self._uses_preset():
             return self._build_preset_model()
         inputs = keras.Input((None,), name="waveform")
@@ -377,12 +385,12 @@ class SpeechRecognizer(Task):
         builder = backbones_lib.BACKBONES.get(self.backbone)
         return builder((None, self.num_mel_bins), width=self.width, num_layers=self.num_layers)
 
-    def _loss(self):
+    def training_loss(self):
         if self._uses_preset():  # next-token logits, weighted by the preprocessor's padding mask
             return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         return keras.losses.CTC()
 
-    def _metrics(self):
+    def training_metrics(self):
         return []
 
     # ------------------------------------------------------------- inference
@@ -407,10 +415,10 @@ class SpeechRecognizer(Task):
             count += len(texts)
         return truths, guesses, sum(losses) / max(count, 1)
 
-    def _compile(self, model, make_optimizer):
+    def compile_model(self, model, make_optimizer):
         if not self._uses_preset():
-            return super()._compile(model, make_optimizer)
-        model.compile(optimizer=make_optimizer(), loss=self._loss(), sampler="greedy")
+            return super().compile_model(model, make_optimizer)
+        model.compile(optimizer=make_optimizer(), loss=self.training_loss(), sampler="greedy")
 
     def _generate(self, padded):
         """Moonshine transcription of a batch of (batch, samples) waveforms, greedy so it repeats."""
@@ -434,15 +442,15 @@ class SpeechRecognizer(Task):
         metrics["examples"] = [{"truth": t, "predicted": g} for t, g in list(zip(truths, guesses))[:10]]
         return metrics
 
-    def _report_figures(self):
+    def report_figures(self):
         """Reference and transcript of the first test (else validation) recordings, errors marked."""
-        from toolkit import report
+        from toolkit import figures
 
         split = "test" if (self.metrics_ or {}).get("test") else "validation"
         examples = ((self.metrics_ or {}).get(split) or {}).get("examples")
-        return [(f"Transcripts ({split})", report.transcripts_table(examples))] if examples else []
+        return [(f"Transcripts ({split})", figures.transcripts_table(examples))] if examples else []
 
-    def _evaluate_dataset(self, utterances):
+    def score(self, utterances):
         if self._uses_preset():
             return self._evaluate_preset(utterances)
         truths, guesses, loss = self._transcribe_batches(utterances.batches)
@@ -461,7 +469,7 @@ class SpeechRecognizer(Task):
         Returns:
             A list of transcripts (str).
         """
-        self._check_fitted()
+        self.check_fitted()
         if isinstance(inputs, (str, os.PathLike)) or (isinstance(inputs, np.ndarray) and inputs.ndim == 1):
             inputs = [inputs]
         waves = audio_lib.waveforms(list(inputs), sample_rate or self.sample_rate_, self.sample_rate_)
@@ -516,10 +524,10 @@ def train_speech_recognizer(data=None, validation_data=None, **kwargs):
     Returns:
         The fitted `SpeechRecognizer`; its run is in `asr.run_dir`.
 
-    Example:
-    >>> from tasks.speech.digits import digit_strings
-    >>> asr = train_speech_recognizer(digit_strings("fsdd/recordings", "train"))  # doctest: +SKIP
-    >>> asr.metrics_["test"]["cer"]  # doctest: +SKIP
-    0.04...
+    Examples:
+        >>> from tasks.speech.digits import digit_strings
+        >>> asr = train_speech_recognizer(digit_strings("fsdd/recordings", "train"))  # doctest: +SKIP
+        >>> asr.metrics_["test"]["cer"]  # doctest: +SKIP
+        0.04...
     """
     return SpeechRecognizer(**kwargs).fit(data, validation_data)

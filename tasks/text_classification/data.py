@@ -43,14 +43,14 @@ def load_source(data, columns=None, data_dir=None, say=None):
         data_dir: TFDS data folder for "tfds:NAME".
         say: called with one line naming the columns a table file's data was read from.
 
-    Example:
-    >>> load_source((["good", "bad"], [1, 0]))
-    (['good', 'bad'], [1, 0], None)
-    >>> load_source("no/such/file.csv")
-    Traceback (most recent call last):
-    ...
-    toolkit.errors.ToolkitError: Data path 'no/such/file.csv' does not exist.
-    ...
+    Examples:
+        >>> load_source((["good", "bad"], [1, 0]))
+        (['good', 'bad'], [1, 0], None)
+        >>> load_source("no/such/file.csv")
+        Traceback (most recent call last):
+        ...
+        toolkit.errors.ToolkitError: Data path 'no/such/file.csv' does not exist.
+        ...
     """
     if data is None:
         raise ToolkitError(
@@ -89,17 +89,17 @@ def read_table(path, columns=None, say=None):
 
     `say`, when given, is called with one line naming the columns chosen and whether a header was found.
 
-    Example:
-    >>> import tempfile
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "train.tsv"
-    >>> _ = path.write_text("a fine film\\t1\\nawful\\t0\\n\\t1\\n")
-    >>> import warnings
-    >>> with warnings.catch_warnings(record=True) as caught:
-    ...     warnings.simplefilter("always")
-    ...     read_table(path)
-    (['a fine film', 'awful'], ['1', '0'])
-    >>> str(caught[0].message)
-    "Skipped 1 of 3 rows of 'train.tsv' with an empty or missing text or label (lines [3])."
+    Examples:
+        >>> import tempfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "train.tsv"
+        >>> _ = path.write_text("a fine film\\t1\\nawful\\t0\\n\\t1\\n")
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     read_table(path)
+        (['a fine film', 'awful'], ['1', '0'])
+        >>> str(caught[0].message)
+        "Skipped 1 of 3 rows of 'train.tsv' with an empty or missing text or label (lines [3])."
     """
     path = pathlib.Path(path)
     suffix = path.suffix.lower()
@@ -146,10 +146,10 @@ def read_table(path, columns=None, say=None):
 class TextFiles:
     """The .txt files of a class folder, one example each: the index keeps paths, tf.data reads them.
 
-    Example:
-    >>> files = TextFiles(["a.txt", "b.txt", "c.txt"])
-    >>> len(files), files.part([2, 0]).paths.tolist()
-    (3, ['c.txt', 'a.txt'])
+    Examples:
+        >>> files = TextFiles(["a.txt", "b.txt", "c.txt"])
+        >>> len(files), files.part([2, 0]).paths.tolist()
+        (3, ['c.txt', 'a.txt'])
     """
 
     def __init__(self, paths):
@@ -171,15 +171,15 @@ def read_class_folders(root):
 
     Empty files are skipped with a warning; the texts are read inside tf.data while training.
 
-    Example:
-    >>> import tempfile
-    >>> root = pathlib.Path(tempfile.mkdtemp())
-    >>> for label, text in [("pos", "loved it"), ("neg", "hated it")]:
-    ...     (root / label).mkdir()
-    ...     _ = (root / label / "1.txt").write_text(text)
-    >>> files, labels = read_class_folders(root)
-    >>> files.read(), labels
-    (['hated it', 'loved it'], ['neg', 'pos'])
+    Examples:
+        >>> import tempfile
+        >>> root = pathlib.Path(tempfile.mkdtemp())
+        >>> for label, text in [("pos", "loved it"), ("neg", "hated it")]:
+        ...     (root / label).mkdir()
+        ...     _ = (root / label / "1.txt").write_text(text)
+        >>> files, labels = read_class_folders(root)
+        >>> files.read(), labels
+        (['hated it', 'loved it'], ['neg', 'pos'])
     """
     root = pathlib.Path(root)
     files = sorted(p for p in root.glob("*/*") if p.is_file() and p.suffix.lower() == ".txt")
@@ -210,12 +210,12 @@ def file_texts(paths):
     A file that is not UTF-8 stops the pass with an error naming "toolkit: not UTF-8";
     `find_undecodable` then names the file.
 
-    Example:
-    >>> import tempfile
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
-    >>> _ = path.write_bytes(b"\\xef\\xbb\\xbfcaf\\xc3\\xa9")
-    >>> [t.decode() for t in file_texts([str(path)]).as_numpy_iterator()]
-    ['café']
+    Examples:
+        >>> import tempfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
+        >>> _ = path.write_bytes(b"\\xef\\xbb\\xbfcaf\\xc3\\xa9")
+        >>> [t.decode() for t in file_texts([str(path)]).as_numpy_iterator()]
+        ['café']
     """
     return tf.data.Dataset.from_tensor_slices(np.asarray(paths, dtype=str)).map(
         lambda path: checked_utf8(tf.io.read_file(path)), num_parallel_calls=tf.data.AUTOTUNE
@@ -249,14 +249,14 @@ def stream(source, name):
     One pass reads the labels and checks the texts (strings, valid UTF-8); examples with an
     empty text are skipped with a warning, like empty rows of a file. Returns (Stream, labels).
 
-    Example:
-    >>> pairs = tf.data.Dataset.from_tensor_slices((["good", " ", "bad"], [1, 1, 0]))
-    >>> import warnings
-    >>> with warnings.catch_warnings():
-    ...     warnings.simplefilter("ignore")
-    ...     texts, labels = stream(pairs, "the dataset")
-    >>> texts.indices.tolist(), labels
-    ([0, 2], [1, 0])
+    Examples:
+        >>> pairs = tf.data.Dataset.from_tensor_slices((["good", " ", "bad"], [1, 1, 0]))
+        >>> import warnings
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")
+        ...     texts, labels = stream(pairs, "the dataset")
+        >>> texts.indices.tolist(), labels
+        ([0, 2], [1, 0])
     """
     text_spec, label_spec = source.element_spec
     if text_spec.dtype != tf.string or text_spec.shape.rank not in (0, None):
@@ -305,9 +305,9 @@ def stream(source, name):
 def texts_dataset(texts):
     """The index of one part (strings, `TextFiles` or a `Stream`) -> a dataset of its texts, in order.
 
-    Example:
-    >>> [t.decode() for t in texts_dataset(["a b", "c"]).as_numpy_iterator()]
-    ['a b', 'c']
+    Examples:
+        >>> [t.decode() for t in texts_dataset(["a b", "c"]).as_numpy_iterator()]
+        ['a b', 'c']
     """
     if isinstance(texts, data_lib.Stream):
         return texts.dataset().map(lambda text, label: text, num_parallel_calls=tf.data.AUTOTUNE)
@@ -320,10 +320,10 @@ def word_counts(texts, seed=0, limit=10_000):
     """Words per text of an index: every text of a list or a stream (one pass), a seeded
     sample of at most `limit` files of `TextFiles` (each one must be read).
 
-    Example:
-    >>> pairs = tf.data.Dataset.from_tensor_slices((["a b c", "d"], [0, 1]))
-    >>> word_counts(["a b", "c"]), word_counts(data_lib.Stream(pairs, [0], 2))
-    ([2, 1], [3])
+    Examples:
+        >>> pairs = tf.data.Dataset.from_tensor_slices((["a b c", "d"], [0, 1]))
+        >>> word_counts(["a b", "c"]), word_counts(data_lib.Stream(pairs, [0], 2))
+        ([2, 1], [3])
     """
     if isinstance(texts, TextFiles):
         if len(texts) > limit:
@@ -338,14 +338,14 @@ def word_counts(texts, seed=0, limit=10_000):
 def decode(raw, path):
     """Strict UTF-8 (a byte-order mark is dropped); undecodable bytes are an error naming file and line.
 
-    Example:
-    >>> decode(b"caf\\xc3\\xa9", "a.txt")
-    'café'
-    >>> decode(b"ok\\ncaf\\xe9", "a.txt")
-    Traceback (most recent call last):
-    ...
-    toolkit.errors.ToolkitError: 'a.txt' is not valid UTF-8: byte 0xe9 on line 2 (offset 6) does not decode.
-    ...
+    Examples:
+        >>> decode(b"caf\\xc3\\xa9", "a.txt")
+        'café'
+        >>> decode(b"ok\\ncaf\\xe9", "a.txt")
+        Traceback (most recent call last):
+        ...
+        toolkit.errors.ToolkitError: 'a.txt' is not valid UTF-8: byte 0xe9 on line 2 (offset 6) does not decode.
+        ...
     """
     try:
         return raw.decode("utf-8-sig")

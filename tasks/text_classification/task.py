@@ -10,8 +10,8 @@ import tensorflow as tf
 from tasks.text_classification import data as text_data
 from toolkit import backbones as backbones_lib
 from toolkit import data as data_lib
+from toolkit import estimator, hf_checkpoints
 from toolkit import export as export_lib
-from toolkit import hf_checkpoints
 from toolkit import images as images_lib
 from toolkit.classification import ClassifierMixin
 from toolkit.errors import ToolkitError
@@ -28,12 +28,12 @@ class PadAndTruncate(keras.layers.Layer):
     the other sides (keeping the end of long texts, or left-padding for
     recurrent models), which no Keras layer offers.
 
-    Example:
-    >>> ids = np.array([[5, 6, 7, 0], [8, 0, 0, 0]])
-    >>> PadAndTruncate(3, padding="start", truncation="start")(ids).numpy().tolist()
-    [[5, 6, 7], [0, 0, 8]]
-    >>> PadAndTruncate(2, truncation="start")(ids).numpy().tolist()
-    [[6, 7], [8, 0]]
+    Examples:
+        >>> ids = np.array([[5, 6, 7, 0], [8, 0, 0, 0]])
+        >>> PadAndTruncate(3, padding="start", truncation="start")(ids).numpy().tolist()
+        [[5, 6, 7], [0, 0, 8]]
+        >>> PadAndTruncate(2, truncation="start")(ids).numpy().tolist()
+        [[6, 7], [8, 0]]
     """
 
     def __init__(self, length, padding="end", truncation="end", **kwargs):
@@ -101,10 +101,10 @@ class TextClassifier(ClassifierMixin, Task):
         **kwargs: the arguments every task shares (epochs, batch_size, finetune, tune, save_dir,
             run_name, ...; see `toolkit.Task`).
 
-    Example:
-    >>> clf = TextClassifier(backbone="cnn", epochs=5).fit("train.tsv", "dev.tsv")  # doctest: +SKIP
-    >>> clf.predict(["a fine film"])  # doctest: +SKIP
-    [{'label': '1', 'probability': 0.93, 'probabilities': {'0': 0.07, '1': 0.93}}]
+    Examples:
+        >>> clf = TextClassifier(backbone="cnn", epochs=5).fit("train.tsv", "dev.tsv")  # doctest: +SKIP
+        >>> clf.predict(["a fine film"])  # doctest: +SKIP
+        [{'label': '1', 'probability': 0.93, 'probabilities': {'0': 0.07, '1': 0.93}}]
     """
 
     serving_input = "texts"
@@ -122,6 +122,16 @@ class TextClassifier(ClassifierMixin, Task):
     budget_epochs = 10  # epochs=None on a set SST-2's size (a pretrained encoder: 2-3 suffice, pass epochs=)
     # The training texts fit the vocabulary when a model is built (also in tuning trials); not saved.
     unsaved_attributes = Task.unsaved_attributes + ("train_texts_",)
+
+    _parameter_constraints = {
+        "dropout": estimator.DROPOUT,
+        "width": estimator.POSITIVE,
+        "embedding_dim": estimator.POSITIVE,
+        "vocabulary_size": estimator.at_least(
+            3, none=True, what="an integer (two entries are padding and unknown words)"
+        ),
+        "sequence_length": estimator.POSITIVE_OR_NONE,
+    }
 
     def __init__(
         self,
@@ -153,10 +163,10 @@ class TextClassifier(ClassifierMixin, Task):
         self.data_dir = data_dir
 
     # ------------------------------------------------------------------- data
-    def _prepare_data(self, data, validation_data):
+    def prepare_data(self, data, validation_data):
         self._check_text_params()
         self._files = []
-        texts, labels, class_names = text_data.load_source(data, self.columns, self.data_dir, say=self._say)
+        texts, labels, class_names = text_data.load_source(data, self.columns, self.data_dir, say=self.say)
         y, self.classes_ = data_lib.encode_labels(labels, class_names)
         data_lib.require_two_classes(y, self.classes_)
         texts = _as_index(texts)
@@ -178,12 +188,12 @@ class TextClassifier(ClassifierMixin, Task):
         self.train_texts_ = x
         # Learned from the training part only: validation and test texts never shape the model.
         self.sequence_length_ = self.sequence_length or self._choose_sequence_length(x)
-        self._say(
+        self.say(
             f"Text classification: {len(self.classes_)} classes, {self.sequence_length_} tokens per text; "
             f"{len(y)} train / {len(y_val)} validation / {info['test_examples']} test."
         )
         if len(y) < FEW_TEXTS and not self._pretrained_backbone():
-            self._say(
+            self.say(
                 f"Note: a from-scratch network learns little from {len(y)} texts (200 SST-2 sentences: about 0.61 on "
                 "its dev set, TF-IDF with logistic regression 0.63, majority 0.51); a pretrained encoder learns more "
                 "from few (0.71): --backbone hf://sentence-transformers/all-MiniLM-L6-v2 or a local folder."
@@ -249,7 +259,7 @@ class TextClassifier(ClassifierMixin, Task):
             dataset, len(y), self._global_batch_size(), cache=cache, shuffle=shuffle, seed=self.seed
         )
 
-    def _explain_data_error(self, error):
+    def explain_data_error(self, error):
         if "toolkit: not UTF-8" not in str(error):
             return None
         messages = text_data.find_undecodable(getattr(self, "_files", []))
@@ -259,7 +269,7 @@ class TextClassifier(ClassifierMixin, Task):
             fix="re-save the files as UTF-8 (e.g. `iconv -f latin1 -t utf-8 in.txt > out.txt`); nothing was changed",
         )
 
-    def _evaluation_dataset(self, data):
+    def evaluation_data(self, data):
         self._files = []
         return self._dataset(*self._index(data))
 
@@ -268,13 +278,13 @@ class TextClassifier(ClassifierMixin, Task):
         # Pretrained encoders forget what they know at scratch-model rates (BERT's paper uses 2e-5 to 5e-5).
         return 5e-5 if self._uses_preset() else 1e-3
 
-    def _export_form(self, format):
+    def export_form(self, format):
         """ONNX and LiteRT carry no string operations, so they get the model from token ids on, with
         its vocabulary written beside it and export.json saying how to tokenise (the caller's part);
         the parity check tokenises the kept texts with the model's own layers. SavedModel, and a
         preset's model, keep the strings in."""
         if format == "savedmodel" or self._uses_preset():
-            return super()._export_form(format)
+            return super().export_form(format)
         names = ("tokenize", "pad_and_truncate")
         layers = [layer for layer in self.model_.layers if not isinstance(layer, keras.layers.InputLayer)]
         tokenizers = [layer for layer in layers if layer.name in names]
@@ -317,7 +327,7 @@ class TextClassifier(ClassifierMixin, Task):
             files=lambda path: [vocabulary_file(path)],
         )
 
-    def _build_model(self):
+    def build_model(self):
         if self._uses_preset():
             return self._build_preset_model()
         vectorize = keras.layers.TextVectorization(
@@ -382,7 +392,7 @@ class TextClassifier(ClassifierMixin, Task):
         Returns:
             One dict per text: {"label", "probability", "probabilities": {class: p}}.
         """
-        self._check_fitted()
+        self.check_fitted()
         texts = [inputs] if isinstance(inputs, str) else list(inputs)
         bad = sorted({type(t).__name__ for t in texts if not isinstance(t, str)})
         if bad:
@@ -436,12 +446,12 @@ def train_text_classifier(data=None, validation_data=None, **kwargs):
     Returns:
         The fitted `TextClassifier`; its run is in `clf.run_dir`.
 
-    Example:
-    >>> import tempfile
-    >>> texts = ["a fine film", "loved every minute", "awful and dull", "a waste of time"] * 10
-    >>> labels = ["pos", "pos", "neg", "neg"] * 10
-    >>> clf = train_text_classifier((texts, labels), epochs=8, save_dir=tempfile.mkdtemp(), verbose=0)
-    >>> clf.classes_, clf.predict(["loved it, a fine film"])[0]["label"]
-    (['neg', 'pos'], 'pos')
+    Examples:
+        >>> import tempfile
+        >>> texts = ["a fine film", "loved every minute", "awful and dull", "a waste of time"] * 10
+        >>> labels = ["pos", "pos", "neg", "neg"] * 10
+        >>> clf = train_text_classifier((texts, labels), epochs=8, save_dir=tempfile.mkdtemp(), verbose=0)
+        >>> clf.classes_, clf.predict(["loved it, a fine film"])[0]["label"]
+        (['neg', 'pos'], 'pos')
     """
     return TextClassifier(**kwargs).fit(data, validation_data)

@@ -64,10 +64,10 @@ def load_corpus(data, text_column=None, data_dir=None):
     without a header row) or a JSON Lines / TFDS text key; None: the one called "text" (or
     "content", "document", "body", "sentence"), or the only one. `data_dir`: TFDS's folder.
 
-    Example:
-    >>> pieces, about = load_corpus(["to be or not", "to be"])
-    >>> [p.text for p in pieces], about
-    (['to be or not\\nto be\\n'], '2 texts')
+    Examples:
+        >>> pieces, about = load_corpus(["to be or not", "to be"])
+        >>> [p.text for p in pieces], about
+        (['to be or not\\nto be\\n'], '2 texts')
     """
     if isinstance(data, str) and data == DEFAULT_CORPUS:
         from pydoc_data.topics import topics
@@ -240,10 +240,10 @@ def split_by_position(pieces, validation_split, test_split=0.0):
 
     Each cut is moved forward to the next line start, so no line is on both sides.
 
-    Example:
-    >>> train, val, test = split_by_position([Piece(text="aaaa\\nbbbb\\ncccc\\ndddd\\n")], 0.25)
-    >>> [p.text for p in train], [p.text for p in val], test
-    (['aaaa\\nbbbb\\ncccc\\n'], ['dddd\\n'], [])
+    Examples:
+        >>> train, val, test = split_by_position([Piece(text="aaaa\\nbbbb\\ncccc\\ndddd\\n")], 0.25)
+        >>> [p.text for p in train], [p.text for p in val], test
+        (['aaaa\\nbbbb\\ncccc\\n'], ['dddd\\n'], [])
     """
     total = sum(p.size() for p in pieces)
     cuts = [total * (1 - validation_split - test_split), total * (1 - test_split)]
@@ -308,9 +308,9 @@ def _range(pieces, start, end):
 def chunks(pieces):
     """Yields the text of `pieces` in order, in chunks of about `CHUNK_BYTES`, decoding UTF-8 across chunk edges.
 
-    Example:
-    >>> list(chunks([Piece(text="ab"), Piece(text="c")]))
-    ['ab', 'c']
+    Examples:
+        >>> list(chunks([Piece(text="ab"), Piece(text="c")]))
+        ['ab', 'c']
     """
     for piece in pieces:
         if piece.text is not None:

@@ -29,9 +29,9 @@ def _recurrent(layer_class, vocabulary_size, sequence_length, width, depth, head
 def lstm_lm(vocabulary_size, sequence_length, width=256, depth=2, heads=4, dropout=0.1):
     """Embedding, then `depth` LSTM layers of `width` units with dropout between them (Karpathy's char-RNN).
 
-    Example:
-    >>> lstm_lm(50, 32, width=16, depth=1).output_shape
-    (None, None, 16)
+    Examples:
+        >>> lstm_lm(50, 32, width=16, depth=1).output_shape
+        (None, None, 16)
     """
     return _recurrent(keras.layers.LSTM, vocabulary_size, sequence_length, width, depth, heads, dropout)
 
@@ -40,9 +40,9 @@ def lstm_lm(vocabulary_size, sequence_length, width=256, depth=2, heads=4, dropo
 def gru_lm(vocabulary_size, sequence_length, width=256, depth=2, heads=4, dropout=0.1):
     """Embedding, then `depth` GRU layers of `width` units with dropout between them.
 
-    Example:
-    >>> gru_lm(50, 32, width=16, depth=1).output_shape
-    (None, None, 16)
+    Examples:
+        >>> gru_lm(50, 32, width=16, depth=1).output_shape
+        (None, None, 16)
     """
     return _recurrent(keras.layers.GRU, vocabulary_size, sequence_length, width, depth, heads, dropout)
 
@@ -52,9 +52,9 @@ def gpt(vocabulary_size, sequence_length, width=256, depth=2, heads=4, dropout=0
     """Token and position embeddings, then `depth` pre-norm causal self-attention blocks (KerasHub's
     `TransformerDecoder` without cross-attention, GPT-2's layout) and a final layer norm.
 
-    Example:
-    >>> gpt(50, 32, width=16, depth=1, heads=2).output_shape
-    (None, None, 16)
+    Examples:
+        >>> gpt(50, 32, width=16, depth=1, heads=2).output_shape
+        (None, None, 16)
     """
     import keras_hub
 

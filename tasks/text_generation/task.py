@@ -19,6 +19,7 @@ from tasks.text_generation import (
 )
 from toolkit import backbones as backbones_lib
 from toolkit import data as data_lib
+from toolkit import estimator
 from toolkit import images as images_lib
 from toolkit.errors import ToolkitError
 from toolkit.task import TASKS, Task
@@ -84,10 +85,10 @@ class TextGenerator(Task):
             LoRA's adapters), 1e-3 from scratch.
         **kwargs: the arguments every task shares (see `toolkit.Task`).
 
-    Example:
-    >>> gen = TextGenerator(backbone="lstm_lm", epochs=10).fit("input.txt")  # doctest: +SKIP
-    >>> gen.generate("ROMEO:", max_length=100, seed=1)  # doctest: +SKIP
-    'ROMEO:\\nWhat shall I say...'
+    Examples:
+        >>> gen = TextGenerator(backbone="lstm_lm", epochs=10).fit("input.txt")  # doctest: +SKIP
+        >>> gen.generate("ROMEO:", max_length=100, seed=1)  # doctest: +SKIP
+        'ROMEO:\\nWhat shall I say...'
     """
 
     task_name = "text-generation"
@@ -101,6 +102,23 @@ class TextGenerator(Task):
     keras_hub_task = "CausalLM"
     serving_input = "texts"
     budget_epochs = 20  # epochs=None on a corpus of a megabyte or more (the built-in one, Tiny Shakespeare)
+    _parameter_constraints = {
+        "tokenizer": estimator.one_of(tokenizing.KINDS),
+        # Two entries are enough here: a character vocabulary has no unknown-word entry of its own.
+        "vocabulary_size": estimator.at_least(2, none=True),
+        "sequence_length": estimator.at_least(2),
+        "width": estimator.POSITIVE,
+        "depth": estimator.POSITIVE,
+        "heads": estimator.POSITIVE,
+        "dropout": estimator.DROPOUT,
+        "max_length": estimator.POSITIVE,
+        "sampler": estimator.one_of(SAMPLERS),
+        "temperature": estimator.above(0),
+        "split": estimator.Constraint(
+            lambda v: v in ("auto", "contiguous"), "'auto' or 'contiguous': a corpus is split by position"
+        ),
+        "lora_rank": estimator.POSITIVE_OR_NONE,
+    }
 
     def __init__(
         self,
@@ -140,32 +158,21 @@ class TextGenerator(Task):
         self.text_column = text_column
         self.data_dir = data_dir
 
-    def _check_params(self):
-        super()._check_params()
-        checks = [
-            (self.tokenizer in tokenizing.KINDS, "tokenizer", f"one of {tokenizing.KINDS}"),
-            (self.vocabulary_size is None or self.vocabulary_size >= 2, "vocabulary_size", "an integer >= 2, or None"),
-            (self.sequence_length >= 2, "sequence_length", "an integer >= 2"),
-            (self.width >= 1 and self.depth >= 1 and self.heads >= 1, "width", "width, depth and heads >= 1"),
-            (0 <= self.dropout < 1, "dropout", "a fraction from 0 up to 1"),
-            (self.max_length >= 1, "max_length", "an integer >= 1"),
-            (self.sampler in SAMPLERS, "sampler", f"one of {SAMPLERS}"),
-            (self.temperature > 0, "temperature", "a number > 0"),
-            (self.split in ("auto", "contiguous"), "split", "'auto' or 'contiguous': a corpus is split by position"),
-            (
-                self.finetune == "full" or not self._uses_preset(),
+    def _check_combinations(self):
+        super()._check_combinations()
+        if self.finetune != "full" and self._uses_preset():
+            raise estimator.invalid_argument(
                 "finetune",
+                self.finetune,
                 "'full' for a pretrained causal LM (its output layer is its token embedding: there is no "
                 "separate head to train alone)",
-            ),
-            (self.lora_rank is None or self.lora_rank >= 1, "lora_rank", "an integer >= 1, or None"),
-            (
-                self.lora_rank is None or self._uses_preset(),
+            )
+        if self.lora_rank is not None and not self._uses_preset():
+            raise estimator.invalid_argument(
                 "lora_rank",
+                self.lora_rank,
                 "None for a from-scratch model (LoRA adapts a pretrained causal LM: pass a preset as backbone)",
-            ),
-        ]
-        self._check_each(checks)
+            )
 
     @classmethod
     def keras_hub_presets(cls):
@@ -223,7 +230,7 @@ class TextGenerator(Task):
         return "preset" if self._hub_tokenizer() is not None else self.tokenizer
 
     # ------------------------------------------------------------------- data
-    def _prepare_data(self, data, validation_data):
+    def prepare_data(self, data, validation_data):
         self._check_backbone()
         pieces, about = corpus_lib.load_corpus(data, self.text_column, self.data_dir)
         if validation_data is not None:
@@ -240,7 +247,7 @@ class TextGenerator(Task):
         else:
             most = self.vocabulary_size or tokenizing.DEFAULT_SIZES[self.tokenizer]
             if self.tokenizer == "wordpiece":
-                self._say(f"Learning a WordPiece vocabulary of {most:,} from the training part...")
+                self.say(f"Learning a WordPiece vocabulary of {most:,} from the training part...")
             vocabulary, train_counts, train_tokens, train_chars = tokenizing.learn_vocabulary(
                 lambda: corpus_lib.chunks(train), self.tokenizer, most
             )
@@ -293,7 +300,7 @@ class TextGenerator(Task):
                 f"{self.validation_split:.0%} validation" + (f", then {self.test_split:.0%} test" if test else "")
             ),
         }  # fmt: skip
-        self._say(
+        self.say(
             f"Text generation: {vocabulary_size:,} {self._token_kind()} tokens; corpus {about}: "
             f"{corpus_lib.describe_size(train)} train ({train_tokens:,} tokens, {windows:,} sequences of "
             f"{self.sequence_length}) / {corpus_lib.describe_size(validation)} validation."
@@ -345,7 +352,7 @@ class TextGenerator(Task):
             self._parts = {**getattr(self, "_parts", {}), id(dataset): part}
         return dataset
 
-    def _evaluation_dataset(self, data):
+    def evaluation_data(self, data):
         if self.vocabulary_ is not None:
             self._lookup = tokenizing.lookup(self.vocabulary_)
         pieces, _ = corpus_lib.load_corpus(data, self.text_column, self.data_dir)
@@ -362,7 +369,7 @@ class TextGenerator(Task):
         return dataset
 
     # ------------------------------------------------------------------ model
-    def _build_model(self):
+    def build_model(self):
         if self.pretrained_:
             causal_lm = pretrained.load_causal_lm(self.backbone)
             if self.lora_rank:
@@ -380,23 +387,23 @@ class TextGenerator(Task):
         logits = keras.layers.Dense(vocabulary, name="next_token", dtype="float32")(backbone(inputs))
         return keras.Model(inputs, logits, name="text_generator")
 
-    def _loss(self):
+    def training_loss(self):
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
-    def _compile(self, model, make_optimizer):
+    def compile_model(self, model, make_optimizer):
         if self.lora_rank and getattr(self, "pretrained_", False):
             pretrained.keep_lora_only(model)
-        super()._compile(model, make_optimizer)
+        super().compile_model(model, make_optimizer)
 
-    def _metrics(self):
+    def training_metrics(self):
         # The cross-entropy alone: Keras' "loss" adds the model's penalties (L1 / L2, model.losses), which
         # are no part of how well the text is predicted.
         return [keras.metrics.SparseCategoricalCrossentropy(from_logits=True, name="cross_entropy")]
 
-    def _evaluate_dataset(self, dataset):
+    def score(self, dataset):
         results = self.model_.evaluate(dataset, verbose=0, return_dict=True)
         if "cross_entropy" not in results:  # a run saved before the metric was compiled in
-            self.model_.compile(loss=self._loss(), metrics=self._metrics())
+            self.model_.compile(loss=self.training_loss(), metrics=self.training_metrics())
             results = self.model_.evaluate(dataset, verbose=0, return_dict=True)
         loss = float(results["cross_entropy"])
         part = getattr(self, "_parts", {}).get(id(dataset), "validation")
@@ -407,7 +414,7 @@ class TextGenerator(Task):
             "bits_per_character": loss * tokens / max(chars, 1) / math.log(2),
         }
 
-    def _compare_with_baseline(self):
+    def compare_with_baseline(self):
         """Records the unigram model's loss (each token at its training frequency) beside the run's, on the
         test part (validation without one), and warns when the run is no better: it learned nothing about
         order."""
@@ -431,7 +438,7 @@ class TextGenerator(Task):
                 stacklevel=3,
             )
 
-    def _after_training(self, model, splits):
+    def after_training(self, model, splits):
         """Seeded samples from the starts of validation lines, kept with the run (config.json, report).
         A line start with a token the training part never had (a new word) is left out: `generate`
         refuses such prompts."""
@@ -440,14 +447,14 @@ class TextGenerator(Task):
         texts = self._generate(model, prompts, self.max_length, self.sampler, self.temperature, self.seed)
         self.samples_ = [{"prompt": p, "text": t} for p, t in zip(prompts, texts)]
 
-    def _export_form(self, format):
+    def export_form(self, format):
         """The model from token ids to logits in every format; a SavedModel also gets `generate`: prompt
         strings in, greedy continuations of `max_length` tokens out (tokeniser, loop and detokeniser in
         the graph), checked against `generate(sampler="greedy")` on the run's sample prompts."""
         from toolkit import export as export_lib
 
         if format != "savedmodel":
-            return super()._export_form(format)
+            return super().export_form(format)
         prompts = [s["prompt"] for s in getattr(self, "samples_", None) or []] or ["\n"]
 
         def endpoints():
@@ -470,11 +477,11 @@ class TextGenerator(Task):
 
         return export_lib.Form(self.model_, endpoints=endpoints, check=check)
 
-    def _export_examples(self, part):
+    def export_examples(self, part):
         batch = next(iter(part))
         return batch[0], batch[1]
 
-    def _report_figures(self):
+    def report_figures(self):
         samples = getattr(self, "samples_", None) or []
         rows = "".join(
             f"<h3>Prompt: {html.escape(repr(s['prompt']))}</h3><pre>{html.escape(s['text'])}</pre>" for s in samples
@@ -503,7 +510,7 @@ class TextGenerator(Task):
         A prompt longer than `sequence_length` tokens is read through its last `sequence_length`
         tokens (the model's context); a character or word the vocabulary lacks is an error.
         """
-        self._check_fitted()
+        self.check_fitted()
         single = isinstance(prompts, str)
         prompts = [prompts] if single else list(prompts)
         if not prompts or not all(isinstance(p, str) for p in prompts):
@@ -631,8 +638,8 @@ def _line_starts(chunks, count, width=24):
 def train_text_generator(data=None, validation_data=None, **kwargs):
     """Trains a `TextGenerator` on `data` (see its arguments) and returns it, fitted and saved.
 
-    Example:
-    >>> gen = train_text_generator("input.txt", backbone="lstm_lm")  # doctest: +SKIP
-    >>> gen.generate("ROMEO:")  # doctest: +SKIP
+    Examples:
+        >>> gen = train_text_generator("input.txt", backbone="lstm_lm")  # doctest: +SKIP
+        >>> gen.generate("ROMEO:")  # doctest: +SKIP
     """
     return TextGenerator(**kwargs).fit(data, validation_data)

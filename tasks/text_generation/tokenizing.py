@@ -32,13 +32,13 @@ def tokens(texts, kind, vocabulary=None):
     `vocabulary` (the learned one, without the unknown token) is needed for "wordpiece",
     whose pieces depend on it.
 
-    Example:
-    >>> tokens(tf.constant(["Hi, you.\\nOk"]), "word").to_list()
-    [[b'Hi', b',', b'you', b'.', b'<nl>', b'Ok']]
-    >>> tokens(tf.constant(["ab"]), "character").to_list()
-    [[b'a', b'b']]
-    >>> tokens(tf.constant(["Hi, you"]), "wordpiece", ["<nl>", "H", "##i", ",", "you"]).to_list()
-    [[b'H', b'##i', b',', b'you']]
+    Examples:
+        >>> tokens(tf.constant(["Hi, you.\\nOk"]), "word").to_list()
+        [[b'Hi', b',', b'you', b'.', b'<nl>', b'Ok']]
+        >>> tokens(tf.constant(["ab"]), "character").to_list()
+        [[b'a', b'b']]
+        >>> tokens(tf.constant(["Hi, you"]), "wordpiece", ["<nl>", "H", "##i", ",", "you"]).to_list()
+        [[b'H', b'##i', b',', b'you']]
     """
     if kind == "character":
         return tf.strings.unicode_split(texts, "UTF-8")
@@ -103,9 +103,9 @@ def learn_vocabulary(texts, kind, max_size=None):
         (vocabulary list without the unknown token, {id: count} with id 0 for tokens left out,
         token count, character count)
 
-    Example:
-    >>> learn_vocabulary(["abca", "a"], "character", max_size=3)
-    (['a', 'b'], {1: 3, 2: 1, 0: 1}, 5, 5)
+    Examples:
+        >>> learn_vocabulary(["abca", "a"], "character", max_size=3)
+        (['a', 'b'], {1: 3, 2: 1, 0: 1}, 5, 5)
     """
     fresh = texts if callable(texts) else lambda: iter(texts)
     pieces = learn_word_pieces(fresh(), max_size) if kind == "wordpiece" else None
@@ -145,9 +145,9 @@ def lookup(vocabulary):
 def encode(texts, vocabulary, kind, layer=None):
     """Python strings -> lists of ids (unknown tokens are 0).
 
-    Example:
-    >>> encode(["abz"], ["a", "b"], "character")
-    [[1, 2, 0]]
+    Examples:
+        >>> encode(["abz"], ["a", "b"], "character")
+        [[1, 2, 0]]
     """
     layer = layer or lookup(vocabulary)
     return [list(map(int, row)) for row in layer(tokens(tf.constant(list(texts)), kind, vocabulary)).to_list()]
@@ -156,13 +156,13 @@ def encode(texts, vocabulary, kind, layer=None):
 def decode(ids, vocabulary, kind):
     """A list of ids -> text; ids outside the vocabulary (0) are dropped.
 
-    Example:
-    >>> decode([1, 2, 0, 1], ["a", "b"], "character")
-    'aba'
-    >>> decode([1, 2, 3, 4, 1], ["Hi", ",", "<nl>", "."], "word")
-    'Hi,\\n. Hi'
-    >>> decode([2, 3, 4, 1, 5], ["<nl>", "play", "##ing", ",", "go"], "wordpiece")
-    'playing,\\ngo'
+    Examples:
+        >>> decode([1, 2, 0, 1], ["a", "b"], "character")
+        'aba'
+        >>> decode([1, 2, 3, 4, 1], ["Hi", ",", "<nl>", "."], "word")
+        'Hi,\\n. Hi'
+        >>> decode([2, 3, 4, 1, 5], ["<nl>", "play", "##ing", ",", "go"], "wordpiece")
+        'playing,\\ngo'
     """
     words = [vocabulary[i - 1] for i in np.asarray(ids).tolist() if 0 < i <= len(vocabulary)]
     if kind == "character":

@@ -31,9 +31,9 @@ _TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
 def number_words(n):
     """English words for 0 <= n < 1,000,000 (British "and").
 
-    Example:
-    >>> number_words(412), number_words(7015)
-    ('four hundred and twelve', 'seven thousand and fifteen')
+    Examples:
+        >>> number_words(412), number_words(7015)
+        ('four hundred and twelve', 'seven thousand and fifteen')
     """
     if n < 20:
         return _ONES[n]
@@ -76,9 +76,9 @@ DATE_FORMS = (
 def date_pairs(count=GENERATED_COUNT, seed=0):
     """`count` distinct (written date, ISO date) pairs, 1900-2099, in the surface forms of `DATE_FORMS`.
 
-    Example:
-    >>> date_pairs(2, seed=0)[0][1][4], len(date_pairs(50))
-    ('-', 50)
+    Examples:
+        >>> date_pairs(2, seed=0)[0][1][4], len(date_pairs(50))
+        ('-', 50)
     """
     rng = np.random.default_rng(seed)
     pairs, seen = [], set()
@@ -101,9 +101,9 @@ def load_pairs(data, columns=None, seed=0):
             header pair from `PAIR_KEYS` ("source"/"target", "input"/"output", ...), else the first two.
         seed: the generated sets' seed.
 
-    Example:
-    >>> load_pairs([("one", "1"), ("two", "2")])
-    ([('one', '1'), ('two', '2')], '2 pairs')
+    Examples:
+        >>> load_pairs([("one", "1"), ("two", "2")])
+        ([('one', '1'), ('two', '2')], '2 pairs')
     """
     if isinstance(data, str) and data in GENERATED and not os.path.exists(data):
         pairs = date_pairs(seed=seed) if data == "dates" else number_word_pairs(seed=seed)

@@ -10,6 +10,7 @@ from tasks.text_to_text import data as pairs_lib
 from tasks.text_to_text import models  # noqa: F401  (registers gru_attention and transformer)
 from toolkit import backbones as backbones_lib
 from toolkit import data as data_lib
+from toolkit import estimator
 from toolkit import metrics as metrics_lib
 from toolkit.errors import ToolkitError
 from toolkit.task import TASKS, Task
@@ -47,10 +48,10 @@ class TextToText(Task):
         batch_size: pairs a step (64).
         **kwargs: the arguments every task shares (see `toolkit.Task`).
 
-    Example:
-    >>> t2t = TextToText().fit("dates")  # doctest: +SKIP
-    >>> t2t.predict(["3rd of March 1999"])  # doctest: +SKIP
-    ['1999-03-03']
+    Examples:
+        >>> t2t = TextToText().fit("dates")  # doctest: +SKIP
+        >>> t2t.predict(["3rd of March 1999"])  # doctest: +SKIP
+        ['1999-03-03']
     """
 
     task_name = "text-to-text"
@@ -66,6 +67,16 @@ class TextToText(Task):
     backbone_filters = ({"modality": "text-to-text"},)
     serving_input = "texts"
     budget_epochs = 30  # epochs=None on the built-in sets (4,200 training pairs); raised on a small set
+
+    _parameter_constraints = {
+        "width": estimator.POSITIVE,
+        "depth": estimator.POSITIVE,
+        "heads": estimator.POSITIVE,
+        "dropout": estimator.DROPOUT,
+        "decoder": estimator.one_of(DECODERS),
+        "beam_width": estimator.POSITIVE,
+        "max_length": estimator.at_least(2, none=True),
+    }
 
     def __init__(
         self,
@@ -94,20 +105,8 @@ class TextToText(Task):
         self.max_length = max_length
         self.columns = columns
 
-    def _check_params(self):
-        super()._check_params()
-        self._check_each(
-            [
-                (self.width >= 1 and self.depth >= 1 and self.heads >= 1, "width", "width, depth and heads >= 1"),
-                (0 <= self.dropout < 1, "dropout", "a fraction from 0 up to 1"),
-                (self.decoder in DECODERS, "decoder", f"one of {DECODERS}"),
-                (self.beam_width >= 1, "beam_width", "an integer >= 1"),
-                (self.max_length is None or self.max_length >= 2, "max_length", "an integer >= 2, or None"),
-            ]
-        )
-
     # ------------------------------------------------------------------- data
-    def _prepare_data(self, data, validation_data):
+    def prepare_data(self, data, validation_data):
         self._check_backbone()
         pairs, about = pairs_lib.load_pairs(data, self.columns, self.seed)
         given = None if validation_data is None else pairs_lib.load_pairs(validation_data, self.columns, self.seed)[0]
@@ -139,7 +138,7 @@ class TextToText(Task):
             "test_examples": len(test_pairs or []),
             **info,
         }
-        self._say(
+        self.say(
             f"Text to text: {len(train_pairs):,} train / {len(val_pairs):,} validation / "
             f"{len(test_pairs or []):,} test pairs from {about}; {len(characters)} characters."
         )
@@ -191,12 +190,12 @@ class TextToText(Task):
         self._parts = {**getattr(self, "_parts", {}), id(dataset): pairs}
         return dataset
 
-    def _evaluation_dataset(self, data):
+    def evaluation_data(self, data):
         pairs, _ = pairs_lib.load_pairs(data, self.columns, self.seed)
         return self._dataset(pairs)
 
     # ------------------------------------------------------------------ model
-    def _build_model(self):
+    def build_model(self):
         return backbones_lib.BACKBONES.get(self.backbone)(
             len(SPECIAL) + len(self.vocabulary_),
             self.max_length_,
@@ -206,13 +205,13 @@ class TextToText(Task):
             dropout=self.dropout,
         )
 
-    def _loss(self):
+    def training_loss(self):
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=PAD)
 
-    def _metrics(self):
+    def training_metrics(self):
         return []
 
-    def _evaluate_dataset(self, dataset):
+    def score(self, dataset):
         loss = float(self.model_.evaluate(dataset, verbose=0, return_dict=True)["loss"])
         pairs = getattr(self, "_parts", {}).get(id(dataset))
         if not pairs:
@@ -225,7 +224,7 @@ class TextToText(Task):
             "cer": metrics_lib.error_rates(targets, written)["cer"],
         }
 
-    def _compare_with_baseline(self):
+    def compare_with_baseline(self):
         """Beside the scores: copying the source unchanged (the trivial answer of a text-to-text task),
         scored on the same validation and test pairs; the run's value is its test score (validation without
         a test part)."""
@@ -240,7 +239,7 @@ class TextToText(Task):
                 baseline[f"copy_source_{part}_exact_match"] = float(np.mean([s == t for s, t in pairs]))
         self.metrics_["baseline"] = baseline
 
-    def _export_examples(self, part):
+    def export_examples(self, part):
         batch = next(iter(part))
         return batch[0], batch[1]
 
@@ -297,7 +296,7 @@ class TextToText(Task):
             A string for a string, else a list. A character never seen in training reads as unknown
             (warned); a source longer than `max_length_` is cut (warned).
         """
-        self._check_fitted()
+        self.check_fitted()
         single = isinstance(sources, str)
         sources = [sources] if single else list(sources)
         if not sources or not all(isinstance(s, str) for s in sources):
@@ -334,9 +333,9 @@ class TextToText(Task):
 def train_text_to_text(data="dates", validation_data=None, **kwargs):
     """Trains a `TextToText` on `data` (see its arguments) and returns it, fitted and saved.
 
-    Example:
-    >>> t2t = train_text_to_text("dates", backbone="transformer_seq2seq")  # doctest: +SKIP
-    >>> t2t.predict("March 3rd, 1999")  # doctest: +SKIP
-    '1999-03-03'
+    Examples:
+        >>> t2t = train_text_to_text("dates", backbone="transformer_seq2seq")  # doctest: +SKIP
+        >>> t2t.predict("March 3rd, 1999")  # doctest: +SKIP
+        '1999-03-03'
     """
     return TextToText(**kwargs).fit(data, validation_data)

@@ -100,7 +100,7 @@ class TaskBattery:
         config = task.get_config()
         json.dumps(config)
         assert self.task_class(**config).get_config() == config
-        assert set(config) == set(self.task_class._param_names())
+        assert set(config) == set(self.task_class.param_names())
 
     def test_init_only_stores(self):
         # scikit-learn's rule: no validation in __init__; errors come from fit.

@@ -30,7 +30,7 @@ def test_a_question_answering_checkpoint_keeps_its_span_head(tmp_path, model_typ
     task = QuestionAnswerer(backbone=str(folder), max_length=32)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model = task._build_model()
+        model = task.build_model()
     kernel, bias = model.get_layer("span").get_weights()
     np.testing.assert_array_equal(kernel, heads["qa_outputs.weight"].T)
     np.testing.assert_array_equal(bias, heads["qa_outputs.bias"])
@@ -48,7 +48,7 @@ def test_the_span_head_answers_as_the_checkpoint_did_and_trains_on(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         encoder = backbones.load_preset(str(folder), "backbone")
-        model = QuestionAnswerer(backbone=str(folder), max_length=32)._build_model()
+        model = QuestionAnswerer(backbone=str(folder), max_length=32).build_model()
     ids = np.array([[2, 8, 12, 3, 11, 13, 3, 0]])
     inputs = {"token_ids": ids, "segment_ids": np.array([[0, 0, 0, 0, 1, 1, 1, 0]]), "padding_mask": ids > 0}
     features = keras.ops.convert_to_numpy(encoder(inputs)["sequence_output"])

@@ -133,9 +133,9 @@ def test_freeze_keeps_scratch_backbone_fixed_and_full_moves_it(fast):
     frozen = ImageClassifier(backbone="vgg", width=8, finetune="freeze", **fast)
     keras.utils.set_random_seed(0)
     reference = ImageClassifier(backbone="vgg", width=8, **fast)
-    reference._prepare_data(data, None)
+    reference.prepare_data(data, None)
     keras.utils.set_random_seed(0)
-    initial = reference._build_model().get_layer("backbone").get_weights()
+    initial = reference.build_model().get_layer("backbone").get_weights()
     frozen.fit(data)
     assert len(initial) == len(_backbone_weights(frozen)) > 0
     for before, now in zip(initial, _backbone_weights(frozen), strict=True):

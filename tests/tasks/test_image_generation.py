@@ -111,12 +111,13 @@ def test_conditional_gan_draws_the_asked_for_digits_on_held_out_data(gan):
 
 def test_gan_steps_both_networks_with_their_own_optimizers(tmp_path):
     task = ImageGenerator(kind="gan", epochs=1, test_split=0, verbose=0, save_dir=str(tmp_path), **SMALL)
-    task._check_params()
-    splits = task._prepare_data(TRAIN, None)
+    task.check_params()
+    splits = task.prepare_data(TRAIN, None)
     model = task._new_model()
     from toolkit.trainer import Trainer
 
-    Trainer(task, None).prepare(model, Trainer(task, None).phases()[0], 1)
+    trainer = Trainer(task.training_spec(model=model), None)
+    trainer.prepare(trainer.phases()[0], 1)
     before_g = [w.copy() for w in model.generator.get_weights()]
     before_d = [w.copy() for w in model.discriminator.get_weights()]
     model.fit(splits.train, epochs=1, verbose=0)
@@ -219,7 +220,7 @@ def test_runs_are_judged_against_a_model_of_independent_pixels_on_held_out_digit
     untrained = vae._untrained(123)
     untrained.metrics_ = {"validation": untrained.evaluate(HELD_OUT)}
     with pytest.warns(UserWarning, match="no better than a model of independent pixels"):
-        untrained._compare_with_baseline()
+        untrained.compare_with_baseline()
     assert untrained.metrics_["baseline"]["better_than_baseline"] is False
 
 

@@ -14,7 +14,7 @@ def test_folder_trains_from_a_stream_of_paths_without_caching(shapes_folder, fas
     """With no room for a cache the pipeline decodes files every epoch, and still learns the shapes."""
     monkeypatch.setattr(images_lib, "MEMORY_CACHE_BYTES", 0)
     clf = ImageClassifier(backbone="lenet", patience=20, **{**fast, "epochs": 12, "batch_size": 8})
-    splits = clf._prepare_data(str(shapes_folder), None)
+    splits = clf.prepare_data(str(shapes_folder), None)
     # The index holds paths: the dataset reads the files when it is iterated, not before.
     assert isinstance(splits.train, tf.data.Dataset)
     assert all(str(p).startswith(str(shapes_folder)) for p in clf._files)
@@ -74,7 +74,7 @@ def test_tf_data_input_stays_a_stream(fast):
     x, y, _ = digits()
     source = tf.data.Dataset.from_tensor_slices((x[:500], [f"digit {v}" for v in y[:500]])).batch(50)
     clf = ImageClassifier(backbone="mlp", patience=20, **{**fast, "epochs": 6})
-    splits = clf._prepare_data(source, None)
+    splits = clf.prepare_data(source, None)
     assert isinstance(splits.train, tf.data.Dataset)
     fitted = ImageClassifier(backbone="mlp", patience=20, **{**fast, "epochs": 6}).fit(source)
     assert fitted.classes_[:2] == ["digit 0", "digit 1"]

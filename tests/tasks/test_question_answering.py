@@ -353,9 +353,9 @@ def test_fit_predict_save_load_and_grouped_split(fitted, tmp_path):
 
 def test_grouped_split_keeps_each_context_on_one_side(tmp_path):
     qa = QuestionAnswerer(**SMALL, verbose=0, save_dir=str(tmp_path))
-    qa._check_params()
+    qa.check_params()
     qa._groups = None
-    splits = qa._prepare_data(qa_data.generated_facts(300), None)
+    splits = qa.prepare_data(qa_data.generated_facts(300), None)
     contexts = [{q.context for q in part.questions} for part in (splits.train, splits.validation, splits.test)]
     assert all(contexts)
     assert not (contexts[0] & contexts[1]) and not (contexts[0] & contexts[2]) and not (contexts[1] & contexts[2])

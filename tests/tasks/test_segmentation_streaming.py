@@ -33,7 +33,7 @@ def test_folder_pairs_are_decoded_in_tf_data_as_predict_reads_them(palette_folde
     """With no room for a cache the pairs are decoded every epoch; masks keep their palette indices."""
     monkeypatch.setattr(images_lib, "MEMORY_CACHE_BYTES", 0)
     seg = ImageSegmenter(**{**fast, **SMALL}, augment=())
-    splits = seg._prepare_data(str(palette_folder), None)
+    splits = seg.prepare_data(str(palette_folder), None)
     assert seg.classes_ == ["0", "1", "2", "3"]
     assert all(p.startswith(str(palette_folder)) for p in seg._files)  # the index holds paths
     paths = sorted((palette_folder / "image").iterdir(), key=lambda p: int(p.stem))
@@ -66,7 +66,7 @@ def test_tf_data_input_stays_a_stream(fast):
     spec = (tf.TensorSpec((None, None, 3), tf.uint8), tf.TensorSpec((None, None), tf.uint8))
     source = tf.data.Dataset.from_generator(generate, output_signature=spec)
     seg = ImageSegmenter(**{**fast, **SMALL, "epochs": 1})
-    splits = seg._prepare_data(source, None)
+    splits = seg.prepare_data(source, None)
     assert seg.classes_ == ["0", "1"] and len(read) >= 2 * len(X)  # counted, then its masks checked
     _, masks = next(iter(splits.train))
     assert set(np.unique(masks.numpy())) <= {0, 1}

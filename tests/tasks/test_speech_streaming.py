@@ -26,7 +26,7 @@ def test_wav_folder_is_decoded_and_resampled_inside_tf_data(tone_folder, fast, m
     folder, waves = tone_folder
     monkeypatch.setattr(images_lib, "MEMORY_CACHE_BYTES", 0)
     clf = SpeechClassifier(**SMALL, sample_rate=16000, **fast)
-    splits = clf._prepare_data(str(folder), None)
+    splits = clf.prepare_data(str(folder), None)
     assert all(p.startswith(str(folder)) for p in clf._files)  # the index holds paths
     # The duration comes from the training files' headers: 95% of them fit in it.
     assert clf.duration_ == audio_lib.choose_duration([len(w) * 2 for w in waves], 16000) == 0.4
@@ -77,11 +77,11 @@ def test_recognizer_groups_files_by_length_with_or_without_a_cache(tmp_path, fas
 
     write_tone_manifest(tmp_path, 20)
     asr = SpeechRecognizer(width=16, num_layers=1, **{**fast, "batch_size": 4})
-    splits = asr._prepare_data(str(tmp_path / "manifest.tsv"), None)
+    splits = asr.prepare_data(str(tmp_path / "manifest.tsv"), None)
     assert all(p.startswith(str(tmp_path)) for p in asr._files)  # the index holds paths
     cached = _batches(splits.train)
     monkeypatch.setattr(images_lib, "MEMORY_CACHE_BYTES", 0)
-    uncached = _batches(asr._prepare_data(str(tmp_path / "manifest.tsv"), None).train)
+    uncached = _batches(asr.prepare_data(str(tmp_path / "manifest.tsv"), None).train)
     assert cached == uncached and len(cached) == -(
         -splits.info["train_examples"] // 4
     )  # the same length groups, read per group from the files
@@ -100,7 +100,7 @@ def test_recognizer_stream_is_bucketed_as_it_flows(fast):
     asr = SpeechRecognizer(width=16, num_layers=1, sample_rate=RATE, **{**fast, "epochs": 1, "batch_size": 4})
     asr.fit(source)
     assert set("".join(asr.vocabulary_)) <= set("abc")
-    batches = list(asr._evaluation_dataset(source).batches)
+    batches = list(asr.evaluation_data(source).batches)
     assert sum(len(t) for *_, t in batches) == 24 and len(batches) >= 6
     for padded, _, lengths, _ in batches:  # a bucket pads to its own longest utterance
         assert padded.shape[1] == int(max(lengths.numpy())) + asr._margin()

@@ -318,7 +318,7 @@ def test_a_pretrained_gpt2_preset_folder_fine_tunes_and_round_trips(tmp_path):
     # The same preset before fine-tuning, scored by the same task code on the same validation text.
     before = toolkit.load(gen.run_dir)
     before.model_ = pretrained.wrap(pretrained.load_causal_lm(preset), 32)
-    before.model_.compile(loss=gen._loss())
+    before.model_.compile(loss=gen.training_loss())
     before_loss = before.evaluate([validation_text])["loss"]
     after_loss = gen.evaluate([validation_text])["loss"]
     assert after_loss < before_loss - 0.5, (before_loss, after_loss)

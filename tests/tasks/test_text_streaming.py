@@ -27,13 +27,13 @@ def test_tf_data_texts_stay_a_stream_and_shape_the_model_from_training_texts(fas
     source = tf.data.Dataset.from_generator(generate, output_signature=spec)
     clf = TextClassifier(**SMALL, **{**fast, "epochs": 8}, patience=20)
     with pytest.warns(UserWarning, match="Skipped 1 of 50 examples"):
-        splits = clf._prepare_data(source, None)
+        splits = clf.prepare_data(source, None)
     assert isinstance(clf.train_texts_, data_lib.Stream) and 30 <= len(clf.train_texts_) < 49
     train_words = {w for t in text_data.texts_dataset(clf.train_texts_).as_numpy_iterator() for w in t.split()}
     in_train = b"zebra" in train_words
     # The length covers 95% of the training texts; one 200-word text does not stretch it.
     assert clf.sequence_length_ == 8
-    model = clf._build_model()
+    model = clf.build_model()
     vocabulary = model.get_layer("tokenize").get_vocabulary()
     assert ("zebra" in vocabulary) == in_train  # the vocabulary comes from the training part only
     assert isinstance(splits.validation, tf.data.Dataset)
@@ -62,7 +62,7 @@ def test_class_folder_is_read_inside_tf_data(tmp_path, fast):
     (tmp_path / "pos" / "empty.txt").write_text("")
     with pytest.warns(UserWarning, match=r"Skipped 1 of 17 examples .* with an empty text \(at \['pos/empty.txt'\]\)"):
         clf = TextClassifier(**SMALL, **fast, test_split=0)
-        splits = clf._prepare_data(str(tmp_path), None)
+        splits = clf.prepare_data(str(tmp_path), None)
     assert isinstance(clf.train_texts_, text_data.TextFiles)
     assert all(p.startswith(str(tmp_path)) for p in clf.train_texts_.paths)  # paths, read while training
     read = sorted(t.decode() for t, _ in splits.train.unbatch().as_numpy_iterator())

@@ -33,8 +33,8 @@ one = ImageClassifier(run_name="one", **common).fit((x, y))
 two = ImageClassifier(distribution="mirrored", run_name="two", **common).fit((x, y))
 strategy = two._strategy
 # The task's own training data, as the strategy hands it out: one slice of each global batch per replica.
-splits = two._prepare_data((x, y), None)
-batch = next(iter(strategy.experimental_distribute_dataset(two._keras_data(splits.train))))
+splits = two.prepare_data((x, y), None)
+batch = next(iter(strategy.experimental_distribute_dataset(two.keras_data(splits.train))))
 images = [v.numpy() for v in strategy.experimental_local_results(batch[0])]
 # Every variable's copies on the two devices, after training.
 copies = [[c.numpy() for c in strategy.experimental_local_results(v.value)] for v in two.model_.trainable_variables]

@@ -73,13 +73,13 @@ def test_perplexity_scores_the_cross_entropy_without_the_weight_penalty(tmp_path
     gen.fit([text])
     with pytest.raises(toolkit.ToolkitError, match="validation part of the corpus is empty"):  # one long line
         TextGenerator(epochs=1, verbose=0, save_dir=str(tmp_path)).fit([text.replace("\n", " ")])
-    dataset = gen._evaluation_dataset([text[-800:]])
+    dataset = gen.evaluation_data([text[-800:]])
     total, count = 0.0, 0
     for x, y in dataset:
         losses = keras.losses.sparse_categorical_crossentropy(y, gen.model_(x, training=False), from_logits=True)
         total, count = total + float(np.sum(losses)), count + int(np.size(losses))
     cross_entropy = total / count
-    scores = gen._evaluate_dataset(dataset)
+    scores = gen.score(dataset)
     assert scores["loss"] == pytest.approx(cross_entropy, rel=1e-4)
     assert scores["perplexity"] == pytest.approx(np.exp(cross_entropy), rel=1e-4)
     with_penalty = gen.model_.evaluate(dataset, verbose=0, return_dict=True)["loss"]

@@ -16,7 +16,7 @@ from PIL import Image
 
 from tasks import ImageClassifier
 from tasks.image_classification.data import digits
-from toolkit import cli, report
+from toolkit import cli, figures, report
 
 X, Y, _ = digits()
 
@@ -132,6 +132,6 @@ def test_report_and_compare_from_the_command_line(tuned_run, tmp_path, capsys):
 
 
 def test_transcripts_mark_wrong_and_missing_words():
-    table = report.transcripts_table([{"truth": "one two three", "predicted": "one too three four"}])
+    table = figures.transcripts_table([{"truth": "one two three", "predicted": "one too three four"}])
     assert "one <del>two</del> <mark>too</mark> three <mark>four</mark>" in table
-    assert "ab<del>c</del><mark>d</mark>" in report.transcripts_table([{"truth": "abc", "predicted": "abd"}])
+    assert "ab<del>c</del><mark>d</mark>" in figures.transcripts_table([{"truth": "abc", "predicted": "abd"}])

@@ -141,10 +141,10 @@ def test_argument_types_are_checked_before_any_work(task_class, kwargs, message,
 def test_every_constructor_argument_has_a_declared_type():
     for task_class in toolkit.TASKS.available():
         cls = toolkit.TASKS.get(task_class)
-        missing = set(cls._param_names()) - set(cls._param_annotations())
+        missing = set(cls.param_names()) - set(cls.param_annotations())
         assert not missing, f"{cls.__name__} arguments without a type: {missing}"
-        for name, default in cls._param_defaults().items():
-            assert params.matches(default, cls._param_annotations()[name]), (cls.__name__, name, default)
+        for name, default in cls.param_defaults().items():
+            assert params.matches(default, cls.param_annotations()[name]), (cls.__name__, name, default)
 
 
 def test_unbatched_image_and_mask_dataset_is_read(fast):

@@ -246,6 +246,27 @@ def test_serve_binds_to_this_machine_unless_told(tmp_path):
     assert (args.host, args.port, args.max_upload_mb) == ("127.0.0.1", 8000, 20)
 
 
+@pytest.mark.parametrize(
+    "blocked, command, extra",
+    [("fastapi", "serve", "serve"), ("uvicorn", "serve", "serve"), ("tf2onnx", "export", "export")],
+)
+def test_a_missing_extra_is_a_clear_error_naming_it(blocked, command, extra, tmp_path):
+    """Serving and export are extras: without them the command says which to install (exit 2), not a traceback."""
+    run_dir = tmp_path / "run"
+    TextClassifier(backbone="cnn", embedding_dim=8, width=8, epochs=1, verbose=0, save_dir=str(tmp_path),
+                   run_name="run").fit(toy_texts())  # fmt: skip
+    run_dir = next(tmp_path.glob("*/run"))
+    options = ["--format", "onnx"] if command == "export" else ["--port", "0"]
+    code = (
+        f"import sys; sys.modules[{blocked!r}] = None; from toolkit import cli; "
+        f"sys.exit(cli.main([{command!r}, {str(run_dir)!r}, *{options!r}]))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert f"needs the Python package '{blocked}', which is not installed" in done.stderr
+    assert f'pip install "keras-toolkit[{extra}]"' in done.stderr and "Traceback" not in done.stderr
+
+
 # What each format can carry, per task; the reasons are the messages a user gets.
 CANNOT = {
     ("speech-recognition", "litert"): "Select TensorFlow op",  # its GRUs over any number of frames: TensorList ops

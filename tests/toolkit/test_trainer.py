@@ -106,8 +106,8 @@ def test_every_optimizer_trains_one_epoch_on_digits_and_lowers_the_loss(name, fa
     # The same model, same seed, before training.
     keras.utils.set_random_seed(clf.seed)
     untrained = clf._new_model()
-    untrained.compile(loss=clf._loss())
-    dataset = clf._evaluation_dataset((x, y))
+    untrained.compile(loss=clf.training_loss())
+    dataset = clf.evaluation_data((x, y))
     before = untrained.evaluate(dataset, verbose=0, return_dict=True)["loss"]
     after = clf.model_.evaluate(dataset, verbose=0, return_dict=True)["loss"]
     assert after < 0.8 * before, (name, before, after)
@@ -129,7 +129,9 @@ def test_discriminative_rates_scale_the_backbone_update():
         groups = task.trainable_groups(model)
         before = {g: [w.copy() for w in sum((layer.get_weights() for layer in ls), [])] for g, ls in groups.items()}
         rates = {} if fraction == 1 else {"backbone": fraction}
-        Trainer(task, run_dir=None).prepare(model, Phase("one step", (), 0.1, 1, rates), steps_per_epoch=1)
+        Trainer(task.training_spec(model=model), run_dir=None).prepare(
+            Phase("one step", (), 0.1, 1, rates), steps_per_epoch=1
+        )
         model.train_on_batch(*batch)
         after = {g: sum((layer.get_weights() for layer in ls), []) for g, ls in groups.items()}
         updates[fraction] = {g: [a - b for a, b in zip(after[g], before[g])] for g in groups}
@@ -148,7 +150,9 @@ def test_frozen_group_weights_do_not_move():
     backbone = model.get_layer("backbone")
     frozen = [w.copy() for w in backbone.get_weights()]
     head = [w.copy() for w in model.get_layer("classes").get_weights()]
-    Trainer(task, run_dir=None).prepare(model, Phase("head", ("backbone",), 0.01, 1, {}), steps_per_epoch=1)
+    Trainer(task.training_spec(model=model), run_dir=None).prepare(
+        Phase("head", ("backbone",), 0.01, 1, {}), steps_per_epoch=1
+    )
     model.train_on_batch(x[:64].astype("float32"), np.array([int(v) for v in y[:64]]))
     for before, after in zip(frozen, backbone.get_weights(), strict=True):
         np.testing.assert_array_equal(before, after)
@@ -276,12 +280,12 @@ class TinyGANTask(Task):
 
     task_name = "tiny-gan"
 
-    def _prepare_data(self, data, validation_data):
+    def prepare_data(self, data, validation_data):
         real = np.random.default_rng(0).normal(3.0, 0.5, size=(256, 1)).astype("float32")
         train = tf.data.Dataset.from_tensor_slices(real).batch(self.batch_size)
         return data_lib.Splits(train=train, validation=None, test=None, info={"train_examples": 256})
 
-    def _build_model(self):
+    def build_model(self):
         model = TinyGAN()
         model(np.zeros((1, 2), "float32"))
         model.discriminator(np.zeros((1, 1), "float32"))
@@ -290,10 +294,10 @@ class TinyGANTask(Task):
     def trainable_groups(self, model):
         return {"generator": [model.generator], "discriminator": [model.discriminator]}
 
-    def _compile(self, model, make_optimizer):
+    def compile_model(self, model, make_optimizer):
         model.compile(g_optimizer=make_optimizer("generator"), d_optimizer=make_optimizer("discriminator"))
 
-    def _evaluate_dataset(self, dataset):
+    def score(self, dataset):
         return {"mean": float(np.mean(self.model_.predict(np.random.default_rng(1).normal(size=(64, 2)), verbose=0)))}
 
 
@@ -328,7 +332,9 @@ def test_custom_train_step_frozen_group_does_not_move():
     model = task._new_model()
     frozen = [w.copy() for w in model.discriminator.get_weights()]
     moving = [w.copy() for w in model.generator.get_weights()]
-    Trainer(task, run_dir=None).prepare(model, Phase("generator only", ("discriminator",), 0.1, 1, {}), 1)
+    Trainer(task.training_spec(model=model), run_dir=None).prepare(
+        Phase("generator only", ("discriminator",), 0.1, 1, {}), 1
+    )
     model.fit(np.full((32, 1), 3.0, "float32"), epochs=1, batch_size=32, verbose=0)
     for before, after in zip(frozen, model.discriminator.get_weights(), strict=True):
         np.testing.assert_array_equal(before, after)
@@ -443,9 +449,10 @@ def test_a_run_stuck_at_chance_is_reported_as_such(fast):
 
 
 def test_default_budget_gives_a_small_from_scratch_set_enough_optimizer_steps(fast, monkeypatch, capsys):
+    from toolkit import recipe as recipe_lib
     from toolkit import task as task_lib
 
-    monkeypatch.setattr(task_lib, "MIN_SCRATCH_STEPS", 12)  # 1 step an epoch here: 12 epochs, not 1,000
+    monkeypatch.setattr(recipe_lib, "MIN_SCRATCH_STEPS", 12)  # 1 step an epoch here: 12 epochs, not 1,000
     monkeypatch.setattr(task_lib.Task, "budget_epochs", 3)
     x, y, _ = digits()
     settings = {**fast, "epochs": None, "batch_size": 64, "patience": 100, "verbose": 1}
