@@ -6,7 +6,7 @@ reference on the case that failed and on real data (issue "Correct numbers and c
 - perplexity / bits per character: a character GPT on Tiny Shakespeare with l2=0.05, scored by the task
   and by hand (the cross-entropy of the model's logits over the validation windows); Keras' own
   `evaluate` loss (which adds the L2 penalty) beside them.
-- COCO crowd regions: `toolkit.metrics.detection_scores` against pycocotools' COCOeval run directly.
+- COCO crowd regions: `toolkit.detection_metrics.detection_scores` against pycocotools' COCOeval run directly.
 - SQuAD has-answer split: the toolkit's counts against the official v2.0 rule (`bool(answers)`) on the
   real dev subset and on answers that normalise to nothing.
 - top-5 accuracy with tied scores: strictly-higher counting against a brute-force count over every
@@ -24,6 +24,8 @@ import sys
 import tempfile
 
 import numpy as np
+
+from toolkit import answer_metrics, detection_metrics
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -58,8 +60,6 @@ def crowd():
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
-    from toolkit import metrics
-
     truth = [([10, 10, 30, 30], 0), ([100, 100, 90, 90], 1)]  # (xywh, iscrowd)
     found = [([10, 10, 30, 30], 0.9), ([110, 110, 20, 20], 0.95), ([150, 150, 30, 30], 0.8)]
     with contextlib.redirect_stdout(io.StringIO()):
@@ -77,12 +77,12 @@ def crowd():
     def xyxy(b):
         return [b[0], b[1], b[0] + b[2], b[1] + b[3]]
 
-    ours = metrics.detection_scores(
+    ours = detection_metrics.detection_scores(
         [(np.array([xyxy(b) for b, _ in truth]), np.zeros(2, int), np.array([c for _, c in truth]))],
         [(np.array([xyxy(b) for b, _ in found]), np.zeros(3, int), np.array([s for _, s in found]))],
         ["person"],
     )
-    as_ordinary = metrics.detection_scores(
+    as_ordinary = detection_metrics.detection_scores(
         [(np.array([xyxy(b) for b, _ in truth]), np.zeros(2, int))],
         [(np.array([xyxy(b) for b, _ in found]), np.zeros(3, int), np.array([s for _, s in found]))],
         ["person"],
@@ -93,13 +93,12 @@ def crowd():
 
 def squad():
     from tasks.question_answering import data as qa_data
-    from toolkit import metrics
 
     questions, _ = qa_data.load_questions(DATA / "squad" / "dev-v2.0-subset.json")
     references = [list(q.answers) for q in questions]
-    scores = metrics.squad_scores(references, [""] * len(questions))
+    scores = answer_metrics.squad_scores(references, [""] * len(questions))
     edge = [["The"], ["."], ["the Normans"]]
-    edge_scores = metrics.squad_scores(edge, ["", "", "Normans"])
+    edge_scores = answer_metrics.squad_scores(edge, ["", "", "Normans"])
     return {
         "real_subset_has_answer_count": scores["has_answer_count"],
         "official_rule_has_answer_count": sum(bool(r) for r in references),

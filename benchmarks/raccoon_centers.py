@@ -17,6 +17,8 @@ import time
 
 import numpy as np
 
+from toolkit import detection_metrics
+
 DATA = pathlib.Path(os.environ.get("TOOLKIT_DATA", pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
@@ -33,7 +35,6 @@ def main():
 
     from tasks.object_detection import annotations, centers, detector
     from tasks.object_detection.pipeline import box_dataset
-    from toolkit import metrics
 
     keras.utils.set_random_seed(args.seed)
     raccoon, size = DATA / "raccoon", args.size
@@ -65,8 +66,8 @@ def main():
     brief = lambda s: {k: round(v, 3) for k, v in s.items() if k != "per_class"}  # noqa: E731
     print(json.dumps({
         "options": vars(args),
-        "model": brief(metrics.detection_scores(truth, detections, ["raccoon"])),
-        "whole_image_baseline": brief(metrics.detection_scores(truth, whole, ["raccoon"])),
+        "model": brief(detection_metrics.detection_scores(truth, detections, ["raccoon"])),
+        "whole_image_baseline": brief(detection_metrics.detection_scores(truth, whole, ["raccoon"])),
         "train_seconds": round(seconds, 1),
         "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
     }))  # fmt: skip

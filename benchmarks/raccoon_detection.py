@@ -23,6 +23,8 @@ import time
 
 import numpy as np
 
+from toolkit import detection_metrics
+
 # Resolved: the VOC check below links to the images from a temporary folder, where a relative path breaks.
 DATA = pathlib.Path(
     os.environ.get("TOOLKIT_DATA", pathlib.Path(__file__).resolve().parents[2] / "shared" / "data")
@@ -41,7 +43,6 @@ def main():
     args = parser.parse_args()
     from tasks import ObjectDetector
     from tasks.object_detection import annotations
-    from toolkit import metrics
 
     raccoon = DATA / "raccoon"
     backbone = args.backbone
@@ -80,7 +81,7 @@ def main():
                 "test_from_voc": brief(from_voc),
                 "same_from_csv_and_voc": brief(from_csv) == brief(from_voc),
                 "test_boxes": sum(len(a.boxes) for a in test),
-                "whole_image_baseline": brief(metrics.detection_scores(truth, whole, ["raccoon"])),
+                "whole_image_baseline": brief(detection_metrics.detection_scores(truth, whole, ["raccoon"])),
                 "train_seconds": round(trained, 1),
                 "total_seconds": round(time.time() - start, 1),
                 "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),

@@ -14,6 +14,8 @@ import json
 import numpy as np
 from squad_qa import SQUAD
 
+from toolkit import answer_metrics
+
 
 def main():
     parser = argparse.ArgumentParser()
@@ -24,26 +26,25 @@ def main():
 
     import toolkit
     from tasks.question_answering import data as qa_data
-    from toolkit import metrics
 
     qa = toolkit.load(args.run_dir)
     questions = [q for q in qa_data.load_questions(SQUAD)[0] if q.group == args.held_out]
     found = qa._find(qa.model_, questions)
     references = [list(q.answers) for q in questions]
     texts, scores = [f["text"] for f in found], [f["no_answer_score"] for f in found]
-    best, _ = metrics.best_no_answer_threshold(references, texts, scores)
+    best, _ = answer_metrics.best_no_answer_threshold(references, texts, scores)
     unanswerable = np.array([not q.answers for q in questions])
     pick = lambda s: {k: round(s[k], 2) for k in ("f1", "has_answer_f1", "no_answer_f1")}  # noqa: E731
     print(
         json.dumps(
             {
                 "held_out": args.held_out,
-                "as_run": pick(metrics.squad_scores(references, qa._decide(found, qa.no_answer_threshold_))),
+                "as_run": pick(answer_metrics.squad_scores(references, qa._decide(found, qa.no_answer_threshold_))),
                 "saved_threshold": round(qa.no_answer_threshold_, 3),
-                "all_answered": pick(metrics.squad_scores(references, texts)),
+                "all_answered": pick(answer_metrics.squad_scores(references, texts)),
                 "best_threshold_on_these": {
                     "threshold": round(best, 3),
-                    **pick(metrics.squad_scores(references, qa._decide(found, best))),
+                    **pick(answer_metrics.squad_scores(references, qa._decide(found, best))),
                 },
                 "no_answer_auc": round(float(roc_auc_score(unanswerable, scores)), 3),
                 "null_probability_auc": round(

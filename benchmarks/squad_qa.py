@@ -20,6 +20,8 @@ import statistics
 import tempfile
 import time
 
+from toolkit import answer_metrics
+
 DATA = pathlib.Path(os.environ.get("TOOLKIT_DATA", pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"))
 SQUAD = DATA / "squad" / "dev-v2.0-subset.json"
 
@@ -46,13 +48,12 @@ def split_by_article(held_out, folder):
 
 def baselines(questions):
     """F1 and has-answer F1 of always "no answer" and of always the context's first sentence."""
-    from toolkit import metrics
 
     references = [list(q.answers) for q in questions]
     first = [re.split(r"(?<=[.!?])\s", q.context, maxsplit=1)[0] for q in questions]
     result = {}
     for name, predictions in (("always_no_answer", [""] * len(questions)), ("first_sentence", first)):
-        scores = metrics.squad_scores(references, predictions)
+        scores = answer_metrics.squad_scores(references, predictions)
         result[name] = {"f1": round(scores["f1"], 2), "has_answer_f1": round(scores["has_answer_f1"], 2)}
     return result
 
@@ -62,14 +63,12 @@ def held_out_trace(test_questions):
     A diagnostic only: it writes `held_out_span_f1` into the logs, which nothing monitors."""
     import keras
 
-    from toolkit import metrics
-
     class HeldOut(keras.callbacks.Callback):
         task = None
 
         def on_epoch_end(self, epoch, logs=None):
             found = self.task._find(self.model, test_questions)
-            scores = metrics.squad_scores([list(q.answers) for q in test_questions], [f["text"] for f in found])
+            scores = answer_metrics.squad_scores([list(q.answers) for q in test_questions], [f["text"] for f in found])
             print(json.dumps({"epoch": epoch, "held_out_span_f1": round(scores["has_answer_f1"], 2)}), flush=True)
             if logs is not None:
                 logs["held_out_span_f1"] = scores["has_answer_f1"]

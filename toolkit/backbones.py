@@ -330,3 +330,59 @@ def copy_model(model):
         ) from error
     copy.set_weights(model.get_weights())
     return copy
+
+
+class BackboneChoice:
+    """What a task's `backbone` argument names: a from-scratch architecture this task takes (its
+    `backbone_filters`), a KerasHub preset (`keras_hub_task`), or a `keras.Model`. Mixed into `Task`."""
+
+    backbone_filters = ()
+    keras_hub_task = None
+
+    @classmethod
+    def accepted_backbones(cls):
+        """Names of the registered from-scratch backbones this task takes.
+
+        Examples:
+            >>> from tasks import ImageSegmenter
+            >>> "unet" in ImageSegmenter.accepted_backbones(), "mlp" in ImageSegmenter.accepted_backbones()
+            (True, False)
+        """
+        from toolkit.backbones import BACKBONES
+
+        return sorted({name for filters in cls.backbone_filters for name in BACKBONES.available(**filters)})
+
+    @classmethod
+    def keras_hub_presets(cls):
+        """Names of built-in KerasHub presets this task can fine-tune."""
+        from toolkit.backbones import keras_hub_presets
+
+        return keras_hub_presets(cls.keras_hub_task) if cls.keras_hub_task else []
+
+    def _check_backbone(self):
+        """A `keras.Model`, a from-scratch name this task takes, or (tasks with KerasHub presets) a preset."""
+        from toolkit import backbones
+
+        backbone = self._chosen_backbone()
+        if isinstance(backbone, keras.Model) or backbone in self.accepted_backbones():
+            return
+        if self.keras_hub_task and backbones.is_preset(backbone):
+            return
+        raise backbones.unknown_backbone_error(
+            backbone, self.accepted_backbones(), self.task_name, presets=bool(self.keras_hub_task)
+        )
+
+    def _chosen_backbone(self):
+        """The backbone this fit uses: `backbone`, or what a task resolves a default "auto" to."""
+        return getattr(self, "backbone", None)
+
+    def _uses_preset(self):
+        """True when the backbone names a KerasHub preset (a name, hub handle or folder)."""
+        from toolkit import backbones
+
+        backbone = self._chosen_backbone()
+        return isinstance(backbone, str) and backbone not in backbones.BACKBONES and backbones.is_preset(backbone)
+
+    def _pretrained_backbone(self):
+        """True when the backbone starts from trained weights: a KerasHub preset or a user's `keras.Model`."""
+        return self._uses_preset() or isinstance(self._chosen_backbone(), keras.Model)

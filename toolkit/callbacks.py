@@ -3,13 +3,12 @@
 import math
 import os
 import shutil
-import time
 import types
 import warnings
 
 import keras
 
-from toolkit import runs
+from toolkit import files, runs
 
 
 def default_callbacks(
@@ -44,7 +43,7 @@ def default_callbacks(
         plateau: halve the learning rate when the monitor stalls (off when a schedule sets the rate).
         tensorboard: also write TensorBoard logs to `run_dir/logs`.
         optimizer: the optimizer whose rate `history.csv` logs (default: the model's).
-        data_position: the training data's `toolkit.data.DataPosition`, saved with each backup so a
+        data_position: the training data's `toolkit.streams.DataPosition`, saved with each backup so a
             resumed phase reads the data in the order an uninterrupted one would.
 
     Returns:
@@ -118,7 +117,7 @@ def _best_so_far(history_file, monitor, mode, start_epoch):
     Without it a resumed run's checkpoint would forget the earlier best and
     overwrite it with the first, possibly worse, epoch after the restart.
     """
-    history = runs.read_history(history_file)
+    history = files.read_history(history_file)
     values = [
         value
         for epoch, value in zip(history.get("epoch", []), history.get(monitor, []))
@@ -192,139 +191,6 @@ class LearningRateLog(keras.callbacks.Callback):
         logs["learning_rate"] = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
 
 
-# Seconds between progress lines inside an epoch when the output is not a terminal.
-PROGRESS_SECONDS = 30.0
-
-
-ESTIMATE_STEPS = 200  # an epoch at least twice this long is estimated from its first this-many steps
-
-
-def duration(seconds):
-    """A duration in words, rounded as an estimate should be.
-
-    Examples:
-        >>> duration(2.4), duration(42), duration(754), duration(5400)
-        ('about 2 s', 'about 40 s', 'about 13 min', 'about 1.5 h')
-    """
-    if seconds < 10:
-        return f"about {max(1, round(seconds))} s"
-    if seconds < 90:
-        return f"about {round(seconds, -1):.0f} s"
-    if seconds < 5400:
-        return f"about {seconds / 60:.0f} min"
-    return f"about {seconds / 3600:.1f} h"
-
-
-class TimeEstimate(keras.callbacks.Callback):
-    """Says, once, how long the run will take at most: after the first epoch, or after `ESTIMATE_STEPS` steps
-    of a first epoch more than twice that long.
-
-    The first step of a run traces the model (seconds that later steps do not pay), so steps are timed from
-    the end of the first one: an epoch is estimated as its steady steps plus its validation, and the run as
-    the first epoch as it went plus that for each epoch left in this phase (from the epoch it starts at,
-    later on a resumed run) and in later phases. Early stopping may end the run sooner.
-
-    Examples:
-        >>> said = []
-        >>> estimate = TimeEstimate(said.append, end_epoch=72)
-        >>> estimate.set_params({"epochs": 72, "steps": 50})
-        >>> estimate.on_epoch_begin(0)
-        >>> estimate._start -= 30  # as if: 20 s to trace, 49 steady steps in 9.8 s, validation 0.2 s
-        >>> estimate.on_train_batch_end(0); estimate._first -= 10; estimate._last = estimate._first + 9.8
-        >>> estimate.on_epoch_end(0)
-        >>> said[0][:90]
-        'Estimated: about 13 min for up to 72 epochs (30 s for the first, then about 10 s each); ea'
-    """
-
-    def __init__(self, say, end_epoch, later_epochs=0, steps=ESTIMATE_STEPS):
-        super().__init__()
-        self.say, self.end_epoch, self.later_epochs, self.steps = say, end_epoch, later_epochs, steps
-        self.epochs_left, self.done, self._first = None, False, None
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if self.epochs_left is None:
-            self.epochs_left = self.end_epoch - epoch + self.later_epochs
-        self._start = time.monotonic()
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self.done:
-            return
-        now = time.monotonic()
-        if self._first is None:
-            self._first, self._first_batch = now, batch
-        self._last = now
-        total = self.params.get("steps") or 0
-        timed = batch - self._first_batch
-        if timed == self.steps and total >= 2 * self.steps:
-            epoch_seconds = (now - self._first) / timed * total
-            self._say(self.epochs_left * epoch_seconds, f"{duration(epoch_seconds)} an epoch, from {timed} steps")
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self.done or self._first is None:
-            return
-        seconds = time.monotonic() - self._start
-        total = self.params.get("steps") or 0
-        steady = seconds
-        if total > 1 and self._last > self._first:  # the steady steps, scaled to the epoch, plus validation
-            steady = (self._last - self._first) / (total - 1) * total + (time.monotonic() - self._last)
-        basis = f"{duration(seconds).removeprefix('about ')} for the first, then {duration(steady)} each"
-        self._say(seconds + (self.epochs_left - 1) * steady, basis)
-
-    def _say(self, total_seconds, basis):
-        self.done = True
-        if self.epochs_left > 1:
-            self.say(
-                f"Estimated: {duration(total_seconds)} for up to {self.epochs_left} epochs ({basis}); early "
-                "stopping may end it sooner."
-            )
-
-
-class ProgressLines(keras.callbacks.Callback):
-    """A line every `PROGRESS_SECONDS` inside an epoch, for output that is not a terminal.
-
-    Keras' `verbose=2` (what a log file or a pipe gets) prints one line when an epoch ends, so a long
-    epoch on a big folder is minutes of silence; its progress bar (`verbose=1`) redraws one line
-    with carriage returns, which a log file turns into noise. This prints plain lines between.
-
-    Examples:
-        >>> callback = ProgressLines(seconds=0)
-        >>> callback.set_params({"epochs": 3, "steps": 40})
-        >>> callback.on_epoch_begin(0)
-        >>> callback.on_train_batch_end(9, {"loss": 0.51234, "accuracy": 0.8})
-        epoch 1/3: step 10/40, loss 0.5123, accuracy 0.8000 (0 s into the epoch)
-    """
-
-    def __init__(self, seconds=None):
-        super().__init__()
-        self.seconds = PROGRESS_SECONDS if seconds is None else seconds
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = epoch
-        self._start = self._last = time.monotonic()
-
-    def on_train_batch_end(self, batch, logs=None):
-        now = time.monotonic()
-        if now - self._last < self.seconds:
-            return
-        self._last = now
-        steps = self.params.get("steps") or "?"
-        values = ", ".join(f"{k} {float(v):.4f}" for k, v in (logs or {}).items() if _is_scalar(v))
-        print(
-            f"epoch {self._epoch + 1}/{self.params.get('epochs', '?')}: step {batch + 1}/{steps}"
-            + (f", {values}" if values else "")
-            + f" ({now - self._start:.0f} s into the epoch)",
-            flush=True,
-        )
-
-
-def _is_scalar(value):
-    try:
-        float(value)
-    except (TypeError, ValueError):
-        return False
-    return True
-
-
 class AtomicBackup(keras.callbacks.BackupAndRestore):
     """Keras' `BackupAndRestore`, with each backup file written whole or not at all.
 
@@ -345,8 +211,8 @@ class AtomicBackup(keras.callbacks.BackupAndRestore):
         if self.double_checkpoint:
             for path in (self._weights_path, self._training_metadata_path):
                 if os.path.exists(path):
-                    runs.copy_atomically(path, f"{path}.bkp")
-        weights_tmp = runs.temporary_path(self._weights_path)
+                    files.copy_atomically(path, f"{path}.bkp")
+        weights_tmp = files.temporary_path(self._weights_path)
         self.model.save_weights(filepath=str(weights_tmp), overwrite=True)
         os.replace(weights_tmp, self._weights_path)
         # The metadata Keras writes, written atomically, and what Keras does not save: how many passes
@@ -356,7 +222,7 @@ class AtomicBackup(keras.callbacks.BackupAndRestore):
         metadata["seed_generators"] = [[int(v) for v in state.numpy()] for state in _seed_states(self.model)]
         if self.data_position is not None:
             metadata["data_passes"] = self.data_position.passes_done()
-        runs.write_json(self._training_metadata_path, metadata)
+        files.write_json(self._training_metadata_path, metadata)
 
     def on_train_begin(self, logs=None):
         try:
@@ -374,7 +240,7 @@ class AtomicBackup(keras.callbacks.BackupAndRestore):
     def _restore_random_state(self):
         if not os.path.exists(self._training_metadata_path):
             return
-        metadata = runs.read_json(self._training_metadata_path)
+        metadata = files.read_json(self._training_metadata_path)
         if self.data_position is not None and "data_passes" in metadata:
             self.data_position.skip_to(metadata["data_passes"])
         saved = metadata.get("seed_generators")
@@ -422,7 +288,7 @@ class ResumeCounters(keras.callbacks.Callback):
         resumed_at = getattr(self.model, "_initial_epoch", None)
         if not resumed_at or resumed_at <= self.start_epoch or not self.callbacks:
             return
-        history = runs.read_history(self.history_file)
+        history = files.read_history(self.history_file)
         rows = [
             {key: values[i] for key, values in history.items() if values[i] is not None}
             for i, epoch in enumerate(history.get("epoch", []))

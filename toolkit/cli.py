@@ -22,10 +22,8 @@ import os
 import pathlib
 import sys
 
-from toolkit import params
+from toolkit import cli_catalog, params
 from toolkit.errors import ToolkitError
-
-_LISTABLE = ("tasks", "backbones", "datasets", "strategies")
 
 
 def _data_help(entry):
@@ -94,8 +92,6 @@ def build_parser(catalog=None):
         ('predict', 'runs/pets', ['cat.jpg'])
     """
     if catalog is None:
-        from toolkit import cli_catalog
-
         catalog = cli_catalog.live()
     parser = argparse.ArgumentParser(prog="toolkit", description="Train, evaluate and use deep-learning models.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -192,51 +188,9 @@ def build_parser(catalog=None):
     )
 
     listing = commands.add_parser("list", help="list tasks, backbones, datasets or fine-tuning strategies")
-    listing.add_argument("what", nargs="?", choices=_LISTABLE, help="what to list (default: all)")
+    listing.add_argument("what", nargs="?", choices=cli_catalog.LISTABLE, help="what to list (default: all)")
     listing.add_argument("--task", default=None, help="only what fits this task")
     return parser
-
-
-def _list(what, task, catalog):
-    """Prints one listing from the catalog (`toolkit.cli_catalog.shipped`): no TensorFlow is imported, except
-    for `backbones --task T`, whose KerasHub presets come from the installed KerasHub."""
-    tasks = catalog["tasks"]
-    if task is not None and task not in tasks:
-        raise ToolkitError(
-            f"Unknown task {task!r}.", expected=f"one of {sorted(tasks)}", fix="pass --task with one of those names"
-        )
-    if what == "tasks":
-        rows = [(name, entry["description"]) for name, entry in tasks.items() if task in (None, name)]
-    elif what == "datasets":
-        rows = [
-            (name, f"{description} [{task_name}]")
-            for task_name, entry in tasks.items()
-            if task in (None, task_name)
-            for name, description in entry.get("datasets", {}).items()
-        ]
-    elif what == "backbones":
-        names = tasks[task].get("backbones", []) if task else list(catalog["backbones"])
-        rows = [(name, catalog["backbones"].get(name, "")) for name in names]
-    else:
-        rows = list(catalog["strategies"].items())
-    for name, description in rows:
-        print(f"{name:24s} {description}")
-    if what == "datasets" and task is None:
-        print("\nAny task also reads TensorFlow Datasets by name ('tfds:NAME'); `toolkit train TASK --help` names "
-              "the data forms each reads.")  # fmt: skip
-    if what == "backbones" and task:
-        from toolkit import _quiet
-
-        _quiet.import_tensorflow_quietly()
-        from toolkit.saving import TASKS
-
-        presets = TASKS.get(task).keras_hub_presets()
-        if presets:
-            print(
-                f"\nPretrained KerasHub presets ({len(presets)}; downloaded on first use, or pass a local preset folder):"
-            )
-            for name in presets:
-                print(f"  {name}")
 
 
 def main(argv=None):
@@ -249,8 +203,6 @@ def main(argv=None):
         full                     train every layer from the start
         0
     """
-    from toolkit import cli_catalog
-
     argv = sys.argv[1:] if argv is None else list(argv)
     if "-h" in argv or "--help" in argv:
         # Answered from the shipped catalog, without importing TensorFlow; argparse prints and exits.
@@ -259,10 +211,10 @@ def main(argv=None):
         catalog = cli_catalog.shipped()
         args = build_parser(catalog["tasks"]).parse_args(argv)
         try:
-            for i, what in enumerate([args.what] if args.what else _LISTABLE):
+            for i, what in enumerate([args.what] if args.what else cli_catalog.LISTABLE):
                 if not args.what:
                     print(("\n" if i else "") + what.capitalize() + ":")
-                _list(what, args.task, catalog)
+                cli_catalog.print_listing(what, args.task, catalog)
         except ToolkitError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2

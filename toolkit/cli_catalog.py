@@ -22,6 +22,8 @@ import pathlib
 import re
 import sys
 
+from toolkit.errors import ToolkitError
+
 CATALOG_FILE = pathlib.Path(__file__).with_name("cli_catalog.json")
 # Constructor arguments that take Python objects only, so they have no command-line option.
 NOT_ON_COMMAND_LINE = ("callbacks",)
@@ -167,3 +169,48 @@ def write(path=CATALOG_FILE):
 
 if __name__ == "__main__":
     print(f"wrote {write()}")
+
+
+LISTABLE = ("tasks", "backbones", "datasets", "strategies")
+
+
+def print_listing(what, task, catalog):
+    """Prints one listing from the catalog (`toolkit.cli_catalog.shipped`): no TensorFlow is imported, except
+    for `backbones --task T`, whose KerasHub presets come from the installed KerasHub."""
+    tasks = catalog["tasks"]
+    if task is not None and task not in tasks:
+        raise ToolkitError(
+            f"Unknown task {task!r}.", expected=f"one of {sorted(tasks)}", fix="pass --task with one of those names"
+        )
+    if what == "tasks":
+        rows = [(name, entry["description"]) for name, entry in tasks.items() if task in (None, name)]
+    elif what == "datasets":
+        rows = [
+            (name, f"{description} [{task_name}]")
+            for task_name, entry in tasks.items()
+            if task in (None, task_name)
+            for name, description in entry.get("datasets", {}).items()
+        ]
+    elif what == "backbones":
+        names = tasks[task].get("backbones", []) if task else list(catalog["backbones"])
+        rows = [(name, catalog["backbones"].get(name, "")) for name in names]
+    else:
+        rows = list(catalog["strategies"].items())
+    for name, description in rows:
+        print(f"{name:24s} {description}")
+    if what == "datasets" and task is None:
+        print("\nAny task also reads TensorFlow Datasets by name ('tfds:NAME'); `toolkit train TASK --help` names "
+              "the data forms each reads.")  # fmt: skip
+    if what == "backbones" and task:
+        from toolkit import _quiet
+
+        _quiet.import_tensorflow_quietly()
+        from toolkit.saving import TASKS
+
+        presets = TASKS.get(task).keras_hub_presets()
+        if presets:
+            print(
+                f"\nPretrained KerasHub presets ({len(presets)}; downloaded on first use, or pass a local preset folder):"
+            )
+            for name in presets:
+                print(f"  {name}")

@@ -9,7 +9,7 @@ import html
 import math
 import pathlib
 
-from toolkit import runs
+from toolkit import files, runs
 
 
 def pyplot():
@@ -27,7 +27,7 @@ def run_contents(task, data_figures=None):
     curves (from history.csv, which also holds epochs before an interruption), the task's own figures and
     the search's plots when the run tuned."""
     run_dir = pathlib.Path(task.run_dir)
-    history = runs.read_history(run_dir / runs.HISTORY_FILE)
+    history = files.read_history(run_dir / runs.HISTORY_FILE)
     figures = []
     if history.get("loss"):
         figures.append(("Learning curves", learning_curves(history, task.monitor, task.monitor_mode)))

@@ -14,7 +14,7 @@ import pathlib
 import keras
 import numpy as np
 
-from toolkit import runs
+from toolkit import files, runs
 from toolkit.errors import ToolkitError
 from toolkit.finetune import Phase
 from toolkit.trainer import Trainer
@@ -88,7 +88,7 @@ def find_learning_rate(task, data=None, min_rate=1e-7, max_rate=1.0, steps=100):
     suggested, steepest = _suggest(rates, smoothed)
     folder = runs._new_timestamped_dir(pathlib.Path(task.save_dir) / runs.task_dir_name(task.task_name) / "lr_find")
     csv_path, plot_path = folder / "lr_find.csv", folder / "lr_find.png"
-    runs.write_csv(
+    files.write_csv(
         csv_path,
         [{"learning_rate": r, "loss": v, "smoothed_loss": s} for r, v, s in zip(rates, losses, smoothed)],
         ["learning_rate", "loss", "smoothed_loss"],
@@ -171,7 +171,7 @@ def _plot(rates, losses, smoothed, suggested, path, task_name):
     axes.set_title(f"Learning-rate range test: {task_name}")
     axes.legend()
     figure.tight_layout()
-    tmp = runs.temporary_path(path)
+    tmp = files.temporary_path(path)
     figure.savefig(tmp, dpi=100, format="png")
     plt.close(figure)
     tmp.replace(path)

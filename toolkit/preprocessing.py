@@ -14,6 +14,7 @@ import collections
 import numpy as np
 
 from toolkit import data as data_lib
+from toolkit import splits as splits_lib
 
 # A family's data reader returns one: parallel `inputs` and `targets` (lists or arrays), the class
 # index of each example for stratified splits (zeros where the task has no classes), and what to
@@ -96,7 +97,7 @@ def prepare(index, validation_index, preprocessor, *, split_options, batch_size,
         validation_labels = np.asarray(
             validation_index.labels if validation_index.labels is not None else np.zeros(len(validation_index.targets))
         )
-    train, _, val, _, test, info = data_lib.holdout_positions(
+    train, _, val, _, test, info = splits_lib.holdout_positions(
         labels, validation_labels, validation_about, **split_options
     )
     parts = {"train": _take(index, train)}

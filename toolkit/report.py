@@ -12,8 +12,8 @@ import html
 import io
 import pathlib
 
-from toolkit import data as data_lib
-from toolkit import runs
+from toolkit import files, runs
+from toolkit import splits as splits_lib
 from toolkit.figures import finite as _finite
 from toolkit.figures import pyplot
 
@@ -57,7 +57,7 @@ def write_report(run_dir, title, metrics, figures=(), trials=(), data_figures=No
     if trials:
         sections.append("<h2>Search trials (best first)</h2>" + _table(list(trials)))
     path = run_dir / REPORT_FILE
-    runs.write_text(path, _page(title, sections))
+    files.write_text(path, _page(title, sections))
     return path
 
 
@@ -79,7 +79,7 @@ def compare(run_records, output):
             for key, value in (_scalars(metrics.get(part)) or {}).items():
                 row[f"{part} {key}"] = _fmt(value)
         rows.append(row)
-        history = runs.read_history(run_dir / runs.HISTORY_FILE)
+        history = files.read_history(run_dir / runs.HISTORY_FILE)
         curve = history.get(monitor) or history.get("loss")
         if curve:
             axis.plot(range(1, len(curve) + 1), _finite(curve), marker=".", label=run_dir.name)
@@ -98,7 +98,7 @@ def compare(run_records, output):
         f'src="data:image/png;base64,{base64.b64encode(png).decode()}"></figure>',
     ]
     output = pathlib.Path(output)
-    runs.write_text(output, _page(f"Comparison of {len(rows)} runs", sections))
+    files.write_text(output, _page(f"Comparison of {len(rows)} runs", sections))
     return output
 
 
@@ -169,7 +169,7 @@ def _summary_tables(metrics):
                  int) else part for part, _ in scores}  # fmt: skip
         rows = [{"score": k, **{heads[part]: _fmt(s.get(k, "")) for part, s in scores}} for k in keys]
         parts.append("<h2>Scores</h2>" + _table(rows))
-        flag = data_lib.small_validation(metrics)
+        flag = splits_lib.small_validation(metrics)
         if flag:
             parts.append(f'<p class="flag">Note: {html.escape(flag)}.</p>')
     baseline = metrics.get("baseline")

@@ -11,7 +11,7 @@ import zipfile
 
 import keras
 
-from toolkit import runs
+from toolkit import files, runs
 from toolkit.errors import ToolkitError
 from toolkit.estimator import BaseTask
 from toolkit.preprocessing import Preprocessor
@@ -39,10 +39,10 @@ def save(task, path):
         "needs_keras_hub": any(
             type(layer).__module__.startswith("keras_hub") for layer in task.model_._flatten_layers()
         ),
-        "versions": runs.versions(),
+        "versions": files.versions(),
     }
-    runs.write_json(path / runs.CONFIG_FILE, config)
-    runs.save_model(task.model_, path / runs.MODEL_FILE)
+    files.write_json(path / runs.CONFIG_FILE, config)
+    files.save_model(task.model_, path / runs.MODEL_FILE)
 
 
 def load(path):
@@ -97,7 +97,7 @@ def load(path):
         # Rebuilt by the class the task declares, from plain configuration and state: nothing is imported.
         task.preprocessor_ = cls.preprocessor_class.from_saved(config["fitted"]["preprocessor_"])
     task.model_ = _load_model(path / runs.MODEL_FILE)
-    task.history_ = runs.read_history(path / runs.HISTORY_FILE)
+    task.history_ = files.read_history(path / runs.HISTORY_FILE)
     task.metrics_ = _read_metrics(path / runs.METRICS_FILE)
     task.run_dir = str(path)
     return task
@@ -106,7 +106,7 @@ def load(path):
 def _read_config(path):
     """config.json as a dict with "params" and "fitted", or a clear error naming the file."""
     try:
-        config = runs.read_json(path)
+        config = files.read_json(path)
     except (ValueError, UnicodeDecodeError) as error:  # json.JSONDecodeError is a ValueError
         raise ToolkitError(
             f"'{path}' is damaged: it is not valid JSON ({error}).",
@@ -159,7 +159,7 @@ def _read_metrics(path):
     if not path.exists():
         return None
     try:
-        return runs.read_json(path)
+        return files.read_json(path)
     except (ValueError, UnicodeDecodeError) as error:
         warnings.warn(
             f"'{path}' is damaged ({error}); the model loaded, but its scores are unknown. "

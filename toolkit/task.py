@@ -13,28 +13,23 @@ import sys
 import keras
 import tensorflow as tf
 
-from toolkit import data as data_lib
-from toolkit import distribute, preprocessing, recipe, runs, saving
+from toolkit import distribute, files, recipe, runs, saving, streams
 from toolkit import export as export_lib
 from toolkit import metrics as metrics_lib
+from toolkit import splits as splits_lib
+from toolkit.backbones import BackboneChoice
 from toolkit.errors import ToolkitError
 from toolkit.estimator import BaseTask
+from toolkit.hooks import TaskHooks
 from toolkit.saving import TASKS, load  # noqa: F401  (where task packages and older code find them)
 from toolkit.trainer import Trainer, TrainingSpec
 
 
-class Task(recipe.DefaultBudget, BaseTask):
-    """Base class of every task. Subclasses set `task_name` and implement the hooks.
+class Task(TaskHooks, BackboneChoice, recipe.DefaultBudget, BaseTask):
+    """Base class of every task. Subclasses set `task_name` and implement the hooks (`toolkit.hooks`).
 
-    Hooks a family must implement (the base raises `NotImplementedError` naming them):
-        `prepare_data(data, validation_data) -> toolkit.data.Splits` (validation may be None)
-        `build_model() -> keras.Model`
-        `evaluation_data(data)`: user data -> a batched dataset; `score(dataset) -> dict` of metrics
-        `predict(inputs)`: answers in user terms
-        `training_loss()` (and `training_metrics()`), or `compile_model` for more than one loss
-    Hooks with defaults: `trainable_groups`, `compile_model`, `keras_data`, `task_callbacks`,
-    `training_model`, `after_training`, `compare_with_baseline`, `report_figures`,
-    `report_data_figures`, `export_examples`, `export_form`, `explain_data_error`, `search_space`.
+    Arguments and their rules come from `toolkit.estimator.BaseTask`, the default budget from
+    `toolkit.recipe.DefaultBudget`, the backbone argument's meaning from `toolkit.backbones.BackboneChoice`.
 
     Examples:
         >>> from tasks import ImageClassifier  # a Task subclass
@@ -47,7 +42,7 @@ class Task(recipe.DefaultBudget, BaseTask):
 
     task_name = None
     default_data = None
-    # Whether a split-off validation part is raised to `data.validation_floor` examples (see `data.holdout`).
+    # Whether a split-off validation part is raised to `splits_lib.validation_floor` examples (see `splits_lib.holdout`).
     floors_validation = True
     data_forms = ""  # the forms `fit`'s data takes, in words (what `toolkit train <task> --help` shows for --data)
     built_in_data = {}  # {name: description} of the data the task builds in (what `toolkit list datasets` shows)
@@ -55,166 +50,12 @@ class Task(recipe.DefaultBudget, BaseTask):
     monitor = "val_loss"
     monitor_mode = "min"  # "max" when higher is better (val_accuracy, val_map)
     # Registry metadata filters that select the from-scratch backbones this task takes, e.g.
-    # ({"modality": "image"},): the one source of truth for checking `backbone` and for `toolkit list`.
-    backbone_filters = ()
-    keras_hub_task = None  # the KerasHub task class whose presets fit, e.g. "ImageClassifier"
+    # ({"modality": "image"},), and the KerasHub task class whose presets fit ("ImageClassifier").
+    backbone_filters, keras_hub_task = (), None
     # What `toolkit serve` accepts at POST /predict: "files" (uploads passed to `predict` as paths),
     # "texts" (a JSON list of strings) or "questions" (a JSON list of {"question", "context"}).
     serving_input = "files"
-    # A family on the core's one prepare path declares its `toolkit.preprocessing.Preprocessor` class and
-    # implements `read_data` and `make_preprocessor`; `prepare_data` and `evaluation_data` then come free.
-    preprocessor_class = None
     _strategy = None  # set by fit from `distribution`
-
-    # ------------------------------------------------------------ hooks to implement
-    def read_data(self, data):
-        """The user's data (any form the family reads) -> a `toolkit.preprocessing.Index`."""
-        raise NotImplementedError(f"{type(self).__name__} must implement read_data(data)")
-
-    def make_preprocessor(self):
-        """A new, unadapted `preprocessor_class` configured from this task's arguments."""
-        raise NotImplementedError(f"{type(self).__name__} must implement make_preprocessor()")
-
-    def prepare_data(self, data, validation_data):
-        """Reads `data`, learns what the model needs from its training part, returns `toolkit.data.Splits`.
-
-        The core's prepare path for a family with a `preprocessor_class`: read, hold out, adapt the
-        preprocessor (`preprocessor_`) on the training part, batch every part."""
-        if self.preprocessor_class is None:
-            raise NotImplementedError(
-                f"{type(self).__name__} must implement prepare_data(data, validation_data), or declare a "
-                "preprocessor_class and implement read_data(data) and make_preprocessor()"
-            )
-        index = self.read_data(data)
-        validation = None if validation_data is None else self.read_data(validation_data)
-        self.preprocessor_ = self.make_preprocessor()
-
-        def batch_size(train_examples):
-            self.batch_size_ = self._choose_batch_size(train_examples)
-            return self.batch_size_
-
-        return preprocessing.prepare(
-            index,
-            validation,
-            self.preprocessor_,
-            split_options=self._split_options(),
-            batch_size=batch_size,
-            validation_about=None if validation_data is None else data_lib.describe(validation_data),
-        )
-
-    def build_model(self):
-        """The task's `keras.Model`, built from the arguments and what `prepare_data` learned."""
-        raise NotImplementedError(f"{type(self).__name__} must implement build_model()")
-
-    def evaluation_data(self, data):
-        """User data (any form `fit` takes) -> the batched dataset `score` reads."""
-        if self.preprocessor_class is None:
-            raise NotImplementedError(f"{type(self).__name__} must implement evaluation_data(data)")
-        return self.preprocessor_.dataset(self.read_data(data), batch_size=self._batch_size())
-
-    def score(self, dataset):
-        """{metric: value} of the fitted model on a batched dataset (a split part or `evaluation_data`'s)."""
-        raise NotImplementedError(f"{type(self).__name__} must implement score(dataset)")
-
-    def predict(self, inputs):
-        """Answers in user terms (class names, masks, boxes, spans, text) for what a user holds."""
-        raise NotImplementedError(f"{type(self).__name__} must implement predict(inputs)")
-
-    def training_loss(self):
-        """The loss `compile_model` compiles with (or implement `compile_model` for several)."""
-        raise NotImplementedError(f"{type(self).__name__} must implement training_loss() or compile_model()")
-
-    def training_metrics(self):
-        """Keras metrics reported while training (none by default)."""
-        return []
-
-    # ------------------------------------------------------------ hooks with defaults
-    def compile_model(self, model, make_optimizer):
-        """Compiles `model` for training; `make_optimizer()` is the run's optimizer (see `toolkit.trainer`).
-
-        Tasks with several losses pass a dict of losses and `loss_weights`; tasks whose model has its
-        own `train_step` (a GAN) call `make_optimizer("generator")` and `make_optimizer("discriminator")`.
-        """
-        model.compile(optimizer=make_optimizer(), loss=self.training_loss(), metrics=self.training_metrics())
-
-    def trainable_groups(self, model):
-        """Named parts of `model` that fine-tuning strategies freeze and give their own learning rates.
-
-        Default: the layer named "backbone" and the rest of the model's top-level layers ("head");
-        a model without a backbone is one group, "model". A GAN names its generator and discriminator.
-
-        Examples:
-            >>> import keras
-            >>> inputs = keras.Input((4,))
-            >>> backbone = keras.Sequential([keras.layers.Dense(3)], name="backbone")
-            >>> model = keras.Model(inputs, keras.layers.Dense(2, name="classes")(backbone(inputs)))
-            >>> {name: [layer.name for layer in layers] for name, layers in Task().trainable_groups(model).items()}
-            {'backbone': ['backbone'], 'head': ['classes']}
-        """
-        names = [layer.name for layer in model.layers]
-        if "backbone" not in names:
-            return {"model": [model]}
-        backbone = model.get_layer("backbone")
-        # Layers the backbone holds are its own, also when the task reaches them directly (a language
-        # model's output layer reuses the backbone's token embedding): they must freeze with it.
-        inside = {id(layer) for layer in backbone._flatten_layers()}
-        head = [
-            layer
-            for layer in model.layers
-            if id(layer) not in inside and not isinstance(layer, keras.layers.InputLayer)
-        ]
-        return {"backbone": [backbone], "head": head}
-
-    def keras_data(self, part):
-        """What `keras.Model.fit` gets for a split part; tasks whose parts carry more unwrap it."""
-        return part
-
-    def task_callbacks(self, validation):
-        """Callbacks the task needs while training, run after the user's and before the defaults (so a
-        metric they log, e.g. a GAN's `val_kid`, is seen by early stopping). `validation`: the part or None."""
-        return []
-
-    def training_model(self, model):
-        """The Keras model `fit` trains; tasks that train through a wrapper (distillation) return it."""
-        return model
-
-    def after_training(self, model, splits):
-        """What the task learns from the trained model before scoring (a no-answer threshold). Default: nothing."""
-
-    def explain_data_error(self, error):
-        """A `ToolkitError` naming the bad input behind a TensorFlow error raised inside tf.data, or None."""
-        return None
-
-    def report_figures(self):
-        """[(title, matplotlib figure or HTML table)]: the task's own pictures for `report.html`."""
-        return []
-
-    def report_data_figures(self, part):
-        """[(title, figure)] drawn from held-out data (`part`) at the end of `fit`, kept as `report/data-*.png`."""
-        return []
-
-    def export_examples(self, part):
-        """(model inputs, targets or None) of `part`'s first batch: what `export` checks an export on."""
-        batch = next(iter(self.keras_data(part)))
-        if not isinstance(batch, (tuple, list)):
-            return batch, None
-        return batch[0], batch[1] if len(batch) > 1 else None
-
-    def export_form(self, format):
-        """What `export` writes in `format` (`toolkit.export.Form`): `model_` by default."""
-        return export_lib.Form(self.model_)
-
-    def search_space(self, hp):
-        """Constructor overrides to try when tuning; subclasses add their own."""
-        return {
-            "learning_rate": hp.Float("learning_rate", 1e-4, 1e-2, sampling="log"),
-            "learning_rate_schedule": hp.Choice("learning_rate_schedule", ["plateau", "cosine"]),
-        }
-
-    def compare_with_baseline(self):
-        """Records in `metrics_["baseline"]` how the run compares with always answering the most common
-        class (test part, else validation), and warns with causes and what to try when it does no better."""
-        metrics_lib.compare_with_majority(self.metrics_, self.task_name, image_task=hasattr(self, "image_size"))
 
     # ---------------------------------------------------------------- the run
     def fit(self, data=None, validation_data=None, groups=None):
@@ -301,7 +142,7 @@ class Task(recipe.DefaultBudget, BaseTask):
         self.say(f"Run directory: {run_dir}")
         self._choose_epochs(splits.info.get("train_examples"))
         # One count of the passes over the training data, for the search and the training after it.
-        position = data_lib.DataPosition(self.keras_data(splits.train))
+        position = streams.DataPosition(self.keras_data(splits.train))
         if self.tune:
             from toolkit import tuning
 
@@ -314,7 +155,7 @@ class Task(recipe.DefaultBudget, BaseTask):
             spec = self.training_spec(splits)
             trained = Trainer(spec, run_dir).fit(position)
             # history.csv also holds the epochs from before an interruption.
-            self.history_ = runs.read_history(run_dir / runs.HISTORY_FILE) or trained
+            self.history_ = files.read_history(run_dir / runs.HISTORY_FILE) or trained
             with self.data_errors():
                 self.after_training(spec.model, splits)
             self.model_ = spec.model
@@ -333,7 +174,7 @@ class Task(recipe.DefaultBudget, BaseTask):
             inputs, targets = self.export_examples(held_out)
             calibration, _ = self.export_examples(splits.train)
             export_lib.save_examples(run_dir / export_lib.EXAMPLES_FILE, inputs, targets, calibration)
-        runs.write_json(run_dir / runs.METRICS_FILE, self.metrics_)
+        files.write_json(run_dir / runs.METRICS_FILE, self.metrics_)
         with self.data_errors():
             report.write_report(run_dir, **self.report_contents(data_figures=self.report_data_figures(held_out)))
         runs.remove_checkpoints(run_dir)
@@ -435,56 +276,8 @@ class Task(recipe.DefaultBudget, BaseTask):
             self._log.write(message)
 
     # ------------------------------------------------------------ helpers
-    @classmethod
-    def accepted_backbones(cls):
-        """Names of the registered from-scratch backbones this task takes.
-
-        Examples:
-            >>> from tasks import ImageSegmenter
-            >>> "unet" in ImageSegmenter.accepted_backbones(), "mlp" in ImageSegmenter.accepted_backbones()
-            (True, False)
-        """
-        from toolkit.backbones import BACKBONES
-
-        return sorted({name for filters in cls.backbone_filters for name in BACKBONES.available(**filters)})
-
-    @classmethod
-    def keras_hub_presets(cls):
-        """Names of built-in KerasHub presets this task can fine-tune."""
-        from toolkit.backbones import keras_hub_presets
-
-        return keras_hub_presets(cls.keras_hub_task) if cls.keras_hub_task else []
-
-    def _check_backbone(self):
-        """A `keras.Model`, a from-scratch name this task takes, or (tasks with KerasHub presets) a preset."""
-        from toolkit import backbones
-
-        backbone = self._chosen_backbone()
-        if isinstance(backbone, keras.Model) or backbone in self.accepted_backbones():
-            return
-        if self.keras_hub_task and backbones.is_preset(backbone):
-            return
-        raise backbones.unknown_backbone_error(
-            backbone, self.accepted_backbones(), self.task_name, presets=bool(self.keras_hub_task)
-        )
-
-    def _chosen_backbone(self):
-        """The backbone this fit uses: `backbone`, or what a task resolves a default "auto" to."""
-        return getattr(self, "backbone", None)
-
-    def _uses_preset(self):
-        """True when the backbone names a KerasHub preset (a name, hub handle or folder)."""
-        from toolkit import backbones
-
-        backbone = self._chosen_backbone()
-        return isinstance(backbone, str) and backbone not in backbones.BACKBONES and backbones.is_preset(backbone)
-
-    def _pretrained_backbone(self):
-        """True when the backbone starts from trained weights: a KerasHub preset or a user's `keras.Model`."""
-        return self._uses_preset() or isinstance(self._chosen_backbone(), keras.Model)
-
     def _split_options(self):
-        """Keyword arguments of `toolkit.data.holdout` that the task's arguments (and fit's groups) set."""
+        """Keyword arguments of `toolkit.splits_lib.holdout` that the task's arguments (and fit's groups) set."""
         return dict(
             test_split=self.test_split,
             validation_split=self.validation_split,
@@ -543,7 +336,7 @@ class Task(recipe.DefaultBudget, BaseTask):
 
         lines = [f"Test:       {short(self.metrics_['test'])}"] if self.metrics_["test"] else []
         lines.append(f"Validation: {short(self.metrics_['validation'])}")
-        flag = data_lib.small_validation(self.metrics_)
+        flag = splits_lib.small_validation(self.metrics_)
         if flag:
             lines.append(f"Note:       {flag}")
         lines.append(f"Saved to {self.run_dir}")

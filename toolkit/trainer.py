@@ -14,11 +14,12 @@ import warnings
 
 import keras
 
-from toolkit import distribute, recipe, runs
-from toolkit.callbacks import ProgressLines, TimeEstimate, default_callbacks
-from toolkit.data import DataPosition
+from toolkit import distribute, files, recipe, runs
+from toolkit.callbacks import default_callbacks
 from toolkit.errors import ToolkitError
 from toolkit.finetune import STRATEGIES
+from toolkit.progress import ProgressLines, TimeEstimate
+from toolkit.streams import DataPosition
 
 
 @dataclasses.dataclass
@@ -162,7 +163,7 @@ class Trainer:
         """Runs the strategy's phases on the spec's model (trained in place); a finished phase is loaded on resume.
 
         Args:
-            data_position: the `toolkit.data.DataPosition` of the training data when a search already
+            data_position: the `toolkit.streams.DataPosition` of the training data when a search already
                 read it (training goes on from there); None: a new one.
 
         Returns:
@@ -189,7 +190,7 @@ class Trainer:
             if done_file.exists():
                 spec.say(f"Phase {i + 1}/{len(phases)} ({phase.description}) finished before; loading its weights.")
                 model.load_weights(weights_file)
-                done = runs.read_json(done_file)
+                done = files.read_json(done_file)
                 epoch = done["next_epoch"]
                 position.skip_to(done.get("data_passes", 0))  # where the data was when that phase ended
                 _extend(history, done["history"])
@@ -248,7 +249,7 @@ class Trainer:
                     )
             epoch = (result.epoch[-1] + 1) if result.epoch else epoch + phase.epochs
             model.save_weights(weights_file)
-            runs.write_json(
+            files.write_json(
                 done_file, {"next_epoch": epoch, "history": result.history, "data_passes": position.passes_done()}
             )
             _extend(history, result.history)
@@ -261,7 +262,7 @@ class Trainer:
         if not metadata.exists():
             return
         try:
-            done = int(runs.read_json(metadata)["epoch"])
+            done = int(files.read_json(metadata)["epoch"])
         except (OSError, ValueError, KeyError, TypeError):  # BackupAndRestore itself falls back or fails loudly
             done = None
         where = f"epoch {done + 1}" if done is not None else "its last backup"

@@ -18,9 +18,8 @@ import typing
 import keras
 import keras_tuner
 
-from toolkit import callbacks as callbacks_lib
 from toolkit import data as data_lib
-from toolkit import distribute, runs
+from toolkit import distribute, files, progress, streams
 from toolkit.errors import ToolkitError
 from toolkit.trainer import Trainer, steps_per_epoch
 
@@ -75,7 +74,7 @@ class _SeededTrials:
     process ran before it: a search killed and resumed would rerun its unfinished trial from another
     state, score it differently and could pick another winner. Here trial n is seeded with
     `derived_seed(seed, "trial n")` and reads the training data from pass n x `passes_per_trial`
-    on (see `toolkit.data.DataPosition`), so a resumed search is the search that would have run.
+    on (see `toolkit.streams.DataPosition`), so a resumed search is the search that would have run.
     """
 
     run_seed = 0
@@ -96,13 +95,13 @@ class _SeededTrials:
         result = super().run_trial(trial, *args, **kwargs)
         if self.say is not None and self.trials_timed is None:
             self.trials_timed = time.monotonic() - start
-            took = f"Trial {trial.trial_id} took {callbacks_lib.duration(self.trials_timed).removeprefix('about ')}"
+            took = f"Trial {trial.trial_id} took {progress.duration(self.trials_timed).removeprefix('about ')}"
             # A distributed search's worker holds an OracleClient, which knows no trial count: it says its time.
             trials, most = getattr(self.oracle, "trials", None), getattr(self.oracle, "max_trials", None)
             left = most - len(trials) if trials is not None and most else None
             if left:
                 took += (
-                    f"; estimated: {callbacks_lib.duration(self.trials_timed * left)} for the {left} trials left "
+                    f"; estimated: {progress.duration(self.trials_timed * left)} for the {left} trials left "
                     "(early stopping may end trials sooner; a distributed search shares them among its workers)"
                 )
             self.say(took + ".")
@@ -220,7 +219,7 @@ def run_search(search, spec, run_dir, data_position=None, trials_run=None):
 
     Also writes ``<run_dir>/trials.csv``: one row per trial with its values and score.
     `spec` is the untuned `TrainingSpec` (its data, monitor, callbacks and budget apply to every trial);
-    `data_position` is the training data's `toolkit.data.DataPosition` (one is made when None); the
+    `data_position` is the training data's `toolkit.streams.DataPosition` (one is made when None); the
     search leaves it after the passes the largest search could read, where the final training starts
     whether or not the trials ran in this process.
 
@@ -237,7 +236,7 @@ def run_search(search, spec, run_dir, data_position=None, trials_run=None):
             fix="pass validation data, or tune=False",
         )
     if data_position is None:
-        data_position = data_lib.DataPosition(spec.train)
+        data_position = streams.DataPosition(spec.train)
     train = distribute.one_example_per_replica(data_position.dataset)
     # Counted before any trial, on the uncounted data (trials may choose a schedule that needs it).
     tuner = make_tuner(search, spec, run_dir, steps_per_epoch(data_position.inner), data_position)
@@ -306,7 +305,7 @@ def write_trials(tuner, path, monitor="val_loss"):
         rows.append({"trial_id": trial.trial_id, "status": trial.status, monitor: trial.score, **scores, **values})
     sign = -1 if tuner.oracle.objective.direction == "max" else 1
     rows.sort(key=lambda row: (row[monitor] is None, sign * row[monitor] if row[monitor] is not None else 0))
-    runs.write_csv(path, rows, ["trial_id", "status", monitor, *sorted(metrics), *names])
+    files.write_csv(path, rows, ["trial_id", "status", monitor, *sorted(metrics), *names])
 
 
 def _oracle_address():

@@ -7,6 +7,8 @@ import tensorflow as tf
 
 from toolkit import data as data_lib
 from toolkit import images as images_lib
+from toolkit import readers
+from toolkit import tfds as tfds_lib
 from toolkit.errors import ToolkitError
 
 ACCEPTED = (
@@ -62,7 +64,7 @@ def load_source(data, data_dir=None):
         return images, labels, None
     if isinstance(data, str) and data_lib.is_dataset_name(data):
         if data.startswith("tfds:"):
-            dataset, names = data_lib.load_tfds(data, data_dir)
+            dataset, names = tfds_lib.load_tfds(data, data_dir)
             source = data_lib.unbatched(dataset)
             labels = data_lib.stream_targets(source, "image")
             if names:
@@ -70,11 +72,11 @@ def load_source(data, data_dir=None):
             return data_lib.Stream(source, np.arange(len(labels)), len(labels)), labels, names
         return data_lib.DATASETS.get(data)()
     if isinstance(data, (str, os.PathLike)):
-        path = data_lib.existing_path(data, ACCEPTED)
+        path = readers.existing_path(data, ACCEPTED)
         if path.is_dir():
             return images_lib.list_class_folders(path)
         if path.suffix.lower() == ".csv":
-            return data_lib.read_manifest(path, "image") + (None,)
+            return readers.read_manifest(path, "image") + (None,)
         raise ToolkitError(
             f"Cannot use file '{path}' as image classification data.",
             expected=ACCEPTED,

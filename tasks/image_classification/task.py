@@ -10,8 +10,9 @@ import numpy as np
 from tasks.image_classification import data as image_data
 from toolkit import backbones as backbones_lib
 from toolkit import data as data_lib
-from toolkit import distribute, estimator
+from toolkit import distribute, estimator, image_streams
 from toolkit import images as images_lib
+from toolkit import splits as splits_lib
 from toolkit.classification import ClassifierMixin
 from toolkit.errors import ToolkitError
 from toolkit.task import TASKS, Task
@@ -149,7 +150,7 @@ class ImageClassifier(ClassifierMixin, Task):
         val_images, y_given = None, None
         if validation_data is not None:
             val_images, y_given = self._raw(validation_data)
-        train, y, val, y_val, test, info = data_lib.holdout_positions(
+        train, y, val, y_val, test, info = splits_lib.holdout_positions(
             y, y_given, validation_data, **self._split_options()
         )
         train_images = data_lib.take(images, train)
@@ -183,12 +184,12 @@ class ImageClassifier(ClassifierMixin, Task):
         if image_size is None and isinstance(self.backbone, keras.Model) and None not in self.backbone.input_shape[1:3]:
             image_size = tuple(self.backbone.input_shape[1:3])
         # Sizes and channels come from a bounded sample of file headers, not from every file.
-        sample = images_lib.header_sample(images, self.seed) if _are_paths(images) else images
-        size, channels = images_lib.choose_size_and_channels(sample, image_size, verbose=bool(self.verbose))
+        sample = image_streams.header_sample(images, self.seed) if _are_paths(images) else images
+        size, channels = image_streams.choose_size_and_channels(sample, image_size, verbose=bool(self.verbose))
         how = "as given" if image_size is not None else "the images' own size (median)"
-        if image_size is None and images_lib.capped_size(size) != size:
-            size = images_lib.capped_size(size)
-            how = f"the images' median size, capped at {images_lib.SCRATCH_MAX_SIDE} px a side for a from-scratch backbone"
+        if image_size is None and image_streams.capped_size(size) != size:
+            size = image_streams.capped_size(size)
+            how = f"the images' median size, capped at {image_streams.SCRATCH_MAX_SIDE} px a side for a from-scratch backbone"
         # Pretrained backbones and user models built for colour take RGB, whatever the files are.
         needs_rgb = self._uses_preset() or (
             isinstance(self.backbone, keras.Model) and self.backbone.input_shape[-1] == 3
@@ -234,7 +235,7 @@ class ImageClassifier(ClassifierMixin, Task):
             return np.array([str(p) for p in images])  # decoded inside tf.data
         if isinstance(images, data_lib.Stream):
             return images  # positions in the stream
-        return images_lib.to_array(images, tuple(self.image_size_), self.channels_, verbose=bool(self.verbose))
+        return image_streams.to_array(images, tuple(self.image_size_), self.channels_, verbose=bool(self.verbose))
 
     def _index(self, data):
         """Any accepted data form -> (file paths, a Stream, or uint8 images at the trained size; class indices)."""
@@ -242,15 +243,15 @@ class ImageClassifier(ClassifierMixin, Task):
         return self._materialise(images), y
 
     def _dataset(self, x, y, shuffle=False):
-        """The index of one part -> a batched dataset of (float32 images, labels) (see `images_lib.batched_dataset`)."""
-        dataset, files = images_lib.batched_dataset(
+        """The index of one part -> a batched dataset of (float32 images, labels) (see `image_streams.batched_dataset`)."""
+        dataset, files = image_streams.batched_dataset(
             x, y, tuple(self.image_size_), self.channels_, self._global_batch_size(), shuffle=shuffle, seed=self.seed
         )
         self._files = getattr(self, "_files", []) + files  # to name a bad file if decoding fails
         return dataset
 
     def explain_data_error(self, error):
-        return images_lib.explain_decode_error(error, getattr(self, "_files", None))
+        return image_streams.explain_decode_error(error, getattr(self, "_files", None))
 
     def evaluation_data(self, data):
         self._files = []
@@ -338,9 +339,9 @@ class ImageClassifier(ClassifierMixin, Task):
         if isinstance(inputs, (str, os.PathLike)):
             inputs = [inputs]
         if isinstance(inputs, (list, tuple)) and inputs and isinstance(inputs[0], (str, os.PathLike)):
-            x = images_lib.to_array([str(p) for p in inputs], tuple(self.image_size_), self.channels_, verbose=False)
+            x = image_streams.to_array([str(p) for p in inputs], tuple(self.image_size_), self.channels_, verbose=False)
         else:
-            x = images_lib.to_array(self._as_batch(inputs), tuple(self.image_size_), self.channels_)
+            x = image_streams.to_array(self._as_batch(inputs), tuple(self.image_size_), self.channels_)
         probabilities = self.model_.predict(x.astype("float32"), batch_size=self._batch_size(), verbose=0)
         return self._answers(probabilities)
 

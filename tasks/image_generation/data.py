@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from tasks.image_classification import data as classification_data
 from toolkit import data as data_lib
+from toolkit import image_streams, readers
 from toolkit import images as images_lib
 from toolkit.errors import ToolkitError
 
@@ -45,7 +46,7 @@ def load_source(data, data_dir=None):
         _check_count(len(data), "The image array")
         return data, None, None
     if isinstance(data, (str, os.PathLike)) and not data_lib.is_dataset_name(data):
-        path = data_lib.existing_path(data, ACCEPTED)
+        path = readers.existing_path(data, ACCEPTED)
         if path.is_dir():
             return _folder(path)
         raise ToolkitError(
@@ -100,7 +101,7 @@ def check_channels(images, channels):
                 _channel_error(f"Image file '{pathlib.Path(path)}'", found, channels)
         return
     if isinstance(images, data_lib.Stream):
-        _, found = images_lib.stream_sizes(images.dataset())
+        _, found = image_streams.stream_sizes(images.dataset())
         if found != channels:
             _channel_error("The dataset's images", found, channels)
         return

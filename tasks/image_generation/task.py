@@ -10,8 +10,8 @@ from tasks.image_generation import augment as augment_lib
 from tasks.image_generation import data as generation_data
 from tasks.image_generation import models, networks, quality
 from toolkit import data as data_lib
-from toolkit import estimator
-from toolkit import images as images_lib
+from toolkit import estimator, image_streams
+from toolkit import splits as splits_lib
 from toolkit.errors import ToolkitError
 from toolkit.task import TASKS, Task
 
@@ -197,7 +197,7 @@ class ImageGenerator(Task):
         val_images, y_given = None, None
         if validation_data is not None:
             val_images, y_given = self._raw(validation_data, labelled)
-        train, y, val, y_val, test, info = data_lib.holdout_positions(
+        train, y, val, y_val, test, info = splits_lib.holdout_positions(
             y, y_given, validation_data, **self._split_options()
         )
         train_images = data_lib.take(images, train)
@@ -225,14 +225,14 @@ class ImageGenerator(Task):
         return splits
 
     def _choose_size_and_channels(self, images):
-        sample = images_lib.header_sample(images, self.seed) if _are_paths(images) else images
+        sample = image_streams.header_sample(images, self.seed) if _are_paths(images) else images
         generation_data.check_channels(sample, self.channels)
-        size, channels = images_lib.choose_size_and_channels(sample, self.image_size, verbose=bool(self.verbose))
+        size, channels = image_streams.choose_size_and_channels(sample, self.image_size, verbose=bool(self.verbose))
         how = "as given"
         if self.image_size is None:
             how = "the images' own size (median)"
-            if images_lib.capped_size(size, MAX_SIDE) != size:
-                size = images_lib.capped_size(size, MAX_SIDE)
+            if image_streams.capped_size(size, MAX_SIDE) != size:
+                size = image_streams.capped_size(size, MAX_SIDE)
                 how = f"the images' median size, capped at {MAX_SIDE} px a side"
         divisor = networks.BACKBONES.get(self.backbone).divisor(self.depth)
         if self.image_size is not None and (size[0] % divisor or size[1] % divisor):
@@ -264,10 +264,10 @@ class ImageGenerator(Task):
             return np.array([str(p) for p in images])
         if isinstance(images, data_lib.Stream):
             return images
-        return images_lib.to_array(images, tuple(self.image_size_), self.channels_, verbose=bool(self.verbose))
+        return image_streams.to_array(images, tuple(self.image_size_), self.channels_, verbose=bool(self.verbose))
 
     def _dataset(self, x, y, shuffle=False):
-        dataset, files = images_lib.batched_dataset(
+        dataset, files = image_streams.batched_dataset(
             x, np.asarray(y, "int32"), tuple(self.image_size_), self.channels_, self._global_batch_size(), shuffle=shuffle,
             seed=self.seed,
         )  # fmt: skip
@@ -275,7 +275,7 @@ class ImageGenerator(Task):
         return dataset
 
     def explain_data_error(self, error):
-        return images_lib.explain_decode_error(error, getattr(self, "_files", None))
+        return image_streams.explain_decode_error(error, getattr(self, "_files", None))
 
     def evaluation_data(self, data):
         self._files = []
@@ -525,7 +525,7 @@ class ImageGenerator(Task):
             array = np.asarray(inputs) if not isinstance(inputs, (list, tuple)) else None
             if array is not None and (array.ndim == 2 or (array.ndim == 3 and array.shape[-1] in (1, 3, 4))):
                 inputs = array[None]
-        return images_lib.to_array(inputs, tuple(self.image_size_), self.channels_, verbose=False).astype("float32")
+        return image_streams.to_array(inputs, tuple(self.image_size_), self.channels_, verbose=False).astype("float32")
 
     def _require(self, kinds, what):
         self.check_fitted()

@@ -13,6 +13,8 @@ import tensorflow as tf
 
 from toolkit import data as data_lib
 from toolkit import images as images_lib
+from toolkit import readers
+from toolkit import tfds as tfds_lib
 from toolkit.errors import ToolkitError
 
 ACCEPTED = (
@@ -88,7 +90,7 @@ def load_source(data, data_dir=None):
         data_lib.check_same_length(first, second)
         return list(first) if not isinstance(first, np.ndarray) else first, list(second), None
     if isinstance(data, (str, os.PathLike)):
-        folder = data_lib.existing_path(data, ACCEPTED)
+        folder = readers.existing_path(data, ACCEPTED)
         sub = {p.name.lower(): p for p in folder.iterdir() if p.is_dir()}
         image_dir = next((sub[n] for n in IMAGE_FOLDERS if n in sub), None)
         mask_dir = next((sub[n] for n in MASK_FOLDERS if n in sub), None)
@@ -123,7 +125,7 @@ def pair_folders(image_dir, mask_dir):
         toolkit.errors.ToolkitError: 1 images have no mask of the same name in '...label': ['b.png'].
         ...
     """
-    image_dir, mask_dir = data_lib.existing_path(image_dir, ACCEPTED), data_lib.existing_path(mask_dir, ACCEPTED)
+    image_dir, mask_dir = readers.existing_path(image_dir, ACCEPTED), readers.existing_path(mask_dir, ACCEPTED)
     images = {p.stem: p for p in sorted(image_dir.iterdir()) if images_lib.is_image_file(p)}
     masks = {p.stem: p for p in sorted(mask_dir.iterdir()) if images_lib.is_image_file(p)}
     if not images:
@@ -358,7 +360,7 @@ def stream_mask_range(stream):
 
 def _from_tfds(spec, data_dir):
     """A TFDS segmentation dataset as a dataset of (image, mask) pairs (a stream, not read into memory)."""
-    dataset, _ = data_lib.load_tfds(spec, data_dir, as_supervised=False)
+    dataset, _ = tfds_lib.load_tfds(spec, data_dir, as_supervised=False)
     features = dataset.element_spec
     key = next((k for k in TFDS_MASK_KEYS if k in features and len(features[k].shape) in (2, 3)), None)
     if key is None or "image" not in features:

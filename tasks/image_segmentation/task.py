@@ -12,8 +12,9 @@ from tasks.image_segmentation import data as seg_data
 from tasks.image_segmentation import models
 from toolkit import backbones as backbones_lib
 from toolkit import data as data_lib
-from toolkit import distribute, estimator
+from toolkit import distribute, estimator, image_streams
 from toolkit import images as images_lib
+from toolkit import splits as splits_lib
 from toolkit.errors import ToolkitError
 from toolkit.metrics import confusion, segmentation_metrics
 from toolkit.task import TASKS, Task
@@ -136,7 +137,7 @@ class ImageSegmenter(Task):
             count = len(val_loaded[0])
             validation = ([np.arange(count)], np.zeros(count, dtype=int))
         count = len(images)
-        ((train,), _), ((val,), _), test, info = data_lib.holdout(
+        ((train,), _), ((val,), _), test, info = splits_lib.holdout(
             [np.arange(count)],
             np.zeros(count, dtype=int),
             validation=validation,
@@ -189,21 +190,21 @@ class ImageSegmenter(Task):
     def _choose_size_and_channels(self, images):
         """The training size (the preset's, or the images' median from a bounded sample) and channels."""
         stream = isinstance(images, data_lib.Stream)
-        sample = images if stream else images_lib.header_sample(images, self.seed) if _are_paths(images) else images
+        sample = images if stream else image_streams.header_sample(images, self.seed) if _are_paths(images) else images
         size = self.image_size
         if size is None and self._uses_preset():
             converter = backbones_lib.load_preset(self.backbone, "ImageConverter")
             size = tuple(converter.image_size) if converter is not None and converter.image_size else None
         if size is None:
             if stream:
-                sizes, _ = images_lib.stream_sizes(images.dataset())
+                sizes, _ = image_streams.stream_sizes(images.dataset())
                 sizes = np.array(sizes)
             else:
                 sizes = np.array([seg_data.original_size(image) for image in sample])
             multiple = 2**self.depth if self.backbone == "unet" else 32
             size = [max(multiple, min(256, int(np.median(sizes[:, i]))) // multiple * multiple) for i in (0, 1)]
         size = (size, size) if isinstance(size, int) else tuple(int(s) for s in size)
-        _, channels = images_lib.choose_size_and_channels(images if stream else sample[:50], size, verbose=False)
+        _, channels = image_streams.choose_size_and_channels(images if stream else sample[:50], size, verbose=False)
         return size, 3 if (self._uses_preset() or channels == 3) else 1
 
     def _source(self, images, masks):
@@ -213,7 +214,7 @@ class ImageSegmenter(Task):
             return [images]
         if _are_paths(images) and _are_paths(masks):
             return [np.array([str(p) for p in images]), np.array([str(p) for p in masks])]
-        x = images_lib.to_array(
+        x = image_streams.to_array(
             [str(i) if isinstance(i, os.PathLike) else i for i in images], self.image_size_, self.channels_,
             verbose=bool(self.verbose),
         )  # fmt: skip
@@ -247,22 +248,22 @@ class ImageSegmenter(Task):
         """One part of the index -> a batched dataset of (float32 images, int32 masks).
 
         Files are decoded inside tf.data; decoded uint8 pairs are cached in memory only when
-        they fit `images_lib.MEMORY_CACHE_BYTES`, so memory stays flat as the folder grows.
+        they fit `image_streams.MEMORY_CACHE_BYTES`, so memory stays flat as the folder grows.
         """
         size, channels = tuple(self.image_size_), self.channels_
         first, count = part[0], _length(part)
         stream = isinstance(first, data_lib.Stream)
         on_disk = stream or first.dtype.kind in "US"
-        cache = not on_disk or images_lib.fits_in_memory(count, size, channels + 1)
+        cache = not on_disk or image_streams.fits_in_memory(count, size, channels + 1)
         if stream:
             spec = first.source.element_spec
-            image = images_lib.stream_image_converter(spec[0].shape, size, channels)
+            image = image_streams.stream_image_converter(spec[0].shape, size, channels)
             mask = seg_data.stream_mask_converter(spec[1].shape, size)
             dataset = first.dataset().map(lambda x, m: (image(x), mask(m)), num_parallel_calls=tf.data.AUTOTUNE)
         elif on_disk:
             self._files = getattr(self, "_files", []) + first.tolist()
             # Uncached, the paths are shuffled (cheap), not decoded images.
-            dataset = images_lib.file_dataset(
+            dataset = image_streams.file_dataset(
                 first, part[1], size, channels, shuffle_seed=self.seed if shuffle and not cache else None
             ).map(lambda x, path: (x, _decode_mask(path, size)), num_parallel_calls=tf.data.AUTOTUNE)
         else:
@@ -286,7 +287,7 @@ class ImageSegmenter(Task):
         return dataset.batch(self._global_batch_size()).prefetch(tf.data.AUTOTUNE)
 
     def explain_data_error(self, error):
-        return images_lib.explain_decode_error(error, getattr(self, "_files", None))
+        return image_streams.explain_decode_error(error, getattr(self, "_files", None))
 
     def evaluation_data(self, data):
         self._files = []
@@ -434,7 +435,7 @@ class ImageSegmenter(Task):
             inputs = [inputs]
         items = list(inputs)
         sizes = [seg_data.original_size(item) for item in items]
-        x = images_lib.to_array(
+        x = image_streams.to_array(
             [str(i) if isinstance(i, os.PathLike) else i for i in items], tuple(self.image_size_), self.channels_, False
         )
         probabilities = self.model_.predict(x.astype("float32"), batch_size=self._batch_size(), verbose=0)
@@ -450,7 +451,7 @@ class ImageSegmenter(Task):
         from PIL import Image
 
         kinds = (["mask"] if masks_too else []) + (["overlay"] if overlays else [])
-        paths = images_lib.output_paths(items, folder, kinds, replace=replace)
+        paths = image_streams.output_paths(items, folder, kinds, replace=replace)
         palette = np.resize(PALETTE, (256, 3)).astype(np.uint8).ravel().tolist()
         for item, mask, files in zip(items, masks, paths):
             if "mask" in files:
@@ -458,7 +459,7 @@ class ImageSegmenter(Task):
                 indexed.putpalette(palette)
                 indexed.save(files["mask"])
             if "overlay" in files:
-                image = images_lib.to_array(
+                image = image_streams.to_array(
                     [str(item) if isinstance(item, os.PathLike) else item], mask.shape, 3, False
                 )[0]
                 colours = PALETTE[mask % len(PALETTE)]

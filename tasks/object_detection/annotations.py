@@ -22,7 +22,7 @@ import xml.etree.ElementTree as ElementTree  # expat refuses entity expansion bo
 
 import numpy as np
 
-from toolkit import data as data_lib
+from toolkit import readers
 from toolkit.errors import ToolkitError
 
 # crowd: per box, True for a COCO crowd region (`iscrowd: 1`), which evaluation ignores detections in and
@@ -339,7 +339,7 @@ def _number(value):
 
 def read_text(path):
     """An annotation file as UTF-8 text, or a three-part error naming it."""
-    return data_lib.read_text(path, "annotation files, as COCO, VOC and YOLO tools write them")
+    return readers.read_text(path, "annotation files, as COCO, VOC and YOLO tools write them")
 
 
 def read_class_names(class_names):

@@ -18,6 +18,7 @@ import tensorflow as tf
 from tasks.object_detection import annotations as annotations_lib
 from tasks.object_detection import layouts, shapes
 from toolkit import data as data_lib
+from toolkit import tfds as tfds_lib
 from toolkit.errors import ToolkitError
 
 # images: paths, a uint8 array (n, h, w, 3), a list of arrays, or a Stream of (image, boxes, labels);
@@ -434,7 +435,7 @@ def _from_tfds(spec, data_dir, class_names, bad_boxes):
     """A TFDS detection set (features "image" and "objects" with "bbox" in TFDS's relative yxyx and "label")."""
     import tensorflow_datasets as tfds
 
-    dataset, _ = data_lib.load_tfds(spec, data_dir, as_supervised=False)
+    dataset, _ = tfds_lib.load_tfds(spec, data_dir, as_supervised=False)
     features = dataset.element_spec
     if not isinstance(features, dict) or "image" not in features or "bbox" not in features.get("objects", {}):
         raise ToolkitError(

@@ -144,7 +144,7 @@ def box_dataset(images, targets, image_size, augment=(), strength=1.0, seed=0, s
 
     if layers:
         # A seed per image from a seeded stream drawn anew each pass (and replayed on resume, as the
-        # shuffle is: `toolkit.data.DataPosition`). One at a time: the layers' generators are shared
+        # shuffle is: `toolkit.streams.DataPosition`). One at a time: the layers' generators are shared
         # variables, and parallel calls would interleave their draws.
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
         dataset = tf.data.Dataset.zip((dataset, seeds)).map(augmented)

@@ -14,9 +14,9 @@ from tasks.object_detection import centers, detector, pipeline
 from tasks.object_detection import data as detection_data
 from toolkit import backbones as backbones_lib
 from toolkit import data as data_lib
-from toolkit import estimator
+from toolkit import detection_metrics, estimator, image_streams
 from toolkit import images as images_lib
-from toolkit import metrics as metrics_lib
+from toolkit import splits as splits_lib
 from toolkit.errors import ToolkitError
 from toolkit.task import TASKS, Task
 
@@ -187,7 +187,7 @@ class ObjectDetector(Task):
             validation_data = f"{data} (its official val part)"
         else:
             validation_source = None if validation_data is None else self._checked(validation_data)
-        train, _, val, _, test, info = data_lib.holdout_positions(
+        train, _, val, _, test, info = splits_lib.holdout_positions(
             np.zeros(count, int),
             None if validation_source is None else np.zeros(len(validation_source.images), int),
             validation_data,
@@ -285,7 +285,7 @@ class ObjectDetector(Task):
         return self._part(self._checked(data, part))
 
     def explain_data_error(self, error):
-        return images_lib.explain_decode_error(error, getattr(self, "_files", None))
+        return image_streams.explain_decode_error(error, getattr(self, "_files", None))
 
     def export_examples(self, part):
         images, _ = next(iter(part.dataset))
@@ -342,7 +342,7 @@ class ObjectDetector(Task):
             self.score_threshold_ = DEFAULT_SCORE_THRESHOLD
             return
         truth, found = self._detect_part(model, splits.validation)
-        best = metrics_lib.best_score_threshold(truth, found, self.classes_)
+        best = detection_metrics.best_score_threshold(truth, found, self.classes_)
         self.score_threshold_ = max(SCORE_FLOOR, round(best["score_threshold"], 4))
         self.say(
             f"Score threshold {self.score_threshold_:.3f}, chosen on the validation images: precision "
@@ -393,7 +393,7 @@ class ObjectDetector(Task):
         losses = []
         truth, found = self._detect_part(self.model_, part, losses)
         threshold = self._shown_threshold()
-        scores = metrics_lib.detection_scores(truth, found, self.classes_, score_threshold=threshold)
+        scores = detection_metrics.detection_scores(truth, found, self.classes_, score_threshold=threshold)
         scores["score_threshold"] = threshold
         scores["loss"] = sum(total for total, _ in losses) / max(1, sum(n for _, n in losses))
         # The trivial detector every report is compared with (a from-scratch detector can train to near-zero
@@ -404,7 +404,7 @@ class ObjectDetector(Task):
         # Its boxes all score 1, and COCO breaks ties by image order: the images go in an order of their
         # content, so the number does not depend on the order the data came in (a CSV's, a folder's).
         canonical = sorted(truth, key=lambda t: (len(t[1]), np.round(t[0], 2).tobytes(), t[1].tobytes()))
-        baseline = metrics_lib.detection_scores(canonical, trivial, self.classes_)
+        baseline = detection_metrics.detection_scores(canonical, trivial, self.classes_)
         scores["whole_image_baseline"] = {"map": baseline["map"], "map_50": baseline["map_50"]}
         return scores
 
@@ -499,7 +499,7 @@ class ObjectDetector(Task):
         """Writes `<name>_detections.png` per image: the image with each box, its label and score."""
         from PIL import Image, ImageDraw
 
-        paths = [files["detections"] for files in images_lib.output_paths(items, folder, ["detections"], replace)]
+        paths = [files["detections"] for files in image_streams.output_paths(items, folder, ["detections"], replace)]
         for item, found, path in zip(items, results, paths):
             canvas = Image.fromarray(_read_rgb(item))
             pen = ImageDraw.Draw(canvas)
@@ -586,7 +586,7 @@ class ValidationMAP(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         truth, found = self.task._detect_part(self.model, self.validation)
-        scores = metrics_lib.detection_scores(truth, found, self.task.classes_)
+        scores = detection_metrics.detection_scores(truth, found, self.task.classes_)
         if logs is not None:
             logs["val_map"] = scores["map"] or 0.0
             logs["val_map_50"] = scores["map_50"] or 0.0

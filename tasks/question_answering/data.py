@@ -18,7 +18,8 @@ import pathlib
 import random
 import warnings
 
-from toolkit import data as data_lib
+from toolkit import readers
+from toolkit import tfds as tfds_lib
 from toolkit.errors import ToolkitError
 
 Question = collections.namedtuple(
@@ -65,7 +66,7 @@ def load_questions(data, columns=None, bad_answers="fail", data_dir=None, answer
     elif isinstance(data, str) and data.startswith("tfds:"):
         questions, about = _from_tfds(data, data_dir, checker), data
     elif isinstance(data, (str, os.PathLike)):
-        path = data_lib.existing_path(data, "a SQuAD .json file, or a .csv / .tsv / .jsonl file of questions")
+        path = readers.existing_path(data, "a SQuAD .json file, or a .csv / .tsv / .jsonl file of questions")
         if path.is_dir():
             raise ToolkitError(
                 f"'{path}' is a folder.",
@@ -192,7 +193,7 @@ def _plausible(context, plausible):
 
 def _from_squad_json(path, checker):
     try:
-        document = json.loads(data_lib.read_text(path, "question files"))
+        document = json.loads(readers.read_text(path, "question files"))
     except json.JSONDecodeError as error:
         raise ToolkitError(
             f"'{path}' is not readable JSON ({error}).", expected="a SQuAD JSON file", fix="check the file"
@@ -261,10 +262,10 @@ def _squad_answers(qa, qid, checker):
 
 
 def _read_records(path):
-    text = data_lib.read_text(path, "question files")
+    text = readers.read_text(path, "question files")
     if path.suffix.lower() == ".jsonl":
         example = '{"question": "Who?", "context": "Rollo led.", "answer_text": "Rollo", "answer_start": 0}'
-        return data_lib.read_json_lines(text, path, example)[0]
+        return readers.read_json_lines(text, path, example)[0]
     return list(csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if path.suffix.lower() == ".tsv" else ","))
 
 
@@ -340,7 +341,7 @@ def _from_lists(questions, contexts, answers, checker):
 
 def _from_tfds(spec, data_dir, checker):
     """A TFDS question-answering set with SQuAD's features (squad, squad/v2.0, ...): its questions as a list."""
-    dataset, _ = data_lib.load_tfds(spec, data_dir, as_supervised=False)
+    dataset, _ = tfds_lib.load_tfds(spec, data_dir, as_supervised=False)
     questions = []
     for example in dataset.as_numpy_iterator():
 

@@ -11,10 +11,10 @@ import tensorflow as tf
 from tasks.question_answering import data as qa_data
 from tasks.question_answering import models
 from tasks.question_answering import windows as windows_lib
+from toolkit import answer_metrics, estimator, hf_checkpoints
 from toolkit import backbones as backbones_lib
 from toolkit import data as data_lib
-from toolkit import estimator, hf_checkpoints
-from toolkit import metrics as metrics_lib
+from toolkit import splits as splits_lib
 from toolkit.errors import ToolkitError
 from toolkit.task import TASKS, Task
 
@@ -211,7 +211,7 @@ class QuestionAnswerer(Task):
             options.update(method="grouped", groups=groups)
         else:
             grouped_by = f"nothing (split={options['method']!r})"
-        train, _, val, _, test, info = data_lib.holdout_positions(
+        train, _, val, _, test, info = splits_lib.holdout_positions(
             np.zeros(len(questions), int),
             None if validation is None else np.zeros(len(validation), int),
             validation_data,
@@ -438,7 +438,7 @@ class QuestionAnswerer(Task):
         if not self.answers_nothing_:
             return None, None
         references = [list(q.answers) for q in questions]
-        return metrics_lib.best_no_answer_threshold(
+        return answer_metrics.best_no_answer_threshold(
             references, [f["text"] for f in found], [f["no_answer_score"] for f in found]
         )
 
@@ -457,11 +457,11 @@ class QuestionAnswerer(Task):
         found = self._find(self.model_, part.questions)
         predictions = self._decide(found, self.no_answer_threshold_)
         references = [list(q.answers) for q in part.questions]
-        scores = metrics_lib.squad_scores(references, predictions)
+        scores = answer_metrics.squad_scores(references, predictions)
         scores["no_answer_threshold"] = self.no_answer_threshold_
         # The spans alone (answerable questions, every one answered): tells weak spans from a no-answer
         # decision that withholds good ones.
-        scores["span_f1"] = metrics_lib.squad_scores(references, [f["text"] for f in found])["has_answer_f1"]
+        scores["span_f1"] = answer_metrics.squad_scores(references, [f["text"] for f in found])["has_answer_f1"]
         # The span loss (start and end cross-entropy over the windows), as every task reports a loss.
         scores["loss"] = float(self.model_.evaluate(part.dataset, verbose=0, return_dict=True)["loss"])
         return scores
@@ -570,9 +570,9 @@ class SpanF1(keras.callbacks.Callback):
         questions = self.validation.questions
         found = self.task._find(self.model, questions)
         threshold, _ = self.task._choose_threshold(questions, found)
-        scores = metrics_lib.squad_scores([list(q.answers) for q in questions], self.task._decide(found, threshold))
+        scores = answer_metrics.squad_scores([list(q.answers) for q in questions], self.task._decide(found, threshold))
         # The spans alone, every question answered: shows learning before the threshold lets any answer through.
-        answered = metrics_lib.squad_scores([list(q.answers) for q in questions], [f["text"] for f in found])
+        answered = answer_metrics.squad_scores([list(q.answers) for q in questions], [f["text"] for f in found])
         if logs is not None:
             logs["val_f1"] = scores["f1"]
             logs["val_has_answer_f1"] = scores["has_answer_f1"]

@@ -16,6 +16,9 @@ import numpy as np
 import tensorflow as tf
 
 from toolkit import data as data_lib
+from toolkit import readers
+from toolkit import splits as splits_lib
+from toolkit import tfds as tfds_lib
 from toolkit.errors import ToolkitError
 
 AUDIO_EXTENSIONS = (".wav",)
@@ -164,17 +167,17 @@ def load_source(data, label_pattern=None, data_dir=None):
     if isinstance(data, str) and data.startswith("tfds:") and not os.path.exists(data):
         import tensorflow_datasets as tfds
 
-        dataset, names = data_lib.load_tfds(data, data_dir)
+        dataset, names = tfds_lib.load_tfds(data, data_dir)
         audio, targets = _stream(data_lib.unbatched(dataset))
-        name = data.split(":")[1]
+        name = splits_lib.split(":")[1]
         rate = getattr(tfds.builder(name, data_dir=data_dir).info.features["audio"], "sample_rate", None)
         return audio, [names[int(t)] for t in targets] if names else targets, rate
     if isinstance(data, (str, os.PathLike)):
-        path = data_lib.existing_path(data, accepted)
+        path = readers.existing_path(data, accepted)
         if path.is_dir():
             return list_audio(path, label_pattern) + (None,)
         if path.suffix.lower() in (".csv", ".tsv"):
-            return data_lib.read_manifest(path, "audio") + (None,)
+            return readers.read_manifest(path, "audio") + (None,)
     raise ToolkitError(
         f"Cannot use {type(data).__name__} {str(data)[:60]!r} as speech data.",
         expected=accepted,

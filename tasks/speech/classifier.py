@@ -13,9 +13,9 @@ from tasks.speech import (
 )
 from toolkit import backbones as backbones_lib
 from toolkit import data as data_lib
-from toolkit import estimator
+from toolkit import estimator, image_streams
 from toolkit import export as export_lib
-from toolkit import images as images_lib
+from toolkit import splits as splits_lib
 from toolkit.classification import ClassifierMixin
 from toolkit.errors import ToolkitError
 from toolkit.task import TASKS, Task
@@ -134,7 +134,7 @@ class SpeechClassifier(ClassifierMixin, Task):
         if validation_data is not None:
             val_recordings, y_val, val_rate = self._index(validation_data)
             validation = ([np.arange(len(y_val))], y_val)
-        ((train,), y), ((val,), y_val), test, info = data_lib.holdout(
+        ((train,), y), ((val,), y_val), test, info = splits_lib.holdout(
             [np.arange(len(y))],
             y,
             validation=validation,
@@ -179,13 +179,13 @@ class SpeechClassifier(ClassifierMixin, Task):
         """Recordings -> batches of (fixed-length float32 waveforms, labels).
 
         WAV files are decoded and resampled inside tf.data; the fixed-length waveforms are cached
-        in memory only when they fit `images_lib.MEMORY_CACHE_BYTES`, else decoded each epoch.
+        in memory only when they fit `image_streams.MEMORY_CACHE_BYTES`, else decoded each epoch.
         """
         stream = isinstance(recordings, data_lib.Stream)
         files = not stream and isinstance(recordings, np.ndarray) and recordings.dtype.kind in "US"
         if files:
             self._files = getattr(self, "_files", []) + recordings.tolist()
-        cache = not (stream or files) or len(y) * self._samples() * 4 <= images_lib.MEMORY_CACHE_BYTES
+        cache = not (stream or files) or len(y) * self._samples() * 4 <= image_streams.MEMORY_CACHE_BYTES
         waves = audio_lib.waveform_dataset(recordings, rate, self.sample_rate_, self._samples())
         dataset = tf.data.Dataset.zip((waves, tf.data.Dataset.from_tensor_slices(np.asarray(y))))
         return data_lib.cached_batches(

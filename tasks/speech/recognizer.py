@@ -15,9 +15,9 @@ from tasks.speech import (
 )
 from toolkit import backbones as backbones_lib
 from toolkit import data as data_lib
-from toolkit import distribute, estimator
+from toolkit import distribute, estimator, image_streams
 from toolkit import export as export_lib
-from toolkit import images as images_lib
+from toolkit import splits as splits_lib
 from toolkit.errors import ToolkitError
 from toolkit.metrics import error_rates
 from toolkit.task import TASKS, Task
@@ -156,7 +156,7 @@ class SpeechRecognizer(Task):
         if validation_data is not None:
             val_part = self._index(validation_data)
             validation = ([np.arange(len(val_part[2]))], no_classes(len(val_part[2])))
-        ((train,), _), ((val,), _), test, info = data_lib.holdout(
+        ((train,), _), ((val,), _), test, info = splits_lib.holdout(
             [np.arange(len(texts))],
             no_classes(len(texts)),
             validation=validation,
@@ -247,7 +247,7 @@ class SpeechRecognizer(Task):
         Recordings are decoded inside tf.data. Files and arrays are grouped by length (from the
         headers) before batching, which keeps padding small; the grouping is fixed and the order
         of the groups is shuffled each epoch. Decoded batches are cached only when all of them fit
-        `images_lib.MEMORY_CACHE_BYTES`; otherwise only the group order is shuffled and each group
+        `image_streams.MEMORY_CACHE_BYTES`; otherwise only the group order is shuffled and each group
         is decoded when it comes. A stream cannot be sorted without reading it all: it is bucketed
         by length as it flows (`tf.data`'s `bucket_by_sequence_length`).
         Each batch also keeps its utterances' true lengths and transcripts, so scoring decodes
@@ -284,7 +284,7 @@ class SpeechRecognizer(Task):
             order = np.argsort(lengths, kind="stable")
             count = -(-len(order) // batch_size)
             decode = self._decoder(recordings, rate, table)
-            fits = not isinstance(recordings, np.ndarray) or sum(lengths) * 4 <= images_lib.MEMORY_CACHE_BYTES
+            fits = not isinstance(recordings, np.ndarray) or sum(lengths) * 4 <= image_streams.MEMORY_CACHE_BYTES
             if fits:
                 batches = tf.data.Dataset.from_tensor_slices(order).map(decode, num_parallel_calls=tf.data.AUTOTUNE)
                 batches = batches.padded_batch(batch_size, padded_shapes=shapes).cache()

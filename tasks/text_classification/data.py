@@ -15,6 +15,8 @@ import numpy as np
 import tensorflow as tf
 
 from toolkit import data as data_lib
+from toolkit import readers
+from toolkit import tfds as tfds_lib
 from toolkit.errors import ToolkitError
 
 ACCEPTED = (
@@ -67,13 +69,13 @@ def load_source(data, columns=None, data_dir=None, say=None):
         data_lib.check_same_length(texts, labels)
         return _clean(_decode_all(texts, "the texts"), labels, "the texts") + (None,)
     if isinstance(data, str) and data.startswith("tfds:") and not os.path.exists(data):
-        dataset, names = data_lib.load_tfds(data, data_dir)
+        dataset, names = tfds_lib.load_tfds(data, data_dir)
         texts, labels = stream(data_lib.unbatched(dataset), data)
         if names:
             labels = [names[int(label)] for label in labels]
         return texts, labels, names
     if isinstance(data, (str, os.PathLike)):
-        path = data_lib.existing_path(data, ACCEPTED)
+        path = readers.existing_path(data, ACCEPTED)
         if path.is_dir():
             return read_class_folders(path) + (None,)
         return read_table(path, columns, say) + (None,)
@@ -111,7 +113,7 @@ def read_table(path, columns=None, say=None):
         )
     content = decode(path.read_bytes(), path)
     if suffix in (".jsonl", ".json"):
-        records, line_numbers = data_lib.read_json_lines(content, path, '{"text": "a fine film", "label": "pos"}')
+        records, line_numbers = readers.read_json_lines(content, path, '{"text": "a fine film", "label": "pos"}')
         text_key, label_key, how = _choose_keys(records, columns, path)
         if say:
             say(f"Reading '{path.name}': text from key {text_key!r}, labels from key {label_key!r} ({how}).")

@@ -10,9 +10,9 @@ import tensorflow as tf
 from tasks.text_classification import data as text_data
 from toolkit import backbones as backbones_lib
 from toolkit import data as data_lib
-from toolkit import estimator, hf_checkpoints
+from toolkit import estimator, hf_checkpoints, image_streams
 from toolkit import export as export_lib
-from toolkit import images as images_lib
+from toolkit import splits as splits_lib
 from toolkit.classification import ClassifierMixin
 from toolkit.errors import ToolkitError
 from toolkit.task import TASKS, Task
@@ -175,7 +175,7 @@ class TextClassifier(ClassifierMixin, Task):
             x_val, y_val = self._index(validation_data)
             validation = ([np.arange(len(y_val))], y_val)
         # The split acts on positions; each part is the index at its positions (strings, files or a stream).
-        ((train,), y), ((val,), y_val), test, info = data_lib.holdout(
+        ((train,), y), ((val,), y_val), test, info = splits_lib.holdout(
             [np.arange(len(y))],
             y,
             validation=validation,
@@ -252,7 +252,7 @@ class TextClassifier(ClassifierMixin, Task):
             self._files = getattr(self, "_files", []) + texts.paths.tolist()
         cache = not isinstance(texts, data_lib.Stream) and (
             not isinstance(texts, text_data.TextFiles)
-            or sum(os.path.getsize(p) for p in texts.paths) <= images_lib.MEMORY_CACHE_BYTES
+            or sum(os.path.getsize(p) for p in texts.paths) <= image_streams.MEMORY_CACHE_BYTES
         )
         dataset = tf.data.Dataset.zip((text_data.texts_dataset(texts), tf.data.Dataset.from_tensor_slices(y)))
         return data_lib.cached_batches(

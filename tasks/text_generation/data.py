@@ -21,7 +21,8 @@ import io
 import os
 import pathlib
 
-from toolkit import data as data_lib
+from toolkit import readers
+from toolkit import tfds as tfds_lib
 from toolkit.errors import ToolkitError
 
 CHUNK_BYTES = 1 << 20  # what one tf.data element holds while reading
@@ -146,7 +147,7 @@ def _table_piece(path, text_column):
             fix="remove the blank lines at the top, or give a file with text in it",
         )
     if delimiter is None:
-        record = data_lib.parse_json_line(first.decode("utf-8", "replace"), f"Line 1 of '{path}'", JSON_EXAMPLE)
+        record = readers.parse_json_line(first.decode("utf-8", "replace"), f"Line 1 of '{path}'", JSON_EXAMPLE)
         keys = list(record)
         strings = [k for k in keys if isinstance(record[k], str)]
         key = _choose_column(text_column, keys, strings, path, "key")
@@ -199,9 +200,8 @@ def _record_end(path, offset, delimiter):
 
 def _tfds_corpus(spec, text_column, data_dir):
     """ "tfds:NAME[:SPLIT]" -> one Piece over its examples, and its text feature chosen and checked."""
-    from toolkit import data as data_lib
 
-    dataset, _ = data_lib.load_tfds(spec, data_dir, as_supervised=False)
+    dataset, _ = tfds_lib.load_tfds(spec, data_dir, as_supervised=False)
     parts = spec.split(":")
     split = parts[2] if len(parts) == 3 else "train"
     strings = [k for k, s in dataset.element_spec.items() if s.dtype == "string" and s.shape.rank == 0]
@@ -363,7 +363,7 @@ def _table_texts(piece):
             if not line.strip():
                 continue
             where = f"Line {number} from byte {piece.start} of '{piece.path}'"
-            text = data_lib.parse_json_line(line, where, JSON_EXAMPLE).get(column)
+            text = readers.parse_json_line(line, where, JSON_EXAMPLE).get(column)
             if not isinstance(text, str):
                 raise ToolkitError(
                     f"A record of '{piece.path}' has no text under {column!r}: {line.strip()[:80]}",
@@ -406,10 +406,9 @@ def _lines(piece):
 
 
 def _tfds_texts(piece):
-    from toolkit import data as data_lib
 
     spec, _, key, data_dir = piece.tfds
-    dataset, _ = data_lib.load_tfds(spec, data_dir, as_supervised=False)
+    dataset, _ = tfds_lib.load_tfds(spec, data_dir, as_supervised=False)
     # TFDS reads a split in a fixed order (files not shuffled), so example ranges are positions.
     for example in dataset.skip(piece.start).take(piece.end - piece.start).as_numpy_iterator():
         value = example[key]

@@ -19,8 +19,7 @@ from tasks.text_generation import (
 )
 from toolkit import backbones as backbones_lib
 from toolkit import data as data_lib
-from toolkit import estimator
-from toolkit import images as images_lib
+from toolkit import estimator, image_streams
 from toolkit.errors import ToolkitError
 from toolkit.task import TASKS, Task
 
@@ -330,7 +329,7 @@ class TextGenerator(Task):
             lambda: corpus_lib.chunks(pieces), output_signature=tf.TensorSpec((), tf.string)
         )
         ids = chunks.map(self._ids)
-        if sum(p.size() for p in pieces) <= images_lib.MEMORY_CACHE_BYTES // 8:  # int32 ids: 4-8 bytes a character
+        if sum(p.size() for p in pieces) <= image_streams.MEMORY_CACHE_BYTES // 8:  # int32 ids: 4-8 bytes a character
             ids = ids.cache()
         ids = ids.unbatch()
         if shuffle:

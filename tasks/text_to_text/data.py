@@ -13,7 +13,7 @@ import pathlib
 
 import numpy as np
 
-from toolkit import data as data_lib
+from toolkit import readers
 from toolkit.errors import ToolkitError
 
 GENERATED = ("dates", "number-words")
@@ -144,7 +144,7 @@ def _read_file(path, columns):
             f"'{path}' is not UTF-8 text.", expected="a UTF-8 .csv / .tsv / .jsonl file", fix="convert it"
         ) from None
     if suffix in (".jsonl", ".json"):
-        records, _ = data_lib.read_json_lines(content, path, '{"source": "one", "target": "1"}')
+        records, _ = readers.read_json_lines(content, path, '{"source": "one", "target": "1"}')
         if not records:
             raise ToolkitError(
                 f"'{path}' has no records.", expected="one (source, target) object per line", fix="check it"

@@ -12,6 +12,7 @@ from toolkit import backbones as backbones_lib
 from toolkit import data as data_lib
 from toolkit import estimator
 from toolkit import metrics as metrics_lib
+from toolkit import splits as splits_lib
 from toolkit.errors import ToolkitError
 from toolkit.task import TASKS, Task
 
@@ -110,7 +111,7 @@ class TextToText(Task):
         self._check_backbone()
         pairs, about = pairs_lib.load_pairs(data, self.columns, self.seed)
         given = None if validation_data is None else pairs_lib.load_pairs(validation_data, self.columns, self.seed)[0]
-        train, _, val, _, test, info = data_lib.holdout_positions(
+        train, _, val, _, test, info = splits_lib.holdout_positions(
             np.zeros(len(pairs), int),
             validation_labels=None if given is None else np.zeros(len(given), int),
             validation_data=validation_data,

@@ -13,6 +13,7 @@ from PIL import Image
 import toolkit
 from tasks.object_detection import annotations as ann
 from tasks.object_detection import data as detection_data
+from toolkit import detection_metrics
 
 # name: (width, height, [((xmin, ymin, xmax, ymax), label), ...]); the part each image is in
 TRAIN = {"t1.jpg": (64, 48, [((4, 6, 30, 40), "cat")]), "t2.jpg": (40, 40, [((2, 2, 38, 30), "dog")])}
@@ -142,8 +143,6 @@ def test_coco_crowd_regions_reach_cocoeval(tmp_path):
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
-    from toolkit import metrics
-
     truth = {"images": [{"id": 1, "width": 200, "height": 200}], "categories": [{"id": 0, "name": "person"}],
              "annotations": [{"id": 1, "image_id": 1, "category_id": 0, "bbox": [10, 10, 30, 30], "area": 900, "iscrowd": 0},
                              {"id": 2, "image_id": 1, "category_id": 0, "bbox": [100, 100, 90, 90], "area": 8100, "iscrowd": 1}]}  # fmt: skip
@@ -157,7 +156,7 @@ def test_coco_crowd_regions_reach_cocoeval(tmp_path):
         reference = COCOeval(coco, coco.loadRes(found), "bbox")
         reference.evaluate(), reference.accumulate(), reference.summarize()
     xyxy = [[x, y, x + w, y + h] for x, y, w, h in (a["bbox"] for a in truth["annotations"])]
-    ours = metrics.detection_scores(
+    ours = detection_metrics.detection_scores(
         [(np.array(xyxy), np.array([0, 0]), np.array([False, True]))],
         [(np.array([[x, y, x + w, y + h] for x, y, w, h in (d["bbox"] for d in found)]), np.zeros(3, int),
           np.array([d["score"] for d in found]))],

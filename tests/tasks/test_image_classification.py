@@ -13,6 +13,7 @@ import toolkit
 from tasks import ImageClassifier, train_image_classifier
 from tasks.image_classification.data import digits
 from tests.tasks.battery import TaskBattery
+from toolkit import splits as splits_lib
 
 DIGITS_X, DIGITS_Y, _ = digits()
 
@@ -101,7 +102,7 @@ def test_mixed_sizes_without_image_size_uses_the_training_part_median(shapes_fol
     clf = ImageClassifier(backbone="mlp", **{**fast, "epochs": 1}).fit(shapes_folder)
     paths, labels, _ = load_source(shapes_folder)
     y, _ = data_lib.encode_labels(labels)
-    ((train,), _), _, _, _ = data_lib.holdout([np.arange(len(y))], y, test_split=0.2, validation_split=0.1, seed=0)
+    ((train,), _), _, _, _ = splits_lib.holdout([np.arange(len(y))], y, test_split=0.2, validation_split=0.1, seed=0)
     sizes = np.array([images_lib.peek(paths[i])[0] for i in train])
     assert tuple(clf.image_size_) == tuple(int(np.median(sizes[:, i])) for i in (0, 1)) == (32, 36)
     # The median of all the files, held-out ones included, would be 32x33: they do not shape the model.

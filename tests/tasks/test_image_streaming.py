@@ -7,12 +7,12 @@ import tensorflow as tf
 import toolkit
 from tasks import ImageClassifier
 from tests.conftest import draw_shape_image
-from toolkit import images as images_lib
+from toolkit import image_streams
 
 
 def test_folder_trains_from_a_stream_of_paths_without_caching(shapes_folder, fast, monkeypatch):
     """With no room for a cache the pipeline decodes files every epoch, and still learns the shapes."""
-    monkeypatch.setattr(images_lib, "MEMORY_CACHE_BYTES", 0)
+    monkeypatch.setattr(image_streams, "MEMORY_CACHE_BYTES", 0)
     clf = ImageClassifier(backbone="lenet", patience=20, **{**fast, "epochs": 12, "batch_size": 8})
     splits = clf.prepare_data(str(shapes_folder), None)
     # The index holds paths: the dataset reads the files when it is iterated, not before.
@@ -53,16 +53,16 @@ def test_file_that_fails_to_decode_while_training_is_named(tmp_path, fast):
 
 def test_size_is_learned_from_a_bounded_sample_of_headers():
     paths = [f"/nowhere/{i}.png" for i in range(5000)]
-    sample = images_lib.header_sample(paths, seed=0)
-    assert len(sample) == images_lib.SIZE_SAMPLE and len(set(sample)) == len(sample)
-    assert sample == images_lib.header_sample(paths, seed=0)  # seeded
+    sample = image_streams.header_sample(paths, seed=0)
+    assert len(sample) == image_streams.SIZE_SAMPLE and len(set(sample)) == len(sample)
+    assert sample == image_streams.header_sample(paths, seed=0)  # seeded
 
 
 def test_decoded_pixels_match_the_prediction_path(shapes_folder):
     """Training decodes in tf.data; predict reads with PIL: both give nearly the same pixels."""
     paths = sorted(str(p) for p in (shapes_folder / "circle").iterdir())[:4]
-    streamed = np.stack([image.numpy() for image, _ in images_lib.file_dataset(paths, [0] * 4, (20, 20), 3)])
-    read = images_lib.to_array(paths, (20, 20), 3, verbose=False)
+    streamed = np.stack([image.numpy() for image, _ in image_streams.file_dataset(paths, [0] * 4, (20, 20), 3)])
+    read = image_streams.to_array(paths, (20, 20), 3, verbose=False)
     assert streamed.dtype == np.uint8 and streamed.shape == read.shape
     assert np.abs(streamed.astype(int) - read.astype(int)).mean() < 6
 

@@ -19,6 +19,7 @@ from tasks.object_detection import data as detection_data
 from tasks.object_detection.shapes import CLASSES, generated_shapes
 from tests.conftest import REPO_ROOT, real_data
 from tests.tasks.battery import TaskBattery
+from toolkit import detection_metrics
 
 IMAGES, TARGETS = generated_shapes(48, size=64, seed=3)
 SMALL = {"image_size": 64, "width": 8}
@@ -136,12 +137,11 @@ def learned(tmp_path_factory):
 
 
 def test_the_detector_learns_shapes_it_never_saw_past_a_whole_image_baseline(learned):
-    from toolkit import metrics
 
     test_images, test_targets = generated_shapes(200, size=64, seed=99)  # other images, never trained on
     scores = learned.evaluate(_python_form(test_images, test_targets))
     whole = np.array([[0, 0, 64, 64]] * len(CLASSES), np.float32)
-    baseline = metrics.detection_scores(
+    baseline = detection_metrics.detection_scores(
         test_targets, [(whole, np.arange(len(CLASSES)), np.ones(len(CLASSES)))] * len(test_targets), list(CLASSES)
     )
     assert baseline["map_50"] < 0.1 and scores["whole_image_baseline"]["map_50"] == pytest.approx(baseline["map_50"])

@@ -15,7 +15,7 @@ from tasks.question_answering import data as qa_data
 from tasks.question_answering import windows as windows_lib
 from tests.conftest import real_data
 from tests.tasks.battery import TaskBattery
-from toolkit import metrics
+from toolkit import answer_metrics
 
 SMALL = dict(
     backbone="transformer", max_length=64, doc_stride=24, embedding_dim=32, width=64, vocabulary_size=400, batch_size=32
@@ -109,11 +109,11 @@ class TestQuestionAnswererBattery(TaskBattery):
 # ----------------------------------------------------------------------------- metrics
 def test_metrics_follow_the_official_squad_definitions():
     # Hand-checked against the official v2.0 script's rules.
-    assert metrics.normalize_answer("  The Normans,  a People! ") == "normans people"
-    assert metrics.answer_exact("Denmark, Iceland and Norway", "denmark iceland and norway") == 1
+    assert answer_metrics.normalize_answer("  The Normans,  a People! ") == "normans people"
+    assert answer_metrics.answer_exact("Denmark, Iceland and Norway", "denmark iceland and norway") == 1
     # "in 10th century" vs "10th and 11th centuries": common {10th} -> p = 1/3, r = 1/4 -> F1 = 2/7.
-    assert metrics.answer_f1("10th and 11th centuries", "in 10th century") == pytest.approx(2 / 7)
-    scores = metrics.squad_scores(
+    assert answer_metrics.answer_f1("10th and 11th centuries", "in 10th century") == pytest.approx(2 / 7)
+    scores = answer_metrics.squad_scores(
         [["France", "in France"], [], ["Rollo"], [""]],  # an empty reference text counts as no answer
         ["the France", "", "Rollo's men", ""],
     )
@@ -123,20 +123,20 @@ def test_metrics_follow_the_official_squad_definitions():
     assert (scores["has_answer_count"], scores["no_answer_count"]) == (2, 2)
     assert scores["has_answer_f1"] == pytest.approx(50.0) and scores["no_answer_f1"] == pytest.approx(100.0)
     # The official rule: a non-empty answer list is answerable, even when it normalises to nothing.
-    assert metrics.squad_scores([[" "], ["The"]], ["", ""])["has_answer_count"] == 2
+    assert answer_metrics.squad_scores([[" "], ["The"]], ["", ""])["has_answer_count"] == 2
 
 
 def test_no_answer_threshold_is_the_f1_maximiser():
     references = [["a"], ["b"], [], [], ["c"]]
     predictions = ["a", "x", "y", "z", "c"]
     scores = [-2.0, 3.0, 1.0, 2.5, 0.0]
-    threshold, f1 = metrics.best_no_answer_threshold(references, predictions, scores)
+    threshold, f1 = answer_metrics.best_no_answer_threshold(references, predictions, scores)
     decided = ["" if s > threshold else p for p, s in zip(predictions, scores)]
-    assert f1 == pytest.approx(metrics.squad_scores(references, decided)["f1"])
+    assert f1 == pytest.approx(answer_metrics.squad_scores(references, decided)["f1"])
     # Brute force over every cut: none does better.
     for cut in sorted(scores) + [-10.0]:
         other = ["" if s > cut else p for p, s in zip(predictions, scores)]
-        assert metrics.squad_scores(references, other)["f1"] <= f1 + 1e-9
+        assert answer_metrics.squad_scores(references, other)["f1"] <= f1 + 1e-9
     assert f1 == pytest.approx(80.0)
 
 
@@ -473,7 +473,7 @@ def test_minilm_on_real_squad_beats_no_answer_and_first_sentence(minilm, tmp_pat
     references = [list(q.answers) for q in test]
 
     def passes(predictions):  # the bar: has-answer F1 at least 20 on the held-out article's questions
-        return metrics.squad_scores(references, predictions)["has_answer_f1"] >= 20.0
+        return answer_metrics.squad_scores(references, predictions)["has_answer_f1"] >= 20.0
 
     first_sentences = [re.split(r"(?<=[.!?])\s", q.context, maxsplit=1)[0] for q in test]
     assert not passes([""] * len(test)) and not passes(first_sentences)  # 0 and 7.8
@@ -483,7 +483,7 @@ def test_minilm_on_real_squad_beats_no_answer_and_first_sentence(minilm, tmp_pat
     answers = qa.predict([{"question": q.question, "context": q.context} for q in test])
     assert passes([a["answer"] for a in answers])
     assert qa.evaluate(test)["has_answer_f1"] == pytest.approx(
-        metrics.squad_scores(references, [a["answer"] for a in answers])["has_answer_f1"]
+        answer_metrics.squad_scores(references, [a["answer"] for a in answers])["has_answer_f1"]
     )
 
 
@@ -554,7 +554,7 @@ def test_bpe_and_sentencepiece_presets_map_answers_exactly_and_round_trip(family
             if family == "roberta":
                 assert mapped == q.answers[0]
             else:
-                assert q.answers[0] in mapped and metrics.answer_exact(q.answers[0], mapped)
+                assert q.answers[0] in mapped and answer_metrics.answer_exact(q.answers[0], mapped)
     qa = QuestionAnswerer(
         backbone=str(folder), max_length=64, doc_stride=24, epochs=1, learning_rate=1e-3, verbose=0,
         save_dir=str(tmp_path / "runs"),

@@ -9,7 +9,7 @@ import toolkit
 from tasks import ImageSegmenter
 from tasks.image_segmentation import data as seg_data
 from tasks.image_segmentation.data import shapes
-from toolkit import images as images_lib
+from toolkit import image_streams
 
 X, Y, NAMES = shapes(count=40, size=32, seed=1)
 SMALL = {"backbone": "unet", "width": 4, "depth": 2, "image_size": 32}
@@ -31,7 +31,7 @@ def palette_folder(tmp_path):
 
 def test_folder_pairs_are_decoded_in_tf_data_as_predict_reads_them(palette_folder, fast, monkeypatch):
     """With no room for a cache the pairs are decoded every epoch; masks keep their palette indices."""
-    monkeypatch.setattr(images_lib, "MEMORY_CACHE_BYTES", 0)
+    monkeypatch.setattr(image_streams, "MEMORY_CACHE_BYTES", 0)
     seg = ImageSegmenter(**{**fast, **SMALL}, augment=())
     splits = seg.prepare_data(str(palette_folder), None)
     assert seg.classes_ == ["0", "1", "2", "3"]
@@ -48,7 +48,7 @@ def test_folder_pairs_are_decoded_in_tf_data_as_predict_reads_them(palette_folde
 
 
 def test_folder_trains_without_a_cache(palette_folder, fast, monkeypatch):
-    monkeypatch.setattr(images_lib, "MEMORY_CACHE_BYTES", 0)
+    monkeypatch.setattr(image_streams, "MEMORY_CACHE_BYTES", 0)
     seg = ImageSegmenter(**{**fast, **SMALL, "epochs": 2}, test_split=0).fit(str(palette_folder))
     assert np.isfinite(seg.metrics_["validation"]["loss"])
     assert seg.predict(str(palette_folder / "image" / "0.png"))[0].shape == (32, 32)

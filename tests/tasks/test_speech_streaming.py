@@ -9,7 +9,7 @@ import toolkit
 from tasks import SpeechClassifier
 from tasks.speech import audio as audio_lib
 from tests.tasks.test_speech_classification import RATE, tones, write_wavs
-from toolkit import images as images_lib
+from toolkit import image_streams
 
 SMALL = {"backbone": "lenet", "width": 8}
 
@@ -24,7 +24,7 @@ def tone_folder(tmp_path):
 def test_wav_folder_is_decoded_and_resampled_inside_tf_data(tone_folder, fast, monkeypatch):
     """Without room for a cache the files are read every epoch; the waveforms equal what predict reads."""
     folder, waves = tone_folder
-    monkeypatch.setattr(images_lib, "MEMORY_CACHE_BYTES", 0)
+    monkeypatch.setattr(image_streams, "MEMORY_CACHE_BYTES", 0)
     clf = SpeechClassifier(**SMALL, sample_rate=16000, **fast)
     splits = clf.prepare_data(str(folder), None)
     assert all(p.startswith(str(folder)) for p in clf._files)  # the index holds paths
@@ -80,7 +80,7 @@ def test_recognizer_groups_files_by_length_with_or_without_a_cache(tmp_path, fas
     splits = asr.prepare_data(str(tmp_path / "manifest.tsv"), None)
     assert all(p.startswith(str(tmp_path)) for p in asr._files)  # the index holds paths
     cached = _batches(splits.train)
-    monkeypatch.setattr(images_lib, "MEMORY_CACHE_BYTES", 0)
+    monkeypatch.setattr(image_streams, "MEMORY_CACHE_BYTES", 0)
     uncached = _batches(asr.prepare_data(str(tmp_path / "manifest.tsv"), None).train)
     assert cached == uncached and len(cached) == -(
         -splits.info["train_examples"] // 4

@@ -124,6 +124,6 @@ def test_cnn_student_distils_from_a_preset_teacher_run(tiny_bert_preset, fast):
     teacher = TextClassifier(backbone=tiny_bert_preset, **{**fast, "epochs": 1}).fit(toy_texts())
     student = TextClassifier(backbone="cnn", width=8, embedding_dim=8, teacher=teacher.run_dir, alpha=0.0, **fast)
     student.fit(toy_texts())
-    history = toolkit.runs.read_history(pathlib.Path(student.run_dir) / toolkit.runs.HISTORY_FILE)
+    history = toolkit.files.read_history(pathlib.Path(student.run_dir) / toolkit.runs.HISTORY_FILE)
     assert np.isfinite(history["loss"]).all() and history["loss"][0] > 0
     assert student.model_.name == "text_classifier"  # the student is saved, not the distiller

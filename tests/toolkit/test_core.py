@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import toolkit
-from toolkit import data, runs
+from toolkit import data, files, readers, runs
+from toolkit import splits as splits_lib
 from toolkit.finetune import STRATEGIES
 from toolkit.metrics import classification_metrics
 from toolkit.registry import Registry
@@ -62,7 +63,7 @@ def test_strategies_phases():
 
 
 def test_atomic_json_write_leaves_no_temporary_file(tmp_path):
-    runs.write_json(tmp_path / "a.json", {"x": np.float32(1.5), "y": np.arange(2)})
+    files.write_json(tmp_path / "a.json", {"x": np.float32(1.5), "y": np.arange(2)})
     assert json.loads((tmp_path / "a.json").read_text()) == {"x": 1.5, "y": [0, 1]}
     assert os.listdir(tmp_path) == ["a.json"]
 
@@ -74,7 +75,7 @@ def test_run_dir_refuses_finished_run_and_reopens_interrupted(tmp_path):
     assert runs.prepare_run_dir(tmp_path, "image-classification", "r1") == run_dir  # interrupted: reopen
     (run_dir / "model.keras").write_text("saved, then killed before the metrics")
     assert runs.prepare_run_dir(tmp_path, "image-classification", "r1") == run_dir  # still unfinished
-    runs.write_json(run_dir / runs.FINISHED_FILE, {})  # fit's last write
+    files.write_json(run_dir / runs.FINISHED_FILE, {})  # fit's last write
     with pytest.raises(toolkit.ToolkitError, match="already holds a finished run"):
         runs.prepare_run_dir(tmp_path, "image-classification", "r1")
     timestamped = runs.prepare_run_dir(tmp_path, "image-classification")
@@ -84,8 +85,8 @@ def test_run_dir_refuses_finished_run_and_reopens_interrupted(tmp_path):
 def test_split_is_seeded_and_stratified():
     x = np.arange(100)
     y = np.array([0] * 80 + [1] * 20)
-    first = data.split([x], y, 0.2, seed=3)
-    second = data.split([x], y, 0.2, seed=3)
+    first = splits_lib.split([x], y, 0.2, seed=3)
+    second = splits_lib.split([x], y, 0.2, seed=3)
     np.testing.assert_array_equal(first[2][0], second[2][0])
     assert first[4] == "stratified"
     assert (first[3] == 1).sum() == 4  # 20% of the minority class
@@ -122,17 +123,17 @@ def test_read_manifest_csv_tsv_header_and_errors(tmp_path):
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "b.png").write_bytes(b"")
     (tmp_path / "list.tsv").write_text("path\ttranscript\na.wav\tthree, one\n")
-    paths, targets = data.read_manifest(tmp_path / "list.tsv", "audio")
+    paths, targets = readers.read_manifest(tmp_path / "list.tsv", "audio")
     assert paths == [str((tmp_path / "a.wav").resolve())] and targets == ["three, one"]
     (tmp_path / "labels.csv").write_text("sub/b.png,cat\n a.wav , dog \n")  # no header; spaces stripped
-    paths, targets = data.read_manifest(tmp_path / "labels.csv", "image")
+    paths, targets = readers.read_manifest(tmp_path / "labels.csv", "image")
     assert [os.path.basename(p) for p in paths] == ["b.png", "a.wav"] and targets == ["cat", "dog"]
     (tmp_path / "short.csv").write_text("path,label\na.wav,x\nsub/b.png\n")
     with pytest.raises(toolkit.ToolkitError, match=r"rows without a second column \(lines \[2\]\)"):
-        data.read_manifest(tmp_path / "short.csv")
+        readers.read_manifest(tmp_path / "short.csv")
     (tmp_path / "gone.csv").write_text("a.wav,x\nnothere.wav,y\n")
     with pytest.raises(toolkit.ToolkitError, match="1 audio files listed in .* do not exist, e.g. .*nothere.wav"):
-        data.read_manifest(tmp_path / "gone.csv", "audio")
+        readers.read_manifest(tmp_path / "gone.csv", "audio")
     (tmp_path / "empty.csv").write_text("path,label\n")
     with pytest.raises(toolkit.ToolkitError, match="has no rows"):
-        data.read_manifest(tmp_path / "empty.csv")
+        readers.read_manifest(tmp_path / "empty.csv")

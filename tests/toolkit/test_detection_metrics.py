@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 
-from toolkit import metrics
+from toolkit import detection_metrics
 
 BOX = np.array([[0, 0, 100, 100]], np.float32)
 
 
 def _score(truth, found, names=("a", "b")):
-    return metrics.detection_scores(truth, found, list(names))
+    return detection_metrics.detection_scores(truth, found, list(names))
 
 
 def test_a_perfect_detection_scores_one_and_none_found_scores_zero():

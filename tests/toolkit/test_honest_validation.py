@@ -10,8 +10,8 @@ import pytest
 
 from tasks import ImageClassifier
 from tasks.image_classification.data import digits
-from toolkit import data as data_lib
 from toolkit import report as report_lib
+from toolkit import splits as splits_lib
 
 
 @pytest.mark.parametrize(
@@ -24,7 +24,7 @@ from toolkit import report as report_lib
     ],
 )
 def test_a_split_off_validation_part_has_a_floor_where_the_data_allows(count, expected):
-    train, _, val, _, test, info = data_lib.holdout_positions(
+    train, _, val, _, test, info = splits_lib.holdout_positions(
         np.zeros(count, int), test_split=0.2, validation_split=0.1, seed=0, method="random"
     )
     assert (len(train), len(val), len(test[0])) == expected
@@ -40,12 +40,14 @@ def test_image_classification_keeps_the_fraction_and_the_other_tasks_raise_it():
     assert ImageClassifier()._split_options()["floor"] is False
     assert all(task()._split_options()["floor"] for task in (ObjectDetector, SpeechClassifier, TextClassifier))
     labels = np.array([0, 1] * 100)
-    _, val, _, _ = data_lib.holdout([np.arange(200)], labels, test_split=0.2, validation_split=0.1, seed=0, floor=False)
+    _, val, _, _ = splits_lib.holdout(
+        [np.arange(200)], labels, test_split=0.2, validation_split=0.1, seed=0, floor=False
+    )
     assert len(val[1]) == 20
 
 
 def test_the_user_s_validation_data_is_never_resized():
-    train, _, val, _, _, info = data_lib.holdout_positions(
+    train, _, val, _, _, info = splits_lib.holdout_positions(
         np.zeros(100, int), np.zeros(5, int), "val/", test_split=0.2, validation_split=0.1, seed=0
     )
     assert len(val) == 5 and len(train) == 80 and info["validation"] == "validation_data: val/"

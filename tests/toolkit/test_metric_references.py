@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import toolkit
-from toolkit import metrics
+from toolkit import answer_metrics, metrics
 
 
 def test_top_5_accuracy_counts_classes_scored_strictly_higher():
@@ -30,7 +30,7 @@ def _official_has_answer(answers):
 def test_squad_counts_a_question_answerable_when_its_answer_list_is_not_empty():
     references = [["The"], ["."], [], ["Paris"]]
     predictions = ["", "", "", "Paris"]
-    scores = metrics.squad_scores(references, predictions)
+    scores = answer_metrics.squad_scores(references, predictions)
     assert scores["has_answer_count"] == sum(_official_has_answer(r) for r in references) == 3
     assert scores["no_answer_count"] == 1
     # The official script scores "The" against "" as a match (the gold normalises to nothing).

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from toolkit import images
+from toolkit import image_streams, images
 
 KINDS = ("rgb.jpg", "rgb.png", "grey.png", "rgba.png", "palette.png", "deep.png", "grey.jpg", "rgb.tif")
 
@@ -29,7 +29,7 @@ def _write_files(folder, seed=0):
 
 def _training_decoding(paths, size, channels):
     """What the training pipeline (`file_dataset`, as every image task's dataset reads files) gives."""
-    dataset = images.file_dataset(paths, np.zeros(len(paths), np.int32), size, channels)
+    dataset = image_streams.file_dataset(paths, np.zeros(len(paths), np.int32), size, channels)
     return np.stack([image for image, _ in dataset.as_numpy_iterator()])
 
 
@@ -37,7 +37,7 @@ def _training_decoding(paths, size, channels):
 def test_prediction_reads_files_as_training_does(tmp_path, channels):
     paths = _write_files(tmp_path)
     trained = _training_decoding(paths, (24, 32), channels)
-    predicted = images.to_array(paths, (24, 32), channels, verbose=False)
+    predicted = image_streams.to_array(paths, (24, 32), channels, verbose=False)
     np.testing.assert_array_equal(predicted, trained)
     assert predicted.dtype == np.uint8 and predicted.shape == (len(paths), 24, 32, channels)
     # Sensible conversions: the 16-bit file scaled to 8 bits, not clipped; grey copied to RGB.
@@ -89,6 +89,6 @@ def test_an_undecodable_file_is_named(tmp_path):
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(b"\xff\xd8 not really a jpeg")
     with pytest.raises(toolkit.ToolkitError, match="(?s)broken.jpg.*Expected.*Fix"):
-        images.to_array([str(bad)], (8, 8), 3, verbose=False)
+        image_streams.to_array([str(bad)], (8, 8), 3, verbose=False)
     with pytest.raises(toolkit.ToolkitError, match="(?s)broken.jpg.*Expected.*Fix"):
         images.read_pixels(str(bad), 3)

@@ -11,6 +11,7 @@ from tasks import ImageClassifier, ImageSegmenter, SpeechClassifier, SpeechRecog
 from tasks.image_classification.data import digits
 from toolkit import data as data_lib
 from toolkit import params
+from toolkit import splits as splits_lib
 from toolkit.metrics import classification_metrics, error_rates, segmentation_metrics
 
 DIGITS_X, DIGITS_Y, _ = digits()
@@ -166,7 +167,7 @@ def test_unbatched_image_and_mask_dataset_is_read(fast):
 def _held_out(labels, test_split=0.2, validation_split=0.1, seed=0):
     """Indices the task's seeded split holds out (validation and test): the same `holdout` call `fit` makes."""
     index = np.arange(len(labels))
-    _, (validation, _), (test, _), _ = data_lib.holdout(
+    _, (validation, _), (test, _), _ = splits_lib.holdout(
         [index], np.asarray(labels), test_split=test_split, validation_split=validation_split, seed=seed
     )
     return sorted(set(validation[0].tolist()) | set(test[0].tolist()))

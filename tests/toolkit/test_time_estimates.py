@@ -7,7 +7,7 @@ import re
 from tasks import ImageClassifier
 from tasks.image_classification.data import digits
 from toolkit import runs
-from toolkit.callbacks import TimeEstimate
+from toolkit.progress import TimeEstimate
 
 
 class Search(ImageClassifier):

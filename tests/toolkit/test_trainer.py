@@ -12,7 +12,8 @@ import toolkit
 from tasks import ImageClassifier
 from tasks.image_classification.data import digits
 from toolkit import data as data_lib
-from toolkit import recipe, runs
+from toolkit import files, recipe, runs
+from toolkit import splits as splits_lib
 from toolkit.finetune import Phase
 from toolkit.splits import split_indices
 from toolkit.task import Task
@@ -26,7 +27,7 @@ def test_grouped_split_never_puts_a_group_on_both_sides():
     groups = rng.integers(0, 40, size=600)  # 40 speakers, uneven clip counts
     labels = rng.integers(0, 3, size=600)
     x = np.arange(600)
-    (train, _), (val, _), (test, _), info = data_lib.holdout(
+    (train, _), (val, _), (test, _), info = splits_lib.holdout(
         [x], labels, test_split=0.2, validation_split=0.1, seed=3, method="auto", groups=groups
     )
     sides = [set(groups[part[0]].tolist()) for part in (train, val, test)]
@@ -38,7 +39,7 @@ def test_grouped_split_never_puts_a_group_on_both_sides():
 
 def test_contiguous_split_keeps_order_and_holds_out_the_tail():
     x = np.arange(100)
-    (train, _), (val, _), (test, _), info = data_lib.holdout(
+    (train, _), (val, _), (test, _), info = splits_lib.holdout(
         [x], np.zeros(100, int), test_split=0.2, validation_split=0.1, seed=0, method="contiguous"
     )
     assert train[0].tolist() == list(range(60))  # 10% validation raised to 20 (a quarter of the 80 left)
@@ -371,9 +372,9 @@ def test_plateau_reduces_each_group_rate_under_loss_scaling(fast):
 
 def test_output_that_is_not_a_terminal_gets_progress_lines_inside_epochs(fast, monkeypatch, capsys):
     """verbose="auto" into a pipe or log file: Keras prints at epoch ends only, the toolkit adds lines between."""
-    from toolkit import callbacks
+    from toolkit import progress
 
-    monkeypatch.setattr(callbacks, "PROGRESS_SECONDS", 0.0)  # a line after every step
+    monkeypatch.setattr(progress, "PROGRESS_SECONDS", 0.0)  # a line after every step
     x, y, _ = digits()
     ImageClassifier(backbone="mlp", **{**fast, "epochs": 2, "verbose": "auto", "batch_size": 64}).fit(
         (x[:400], y[:400])
@@ -441,7 +442,7 @@ def test_a_run_stuck_at_chance_is_reported_as_such(fast):
         stuck = ImageClassifier(backbone="mlp", **fast).fit((x[:400], shuffled))
     message = next(str(w.message) for w in caught if "most common class" in str(w.message))
     assert "lr-find image-classification" in message and "smaller --image-size" in message
-    saved = runs.read_json(pathlib.Path(stuck.run_dir) / runs.METRICS_FILE)["baseline"]
+    saved = files.read_json(pathlib.Path(stuck.run_dir) / runs.METRICS_FILE)["baseline"]
     assert saved["better_than_majority"] is False and saved["what_to_try"] and saved["likely_causes"]
     learned = ImageClassifier(backbone="mlp", **{**fast, "epochs": 5}).fit((x[:400], y[:400]))
     assert learned.metrics_["baseline"]["better_than_majority"] is True
