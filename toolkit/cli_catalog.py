@@ -126,9 +126,10 @@ def live(names=None):
 
 
 def live_catalog():
-    """Everything `--help` and `toolkit list` answer from: the tasks' entries, the from-scratch backbones and
-    the fine-tuning strategies, with their descriptions (read from the code)."""
-    tasks = live()
+    """Everything `--help` and `toolkit list` answer from: the installed tasks' entries (those of the
+    "toolkit.tasks" entry points, not tasks a process registers for itself), the from-scratch backbones
+    and the fine-tuning strategies, with their descriptions (read from the code)."""
+    tasks = live(sorted({point.name for point in importlib.metadata.entry_points(group="toolkit.tasks")}))
     from toolkit.backbones import BACKBONES
     from toolkit.finetune import STRATEGIES
 
@@ -149,7 +150,7 @@ def shipped():
     missing = sorted(names - set(catalog["tasks"]))
     if missing or not catalog.get("backbones"):
         full = live_catalog()
-        catalog["tasks"].update({name: full["tasks"][name] for name in missing})
+        catalog["tasks"].update(live(missing))
         for key in ("backbones", "strategies"):
             catalog[key] = {**full[key], **catalog.get(key, {})}
     catalog["tasks"] = dict(sorted(catalog["tasks"].items()))

@@ -251,7 +251,7 @@ class ImageClassifier(ClassifierMixin, Task):
         return dataset
 
     def explain_data_error(self, error):
-        return image_streams.explain_decode_error(error, getattr(self, "_files", None))
+        return images_lib.explain_decode_error(error, getattr(self, "_files", None))
 
     def evaluation_data(self, data):
         self._files = []

@@ -11,6 +11,7 @@ from tasks.image_generation import data as generation_data
 from tasks.image_generation import models, networks, quality
 from toolkit import data as data_lib
 from toolkit import estimator, image_streams
+from toolkit import images as images_lib
 from toolkit import splits as splits_lib
 from toolkit.errors import ToolkitError
 from toolkit.task import TASKS, Task
@@ -275,7 +276,7 @@ class ImageGenerator(Task):
         return dataset
 
     def explain_data_error(self, error):
-        return image_streams.explain_decode_error(error, getattr(self, "_files", None))
+        return images_lib.explain_decode_error(error, getattr(self, "_files", None))
 
     def evaluation_data(self, data):
         self._files = []

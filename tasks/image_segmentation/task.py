@@ -287,7 +287,7 @@ class ImageSegmenter(Task):
         return dataset.batch(self._global_batch_size()).prefetch(tf.data.AUTOTUNE)
 
     def explain_data_error(self, error):
-        return image_streams.explain_decode_error(error, getattr(self, "_files", None))
+        return images_lib.explain_decode_error(error, getattr(self, "_files", None))
 
     def evaluation_data(self, data):
         self._files = []

@@ -285,7 +285,7 @@ class ObjectDetector(Task):
         return self._part(self._checked(data, part))
 
     def explain_data_error(self, error):
-        return image_streams.explain_decode_error(error, getattr(self, "_files", None))
+        return images_lib.explain_decode_error(error, getattr(self, "_files", None))
 
     def export_examples(self, part):
         images, _ = next(iter(part.dataset))

@@ -17,7 +17,6 @@ import tensorflow as tf
 
 from toolkit import data as data_lib
 from toolkit import readers
-from toolkit import splits as splits_lib
 from toolkit import tfds as tfds_lib
 from toolkit.errors import ToolkitError
 
@@ -169,7 +168,7 @@ def load_source(data, label_pattern=None, data_dir=None):
 
         dataset, names = tfds_lib.load_tfds(data, data_dir)
         audio, targets = _stream(data_lib.unbatched(dataset))
-        name = splits_lib.split(":")[1]
+        name = data.split(":")[1]
         rate = getattr(tfds.builder(name, data_dir=data_dir).info.features["audio"], "sample_rate", None)
         return audio, [names[int(t)] for t in targets] if names else targets, rate
     if isinstance(data, (str, os.PathLike)):

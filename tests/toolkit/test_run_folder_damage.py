@@ -130,7 +130,7 @@ def test_a_run_killed_between_its_model_and_its_metrics_is_completed_not_called_
     # A real process, really killed (SIGKILL) the moment it starts writing metrics.json.
     child = f"""
 import os, signal
-from toolkit import runs
+from toolkit import files, runs
 from tasks import ImageClassifier
 from tasks.image_classification.data import digits
 write = files.write_json

@@ -12,16 +12,24 @@ from toolkit.task import Task
 
 @TASKS.register("toy-table-classification")
 class TableClassifier(Task):
-    """Classifies rows of numbers (a CSV file with a label column, or (rows, labels) arrays)."""
+    """Classifies rows of numbers (a CSV file with a label column, or (rows, labels) arrays).
+
+    Args:
+        width: units of the hidden layer.
+        label_column: the CSV column that holds each row's label.
+        epochs: most epochs to train; None: about 1,000 optimizer steps on a small table.
+        **kwargs: the arguments every task shares (`toolkit.estimator.BaseTask`).
+    """
 
     task_name = "toy-table-classification"
     preprocessor_class = TablePreprocessor
     monitor, monitor_mode = "val_accuracy", "max"
     serving_input = "texts"  # each text is a row: comma-separated numbers
+    data_forms = "a CSV file with a header row, numeric columns and a label column, or (rows, labels) arrays"
     _parameter_constraints = {"width": estimator.POSITIVE}
 
-    def __init__(self, *, width: int = 32, label_column: str = "label", **kwargs):
-        super().__init__(**kwargs)
+    def __init__(self, *, width: int = 32, label_column: str = "label", epochs: int | None = None, **kwargs):
+        super().__init__(epochs=epochs, **kwargs)
         self.width = width
         self.label_column = label_column
 
