@@ -15,7 +15,8 @@ from toolkit import images as images_lib
 from toolkit import splits as splits_lib
 from toolkit.classification import ClassifierMixin
 from toolkit.errors import ToolkitError
-from toolkit.task import TASKS, Task
+from toolkit.saving import register_task
+from toolkit.task import Task
 
 AUGMENTATIONS = {
     "flip": lambda seed: keras.layers.RandomFlip("horizontal", seed=seed, name="flip"),
@@ -37,7 +38,7 @@ AUTO_AUGMENT_MIN_SIDE = 32  # pixels: a 10% shift of a smaller image is under 3 
 # "Defaults that learn").
 
 
-@TASKS.register("image-classification", description="classify images into named classes")
+@register_task
 class ImageClassifier(ClassifierMixin, Task):
     """Classifies images into named classes.
 
@@ -84,6 +85,7 @@ class ImageClassifier(ClassifierMixin, Task):
     """
 
     task_name = "image-classification"
+    description = "classify images into named classes"
     # No validation floor: a classifier picks only its checkpoint on validation, and on small folders every
     # training image counts. Measured on the 240-image shapes folder (800 new images, seeds 0 / 1 / 2): with
     # the floor (162 train / 30 validation) 0.674 / 0.849 / 0.294, seed 2 stopped at chance after 44 epochs;
