@@ -22,6 +22,23 @@ from toolkit.registry import Registry
 TASKS = Registry("task", entry_point_group="toolkit.tasks")
 
 
+def register_task(cls):
+    """Class decorator: registers a task class under its `task_name`, the one place the name is declared
+    (the "toolkit.tasks" entry point of its package must carry the same name; a test checks it).
+
+    Examples:
+        >>> from toolkit.task import Task
+        >>> @register_task
+        ... class Toy(Task):
+        ...     task_name, description = "toy-doctest", "a task for this example"
+        >>> TASKS.get("toy-doctest") is Toy, TASKS.metadata("toy-doctest")["description"]
+        (True, 'a task for this example')
+    """
+    if not isinstance(getattr(cls, "task_name", None), str) or not cls.task_name:
+        raise ValueError(f"{cls.__name__} declares no task_name, the name it is registered and saved under")
+    return TASKS.register(cls.task_name, description=getattr(cls, "description", ""))(cls)
+
+
 def save(task, path):
     """Writes the fitted `task`'s `config.json` (task name, arguments, what it learned from the data,
     versions) and `model.keras` into the folder `path`."""
@@ -85,7 +102,7 @@ def load(path):
     if not (isinstance(cls, type) and issubclass(cls, BaseTask)):
         raise ToolkitError(
             f"The task {task_name!r} is registered as {cls!r}, which is not a task class; loading was refused.",
-            expected="tasks registered with @TASKS.register on a toolkit.Task subclass",
+            expected="tasks registered with @register_task on a toolkit.Task subclass",
             fix="check the package that registers this task",
         )
     if config.get("needs_keras_hub"):

@@ -21,7 +21,7 @@ from toolkit.backbones import BackboneChoice
 from toolkit.errors import ToolkitError
 from toolkit.estimator import BaseTask
 from toolkit.hooks import TaskHooks
-from toolkit.saving import TASKS, load  # noqa: F401  (where task packages and older code find them)
+from toolkit.saving import TASKS, load, register_task  # noqa: F401  (where task packages and older code find them)
 from toolkit.trainer import Trainer, TrainingSpec
 
 
@@ -40,7 +40,8 @@ class Task(TaskHooks, BackboneChoice, recipe.DefaultBudget, BaseTask):
         0.98...
     """
 
-    task_name = None
+    task_name = None  # the name it is registered, saved and called under (`toolkit.saving.register_task`)
+    description = ""  # one line for `toolkit list tasks`
     default_data = None
     # Whether a split-off validation part is raised to `splits_lib.validation_floor` examples (see `splits_lib.holdout`).
     floors_validation = True

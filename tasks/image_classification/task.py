@@ -8,22 +8,19 @@ import keras
 import numpy as np
 
 from tasks.image_classification import data as image_data
+from tasks.image_classification import figures as figures_lib
+from tasks.image_classification import model as model_lib
+from tasks.image_classification.model import AUGMENTATIONS
 from toolkit import backbones as backbones_lib
 from toolkit import data as data_lib
-from toolkit import distribute, estimator, image_streams
+from toolkit import estimator, image_streams
 from toolkit import images as images_lib
 from toolkit import splits as splits_lib
 from toolkit.classification import ClassifierMixin
 from toolkit.errors import ToolkitError
-from toolkit.task import TASKS, Task
+from toolkit.saving import register_task
+from toolkit.task import Task
 
-AUGMENTATIONS = {
-    "flip": lambda seed: keras.layers.RandomFlip("horizontal", seed=seed, name="flip"),
-    "rotation": lambda seed: keras.layers.RandomRotation(0.05, seed=seed, name="rotation"),
-    "zoom": lambda seed: keras.layers.RandomZoom(0.1, seed=seed, name="zoom"),
-    "translation": lambda seed: keras.layers.RandomTranslation(0.1, 0.1, seed=seed, name="translation"),
-    "contrast": lambda seed: keras.layers.RandomContrast(0.2, seed=seed, name="contrast"),
-}
 # augment="auto": what a from-scratch network gets on a small folder (benchmarks/RESULTS.md, "Defaults
 # that learn"). Shifts and scales keep the label of almost any picture; flips and large turns do not
 # (digits, text, arrows), so they stay the user's choice.
@@ -37,7 +34,7 @@ AUTO_AUGMENT_MIN_SIDE = 32  # pixels: a 10% shift of a smaller image is under 3 
 # "Defaults that learn").
 
 
-@TASKS.register("image-classification", description="classify images into named classes")
+@register_task
 class ImageClassifier(ClassifierMixin, Task):
     """Classifies images into named classes.
 
@@ -84,6 +81,7 @@ class ImageClassifier(ClassifierMixin, Task):
     """
 
     task_name = "image-classification"
+    description = "classify images into named classes"
     # No validation floor: a classifier picks only its checkpoint on validation, and on small folders every
     # training image counts. Measured on the 240-image shapes folder (800 new images, seeds 0 / 1 / 2): with
     # the floor (162 train / 30 validation) 0.674 / 0.849 / 0.294, seed 2 stopped at chance after 44 epochs;
@@ -276,25 +274,15 @@ class ImageClassifier(ClassifierMixin, Task):
         return super()._warmup_epochs()
 
     def build_model(self):
-        height, width = self.image_size_
-        inputs = keras.Input((None, None, self.channels_), name="image")
-        x = keras.layers.Resizing(height, width, name="resize")(inputs)
         # "auto" was decided by the data step (`augment_`); a list given here, or by a search, is used as is.
-        for name in self.augment_ if self.augment == "auto" else self.augment:
-            # One seed per layer: layers sharing a seed draw the same numbers, so their choices correlate.
-            x = AUGMENTATIONS[name](data_lib.derived_seed(self.seed, f"augment/{name}"))(x)
-        backbone, converter = self._make_backbone((height, width, self.channels_))
-        x = converter(x) if converter is not None else images_lib.scaling_layer(self._input_scaling())(x)
-        features = backbone(x)
-        if len(features.shape) == 4:
-            features = keras.layers.GlobalAveragePooling2D()(features)
-        elif len(features.shape) == 3:  # token sequences (ViT-style backbones)
-            features = keras.layers.GlobalAveragePooling1D()(features)
-        features = keras.layers.Dropout(self.dropout)(features)
-        outputs = keras.layers.Dense(len(self.classes_), activation="softmax", name="classes", dtype="float32")(
-            features
+        augment = self.augment_ if self.augment == "auto" else self.augment
+        backbone, converter = model_lib.backbone_and_converter(
+            self.backbone, (*self.image_size_, self.channels_), self.width, self._input_scaling(), self.say
         )
-        return keras.Model(inputs, outputs, name="image_classifier")
+        return model_lib.build(
+            backbone, converter, self.image_size_, self.channels_, len(self.classes_), augment, self.dropout,
+            self._input_scaling(), self.seed,
+        )  # fmt: skip
 
     def _input_scaling(self):
         """`input_scaling`, or its default: per-image standardization for a named from-scratch backbone."""
@@ -302,25 +290,6 @@ class ImageClassifier(ClassifierMixin, Task):
             return self.input_scaling
         from_scratch = isinstance(self.backbone, str) and self.backbone in backbones_lib.BACKBONES
         return "standardize" if from_scratch else "unit"
-
-    def _make_backbone(self, input_shape):
-        """Returns (backbone named "backbone", KerasHub image converter or None)."""
-        if isinstance(self.backbone, keras.Model):
-            return keras.Sequential([backbones_lib.copy_model(self.backbone)], name="backbone"), None
-        if self.backbone in backbones_lib.BACKBONES:
-            return backbones_lib.BACKBONES.get(self.backbone)(input_shape, width=self.width), None
-        backbone = backbones_lib.load_preset(self.backbone)
-        converter = backbones_lib.load_preset(self.backbone, "ImageConverter")
-        if converter is not None:
-            # Same preprocessing as the preset, at the size this task trains at.
-            converter = type(converter).from_config({**converter.get_config(), "image_size": tuple(input_shape[:2])})
-        else:
-            self.say(
-                f"Preset {self.backbone!r} has no image_converter.json; scaling pixels with "
-                f"input_scaling={self._input_scaling()!r}."
-            )
-        wrapped = keras.Sequential([backbone], name="backbone")
-        return wrapped, converter
 
     # ------------------------------------------------------------- inference
 
@@ -359,7 +328,7 @@ class ImageClassifier(ClassifierMixin, Task):
         return array
 
     def report_data_figures(self, part):
-        return _confident_mistakes(self.model_, self.keras_data(part), self.classes_)
+        return figures_lib.confident_mistakes(self.model_, self.keras_data(part), self.classes_)
 
     def search_space(self, hp):
         space = super().search_space(hp)
@@ -368,28 +337,6 @@ class ImageClassifier(ClassifierMixin, Task):
             space["backbone"] = hp.Choice("backbone", self.accepted_backbones())
             space["width"] = hp.Choice("width", [16, 32, 64])
         return space
-
-
-def _confident_mistakes(model, dataset, classes, count=16, most=2000):
-    """Thumbnails of the `count` mistakes the model was surest of, among up to `most` examples."""
-    from toolkit import figures
-
-    found, seen = [], 0
-    for images, labels in dataset:
-        probabilities = distribute.predict_on_batch(model, images)
-        for image, label, p in zip(images.numpy(), labels.numpy(), probabilities):
-            if int(np.argmax(p)) != int(label):
-                found.append((float(np.max(p)), image, int(label), int(np.argmax(p))))
-        seen += len(labels)
-        if seen >= most:
-            break
-    if not found:
-        return []
-    found.sort(key=lambda item: -item[0])
-    top = found[:count]
-    thumbnails = [np.clip(image, 0, 255).astype(np.uint8) for _, image, _, _ in top]
-    titles = [f"{classes[t]} -> {classes[p]} ({c:.2f})" for c, _, t, p in top]
-    return [("Most confident mistakes (test): true -> predicted (probability)", figures.image_grid(thumbnails, titles))]
 
 
 def _are_paths(images):

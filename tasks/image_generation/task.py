@@ -14,7 +14,8 @@ from toolkit import estimator, image_streams
 from toolkit import images as images_lib
 from toolkit import splits as splits_lib
 from toolkit.errors import ToolkitError
-from toolkit.task import TASKS, Task
+from toolkit.saving import register_task
+from toolkit.task import Task
 
 KINDS = ("autoencoder", "vae", "gan")
 LIKELIHOODS = ("bernoulli", "gaussian")
@@ -27,7 +28,7 @@ BASELINE_SAMPLES = 5000  # images the independent-pixels baseline is fitted to a
 SAMPLES_FILE = "samples.png"
 
 
-@TASKS.register("image-generation", description="autoencoders, VAEs and GANs: sample, reconstruct, score anomalies")
+@register_task
 class ImageGenerator(Task):
     """Learns a distribution of images: an autoencoder, a VAE or a (conditional) GAN.
 
@@ -70,6 +71,7 @@ class ImageGenerator(Task):
     """
 
     task_name = "image-generation"
+    description = "autoencoders, VAEs and GANs: sample, reconstruct, score anomalies"
     default_data = "digits"
     data_forms = (
         "a folder of images (class subfolders optional: they become the labels a conditional GAN uses), an array "

@@ -17,7 +17,8 @@ from toolkit import images as images_lib
 from toolkit import splits as splits_lib
 from toolkit.errors import ToolkitError
 from toolkit.metrics import confusion, segmentation_metrics
-from toolkit.task import TASKS, Task
+from toolkit.saving import register_task
+from toolkit.task import Task
 
 # Overlay colours per class index (class 0 is left uncoloured).
 PALETTE = np.array(
@@ -27,7 +28,7 @@ PALETTE = np.array(
 )  # fmt: skip
 
 
-@TASKS.register("image-segmentation", description="label every pixel of an image with a class")
+@register_task
 class ImageSegmenter(Task):
     """Labels every pixel of an image with a class.
 
@@ -65,6 +66,7 @@ class ImageSegmenter(Task):
     """
 
     task_name = "image-segmentation"
+    description = "label every pixel of an image with a class"
     default_data = "shapes"
     data_forms = (
         "a folder with an image subfolder and a mask subfolder (images/ + masks/, image/ + label/, ...; a mask "

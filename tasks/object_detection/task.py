@@ -18,7 +18,8 @@ from toolkit import detection_metrics, estimator, image_streams
 from toolkit import images as images_lib
 from toolkit import splits as splits_lib
 from toolkit.errors import ToolkitError
-from toolkit.task import TASKS, Task
+from toolkit.saving import register_task
+from toolkit.task import Task
 
 # One split part: its batches of (images, {"boxes", "labels"}) at the training size, augmented for
 # training. A part of its own type, so `keras_data` and the scoring know which form they get.
@@ -28,7 +29,7 @@ SCORE_FLOOR = 0.01  # detections kept for mAP (COCO scores the whole ranking); t
 DRAW_COLOURS = ((230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180))
 
 
-@TASKS.register("object-detection", description="find objects in images: boxes with class labels and scores")
+@register_task
 class ObjectDetector(Task):
     """Finds objects in images: a box, a class and a score for each.
 
@@ -78,6 +79,7 @@ class ObjectDetector(Task):
     """
 
     task_name = "object-detection"
+    description = "find objects in images: boxes with class labels and scores"
     default_data = "shapes"
     data_forms = (
         "a dataset's root folder in the COCO layout (annotations/instances_<split>.json + <split>/), the Pascal "

@@ -16,7 +16,8 @@ from toolkit import backbones as backbones_lib
 from toolkit import data as data_lib
 from toolkit import splits as splits_lib
 from toolkit.errors import ToolkitError
-from toolkit.task import TASKS, Task
+from toolkit.saving import register_task
+from toolkit.task import Task
 
 RESERVED = ["[PAD]", "[CLS]", "[SEP]", "[UNK]", "[MASK]"]
 ARTICLE_GROUPS = 10  # with at least this many articles, splits keep whole articles apart; else whole contexts
@@ -32,7 +33,7 @@ PRETRAINED_DEFAULT = "hf://sentence-transformers/all-MiniLM-L6-v2"
 Part = collections.namedtuple("Part", ["questions", "dataset"])
 
 
-@TASKS.register("question-answering", description="extractive question answering: answer spans from a context")
+@register_task
 class QuestionAnswerer(Task):
     """Answers questions with a span of a given context, or with "no answer" (SQuAD 1.1 and 2.0).
 
@@ -93,6 +94,7 @@ class QuestionAnswerer(Task):
     """
 
     task_name = "question-answering"
+    description = "extractive question answering: answer spans from a context"
     default_data = qa_data.DEFAULT_DATA
     data_forms = (
         "a SQuAD .json file (v1.1 or v2.0, unanswerable questions included), a .csv / .tsv / .jsonl file with "

@@ -18,14 +18,15 @@ from toolkit import export as export_lib
 from toolkit import splits as splits_lib
 from toolkit.classification import ClassifierMixin
 from toolkit.errors import ToolkitError
-from toolkit.task import TASKS, Task
+from toolkit.saving import register_task
+from toolkit.task import Task
 
 # Recordings the front end's normalisation statistics are learned from (evenly spaced over the training part).
 NORMALIZER_SAMPLE = 1000
 SPEECH_EPOCHS = 40  # epochs=None on a folder the size of FSDD's (more are raised to a number of steps)
 
 
-@TASKS.register("speech-classification", description="classify short recordings (spoken commands) into classes")
+@register_task
 class SpeechClassifier(ClassifierMixin, Task):
     """Classifies short recordings, such as spoken commands, into named classes.
 
@@ -65,6 +66,7 @@ class SpeechClassifier(ClassifierMixin, Task):
     """
 
     task_name = "speech-classification"
+    description = "classify short recordings (spoken commands) into classes"
     budget_epochs = SPEECH_EPOCHS
     default_data = None
     data_forms = (

@@ -20,7 +20,8 @@ from toolkit import export as export_lib
 from toolkit import splits as splits_lib
 from toolkit.errors import ToolkitError
 from toolkit.metrics import error_rates
-from toolkit.task import TASKS, Task
+from toolkit.saving import register_task
+from toolkit.task import Task
 
 DECODERS = ("greedy", "beam")
 # Silence appended to every utterance, in training and inference alike. CTC often emits a word's last
@@ -33,7 +34,7 @@ TRAILING_SILENCE = 0.25
 Utterances = collections.namedtuple("Utterances", ["dataset", "batches"])
 
 
-@TASKS.register("speech-recognition", description="transcribe recordings to text (CTC over characters)")
+@register_task
 class SpeechRecognizer(Task):
     """Transcribes recordings to text.
 
@@ -75,6 +76,7 @@ class SpeechRecognizer(Task):
     """
 
     task_name = "speech-recognition"
+    description = "transcribe recordings to text (CTC over characters)"
     # epochs=None on FSDD's digit strings (1,000+ utterances): 40 epochs, the budget measured there; a small
     # set gets more (150 utterances, 8 steps an epoch, used all 40 and were still improving: RESULTS.md).
     budget_epochs = 40

@@ -15,7 +15,8 @@ from toolkit import export as export_lib
 from toolkit import splits as splits_lib
 from toolkit.classification import ClassifierMixin
 from toolkit.errors import ToolkitError
-from toolkit.task import TASKS, Task
+from toolkit.saving import register_task
+from toolkit.task import Task
 
 SIDES = ("end", "start")
 
@@ -65,7 +66,7 @@ class PadAndTruncate(keras.layers.Layer):
 FEW_TEXTS = 1000
 
 
-@TASKS.register("text-classification", description="classify texts into named classes")
+@register_task
 class TextClassifier(ClassifierMixin, Task):
     """Classifies texts into named classes.
 
@@ -107,9 +108,9 @@ class TextClassifier(ClassifierMixin, Task):
         [{'label': '1', 'probability': 0.93, 'probabilities': {'0': 0.07, '1': 0.93}}]
     """
 
-    serving_input = "texts"
-
     task_name = "text-classification"
+    description = "classify texts into named classes"
+    serving_input = "texts"
     default_data = None
     data_forms = (
         "a CSV / TSV / JSON Lines file with a text and a label column (found by common names: text, sentence, "

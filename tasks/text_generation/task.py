@@ -21,7 +21,8 @@ from toolkit import backbones as backbones_lib
 from toolkit import data as data_lib
 from toolkit import estimator, image_streams
 from toolkit.errors import ToolkitError
-from toolkit.task import TASKS, Task
+from toolkit.saving import register_task
+from toolkit.task import Task
 
 SAMPLERS = ("greedy", "random", "top_k", "top_p", "beam")
 TOP_K, TOP_P, BEAMS = 10, 0.9, 4
@@ -30,7 +31,7 @@ SAMPLE_PROMPTS = 3  # seeded samples saved with the run, from the starts of vali
 SAMPLE_TOKENS = 200
 
 
-@TASKS.register("text-generation", description="language models: learn a corpus, then generate text")
+@register_task
 class TextGenerator(Task):
     """Learns a language model of a corpus and generates text from prompts.
 
@@ -91,6 +92,7 @@ class TextGenerator(Task):
     """
 
     task_name = "text-generation"
+    description = "language models: learn a corpus, then generate text"
     default_data = corpus_lib.DEFAULT_CORPUS
     data_forms = (
         "a UTF-8 text file, a folder of .txt files, a .csv / .tsv / .jsonl table (its text column: --text-column, "

@@ -14,7 +14,8 @@ from toolkit import estimator
 from toolkit import metrics as metrics_lib
 from toolkit import splits as splits_lib
 from toolkit.errors import ToolkitError
-from toolkit.task import TASKS, Task
+from toolkit.saving import register_task
+from toolkit.task import Task
 
 SPECIAL = ("[PAD]", "[UNK]", "[START]", "[END]")
 PAD, UNK, START, END = range(4)
@@ -22,7 +23,7 @@ DECODERS = ("greedy", "beam")
 DECODE_BATCH = 256  # sources decoded together
 
 
-@TASKS.register("text-to-text", description="sequence to sequence: map one text to another (an encoder-decoder)")
+@register_task
 class TextToText(Task):
     """Learns to map source texts to target texts, character by character (an encoder-decoder).
 
@@ -56,6 +57,7 @@ class TextToText(Task):
     """
 
     task_name = "text-to-text"
+    description = "sequence to sequence: map one text to another (an encoder-decoder)"
     default_data = "dates"
     data_forms = (
         "a list of (source, target) string pairs, or a .csv / .tsv / .jsonl file of them (columns or keys source "

@@ -137,3 +137,18 @@ def test_read_manifest_csv_tsv_header_and_errors(tmp_path):
     (tmp_path / "empty.csv").write_text("path,label\n")
     with pytest.raises(toolkit.ToolkitError, match="has no rows"):
         readers.read_manifest(tmp_path / "empty.csv")
+
+
+def test_each_task_name_is_declared_once_and_its_entry_point_carries_it():
+    """The class's `task_name` is what it registers, saves and is called under; the package's entry point
+    has the same name and loads the module that registers it."""
+    import importlib.metadata
+
+    from toolkit.saving import TASKS
+
+    points = {point.name: point.value for point in importlib.metadata.entry_points(group="toolkit.tasks")}
+    for name, module in points.items():
+        cls = TASKS.get(name)
+        assert cls.task_name == name and cls.__module__.startswith(module), (name, module, cls)
+        assert TASKS.metadata(name)["description"] == cls.description and cls.description
+    assert set(points) <= set(TASKS.available())

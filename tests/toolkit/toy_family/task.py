@@ -6,11 +6,11 @@ from tests.toolkit.toy_family import data, model
 from tests.toolkit.toy_family.preprocessor import TablePreprocessor
 from toolkit import estimator
 from toolkit.metrics import classification_metrics
-from toolkit.saving import TASKS
+from toolkit.saving import register_task
 from toolkit.task import Task
 
 
-@TASKS.register("toy-table-classification")
+@register_task
 class TableClassifier(Task):
     """Classifies rows of numbers (a CSV file with a label column, or (rows, labels) arrays).
 
@@ -22,6 +22,7 @@ class TableClassifier(Task):
     """
 
     task_name = "toy-table-classification"
+    description = "classify rows of numbers (the worked example of a new family)"
     preprocessor_class = TablePreprocessor
     monitor, monitor_mode = "val_accuracy", "max"
     serving_input = "texts"  # each text is a row: comma-separated numbers
