@@ -1,4 +1,4 @@
-"""Input adapters every task shares: named datasets, TFDS, splits, tf.data.
+"""Input adapters every task shares: named datasets, label encoding, checks, tf.data (hold-outs: `toolkit.splits`).
 
 Task modules turn the user's data (paths, arrays, datasets, names) into
 arrays with these helpers, then into batched, cached, prefetched

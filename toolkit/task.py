@@ -1,6 +1,6 @@
 """The Task: fit, evaluate, predict and save on a Keras model, and the hooks a family declares.
 
-A family subclasses `Task`, sets `task_name` and implements the hooks below that raise
+A family subclasses `Task`, sets `task_name` and implements the hooks of `toolkit.hooks` that raise
 `NotImplementedError`; everything else (splits, the budget, training, tuning, resume,
 reports, export, serving) is the core's. The core reaches a task only through these
 public hooks: the trainer and the tuner get a `TrainingSpec` (`training_spec`), the report

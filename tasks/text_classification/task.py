@@ -232,7 +232,7 @@ class TextClassifier(ClassifierMixin, Task):
             words = words * 1.3 + 2  # subword pieces per word, plus [CLS] and [SEP]
         limit = 512
         if self._uses_preset():
-            self._pretrained = _load_backbone(self.backbone)  # reused by _build_model
+            self._pretrained = _load_backbone(self.backbone)  # reused by build_model
             limit = getattr(self._pretrained, "max_sequence_length", None) or limit
         return int(min(limit, max(8, 8 * math.ceil(words / 8))))
 
