@@ -53,7 +53,7 @@ class TaskHooks:
 
         def batch_size(train_examples):
             self.batch_size_ = self._choose_batch_size(train_examples)
-            return self.batch_size_
+            return self._global_batch_size()  # examples per step over every replica
 
         return preprocessing.prepare(
             index,
@@ -72,7 +72,7 @@ class TaskHooks:
         """User data (any form `fit` takes) -> the batched dataset `score` reads."""
         if self.preprocessor_class is None:
             raise NotImplementedError(f"{type(self).__name__} must implement evaluation_data(data)")
-        return self.preprocessor_.dataset(self.read_data(data), batch_size=self._batch_size())
+        return self.preprocessor_.dataset(self.read_data(data), batch_size=self._global_batch_size())
 
     def score(self, dataset):
         """{metric: value} of the fitted model on a batched dataset (a split part or `evaluation_data`'s)."""

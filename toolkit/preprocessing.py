@@ -17,9 +17,9 @@ from toolkit import data as data_lib
 from toolkit import splits as splits_lib
 
 # A family's data reader returns one: parallel `inputs` and `targets` (lists or arrays), the class
-# index of each example for stratified splits (zeros where the task has no classes), and what to
-# say about the source.
-Index = collections.namedtuple("Index", ["inputs", "targets", "labels", "about"], defaults=(None, ""))
+# index of each example for stratified splits (zeros where the task has no classes), what to say
+# about the source, and the class names the source declares (a folder's subfolders), if any.
+Index = collections.namedtuple("Index", ["inputs", "targets", "labels", "about", "classes"], defaults=(None, "", None))
 
 
 class Preprocessor:
@@ -124,4 +124,5 @@ def _take(index, positions):
         data_lib.take(index.targets, positions),
         None if index.labels is None else np.asarray(index.labels)[positions],
         index.about,
+        index.classes,
     )

@@ -1,23 +1,22 @@
 """Image classification: `ImageClassifier` and `train_image_classifier`."""
 
 import os
-import warnings
 from typing import Literal
 
 import keras
-import numpy as np
 
 from tasks.image_classification import data as image_data
 from tasks.image_classification import figures as figures_lib
 from tasks.image_classification import model as model_lib
 from tasks.image_classification.model import AUGMENTATIONS
+from tasks.image_classification.preprocessor import ImagePreprocessor
 from toolkit import backbones as backbones_lib
 from toolkit import data as data_lib
-from toolkit import estimator, image_streams
+from toolkit import estimator
 from toolkit import images as images_lib
-from toolkit import splits as splits_lib
 from toolkit.classification import ClassifierMixin
 from toolkit.errors import ToolkitError
+from toolkit.preprocessing import Index
 from toolkit.saving import register_task
 from toolkit.task import Task
 
@@ -96,6 +95,7 @@ class ImageClassifier(ClassifierMixin, Task):
     built_in_data = data_lib.built_in("digits")
     backbone_filters = ({"modality": "image"},)
     keras_hub_task = "ImageClassifier"
+    preprocessor_class = ImagePreprocessor
 
     _parameter_constraints = {
         "dropout": estimator.DROPOUT,
@@ -127,8 +127,8 @@ class ImageClassifier(ClassifierMixin, Task):
         self.data_dir = data_dir
 
     # ------------------------------------------------------------------- data
-    def prepare_data(self, data, validation_data):
-        self._check_backbone()
+    def _check_combinations(self):
+        super()._check_combinations()
         images_lib.check_image_params(self)
         for name in () if self.augment == "auto" else self.augment:
             if name not in AUGMENTATIONS:
@@ -137,64 +137,52 @@ class ImageClassifier(ClassifierMixin, Task):
                     expected=f"names from {sorted(AUGMENTATIONS)}",
                     fix="fix the augment= list",
                 )
-        self._files = []
+
+    def read_data(self, data):
         images, labels, class_names = image_data.load_source(data, self.data_dir)
         data_lib.check_same_length(images, labels)
-        y, self.classes_ = data_lib.encode_labels(labels, class_names)
-        data_lib.require_two_classes(y, self.classes_)
-        if not _are_paths(images) and not isinstance(images, data_lib.Stream):
+        if not isinstance(images, data_lib.Stream) and not (len(images) and isinstance(images[0], (str, os.PathLike))):
             data_lib.check_finite(images, "image")  # before the split, so the error counts as the user does
-        # The split acts on positions first: the image size is learned from the training part only.
-        val_images, y_given = None, None
-        if validation_data is not None:
-            val_images, y_given = self._raw(validation_data)
-        train, y, val, y_val, test, info = splits_lib.holdout_positions(
-            y, y_given, validation_data, **self._split_options()
-        )
-        train_images = data_lib.take(images, train)
-        self.image_size_, self.channels_ = self._choose_size_and_channels(train_images)
-        self.augment_ = self._choose_augment(len(y))
-        self.batch_size_ = self._choose_batch_size(len(y), "images")
-        x = self._materialise(train_images)
-        if not isinstance(x, data_lib.Stream) and x.dtype == np.uint8:
-            self._warn_if_unit_range(x, train_images)
-        x_val = self._materialise(val_images if validation_data is not None else data_lib.take(images, val))
-        x_test = None if test is None else self._materialise(data_lib.take(images, test[0]))
-        info = {"train_source": data_lib.describe(data), **info}
-        self.say(
-            f"Image classification: {len(self.classes_)} classes; "
-            f"{len(y)} train / {len(y_val)} validation / {info['test_examples']} test."
-        )
-        return data_lib.Splits(
-            train=self._dataset(x, y, shuffle=True),
-            validation=self._dataset(x_val, y_val),
-            test=None if test is None else self._dataset(x_test, test[1]),
-            info=info,
-        )
+        y, classes = data_lib.encode_labels(labels, class_names)  # the whole source's classes, for stratifying
+        return Index(images, labels, y, data_lib.describe(data), class_names or classes)
 
-    def _choose_size_and_channels(self, images):
-        """The training size (as given, the preset's, the backbone's, or the images' median capped for
-        a from-scratch backbone) and channels, from a bounded sample of the training images."""
+    def make_preprocessor(self):
         image_size = self.image_size
         if image_size is None and self._uses_preset():
             converter = backbones_lib.load_preset(self.backbone, "ImageConverter")
             image_size = tuple(converter.image_size) if converter is not None and converter.image_size else (224, 224)
-        if image_size is None and isinstance(self.backbone, keras.Model) and None not in self.backbone.input_shape[1:3]:
-            image_size = tuple(self.backbone.input_shape[1:3])
-        # Sizes and channels come from a bounded sample of file headers, not from every file.
-        sample = image_streams.header_sample(images, self.seed) if _are_paths(images) else images
-        size, channels = image_streams.choose_size_and_channels(sample, image_size, verbose=bool(self.verbose))
-        how = "as given" if image_size is not None else "the images' own size (median)"
-        if image_size is None and image_streams.capped_size(size) != size:
-            size = image_streams.capped_size(size)
-            how = f"the images' median size, capped at {image_streams.SCRATCH_MAX_SIDE} px a side for a from-scratch backbone"
+        model_size = None if not isinstance(self.backbone, keras.Model) else self.backbone.input_shape[1:3]
+        if image_size is None and model_size is not None and None not in model_size:
+            image_size = tuple(model_size)
         # Pretrained backbones and user models built for colour take RGB, whatever the files are.
-        needs_rgb = self._uses_preset() or (
-            isinstance(self.backbone, keras.Model) and self.backbone.input_shape[-1] == 3
+        rgb = self._uses_preset() or (isinstance(self.backbone, keras.Model) and self.backbone.input_shape[-1] == 3)
+        return ImagePreprocessor(image_size=image_size, rgb=rgb, cap=image_size is None, seed=self.seed)
+
+    def prepare_data(self, data, validation_data):
+        self._check_backbone()
+        splits = super().prepare_data(data, validation_data)
+        size, channels = self.image_size_, self.channels_
+        self.say(f"Image size: {size[0]}x{size[1]}x{channels} ({self.preprocessor_.size_source}; pass image_size= "
+                 "to choose).")  # fmt: skip
+        self.augment_ = self._choose_augment(splits.info["train_examples"])
+        self.say(
+            f"Image classification: {len(self.classes_)} classes; {splits.info['train_examples']} train / "
+            f"{splits.info['validation_examples']} validation / {splits.info['test_examples']} test."
         )
-        channels = 3 if needs_rgb else channels
-        self.say(f"Image size: {size[0]}x{size[1]}x{channels} ({how}; pass image_size= to choose).")
-        return size, channels
+        return splits
+
+    # What was learned lives in the preprocessor; these are its scikit-learn-style names (a run saved
+    # before the preprocessor existed sets them when it loads).
+    classes_ = property(lambda self: self.preprocessor_.classes, lambda self, v: self._set_learned("classes", v))
+    image_size_ = property(
+        lambda self: tuple(self.preprocessor_.image_size), lambda self, v: self._set_learned("image_size", tuple(v))
+    )
+    channels_ = property(lambda self: self.preprocessor_.channels, lambda self, v: self._set_learned("channels", v))
+
+    def _set_learned(self, name, value):
+        if getattr(self, "preprocessor_", None) is None:
+            self.preprocessor_ = ImagePreprocessor(image_size=self.image_size, seed=self.seed)
+        setattr(self.preprocessor_, name, value)
 
     def _choose_augment(self, train_examples):
         """`augment`, or for "auto" the default for this backbone, training set and image size (printed).
@@ -220,48 +208,12 @@ class ImageClassifier(ClassifierMixin, Task):
             )
         return chosen
 
-    def _raw(self, data):
-        """Any accepted data form -> (images as loaded: paths, arrays or a Stream; class indices)."""
-        images, labels, _ = image_data.load_source(data, self.data_dir)
-        data_lib.check_same_length(images, labels)
-        y, _ = data_lib.encode_labels(labels, self.classes_)
-        return images, y
-
-    def _materialise(self, images):
-        """Loaded images -> the index the datasets read: file paths, a Stream, or uint8 arrays at the training size."""
-        if _are_paths(images):
-            return np.array([str(p) for p in images])  # decoded inside tf.data
-        if isinstance(images, data_lib.Stream):
-            return images  # positions in the stream
-        return image_streams.to_array(images, tuple(self.image_size_), self.channels_, verbose=bool(self.verbose))
-
-    def _index(self, data):
-        """Any accepted data form -> (file paths, a Stream, or uint8 images at the trained size; class indices)."""
-        images, y = self._raw(data)
-        return self._materialise(images), y
-
-    def _dataset(self, x, y, shuffle=False):
-        """The index of one part -> a batched dataset of (float32 images, labels) (see `image_streams.batched_dataset`)."""
-        dataset, files = image_streams.batched_dataset(
-            x, y, tuple(self.image_size_), self.channels_, self._global_batch_size(), shuffle=shuffle, seed=self.seed
-        )
-        self._files = getattr(self, "_files", []) + files  # to name a bad file if decoding fails
-        return dataset
-
     def explain_data_error(self, error):
-        return images_lib.explain_decode_error(error, getattr(self, "_files", None))
+        return images_lib.explain_decode_error(error, getattr(getattr(self, "preprocessor_", None), "files", None))
 
     def evaluation_data(self, data):
-        self._files = []
-        return self._dataset(*self._index(data))
-
-    def _warn_if_unit_range(self, x, images):
-        if not (len(images) and isinstance(images[0], str)) and x.max() <= 1:
-            warnings.warn(
-                "The images' pixel values are all 0 or 1. The model expects 0..255 pixels; "
-                "if your arrays are scaled to [0, 1], multiply them by 255.",
-                stacklevel=2,
-            )
+        self.preprocessor_.files = []
+        return super().evaluation_data(data)
 
     # ------------------------------------------------------------------ model
     def _warmup_epochs(self):
@@ -305,27 +257,8 @@ class ImageClassifier(ClassifierMixin, Task):
             One dict per image: {"label", "probability", "probabilities": {class: p}}.
         """
         self.check_fitted()
-        if isinstance(inputs, (str, os.PathLike)):
-            inputs = [inputs]
-        if isinstance(inputs, (list, tuple)) and inputs and isinstance(inputs[0], (str, os.PathLike)):
-            x = image_streams.to_array([str(p) for p in inputs], tuple(self.image_size_), self.channels_, verbose=False)
-        else:
-            x = image_streams.to_array(self._as_batch(inputs), tuple(self.image_size_), self.channels_)
-        probabilities = self.model_.predict(x.astype("float32"), batch_size=self._batch_size(), verbose=0)
-        return self._answers(probabilities)
-
-    def _as_batch(self, inputs):
-        """One image becomes a batch of one; batches and lists pass through.
-
-        (H, W) and (H, W, 1) are one grey image, (H, W, 3 or 4) one colour
-        image; any other 3-D array is a batch of grey images (N, H, W).
-        """
-        if isinstance(inputs, (list, tuple)):
-            return inputs
-        array = np.asarray(inputs)
-        if array.ndim == 2 or (array.ndim == 3 and array.shape[-1] in (1, 3, 4)):
-            return array[None]
-        return array
+        x = self.preprocessor_.inputs(inputs)
+        return self._answers(self.model_.predict(x, batch_size=self._batch_size(), verbose=0))
 
     def report_data_figures(self, part):
         return figures_lib.confident_mistakes(self.model_, self.keras_data(part), self.classes_)
@@ -337,10 +270,6 @@ class ImageClassifier(ClassifierMixin, Task):
             space["backbone"] = hp.Choice("backbone", self.accepted_backbones())
             space["width"] = hp.Choice("width", [16, 32, 64])
         return space
-
-
-def _are_paths(images):
-    return not isinstance(images, data_lib.Stream) and len(images) > 0 and isinstance(images[0], (str, os.PathLike))
 
 
 def train_image_classifier(data=None, validation_data=None, **kwargs):

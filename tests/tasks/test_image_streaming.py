@@ -17,7 +17,7 @@ def test_folder_trains_from_a_stream_of_paths_without_caching(shapes_folder, fas
     splits = clf.prepare_data(str(shapes_folder), None)
     # The index holds paths: the dataset reads the files when it is iterated, not before.
     assert isinstance(splits.train, tf.data.Dataset)
-    assert all(str(p).startswith(str(shapes_folder)) for p in clf._files)
+    assert all(str(p).startswith(str(shapes_folder)) for p in clf.preprocessor_.files)
     fitted = ImageClassifier(backbone="lenet", patience=20, **{**fast, "epochs": 12, "batch_size": 8}).fit(
         str(shapes_folder)
     )
