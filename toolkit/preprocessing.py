@@ -75,6 +75,37 @@ class Preprocessor:
         return preprocessor
 
 
+def learned(name, convert=None):
+    """A task property for what its preprocessor learned, under the scikit-learn-style name (`classes_`).
+
+    Setting it stores the value in the preprocessor (made with `preprocessor_class()` when the task has
+    none yet): a run saved before its family had a preprocessor keeps these names in config.json, and
+    loading sets them.
+
+    Examples:
+        >>> class Labels(Preprocessor):
+        ...     state_attributes = ("classes",)
+        >>> class Toy:
+        ...     preprocessor_class = Labels
+        ...     classes_ = learned("classes")
+        >>> toy = Toy()
+        >>> toy.classes_ = ["a", "b"]
+        >>> toy.preprocessor_.classes, toy.classes_
+        (['a', 'b'], ['a', 'b'])
+    """
+
+    def get(task):
+        value = getattr(task.preprocessor_, name)
+        return value if convert is None else convert(value)
+
+    def set(task, value):
+        if getattr(task, "preprocessor_", None) is None:
+            task.preprocessor_ = task.preprocessor_class()
+        setattr(task.preprocessor_, name, value if convert is None else convert(value))
+
+    return property(get, set, doc=f"The preprocessor's learned `{name}`.")
+
+
 def prepare(index, validation_index, preprocessor, *, split_options, batch_size, validation_about=None):
     """The one prepare path: hold out validation and test parts of `index`, adapt `preprocessor` on the
     training part only, and return `toolkit.data.Splits` of datasets.

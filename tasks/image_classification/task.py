@@ -12,7 +12,7 @@ from tasks.image_classification.model import AUGMENTATIONS
 from tasks.image_classification.preprocessor import ImagePreprocessor
 from toolkit import backbones as backbones_lib
 from toolkit import data as data_lib
-from toolkit import estimator
+from toolkit import estimator, preprocessing
 from toolkit import images as images_lib
 from toolkit.classification import ClassifierMixin
 from toolkit.errors import ToolkitError
@@ -171,18 +171,10 @@ class ImageClassifier(ClassifierMixin, Task):
         )
         return splits
 
-    # What was learned lives in the preprocessor; these are its scikit-learn-style names (a run saved
-    # before the preprocessor existed sets them when it loads).
-    classes_ = property(lambda self: self.preprocessor_.classes, lambda self, v: self._set_learned("classes", v))
-    image_size_ = property(
-        lambda self: tuple(self.preprocessor_.image_size), lambda self, v: self._set_learned("image_size", tuple(v))
-    )
-    channels_ = property(lambda self: self.preprocessor_.channels, lambda self, v: self._set_learned("channels", v))
-
-    def _set_learned(self, name, value):
-        if getattr(self, "preprocessor_", None) is None:
-            self.preprocessor_ = ImagePreprocessor(image_size=self.image_size, seed=self.seed)
-        setattr(self.preprocessor_, name, value)
+    # What was learned lives in the preprocessor; these are its scikit-learn-style names.
+    classes_ = preprocessing.learned("classes")
+    image_size_ = preprocessing.learned("image_size", tuple)
+    channels_ = preprocessing.learned("channels")
 
     def _choose_augment(self, train_examples):
         """`augment`, or for "auto" the default for this backbone, training set and image size (printed).

@@ -65,7 +65,7 @@ def test_the_span_head_answers_as_the_checkpoint_did_and_trains_on(tmp_path):
 def _classifier(folder, classes):
     task = TextClassifier(backbone=str(folder))
     task.classes_, task.sequence_length_ = list(classes), 16
-    return task._build_preset_model()
+    return task.build_model()
 
 
 @pytest.mark.parametrize("model_type", ["bert", "distilbert", "roberta", "albert"])

@@ -180,8 +180,8 @@ def test_text_sequence_length_comes_from_the_training_split(fast):
     texts = [" ".join(["word"] * (300 if i in held_out else 5 + i % 7)) for i in range(60)]
     clf = TextClassifier(**{**fast, "epochs": 1}).fit((texts, labels))
     assert sorted(clf.train_texts_.tolist()) == sorted(t for i, t in enumerate(texts) if i not in held_out)
-    assert clf.sequence_length_ == clf._choose_sequence_length(clf.train_texts_) == 16
-    assert clf._choose_sequence_length(texts) == 304  # what the old code, fitted on all the data, chose
+    assert clf.sequence_length_ == clf.preprocessor_.choose_sequence_length(clf.train_texts_) == 16
+    assert clf.preprocessor_.choose_sequence_length(texts) == 304  # what the old code, fitted on all the data, chose
 
 
 def test_speech_duration_and_vocabulary_come_from_the_training_split(fast):
