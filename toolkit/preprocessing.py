@@ -131,6 +131,7 @@ def prepare(index, validation_index, preprocessor, *, split_options, batch_size,
     train, _, val, _, test, info = splits_lib.holdout_positions(
         labels, validation_labels, validation_about, **split_options
     )
+    info = {"train_source": index.about, **info}
     parts = {"train": _take(index, train)}
     parts["validation"] = _take(validation_index if validation_index is not None else index, val)
     parts["test"] = _take(index, test[0]) if test is not None else None

@@ -10,15 +10,14 @@ from tasks.image_classification import figures as figures_lib
 from tasks.image_classification import model as model_lib
 from tasks.image_classification.model import AUGMENTATIONS
 from tasks.image_classification.preprocessor import ImagePreprocessor
+from tasks.image_task import ImageTask
 from toolkit import backbones as backbones_lib
 from toolkit import data as data_lib
-from toolkit import estimator, preprocessing
-from toolkit import images as images_lib
+from toolkit import estimator
 from toolkit.classification import ClassifierMixin
 from toolkit.errors import ToolkitError
 from toolkit.preprocessing import Index
 from toolkit.saving import register_task
-from toolkit.task import Task
 
 # augment="auto": what a from-scratch network gets on a small folder (benchmarks/RESULTS.md, "Defaults
 # that learn"). Shifts and scales keep the label of almost any picture; flips and large turns do not
@@ -34,7 +33,7 @@ AUTO_AUGMENT_MIN_SIDE = 32  # pixels: a 10% shift of a smaller image is under 3 
 
 
 @register_task
-class ImageClassifier(ClassifierMixin, Task):
+class ImageClassifier(ClassifierMixin, ImageTask):
     """Classifies images into named classes.
 
     The saved model takes raw images (any size, 0..255 pixels): resizing,
@@ -129,7 +128,6 @@ class ImageClassifier(ClassifierMixin, Task):
     # ------------------------------------------------------------------- data
     def _check_combinations(self):
         super()._check_combinations()
-        images_lib.check_image_params(self)
         for name in () if self.augment == "auto" else self.augment:
             if name not in AUGMENTATIONS:
                 raise ToolkitError(
@@ -149,8 +147,7 @@ class ImageClassifier(ClassifierMixin, Task):
     def make_preprocessor(self):
         image_size = self.image_size
         if image_size is None and self._uses_preset():
-            converter = backbones_lib.load_preset(self.backbone, "ImageConverter")
-            image_size = tuple(converter.image_size) if converter is not None and converter.image_size else (224, 224)
+            image_size = self.preset_image_size() or (224, 224)
         model_size = None if not isinstance(self.backbone, keras.Model) else self.backbone.input_shape[1:3]
         if image_size is None and model_size is not None and None not in model_size:
             image_size = tuple(model_size)
@@ -170,11 +167,6 @@ class ImageClassifier(ClassifierMixin, Task):
             f"{splits.info['validation_examples']} validation / {splits.info['test_examples']} test."
         )
         return splits
-
-    # What was learned lives in the preprocessor; these are its scikit-learn-style names.
-    classes_ = preprocessing.learned("classes")
-    image_size_ = preprocessing.learned("image_size", tuple)
-    channels_ = preprocessing.learned("channels")
 
     def _choose_augment(self, train_examples):
         """`augment`, or for "auto" the default for this backbone, training set and image size (printed).
@@ -199,13 +191,6 @@ class ImageClassifier(ClassifierMixin, Task):
                 f"{AUTO_AUGMENT_BELOW:,} training images; pass augment=() for none)."
             )
         return chosen
-
-    def explain_data_error(self, error):
-        return images_lib.explain_decode_error(error, getattr(getattr(self, "preprocessor_", None), "files", None))
-
-    def evaluation_data(self, data):
-        self.preprocessor_.files = []
-        return super().evaluation_data(data)
 
     # ------------------------------------------------------------------ model
     def _warmup_epochs(self):

@@ -61,7 +61,7 @@ def center_detector(image_size, num_classes, width=16, prior=0.1, backbone=None,
         prior: the heatmap's starting probability everywhere (RetinaNet's prior-probability bias), so
             the focal loss does not begin swamped by background.
         backbone: a model named "backbone" giving feature maps, finest first (see
-            `tasks.image_segmentation.models.feature_pyramid`); None: `centernet`.
+            `tasks.image_segmentation.model.feature_pyramid`); None: `centernet`.
         scaling: the layer that scales 0-255 pixels for the backbone; None: to [0, 1].
 
     Examples:

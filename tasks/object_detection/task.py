@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tasks.image_segmentation import models as segmentation_models
+from tasks.image_segmentation import model as segmentation_models
 from tasks.object_detection import centers, detector, pipeline
 from tasks.object_detection import data as detection_data
 from toolkit import backbones as backbones_lib

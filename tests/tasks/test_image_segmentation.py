@@ -18,6 +18,7 @@ from tasks.image_segmentation.augment import augment_pair
 from tasks.image_segmentation.data import shapes
 from tests.conftest import real_data, tiny_keras_hub_resnet
 from tests.tasks.battery import TaskBattery
+from toolkit.preprocessing import Index
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -119,17 +120,23 @@ def test_joint_augmentation_keeps_image_and_mask_aligned(names):
 
 def test_training_pipeline_augments_pairs_together(fast):
     seg = ImageSegmenter(augment=("flip", "rotate90", "crop"), **{**fast, **SMALL})
+    seg.preprocessor_ = seg.make_preprocessor()
     seg.classes_, seg.image_size_, seg.channels_ = SHAPE_NAMES, (32, 32), 3
     mask = SHAPES_Y[:16]
     image = np.repeat((mask * 60)[..., None], 3, axis=-1)
-    dataset = seg._dataset([image.astype(np.uint8), mask], shuffle=True)
+    part = Index(image.astype(np.uint8), mask)
+
+    def training_batches():
+        return seg.preprocessor_.dataset(part, training=True, batch_size=seg._global_batch_size(), seed=seg.seed)
+
+    dataset = training_batches()
     batches = list(dataset)
     for images, masks in batches:
         assert _aligned_fraction(images, masks) >= 0.98
     first_pass = np.concatenate([m for _, m in batches])
     second_pass = np.concatenate([m for _, m in dataset])
     assert not np.array_equal(first_pass, second_pass)  # a new draw each epoch
-    again = np.concatenate([m for _, m in seg._dataset([image.astype(np.uint8), mask], shuffle=True)])
+    again = np.concatenate([m for _, m in training_batches()])
     np.testing.assert_array_equal(first_pass, again)  # and the same draws for the same seed
 
 

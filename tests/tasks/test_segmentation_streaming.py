@@ -10,6 +10,7 @@ from tasks import ImageSegmenter
 from tasks.image_segmentation import data as seg_data
 from tasks.image_segmentation.data import shapes
 from toolkit import image_streams
+from toolkit.preprocessing import Index
 
 X, Y, NAMES = shapes(count=40, size=32, seed=1)
 SMALL = {"backbone": "unet", "width": 4, "depth": 2, "image_size": 32}
@@ -35,10 +36,10 @@ def test_folder_pairs_are_decoded_in_tf_data_as_predict_reads_them(palette_folde
     seg = ImageSegmenter(**{**fast, **SMALL}, augment=())
     splits = seg.prepare_data(str(palette_folder), None)
     assert seg.classes_ == ["0", "1", "2", "3"]
-    assert all(p.startswith(str(palette_folder)) for p in seg._files)  # the index holds paths
+    assert all(p.startswith(str(palette_folder)) for p in seg.preprocessor_.files)  # the index holds paths
     paths = sorted((palette_folder / "image").iterdir(), key=lambda p: int(p.stem))
-    streamed = seg._dataset(
-        [np.array([str(p) for p in paths]), np.array([str(p).replace("image", "label") for p in paths])]
+    streamed = seg.preprocessor_.dataset(
+        Index(np.array([str(p) for p in paths]), np.array([str(p).replace("image", "label") for p in paths]))
     )
     images = np.concatenate([x.numpy() for x, _ in streamed])
     masks = np.concatenate([m.numpy() for _, m in streamed])

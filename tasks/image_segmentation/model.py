@@ -2,6 +2,8 @@
 
 import keras
 
+from toolkit import backbones as backbones_lib
+from toolkit import images as images_lib
 from toolkit.backbones import BACKBONES, BATCH_NORM_MOMENTUM
 
 LOSSES = ("cross_entropy", "dice", "cross_entropy+dice")
@@ -136,3 +138,40 @@ class SegmentationLoss(keras.losses.Loss):
 
     def get_config(self):
         return {**super().get_config(), "kind": self.kind}
+
+
+def build(backbone, image_size, channels, num_classes, *, width, depth, batch_norm, dropout, input_scaling="unit",
+          converter=None):  # fmt: skip
+    """The segmenter: raw images of any size -> per-pixel class probabilities at `image_size`.
+
+    Args:
+        backbone: "unet", a from-scratch image backbone name or a preset (the encoder of a pyramid
+            decoder; a segmenter preset's single feature map is upsampled), or a `keras.Model` encoder.
+        converter: a preset's image converter (used instead of `input_scaling`), or None.
+    """
+    height, width_px = image_size
+    inputs = keras.Input((None, None, channels), name="image")
+    x = keras.layers.Resizing(height, width_px, name="resize")(inputs)
+    if converter is not None:
+        x = type(converter).from_config({**converter.get_config(), "image_size": (height, width_px)})(x)
+    else:
+        x = images_lib.scaling_layer(input_scaling or "unit")(x)
+    features = _features(backbone, x, (height, width_px, channels), width, depth, batch_norm, dropout)
+    outputs = keras.layers.Conv2D(num_classes, 1, activation="softmax", name="classes", dtype="float32")(features)
+    return keras.Model(inputs, outputs, name="image_segmenter")
+
+
+def _features(backbone, x, input_shape, width, depth, batch_norm, dropout):
+    """Full-resolution features from the chosen backbone (a sub-model named "backbone")."""
+    if backbone == "unet":
+        return unet(input_shape, width, depth, batch_norm, dropout)(x)
+    if isinstance(backbone, keras.Model):
+        encoder = backbones_lib.copy_model(backbone)
+    elif backbone in BACKBONES:
+        encoder = BACKBONES.get(backbone)(input_shape, width=width)
+    else:
+        encoder = backbones_lib.load_preset(backbone, "backbone", name="backbone")
+        if not getattr(encoder, "pyramid_outputs", None):
+            # A segmenter's backbone (DeepLabV3, SegFormer): one feature map, upsampled to the input.
+            return upsample_to(encoder(x), input_shape[:2], width)
+    return pyramid_decoder(feature_pyramid(encoder)(x), input_shape[:2], width)
