@@ -18,7 +18,8 @@ class ImageTask(Task):
 
     def _check_combinations(self):
         super()._check_combinations()
-        images_lib.check_image_params(self)
+        if hasattr(self, "input_scaling"):  # the families that scale pixels before a backbone
+            images_lib.check_image_params(self)
 
     def preset_image_size(self):
         """The image size a pretrained preset's image converter asks for, or None (no preset, or no size)."""

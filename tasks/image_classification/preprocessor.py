@@ -68,6 +68,10 @@ class ImagePreprocessor(Preprocessor):
         """Labels -> class indices (an unknown label is a clear error)."""
         return data_lib.encode_labels(targets, self.classes)[0]
 
+    def labels(self, index):
+        """The class index of each example of a part."""
+        return self.encode(index.targets)
+
     def images(self, images, verbose=False):
         """Images as read -> what datasets read: file paths, a Stream, or uint8 arrays at the training size."""
         if _are_paths(images):
@@ -79,7 +83,7 @@ class ImagePreprocessor(Preprocessor):
     def dataset(self, index, *, training=False, batch_size=32, seed=0):
         """A batched dataset of (float32 images 0..255, class indices) (see `image_streams.batched_dataset`)."""
         dataset, files = image_streams.batched_dataset(
-            self.images(index.inputs), self.encode(index.targets), tuple(self.image_size), self.channels, batch_size,
+            self.images(index.inputs), self.labels(index), tuple(self.image_size), self.channels, batch_size,
             shuffle=training, seed=seed,
         )  # fmt: skip
         self.files += files

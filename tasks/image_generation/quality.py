@@ -180,3 +180,42 @@ class KLWarmup(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         ramp = min(1.0, (epoch + 1) / self.epochs) if self.epochs else 1.0
         self.model.kl_weight.assign(self.beta * ramp)
+
+
+def collect(dataset, limit):
+    """Up to `limit` images (float32) and their labels from a batched dataset."""
+    images, labels, count = [], [], 0
+    for x, y in dataset:
+        images.append(x.numpy())
+        labels.append(y.numpy())
+        count += len(images[-1])
+        if count >= limit:
+            break
+    return np.concatenate(images)[:limit], np.concatenate(labels)[:limit]
+
+
+def call(model, inputs, batch_size=256):
+    """`model` on `inputs` (an array, or a list of arrays) in batches, eagerly: called with new shapes and
+    models every epoch, `predict` would retrace its function each time."""
+    parts = inputs if isinstance(inputs, list) else [inputs]
+    outputs = [
+        keras.ops.convert_to_numpy(
+            model(
+                [p[i : i + batch_size] for p in parts] if len(parts) > 1 else parts[0][i : i + batch_size],
+                training=False,
+            )
+        )
+        for i in range(0, len(parts[0]), batch_size)
+    ]
+    return np.concatenate(outputs)
+
+
+def reconstruction_mse(model, images):
+    """Each image's mean squared error (pixels in [0, 1]) between it and the model's reconstruction."""
+    x = images / 255.0
+    return np.mean(np.square(model(images).numpy() / 255.0 - x.numpy()), axis=(1, 2, 3))
+
+
+def to_uint8(images):
+    """Pixels rounded and clipped to 0..255, as uint8."""
+    return np.clip(np.round(np.asarray(images)), 0, 255).astype(np.uint8)
