@@ -50,6 +50,7 @@ class TaskHooks:
         index = self.read_data(data)
         validation = None if validation_data is None else self.read_data(validation_data)
         self.preprocessor_ = self.make_preprocessor()
+        self.preprocessor_.say = self.say
 
         def batch_size(train_examples):
             self.batch_size_ = self._choose_batch_size(train_examples)

@@ -45,6 +45,9 @@ class Preprocessor:
     def __init__(self, **config):
         self.config = config
 
+    def say(self, message):
+        """A line about what was learned; the task's prepare path sets its own `say`, which follows `verbose`."""
+
     def get_config(self):
         """The constructor's arguments."""
         return dict(self.config)

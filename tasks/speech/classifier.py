@@ -3,31 +3,28 @@
 import os
 
 import keras
-import numpy as np
-import tensorflow as tf
+import numpy as np  # noqa: F401  (the examples use it)
 
 from tasks.speech import audio as audio_lib
 from tasks.speech import (
     frontend,
     models,  # noqa: F401  (registers the recurrent audio backbones)
 )
+from tasks.speech.preprocessor import ClassifierPreprocessor, Recordings
+from tasks.speech.speech_task import SpeechTask
 from toolkit import backbones as backbones_lib
 from toolkit import data as data_lib
-from toolkit import estimator, image_streams
+from toolkit import estimator, preprocessing
 from toolkit import export as export_lib
-from toolkit import splits as splits_lib
 from toolkit.classification import ClassifierMixin
-from toolkit.errors import ToolkitError
+from toolkit.preprocessing import Index
 from toolkit.saving import register_task
-from toolkit.task import Task
 
-# Recordings the front end's normalisation statistics are learned from (evenly spaced over the training part).
-NORMALIZER_SAMPLE = 1000
 SPEECH_EPOCHS = 40  # epochs=None on a folder the size of FSDD's (more are raised to a number of steps)
 
 
 @register_task
-class SpeechClassifier(ClassifierMixin, Task):
+class SpeechClassifier(ClassifierMixin, SpeechTask):
     """Classifies short recordings, such as spoken commands, into named classes.
 
     The saved model takes raw mono waveforms at `sample_rate_`, padded or
@@ -77,7 +74,11 @@ class SpeechClassifier(ClassifierMixin, Task):
     # The image CNNs on the log-mel image, and the recurrent audio backbones.
     backbone_filters = ({"modality": "image", "convolutional": True}, {"modality": "audio"})
     keras_hub_task = None
-    unsaved_attributes = Task.unsaved_attributes + ("train_waveforms_",)
+    preprocessor_class = ClassifierPreprocessor
+    missing_data = (
+        "a folder of WAV files, a manifest, (waveforms, labels, sample_rate), or 'tfds:NAME'",
+        "pass data=... (CLI: --data recordings/)",
+    )
 
     _parameter_constraints = {
         "dropout": estimator.DROPOUT,
@@ -115,102 +116,32 @@ class SpeechClassifier(ClassifierMixin, Task):
         self.data_dir = data_dir
 
     # ------------------------------------------------------------------- data
-    def prepare_data(self, data, validation_data):
-        self._check_backbone()
-        frontend.check(self.augment)
-        if data is None:
-            raise ToolkitError(
-                "No training data was given, and speech classification has no built-in dataset.",
-                expected="a folder of WAV files, a manifest, (waveforms, labels, sample_rate), or 'tfds:NAME'",
-                fix="pass data=... (CLI: --data recordings/)",
-            )
-        self._files = []
+    def read_data(self, data):
         audio, labels, rate = audio_lib.load_source(data, self.label_pattern, self.data_dir)
-        y, self.classes_ = data_lib.encode_labels(labels)
-        data_lib.require_two_classes(y, self.classes_)
-        self.sample_rate_ = audio_lib.choose_rate(audio, rate, self.sample_rate, say=self.say)
-        # The index: WAV paths, in-memory waveforms, or a stream; split by position. A file that cannot
-        # be read is named when its header is read (durations) or after tf.data fails on it.
-        recordings = audio_lib.index(audio, rate, self.sample_rate_)
-        validation = None
-        if validation_data is not None:
-            val_recordings, y_val, val_rate = self._index(validation_data)
-            validation = ([np.arange(len(y_val))], y_val)
-        ((train,), y), ((val,), y_val), test, info = splits_lib.holdout(
-            [np.arange(len(y))],
-            y,
-            validation=validation,
-            validation_source=data_lib.describe(validation_data),
-            **self._split_options(),
-        )
-        train = data_lib.take(recordings, train)
-        self.batch_size_ = self._choose_batch_size(len(y), "recordings")
-        if validation is None:
-            val_recordings, val_rate = data_lib.take(recordings, val), rate
-        # Learned from the training part only: validation and test recordings never shape the model.
-        # The duration comes from file headers (or one pass); normalisation from a bounded sample.
-        self.duration_ = float(
-            self.duration
-            or audio_lib.choose_duration(audio_lib.lengths(train, rate, self.sample_rate_), self.sample_rate_)
-        )
-        self.train_waveforms_ = audio_lib.fix_length(
-            audio_lib.sample_waves(train, rate, self.sample_rate_, most=NORMALIZER_SAMPLE), self._samples()
-        )
-        info = {"train_source": data_lib.describe(data), **info}
+        if not isinstance(audio, data_lib.Stream):  # positions in the whole source, as the user counts
+            data_lib.check_finite([item for item in audio if not isinstance(item, (str, os.PathLike))], "waveform")
+        y, classes = data_lib.encode_labels(labels)  # the whole source's classes, for stratifying
+        return Index(Recordings(audio, rate), labels, y, data_lib.describe(data), classes)
+
+    def make_preprocessor(self):
+        return ClassifierPreprocessor(sample_rate=self.sample_rate, duration=self.duration)
+
+    def prepare_data(self, data, validation_data):
+        splits = super().prepare_data(data, validation_data)
+        info = splits.info
         self.say(
             f"Speech classification: {len(self.classes_)} classes, {self.duration_:g} s at {self.sample_rate_} Hz; "
             f"{info['train_examples']} train / {info['validation_examples']} validation / {info['test_examples']} test."
         )
-        return data_lib.Splits(
-            train=self._dataset(train, y, rate, shuffle=True),
-            validation=self._dataset(val_recordings, y_val, val_rate),
-            test=None if test is None else self._dataset(data_lib.take(recordings, test[0][0]), test[1], rate),
-            info=info,
-        )
+        return splits
+
+    # What was learned lives in the preprocessor; these are its scikit-learn-style names.
+    classes_ = preprocessing.learned("classes")
+    duration_ = preprocessing.learned("duration")
+    train_waveforms_ = property(lambda self: self.preprocessor_.train_waveforms, doc="The normaliser's sample.")
 
     def _samples(self):
-        return int(round(self.duration_ * self.sample_rate_))
-
-    def _index(self, data):
-        """Any accepted data form -> (its index at the model's rate, class indices, the stream's own rate)."""
-        audio, labels, rate = audio_lib.load_source(data, self.label_pattern, self.data_dir)
-        y, _ = data_lib.encode_labels(labels, self.classes_)
-        return audio_lib.index(audio, rate, self.sample_rate_), y, rate
-
-    def _dataset(self, recordings, y, rate, shuffle=False):
-        """Recordings -> batches of (fixed-length float32 waveforms, labels).
-
-        WAV files are decoded and resampled inside tf.data; the fixed-length waveforms are cached
-        in memory only when they fit `image_streams.MEMORY_CACHE_BYTES`, else decoded each epoch.
-        """
-        stream = isinstance(recordings, data_lib.Stream)
-        files = not stream and isinstance(recordings, np.ndarray) and recordings.dtype.kind in "US"
-        if files:
-            self._files = getattr(self, "_files", []) + recordings.tolist()
-        cache = not (stream or files) or len(y) * self._samples() * 4 <= image_streams.MEMORY_CACHE_BYTES
-        waves = audio_lib.waveform_dataset(recordings, rate, self.sample_rate_, self._samples())
-        dataset = tf.data.Dataset.zip((waves, tf.data.Dataset.from_tensor_slices(np.asarray(y))))
-        return data_lib.cached_batches(
-            dataset, len(y), self._global_batch_size(), cache=cache, shuffle=shuffle, seed=self.seed
-        )
-
-    def explain_data_error(self, error):
-        """tf.data does not name the recording it failed on: find the unreadable or NaN files and name them."""
-        if "toolkit: a waveform holds NaN" in str(error) and not getattr(self, "_files", None):
-            return ToolkitError(
-                "The dataset's waveforms hold NaN or infinite values.",
-                expected="finite samples",
-                fix="drop those recordings (e.g. dataset.filter on tf.reduce_all(tf.math.is_finite(x)))",
-            )
-        if not isinstance(error, tf.errors.OpError):
-            return None
-        found = audio_lib.find_unreadable(getattr(self, "_files", []), self.sample_rate_)
-        return found[0] if found else None
-
-    def evaluation_data(self, data):
-        self._files = []
-        recordings, y, rate = self._index(data)
-        return self._dataset(recordings, y, rate)
+        return self.preprocessor_.samples()
 
     # ------------------------------------------------------------------ model
     def _patience(self):
@@ -275,12 +206,8 @@ class SpeechClassifier(ClassifierMixin, Task):
             One dict per recording: {"label", "probability", "probabilities": {class: p}}.
         """
         self.check_fitted()
-        if isinstance(inputs, (str, os.PathLike)) or (isinstance(inputs, np.ndarray) and inputs.ndim == 1):
-            inputs = [inputs]
-        waves = audio_lib.waveforms(list(inputs), sample_rate or self.sample_rate_, self.sample_rate_)
-        x = audio_lib.fix_length(waves, self._samples())
-        probabilities = self.model_.predict(x, batch_size=self._batch_size(), verbose=0)
-        return self._answers(probabilities)
+        x = self.preprocessor_.inputs(inputs, sample_rate)
+        return self._answers(self.model_.predict(x, batch_size=self._batch_size(), verbose=0))
 
     def search_space(self, hp):
         space = super().search_space(hp)

@@ -27,7 +27,7 @@ def test_wav_folder_is_decoded_and_resampled_inside_tf_data(tone_folder, fast, m
     monkeypatch.setattr(image_streams, "MEMORY_CACHE_BYTES", 0)
     clf = SpeechClassifier(**SMALL, sample_rate=16000, **fast)
     splits = clf.prepare_data(str(folder), None)
-    assert all(p.startswith(str(folder)) for p in clf._files)  # the index holds paths
+    assert all(p.startswith(str(folder)) for p in clf.preprocessor_.files)  # the index holds paths
     # The duration comes from the training files' headers: 95% of them fit in it.
     assert clf.duration_ == audio_lib.choose_duration([len(w) * 2 for w in waves], 16000) == 0.4
     paths = np.array(sorted(str(p) for p in folder.iterdir())[:3])
