@@ -78,7 +78,7 @@ def test_recognizer_groups_files_by_length_with_or_without_a_cache(tmp_path, fas
     write_tone_manifest(tmp_path, 20)
     asr = SpeechRecognizer(width=16, num_layers=1, **{**fast, "batch_size": 4})
     splits = asr.prepare_data(str(tmp_path / "manifest.tsv"), None)
-    assert all(p.startswith(str(tmp_path)) for p in asr._files)  # the index holds paths
+    assert all(p.startswith(str(tmp_path)) for p in asr.preprocessor_.files)  # the index holds paths
     cached = _batches(splits.train)
     monkeypatch.setattr(image_streams, "MEMORY_CACHE_BYTES", 0)
     uncached = _batches(asr.prepare_data(str(tmp_path / "manifest.tsv"), None).train)
