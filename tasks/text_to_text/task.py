@@ -8,17 +8,15 @@ import tensorflow as tf
 
 from tasks.text_to_text import data as pairs_lib
 from tasks.text_to_text import models  # noqa: F401  (registers gru_attention and transformer)
+from tasks.text_to_text.preprocessor import END, PAD, SPECIAL, START, PairPreprocessor
 from toolkit import backbones as backbones_lib
-from toolkit import data as data_lib
-from toolkit import estimator
+from toolkit import estimator, preprocessing
 from toolkit import metrics as metrics_lib
-from toolkit import splits as splits_lib
 from toolkit.errors import ToolkitError
+from toolkit.preprocessing import Index
 from toolkit.saving import register_task
 from toolkit.task import Task
 
-SPECIAL = ("[PAD]", "[UNK]", "[START]", "[END]")
-PAD, UNK, START, END = range(4)
 DECODERS = ("greedy", "beam")
 DECODE_BATCH = 256  # sources decoded together
 
@@ -69,6 +67,7 @@ class TextToText(Task):
     }
     backbone_filters = ({"modality": "text-to-text"},)
     serving_input = "texts"
+    preprocessor_class = PairPreprocessor
     budget_epochs = 30  # epochs=None on the built-in sets (4,200 training pairs); raised on a small set
 
     _parameter_constraints = {
@@ -109,93 +108,29 @@ class TextToText(Task):
         self.columns = columns
 
     # ------------------------------------------------------------------- data
+    def read_data(self, data):
+        pairs, about = pairs_lib.load_pairs(data, self.columns, self.seed)
+        return Index([s for s, _ in pairs], [t for _, t in pairs], np.zeros(len(pairs), int), about)
+
+    def make_preprocessor(self):
+        return PairPreprocessor(max_length=self.max_length)
+
     def prepare_data(self, data, validation_data):
         self._check_backbone()
-        pairs, about = pairs_lib.load_pairs(data, self.columns, self.seed)
-        given = None if validation_data is None else pairs_lib.load_pairs(validation_data, self.columns, self.seed)[0]
-        train, _, val, _, test, info = splits_lib.holdout_positions(
-            np.zeros(len(pairs), int),
-            validation_labels=None if given is None else np.zeros(len(given), int),
-            validation_data=validation_data,
-            **self._split_options(),
-        )
-        train_pairs = [pairs[i] for i in train]
-        val_pairs = given if given is not None else [pairs[i] for i in val]
-        test_pairs = None if test is None else [pairs[i] for i in test[0]]
-        if not val_pairs:
-            raise ToolkitError(
-                f"Only {len(pairs)} pairs: none is left for validation.",
-                expected="enough pairs for a validation part (validation_split of them)",
-                fix="give more pairs, or validation_data=",
-            )
-        characters = sorted({c for s, t in train_pairs for c in s + t})
-        self.vocabulary_ = characters
-        self.__dict__.pop("_table", None)  # a refit learns its own characters
-        longest = max(max(len(s), len(t) + 1) for s, t in train_pairs)
-        self.max_length_ = self.max_length or 2 * longest
-        self.target_length_ = min(self.max_length_, 2 * max(len(t) for _, t in train_pairs) + 1)
-        info = {
-            "train_source": about,
-            "train_examples": len(train_pairs),
-            "validation_examples": len(val_pairs),
-            "test_examples": len(test_pairs or []),
-            **info,
-        }
+        splits = super().prepare_data(data, validation_data)
+        info, parts = splits.info, self.preprocessor_.parts
         self.say(
-            f"Text to text: {len(train_pairs):,} train / {len(val_pairs):,} validation / "
-            f"{len(test_pairs or []):,} test pairs from {about}; {len(characters)} characters."
+            f"Text to text: {info['train_examples']:,} train / {info['validation_examples']:,} validation / "
+            f"{info['test_examples']:,} test pairs from {info['train_source']}; {len(self.vocabulary_)} characters."
         )
-        self._held_out = {"validation": val_pairs, "test": test_pairs}  # for the copy-the-source baseline
-        return data_lib.Splits(
-            train=self._dataset(train_pairs, shuffle=True),
-            validation=self._dataset(val_pairs),
-            test=None if test_pairs is None else self._dataset(test_pairs),
-            info=info,
-        )
+        # For the copy-the-source baseline.
+        self._held_out = {"validation": parts[id(splits.validation)], "test": parts.get(id(splits.test))}
+        return splits
 
-    def _character_table(self):
-        """The learned characters -> ids 4, 5, ... (1 for any other), made once, outside any tf.data trace."""
-        if self.__dict__.get("_table") is None:
-            self._table = tf.lookup.StaticHashTable(
-                tf.lookup.KeyValueTensorInitializer(
-                    tf.constant(self.vocabulary_, tf.string),
-                    tf.range(len(SPECIAL), len(SPECIAL) + len(self.vocabulary_)),
-                ),
-                default_value=UNK,
-            )
-        return self._table
-
-    def _char_ids(self, texts):
-        """A string tensor (any shape) -> character ids, ragged on a new last axis: 4 and up for the learned
-        characters, 1 (unknown) for one never seen in training; at most `max_length_` - 1 a text."""
-        table = self._character_table()
-        characters = tf.strings.unicode_split(texts, "UTF-8")
-        if isinstance(characters, tf.RaggedTensor):  # a batch of texts
-            return tf.ragged.map_flat_values(table.lookup, characters)[:, : self.max_length_ - 1]
-        return table.lookup(characters)[: self.max_length_ - 1]  # one text (inside tf.data)
-
-    def _dataset(self, pairs, shuffle=False):
-        """Pairs (strings held in memory) -> batches of ({"source", "target": [START] + target}, target +
-        [END]), tokenised inside tf.data and padded with 0 per batch."""
-        self._character_table()
-
-        def encode(source, target):
-            ids = self._char_ids(target)
-            begin, end = tf.constant([START], tf.int32), tf.constant([END], tf.int32)
-            return {"source": self._char_ids(source), "target": tf.concat([begin, ids], 0)}, tf.concat([ids, end], 0)
-
-        sources, targets = zip(*pairs)
-        dataset = tf.data.Dataset.from_tensor_slices((list(sources), list(targets)))
-        if shuffle:
-            dataset = dataset.shuffle(len(pairs), seed=self.seed, reshuffle_each_iteration=True)
-        dataset = dataset.map(encode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        dataset = dataset.padded_batch(self._global_batch_size()).prefetch(tf.data.AUTOTUNE)
-        self._parts = {**getattr(self, "_parts", {}), id(dataset): pairs}
-        return dataset
-
-    def evaluation_data(self, data):
-        pairs, _ = pairs_lib.load_pairs(data, self.columns, self.seed)
-        return self._dataset(pairs)
+    # What was learned lives in the preprocessor; these are its scikit-learn-style names.
+    vocabulary_ = preprocessing.learned("vocabulary")
+    max_length_ = preprocessing.learned("max_length")
+    target_length_ = preprocessing.learned("target_length")
 
     # ------------------------------------------------------------------ model
     def build_model(self):
@@ -216,7 +151,7 @@ class TextToText(Task):
 
     def score(self, dataset):
         loss = float(self.model_.evaluate(dataset, verbose=0, return_dict=True)["loss"])
-        pairs = getattr(self, "_parts", {}).get(id(dataset))
+        pairs = self.preprocessor_.parts.get(id(dataset))
         if not pairs:
             return {"loss": loss}
         written = self._write(self.model_, [s for s, _ in pairs], self.decoder)
@@ -269,7 +204,7 @@ class TextToText(Task):
         written = []
         for first in range(0, len(sources), DECODE_BATCH):
             batch = sources[first : first + DECODE_BATCH]
-            source = self._char_ids(tf.constant(batch)).to_tensor().numpy()
+            source = self.preprocessor_.char_ids(tf.constant(batch)).to_tensor().numpy()
             prompt = np.zeros((len(batch), length), np.int32)
             prompt[:, 0] = START
             out = np.asarray(sampler(next_token, prompt, cache=source, index=1, stop_token_ids=[END]))
