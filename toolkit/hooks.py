@@ -37,17 +37,18 @@ class TaskHooks:
         """A new, unadapted `preprocessor_class` configured from this task's arguments."""
         raise NotImplementedError(f"{type(self).__name__} must implement make_preprocessor()")
 
-    def prepare_data(self, data, validation_data):
+    def prepare_data(self, data, validation_data, index=None):
         """Reads `data`, learns what the model needs from its training part, returns `toolkit.data.Splits`.
 
-        The core's prepare path for a family with a `preprocessor_class`: read, hold out, adapt the
-        preprocessor (`preprocessor_`) on the training part, batch every part."""
+        The core's prepare path for a family with a `preprocessor_class`: read (unless the family read
+        `data` already and passes its `index`), hold out, adapt the preprocessor (`preprocessor_`) on the
+        training part, batch every part."""
         if self.preprocessor_class is None:
             raise NotImplementedError(
                 f"{type(self).__name__} must implement prepare_data(data, validation_data), or declare a "
                 "preprocessor_class and implement read_data(data) and make_preprocessor()"
             )
-        index = self.read_data(data)
+        index = self.read_data(data) if index is None else index
         validation = None if validation_data is None else self.read_data(validation_data)
         self.preprocessor_ = self.make_preprocessor()
         self.preprocessor_.say = self.say

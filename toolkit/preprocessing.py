@@ -18,8 +18,11 @@ from toolkit import splits as splits_lib
 
 # A family's data reader returns one: parallel `inputs` and `targets` (lists or arrays), the class
 # index of each example for stratified splits (zeros where the task has no classes), what to say
-# about the source, and the class names the source declares (a folder's subfolders), if any.
-Index = collections.namedtuple("Index", ["inputs", "targets", "labels", "about", "classes"], defaults=(None, "", None))
+# about the source, the class names the source declares (a folder's subfolders), if any, and the
+# group of each example for a grouped split (all questions of one article on one side), if any.
+Index = collections.namedtuple(
+    "Index", ["inputs", "targets", "labels", "about", "classes", "groups"], defaults=(None, "", None, None)
+)
 
 
 class Preprocessor:
@@ -131,6 +134,8 @@ def prepare(index, validation_index, preprocessor, *, split_options, batch_size,
         validation_labels = np.asarray(
             validation_index.labels if validation_index.labels is not None else np.zeros(len(validation_index.targets))
         )
+    if index.groups is not None and split_options.get("method") in ("auto", "grouped"):
+        split_options = {**split_options, "method": "grouped", "groups": index.groups}
     train, _, val, _, test, info = splits_lib.holdout_positions(
         labels, validation_labels, validation_about, **split_options
     )
@@ -160,4 +165,5 @@ def _take(index, positions):
         None if index.labels is None else np.asarray(index.labels)[positions],
         index.about,
         index.classes,
+        None if index.groups is None else [index.groups[i] for i in positions],
     )

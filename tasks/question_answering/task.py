@@ -1,36 +1,30 @@
 """Extractive question answering: `QuestionAnswerer` and `train_question_answerer`."""
 
-import collections
 import math
 import warnings
 
 import keras
 import numpy as np
-import tensorflow as tf
 
+from tasks.question_answering import answers as answers_lib
 from tasks.question_answering import data as qa_data
 from tasks.question_answering import models
-from tasks.question_answering import windows as windows_lib
-from toolkit import answer_metrics, estimator, hf_checkpoints
+from tasks.question_answering.preprocessor import Part, QuestionPreprocessor
+from toolkit import answer_metrics, estimator, hf_checkpoints, preprocessing
 from toolkit import backbones as backbones_lib
-from toolkit import data as data_lib
-from toolkit import splits as splits_lib
 from toolkit.errors import ToolkitError
+from toolkit.preprocessing import Index
 from toolkit.saving import register_task
 from toolkit.task import Task
 
-RESERVED = ["[PAD]", "[CLS]", "[SEP]", "[UNK]", "[MASK]"]
+__all__ = ["Part", "QuestionAnswerer", "train_question_answerer"]
+
 ARTICLE_GROUPS = 10  # with at least this many articles, splits keep whole articles apart; else whole contexts
-CACHE_QUESTIONS = 20_000  # up to this many questions, training windows are tokenised once and kept in memory
-PREDICT_CHUNK = 512  # questions tokenised, windowed and scored together at prediction
 PRETRAINED_STEPS = 800  # optimizer steps epochs=None aims at when fine-tuning a pretrained encoder
 # backbone="auto" on the user's data: the encoder benchmarks/RESULTS.md measures on real SQuAD questions.
 # Below this many answerable training questions, a run is told before training that it will learn little.
 FEW_QUESTIONS = 500
 PRETRAINED_DEFAULT = "hf://sentence-transformers/all-MiniLM-L6-v2"
-
-
-Part = collections.namedtuple("Part", ["questions", "dataset"])
 
 
 @register_task
@@ -104,6 +98,7 @@ class QuestionAnswerer(Task):
     built_in_data = {
         qa_data.DEFAULT_DATA: "3,000 generated questions about invented people, a fifth unanswerable (no download)"
     }
+    preprocessor_class = QuestionPreprocessor
     backbone_filters = ({"modality": "text", "sequences": True},)
     keras_hub_task = "TextClassifier"  # whose presets include the encoders this task fine-tunes
     monitor = "val_f1"
@@ -196,49 +191,44 @@ class QuestionAnswerer(Task):
                 stacklevel=4,
             )
 
+    def read_data(self, data):
+        questions, about = self._load(data)
+        return Index(questions, questions, np.zeros(len(questions), int), about, groups=self._grouping(questions)[0])
+
+    def _grouping(self, questions):
+        """(groups, what they are): fit's groups; else whole articles when there are enough, else contexts."""
+        if getattr(self, "_groups", None) is not None:
+            return self._groups, "fit's groups"
+        articles = {q.group for q in questions}
+        if len(articles) >= ARTICLE_GROUPS and len(articles) < len({q.context for q in questions}):
+            return [q.group for q in questions], "article"
+        return [q.context for q in questions], "context"
+
+    def make_preprocessor(self):
+        return QuestionPreprocessor(
+            preset=self._chosen_backbone() if self._uses_preset() else None, vocabulary_size=self.vocabulary_size,
+            max_length=self.max_length, doc_stride=self.doc_stride, plausible_answers=self.plausible_answers,
+        )  # fmt: skip
+
     def prepare_data(self, data, validation_data):
         self._choose_backbone(data)
         self._check_backbone()
-        questions, about = self._load(data)
-        groups, grouped_by = self._groups, "fit's groups"
-        if groups is None:
-            articles = {q.group for q in questions}
-            if len(articles) >= ARTICLE_GROUPS and len(articles) < len({q.context for q in questions}):
-                groups, grouped_by = [q.group for q in questions], "article"
-            else:
-                groups, grouped_by = [q.context for q in questions], "context"
-        validation = self._load(validation_data)[0] if validation_data is not None else None
-        options = self._split_options()
-        if options["method"] in ("auto", "grouped"):  # another split= the user chose is taken as asked
-            options.update(method="grouped", groups=groups)
-        else:
-            grouped_by = f"nothing (split={options['method']!r})"
-        train, _, val, _, test, info = splits_lib.holdout_positions(
-            np.zeros(len(questions), int),
-            None if validation is None else np.zeros(len(validation), int),
-            validation_data,
-            **options,
-        )
-        pick = lambda positions: [questions[i] for i in positions]  # noqa: E731
-        train_q = pick(train)
-        val_q = validation if validation is not None else pick(val)
-        test_q = pick(test[0]) if test is not None else None
-        self._set_tokenizer(train_q)
-        self.answers_nothing_ = any(not q.answers for q in train_q)
-        info = {
-            **info,
-            "train_source": about,
-            "grouped_by": grouped_by,
-            "unanswerable_share": {
-                name: round(sum(not q.answers for q in part) / len(part), 4)
-                for name, part in (("train", train_q), ("validation", val_q), ("test", test_q))
-                if part
-            },
+        index = self.read_data(data)
+        grouped_by = self._grouping(index.inputs)[1]
+        if self.split not in ("auto", "grouped"):  # another split= the user chose is taken as asked
+            grouped_by = f"nothing (split={self.split!r})"
+        splits = super().prepare_data(data, validation_data, index)
+        parts = {"train": splits.train.questions, "validation": splits.validation.questions}
+        parts["test"] = splits.test.questions if splits.test is not None else None
+        splits.info["grouped_by"] = grouped_by
+        splits.info["unanswerable_share"] = {
+            name: round(sum(not q.answers for q in part) / len(part), 4) for name, part in parts.items() if part
         }
+        train_q, val_q, test_q = parts["train"], parts["validation"], parts["test"]
         self.say(
             f"Question answering: {len(train_q):,} training / {len(val_q):,} validation"
             + (f" / {len(test_q):,} test" if test_q else "")
-            + f" questions from {about}, split by {grouped_by}; "
+            + f" questions from {index.about}, split by {grouped_by}; "
             f"{sum(not q.answers for q in train_q):,} training questions have no answer."
         )
         answerable = sum(bool(q.answers) for q in train_q)
@@ -247,109 +237,25 @@ class QuestionAnswerer(Task):
                 f"Note: {answerable:,} answerable training questions are few for an encoder that has not learned to "
                 "find answers yet. Measured with MiniLM on the SQuAD 2.0 subset, scored on an article it never saw: "
                 "131 training questions of one article F1 41 against 44 for always answering nothing; four "
-                "articles' (520 answerable) F1 51 against 50. Expect little above that baseline: more questions, or a checkpoint already trained for "
-                "question answering (a Hugging Face ...ForQuestionAnswering folder as backbone=), do better."
+                "articles' (520 answerable) F1 51 against 50. Expect little above that baseline: more questions, or "
+                "a checkpoint already trained for question answering (a Hugging Face ...ForQuestionAnswering folder "
+                "as backbone=), do better."
             )
-        return data_lib.Splits(
-            train=self._part(train_q, shuffle=True),
-            validation=self._part(val_q),
-            test=self._part(test_q) if test_q else None,
-            info=info,
-        )
+        return splits
 
-    def _set_tokenizer(self, questions):
-        """The preset's tokenizer (WordPiece, byte-level BPE or SentencePiece), or a WordPiece vocabulary
-        learned from the training questions and contexts; kept as `tokenizer_` (what rebuilds it)."""
-        if self._uses_preset():
-            tokenizer = backbones_lib.load_preset(self._chosen_backbone(), "Tokenizer")
-            if tokenizer is None:
-                raise ToolkitError(
-                    f"Preset {self._chosen_backbone()!r} has no tokenizer files.",
-                    expected="a preset folder with the tokenizer (assets/ from save_to_preset, or vocab.txt)",
-                    fix="save the tokenizer with the backbone (`tokenizer.save_to_preset(folder)`)",
-                )
-            self._span_tokenizer, self.tokenizer_ = windows_lib.span_tokenizer(tokenizer)
-        else:
-            import keras_hub
-
-            texts = list(dict.fromkeys(q.context for q in questions)) + [q.question for q in questions]
-            vocabulary = keras_hub.tokenizers.compute_word_piece_vocabulary(
-                tf.data.Dataset.from_tensor_slices(texts).batch(256),
-                self.vocabulary_size,
-                lowercase=True,
-                reserved_tokens=RESERVED,
-            )
-            self._span_tokenizer, self.tokenizer_ = windows_lib.span_tokenizer(
-                keras_hub.tokenizers.WordPieceTokenizer(vocabulary, lowercase=True)
-            )
+    # What was learned lives in the preprocessor; these are its scikit-learn-style names.
+    tokenizer_ = preprocessing.learned("tokenizer")
+    answers_nothing_ = preprocessing.learned("answers_nothing")
 
     def _tokens(self):
         """The span tokenizer of this task's `tokenizer_` (built once, also after `toolkit.load`)."""
-        if getattr(self, "_span_tokenizer", None) is None:
-            state = getattr(self, "tokenizer_", None)
-            if state is None:  # a run saved before tokenizer_ (WordPiece only)
-                state = {"kind": "wordpiece", "vocabulary": self.vocabulary_, "lowercase": self.lowercase_,
-                         "strip_accents": self.strip_accents_, "specials": None}  # fmt: skip
-            self._span_tokenizer = windows_lib.from_state(state)
-        return self._span_tokenizer
-
-    def _windows(self, questions, first_index=0):
-        return windows_lib.question_windows(
-            questions, self._tokens(), self.max_length, self.doc_stride, first_index, plausible=self.plausible_answers
-        )
-
-    def _part(self, questions, shuffle=False):
-        """Questions -> a `Part`: them, and a dataset of their windows with the answers' token positions,
-        tokenised in chunks as it is read (and kept in memory when the questions are few)."""
-        questions = list(questions)
-        pad = self._tokens().pad
-        # Checked here, where the error can name the question; inside tf.data it would be wrapped.
-        for first in range(0, len(questions), PREDICT_CHUNK):
-            chunk = questions[first : first + PREDICT_CHUNK]
-            for q, (ids, _, _) in zip(chunk, self._tokens()([q.question for q in chunk])):
-                windows_lib.check_question_length(len(ids), self.max_length, q.id)
-
-        def generate():
-            for first in range(0, len(questions), PREDICT_CHUNK):
-                for w in self._windows(questions[first : first + PREDICT_CHUNK], first):
-                    inputs = {
-                        "token_ids": w.token_ids,
-                        "segment_ids": w.segment_ids,
-                        "padding_mask": np.ones(len(w.token_ids), np.int32),
-                    }
-                    yield inputs, {"start": np.int32(w.start), "end": np.int32(w.end)}
-
-        vector = tf.TensorSpec((None,), tf.int32)
-        signature = (
-            {name: vector for name in models.INPUTS},
-            {"start": tf.TensorSpec((), tf.int32), "end": tf.TensorSpec((), tf.int32)},
-        )
-        dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
-        if len(questions) <= CACHE_QUESTIONS:
-            dataset = dataset.cache()
-        if shuffle:
-            dataset = dataset.shuffle(10_000, seed=self.seed, reshuffle_each_iteration=True)
-        # Windows of similar length batched together: less padding than padding all to max_length.
-        bounds = [b for b in (64, 128, 192, 256, 384) if b < self.max_length]
-        padding = ({name: pad if name == "token_ids" else 0 for name in models.INPUTS}, {"start": 0, "end": 0})
-        dataset = dataset.bucket_by_sequence_length(
-            lambda inputs, _: tf.shape(inputs["token_ids"])[0],
-            bucket_boundaries=[b + 1 for b in bounds],
-            bucket_batch_sizes=[self._global_batch_size()] * (len(bounds) + 1),
-            padding_values=padding,
-            pad_to_bucket_boundary=False,
-        )
-        # Stated, so Keras knows an epoch's steps: each bucket's windows are the same whatever the order,
-        # so every pass has the same batches. The count reads the data once (filling the cache).
-        count = int(dataset.reduce(0, lambda n, _: n + 1))
-        dataset = dataset.apply(tf.data.experimental.assert_cardinality(count))
-        return Part(questions, dataset.prefetch(tf.data.AUTOTUNE))
+        if getattr(self, "tokenizer_", None) is None:  # a run saved before tokenizer_ (WordPiece only)
+            self.tokenizer_ = {"kind": "wordpiece", "vocabulary": self.vocabulary_, "lowercase": self.lowercase_,
+                               "strip_accents": self.strip_accents_, "specials": None}  # fmt: skip
+        return self.preprocessor_.tokens()
 
     def keras_data(self, part):
         return part.dataset
-
-    def evaluation_data(self, data):
-        return self._part(self._load(data)[0])
 
     def export_examples(self, part):
         inputs, targets = next(iter(part.dataset))
@@ -406,58 +312,27 @@ class QuestionAnswerer(Task):
         model.compile(optimizer=make_optimizer(), loss={"start": loss, "end": loss})
 
     def task_callbacks(self, validation):
-        return [SpanF1(self, validation)] if validation is not None else []
+        return [answers_lib.SpanF1(self, validation)] if validation is not None else []
 
     # ------------------------------------------------------------- answering
     def _find(self, model, questions):
-        """Per question the best span and its no-answer score (`windows.best_answers`), in chunks."""
-        step = self._inference_function(model)
-        found = []
-        for first in range(0, len(questions), PREDICT_CHUNK):
-            chunk = questions[first : first + PREDICT_CHUNK]
-            windows = self._windows(chunk)
-            starts, ends = [None] * len(windows), [None] * len(windows)
-            order = np.argsort([len(w.token_ids) for w in windows], kind="stable")
-            for b in range(0, len(order), self._batch_size()):
-                batch = order[b : b + self._batch_size()]
-                width = 16 * math.ceil(max(len(windows[i].token_ids) for i in batch) / 16)
-                arrays = {name: np.zeros((len(batch), width), np.int32) for name in models.INPUTS}
-                arrays["token_ids"][:] = self._tokens().pad
-                for row, i in enumerate(batch):
-                    n = len(windows[i].token_ids)
-                    arrays["token_ids"][row, :n] = windows[i].token_ids
-                    arrays["segment_ids"][row, :n] = windows[i].segment_ids
-                    arrays["padding_mask"][row, :n] = 1
-                out = step(arrays)
-                for row, i in enumerate(batch):
-                    starts[i], ends[i] = out["start"][row].numpy(), out["end"][row].numpy()
-            found.extend(windows_lib.best_answers(chunk, windows, starts, ends, self.max_answer_length))
-        return found
-
-    def _choose_threshold(self, questions, found):
-        """The no-answer threshold that maximises F1 on `questions`; None (always answer) when training
-        had no unanswerable question."""
-        if not self.answers_nothing_:
-            return None, None
-        references = [list(q.answers) for q in questions]
-        return answer_metrics.best_no_answer_threshold(
-            references, [f["text"] for f in found], [f["no_answer_score"] for f in found]
+        self._tokens()
+        return answers_lib.find(
+            self._inference_function(model), self.preprocessor_, questions, self._batch_size(), self.max_answer_length
         )
-
-    def _decide(self, found, threshold):
-        """Texts after the no-answer decision: "" where the no-answer score is above the threshold."""
-        return ["" if threshold is not None and f["no_answer_score"] > threshold else f["text"] for f in found]
 
     def after_training(self, model, splits):
         """The no-answer threshold, chosen on the validation questions (0 without validation data)."""
         self.no_answer_threshold_ = 0.0 if self.answers_nothing_ else None
         if splits.validation is not None:
             found = self._find(model, splits.validation.questions)
-            self.no_answer_threshold_, _ = self._choose_threshold(splits.validation.questions, found)
+            self.no_answer_threshold_, _ = answers_lib.choose_threshold(
+                splits.validation.questions, found, self.answers_nothing_
+            )
 
     def score(self, part):
         found = self._find(self.model_, part.questions)
-        predictions = self._decide(found, self.no_answer_threshold_)
+        predictions = answers_lib.decide(found, self.no_answer_threshold_)
         references = [list(q.answers) for q in part.questions]
         scores = answer_metrics.squad_scores(references, predictions)
         scores["no_answer_threshold"] = self.no_answer_threshold_
@@ -509,22 +384,9 @@ class QuestionAnswerer(Task):
         self.check_fitted()
         single = isinstance(inputs, dict)
         items = [inputs] if single else list(inputs)
-        questions = []
-        for i, item in enumerate(items):
-            if not isinstance(item, dict) or not {"question", "context"} <= set(item):
-                raise ToolkitError(
-                    f"predict got {type(item).__name__} at position {i}"
-                    + (f" with keys {sorted(item)}" if isinstance(item, dict) else "")
-                    + ".",
-                    expected='{"question": "...", "context": "..."} or a list of them',
-                    fix="pass each question with its context",
-                )
-            kept = qa_data._question(
-                item.get("id", f"question {i}"), item["question"], item["context"], [], [], "", None, "predict"
-            )
-            questions.append(kept)
+        questions = answers_lib.questions_of(items)
         found = self._find(self.model_, questions)
-        texts = self._decide(found, self.no_answer_threshold_)
+        texts = answers_lib.decide(found, self.no_answer_threshold_)
         answers = [
             {"answer": t, "score": f["score"], "start": f["start"], "end": f["end"]}
             if t
@@ -552,33 +414,6 @@ class QuestionAnswerer(Task):
             space["epochs"] = hp.Int("epochs", 20, 80, step=20)
         space["max_answer_length"] = hp.Choice("max_answer_length", [15, 30, 50])
         return space
-
-
-class SpanF1(keras.callbacks.Callback):
-    """Puts the validation questions' F1 (`val_f1`, with the no-answer threshold tuned on them),
-    `val_has_answer_f1` and `val_span_f1` (answerable questions, always answered) in each epoch's logs,
-    for early stopping, checkpoints and the tuner."""
-
-    def __init__(self, task, validation):
-        super().__init__()
-        self.task, self.validation = task, validation
-
-    def __deepcopy__(self, memo):
-        # KerasTuner copies a search's callbacks for each trial; the task and its validation questions
-        # (datasets, traced functions: not copyable) are shared, as they are the same for every trial.
-        return SpanF1(self.task, self.validation)
-
-    def on_epoch_end(self, epoch, logs=None):
-        questions = self.validation.questions
-        found = self.task._find(self.model, questions)
-        threshold, _ = self.task._choose_threshold(questions, found)
-        scores = answer_metrics.squad_scores([list(q.answers) for q in questions], self.task._decide(found, threshold))
-        # The spans alone, every question answered: shows learning before the threshold lets any answer through.
-        answered = answer_metrics.squad_scores([list(q.answers) for q in questions], [f["text"] for f in found])
-        if logs is not None:
-            logs["val_f1"] = scores["f1"]
-            logs["val_has_answer_f1"] = scores["has_answer_f1"]
-            logs["val_span_f1"] = answered["has_answer_f1"]
 
 
 def train_question_answerer(data=None, validation_data=None, **kwargs):
