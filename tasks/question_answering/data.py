@@ -460,3 +460,28 @@ def write_squad_json(questions, path):
         ],
     }
     pathlib.Path(path).write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+
+
+def prediction_inputs(paths, columns=None):
+    """Files of questions (any form `fit` reads; answers optional) -> (their ids, `predict`'s dicts):
+    what `toolkit predict RUN questions.jsonl` answers."""
+    sources, items = [], []
+    for path in paths:
+        questions, _ = load_questions(path, columns, "skip", answers_required=False)
+        sources += [q.id for q in questions]
+        items += [{"question": q.question, "context": q.context} for q in questions]
+    return sources, items
+
+
+ARTICLE_GROUPS = 10  # with at least this many articles, splits keep whole articles apart; else whole contexts
+
+
+def grouping(questions, groups=None):
+    """(groups, what they are) for a grouped split: `groups` (fit's) when given; else whole articles when
+    there are enough of them, else whole contexts, so no context is on both sides of a split."""
+    if groups is not None:
+        return groups, "fit's groups"
+    articles = {q.group for q in questions}
+    if len(articles) >= ARTICLE_GROUPS and len(articles) < len({q.context for q in questions}):
+        return [q.group for q in questions], "article"
+    return [q.context for q in questions], "context"

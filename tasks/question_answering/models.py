@@ -2,6 +2,10 @@
 
 import keras
 
+from toolkit import backbones as backbones_lib
+from toolkit import hf_checkpoints
+from toolkit.errors import ToolkitError
+
 INPUTS = ("token_ids", "segment_ids", "padding_mask")
 
 
@@ -103,3 +107,35 @@ def span_model(backbone, takes, question_match=False):
     logits = keras.layers.Dense(2, name="span", dtype="float32")(features)
     outputs = SpanLogits(name="span_logits")(logits, inputs["padding_mask"])
     return keras.Model(inputs, outputs, name="question_answerer")
+
+
+def build(backbone, preset, pretrained, max_length, vocabulary_size, embedding_dim, width):
+    """The span model on `backbone`: a preset (its encoder up to per-token features; a Hugging Face
+    question-answering checkpoint keeps its span head), a `keras.Model`, or a from-scratch name."""
+    if preset:
+        encoder = backbones_lib.load_preset(backbone, "backbone", name="backbone")
+        limit = getattr(encoder, "max_sequence_length", None)
+        if limit is not None and max_length > limit:
+            raise ToolkitError(
+                f"max_length={max_length} is longer than preset {backbone!r} reads ({limit} tokens).",
+                expected=f"max_length <= {limit}",
+                fix=f"pass max_length={limit} or less",
+            )
+        takes = list(encoder.input) if isinstance(encoder.input, dict) else ["token_ids"]
+        if isinstance(encoder.output, dict):
+            # The encoder up to its per-token features: a pooler (BERT's) has no part in spans, and
+            # its weights would get no gradients.
+            encoder = keras.Model(encoder.input, encoder.output["sequence_output"], name="backbone")
+    elif isinstance(backbone, keras.Model):
+        encoder, takes = keras.Sequential([backbones_lib.copy_model(backbone)], name="backbone"), ["token_ids"]
+    else:
+        encoder = backbones_lib.BACKBONES.get(backbone)(
+            max_length, vocabulary_size, embedding_dim=embedding_dim, width=width, sequences=True
+        )
+        takes = ["token_ids"]
+    model = span_model(encoder, takes, question_match=not pretrained)
+    if preset and hf_checkpoints.is_hf_folder(backbone):
+        head = hf_checkpoints.span_head(backbone)
+        if head is not None:  # a SQuAD-tuned checkpoint keeps the span head it learned
+            model.get_layer("span").set_weights([w.astype("float32") for w in head])
+    return model

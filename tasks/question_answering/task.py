@@ -1,34 +1,26 @@
 """Extractive question answering: `QuestionAnswerer` and `train_question_answerer`."""
 
-import math
-import warnings
-
 import keras
 import numpy as np
 
 from tasks.question_answering import answers as answers_lib
 from tasks.question_answering import data as qa_data
 from tasks.question_answering import models
+from tasks.question_answering.backbone import PRETRAINED_DEFAULT, AutoBackbone
 from tasks.question_answering.preprocessor import Part, QuestionPreprocessor
-from toolkit import answer_metrics, estimator, hf_checkpoints, preprocessing
-from toolkit import backbones as backbones_lib
-from toolkit.errors import ToolkitError
+from toolkit import answer_metrics, estimator, preprocessing
 from toolkit.preprocessing import Index
 from toolkit.saving import register_task
 from toolkit.task import Task
 
-__all__ = ["Part", "QuestionAnswerer", "train_question_answerer"]
+__all__ = ["PRETRAINED_DEFAULT", "Part", "QuestionAnswerer", "train_question_answerer"]
 
-ARTICLE_GROUPS = 10  # with at least this many articles, splits keep whole articles apart; else whole contexts
-PRETRAINED_STEPS = 800  # optimizer steps epochs=None aims at when fine-tuning a pretrained encoder
-# backbone="auto" on the user's data: the encoder benchmarks/RESULTS.md measures on real SQuAD questions.
 # Below this many answerable training questions, a run is told before training that it will learn little.
 FEW_QUESTIONS = 500
-PRETRAINED_DEFAULT = "hf://sentence-transformers/all-MiniLM-L6-v2"
 
 
 @register_task
-class QuestionAnswerer(Task):
+class QuestionAnswerer(AutoBackbone, Task):
     """Answers questions with a span of a given context, or with "no answer" (SQuAD 1.1 and 2.0).
 
     Long contexts are read through overlapping windows of `max_length` tokens; the best span over all
@@ -155,54 +147,10 @@ class QuestionAnswerer(Task):
         self.data_dir = data_dir
 
     # ------------------------------------------------------------------- data
-    def _load(self, data):
-        return qa_data.load_questions(data, self.columns, self.bad_answers, self.data_dir)
-
-    def _chosen_backbone(self):
-        if isinstance(self.backbone, str) and self.backbone == "auto":
-            return getattr(self, "backbone_", None) or "auto"
-        return self.backbone
-
-    def _span_head_given(self):
-        """True when the backbone is a Hugging Face question-answering checkpoint (its span head is reused)."""
-        backbone = self._chosen_backbone()
-        return (
-            self._uses_preset()
-            and hf_checkpoints.is_hf_folder(backbone)
-            and hf_checkpoints.span_head(backbone) is not None
-        )
-
-    def _choose_backbone(self, data):
-        """Resolves backbone="auto" (kept as `backbone_`): the from-scratch transformer for the built-in set,
-        the pretrained MiniLM for the user's data. A from-scratch encoder on the user's data is said to be
-        a poor choice before any training starts, not after it."""
-        auto = isinstance(self.backbone, str) and self.backbone == "auto"
-        built_in = isinstance(data, str) and data == qa_data.DEFAULT_DATA
-        self.backbone_ = ("transformer" if built_in else PRETRAINED_DEFAULT) if auto else None
-        if auto:
-            why = "the built-in set" if built_in else "pretrained, downloaded on first use; backbone= to choose"
-            self.say(f"Backbone: {self.backbone_} ({why}).")
-        elif not built_in and self._chosen_backbone() in self.accepted_backbones():
-            warnings.warn(
-                f"backbone={self._chosen_backbone()!r} trains an encoder from scratch. On real questions (a few thousand "
-                "SQuAD 2.0 questions, benchmarks/RESULTS.md) that measured no better than always answering "
-                "nothing; it learns the built-in generated set. For real data pass a pretrained encoder "
-                f"(backbone='auto' downloads {PRETRAINED_DEFAULT}; or a local preset or Hugging Face folder).",
-                stacklevel=4,
-            )
-
     def read_data(self, data):
-        questions, about = self._load(data)
-        return Index(questions, questions, np.zeros(len(questions), int), about, groups=self._grouping(questions)[0])
-
-    def _grouping(self, questions):
-        """(groups, what they are): fit's groups; else whole articles when there are enough, else contexts."""
-        if getattr(self, "_groups", None) is not None:
-            return self._groups, "fit's groups"
-        articles = {q.group for q in questions}
-        if len(articles) >= ARTICLE_GROUPS and len(articles) < len({q.context for q in questions}):
-            return [q.group for q in questions], "article"
-        return [q.context for q in questions], "context"
+        questions, about = qa_data.load_questions(data, self.columns, self.bad_answers, self.data_dir)
+        groups, _ = qa_data.grouping(questions, getattr(self, "_groups", None))
+        return Index(questions, questions, np.zeros(len(questions), int), about, groups=groups)
 
     def make_preprocessor(self):
         return QuestionPreprocessor(
@@ -214,7 +162,7 @@ class QuestionAnswerer(Task):
         self._choose_backbone(data)
         self._check_backbone()
         index = self.read_data(data)
-        grouped_by = self._grouping(index.inputs)[1]
+        grouped_by = qa_data.grouping(index.inputs, getattr(self, "_groups", None))[1]
         if self.split not in ("auto", "grouped"):  # another split= the user chose is taken as asked
             grouped_by = f"nothing (split={self.split!r})"
         splits = super().prepare_data(data, validation_data, index)
@@ -233,14 +181,7 @@ class QuestionAnswerer(Task):
         )
         answerable = sum(bool(q.answers) for q in train_q)
         if answerable < FEW_QUESTIONS and self._pretrained_backbone() and not self._span_head_given():
-            self.say(
-                f"Note: {answerable:,} answerable training questions are few for an encoder that has not learned to "
-                "find answers yet. Measured with MiniLM on the SQuAD 2.0 subset, scored on an article it never saw: "
-                "131 training questions of one article F1 41 against 44 for always answering nothing; four "
-                "articles' (520 answerable) F1 51 against 50. Expect little above that baseline: more questions, or "
-                "a checkpoint already trained for question answering (a Hugging Face ...ForQuestionAnswering folder "
-                "as backbone=), do better."
-            )
+            self.say(answers_lib.few_questions_note(answerable))
         return splits
 
     # What was learned lives in the preprocessor; these are its scikit-learn-style names.
@@ -262,50 +203,11 @@ class QuestionAnswerer(Task):
         return {k: v.numpy() for k, v in inputs.items()}, None
 
     # ------------------------------------------------------------------ model
-    def _default_learning_rate(self):
-        # Measured on MiniLM and 1,000 SQuAD 2.0 questions (benchmarks/RESULTS.md): 5e-5 (BERT-base's rate)
-        # left it answering nothing after 3 epochs; 1.5e-4 with the cosine schedule learned spans.
-        return 1.5e-4 if self._pretrained_backbone() else 1e-3
-
-    def _default_epochs(self, train_examples):
-        """For a pretrained encoder about `PRETRAINED_STEPS` optimizer steps, 2 to 10 epochs: 2 on a large set
-        (BERT's SQuAD recipe), 10 on a thousand questions, where 4 epochs left the spans half learned
-        (has-answer F1 on all-answered test questions 43 after 10 epochs; benchmarks/RESULTS.md)."""
-        if not self._pretrained_backbone():
-            return super()._default_epochs(train_examples)
-        steps = math.ceil(train_examples / self._global_batch_size()) if train_examples else PRETRAINED_STEPS
-        return min(10, max(2, math.ceil(PRETRAINED_STEPS / steps)))
-
     def build_model(self):
-        if self._uses_preset():
-            backbone = backbones_lib.load_preset(self._chosen_backbone(), "backbone", name="backbone")
-            limit = getattr(backbone, "max_sequence_length", None)
-            if limit is not None and self.max_length > limit:
-                raise ToolkitError(
-                    f"max_length={self.max_length} is longer than preset {self._chosen_backbone()!r} reads ({limit} tokens).",
-                    expected=f"max_length <= {limit}",
-                    fix=f"pass max_length={limit} or less",
-                )
-            takes = list(backbone.input) if isinstance(backbone.input, dict) else ["token_ids"]
-            if isinstance(backbone.output, dict):
-                # The encoder up to its per-token features: a pooler (BERT's) has no part in spans, and
-                # its weights would get no gradients.
-                backbone = keras.Model(backbone.input, backbone.output["sequence_output"], name="backbone")
-        elif isinstance(self._chosen_backbone(), keras.Model):
-            backbone = keras.Sequential([backbones_lib.copy_model(self._chosen_backbone())], name="backbone")
-            takes = ["token_ids"]
-        else:
-            backbone = backbones_lib.BACKBONES.get(self._chosen_backbone())(
-                self.max_length, len(self.tokenizer_["vocabulary"]), embedding_dim=self.embedding_dim, width=self.width,
-                sequences=True,
-            )  # fmt: skip
-            takes = ["token_ids"]
-        model = models.span_model(backbone, takes, question_match=not self._pretrained_backbone())
-        if self._uses_preset() and hf_checkpoints.is_hf_folder(self._chosen_backbone()):
-            head = hf_checkpoints.span_head(self._chosen_backbone())
-            if head is not None:  # a SQuAD-tuned checkpoint keeps the span head it learned
-                model.get_layer("span").set_weights([w.astype("float32") for w in head])
-        return model
+        return models.build(
+            self._chosen_backbone(), self._uses_preset(), self._pretrained_backbone(), self.max_length,
+            len(self.tokenizer_["vocabulary"]) if not self._uses_preset() else None, self.embedding_dim, self.width,
+        )  # fmt: skip
 
     def compile_model(self, model, make_optimizer):
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -344,30 +246,10 @@ class QuestionAnswerer(Task):
         return scores
 
     def compare_with_baseline(self):
-        """Records the always-"no answer" baseline's F1 beside the run's, on the test questions (validation
-        without a test part), and warns when the run is no better (google-research/bert #436: a model that
-        learned to answer nothing)."""
+        """Records the always-"no answer" baseline's F1 beside the run's (`answers.compare_with_no_answer`)."""
         part, scores = self._judged_part()
-        if not scores:
-            return
-        share = scores["no_answer_count"] / max(1, scores["no_answer_count"] + scores["has_answer_count"])
-        baseline = 100.0 * share
-        self.metrics_["baseline"] = {
-            "part": part,
-            "metric": "f1",
-            "value": scores["f1"],
-            "always_no_answer_f1": baseline,
-            "better_than_always_no_answer": bool(scores["f1"] > baseline + 1.0),
-            "has_answer_f1": scores["has_answer_f1"],
-        }
-        if scores["f1"] <= baseline + 1.0:
-            warnings.warn(
-                f"This run's {part} F1 {scores['f1']:.1f} is no better than always answering nothing "
-                f"({baseline:.1f}); on answerable questions it scores {scores['has_answer_f1']:.1f}. Likely "
-                "causes: a from-scratch encoder on little data, or too short a training. Try a pretrained encoder "
-                "(--backbone with a BERT-family preset or folder), more epochs, or the learning-rate finder.",
-                stacklevel=3,
-            )
+        if scores:
+            self.metrics_["baseline"] = answers_lib.compare_with_no_answer(part, scores)
 
     def predict(self, inputs):
         """Answers questions about contexts.
@@ -386,24 +268,13 @@ class QuestionAnswerer(Task):
         items = [inputs] if single else list(inputs)
         questions = answers_lib.questions_of(items)
         found = self._find(self.model_, questions)
-        texts = answers_lib.decide(found, self.no_answer_threshold_)
-        answers = [
-            {"answer": t, "score": f["score"], "start": f["start"], "end": f["end"]}
-            if t
-            else {"answer": "", "score": f["no_answer_probability"], "start": 0, "end": 0}
-            for t, f in zip(texts, found)
-        ]
+        answers = answers_lib.answers_of(found, answers_lib.decide(found, self.no_answer_threshold_))
         return answers[0] if single else answers
 
     def read_inputs(self, paths):
         """Files of questions (any form `fit` reads; answers optional) -> (their ids, `predict`'s dicts):
         what `toolkit predict RUN questions.jsonl` answers."""
-        sources, items = [], []
-        for path in paths:
-            questions, _ = qa_data.load_questions(path, self.columns, "skip", answers_required=False)
-            sources += [q.id for q in questions]
-            items += [{"question": q.question, "context": q.context} for q in questions]
-        return sources, items
+        return qa_data.prediction_inputs(paths, self.columns)
 
     def search_space(self, hp):
         space = super().search_space(hp)
