@@ -37,7 +37,7 @@ class TaskHooks:
         """A new, unadapted `preprocessor_class` configured from this task's arguments."""
         raise NotImplementedError(f"{type(self).__name__} must implement make_preprocessor()")
 
-    def prepare_data(self, data, validation_data, index=None):
+    def prepare_data(self, data, validation_data, index=None, validation_index=None):
         """Reads `data`, learns what the model needs from its training part, returns `toolkit.data.Splits`.
 
         The core's prepare path for a family with a `preprocessor_class`: read (unless the family read
@@ -49,7 +49,9 @@ class TaskHooks:
                 "preprocessor_class and implement read_data(data) and make_preprocessor()"
             )
         index = self.read_data(data) if index is None else index
-        validation = None if validation_data is None else self.read_data(validation_data)
+        validation = validation_index
+        if validation is None and validation_data is not None:
+            validation = self.read_data(validation_data)
         self.preprocessor_ = self.make_preprocessor()
         self.preprocessor_.say = self.say
 

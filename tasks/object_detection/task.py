@@ -1,6 +1,5 @@
 """Object detection: `ObjectDetector` and `train_object_detector`."""
 
-import collections
 import os
 import pathlib
 import warnings
@@ -10,27 +9,25 @@ import numpy as np
 import tensorflow as tf
 
 from tasks.image_segmentation import model as segmentation_models
+from tasks.image_task import ImageTask
 from tasks.object_detection import centers, detector, pipeline
 from tasks.object_detection import data as detection_data
+from tasks.object_detection.preprocessor import DetectionPreprocessor, Part, index_of
 from toolkit import backbones as backbones_lib
 from toolkit import data as data_lib
-from toolkit import detection_metrics, estimator, image_streams
+from toolkit import detection_metrics, estimator, image_streams, preprocessing
 from toolkit import images as images_lib
-from toolkit import splits as splits_lib
 from toolkit.errors import ToolkitError
 from toolkit.saving import register_task
-from toolkit.task import Task
 
-# One split part: its batches of (images, {"boxes", "labels"}) at the training size, augmented for
-# training. A part of its own type, so `keras_data` and the scoring know which form they get.
-Part = collections.namedtuple("Part", ["dataset"])
+__all__ = ["Part", "ObjectDetector", "train_object_detector"]
 DEFAULT_SCORE_THRESHOLD = 0.3  # CenterNet's display threshold: used when there is no validation data to choose on
 SCORE_FLOOR = 0.01  # detections kept for mAP (COCO scores the whole ranking); the shown ones use score_threshold
 DRAW_COLOURS = ((230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180))
 
 
 @register_task
-class ObjectDetector(Task):
+class ObjectDetector(ImageTask):
     """Finds objects in images: a box, a class and a score for each.
 
     The from-scratch detector is CenterNet-style (`tasks.object_detection.centers`): a backbone, a
@@ -94,6 +91,8 @@ class ObjectDetector(Task):
     monitor_mode = "max"
     backbone_filters = ({"modality": "detection"}, {"modality": "image", "output": "feature_map"})
     keras_hub_task = "ObjectDetector"
+    preprocessor_class = DetectionPreprocessor
+    image_size_ = preprocessing.learned("image_size")  # one side: the images are square
 
     @classmethod
     def keras_hub_presets(cls):
@@ -172,122 +171,54 @@ class ObjectDetector(Task):
         self.images_dir = images_dir
 
     # ------------------------------------------------------------------- data
-    def _check_detection_params(self):
-        self._check_backbone()
+    def _check_combinations(self):
+        super()._check_combinations()
         detection_data.check_box_format(self.box_format)
         pipeline.augmentation_layers(tuple(self.augment), self.augment_strength)  # unknown names fail here
 
-    def prepare_data(self, data, validation_data):
-        self._check_detection_params()
-        self._files = []
-        source = self._load(data)
-        self.classes_ = list(source.classes)
-        count = len(source.images)
-        official = validation_data is None and detection_data.official_validation(data)
-        if official:  # a dataset root's own validation part (COCO val2017, VOC val.txt, YOLO val)
-            validation_source = self._checked(data, part="val")
-            validation_data = f"{data} (its official val part)"
-        else:
-            validation_source = None if validation_data is None else self._checked(validation_data)
-        train, _, val, _, test, info = splits_lib.holdout_positions(
-            np.zeros(count, int),
-            None if validation_source is None else np.zeros(len(validation_source.images), int),
-            validation_data,
-            **self._split_options(),
-        )
-        train_source = detection_data.take(source, train)
-        if train_source.targets is not None and not any(len(b) for b, _ in train_source.targets):
-            raise ToolkitError(
-                "The training images hold no boxes at all.",
-                expected="annotated objects to learn from (images without boxes are fine as negatives)",
-                fix="check the annotations and class_names",
-            )
-        self.image_size_ = self.image_size or self._median_size(train_source)
-        val_source = validation_source if validation_source is not None else detection_data.take(source, val)
-        test_source = None if test is None else detection_data.take(source, test[0])
-        info = {"train_source": data_lib.describe(data), **info}
-        layout = detection_data.layouts.describe(data) if isinstance(data, (str, os.PathLike)) else None
-        if layout:
-            info["layout"] = layout
-        boxes = sum(len(b) for b, _ in train_source.targets) if train_source.targets is not None else "streamed"
-        self.say(
-            f"Object detection: {len(self.classes_)} classes ({', '.join(self.classes_[:8])}"
-            f"{'...' if len(self.classes_) > 8 else ''}), images at {self.image_size_}x{self.image_size_}; "
-            f"{info['train_examples']} train images ({boxes} boxes) / {info['validation_examples']} validation / "
-            f"{info['test_examples']} test."
-        )
-        return data_lib.Splits(
-            train=self._part(train_source, training=True),
-            validation=self._part(val_source) if len(val_source.images) else None,
-            test=None if test_source is None else self._part(test_source),
-            info=info,
-        )
-
-    def _load(self, data, part="train"):
+    def read_data(self, data, part="train"):
         source = detection_data.load_source(
             data, self.data_dir, self.box_format, self.class_names, self.bad_boxes, self.images_dir, part
         )
-        if not isinstance(source.images, data_lib.Stream) and isinstance(source.images, list):
-            self._files += [i for i in source.images if isinstance(i, str)]
-        return source
+        return index_of(source, data_lib.describe(data))
 
-    def _checked(self, data, part="train"):
-        """Validation or evaluation data as a Source whose label indices are this model's classes."""
-        source = self._load(data, part)
-        if list(source.classes) == list(self.classes_):
-            return source
-        unknown = [name for name in source.classes if name not in self.classes_]
-        if unknown:
-            raise ToolkitError(
-                f"The data names class(es) {unknown[:5]} that this model does not know ({self.classes_}).",
-                expected="the classes the model was trained on",
-                fix="check the annotations, or pass class_names= in the training classes' order",
-            )
-        if source.targets is None:
-            raise ToolkitError(
-                f"The dataset's classes {source.classes} differ from the model's {self.classes_}.",
-                expected="class ids in the model's order",
-                fix="pass class_names= with the model's classes",
-            )
-        remap = np.array([self.classes_.index(name) for name in source.classes], np.int32)
-        targets = []
-        for boxes, labels in source.targets:
-            classes, crowd = detection_data.split_crowd(labels)
-            targets.append((boxes, np.where(crowd, detection_data.crowd_label(remap[classes]), remap[classes])))
-        return detection_data.Source(source.images, targets, list(self.classes_))
-
-    def _median_size(self, source):
-        """The images' median longer side, floored to a multiple of 32, from 64 to 256."""
-        sizes = detection_data.sizes_sample(source, seed=self.seed)
-        side = float(np.median([max(h, w) for h, w in sizes])) if sizes else 256.0
-        return int(min(256, max(64, side // 32 * 32)))
-
-    def _part(self, source, training=False):
-        images = source.images.dataset() if isinstance(source.images, data_lib.Stream) else source.images
-        dataset = pipeline.box_dataset(
-            images,
-            source.targets,
-            self.image_size_,
-            augment=tuple(self.augment) if training else (),
-            strength=self.augment_strength,
+    def make_preprocessor(self):
+        return DetectionPreprocessor(
+            image_size=self.image_size, augment=tuple(self.augment), augment_strength=self.augment_strength,
             seed=self.seed,
-            shuffle=training,
-            batch_size=self._global_batch_size(),
+        )  # fmt: skip
+
+    def prepare_data(self, data, validation_data):
+        self._check_backbone()
+        validation_index = None
+        if validation_data is None and detection_data.official_validation(data):
+            # A dataset root's own validation part (COCO val2017, VOC val.txt, YOLO val).
+            validation_index = self.read_data(data, part="val")
+            validation_data = f"{data} (its official val part)"
+        splits = super().prepare_data(data, validation_data, validation_index=validation_index)
+        info = splits.info
+        if not info["validation_examples"]:
+            splits = splits._replace(validation=None)
+        layout = detection_data.layouts.describe(data) if isinstance(data, (str, os.PathLike)) else None
+        if layout:
+            info["layout"] = layout
+        more = "..." if len(self.classes_) > 8 else ""
+        self.say(
+            f"Object detection: {len(self.classes_)} classes ({', '.join(self.classes_[:8])}{more}), images at "
+            f"{self.image_size_}x{self.image_size_}; {info['train_examples']} train images / "
+            f"{info['validation_examples']} validation / {info['test_examples']} test."
         )
-        return Part(dataset)
+        return splits
 
     def keras_data(self, part):
         return pipeline.with_center_targets(part.dataset, self.image_size_, len(self.classes_))
 
     def evaluation_data(self, data):
-        self._files = []
+        self.preprocessor_.files = []
         # A dataset root is scored on its test part, else its val part (COCO's test has no boxes).
         parts = detection_data.layouts.find(data) if isinstance(data, (str, os.PathLike)) else None
         part = next((p for p in ("test", "val") if p in (parts or {})), "train")
-        return self._part(self._checked(data, part))
-
-    def explain_data_error(self, error):
-        return images_lib.explain_decode_error(error, getattr(self, "_files", None))
+        return self.preprocessor_.dataset(self.read_data(data, part), batch_size=self._global_batch_size())
 
     def export_examples(self, part):
         images, _ = next(iter(part.dataset))
