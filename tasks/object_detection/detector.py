@@ -6,8 +6,11 @@ import math
 
 import keras
 
+from tasks.image_segmentation import model as segmentation_models
 from tasks.object_detection import centers
+from toolkit import backbones as backbones_lib
 from toolkit.backbones import BACKBONES
+from toolkit.errors import ToolkitError
 
 
 def _block(x, filters, stride, name):
@@ -148,3 +151,49 @@ def with_masks(targets):
         "size": tf.concat([targets["size"], targets["mask"]], axis=-1),
         "offset": tf.concat([targets["offset"], targets["mask"]], axis=-1),
     }
+
+
+def build(backbone, image_size, num_classes, width, preset=False):
+    """The detector on `backbone`: "centernet" (its own), a from-scratch image backbone name, a KerasHub
+    preset with a feature pyramid (its own pixel scaling at this size), or a `keras.Model` of feature maps."""
+    scaling, pyramid = None, None
+    shape = (image_size, image_size, 3)
+    if isinstance(backbone, keras.Model):
+        pyramid = segmentation_models.feature_pyramid(backbones_lib.copy_model(backbone))
+    elif backbone != "centernet" and backbone in backbones_lib.BACKBONES:
+        encoder = backbones_lib.BACKBONES.get(backbone)(shape, width=width)
+        pyramid = segmentation_models.feature_pyramid(encoder)
+    elif preset:
+        encoder = backbones_lib.load_preset(backbone, "backbone")
+        if not getattr(encoder, "pyramid_outputs", None):
+            raise ToolkitError(
+                f"The preset {backbone!r} gives a {type(encoder).__name__}, which has no feature pyramid "
+                "for the detection head.",
+                expected="a KerasHub image backbone with pyramid outputs (ResNet, CSPDarkNet, MobileNet, ...) "
+                "or a RetinaNet detector preset",
+                fix="choose one of those presets (`toolkit list backbones --task object-detection`); D-FINE "
+                "presets are whole transformer detectors whose own head this task does not train",
+            )
+        converter = backbones_lib.load_preset(backbone, "ImageConverter")
+        if converter is not None:  # the preset's own pixel scaling, at this task's size
+            scaling = type(converter).from_config({**converter.get_config(), "image_size": shape[:2]})
+        pyramid = segmentation_models.feature_pyramid(encoder)
+    return center_detector(image_size, num_classes, width, backbone=pyramid, scaling=scaling)
+
+
+def pyramid_presets():
+    """KerasHub presets whose backbone is a feature pyramid (a `FeaturePyramidBackbone`): RetinaNet
+    detectors and the image backbones of those families (ResNet, CSPNet, DenseNet, EfficientNet, ...).
+    D-FINE's are left out (its backbone is the whole transformer detector), as are ViT-like ones."""
+    import keras_hub
+
+    def families(kind):
+        found = set()
+        for sub in kind.__subclasses__():
+            found.add(sub.__module__.split(".")[3])  # keras_hub.src.models.<family>.<file>
+            found |= families(sub)
+        return found
+
+    pyramids = families(keras_hub.models.FeaturePyramidBackbone)
+    presets = {**keras_hub.models.ObjectDetector.presets, **keras_hub.models.ImageClassifier.presets}
+    return sorted(name for name, info in presets.items() if info["metadata"].get("path") in pyramids)

@@ -2,28 +2,22 @@
 
 import os
 import pathlib
-import warnings
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from tasks.image_segmentation import model as segmentation_models
 from tasks.image_task import ImageTask
-from tasks.object_detection import centers, detector, pipeline
+from tasks.object_detection import centers, detector, pipeline, scoring
 from tasks.object_detection import data as detection_data
+from tasks.object_detection import figures as figures_lib
 from tasks.object_detection.preprocessor import DetectionPreprocessor, Part, index_of
-from toolkit import backbones as backbones_lib
 from toolkit import data as data_lib
-from toolkit import detection_metrics, estimator, image_streams, preprocessing
-from toolkit import images as images_lib
-from toolkit.errors import ToolkitError
+from toolkit import detection_metrics, estimator, preprocessing
 from toolkit.saving import register_task
 
 __all__ = ["Part", "ObjectDetector", "train_object_detector"]
 DEFAULT_SCORE_THRESHOLD = 0.3  # CenterNet's display threshold: used when there is no validation data to choose on
-SCORE_FLOOR = 0.01  # detections kept for mAP (COCO scores the whole ranking); the shown ones use score_threshold
-DRAW_COLOURS = ((230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180))
 
 
 @register_task
@@ -96,21 +90,7 @@ class ObjectDetector(ImageTask):
 
     @classmethod
     def keras_hub_presets(cls):
-        """KerasHub presets whose backbone is a feature pyramid (a `FeaturePyramidBackbone`): RetinaNet
-        detectors and the image backbones of those families (ResNet, CSPNet, DenseNet, EfficientNet, ...).
-        D-FINE's are left out (its backbone is the whole transformer detector), as are ViT-like ones."""
-        import keras_hub
-
-        def families(kind):
-            found = set()
-            for sub in kind.__subclasses__():
-                found.add(sub.__module__.split(".")[3])  # keras_hub.src.models.<family>.<file>
-                found |= families(sub)
-            return found
-
-        pyramids = families(keras_hub.models.FeaturePyramidBackbone)
-        presets = {**keras_hub.models.ObjectDetector.presets, **keras_hub.models.ImageClassifier.presets}
-        return sorted(name for name, info in presets.items() if info["metadata"].get("path") in pyramids)
+        return detector.pyramid_presets()
 
     _parameter_constraints = {
         "image_size": estimator.Constraint(
@@ -226,30 +206,7 @@ class ObjectDetector(ImageTask):
 
     # ------------------------------------------------------------------ model
     def build_model(self):
-        scaling, backbone = None, None
-        shape = (self.image_size_, self.image_size_, 3)
-        if isinstance(self.backbone, keras.Model):
-            backbone = segmentation_models.feature_pyramid(backbones_lib.copy_model(self.backbone))
-        elif self.backbone != "centernet" and self.backbone in backbones_lib.BACKBONES:
-            encoder = backbones_lib.BACKBONES.get(self.backbone)(shape, width=self.width)
-            backbone = segmentation_models.feature_pyramid(encoder)
-        elif self._uses_preset():
-            encoder = backbones_lib.load_preset(self.backbone, "backbone")
-            if not getattr(encoder, "pyramid_outputs", None):
-                raise ToolkitError(
-                    f"The preset {self.backbone!r} gives a {type(encoder).__name__}, which has no feature pyramid "
-                    "for the detection head.",
-                    expected="a KerasHub image backbone with pyramid outputs (ResNet, CSPDarkNet, MobileNet, ...) "
-                    "or a RetinaNet detector preset",
-                    fix="choose one of those presets (`toolkit list backbones --task object-detection`); D-FINE "
-                    "presets are whole transformer detectors whose own head this task does not train",
-                )
-            converter = backbones_lib.load_preset(self.backbone, "ImageConverter")
-            if converter is not None:  # the preset's own pixel scaling, at this task's size
-                scaling = type(converter).from_config({**converter.get_config(), "image_size": shape[:2]})
-            backbone = segmentation_models.feature_pyramid(encoder)
-        return detector.center_detector(self.image_size_, len(self.classes_), self.width, backbone=backbone,
-                                        scaling=scaling)  # fmt: skip
+        return detector.build(self.backbone, self.image_size_, len(self.classes_), self.width, self._uses_preset())
 
     def _warmup_epochs(self):
         """`warmup_epochs`, or when None half the budget from scratch (none for a pretrained backbone).
@@ -264,7 +221,7 @@ class ObjectDetector(ImageTask):
         model.compile(optimizer=make_optimizer(), loss=detector.losses())
 
     def task_callbacks(self, validation):
-        return [ValidationMAP(self, validation)] if validation is not None else []
+        return [scoring.ValidationMAP(self, validation)] if validation is not None else []
 
     def after_training(self, model, splits):
         """Chooses the score threshold on the validation images (when `score_threshold` is None)."""
@@ -276,7 +233,7 @@ class ObjectDetector(ImageTask):
             return
         truth, found = self._detect_part(model, splits.validation)
         best = detection_metrics.best_score_threshold(truth, found, self.classes_)
-        self.score_threshold_ = max(SCORE_FLOOR, round(best["score_threshold"], 4))
+        self.score_threshold_ = max(scoring.SCORE_FLOOR, round(best["score_threshold"], 4))
         self.say(
             f"Score threshold {self.score_threshold_:.3f}, chosen on the validation images: precision "
             f"{best['precision_at_threshold']:.3f}, recall {best['recall_at_threshold']:.3f} at IoU 0.5."
@@ -297,30 +254,7 @@ class ObjectDetector(ImageTask):
         )  # fmt: skip
 
     def _detect_part(self, model, part, losses=None):
-        """(truth, detections) of a part, each per image in the training size's pixels (IoU, and so mAP,
-        is the same as in the original pixels: both sides are scaled alike); `losses`, a list, gets the
-        loss of each batch (times its size)."""
-        truth, found = [], []
-        if losses is None:
-            batches = ((images, None, boxes) for images, boxes in part.dataset)
-        else:  # the loss's targets encoded in the same pass over the data
-            batches = pipeline.with_center_targets(part.dataset, self.image_size_, len(self.classes_), True)
-            loss_fns = detector.losses()
-        for images, targets, boxes in batches:
-            outputs = model(images, training=False)
-            if losses is not None:
-                total = sum(float(keras.ops.mean(fn(targets[k], outputs[k]))) for k, fn in loss_fns.items())
-                losses.append((total * len(images), len(images)))
-            decoded = self._decode(outputs, SCORE_FLOOR)
-            for i, count in enumerate(decoded["count"].numpy()):
-                keep = boxes["labels"][i].numpy() != -1  # padding
-                classes, crowd = detection_data.split_crowd(boxes["labels"][i].numpy()[keep])
-                truth.append((boxes["boxes"][i].numpy()[keep], classes, crowd))
-                found.append(
-                    (decoded["boxes"][i, :count].numpy(), decoded["labels"][i, :count].numpy(),
-                     decoded["scores"][i, :count].numpy())
-                )  # fmt: skip
-        return truth, found
+        return scoring.detect_part(model, part, self._decode, self.image_size_, len(self.classes_), losses)
 
     def score(self, part):
         losses = []
@@ -329,53 +263,15 @@ class ObjectDetector(ImageTask):
         scores = detection_metrics.detection_scores(truth, found, self.classes_, score_threshold=threshold)
         scores["score_threshold"] = threshold
         scores["loss"] = sum(total for total, _ in losses) / max(1, sum(n for _, n in losses))
-        # The trivial detector every report is compared with (a from-scratch detector can train to near-zero
-        # mAP unnoticed, keras-cv #2442): one whole-image box of each class in every image, score 1.
-        size = float(self.image_size_)
-        whole = np.array([[0.0, 0.0, size, size]] * len(self.classes_), np.float32)
-        trivial = [(whole, np.arange(len(self.classes_)), np.ones(len(self.classes_)))] * len(truth)
-        # Its boxes all score 1, and COCO breaks ties by image order: the images go in an order of their
-        # content, so the number does not depend on the order the data came in (a CSV's, a folder's).
-        canonical = sorted(truth, key=lambda t: (len(t[1]), np.round(t[0], 2).tobytes(), t[1].tobytes()))
-        baseline = detection_metrics.detection_scores(canonical, trivial, self.classes_)
-        scores["whole_image_baseline"] = {"map": baseline["map"], "map_50": baseline["map_50"]}
+        scores["whole_image_baseline"] = scoring.whole_image_baseline(truth, self.classes_, self.image_size_)
         return scores
 
     def compare_with_baseline(self):
-        """Records in `metrics_["baseline"]` how test mAP@0.5 (validation without a test part) compares with
-        the whole-image-box detector's, and warns, with causes and what to try, when the run did no better."""
+        """Records test mAP@0.5 (validation without a test part) beside the whole-image-box detector's."""
         part, scores = self._judged_part()
-        trivial = scores.get("whole_image_baseline") or {}
-        if scores.get("map_50") is None or trivial.get("map_50") is None:
-            return
-        compared = {
-            "part": part,
-            "metric": "map_50",
-            "value": scores["map_50"],
-            "whole_image_baseline": trivial["map_50"],
-            "better_than_baseline": bool(scores["map_50"] > trivial["map_50"]),
-        }
-        self.metrics_["baseline"] = compared
-        if compared["better_than_baseline"]:
-            return
-        compared["likely_causes"] = [
-            "training ended before the detector learned to place boxes (a short budget, or early stopping)",
-            "images too small for the objects (image_size)",
-            "a learning rate that does not suit this network and data",
-        ]
-        compared["what_to_try"] = [
-            "more epochs (--epochs) and more patience (--patience, --warmup-epochs)",
-            "a larger --image-size",
-            f"the learning-rate finder (toolkit lr-find {self.task_name} --data ...)",
-            "a pretrained backbone (toolkit list backbones --task object-detection)",
-        ]
-        warnings.warn(
-            f"This detector is no better than one whole-image box per class: {part} mAP@0.5 "
-            f"{compared['value']:.4f} against {compared['whole_image_baseline']:.4f}. Likely causes: "
-            f"{'; '.join(compared['likely_causes'])}. Try: {'; '.join(compared['what_to_try'])}. "
-            'Recorded in metrics.json under "baseline".',
-            stacklevel=3,
-        )
+        compared = scoring.compare_with_whole_image(part, scores, self.task_name)
+        if compared is not None:
+            self.metrics_["baseline"] = compared
 
     # ------------------------------------------------------------- inference
     def predict(self, inputs, draw=False):
@@ -393,7 +289,7 @@ class ObjectDetector(ImageTask):
             pixels, best first.
         """
         self.check_fitted()
-        items = _as_items(inputs)
+        items = figures_lib.as_items(inputs)
         size = self.image_size_
         threshold = self._shown_threshold()
         results = []
@@ -401,96 +297,24 @@ class ObjectDetector(ImageTask):
             chunk = items[start : start + self._batch_size()]
             pixels, shapes = [], []
             for item in chunk:
-                image = _read_rgb(item)
+                image = figures_lib.read_rgb(item)
                 shapes.append(image.shape[:2])
                 pixels.append(tf.image.resize(tf.cast(image, tf.float32), (size, size)).numpy())
             decoded = self._decode(self.model_(np.stack(pixels), training=False), threshold)
-            for i, (height, width) in enumerate(shapes):
-                count = int(decoded["count"][i])
-                scale = np.array([width / size, height / size] * 2, np.float32)
-                boxes = decoded["boxes"][i, :count].numpy() * scale
-                boxes = np.clip(boxes, 0, [width, height, width, height])
-                results.append(
-                    [
-                        {
-                            "label": self.classes_[int(label)],
-                            "score": round(float(score), 4),
-                            "box": [round(float(v), 1) for v in box],
-                        }  # fmt: skip
-                        for box, label, score in zip(
-                            boxes, decoded["labels"][i, :count].numpy(), decoded["scores"][i, :count].numpy()
-                        )
-                    ]
-                )
+            results += scoring.in_own_pixels(decoded, shapes, size, self.classes_)
         if draw:
             own = draw is True
             folder = pathlib.Path(self.run_dir) / "detections" if own else pathlib.Path(draw)
-            self._draw(items, results, folder, replace=own)
+            written = figures_lib.draw_detections(items, results, self.classes_, folder, replace=own)
+            self.say(f"Wrote {len(written)} image(s) with their detections to {folder}")
         return results
-
-    def _draw(self, items, results, folder, replace=False):
-        """Writes `<name>_detections.png` per image: the image with each box, its label and score."""
-        from PIL import Image, ImageDraw
-
-        paths = [files["detections"] for files in image_streams.output_paths(items, folder, ["detections"], replace)]
-        for item, found, path in zip(items, results, paths):
-            canvas = Image.fromarray(_read_rgb(item))
-            pen = ImageDraw.Draw(canvas)
-            line = max(2, round(max(canvas.size) / 200))
-            for detection in found:
-                colour = DRAW_COLOURS[self.classes_.index(detection["label"]) % len(DRAW_COLOURS)]
-                x0, y0, x1, y1 = detection["box"]
-                pen.rectangle([x0, y0, x1, y1], outline=colour, width=line)
-                text = f"{detection['label']} {detection['score']:.2f}"
-                top = max(0, y0 - 12)
-                pen.rectangle([x0, top, x0 + pen.textlength(text) + 4, top + 12], fill=colour)
-                pen.text((x0 + 2, top), text, fill=(0, 0, 0))
-            canvas.save(path)
-        self.say(f"Wrote {len(paths)} image(s) with their detections to {folder}")
-        return [str(p) for p in paths]
 
     # ----------------------------------------------------------------- report
     def report_figures(self):
-        """Per-class AP, AP@0.5 and recall of the test split (else validation)."""
-        from toolkit import figures
+        return figures_lib.per_class(self.metrics_)
 
-        split = "test" if (self.metrics_ or {}).get("test") else "validation"
-        per_class = ((self.metrics_ or {}).get(split) or {}).get("per_class") or {}
-        kept = {name: value for name, value in per_class.items() if value is not None}
-        if not kept:
-            return []
-        bars = figures.per_class_figure(kept, ("ap", "ap_50", "recall"))
-        return [(f"Per-class AP, AP@0.5 and recall ({split})", bars)]
-
-    def report_data_figures(self, part, most=200):
-        """Test images with their true boxes (white) and the detections shown to a user (coloured)."""
-        from PIL import Image, ImageDraw
-
-        from toolkit import figures
-
-        threshold = self._shown_threshold()
-        tiles, titles = [], []
-        for images, boxes in part.dataset:
-            decoded = self._decode(self.model_(images, training=False), threshold)
-            for i in range(len(images)):
-                canvas = Image.fromarray(np.clip(images[i].numpy(), 0, 255).astype(np.uint8))
-                pen = ImageDraw.Draw(canvas)
-                for box, label in zip(boxes["boxes"][i].numpy(), boxes["labels"][i].numpy()):
-                    if label >= 0:
-                        pen.rectangle(box.tolist(), outline=(255, 255, 255), width=1)
-                count = int(decoded["count"][i])
-                for box, label in zip(decoded["boxes"][i, :count].numpy(), decoded["labels"][i, :count].numpy()):
-                    pen.rectangle(box.tolist(), outline=DRAW_COLOURS[int(label) % len(DRAW_COLOURS)], width=2)
-                tiles.append(np.asarray(canvas))
-                titles.append(f"{count} found, {int(np.sum(boxes['labels'][i].numpy() >= 0))} true")
-                if len(tiles) >= 12:
-                    break
-            if len(tiles) >= 12:
-                break
-        if not tiles:
-            return []
-        title = f"Test images: true boxes white, detections (score >= {threshold:.2f}) coloured by class"
-        return [(title, figures.image_grid(tiles, titles, columns=4))]
+    def report_data_figures(self, part):
+        return figures_lib.test_images(self.model_, part.dataset, self._decode, self._shown_threshold())
 
     def search_space(self, hp):
         """Learning rate and schedule (shared), augmentation strength, and the backbone when it is a
@@ -502,42 +326,6 @@ class ObjectDetector(ImageTask):
         if isinstance(self.backbone, str) and self.backbone in self.accepted_backbones():
             space["backbone"] = hp.Choice("backbone", ["centernet", "mobilenet", "resnet"])
         return space
-
-
-class ValidationMAP(keras.callbacks.Callback):
-    """Puts the validation images' COCO mAP (`val_map`, the monitor) and mAP@0.5 (`val_map_50`) in each
-    epoch's logs, for early stopping, checkpoints and the tuner."""
-
-    def __init__(self, task, validation):
-        super().__init__()
-        self.task, self.validation = task, validation
-
-    def __deepcopy__(self, memo):
-        # KerasTuner copies a search's callbacks for each trial; the task and its validation data (datasets:
-        # not copyable) are the same for every trial, so they are shared.
-        return ValidationMAP(self.task, self.validation)
-
-    def on_epoch_end(self, epoch, logs=None):
-        truth, found = self.task._detect_part(self.model, self.validation)
-        scores = detection_metrics.detection_scores(truth, found, self.task.classes_)
-        if logs is not None:
-            logs["val_map"] = scores["map"] or 0.0
-            logs["val_map_50"] = scores["map_50"] or 0.0
-
-
-def _as_items(inputs):
-    if isinstance(inputs, (str, os.PathLike)):
-        return [inputs]
-    if isinstance(inputs, np.ndarray) and (inputs.ndim == 2 or (inputs.ndim == 3 and inputs.shape[-1] in (1, 3, 4))):
-        return [inputs]
-    return list(inputs)
-
-
-def _read_rgb(item):
-    """An image path or array -> uint8 RGB (height, width, 3) at its own size."""
-    if isinstance(item, (str, os.PathLike)):
-        return images_lib.read_pixels(item, 3)  # training's own decoder
-    return detection_data.uint8_rgb(np.asarray(item))
 
 
 def train_object_detector(data=None, validation_data=None, **kwargs):
