@@ -139,8 +139,9 @@ class TextClassifier(ClassifierMixin, Task):
                 fix="e.g. columns=('sentence', 'label') or columns=(0, 1)",
             )
 
-    def read_data(self, data):
-        texts, labels, class_names = text_data.load_source(data, self.columns, self.data_dir, say=self.say)
+    def read_data(self, data, say=True):
+        say = self.say if say else None  # which columns were chosen: said while fitting, not when scoring
+        texts, labels, class_names = text_data.load_source(data, self.columns, self.data_dir, say=say)
         y, classes = data_lib.encode_labels(labels, class_names)  # the whole source's classes, for stratifying
         return Index(as_index(texts), labels, y, data_lib.describe(data), class_names or classes)
 
@@ -186,7 +187,7 @@ class TextClassifier(ClassifierMixin, Task):
 
     def evaluation_data(self, data):
         self.preprocessor_.files = []
-        return super().evaluation_data(data)
+        return self.preprocessor_.dataset(self.read_data(data, say=False), batch_size=self._global_batch_size())
 
     # ------------------------------------------------------------------ model
     def _default_learning_rate(self):

@@ -310,3 +310,12 @@ def test_cli_train_and_predict_text(tmp_path, capsys):
     assert json.loads(lines[0].split("\t")[1])["label"] in ("neg", "pos")
     assert main(["predict", run_dir, "a fine film", "  "]) == 2  # an empty text is refused, as in training
     assert "predict got 1 empty text(s) (at positions [1])" in capsys.readouterr().err
+    # Columns found by their names are said while training; evaluate's output is the scores' JSON alone.
+    headed = tmp_path / "headed.tsv"
+    headed.write_text("sentence\tlabel\n" + path.read_text())
+    assert main(["train", "text-classification", "--data", str(headed), "--epochs", "1", "--save-dir",
+                 str(tmp_path / "runs"), "--run-name", "named"]) == 0  # fmt: skip
+    said = capsys.readouterr().out
+    assert "sentence" in said.split("Saved to")[0]
+    assert main(["evaluate", json.loads(said.strip().splitlines()[-1])["run_dir"], "--data", str(headed)]) == 0
+    assert json.loads(capsys.readouterr().out)["accuracy"] >= 0
