@@ -307,3 +307,20 @@ class ResumeCounters(keras.callbacks.Callback):
                         callback._model = self.model
                 else:
                     callback.on_epoch_end(epoch, dict(row))
+
+
+class ValidationScores(keras.callbacks.Callback):
+    """Base of a task's callback that scores the validation part at each epoch's end and puts the scores in
+    the logs (a QA span F1, a detector's mAP), for early stopping, checkpoints and the tuner.
+
+    Subclasses implement `on_epoch_end`, reading `self.task` and `self.validation`.
+    """
+
+    def __init__(self, task, validation):
+        super().__init__()
+        self.task, self.validation = task, validation
+
+    def __deepcopy__(self, memo):
+        # KerasTuner copies a search's callbacks for each trial; the task and its validation part (datasets,
+        # traced functions: not copyable) are the same for every trial, so they are shared.
+        return type(self)(self.task, self.validation)

@@ -8,7 +8,7 @@ import numpy as np
 
 from tasks.object_detection import data as detection_data
 from tasks.object_detection import detector, pipeline
-from toolkit import detection_metrics
+from toolkit import callbacks, detection_metrics
 
 SCORE_FLOOR = 0.01  # detections kept for mAP (COCO scores the whole ranking); the shown ones use score_threshold
 
@@ -49,18 +49,9 @@ def compare_with_whole_image(part, scores, task_name):
     return compared
 
 
-class ValidationMAP(keras.callbacks.Callback):
+class ValidationMAP(callbacks.ValidationScores):
     """Puts the validation images' COCO mAP (`val_map`, the monitor) and mAP@0.5 (`val_map_50`) in each
     epoch's logs, for early stopping, checkpoints and the tuner."""
-
-    def __init__(self, task, validation):
-        super().__init__()
-        self.task, self.validation = task, validation
-
-    def __deepcopy__(self, memo):
-        # KerasTuner copies a search's callbacks for each trial; the task and its validation data (datasets:
-        # not copyable) are the same for every trial, so they are shared.
-        return ValidationMAP(self.task, self.validation)
 
     def on_epoch_end(self, epoch, logs=None):
         truth, found = self.task._detect_part(self.model, self.validation)

@@ -4,14 +4,13 @@ validation questions, and the callback that puts the validation F1 in each epoch
 import math
 import warnings
 
-import keras
 import numpy as np
 
 from tasks.question_answering import data as qa_data
 from tasks.question_answering import models
 from tasks.question_answering import windows as windows_lib
 from tasks.question_answering.preprocessor import PREDICT_CHUNK
-from toolkit import answer_metrics
+from toolkit import answer_metrics, callbacks
 from toolkit.errors import ToolkitError
 
 
@@ -76,19 +75,10 @@ def questions_of(items):
     return questions
 
 
-class SpanF1(keras.callbacks.Callback):
+class SpanF1(callbacks.ValidationScores):
     """Puts the validation questions' F1 (`val_f1`, with the no-answer threshold tuned on them),
     `val_has_answer_f1` and `val_span_f1` (answerable questions, always answered) in each epoch's logs,
     for early stopping, checkpoints and the tuner."""
-
-    def __init__(self, task, validation):
-        super().__init__()
-        self.task, self.validation = task, validation
-
-    def __deepcopy__(self, memo):
-        # KerasTuner copies a search's callbacks for each trial; the task and its validation questions
-        # (datasets, traced functions: not copyable) are shared, as they are the same for every trial.
-        return SpanF1(self.task, self.validation)
 
     def on_epoch_end(self, epoch, logs=None):
         questions = self.validation.questions
