@@ -128,3 +128,11 @@ def decode(heatmap, size, offset, score_threshold=0.3, max_detections=100, iou_t
         "labels": tf.where(valid, tf.cast(nmsed.nmsed_classes, tf.int32), -1),
         "count": count,
     }
+
+
+def decode_outputs(outputs, score_threshold, max_detections, iou_threshold):
+    """`decode` of the detector's raw outputs ({"heatmap" logits, "size", "offset"})."""
+    return decode(
+        tf.sigmoid(outputs["heatmap"]), outputs["size"], outputs["offset"], score_threshold=score_threshold,
+        max_detections=max_detections, iou_threshold=iou_threshold,
+    )  # fmt: skip

@@ -25,6 +25,15 @@ from toolkit.errors import ToolkitError
 # targets: per image (boxes (m, 4) float32 absolute xyxy, labels (m,) of class indices) (None for a
 # Stream); classes: class names, indexed by the labels.
 Source = collections.namedtuple("Source", ["images", "targets", "classes"])
+# The forms a detector's data may take, as `toolkit list` and the errors name them.
+DATA_FORMS = (
+    "a dataset's root folder in the COCO layout (annotations/instances_<split>.json + <split>/), the Pascal "
+    "VOC devkit (Annotations/, JPEGImages/, ImageSets/Main/) or Ultralytics YOLO (data.yaml, images/<part>/, "
+    "labels/<part>/); a COCO .json file; a CSV of filename,width,height,class,xmin,ymin,xmax,ymax; a folder "
+    "with images/ beside annotations/ (VOC XML) or labels/ (YOLO .txt and classes.txt); an (image folder, "
+    'annotation file or folder) pair (or --images-dir); (images, {"boxes", "labels"}) in Python; a '
+    "tf.data.Dataset; or 'tfds:NAME'"
+)
 
 BOX_FORMATS = ("xyxy", "xywh", "center_xywh", "yxyx", "rel_xyxy", "rel_xywh", "rel_center_xywh", "rel_yxyx")
 ACCEPTED = (

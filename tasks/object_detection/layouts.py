@@ -13,6 +13,7 @@ Written by hand: no maintained library reads these three layouts without also br
 training framework (Ultralytics, torchvision, MMDetection).
 """
 
+import os
 import pathlib
 
 from tasks.object_detection import annotations as annotations_lib
@@ -176,3 +177,10 @@ def _labels_folder(images):
             parts[k] = "labels"
             return pathlib.Path(*parts)
     return images  # labels beside the images, one .txt per image
+
+
+def scored_part(data):
+    """The part of a dataset root that evaluation scores: its test part, else its val part (COCO's test
+    has no boxes); "train" (the data as given) for anything else."""
+    parts = find(data) if isinstance(data, (str, os.PathLike)) else None
+    return next((p for p in ("test", "val") if p in (parts or {})), "train")

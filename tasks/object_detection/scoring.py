@@ -5,6 +5,7 @@ import warnings
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from tasks.object_detection import data as detection_data
 from tasks.object_detection import detector, pipeline
@@ -120,4 +121,31 @@ def in_own_pixels(decoded, shapes, size, classes):
                 for box, label, score in zip(boxes, labels, scores)
             ]
         )
+    return results
+
+
+def choose_score_threshold(truth, found, classes):
+    """The least score of a shown detection where the shown detections' F1 (IoU >= 0.5) is best on these
+    images (at least `SCORE_FLOOR`), and a line saying so."""
+    best = detection_metrics.best_score_threshold(truth, found, classes)
+    threshold = max(SCORE_FLOOR, round(best["score_threshold"], 4))
+    return threshold, (
+        f"Score threshold {threshold:.3f}, chosen on the validation images: precision "
+        f"{best['precision_at_threshold']:.3f}, recall {best['recall_at_threshold']:.3f} at IoU 0.5."
+    )
+
+
+def detect_images(model, items, size, decode, classes, batch_size):
+    """Image paths or arrays -> per image, its detections in its own pixels (`in_own_pixels`); `decode`
+    turns the model's maps into boxes above the shown threshold."""
+    from tasks.object_detection.figures import read_rgb
+
+    results = []
+    for start in range(0, len(items), batch_size):
+        pixels, shapes = [], []
+        for item in items[start : start + batch_size]:
+            image = read_rgb(item)
+            shapes.append(image.shape[:2])
+            pixels.append(tf.image.resize(tf.cast(image, tf.float32), (size, size)).numpy())
+        results += in_own_pixels(decode(model(np.stack(pixels), training=False)), shapes, size, classes)
     return results

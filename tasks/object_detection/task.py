@@ -4,8 +4,6 @@ import os
 import pathlib
 
 import keras
-import numpy as np
-import tensorflow as tf
 
 from tasks.image_task import ImageTask
 from tasks.object_detection import centers, detector, pipeline, scoring
@@ -24,11 +22,9 @@ DEFAULT_SCORE_THRESHOLD = 0.3  # CenterNet's display threshold: used when there 
 class ObjectDetector(ImageTask):
     """Finds objects in images: a box, a class and a score for each.
 
-    The from-scratch detector is CenterNet-style (`tasks.object_detection.centers`): a backbone, a
-    feature pyramid back up to 1/4 of the image, and heads that mark each object's centre per class and
-    read its width and height there. The saved model takes (batch, image_size, image_size, 3) images of
-    0..255 pixels and returns those maps; `predict` resizes images, decodes boxes (with per-class
-    non-max suppression) and gives them back in each image's own pixels.
+    The from-scratch detector is CenterNet-style (`centers`): a backbone, a feature pyramid back to 1/4
+    of the image, and heads that mark each object's centre per class and read its size there. `predict`
+    decodes boxes (per-class non-max suppression) in each image's own pixels.
 
     Args:
         backbone: "centernet" (from scratch, the default); a convolutional image backbone name
@@ -40,28 +36,21 @@ class ObjectDetector(ImageTask):
         augment: training augmentations that move boxes with the pixels, from "flip", "zoom",
             "translate", "color" (empty: none).
         augment_strength: scales the augmentations' ranges (0.5: half the zoom, shift and colour change).
-        score_threshold: the least score of a detection `predict` returns; None: chosen on the validation
-            data after training, where the shown detections' F1 (IoU >= 0.5) is best (kept as
-            `score_threshold_`). mAP is scored on the whole ranking either way, as COCO does.
+        score_threshold: the least score `predict` returns; None: where the shown detections' F1 (IoU
+            >= 0.5) is best on validation (`score_threshold_`). mAP scores the whole ranking either way.
         iou_threshold: per-class non-max suppression's overlap limit (None: no suppression).
         max_detections: most detections per image.
-        box_format: the format of boxes given in Python or by a tf.data.Dataset: "xyxy", "xywh",
-            "center_xywh", "yxyx" in pixels, or "rel_..." as fractions of the image (as
-            `keras.utils.bounding_boxes` names them). Annotation files carry their own.
+        box_format: boxes given in Python or a tf.data.Dataset: "xyxy", "xywh", "center_xywh", "yxyx" in
+            pixels, or "rel_..." as fractions (`keras.utils.bounding_boxes`' names).
         class_names: the class names in label-index order (YOLO labels and integer labels); default:
             the names the data carries.
         bad_boxes: "fail" on a box outside its image or without area, or "skip" it (counted in a warning).
         data_dir: TFDS data folder for "tfds:NAME" data.
-        images_dir: the folder of the images the annotation files name, when they are not where the
-            format keeps them (COCO: `train2017/` beside `annotations/`; VOC: `JPEGImages/` or `images/`
-            beside the XML folder; a CSV or YOLO labels: `images/` beside them). The same as passing
-            data=(images_dir, annotations).
-        epochs: most epochs to train (early stopping may stop sooner); None: 30, raised for a from-scratch
-            network on a small training set until it gets 1,000 optimizer steps (at most 200 epochs).
-        **kwargs: the arguments every task shares (batch_size, learning_rate, finetune, tune,
-            save_dir, run_name, ...; see `toolkit.Task`). The defaults here are the recipe measured on
-            raccoon (benchmarks/RESULTS.md): AdamW, cosine decay from 2e-3, batch size 8, and epochs
-            chosen for about 1,000 optimizer steps from scratch.
+        images_dir: the folder of the images the annotations name, when not where the format keeps
+            them (the same as data=(images_dir, annotations)).
+        epochs: most epochs; None: 30, raised from scratch on a small set to 1,000 steps (at most 200).
+        **kwargs: the arguments every task shares (see `toolkit.Task`); the defaults here (AdamW, cosine
+            decay from 2e-3, batch size 8) are the recipe measured on raccoon.
 
     Examples:
         >>> det = ObjectDetector(epochs=40).fit("raccoon/annotations")  # doctest: +SKIP
@@ -72,14 +61,7 @@ class ObjectDetector(ImageTask):
     task_name = "object-detection"
     description = "find objects in images: boxes with class labels and scores"
     default_data = "shapes"
-    data_forms = (
-        "a dataset's root folder in the COCO layout (annotations/instances_<split>.json + <split>/), the Pascal "
-        "VOC devkit (Annotations/, JPEGImages/, ImageSets/Main/) or Ultralytics YOLO (data.yaml, images/<part>/, "
-        "labels/<part>/); a COCO .json file; a CSV of filename,width,height,class,xmin,ymin,xmax,ymax; a folder "
-        "with images/ beside annotations/ (VOC XML) or labels/ (YOLO .txt and classes.txt); an (image folder, "
-        'annotation file or folder) pair (or --images-dir); (images, {"boxes", "labels"}) in Python; a '
-        "tf.data.Dataset; or 'tfds:NAME'"
-    )
+    data_forms = detection_data.DATA_FORMS
     built_in_data = {"shapes": "generated images of coloured shapes with their boxes (no download)"}
     monitor = "val_map"
     monitor_mode = "max"
@@ -88,21 +70,15 @@ class ObjectDetector(ImageTask):
     preprocessor_class = DetectionPreprocessor
     image_size_ = preprocessing.learned("image_size")  # one side: the images are square
 
-    @classmethod
-    def keras_hub_presets(cls):
-        return detector.pyramid_presets()
+    keras_hub_presets = classmethod(lambda cls: detector.pyramid_presets())  # those with a feature pyramid
 
     _parameter_constraints = {
         "image_size": estimator.Constraint(
             lambda size: size is None or (isinstance(size, int) and size >= 32 and size % 32 == 0),
             "a side that is a multiple of 32 (the backbone halves it five times), e.g. 256, or None",
         ),
-        "score_threshold": estimator.in_range(
-            0, 1, "a score between 0 and 1, or None to choose it on the validation data", high_open=False, none=True
-        ),
-        "iou_threshold": estimator.in_range(
-            0, 1, "an overlap above 0 and up to 1 (None: no suppression)", low_open=True, high_open=False, none=True
-        ),
+        "score_threshold": estimator.in_range(0, 1, "a score from 0 to 1, or None", high_open=False, none=True),
+        "iou_threshold": estimator.in_range(0, 1, "(0, 1] or None", low_open=True, high_open=False, none=True),
         "max_detections": estimator.Constraint(lambda v: v >= 1, "a positive number of detections per image"),
         "augment_strength": estimator.in_range(0, 3, "a number from 0 to 3 (1: the default ranges)", high_open=False),
         "bad_boxes": estimator.one_of(("fail", "skip")),
@@ -179,9 +155,8 @@ class ObjectDetector(ImageTask):
         info = splits.info
         if not info["validation_examples"]:
             splits = splits._replace(validation=None)
-        layout = detection_data.layouts.describe(data) if isinstance(data, (str, os.PathLike)) else None
-        if layout:
-            info["layout"] = layout
+        if isinstance(data, (str, os.PathLike)) and detection_data.layouts.describe(data):
+            info["layout"] = detection_data.layouts.describe(data)
         more = "..." if len(self.classes_) > 8 else ""
         self.say(
             f"Object detection: {len(self.classes_)} classes ({', '.join(self.classes_[:8])}{more}), images at "
@@ -195,24 +170,19 @@ class ObjectDetector(ImageTask):
 
     def evaluation_data(self, data):
         self.preprocessor_.files = []
-        # A dataset root is scored on its test part, else its val part (COCO's test has no boxes).
-        parts = detection_data.layouts.find(data) if isinstance(data, (str, os.PathLike)) else None
-        part = next((p for p in ("test", "val") if p in (parts or {})), "train")
+        part = detection_data.layouts.scored_part(data)
         return self.preprocessor_.dataset(self.read_data(data, part), batch_size=self._global_batch_size())
 
     def export_examples(self, part):
-        images, _ = next(iter(part.dataset))
-        return images.numpy(), None
+        return next(iter(part.dataset))[0].numpy(), None
 
     # ------------------------------------------------------------------ model
     def build_model(self):
         return detector.build(self.backbone, self.image_size_, len(self.classes_), self.width, self._uses_preset())
 
     def _warmup_epochs(self):
-        """`warmup_epochs`, or when None half the budget from scratch (none for a pretrained backbone).
-        A centre heatmap learned from zero scores mAP 0 for its first epochs (the built-in shapes: 0 at
-        epoch 2, 0.9 by epoch 20), and validation mAP on a few images jumps about, so early stopping waits
-        for half of the cosine schedule before it may end a run."""
+        """`warmup_epochs`, or when None half the budget from scratch (none pretrained): a heatmap learned from
+        zero scores mAP 0 for its first epochs (the shapes: 0 at epoch 2, 0.9 by 20)."""
         if self.warmup_epochs is not None:
             return self.warmup_epochs
         return 0 if self._pretrained_backbone() else self._epochs() // 2
@@ -231,27 +201,18 @@ class ObjectDetector(ImageTask):
         if splits.validation is None:
             self.score_threshold_ = DEFAULT_SCORE_THRESHOLD
             return
-        truth, found = self._detect_part(model, splits.validation)
-        best = detection_metrics.best_score_threshold(truth, found, self.classes_)
-        self.score_threshold_ = max(scoring.SCORE_FLOOR, round(best["score_threshold"], 4))
-        self.say(
-            f"Score threshold {self.score_threshold_:.3f}, chosen on the validation images: precision "
-            f"{best['precision_at_threshold']:.3f}, recall {best['recall_at_threshold']:.3f} at IoU 0.5."
-        )
+        self.score_threshold_, said = scoring.choose_score_threshold(*self._detect_part(model, splits.validation),
+                                                                    self.classes_)  # fmt: skip
+        self.say(said)
 
     # ---------------------------------------------------------------- scoring
     def _shown_threshold(self):
         """The least score of a detection a user is shown: the one chosen (or given) at fit time."""
-        for value in (getattr(self, "score_threshold_", None), self.score_threshold):
-            if value is not None:
-                return float(value)
-        return DEFAULT_SCORE_THRESHOLD
+        chosen = [v for v in (getattr(self, "score_threshold_", None), self.score_threshold) if v is not None]
+        return float(chosen[0]) if chosen else DEFAULT_SCORE_THRESHOLD
 
     def _decode(self, outputs, threshold):
-        return centers.decode(
-            tf.sigmoid(outputs["heatmap"]), outputs["size"], outputs["offset"], score_threshold=threshold,
-            max_detections=self.max_detections, iou_threshold=self.iou_threshold,
-        )  # fmt: skip
+        return centers.decode_outputs(outputs, threshold, self.max_detections, self.iou_threshold)
 
     def _detect_part(self, model, part, losses=None):
         return scoring.detect_part(model, part, self._decode, self.image_size_, len(self.classes_), losses)
@@ -290,18 +251,10 @@ class ObjectDetector(ImageTask):
         """
         self.check_fitted()
         items = figures_lib.as_items(inputs)
-        size = self.image_size_
-        threshold = self._shown_threshold()
-        results = []
-        for start in range(0, len(items), self._batch_size()):
-            chunk = items[start : start + self._batch_size()]
-            pixels, shapes = [], []
-            for item in chunk:
-                image = figures_lib.read_rgb(item)
-                shapes.append(image.shape[:2])
-                pixels.append(tf.image.resize(tf.cast(image, tf.float32), (size, size)).numpy())
-            decoded = self._decode(self.model_(np.stack(pixels), training=False), threshold)
-            results += scoring.in_own_pixels(decoded, shapes, size, self.classes_)
+        results = scoring.detect_images(
+            self.model_, items, self.image_size_, lambda out: self._decode(out, self._shown_threshold()),
+            self.classes_, self._batch_size(),
+        )  # fmt: skip
         if draw:
             own = draw is True
             folder = pathlib.Path(self.run_dir) / "detections" if own else pathlib.Path(draw)
@@ -317,10 +270,8 @@ class ObjectDetector(ImageTask):
         return figures_lib.test_images(self.model_, part.dataset, self._decode, self._shown_threshold())
 
     def search_space(self, hp):
-        """Learning rate and schedule (shared), augmentation strength, and the backbone when it is a
-        from-scratch name. The score threshold is not searched: with score_threshold=None (the default)
-        every fit chooses it on the validation images, and mAP, which the search follows, scores the
-        whole ranking of detections, so a searched threshold could not change the objective."""
+        """Shared rates, augmentation strength, a from-scratch backbone; not the score threshold, which every
+        fit chooses on validation and which mAP (scoring the whole ranking) could not see."""
         space = super().search_space(hp)
         space["augment_strength"] = hp.Float("augment_strength", 0.0, 1.5, step=0.25)
         if isinstance(self.backbone, str) and self.backbone in self.accepted_backbones():
