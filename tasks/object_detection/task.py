@@ -46,8 +46,8 @@ class ObjectDetector(ImageTask):
             the names the data carries.
         bad_boxes: "fail" on a box outside its image or without area, or "skip" it (counted in a warning).
         data_dir: TFDS data folder for "tfds:NAME" data.
-        images_dir: the folder of the images the annotations name, when not where the format keeps
-            them (the same as data=(images_dir, annotations)).
+        images_dir: the images' folder when not where the format keeps it (COCO: `train2017/` beside
+            `annotations/`; VOC: `JPEGImages/` or `images/`; CSV or YOLO: `images/` beside them).
         epochs: most epochs; None: 30, raised from scratch on a small set to 1,000 steps (at most 200).
         **kwargs: the arguments every task shares (see `toolkit.Task`); the defaults here (AdamW, cosine
             decay from 2e-3, batch size 8) are the recipe measured on raccoon.
@@ -139,10 +139,8 @@ class ObjectDetector(ImageTask):
         return index_of(source, data_lib.describe(data))
 
     def make_preprocessor(self):
-        return DetectionPreprocessor(
-            image_size=self.image_size, augment=tuple(self.augment), augment_strength=self.augment_strength,
-            seed=self.seed,
-        )  # fmt: skip
+        options = dict(augment=tuple(self.augment), augment_strength=self.augment_strength, seed=self.seed)
+        return DetectionPreprocessor(image_size=self.image_size, **options)
 
     def prepare_data(self, data, validation_data):
         self._check_backbone()
