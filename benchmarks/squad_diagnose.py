@@ -14,6 +14,7 @@ import json
 import numpy as np
 from squad_qa import SQUAD
 
+from tasks.question_answering import answers
 from toolkit import answer_metrics
 
 
@@ -39,12 +40,12 @@ def main():
         json.dumps(
             {
                 "held_out": args.held_out,
-                "as_run": pick(answer_metrics.squad_scores(references, qa._decide(found, qa.no_answer_threshold_))),
+                "as_run": pick(answer_metrics.squad_scores(references, answers.decide(found, qa.no_answer_threshold_))),
                 "saved_threshold": round(qa.no_answer_threshold_, 3),
                 "all_answered": pick(answer_metrics.squad_scores(references, texts)),
                 "best_threshold_on_these": {
                     "threshold": round(best, 3),
-                    **pick(answer_metrics.squad_scores(references, qa._decide(found, best))),
+                    **pick(answer_metrics.squad_scores(references, answers.decide(found, best))),
                 },
                 "no_answer_auc": round(float(roc_auc_score(unanswerable, scores)), 3),
                 "null_probability_auc": round(

@@ -72,7 +72,7 @@ def test_the_detector_reads_files_as_its_pipeline_does(tmp_path):
     import tensorflow as tf
 
     from tasks.object_detection import pipeline
-    from tasks.object_detection.task import _read_rgb
+    from tasks.object_detection.figures import read_rgb as _read_rgb
 
     paths = _write_files(tmp_path)
     targets = [(np.zeros((0, 4), np.float32), np.zeros(0, np.int32))] * len(paths)
