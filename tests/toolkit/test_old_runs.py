@@ -25,3 +25,14 @@ def test_runs_saved_before_the_reshape_load_and_predict_as_they_did():
     vae = toolkit.load(RUNS / "image_generation" / "vae")
     np.testing.assert_array_equal(vae.sample(2, seed=1), np.array(expected["vae"], dtype=np.uint8))
     assert vae.metrics_["test"]["negative_elbo"] > 0
+
+
+def test_a_text_generator_saved_before_it_had_a_preprocessor_generates_as_it_did():
+    """Saved by main at df0e785 (2026-12-07, text generation still on its own path): a character GPT of 16
+    units trained 12 epochs on two lines of Hamlet."""
+    expected = json.loads((RUNS / "expected.json").read_text())
+    gen = toolkit.load(RUNS / "text_generation" / "text")
+    texts = gen.generate(["to be", "whether"], sampler="greedy") + [gen.generate("the", sampler="top_k", seed=3)]
+    assert texts == expected["text_generation"]
+    loss = gen.evaluate(["whether tis nobler in the mind to suffer\n" * 4])["loss"]
+    np.testing.assert_allclose(loss, expected["text_generation_loss"], rtol=1e-5)
