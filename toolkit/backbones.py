@@ -1,12 +1,13 @@
 """Named backbones: from-scratch architectures and KerasHub presets.
 
-A from-scratch builder takes the input shape and a width and returns a
-`keras.Model` named "backbone" that maps inputs to features (a feature map
-or a vector); the task adds its head. Pretrained backbones are KerasHub
-presets, loaded with the real `from_preset`: a built-in preset name, a
-Kaggle / Hugging Face handle, or a local preset folder.
+A from-scratch builder returns a `keras.Model` named "backbone" that maps inputs to features (a feature
+map or a vector); the task adds its head. Builders of one modality share one call signature
+(`SIGNATURES`: what they take first, then their own sizes by keyword), checked as each registers, so a
+task calls any backbone of its modality the same way. Pretrained backbones are KerasHub presets, loaded
+with the real `from_preset`: a built-in preset name, a Kaggle / Hugging Face handle, or a local preset folder.
 """
 
+import inspect
 import math
 import os
 
@@ -16,7 +17,51 @@ from toolkit import hf_checkpoints
 from toolkit.errors import ToolkitError
 from toolkit.registry import Registry
 
-BACKBONES = Registry("backbone")
+# Per modality: the arguments every builder takes first, in this order (a tuple of names), or, for image
+# generation's pairs of networks, the attributes every entry has.
+SIGNATURES = {
+    "image": ("input_shape", "width"),
+    "segmentation": ("input_shape", "width"),
+    "detection": ("input_shape", "width"),
+    "audio": ("input_shape", "width"),
+    "speech-recognition": ("input_shape", "width"),
+    "text": ("vocabulary_size", "sequence_length", "width"),
+    "text-generation": ("vocabulary_size", "sequence_length", "width"),
+    "text-to-text": ("vocabulary_size", "sequence_length", "width"),
+    "generative": {"features", "image", "divisor"},
+}
+
+
+def check_signature(name, builder, metadata):
+    """Raises a ValueError unless `builder` takes its modality's arguments first (`SIGNATURES`).
+
+    Examples:
+        >>> def wide(input_shape, width=8): ...
+        >>> check_signature("wide", wide, {"modality": "image"})
+        >>> def odd(width, input_shape): ...
+        >>> check_signature("odd", odd, {"modality": "image"})
+        Traceback (most recent call last):
+        ...
+        ValueError: backbone 'odd' (modality 'image') must take (input_shape, width, ...); it takes (width, input_shape)
+    """
+    modality = metadata.get("modality")
+    if modality not in SIGNATURES:
+        raise ValueError(f"backbone {name!r} names modality {modality!r}; declared: {', '.join(SIGNATURES)}")
+    wanted = SIGNATURES[modality]
+    if isinstance(wanted, set):
+        missing = sorted(a for a in wanted if not hasattr(builder, a))
+        if missing:
+            raise ValueError(f"backbone {name!r} (modality {modality!r}) lacks {', '.join(missing)}")
+        return
+    takes = tuple(inspect.signature(builder).parameters)
+    if takes[: len(wanted)] != wanted:
+        raise ValueError(
+            f"backbone {name!r} (modality {modality!r}) must take ({', '.join(wanted)}, ...); "
+            f"it takes ({', '.join(takes)})"
+        )
+
+
+BACKBONES = Registry("backbone", check=check_signature)
 
 
 def _downsamples(input_shape, wanted):

@@ -63,6 +63,36 @@ class Preprocessor:
         """A batched `tf.data.Dataset` of (model inputs, targets) for an `Index` (shuffled when training)."""
         raise NotImplementedError(f"{type(self).__name__} must implement dataset(index, training=...)")
 
+    def hold_out(self, index, validation_index, split_options, validation_about=None):
+        """({"train", "validation", "test"}: an `Index` each (test None), the split's info): the parts the
+        task's arguments ask for. By default a seeded split of the examples (stratified by `labels`, or
+        grouped by `groups`; see `toolkit.splits`); a family whose data is one long text splits it by position.
+        """
+        labels = np.asarray(index.labels if index.labels is not None else np.zeros(len(index.targets), int))
+        validation_labels = None
+        if validation_index is not None:
+            validation_labels = np.asarray(
+                validation_index.labels
+                if validation_index.labels is not None
+                else np.zeros(len(validation_index.targets))
+            )
+        if index.groups is not None and split_options.get("method") in ("auto", "grouped"):
+            split_options = {**split_options, "method": "grouped", "groups": index.groups}
+        train, _, val, _, test, info = splits_lib.holdout_positions(
+            labels, validation_labels, validation_about, **split_options
+        )
+        parts = {
+            "train": _take(index, train),
+            "validation": _take(validation_index if validation_index is not None else index, val),
+            "test": _take(index, test[0]) if test is not None else None,
+        }
+        return parts, info
+
+    def examples(self, part):
+        """How many training examples `part` makes (what the default batch size and epochs are chosen
+        from), once adapted; by default its count of targets."""
+        return len(part.targets)
+
     def inputs(self, raw):
         """Model inputs for what a user holds at prediction time (a batch); by default, as they are."""
         return np.asarray(raw)
@@ -81,12 +111,12 @@ class Preprocessor:
         return preprocessor
 
 
-def learned(name, convert=None):
+def learned(name, convert=None, fresh=None):
     """A task property for what its preprocessor learned, under the scikit-learn-style name (`classes_`).
 
-    Setting it stores the value in the preprocessor (made with `preprocessor_class()` when the task has
-    none yet): a run saved before its family had a preprocessor keeps these names in config.json, and
-    loading sets them.
+    Setting it stores the value in the preprocessor (made with `fresh(task)`, by default
+    `preprocessor_class()`, when the task has none yet): a run saved before its family had a
+    preprocessor keeps these names in config.json, and loading sets them.
 
     Examples:
         >>> class Labels(Preprocessor):
@@ -106,15 +136,15 @@ def learned(name, convert=None):
 
     def set(task, value):
         if getattr(task, "preprocessor_", None) is None:
-            task.preprocessor_ = task.preprocessor_class()
+            task.preprocessor_ = task.preprocessor_class() if fresh is None else fresh(task)
         setattr(task.preprocessor_, name, value if convert is None else convert(value))
 
     return property(get, set, doc=f"The preprocessor's learned `{name}`.")
 
 
 def prepare(index, validation_index, preprocessor, *, split_options, batch_size, validation_about=None):
-    """The one prepare path: hold out validation and test parts of `index`, adapt `preprocessor` on the
-    training part only, and return `toolkit.data.Splits` of datasets.
+    """The one prepare path: hold out validation and test parts of `index` (`preprocessor.hold_out`),
+    adapt `preprocessor` on the training part only, and return `toolkit.data.Splits` of datasets.
 
     Args:
         index: the training data's `Index` (from the family's reader).
@@ -128,25 +158,12 @@ def prepare(index, validation_index, preprocessor, *, split_options, batch_size,
     Returns:
         `Splits(train, validation, test, info)`: batched datasets (test None without a test part).
     """
-    labels = np.asarray(index.labels if index.labels is not None else np.zeros(len(index.targets), int))
-    validation_labels = None
-    if validation_index is not None:
-        validation_labels = np.asarray(
-            validation_index.labels if validation_index.labels is not None else np.zeros(len(validation_index.targets))
-        )
-    if index.groups is not None and split_options.get("method") in ("auto", "grouped"):
-        split_options = {**split_options, "method": "grouped", "groups": index.groups}
-    train, _, val, _, test, info = splits_lib.holdout_positions(
-        labels, validation_labels, validation_about, **split_options
-    )
+    parts, info = preprocessor.hold_out(index, validation_index, split_options, validation_about)
     info = {"train_source": index.about, **info}
-    parts = {"train": _take(index, train)}
-    parts["validation"] = _take(validation_index if validation_index is not None else index, val)
-    parts["test"] = _take(index, test[0]) if test is not None else None
     preprocessor.adapt(parts["train"])
     seed = split_options.get("seed", 0)
     if callable(batch_size):
-        batch_size = batch_size(len(parts["train"].targets))
+        batch_size = batch_size(preprocessor.examples(parts["train"]))
 
     def batches(part, training=False):
         if part is None:

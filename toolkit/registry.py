@@ -14,6 +14,9 @@ class Registry:
             register entries when imported. It lets the core find task
             modules without importing them by name (the core never imports
             ``tasks``).
+        check: optional `check(name, obj, metadata)` run on every entry as it
+            is registered; it raises when the entry breaks the registry's
+            contract (a backbone's call signature).
 
     Examples:
         >>> SHAPES = Registry("shape")
@@ -26,8 +29,9 @@ class Registry:
         ['square']
     """
 
-    def __init__(self, kind, entry_point_group=None):
+    def __init__(self, kind, entry_point_group=None, check=None):
         self.kind = kind
+        self.check = check  # check(name, obj, metadata): raises when an entry breaks the registry's contract
         self.entry_point_group = entry_point_group
         self._entries = {}
         self._entry_points_loaded = False
@@ -40,6 +44,8 @@ class Registry:
             if held is not None and _origin(held[0]) != _origin(obj):
                 # One namespace for every task's names: a second owner would silently replace the first.
                 raise ValueError(f"{self.kind} {name!r} is already registered by {_origin(held[0])}")
+            if self.check is not None:
+                self.check(name, obj, metadata)
             self._entries[name] = (obj, metadata)
             return obj
 

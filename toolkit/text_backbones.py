@@ -1,7 +1,7 @@
 """From-scratch text backbones: token ids -> one feature vector per text.
 
-Each builder takes the sequence length and vocabulary size the task chose,
-an embedding size and a width, and returns a `keras.Model` named "backbone"
+Each builder takes the vocabulary size and sequence length the task chose,
+a width and an embedding size, and returns a `keras.Model` named "backbone"
 whose input is a (batch, sequence_length) tensor of token ids with 0 as
 padding (what `keras.layers.TextVectorization` produces). The embedding
 belongs to the backbone, so `finetune="freeze"` freezes it too.
@@ -22,11 +22,11 @@ def _token_ids(sequence_length):
 
 
 @BACKBONES.register("cnn", modality="text", description="1-D CNN over word embeddings (Kim 2014): 3/4/5-grams")
-def cnn(sequence_length, vocabulary_size, embedding_dim=128, width=64):
+def cnn(vocabulary_size, sequence_length, width=64, embedding_dim=128):
     """Convolutions of widths 3, 4 and 5 over word embeddings, each max-pooled over time (Kim 2014).
 
     Examples:
-        >>> cnn(32, 1000, embedding_dim=16, width=8).output_shape
+        >>> cnn(1000, 32, embedding_dim=16, width=8).output_shape
         (None, 24)
     """
     ids = _token_ids(sequence_length)
@@ -39,13 +39,13 @@ def cnn(sequence_length, vocabulary_size, embedding_dim=128, width=64):
 
 
 @BACKBONES.register("bilstm", modality="text", sequences=True, description="bidirectional LSTM over word embeddings")
-def bilstm(sequence_length, vocabulary_size, embedding_dim=128, width=64, sequences=False):
+def bilstm(vocabulary_size, sequence_length, width=64, embedding_dim=128, sequences=False):
     """One bidirectional LSTM layer of `width` units a direction; padding is masked.
 
     Examples:
-        >>> bilstm(32, 1000, embedding_dim=16, width=8).output_shape
+        >>> bilstm(1000, 32, embedding_dim=16, width=8).output_shape
         (None, 16)
-        >>> bilstm(32, 1000, embedding_dim=16, width=8, sequences=True).output_shape
+        >>> bilstm(1000, 32, embedding_dim=16, width=8, sequences=True).output_shape
         (None, None, 16)
     """
     ids = _token_ids(None if sequences else sequence_length)
@@ -55,11 +55,11 @@ def bilstm(sequence_length, vocabulary_size, embedding_dim=128, width=64, sequen
 
 
 @BACKBONES.register("gru", modality="text", description="GRU over word embeddings")
-def gru(sequence_length, vocabulary_size, embedding_dim=128, width=64):
+def gru(vocabulary_size, sequence_length, width=64, embedding_dim=128):
     """One GRU layer of `width` units reading left to right; padding is masked.
 
     Examples:
-        >>> gru(32, 1000, embedding_dim=16, width=8).output_shape
+        >>> gru(1000, 32, embedding_dim=16, width=8).output_shape
         (None, 8)
     """
     ids = _token_ids(sequence_length)
@@ -69,16 +69,16 @@ def gru(sequence_length, vocabulary_size, embedding_dim=128, width=64):
 
 
 @BACKBONES.register("transformer", modality="text", sequences=True, description="small Transformer encoder (2 layers)")
-def transformer(sequence_length, vocabulary_size, embedding_dim=128, width=64, num_layers=2, sequences=False):
+def transformer(vocabulary_size, sequence_length, width=64, embedding_dim=128, num_layers=2, sequences=False):
     """Token and position embeddings, `num_layers` KerasHub Transformer encoder blocks, masked mean pooling.
 
     `width` is each block's feed-forward size; attention uses 4 heads when
     `embedding_dim` divides by 4.
 
     Examples:
-        >>> transformer(32, 1000, embedding_dim=16, width=8).output_shape
+        >>> transformer(1000, 32, embedding_dim=16, width=8).output_shape
         (None, 16)
-        >>> transformer(32, 1000, embedding_dim=16, width=8, sequences=True).output_shape
+        >>> transformer(1000, 32, embedding_dim=16, width=8, sequences=True).output_shape
         (None, None, 16)
     """
     import keras_hub

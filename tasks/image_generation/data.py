@@ -54,6 +54,12 @@ def load_source(data, data_dir=None):
             expected=ACCEPTED,
             fix="pass the folder that holds the images",
         )
+    if not (isinstance(data, (tuple, list)) and len(data) == 2 or isinstance(data, str)):
+        raise ToolkitError(
+            f"Cannot use {type(data).__name__} as image generation data.",
+            expected=ACCEPTED,
+            fix="convert the data to one of those forms",
+        )
     images, labels, names = classification_data.load_source(data, data_dir)
     _check_count(len(images), f"The data {data_lib.describe(data)!r}")
     return images, labels, names

@@ -130,7 +130,7 @@ def build(backbone, preset, pretrained, max_length, vocabulary_size, embedding_d
         encoder, takes = keras.Sequential([backbones_lib.copy_model(backbone)], name="backbone"), ["token_ids"]
     else:
         encoder = backbones_lib.BACKBONES.get(backbone)(
-            max_length, vocabulary_size, embedding_dim=embedding_dim, width=width, sequences=True
+            vocabulary_size, max_length, width=width, embedding_dim=embedding_dim, sequences=True
         )
         takes = ["token_ids"]
     model = span_model(encoder, takes, question_match=not pretrained)

@@ -141,18 +141,20 @@ def list_audio(folder, label_pattern=None):
     return [str(p) for p in flat], labels
 
 
-def load_source(data, label_pattern=None, data_dir=None):
+def load_source(data, label_pattern=None, data_dir=None, accepted=None, folders=True):
     """Any accepted speech data -> (audio, targets, rate): audio is file paths, waveform arrays, or a
     `toolkit.data.Stream` of (waveform, target) for a tf.data / TFDS source (never pulled into memory).
 
-    `rate` is the sample rate of waveform arrays (None for files, which carry their own).
+    `rate` is the sample rate of waveform arrays (None for files, which carry their own). `accepted`
+    names the forms the task reads in its errors; `folders=False` refuses a folder (its file names carry
+    labels, not transcripts).
 
     Examples:
         >>> audio, targets, rate = load_source(([np.zeros(800), np.ones(800)], ["a", "b"], 8000))
         >>> len(audio), targets, rate
         (2, ['a', 'b'], 8000)
     """
-    accepted = (
+    accepted = accepted or (
         "a folder of class subfolders of WAV files, a folder of WAV files whose names carry the label, "
         "a CSV / TSV manifest of path,label (or path,transcript), (waveforms, targets, sample_rate), "
         "a tf.data.Dataset of (waveform, target), or 'tfds:NAME'"
@@ -173,6 +175,12 @@ def load_source(data, label_pattern=None, data_dir=None):
         return audio, [names[int(t)] for t in targets] if names else targets, rate
     if isinstance(data, (str, os.PathLike)):
         path = readers.existing_path(data, accepted)
+        if path.is_dir() and not folders:
+            raise ToolkitError(
+                f"'{path}' is a folder: its recordings carry no transcripts.",
+                expected=accepted,
+                fix="write a CSV manifest of path,transcript beside the recordings and pass its path",
+            )
         if path.is_dir():
             return list_audio(path, label_pattern) + (None,)
         if path.suffix.lower() in (".csv", ".tsv"):

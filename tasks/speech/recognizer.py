@@ -130,7 +130,7 @@ class SpeechRecognizer(SpeechTask):
             )
 
     def read_data(self, data):
-        audio, texts, rate = audio_lib.load_source(data, None, self.data_dir)
+        audio, texts, rate = audio_lib.load_source(data, None, self.data_dir, self.data_forms, folders=False)
         texts = transcripts(texts)
         return Index(Recordings(audio, rate), texts, np.zeros(len(texts), int), data_lib.describe(data))
 

@@ -73,7 +73,7 @@ def build(backbone, train_texts, num_classes, sequence_length, *, vocabulary_siz
         network = keras.Sequential([backbones_lib.copy_model(backbone)], name="backbone")
     else:
         network = backbones_lib.BACKBONES.get(backbone)(
-            sequence_length, vectorize.vocabulary_size(), embedding_dim=embedding_dim, width=width
+            vectorize.vocabulary_size(), sequence_length, width=width, embedding_dim=embedding_dim
         )
     features = keras.layers.Dropout(dropout)(network(ids))
     outputs = keras.layers.Dense(num_classes, activation="softmax", name="classes", dtype="float32")(features)

@@ -92,7 +92,7 @@ def load_corpus(data, text_column=None, data_dir=None):
             path.stat()
         except OSError:  # missing, or a name no file system takes (text passed as a path)
             raise ToolkitError(
-                f"'{str(path)[:80]}' does not exist.",
+                f"'{_shown(str(path))}' does not exist.",
                 expected=f"a text file, a folder of .txt files, a list of strings, or {DEFAULT_CORPUS!r}",
                 fix="check the path; to train on text held in a string, pass it in a list: [text]",
             ) from None
@@ -131,6 +131,11 @@ def load_corpus(data, text_column=None, data_dir=None):
         expected=f"a text file, a folder of .txt files, a list of strings, or {DEFAULT_CORPUS!r}",
         fix="pass one of those",
     )
+
+
+def _shown(text, most=100):
+    """A path, or text passed where a path goes, cut in its middle: its start and its file name stay."""
+    return text if len(text) <= most else f"{text[: most // 2]} ... {text[-(most // 2 - 5) :]}"
 
 
 def _table_piece(path, text_column):

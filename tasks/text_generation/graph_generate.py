@@ -13,6 +13,7 @@ from-scratch model does not have; the export checks it against `generate(sampler
 import tensorflow as tf
 
 from tasks.text_generation import tokenizing
+from toolkit.errors import ToolkitError
 
 _NO_SPACE_BEFORE = r"[.,;:!?')\]}]"
 _NO_SPACE_AFTER = r"[(\[{]"
@@ -20,9 +21,9 @@ _NO_SPACE_AFTER = r"[(\[{]"
 
 def greedy_function(task, max_length):
     """(a function from a batch of prompt strings to their continued texts, the layers it uses)."""
-    model, window = task.model_, task.sequence_length
-    hub = task._hub_tokenizer()
-    start = tf.constant(task._encode(["\n"])[0] or [1], tf.int32)  # an empty prompt starts a new line
+    model, window, corpus = task.model_, task.sequence_length, task._corpus()
+    hub, kind = corpus.tokenizer(), corpus.kind
+    start = tf.constant(corpus.encode(["\n"])[0] or [1], tf.int32)  # an empty prompt starts a new line
     if hub is not None:
 
         def encode(prompt):
@@ -33,7 +34,7 @@ def greedy_function(task, max_length):
 
         tracked = [hub]
     else:
-        kind, vocabulary = task.tokenizer, list(task.vocabulary_)
+        vocabulary = list(corpus.vocabulary)
         lookup = tokenizing.lookup(vocabulary)
         table = tf.constant(["", *vocabulary])  # id -> token
 
@@ -63,7 +64,7 @@ def greedy_function(task, max_length):
             shape_invariants=[tf.TensorShape([]), tf.TensorShape([None])],
         )
         text = decode(ids[given:])
-        if hub is None and task.tokenizer in ("word", "wordpiece"):  # a space between a word and the next
+        if hub is None and kind in ("word", "wordpiece"):  # a space between a word and the next
             spaced = tf.logical_and(
                 tf.strings.regex_full_match(text, r"^[\p{L}\p{N}].*"),
                 tf.logical_not(tf.strings.regex_full_match(prompt, r"(?s)(.*\s)?")),
@@ -91,3 +92,29 @@ def _join(tokens, kind):
     text = tf.strings.regex_replace(text, " ?" + tokenizing.NEWLINE + " ?", "\n")
     text = tf.strings.regex_replace(text, " (" + _NO_SPACE_BEFORE + ")", r"\1")
     return tf.strings.regex_replace(text, "(" + _NO_SPACE_AFTER + ") ", r"\1")
+
+
+def savedmodel_form(task):
+    """The `toolkit.export.Form` of a SavedModel with the token-id model and `generate` (`greedy_function`),
+    checked against `task.generate(sampler="greedy")` on the run's sample prompts."""
+    from toolkit import export as export_lib
+
+    prompts = [s["prompt"] for s in getattr(task, "samples_", None) or []] or ["\n"]
+
+    def endpoints():
+        fn, tracked = greedy_function(task, task.max_length)
+        return [("generate", fn, [tf.TensorSpec([None], tf.string, name="prompts")], tracked)]
+
+    def check(path):
+        loaded = tf.saved_model.load(str(path))  # held: its variables live as long as it does
+        got = [t.decode("utf-8") for t in loaded.generate(tf.constant(prompts)).numpy()]
+        wanted = task.generate(prompts, max_length=task.max_length, sampler="greedy")
+        if got != wanted:
+            raise ToolkitError(
+                f"The SavedModel's generate wrote {got[0][:80]!r} where the task writes {wanted[0][:80]!r}.",
+                expected="the same greedy text from both",
+                fix="export the token-id model (format='onnx' or 'litert') and generate in Python",
+            )
+        return {"generate": {"prompts": prompts, "max_length": task.max_length, "matches_greedy": True}}
+
+    return export_lib.Form(task.model_, endpoints=endpoints, check=check)

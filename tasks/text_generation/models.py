@@ -7,6 +7,7 @@ and the command line treat them alike: `width` (embedding and hidden size),
 
 import keras
 
+from toolkit import backbones as backbones_lib
 from toolkit.backbones import BACKBONES
 
 
@@ -72,3 +73,15 @@ def gpt(vocabulary_size, sequence_length, width=256, depth=2, heads=4, dropout=0
         )(x)  # no encoder sequence: self-attention only, with a causal mask
     x = keras.layers.LayerNormalization(epsilon=1e-5, name="final_norm")(x)
     return keras.Model(inputs, x, name="backbone")
+
+
+def build(backbone, vocabulary_size, sequence_length, **sizes):
+    """The language model: token ids -> next-token logits, on a registered backbone (built with `sizes`) or
+    a copy of the user's `keras.Model` (token ids -> features)."""
+    if isinstance(backbone, keras.Model):
+        backbone = keras.Sequential([backbones_lib.copy_model(backbone)], name="backbone")
+    else:
+        backbone = BACKBONES.get(backbone)(vocabulary_size, sequence_length, **sizes)
+    inputs = keras.Input((None,), dtype="int32", name="token_ids")
+    logits = keras.layers.Dense(vocabulary_size, name="next_token", dtype="float32")(backbone(inputs))
+    return keras.Model(inputs, logits, name="text_generator")

@@ -9,6 +9,7 @@ it trains on the task's windows of token ids like a from-scratch one.
 import keras
 
 from toolkit import backbones as backbones_lib
+from toolkit import estimator
 from toolkit.errors import ToolkitError
 
 
@@ -39,6 +40,40 @@ def load_causal_lm(preset):
             fix="pick one of `toolkit list backbones --task text-generation`",
         )
     return model
+
+
+def check_arguments(uses_preset, finetune, lora_rank):
+    """The rules between a text generator's backbone and its fine-tuning arguments."""
+    if finetune != "full" and uses_preset:
+        raise estimator.invalid_argument(
+            "finetune",
+            finetune,
+            "'full' for a pretrained causal LM (its output layer is its token embedding: there is no "
+            "separate head to train alone)",
+        )
+    if lora_rank is not None and not uses_preset:
+        raise estimator.invalid_argument(
+            "lora_rank",
+            lora_rank,
+            "None for a from-scratch model (LoRA adapts a pretrained causal LM: pass a preset as backbone)",
+        )
+
+
+def learning_rate(uses_preset, lora_rank):
+    """The default peak learning rate: a pretrained decoder forgets what it knows at a from-scratch rate
+    (GPT-2 fine-tuning uses 1e-5 to 1e-4); LoRA's adapters start at zero and train at a higher one (the
+    LoRA paper's GPT-2 runs: 2e-4)."""
+    if uses_preset:
+        return 2e-4 if lora_rank else 5e-5
+    return 1e-3
+
+
+def build(preset, lora_rank, sequence_length):
+    """The preset's causal LM (with LoRA adapters of `lora_rank`, if any) as the task's model (`wrap`)."""
+    causal_lm = load_causal_lm(preset)
+    if lora_rank:
+        causal_lm.backbone.enable_lora(lora_rank)
+    return wrap(causal_lm, sequence_length)
 
 
 def causal_presets():

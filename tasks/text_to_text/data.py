@@ -121,12 +121,14 @@ def load_pairs(data, columns=None, seed=0):
         return _checked([(str(s), str(t)) for s, t in data], "the pairs"), f"{len(data):,} pairs"
     if isinstance(data, (str, os.PathLike)):
         path = pathlib.Path(data)
-        if not path.is_file():
+        if path.is_dir():
             raise ToolkitError(
-                f"'{path}' does not exist (or is not a file).",
+                f"'{path}' is a folder: text to text reads one file of pairs.",
                 expected=EXPECTED,
-                fix="check the path",
+                fix="pass the .csv / .tsv / .jsonl file of pairs inside it",
             )
+        if not path.is_file():
+            raise ToolkitError(f"'{path}' does not exist.", expected=EXPECTED, fix="check the path")
         return _read_file(path, columns), f"'{path}'"
     raise ToolkitError(f"Cannot read pairs from {type(data).__name__}.", expected=EXPECTED, fix="pass one of those")
 

@@ -15,7 +15,7 @@ from toolkit.backbones import BACKBONES
     modality="text-to-text",
     description="GRU encoder-decoder with additive (Bahdanau) attention",
 )
-def gru_attention(vocabulary_size, max_length, width=128, depth=1, heads=4, dropout=0.1):
+def gru_attention(vocabulary_size, sequence_length, width=128, depth=1, heads=4, dropout=0.1):
     """A bidirectional GRU encoder; a GRU decoder started from the encoder's final states, reading
     the encoder's outputs through additive attention (Bahdanau et al. 2015) at every step."""
     source = keras.Input((None,), dtype="int32", name="source")
@@ -47,7 +47,7 @@ def gru_attention(vocabulary_size, max_length, width=128, depth=1, heads=4, drop
     modality="text-to-text",
     description="Transformer encoder-decoder (KerasHub's TransformerEncoder / TransformerDecoder)",
 )
-def transformer(vocabulary_size, max_length, width=128, depth=2, heads=4, dropout=0.1):
+def transformer(vocabulary_size, sequence_length, width=128, depth=2, heads=4, dropout=0.1):
     """Token and position embeddings, `depth` encoder blocks, `depth` decoder blocks (causal
     self-attention, then cross-attention to the encoder), KerasHub's layers (Vaswani et al. 2017)."""
     import keras_hub
@@ -56,12 +56,16 @@ def transformer(vocabulary_size, max_length, width=128, depth=2, heads=4, dropou
     target = keras.Input((None,), dtype="int32", name="target")
     # Padding masks passed explicitly (not Keras' implicit masks, which the embedding's sublayers warn about).
     source_mask, target_mask = keras.ops.not_equal(source, 0), keras.ops.not_equal(target, 0)
-    x = keras_hub.layers.TokenAndPositionEmbedding(vocabulary_size, max_length, width, name="source_embedding")(source)
+    x = keras_hub.layers.TokenAndPositionEmbedding(vocabulary_size, sequence_length, width, name="source_embedding")(
+        source
+    )
     for i in range(depth):
         x = keras_hub.layers.TransformerEncoder(width * 2, heads, dropout=dropout, name=f"encoder_{i}")(
             x, padding_mask=source_mask
         )
-    y = keras_hub.layers.TokenAndPositionEmbedding(vocabulary_size, max_length, width, name="target_embedding")(target)
+    y = keras_hub.layers.TokenAndPositionEmbedding(vocabulary_size, sequence_length, width, name="target_embedding")(
+        target
+    )
     for i in range(depth):
         y = keras_hub.layers.TransformerDecoder(width * 2, heads, dropout=dropout, name=f"decoder_{i}")(
             y, x, decoder_padding_mask=target_mask, encoder_padding_mask=source_mask

@@ -160,6 +160,25 @@ class TaskBattery:
             assert "Expected:" in str(error.value) and "Fix:" in str(error.value), str(error.value)
             assert not (tmp_path / task.task_name.replace("-", "_")).exists(), "a failed fit left a run folder"
 
+    def shared_bad_inputs(self, tmp_path):
+        """[(data, what the message must name)] that every family refuses the same way."""
+        empty = tmp_path / "empty-folder"
+        empty.mkdir(exist_ok=True)
+        return [(str(tmp_path / "no-such-data"), "no-such-data"), (str(empty), "empty-folder"), (42, "int")]
+
+    def test_shared_bad_inputs_name_what_was_found(self, tmp_path):
+        """A missing path, an empty folder and a number: each a three-part error naming what was found, in
+        this family's terms (no other family's name or forms), and no run folder left behind."""
+        others = [name.replace("-", " ") for name in toolkit.TASKS.available() if name != self.task_class.task_name]
+        for data, found in self.shared_bad_inputs(tmp_path):
+            task = self.task_class(epochs=1, verbose=0, save_dir=str(tmp_path / "runs"), **self.task_kwargs())
+            with pytest.raises(toolkit.ToolkitError) as error:
+                task.fit(data)
+            message = str(error.value)
+            assert found in message and "Expected:" in message and "Fix:" in message, message
+            assert not [name for name in others if name in message.lower()], message
+            assert not (tmp_path / "runs").exists(), "a failed fit left a run folder"
+
     def test_bad_arguments_raise_clear_error_before_training(self, tmp_path):
         for overrides, message in self.shared_bad_arguments() + self.bad_arguments():
             kwargs = {**self.task_kwargs(), **overrides}

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 import toolkit
-from tasks import ImageClassifier, train_image_classifier
+from tasks import ImageClassifier, TextClassifier, train_image_classifier
 from tasks.image_classification.data import digits
 from tests.tasks.battery import TaskBattery
 from toolkit import splits as splits_lib
@@ -348,3 +348,78 @@ def test_sigkilled_process_resumes(fast):
     epochs = [int(e) for e in clf.history_["epoch"]]
     assert epochs == sorted(set(epochs)) and epochs[-1] == 7
     assert clf.metrics_["test"]["accuracy"] > 0.5
+
+
+def _flip_and_rotation_decisions(model, count=400):
+    """Runs the augmentation layers of an image classifier on a probe image; returns (flipped, turned_left)."""
+    image = np.zeros((count, 64, 64, 1), "float32")
+    image[:, 20:27, 20:27] = 255.0  # a blob in the top-left quadrant, clear of the reflected borders
+    x = tf.constant(image)
+    for name in ("flip", "rotation"):
+        x = model.get_layer(name)(x, training=True)
+    out = x.numpy()[..., 0]
+    rows, cols = np.mgrid[0:64, 0:64]
+    weight = out.sum(axis=(1, 2))
+    row = (out * rows).sum(axis=(1, 2)) / weight - 31.5
+    col = (out * cols).sum(axis=(1, 2)) / weight - 31.5
+    flipped = col > 0
+    # Unturned, the blob sits at -135 degrees (-45 when flipped); the sign of the turn is what is left.
+    angle = np.degrees(np.arctan2(row, col))
+    expected = np.where(flipped, -45.0, -135.0)
+    turn = (angle - expected + 180) % 360 - 180
+    return flipped.astype(float), (turn > 0).astype(float)
+
+
+def test_augmentation_layers_draw_independent_random_numbers(fast):
+    clf = ImageClassifier(backbone="mlp", augment=("flip", "rotation"), **{**fast, "epochs": 1})
+    clf.fit((DIGITS_X[:100], DIGITS_Y[:100]))
+    seeds = {layer.seed for layer in clf.model_.layers if layer.name in ("flip", "rotation")}
+    assert len(seeds) == 2
+    flipped, turned = _flip_and_rotation_decisions(clf.model_)
+    assert 0.35 < flipped.mean() < 0.65 and 0.35 < turned.mean() < 0.65
+    # With one shared seed these decisions correlate at about -0.97; independent layers near 0.
+    assert abs(np.corrcoef(flipped, turned)[0, 1]) < 0.2
+
+
+@pytest.mark.parametrize("scaling, low, high", [("unit", 0.0, 1.0), ("symmetric", -1.0, 1.0), ("raw", 0.0, 255.0)])
+def test_input_scaling_is_explicit(fast, scaling, low, high):
+    user = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(4)])
+    clf = ImageClassifier(backbone=user, input_scaling=scaling, **{**fast, "epochs": 1})
+    clf.fit((DIGITS_X[:60], DIGITS_Y[:60]))
+    scaled = keras.Model(clf.model_.inputs, clf.model_.get_layer("rescale").output)
+    values = scaled(np.stack([np.zeros((8, 8, 1)), np.full((8, 8, 1), 255.0)]).astype("float32")).numpy()
+    assert values.min() == pytest.approx(low) and values.max() == pytest.approx(high)
+
+
+def test_from_scratch_default_standardizes_each_image_and_survives_saving(fast):
+    # Two images that differ only in brightness and contrast reach the backbone identical.
+    clf = ImageClassifier(backbone="mlp", **{**fast, "epochs": 1}).fit((DIGITS_X[:60], DIGITS_Y[:60]))
+    scaled = keras.Model(clf.model_.inputs, clf.model_.get_layer("rescale").output)
+    image = DIGITS_X[:1, ..., None].astype("float32")
+    dim, bright = scaled(image * 0.5).numpy(), scaled(image * 0.5 + 100).numpy()
+    assert np.allclose(dim, bright, atol=1e-4)
+    assert abs(dim.mean()) < 1e-4 and dim.std() == pytest.approx(1.0, abs=1e-3)
+    reloaded = toolkit.load(clf.run_dir)  # a registered layer, so safe-mode loading accepts it
+    before, after = clf.predict(DIGITS_X[:5]), reloaded.predict(DIGITS_X[:5])
+    assert [a["probability"] for a in after] == pytest.approx([b["probability"] for b in before], abs=1e-6)
+    # A user's keras.Model keeps [0, 1] unless told otherwise (test_input_scaling_is_explicit).
+    assert ImageClassifier(backbone=keras.Sequential([keras.layers.Flatten()]))._input_scaling() == "unit"
+
+
+def test_bad_input_scaling_is_an_error_before_training(fast):
+    with pytest.raises(toolkit.ToolkitError, match="input_scaling='caffe' is not valid"):
+        ImageClassifier(input_scaling="caffe", **fast).fit((DIGITS_X[:40], DIGITS_Y[:40]))
+
+
+def test_warnings_go_through_the_warnings_module(fast, capsys):
+    with pytest.warns(UserWarning, match="pixel values are all 0 or 1"):
+        ImageClassifier(backbone="mlp", **{**fast, "epochs": 1}).fit(
+            ((DIGITS_X[:60] > 100).astype("uint8"), DIGITS_Y[:60])
+        )
+    mixed = [np.zeros((8 + i % 3, 8, 1), "uint8") + (i % 2) * 200 for i in range(40)]
+    with pytest.warns(UserWarning, match="Images differ in size"):
+        ImageClassifier(backbone="mlp", **{**fast, "epochs": 1}).fit((mixed, ["a", "b"] * 20))
+    texts = ["good film", "", "bad film", None] * 10
+    with pytest.warns(UserWarning, match="Skipped 20 of 40"):
+        TextClassifier(**{**fast, "epochs": 1}).fit((texts, ["pos", "neg", "neg", "pos"] * 10))
+    assert capsys.readouterr().out == "", "a warning was printed to stdout"

@@ -18,6 +18,7 @@ from tasks.image_segmentation.augment import augment_pair
 from tasks.image_segmentation.data import shapes
 from tests.conftest import real_data, tiny_keras_hub_resnet
 from tests.tasks.battery import TaskBattery
+from toolkit import data as data_lib
 from toolkit.preprocessing import Index
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -383,3 +384,19 @@ def test_scratch_resnet_encoder_trains_at_64px(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT)
     assert result.returncode == 0, (result.returncode, result.stderr[-3000:])
     assert "trained (None, 64, 64, 4)" in result.stdout
+
+
+def test_unbatched_image_and_mask_dataset_is_read(fast):
+    images = np.random.default_rng(0).integers(0, 255, (12, 16, 16, 1)).astype("uint8")
+    masks = (images[..., 0] > 127).astype("uint8")
+    for dataset in (
+        tf.data.Dataset.from_tensor_slices((images, masks)),
+        tf.data.Dataset.from_tensor_slices((images, masks[..., None])),
+        tf.data.Dataset.from_tensor_slices((images, masks)).batch(4),
+    ):
+        pairs = data_lib.unbatched(dataset, target_rank=2)
+        assert sum(1 for _ in pairs) == 12 and pairs.element_spec[1].shape.rank in (2, 3)
+    seg = ImageSegmenter(width=4, depth=2, **{**fast, "epochs": 1}).fit(
+        tf.data.Dataset.from_tensor_slices((images, masks))
+    )
+    assert seg.classes_ == ["0", "1"]

@@ -3,6 +3,7 @@
 import json
 import pathlib
 
+import keras
 import numpy as np
 import pytest
 import scipy.io.wavfile
@@ -12,7 +13,7 @@ import toolkit
 from tasks import SpeechClassifier, SpeechRecognizer, train_speech_classifier
 from tasks.speech.audio import fix_length
 from tasks.speech.digits import fsdd_split
-from tests.conftest import real_data
+from tests.conftest import held_out_positions, real_data
 from tests.tasks.battery import TaskBattery
 
 RATE = 8000
@@ -263,3 +264,37 @@ def test_both_speech_tasks_choose_one_sample_rate_for_a_mix_of_files_and_say_why
     assert "the others are resampled to it" in said_by_classifier
     asked = SpeechClassifier(backbone="lenet", width=8, sample_rate=8000, **quiet).fit(str(tmp_path))
     assert asked.sample_rate_ == 8000 and "Sample rate: 8000 Hz, as asked (sample_rate=)." in capsys.readouterr().out
+
+
+def test_speech_augmentation_layers_get_their_own_seeds():
+    from tasks.speech import frontend
+
+    normalizer = keras.layers.Normalization(axis=-1)
+    normalizer.adapt(frontend.log_mel(np.random.default_rng(0).normal(size=(2, 8000)).astype("float32"), 8000))
+    inputs = keras.Input((8000,))
+    model = keras.Model(inputs, frontend.front_end(inputs, 8000, normalizer, ("shift", "noise", "specaugment"), seed=3))
+    seeds = [model.get_layer(name).seed for name in ("time_shift", "added_noise", "spec_augment")]
+    assert len(set(seeds)) == 3 and None not in seeds
+
+
+def test_speech_duration_and_vocabulary_come_from_the_training_split(fast):
+    from tasks.speech.audio import choose_duration
+
+    rate = 8000
+    rng = np.random.default_rng(0)
+    labels = ["a", "b"] * 20
+    held_out = held_out_positions([0, 1] * 20)
+    waves = [rng.normal(size=3 * rate if i in held_out else rate // 2).astype("float32") * 0.1 for i in range(40)]
+    clf = SpeechClassifier(backbone="lenet", width=4, augment=(), **{**fast, "epochs": 1})
+    clf.fit((waves, labels, rate))
+    assert clf.duration_ == 0.5 and choose_duration(waves, rate) == 3.0
+
+    texts = ["ab ba"] * 40
+    texts[held_out_positions([0] * 40)[0]] = "abz"  # transcripts are split without strata
+    long_waves = [np.resize(w, rate) for w in waves]
+    with pytest.warns(UserWarning, match="Characters \\['z'\\] of the held-out transcripts"):
+        asr = SpeechRecognizer(width=8, num_layers=1, augment=(), **{**fast, "epochs": 1}).fit(
+            (long_waves, texts, rate)
+        )
+    assert "z" not in asr.vocabulary_
+    assert asr.vocabulary_ == [" ", "a", "b"]

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 import toolkit
 from tasks import TextClassifier, train_text_classifier
-from tests.conftest import real_data
+from tests.conftest import held_out_positions, real_data
 from tests.tasks.battery import TaskBattery
 
 POSITIVE = ["a fine film", "loved every minute", "warm and funny", "a moving story", "great acting", "superb work"]
@@ -319,3 +319,14 @@ def test_cli_train_and_predict_text(tmp_path, capsys):
     assert "sentence" in said.split("Saved to")[0]
     assert main(["evaluate", json.loads(said.strip().splitlines()[-1])["run_dir"], "--data", str(headed)]) == 0
     assert json.loads(capsys.readouterr().out)["accuracy"] >= 0
+
+
+def test_text_sequence_length_comes_from_the_training_split(fast):
+    labels = ["a", "b"] * 30
+    held_out = held_out_positions([0, 1] * 30)
+    # Short training texts; very long held-out ones, which must not stretch the sequence length.
+    texts = [" ".join(["word"] * (300 if i in held_out else 5 + i % 7)) for i in range(60)]
+    clf = TextClassifier(**{**fast, "epochs": 1}).fit((texts, labels))
+    assert sorted(clf.train_texts_.tolist()) == sorted(t for i, t in enumerate(texts) if i not in held_out)
+    assert clf.sequence_length_ == clf.preprocessor_.choose_sequence_length(clf.train_texts_) == 16
+    assert clf.preprocessor_.choose_sequence_length(texts) == 304  # what the old code, fitted on all the data, chose

@@ -1,13 +1,16 @@
-"""The metrics outside checks found to differ from their references, each on the case that failed.
+"""The metrics (`toolkit.metrics`, `toolkit.answer_metrics`) against their references: scikit-learn, the
+official scorers, and the cases outside checks found to differ, each on the case that failed.
 
 (COCO's crowd regions against COCOeval are in tests/tasks/test_detection_layouts.py.)
 """
 
 import numpy as np
 import pytest
+from sklearn.metrics import f1_score
 
 import toolkit
 from toolkit import answer_metrics, metrics
+from toolkit.metrics import classification_metrics, error_rates, segmentation_metrics
 
 
 def test_top_5_accuracy_counts_classes_scored_strictly_higher():
@@ -84,3 +87,23 @@ def test_perplexity_scores_the_cross_entropy_without_the_weight_penalty(tmp_path
     assert scores["perplexity"] == pytest.approx(np.exp(cross_entropy), rel=1e-4)
     with_penalty = gen.model_.evaluate(dataset, verbose=0, return_dict=True)["loss"]
     assert with_penalty > cross_entropy + 0.01  # Keras' loss holds the penalty: the case tells them apart
+
+
+def test_macro_f1_counts_only_classes_present_like_scikit_learn():
+    labels = np.array([0, 1, 1, 0])
+    probabilities = np.eye(10)[labels]  # perfect predictions, 2 of 10 classes present
+    metrics = classification_metrics(labels, probabilities, [str(i) for i in range(10)])
+    assert metrics["macro_f1"] == 1.0 == f1_score(labels, labels, average="macro")
+    # A class predicted but absent from the truth counts (as in scikit-learn), with F1 0.
+    predicted = np.array([0, 1, 2, 0])
+    metrics = classification_metrics(labels, np.eye(10)[predicted], [str(i) for i in range(10)])
+    assert metrics["macro_f1"] == pytest.approx(f1_score(labels, predicted, average="macro"))
+    # Segmentation agrees: a class absent from truth and prediction is left out of the mean.
+    seg = segmentation_metrics(np.array([[5, 0, 0], [0, 3, 0], [0, 0, 0]]), ["a", "b", "c"])
+    assert seg["mean_iou"] == 1.0
+
+
+def test_error_rates_score_references_as_written():
+    # A character the model cannot produce ("x") still counts; case and spacing do not.
+    assert error_rates(["Two  X"], ["two"])["cer"] == pytest.approx(2 / 5)
+    assert error_rates(["ONE two"], ["one  two "])["wer"] == 0.0
