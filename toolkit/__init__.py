@@ -12,7 +12,7 @@ from toolkit.errors import ToolkitError
 from toolkit.registry import Registry
 
 if not _quiet.answering_from_catalog():  # `toolkit --help` and `toolkit list` need none of this (cli_catalog.py)
-    from toolkit import text_backbones  # noqa: F401  (registers the text backbones)
+    from toolkit import image_backbones, text_backbones  # noqa: F401  (register the image and text backbones)
     from toolkit.backbones import BACKBONES
     from toolkit.data import DATASETS
     from toolkit.finetune import STRATEGIES

@@ -10,6 +10,8 @@ not all differentiable, hence these few tensor operations. Images are in [-1, 1]
 import keras
 import tensorflow as tf
 
+from toolkit.errors import ToolkitError
+
 NAMES = ("translation", "brightness", "contrast", "cutout")
 
 
@@ -56,6 +58,13 @@ def cutout(images, seed, fraction=0.5):
 
 
 FUNCTIONS = {"translation": translation, "brightness": brightness, "contrast": contrast, "cutout": cutout}
+
+
+def check(names):
+    """An error for a name that is not one of `NAMES`."""
+    for name in names:
+        if name not in NAMES:
+            raise ToolkitError(f"Unknown augmentation {name!r}.", expected=f"names from {NAMES}", fix="fix augment=")
 
 
 def apply(images, names, seed):

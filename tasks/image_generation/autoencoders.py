@@ -15,7 +15,6 @@ class AutoencoderGenerator(ImageGenerator):
     """`ImageGenerator(kind="autoencoder")`: reconstructs images and scores anomalies by reconstruction error."""
 
     baseline_metric = "reconstruction_mse"
-    scores_anomalies = True
 
     def build_model(self):
         args = (self.backbone, (*self.image_size_, self.channels_), self.width, self.depth)
@@ -71,6 +70,19 @@ class AutoencoderGenerator(ImageGenerator):
         self.check_fitted()
         x = self._images(images)
         return np.concatenate([self.model_.scores(x[i : i + 256]).numpy() for i in range(0, len(x), 256)])
+
+    def evaluate(self, data, anomalies=None):
+        metrics = super().evaluate(data)
+        if anomalies is None:
+            return metrics
+        normal, odd = self._scores_of(data), self._scores_of(anomalies)
+        return {**metrics, **quality.anomaly_metrics(normal, odd, self.threshold_)}
+
+    evaluate.__doc__ = ImageGenerator.evaluate.__doc__
+
+    def _scores_of(self, data):
+        with self.data_errors():
+            return np.concatenate([self.model_.scores(images).numpy() for images, _ in self.evaluation_data(data)])
 
     def predict(self, inputs):
         """Scores images.

@@ -2,10 +2,8 @@
 kind answers; `autoencoders.py` and `gan.py` hold what differs by kind."""
 
 import os
-import warnings
 
 import keras
-import numpy as np
 
 from tasks.image_generation import augment as augment_lib
 from tasks.image_generation import data as generation_data
@@ -15,7 +13,6 @@ from tasks.image_task import ImageTask
 from toolkit import data as data_lib
 from toolkit import estimator
 from toolkit.errors import ToolkitError
-from toolkit.preprocessing import Index
 from toolkit.saving import register_task
 
 KINDS = ("autoencoder", "vae", "gan")
@@ -95,7 +92,6 @@ class ImageGenerator(ImageTask):
     monitor = "val_loss"
     has_discriminator = False  # a GAN: augment= and conditional= apply
     draws_samples = False  # VAEs and GANs: samples in the report and beside the saved model
-    scores_anomalies = False  # autoencoders and VAEs
     baseline_metric = None  # the lower-is-better score compared with the independent-pixels model
 
     _parameter_constraints = {
@@ -175,11 +171,7 @@ class ImageGenerator(ImageTask):
         super()._check_combinations()
         if self.backbone not in self.accepted_backbones():
             raise estimator.invalid_argument("backbone", self.backbone, f"one of {self.accepted_backbones()}")
-        for name in self.augment:
-            if name not in augment_lib.NAMES:
-                raise ToolkitError(
-                    f"Unknown augmentation {name!r}.", expected=f"names from {augment_lib.NAMES}", fix="fix augment="
-                )
+        augment_lib.check(self.augment)
         for name, what in (("augment", "augments a GAN discriminator's inputs"), ("conditional", "is for GANs")):
             value = getattr(self, name)
             if value and not self.has_discriminator:
@@ -188,25 +180,11 @@ class ImageGenerator(ImageTask):
                     expected=f"{name}={'()' if name == 'augment' else 'None or False'} for autoencoders and VAEs",
                     fix=f"drop {name}=, or use kind='gan'",
                 )
-        divisor = self._divisor()
-        size = (self.image_size,) * 2 if isinstance(self.image_size, int) else self.image_size
-        if size is not None and (size[0] % divisor or size[1] % divisor):
-            raise ToolkitError(
-                f"image_size={self.image_size!r} does not divide by 2**depth = {divisor}.",
-                expected=f"a height and width that are multiples of {divisor} (the networks halve them {self.depth} times)",
-                fix=f"pass image_size={(size[0] // divisor * divisor) or divisor}, or a smaller depth",
-            )
+        networks.check_image_size(self.image_size, self._divisor(), self.depth)
 
     # ------------------------------------------------------------------- data
     def read_data(self, data):
-        images, labels, names = generation_data.load_source(data, self.data_dir)
-        if not isinstance(images, data_lib.Stream) and not _are_paths(images):
-            data_lib.check_finite(images, "image")
-        if labels is None:
-            return Index(images, np.zeros(len(images), int), None, data_lib.describe(data), None)
-        data_lib.check_same_length(images, labels)
-        y, classes = data_lib.encode_labels(labels, names)
-        return Index(images, labels, y, data_lib.describe(data), names or classes)
+        return generation_data.read(data, self.data_dir)
 
     def make_preprocessor(self):
         return GenerationPreprocessor(
@@ -216,23 +194,19 @@ class ImageGenerator(ImageTask):
     def prepare_data(self, data, validation_data):
         splits = super().prepare_data(data, validation_data)
         labelled = self.classes_ is not None
-        if self.conditional and not labelled:
-            raise ToolkitError(
-                "conditional=True needs labels, and the data has none.",
-                expected="a folder of class subfolders, (images, labels), or a labelled dataset",
-                fix="give labelled data, or pass conditional=None",
-            )
-        self.conditional_ = bool(self.has_discriminator and labelled and self.conditional is not False)
+        self.conditional_ = self._conditional(labelled)
         size, info = self.image_size_, splits.info
         self.say(f"Image size: {size[0]}x{size[1]}x{self.channels_} ({self.preprocessor_.size_source}; pass "
                  "image_size= to choose).")  # fmt: skip
-        kind = "conditional" if self.conditional_ else "unconditional"
-        classes = f"{len(self.classes_)} classes ({kind}); " if labelled else ""
+        classes = f"{len(self.classes_)} classes ({'' if self.conditional_ else 'un'}conditional); " if labelled else ""
         self.say(
             f"Image generation ({self.kind}): {classes}{info['train_examples']} train / "
             f"{info['validation_examples']} validation / {info['test_examples']} test images."
         )
         return splits
+
+    def _conditional(self, labelled):  # a class-conditional model: a GAN's, on labelled data
+        return False
 
     # ---------------------------------------------------------------- metrics
     def _untrained(self, seed):
@@ -246,34 +220,11 @@ class ImageGenerator(ImageTask):
 
     def compare_with_baseline(self):
         """Records in `metrics_["baseline"]` how the judged part's score (lower is better: negative ELBO, an
-        autoencoder's reconstruction MSE, a GAN's KID) compares with the independent-pixels model's on the
-        same images (`quality.independent_pixels`), and warns, with what to try, when the run did no better."""
+        autoencoder's reconstruction MSE, a GAN's KID) compares with the independent-pixels model's."""
         part, scores = self._judged_part()
-        trivial = scores.get("independent_pixels_baseline") or {}
-        metric = self.baseline_metric
-        if scores.get(metric) is None or trivial.get(metric) is None:
-            return
-        compared = {
-            "part": part,
-            "metric": metric,
-            "value": scores[metric],
-            "independent_pixels": trivial[metric],
-            "better_than_baseline": bool(scores[metric] < trivial[metric]),
-        }
-        self.metrics_["baseline"] = compared
-        if compared["better_than_baseline"]:
-            return
-        compared["what_to_try"] = [
-            "more epochs (--epochs) and more patience (--patience, --warmup-epochs)",
-            f"the learning-rate finder (toolkit lr-find {self.task_name} --data ...)",
-            "more images, or a smaller --image-size",
-        ]
-        warnings.warn(
-            f"This run is no better than a model of independent pixels: {part} {metric} {compared['value']:.4f} "
-            f"against {compared['independent_pixels']:.4f} (lower is better). Try: {'; '.join(compared['what_to_try'])}. "
-            'Recorded in metrics.json under "baseline".',
-            stacklevel=3,
-        )
+        compared = quality.compare_with_independent_pixels(part, scores, self.baseline_metric, self.task_name)
+        if compared is not None:
+            self.metrics_["baseline"] = compared
 
     # ------------------------------------------------------------- inference
     def _images(self, inputs):
@@ -321,42 +272,16 @@ class ImageGenerator(ImageTask):
 
     def write_samples(self, path, n, seed=0, label=None):
         """Writes `sample(n, seed, label)` as a PNG grid to `path` (never over an existing file); returns the path."""
-        if os.path.exists(path):
-            raise ToolkitError(
-                f"'{path}' exists already; it was left as it is.",
-                expected="a new file name for the samples",
-                fix="pass another --output (or move the file)",
-            )
-        if n < 1:
-            raise ToolkitError(
-                f"num_samples={n} is not valid.", expected="an integer >= 1", fix="pass --num-samples 16"
-            )
+        quality.check_new_grid(path, n)
         return quality.write_grid(self.sample(n, seed=seed, label=label), path)
 
     def evaluate(self, data, anomalies=None):
-        """Scores the model on `data`; with `anomalies` (images that are not like the training data, any form
-        `fit` takes), also how well the anomaly scores separate them: `roc_auc`, and at the saved threshold
-        `detection_rate` (anomalies flagged) and `false_alarm_rate` (normal images flagged).
-        """
-        metrics = super().evaluate(data)
-        if anomalies is None:
-            return metrics
-        from sklearn.metrics import roc_auc_score
-
-        if not self.scores_anomalies:
+        """Scores the model on `data`; with `anomalies` (images unlike the training data, any form `fit` takes),
+        also how well the anomaly scores separate them (autoencoders and VAEs: `roc_auc`, `detection_rate`,
+        `false_alarm_rate`)."""
+        if anomalies is not None:
             raise self._cannot("score anomalies", ("autoencoder", "vae"))
-        normal = self._scores_of(data)
-        odd = self._scores_of(anomalies)
-        truth = np.r_[np.zeros(len(normal)), np.ones(len(odd))]
-        metrics["roc_auc"] = float(roc_auc_score(truth, np.r_[normal, odd]))
-        if self.threshold_ is not None:
-            metrics["detection_rate"] = float(np.mean(odd > self.threshold_))
-            metrics["false_alarm_rate"] = float(np.mean(normal > self.threshold_))
-        return metrics
-
-    def _scores_of(self, data):
-        with self.data_errors():
-            return np.concatenate([self.model_.scores(images).numpy() for images, _ in self.evaluation_data(data)])
+        return super().evaluate(data)
 
     def search_space(self, hp):
         space = super().search_space(hp)
@@ -368,16 +293,7 @@ class ImageGenerator(ImageTask):
     def save(self, path):
         """Writes config.json and model.keras, and a grid of samples (VAE, GAN)."""
         super().save(path)
-        if not self.draws_samples:
-            return
-        rows = len(self.classes_) if self.conditional_ else 8
-        images = (
-            self.sample(rows * 8, seed=self.seed)
-            if not self.conditional_
-            else np.concatenate([self.sample(8, seed=self.seed, label=name) for name in self.classes_])
-        )
-        quality.write_grid(images, os.path.join(path, SAMPLES_FILE), columns=8)
-
-
-def _are_paths(images):
-    return not isinstance(images, data_lib.Stream) and len(images) > 0 and isinstance(images[0], (str, os.PathLike))
+        if self.draws_samples:
+            classes = self.classes_ if self.conditional_ else None
+            grid = quality.sample_rows(self.sample, classes, self.seed)
+            quality.write_grid(grid, os.path.join(path, SAMPLES_FILE), columns=8)

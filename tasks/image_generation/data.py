@@ -16,12 +16,29 @@ from toolkit import data as data_lib
 from toolkit import image_streams, readers
 from toolkit import images as images_lib
 from toolkit.errors import ToolkitError
+from toolkit.preprocessing import Index
 
 ACCEPTED = (
     "a folder of images (class subfolders optional), an array of images, an (images, labels) tuple, "
     "a tf.data.Dataset of images or (image, label) pairs, 'digits', or 'tfds:NAME'"
 )
 MIN_IMAGES = 10  # fewer cannot give a training part and a validation part to stop on
+
+
+def read(data, data_dir=None):
+    """Any accepted data -> a `toolkit.preprocessing.Index` of images (labels, and class names, when it has them)."""
+    images, labels, names = load_source(data, data_dir)
+    if not isinstance(images, data_lib.Stream) and not _are_paths(images):
+        data_lib.check_finite(images, "image")
+    if labels is None:
+        return Index(images, np.zeros(len(images), int), None, data_lib.describe(data), None)
+    data_lib.check_same_length(images, labels)
+    y, classes = data_lib.encode_labels(labels, names)
+    return Index(images, labels, y, data_lib.describe(data), names or classes)
+
+
+def _are_paths(images):
+    return len(images) > 0 and isinstance(images[0], (str, os.PathLike))
 
 
 def load_source(data, data_dir=None):

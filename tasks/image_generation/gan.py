@@ -34,6 +34,15 @@ class GANGenerator(ImageGenerator):
         splits.info["feature_classifier_accuracy"] = self._feature_accuracy
         return splits
 
+    def _conditional(self, labelled):
+        if self.conditional and not labelled:
+            raise ToolkitError(
+                "conditional=True needs labels, and the data has none.",
+                expected="a folder of class subfolders, (images, labels), or a labelled dataset",
+                fix="give labelled data, or pass conditional=None",
+            )
+        return bool(labelled and self.conditional is not False)
+
     def _train_feature_classifier(self, splits):
         """The classifier whose features KID and FID are measured in, trained on the training part.
 

@@ -13,6 +13,18 @@ import types
 import keras
 
 from toolkit.backbones import BACKBONES, BATCH_NORM_MOMENTUM
+from toolkit.errors import ToolkitError
+
+
+def check_image_size(image_size, divisor, depth):
+    """An error unless `image_size` (an int, a pair or None) divides by `divisor` (2**depth for "conv")."""
+    size = (image_size,) * 2 if isinstance(image_size, int) else image_size
+    if size is not None and (size[0] % divisor or size[1] % divisor):
+        raise ToolkitError(
+            f"image_size={image_size!r} does not divide by 2**depth = {divisor}.",
+            expected=f"a height and width that are multiples of {divisor} (the networks halve them {depth} times)",
+            fix=f"pass image_size={(size[0] // divisor * divisor) or divisor}, or a smaller depth",
+        )
 
 
 def bottleneck_shape(image_shape, depth):

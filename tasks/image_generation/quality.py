@@ -8,11 +8,14 @@ same data, so they are comparable between runs on the same data and feature
 classifier, not with Inception-based numbers in papers.
 """
 
+import os
 import pathlib
 import warnings
 
 import keras
 import numpy as np
+
+from toolkit.errors import ToolkitError
 
 
 def kid(real, fake):
@@ -219,3 +222,69 @@ def reconstruction_mse(model, images):
 def to_uint8(images):
     """Pixels rounded and clipped to 0..255, as uint8."""
     return np.clip(np.round(np.asarray(images)), 0, 255).astype(np.uint8)
+
+
+def compare_with_independent_pixels(part, scores, metric, task_name):
+    """How a part's score (lower is better) compares with the independent-pixels model's on the same images
+    (None without both); warns, with what to try, when the run did no better."""
+    trivial = scores.get("independent_pixels_baseline") or {}
+    if metric is None or scores.get(metric) is None or trivial.get(metric) is None:
+        return None
+    compared = {
+        "part": part,
+        "metric": metric,
+        "value": scores[metric],
+        "independent_pixels": trivial[metric],
+        "better_than_baseline": bool(scores[metric] < trivial[metric]),
+    }
+    if compared["better_than_baseline"]:
+        return compared
+    compared["what_to_try"] = [
+        "more epochs (--epochs) and more patience (--patience, --warmup-epochs)",
+        f"the learning-rate finder (toolkit lr-find {task_name} --data ...)",
+        "more images, or a smaller --image-size",
+    ]
+    warnings.warn(
+        f"This run is no better than a model of independent pixels: {part} {metric} {compared['value']:.4f} "
+        f"against {compared['independent_pixels']:.4f} (lower is better). Try: {'; '.join(compared['what_to_try'])}. "
+        'Recorded in metrics.json under "baseline".',
+        stacklevel=4,
+    )
+    return compared
+
+
+def anomaly_metrics(normal, odd, threshold):
+    """How anomaly scores separate anomalies (`odd`) from normal images: `roc_auc`, and at `threshold` (if
+    any) `detection_rate` (anomalies flagged) and `false_alarm_rate` (normal images flagged).
+
+    Examples:
+        >>> anomaly_metrics(np.array([0.1, 0.2, 0.9]), np.array([0.8, 1.0]), threshold=0.5)
+        {'roc_auc': 0.8333333333333334, 'detection_rate': 1.0, 'false_alarm_rate': 0.3333333333333333}
+    """
+    from sklearn.metrics import roc_auc_score
+
+    truth = np.r_[np.zeros(len(normal)), np.ones(len(odd))]
+    metrics = {"roc_auc": float(roc_auc_score(truth, np.r_[normal, odd]))}
+    if threshold is not None:
+        metrics["detection_rate"] = float(np.mean(odd > threshold))
+        metrics["false_alarm_rate"] = float(np.mean(normal > threshold))
+    return metrics
+
+
+def check_new_grid(path, n):
+    """An error when `path` exists (a user's file is never written over) or `n` is below 1."""
+    if os.path.exists(path):
+        raise ToolkitError(
+            f"'{path}' exists already; it was left as it is.",
+            expected="a new file name for the samples",
+            fix="pass another --output (or move the file)",
+        )
+    if n < 1:
+        raise ToolkitError(f"num_samples={n} is not valid.", expected="an integer >= 1", fix="pass --num-samples 16")
+
+
+def sample_rows(sample, classes, seed, columns=8):
+    """Rows of `columns` samples: one row a class (`sample(n, seed=, label=)`), or eight rows without classes."""
+    if classes is None:
+        return sample(8 * columns, seed=seed)
+    return np.concatenate([sample(columns, seed=seed, label=name) for name in classes])

@@ -51,7 +51,7 @@ def feature_pyramid(encoder):
     functional model the last layer output at each spatial size is taken.
 
     Examples:
-        >>> from toolkit.backbones import vgg
+        >>> from toolkit.image_backbones import vgg
         >>> [tuple(s[1:3]) for s in feature_pyramid(vgg((32, 32, 3), width=8)).output_shape]
         [(32, 32), (16, 16), (8, 8), (4, 4)]
     """
@@ -72,7 +72,7 @@ def pyramid_decoder(features, input_size, width=32):
     """U-Net-style decoder over encoder features (finest first): upsample, join the skip, two convs.
 
     Examples:
-        >>> from toolkit.backbones import vgg
+        >>> from toolkit.image_backbones import vgg
         >>> pyramid = feature_pyramid(vgg((32, 32, 3), width=8))
         >>> x = keras.Input((32, 32, 3))
         >>> pyramid_decoder(pyramid(x), (32, 32), width=8).shape
