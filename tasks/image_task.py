@@ -30,7 +30,3 @@ class ImageTask(Task):
 
     def explain_data_error(self, error):
         return images_lib.explain_decode_error(error, getattr(getattr(self, "preprocessor_", None), "files", None))
-
-    def evaluation_data(self, data):
-        self.preprocessor_.files = []  # the files this evaluation reads, to name a bad one
-        return super().evaluation_data(data)

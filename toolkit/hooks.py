@@ -22,7 +22,7 @@ class TaskHooks:
         `evaluation_data(data)`; `score(dataset) -> dict`; `predict(inputs)`;
         `training_loss()` (or `compile_model` for several losses or a custom `train_step`).
     With defaults: `training_metrics`, `compile_model`, `trainable_groups`, `keras_data`,
-    `task_callbacks`, `training_model`, `after_training`, `explain_data_error`, `report_figures`,
+    `task_callbacks`, `training_model`, `after_training`, `after_loading`, `explain_data_error`, `report_figures`,
     `report_data_figures`, `export_examples`, `export_form`, `search_space`, `compare_with_baseline`.
     """
 
@@ -146,6 +146,10 @@ class TaskHooks:
 
     def after_training(self, model, splits):
         """What the task learns from the trained model before scoring (a no-answer threshold). Default: nothing."""
+
+    def after_loading(self):
+        """Brings a run saved by an older version up to date, once `toolkit.load` has set everything it saved
+        (a field added since, filled in from the ones it replaced). Default: nothing."""
 
     def explain_data_error(self, error):
         """A `ToolkitError` naming the bad input behind a TensorFlow error raised inside tf.data, or None."""

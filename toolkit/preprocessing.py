@@ -47,6 +47,9 @@ class Preprocessor:
 
     def __init__(self, **config):
         self.config = config
+        # The files the datasets made so far read (not saved): a family's `explain_data_error` names the bad
+        # one when decoding fails inside tf.data. `Task.evaluate` starts each evaluation with an empty list.
+        self.files = []
 
     def say(self, message):
         """A line about what was learned; the task's prepare path sets its own `say`, which follows `verbose`."""

@@ -117,6 +117,7 @@ def load(path):
     task.history_ = files.read_history(path / runs.HISTORY_FILE)
     task.metrics_ = _read_metrics(path / runs.METRICS_FILE)
     task.run_dir = str(path)
+    task.after_loading()
     return task
 
 

@@ -215,6 +215,8 @@ class Task(TaskHooks, BackboneChoice, recipe.DefaultBudget, BaseTask):
     def evaluate(self, data):
         """Scores the fitted model on `data` (any form `fit` accepts) and returns a dict of metrics."""
         self.check_fitted()
+        if getattr(self, "preprocessor_", None) is not None:
+            self.preprocessor_.files = []  # the files this evaluation reads, to name a bad one
         with self.tuned(getattr(self, "best_hyperparameters_", None)), self.data_errors():
             return self.score(self.evaluation_data(data))
 

@@ -11,66 +11,17 @@ from toolkit import image_streams
 from toolkit.preprocessing import Preprocessor
 
 
-class ImagePreprocessor(Preprocessor):
-    """Learns the training size and channels from the training images, and batches any part at them.
-
-    Args:
-        image_size: (height, width) to train at, or None for the training images' own size (their median
-            when sizes differ, capped at `image_streams.SCRATCH_MAX_SIDE` when `cap` is set).
-        rgb: read every image as colour (pretrained backbones and colour models need three channels).
-        cap: cap the learned size (a from-scratch backbone); ignored when `image_size` is given.
-        seed: seeds the sample of file headers the size is learned from.
-
-    Examples:
-        >>> from toolkit.preprocessing import Index
-        >>> images = np.zeros((4, 8, 8, 1), np.uint8)
-        >>> preprocessor = ImagePreprocessor()
-        >>> preprocessor.adapt(Index(images, ["a", "b", "a", "b"], classes=["a", "b"]))
-        >>> preprocessor.classes, preprocessor.image_size, preprocessor.channels
-        (['a', 'b'], (8, 8), 1)
-        >>> [tuple(x.shape) for x, _ in preprocessor.dataset(Index(images, ["a", "b", "b", "a"]), batch_size=3)]
-        [(3, 8, 8, 1), (1, 8, 8, 1)]
-    """
+class ImageBatches(Preprocessor):
+    """What image preprocessors share once adapted: images as the datasets read them, batches of any part,
+    and model inputs from what a user holds. Subclasses learn `classes`, `image_size` and `channels` in
+    `adapt` and give each example's class index (`labels`)."""
 
     state_attributes = ("classes", "image_size", "channels")
-
-    def __init__(self, *, image_size=None, rgb=False, cap=True, seed=0):
-        super().__init__(image_size=image_size, rgb=rgb, cap=cap, seed=seed)
-        self.files = []  # the files datasets read, to name a bad one when decoding fails (not saved)
-        self.size_source = "as given"
-
-    def adapt(self, index):
-        self.classes = list(index.classes) if index.classes is not None else data_lib.encode_labels(index.targets)[1]
-        images = index.inputs
-        # Sizes and channels come from a bounded sample of file headers, not from every file.
-        sample = image_streams.header_sample(images, self.config["seed"]) if _are_paths(images) else images
-        requested = self.config["image_size"]
-        size, channels = image_streams.choose_size_and_channels(sample, requested)
-        self.size_source = "as given" if requested is not None else "the images' own size (median)"
-        if requested is None and self.config["cap"] and image_streams.capped_size(size) != size:
-            size = image_streams.capped_size(size)
-            self.size_source = (
-                f"the images' median size, capped at {image_streams.SCRATCH_MAX_SIDE} px a side for a from-scratch "
-                "backbone"
-            )
-        self.image_size, self.channels = tuple(size), 3 if self.config["rgb"] else channels
-        data_lib.require_two_classes(self.encode(index.targets), self.classes)
-        if not _are_paths(images) and not isinstance(images, data_lib.Stream) and len(images):
-            pixels = image_streams.to_array(images[:256], self.image_size, self.channels, verbose=False)
-            if pixels.max() <= 1:
-                warnings.warn(
-                    "The images' pixel values are all 0 or 1. The model expects 0..255 pixels; "
-                    "if your arrays are scaled to [0, 1], multiply them by 255.",
-                    stacklevel=2,
-                )
-
-    def encode(self, targets):
-        """Labels -> class indices (an unknown label is a clear error)."""
-        return data_lib.encode_labels(targets, self.classes)[0]
+    size_source = "as given"  # how `adapt` chose the size, said before training
 
     def labels(self, index):
         """The class index of each example of a part."""
-        return self.encode(index.targets)
+        raise NotImplementedError(f"{type(self).__name__} must implement labels(index)")
 
     def images(self, images, verbose=False):
         """Images as read -> what datasets read: file paths, a Stream, or uint8 arrays at the training size."""
@@ -102,6 +53,63 @@ class ImagePreprocessor(Preprocessor):
         elif raw and isinstance(raw[0], os.PathLike):
             raw = [str(p) for p in raw]
         return image_streams.to_array(raw, tuple(self.image_size), self.channels, verbose=False).astype("float32")
+
+
+class ImagePreprocessor(ImageBatches):
+    """Learns the training size and channels from the training images, and batches any part at them.
+
+    Args:
+        image_size: (height, width) to train at, or None for the training images' own size (their median
+            when sizes differ, capped at `image_streams.SCRATCH_MAX_SIDE` when `cap` is set).
+        rgb: read every image as colour (pretrained backbones and colour models need three channels).
+        cap: cap the learned size (a from-scratch backbone); ignored when `image_size` is given.
+        seed: seeds the sample of file headers the size is learned from.
+
+    Examples:
+        >>> from toolkit.preprocessing import Index
+        >>> images = np.zeros((4, 8, 8, 1), np.uint8)
+        >>> preprocessor = ImagePreprocessor()
+        >>> preprocessor.adapt(Index(images, ["a", "b", "a", "b"], classes=["a", "b"]))
+        >>> preprocessor.classes, preprocessor.image_size, preprocessor.channels
+        (['a', 'b'], (8, 8), 1)
+        >>> [tuple(x.shape) for x, _ in preprocessor.dataset(Index(images, ["a", "b", "b", "a"]), batch_size=3)]
+        [(3, 8, 8, 1), (1, 8, 8, 1)]
+    """
+
+    def __init__(self, *, image_size=None, rgb=False, cap=True, seed=0):
+        super().__init__(image_size=image_size, rgb=rgb, cap=cap, seed=seed)
+
+    def adapt(self, index):
+        self.classes = list(index.classes) if index.classes is not None else data_lib.encode_labels(index.targets)[1]
+        images = index.inputs
+        # Sizes and channels come from a bounded sample of file headers, not from every file.
+        sample = image_streams.header_sample(images, self.config["seed"]) if _are_paths(images) else images
+        requested = self.config["image_size"]
+        size, channels = image_streams.choose_size_and_channels(sample, requested)
+        self.size_source = "as given" if requested is not None else "the images' own size (median)"
+        if requested is None and self.config["cap"] and image_streams.capped_size(size) != size:
+            size = image_streams.capped_size(size)
+            self.size_source = (
+                f"the images' median size, capped at {image_streams.SCRATCH_MAX_SIDE} px a side for a from-scratch "
+                "backbone"
+            )
+        self.image_size, self.channels = tuple(size), 3 if self.config["rgb"] else channels
+        data_lib.require_two_classes(self.encode(index.targets), self.classes)
+        if not _are_paths(images) and not isinstance(images, data_lib.Stream) and len(images):
+            if max(float(np.max(image)) for image in images[:256]) <= 1:  # the arrays as given, not resized again
+                warnings.warn(
+                    "The images' pixel values are all 0 or 1. The model expects 0..255 pixels; "
+                    "if your arrays are scaled to [0, 1], multiply them by 255.",
+                    stacklevel=2,
+                )
+
+    def encode(self, targets):
+        """Labels -> class indices (an unknown label is a clear error)."""
+        return data_lib.encode_labels(targets, self.classes)[0]
+
+    def labels(self, index):
+        """The class index of each example of a part."""
+        return self.encode(index.targets)
 
 
 def _are_paths(images):

@@ -3,7 +3,7 @@ labels) and the tf.data pipeline of (float32 images 0..255, class indices or zer
 
 import numpy as np
 
-from tasks.image_classification.preprocessor import ImagePreprocessor, _are_paths
+from tasks.image_classification.preprocessor import ImageBatches, _are_paths
 from tasks.image_generation import data as generation_data
 from toolkit import data as data_lib
 from toolkit import image_streams
@@ -12,7 +12,7 @@ from toolkit import image_streams
 MAX_SIDE = 64
 
 
-class GenerationPreprocessor(ImagePreprocessor):
+class GenerationPreprocessor(ImageBatches):
     """Learns the training size (capped at `MAX_SIDE`, rounded down to a multiple of `divisor`), the
     channels and, for labelled data, the class names.
 
@@ -31,8 +31,7 @@ class GenerationPreprocessor(ImagePreprocessor):
     """
 
     def __init__(self, *, image_size=None, channels=None, divisor=1, seed=0):
-        super(ImagePreprocessor, self).__init__(image_size=image_size, channels=channels, divisor=divisor, seed=seed)
-        self.files = []
+        super().__init__(image_size=image_size, channels=channels, divisor=divisor, seed=seed)
 
     def adapt(self, index):
         self.classes = None if index.classes is None else list(index.classes)

@@ -44,7 +44,6 @@ class SegmentationPreprocessor(Preprocessor):
         super().__init__(
             image_size=image_size, multiple=multiple, rgb=rgb, class_names=class_names, augment=list(augment), seed=seed
         )
-        self.files = []  # image files the datasets decode, to name a bad one (not saved)
 
     def adapt(self, index):
         names = self.config["class_names"]
@@ -144,9 +143,29 @@ def mask_range(images, masks):
     seg_data.check_pairs(images, masks)
     low, high = 255, 0
     for mask in masks:
-        mask = seg_data.read_mask(str(mask) if isinstance(mask, os.PathLike) else mask)
-        low, high = min(low, int(mask.min(initial=255))), max(high, int(mask.max(initial=0)))
+        smallest, largest = _extremes(str(mask) if isinstance(mask, (str, os.PathLike)) else mask)
+        low, high = min(low, smallest), max(high, largest)
     return low, high
+
+
+# A mask file's (smallest, largest) class index by (path, modification time, size): reading the data and
+# adapting on its training part both ask, and a mask is decoded once (a changed file is read again).
+_EXTREMES = {}
+_EXTREMES_MOST = 200_000
+
+
+def _extremes(mask):
+    if not isinstance(mask, str):
+        array = seg_data.read_mask(mask)
+        return int(array.min(initial=255)), int(array.max(initial=0))
+    stat = os.stat(mask)
+    key = (mask, stat.st_mtime_ns, stat.st_size)
+    if key not in _EXTREMES:
+        if len(_EXTREMES) >= _EXTREMES_MOST:
+            _EXTREMES.clear()
+        array = seg_data.read_mask(mask)
+        _EXTREMES[key] = (int(array.min(initial=255)), int(array.max(initial=0)))
+    return _EXTREMES[key]
 
 
 def _plain(items):

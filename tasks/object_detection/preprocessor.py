@@ -30,7 +30,6 @@ class DetectionPreprocessor(Preprocessor):
 
     def __init__(self, *, image_size=None, augment=(), augment_strength=1.0, seed=0):
         super().__init__(image_size=image_size, augment=list(augment), augment_strength=augment_strength, seed=seed)
-        self.files = []  # image files the datasets decode, to name a bad one (not saved)
 
     def adapt(self, index):
         self.classes = list(index.classes)

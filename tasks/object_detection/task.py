@@ -167,7 +167,6 @@ class ObjectDetector(ImageTask):
         return pipeline.with_center_targets(part.dataset, self.image_size_, len(self.classes_))
 
     def evaluation_data(self, data):
-        self.preprocessor_.files = []
         part = detection_data.layouts.scored_part(data)
         return self.preprocessor_.dataset(self.read_data(data, part), batch_size=self._global_batch_size())
 

@@ -188,12 +188,10 @@ class QuestionAnswerer(AutoBackbone, Task):
     tokenizer_ = preprocessing.learned("tokenizer")
     answers_nothing_ = preprocessing.learned("answers_nothing")
 
-    def _tokens(self):
-        """The span tokenizer of this task's `tokenizer_` (built once, also after `toolkit.load`)."""
+    def after_loading(self):
         if getattr(self, "tokenizer_", None) is None:  # a run saved before tokenizer_ (WordPiece only)
             self.tokenizer_ = {"kind": "wordpiece", "vocabulary": self.vocabulary_, "lowercase": self.lowercase_,
                                "strip_accents": self.strip_accents_, "specials": None}  # fmt: skip
-        return self.preprocessor_.tokens()
 
     def keras_data(self, part):
         return part.dataset
@@ -218,7 +216,6 @@ class QuestionAnswerer(AutoBackbone, Task):
 
     # ------------------------------------------------------------- answering
     def _find(self, model, questions):
-        self._tokens()
         return answers_lib.find(
             self._inference_function(model), self.preprocessor_, questions, self._batch_size(), self.max_answer_length
         )

@@ -99,7 +99,7 @@ def to_mono_float(data, rate, sample_rate=None):
     return data
 
 
-def list_audio(folder, label_pattern=None):
+def list_audio(folder, label_pattern=None, accepted=None):
     """Labelled WAV files of a folder: class subfolders, or a flat folder labelled by `label_pattern`.
 
     Returns:
@@ -120,8 +120,8 @@ def list_audio(folder, label_pattern=None):
         return [str(p) for p in nested], [p.parent.name for p in nested]
     if not flat:
         raise ToolkitError(
-            f"Folder '{folder}' holds no WAV files (directly or in class subfolders).",
-            expected="root/<class>/<name>.wav, or root/<name>.wav with the label in the name",
+            f"Folder '{folder}' holds no WAV files (directly or in subfolders).",
+            expected=accepted or "root/<class>/<name>.wav, or root/<name>.wav with the label in the name",
             fix="check the folder, or pass a CSV manifest of path,label",
         )
     pattern = re.compile(label_pattern or DEFAULT_LABEL_PATTERN)
@@ -141,13 +141,12 @@ def list_audio(folder, label_pattern=None):
     return [str(p) for p in flat], labels
 
 
-def load_source(data, label_pattern=None, data_dir=None, accepted=None, folders=True):
+def load_source(data, label_pattern=None, data_dir=None, accepted=None):
     """Any accepted speech data -> (audio, targets, rate): audio is file paths, waveform arrays, or a
     `toolkit.data.Stream` of (waveform, target) for a tf.data / TFDS source (never pulled into memory).
 
     `rate` is the sample rate of waveform arrays (None for files, which carry their own). `accepted`
-    names the forms the task reads in its errors; `folders=False` refuses a folder (its file names carry
-    labels, not transcripts).
+    names the forms the task reads, in its errors.
 
     Examples:
         >>> audio, targets, rate = load_source(([np.zeros(800), np.ones(800)], ["a", "b"], 8000))
@@ -175,14 +174,8 @@ def load_source(data, label_pattern=None, data_dir=None, accepted=None, folders=
         return audio, [names[int(t)] for t in targets] if names else targets, rate
     if isinstance(data, (str, os.PathLike)):
         path = readers.existing_path(data, accepted)
-        if path.is_dir() and not folders:
-            raise ToolkitError(
-                f"'{path}' is a folder: its recordings carry no transcripts.",
-                expected=accepted,
-                fix="write a CSV manifest of path,transcript beside the recordings and pass its path",
-            )
         if path.is_dir():
-            return list_audio(path, label_pattern) + (None,)
+            return list_audio(path, label_pattern, accepted) + (None,)
         if path.suffix.lower() in (".csv", ".tsv"):
             return readers.read_manifest(path, "audio") + (None,)
     raise ToolkitError(

@@ -48,7 +48,6 @@ class SpeechPreprocessor(Preprocessor):
 
     def __init__(self, *, sample_rate=None, asked="as asked (sample_rate=)", **config):
         super().__init__(sample_rate=sample_rate, asked=asked, **config)
-        self.files = []
 
     def choose_rate(self, recordings):
         self.sample_rate = audio_lib.choose_rate(
@@ -57,9 +56,20 @@ class SpeechPreprocessor(Preprocessor):
 
     def index(self, recordings):
         """What datasets read: checked WAV paths (listed in `files`), waveforms at the model's rate, or the Stream."""
-        index = audio_lib.index(recordings.audio, recordings.rate, self.sample_rate)
+        index = self.resampled(recordings)
         if isinstance(index, np.ndarray) and index.dtype.kind in "US":
             self.files += index.tolist()
+        return index
+
+    def resampled(self, recordings, keep=False):
+        """`audio.index` of the recordings at the model's rate. `adapt` keeps the training part's (`keep`)
+        until its dataset asks for it, then lets it go: its arrays are resampled once, not twice."""
+        held, self._resampled = getattr(self, "_resampled", None), None
+        if held is not None and held[0] is recordings and held[1] == self.sample_rate:
+            return held[2]
+        index = audio_lib.index(recordings.audio, recordings.rate, self.sample_rate)
+        if keep:
+            self._resampled = (recordings, self.sample_rate, index)
         return index
 
 
@@ -87,7 +97,7 @@ class ClassifierPreprocessor(SpeechPreprocessor):
         data_lib.require_two_classes(data_lib.encode_labels(index.targets, self.classes)[0], self.classes)
         self.choose_rate(index.inputs)
         # The duration comes from file headers (or one pass); normalisation from a bounded sample.
-        train = audio_lib.index(index.inputs.audio, index.inputs.rate, self.sample_rate)
+        train = self.resampled(index.inputs, keep=True)
         rate = index.inputs.rate
         self.duration = float(
             self.config["duration"]
@@ -160,7 +170,7 @@ class RecognizerPreprocessor(SpeechPreprocessor):
         self.choose_rate(index.inputs)
         # The characters come from the training part only; held-out transcripts are scored as written.
         self.vocabulary = sorted(set("".join(index.targets)))
-        train = audio_lib.index(index.inputs.audio, index.inputs.rate, self.sample_rate)
+        train = self.resampled(index.inputs, keep=True)
         self.train_waveforms = audio_lib.sample_waves(train, index.inputs.rate, self.sample_rate, most=500)
         self.train_seconds = sum(audio_lib.lengths(train, index.inputs.rate, self.sample_rate)) / self.sample_rate
 

@@ -76,7 +76,8 @@ class SpeechRecognizer(SpeechTask):
     default_data = None
     data_forms = (
         "a CSV / TSV manifest of path,transcript (WAV paths relative to it; transcripts written as spoken), a "
-        "(waveforms, transcripts, sample_rate) tuple, a tf.data.Dataset of (waveform, transcript), or 'tfds:NAME'"
+        "(waveforms, transcripts, sample_rate) tuple, a tf.data.Dataset of (waveform, transcript), 'tfds:NAME', or "
+        "a folder of one-word recordings (root/<word>/<name>.wav, or root/<word>_<name>.wav)"
     )
     backbone_filters = ({"modality": "speech-recognition"},)
     keras_hub_task = "MoonshineAudioToText"  # the one AudioToText family KerasHub has
@@ -130,7 +131,7 @@ class SpeechRecognizer(SpeechTask):
             )
 
     def read_data(self, data):
-        audio, texts, rate = audio_lib.load_source(data, None, self.data_dir, self.data_forms, folders=False)
+        audio, texts, rate = audio_lib.load_source(data, None, self.data_dir, self.data_forms)
         texts = transcripts(texts)
         return Index(Recordings(audio, rate), texts, np.zeros(len(texts), int), data_lib.describe(data))
 

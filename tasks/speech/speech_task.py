@@ -43,7 +43,3 @@ class SpeechTask(Task):
             return None
         found = audio_lib.find_unreadable(files or [], self.sample_rate_)
         return found[0] if found else None
-
-    def evaluation_data(self, data):
-        self.preprocessor_.files = []  # the files this evaluation reads, to name a bad one
-        return super().evaluation_data(data)

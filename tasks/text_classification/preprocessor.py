@@ -36,7 +36,6 @@ class TextPreprocessor(Preprocessor):
 
     def __init__(self, *, sequence_length=None, subwords=False, limit=512, seed=0):
         super().__init__(sequence_length=sequence_length, subwords=subwords, limit=limit, seed=seed)
-        self.files = []  # text files datasets read, to name an undecodable one (not saved)
         self.train_texts = None  # the training part, which the model's vocabulary is fitted on (not saved)
 
     def adapt(self, index):

@@ -186,7 +186,6 @@ class TextClassifier(ClassifierMixin, Task):
         )
 
     def evaluation_data(self, data):
-        self.preprocessor_.files = []
         return self.preprocessor_.dataset(self.read_data(data, say=False), batch_size=self._global_batch_size())
 
     # ------------------------------------------------------------------ model

@@ -21,7 +21,7 @@ _NO_SPACE_AFTER = r"[(\[{]"
 
 def greedy_function(task, max_length):
     """(a function from a batch of prompt strings to their continued texts, the layers it uses)."""
-    model, window, corpus = task.model_, task.sequence_length, task._corpus()
+    model, window, corpus = task.model_, task.sequence_length, task.preprocessor_
     hub, kind = corpus.tokenizer(), corpus.kind
     start = tf.constant(corpus.encode(["\n"])[0] or [1], tf.int32)  # an empty prompt starts a new line
     if hub is not None:

@@ -173,9 +173,8 @@ class TextGenerator(Task):
         preset = self.backbone if self._uses_preset() else None
         return CorpusPreprocessor(sequence_length=self.sequence_length, preset=preset, **options)
 
-    def _corpus(self):
-        """The preprocessor, holding the tokenizer of the trained model's preset (none to download)."""
-        return self.preprocessor_.with_tokenizer_of(getattr(self, "model_", None))
+    def after_loading(self):  # a preset's tokenizer comes with the trained model: none to download
+        self.preprocessor_.with_tokenizer_of(self.model_)
 
     def prepare_data(self, data, validation_data):
         self._check_backbone()
@@ -188,7 +187,7 @@ class TextGenerator(Task):
         return splits
 
     def evaluation_data(self, data):
-        index, corpus = self.read_data(data), self._corpus()
+        index, corpus = self.read_data(data), self.preprocessor_
         corpus.check_length(index.inputs, "The text to evaluate", "give more text")
         return corpus.dataset(index, batch_size=self._global_batch_size())
 
@@ -231,7 +230,7 @@ class TextGenerator(Task):
         """Seeded samples from the starts of validation lines, kept with the run (config.json, report).
         A line start with a token the training part never had (a new word) is left out: `generate`
         refuses such prompts."""
-        prompts = self._corpus().readable(self._validation_head) or ["\n"]
+        prompts = self.preprocessor_.readable(self._validation_head) or ["\n"]
         texts = self._generate(model, prompts, self.max_length, self.sampler, self.temperature, self.seed)
         self.samples_ = [{"prompt": p, "text": t} for p, t in zip(prompts, texts)]
 
@@ -278,7 +277,7 @@ class TextGenerator(Task):
     def _generate(self, model, prompts, max_length, sampler, temperature, seed):
         step, seed = self._inference_function(model), self.seed if seed is None else int(seed)
         return sampling.write(
-            step, self._corpus(), prompts, max_length, sampler, temperature, seed, self.sequence_length
+            step, self.preprocessor_, prompts, max_length, sampler, temperature, seed, self.sequence_length
         )
 
     def search_space(self, hp):

@@ -3,6 +3,7 @@
 import csv
 import json
 import pathlib
+import shutil
 import warnings
 
 import keras
@@ -84,6 +85,24 @@ class TestQuestionAnswererBattery(TaskBattery):
         before, after = fitted.model_.predict(x, verbose=0), loaded.model_.predict(x, verbose=0)
         for name in ("start", "end"):
             np.testing.assert_allclose(after[name], before[name], rtol=1e-5, atol=1e-6)
+
+    def test_a_run_saved_before_the_preprocessor_loads_through_after_loading(self, fitted, tmp_path):
+        """Runs saved before the span tokenizer's state (2026-12-06) kept the WordPiece vocabulary and its
+        casing under their own names; loading fills the tokenizer's state in from them (`after_loading`)."""
+        old = tmp_path / "old-run"
+        shutil.copytree(fitted.run_dir, old)
+        config = json.loads((old / "config.json").read_text())
+        state = config["fitted"].pop("preprocessor_")["state"]
+        tokenizer = state["tokenizer"]
+        assert tokenizer["kind"] == "wordpiece"
+        config["fitted"].update(
+            vocabulary_=tokenizer["vocabulary"], lowercase_=tokenizer["lowercase"],
+            strip_accents_=tokenizer["strip_accents"], answers_nothing_=state["answers_nothing"],
+        )  # fmt: skip
+        (old / "config.json").write_text(json.dumps(config))
+        loaded = toolkit.load(old)
+        assert loaded.tokenizer_["vocabulary"] == tokenizer["vocabulary"]
+        self.assert_same_predictions(fitted.predict(self.predict_inputs()), loaded.predict(self.predict_inputs()))
 
     def shared_bad_arguments(self):
         # Questions are always grouped by context, so split="grouped" needs no groups= here.
