@@ -4,7 +4,8 @@ import os
 
 import numpy as np
 
-from tasks.image_generation import models, networks, quality
+from tasks.image_generation import model as model_lib
+from tasks.image_generation import networks, quality
 from tasks.image_generation.base import ImageGenerator, kind_class
 
 BASELINE_SAMPLES = 5000  # images the independent-pixels baseline is fitted to and scored on (a part's first)
@@ -24,7 +25,7 @@ class AutoencoderGenerator(ImageGenerator):
         return model
 
     def _pair(self, encoder, args, latent):
-        return models.Autoencoder(encoder, networks.decoder(*args, latent, "sigmoid"))
+        return model_lib.Autoencoder(encoder, networks.decoder(*args, latent, "sigmoid"))
 
     def trainable_groups(self, model):
         return {"encoder": [model.encoder], "decoder": [model.decoder]}
@@ -115,7 +116,7 @@ class VAEGenerator(AutoencoderGenerator):
     def _pair(self, encoder, args, latent):
         activation = None if self.likelihood == "bernoulli" else "sigmoid"
         decoder = networks.decoder(*args, latent, activation)
-        return models.VAE(encoder, decoder, likelihood=self.likelihood, seed=self.seed)
+        return model_lib.VAE(encoder, decoder, likelihood=self.likelihood, seed=self.seed)
 
     def task_callbacks(self, validation):
         return [quality.KLWarmup(self.beta, self.beta_warmup)] if self.beta_warmup or self.beta != 1 else []

@@ -6,7 +6,8 @@ import warnings
 import keras
 import numpy as np
 
-from tasks.image_generation import models, networks, quality
+from tasks.image_generation import model as model_lib
+from tasks.image_generation import networks, quality
 from tasks.image_generation.base import ImageGenerator, kind_class
 from toolkit.errors import ToolkitError
 from toolkit.task import Task
@@ -106,7 +107,7 @@ class GANGenerator(ImageGenerator):
     def build_model(self):
         args = (self.backbone, (*self.image_size_, self.channels_), self.width, self.depth)
         latent, num_classes = self._latent_dim(), len(self.classes_) if self.conditional_ else 0
-        model = models.GAN(
+        model = model_lib.GAN(
             networks.generator(*args, latent, num_classes),
             networks.discriminator(*args, num_classes, self.discriminator_norm),
             feature_classifier=self.feature_classifier_,

@@ -4,7 +4,7 @@ Two named backbones, registered in the one registry with `modality="generative"`
 "conv" (DCGAN-style: strided convolutions down, transposed convolutions up; Radford
 et al. 2016) and "dense" (fully connected, for tiny images). Each is a namespace of
 builders, since a generative model needs a matching pair of networks, not one.
-Every network takes and returns pixels scaled as the model in `models.py` says
+Every network takes and returns pixels scaled as the model in `model.py` says
 ([0, 1] for autoencoders and VAEs, [-1, 1] for GANs).
 """
 

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 
 from tasks.question_answering import data as qa_data
-from tasks.question_answering import models
+from tasks.question_answering import model as model_lib
 from tasks.question_answering import windows as windows_lib
 from tasks.question_answering.preprocessor import PREDICT_CHUNK
 from toolkit import answer_metrics, callbacks
@@ -26,7 +26,7 @@ def find(step, preprocessor, questions, batch_size, max_answer_length):
         for b in range(0, len(order), batch_size):
             batch = order[b : b + batch_size]
             width = 16 * math.ceil(max(len(windows[i].token_ids) for i in batch) / 16)
-            arrays = {name: np.zeros((len(batch), width), np.int32) for name in models.INPUTS}
+            arrays = {name: np.zeros((len(batch), width), np.int32) for name in model_lib.INPUTS}
             arrays["token_ids"][:] = pad
             for row, i in enumerate(batch):
                 n = len(windows[i].token_ids)

@@ -7,7 +7,7 @@ import collections
 import numpy as np
 import tensorflow as tf
 
-from tasks.question_answering import models
+from tasks.question_answering import model as model_lib
 from tasks.question_answering import windows as windows_lib
 from toolkit import backbones as backbones_lib
 from toolkit.errors import ToolkitError
@@ -101,7 +101,7 @@ class QuestionPreprocessor(Preprocessor):
 
         vector = tf.TensorSpec((None,), tf.int32)
         signature = (
-            {name: vector for name in models.INPUTS},
+            {name: vector for name in model_lib.INPUTS},
             {"start": tf.TensorSpec((), tf.int32), "end": tf.TensorSpec((), tf.int32)},
         )
         dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
@@ -111,7 +111,7 @@ class QuestionPreprocessor(Preprocessor):
             dataset = dataset.shuffle(10_000, seed=seed, reshuffle_each_iteration=True)
         # Windows of similar length batched together: less padding than padding all to max_length.
         bounds = [b for b in (64, 128, 192, 256, 384) if b < max_length]
-        padding = ({name: pad if name == "token_ids" else 0 for name in models.INPUTS}, {"start": 0, "end": 0})
+        padding = ({name: pad if name == "token_ids" else 0 for name in model_lib.INPUTS}, {"start": 0, "end": 0})
         dataset = dataset.bucket_by_sequence_length(
             lambda inputs, _: tf.shape(inputs["token_ids"])[0],
             bucket_boundaries=[b + 1 for b in bounds],

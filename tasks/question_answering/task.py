@@ -5,7 +5,7 @@ import numpy as np
 
 from tasks.question_answering import answers as answers_lib
 from tasks.question_answering import data as qa_data
-from tasks.question_answering import models
+from tasks.question_answering import model as model_lib
 from tasks.question_answering.backbone import PRETRAINED_DEFAULT, AutoBackbone
 from tasks.question_answering.preprocessor import Part, QuestionPreprocessor
 from toolkit import answer_metrics, estimator, preprocessing
@@ -202,7 +202,7 @@ class QuestionAnswerer(AutoBackbone, Task):
 
     # ------------------------------------------------------------------ model
     def build_model(self):
-        return models.build(
+        return model_lib.build(
             self._chosen_backbone(), self._uses_preset(), self._pretrained_backbone(), self.max_length,
             len(self.tokenizer_["vocabulary"]) if not self._uses_preset() else None, self.embedding_dim, self.width,
         )  # fmt: skip

@@ -7,8 +7,8 @@ import numpy as np  # noqa: F401  (the examples use it)
 
 from tasks.speech import audio as audio_lib
 from tasks.speech import (
+    backbones,  # noqa: F401  (registers the recurrent audio backbones)
     frontend,
-    models,  # noqa: F401  (registers the recurrent audio backbones)
 )
 from tasks.speech.preprocessor import ClassifierPreprocessor, Recordings
 from tasks.speech.speech_task import SpeechTask

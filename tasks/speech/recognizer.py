@@ -7,8 +7,8 @@ import numpy as np
 
 from tasks.speech import audio as audio_lib
 from tasks.speech import (
+    backbones,  # noqa: F401  (registers ctc_gru and ctc_lstm)
     frontend,
-    models,  # noqa: F401  (registers ctc_gru and ctc_lstm)
 )
 from tasks.speech import model as model_lib
 from tasks.speech.preprocessor import TRAILING_SILENCE, RecognizerPreprocessor, Recordings, Utterances, transcripts

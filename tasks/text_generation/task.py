@@ -8,11 +8,13 @@ from tasks.text_generation import data as corpus_lib
 from tasks.text_generation import (
     figures,
     graph_generate,
-    models,
     pretrained,
     sampling,
     scoring,
     tokenizing,
+)
+from tasks.text_generation import (
+    model as model_lib,
 )
 from tasks.text_generation.preprocessor import CorpusPreprocessor, corpus_index, line_starts
 from tasks.text_generation.sampling import SAMPLERS
@@ -196,7 +198,7 @@ class TextGenerator(Task):
         if self.pretrained_:
             return pretrained.build(self.backbone, self.lora_rank, self.sequence_length)
         sizes = dict(width=self.width, depth=self.depth, heads=self.heads, dropout=self.dropout)
-        return models.build(self.backbone, self.preprocessor_.vocabulary_size(), self.sequence_length, **sizes)
+        return model_lib.build(self.backbone, self.preprocessor_.vocabulary_size(), self.sequence_length, **sizes)
 
     def training_loss(self):
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True)

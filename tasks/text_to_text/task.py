@@ -7,7 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 from tasks.text_to_text import data as pairs_lib
-from tasks.text_to_text import models  # noqa: F401  (registers gru_attention and transformer)
+from tasks.text_to_text import model as model_lib  # noqa: F401  (registers gru_attention and transformer)
 from tasks.text_to_text.preprocessor import END, PAD, SPECIAL, START, PairPreprocessor
 from toolkit import backbones as backbones_lib
 from toolkit import estimator, preprocessing

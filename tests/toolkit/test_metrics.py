@@ -46,7 +46,7 @@ def test_vae_negative_elbo_weighs_every_image_alike():
     import tensorflow as tf
 
     from tasks.image_generation import networks
-    from tasks.image_generation.models import VAE
+    from tasks.image_generation.model import VAE
 
     keras.utils.set_random_seed(0)
     model = VAE(
