@@ -52,7 +52,7 @@ class CorpusPreprocessor(Preprocessor):
         self.hub = None  # the preset's KerasHub tokenizer: set from a trained model, or loaded on first use
         self.sizes = {}  # id(dataset) -> (tokens, characters) of its text, for bits per character
         self.parts = {}  # id(dataset) -> its Index
-        self._counted = {}  # id(pieces) -> (token counts by id, tokens, characters)
+        self._counted = {}  # id(pieces) -> (pieces, token counts by id, tokens, characters)
         self._lookup = None
 
     @property
@@ -95,7 +95,7 @@ class CorpusPreprocessor(Preprocessor):
             if kind == "wordpiece":
                 self.say(f"Learning a WordPiece vocabulary of {most:,} from the training part...")
             self.vocabulary, *counted = tokenizing.learn_vocabulary(lambda: corpus_lib.chunks(pieces), kind, most)
-            self._counted[id(pieces)] = tuple(counted)
+            self._counted[id(pieces)] = (pieces, *counted)
         self.check_length(pieces, "The training part of the corpus", "give more text, or a smaller sequence_length")
 
     def check_length(self, pieces, what, fix):
@@ -120,15 +120,17 @@ class CorpusPreprocessor(Preprocessor):
 
     def count(self, pieces):
         """(token counts by id, tokens, characters) of `pieces`, in one streaming pass (kept per part)."""
-        if id(pieces) not in self._counted:
-            counts, tokens, chars = collections.Counter(), 0, 0
-            for text in corpus_lib.chunks(pieces):
-                ids = self.ids(tf.constant(text)).numpy()
-                counts.update(ids.tolist())
-                tokens += len(ids)
-                chars += len(text)
-            self._counted[id(pieces)] = (counts, tokens, chars)
-        return self._counted[id(pieces)]
+        held = self._counted.get(id(pieces))
+        if held is not None and held[0] is pieces:  # the same list, not a new one at a freed one's address
+            return held[1:]
+        counts, tokens, chars = collections.Counter(), 0, 0
+        for text in corpus_lib.chunks(pieces):
+            ids = self.ids(tf.constant(text)).numpy()
+            counts.update(ids.tolist())
+            tokens += len(ids)
+            chars += len(text)
+        self._counted[id(pieces)] = (pieces, counts, tokens, chars)
+        return counts, tokens, chars
 
     # ---------------------------------------------------------------------------- tokens
     def tokenizer(self):
