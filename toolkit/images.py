@@ -48,7 +48,8 @@ class PerImageStandardization(keras.layers.Layer):
     not); Keras has no per-image layer (`Normalization` uses dataset statistics).
     It removes each image's overall brightness and contrast, which a from-scratch
     network would otherwise spend its first hundreds of steps learning to ignore
-    (measured in benchmarks/RESULTS.md, "Defaults that learn"). The deviation is
+    (a VGG on 1,000 shapes: near chance for 616 steps on [0, 1] pixels; standardized,
+    test 0.905 after 300 steps and 0.99 after 600). The deviation is
     floored at one grey level so a flat image maps to zeros.
 
     Examples:

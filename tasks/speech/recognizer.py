@@ -71,7 +71,7 @@ class SpeechRecognizer(SpeechTask):
     task_name = "speech-recognition"
     description = "transcribe recordings to text (CTC over characters)"
     # epochs=None on FSDD's digit strings (1,000+ utterances): 40 epochs, the budget measured there; a small
-    # set gets more (150 utterances, 8 steps an epoch, used all 40 and were still improving: RESULTS.md).
+    # set gets more (150 utterances, 8 steps an epoch, used all 40 and were still improving).
     budget_epochs = 40
     default_data = None
     data_forms = (
