@@ -12,6 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from tasks.image_classification import data as classification_data
+from tasks.image_classification.preprocessor import _are_paths as are_paths
 from toolkit import data as data_lib
 from toolkit import image_streams, readers
 from toolkit import images as images_lib
@@ -28,17 +29,13 @@ MIN_IMAGES = 10  # fewer cannot give a training part and a validation part to st
 def read(data, data_dir=None):
     """Any accepted data -> a `toolkit.preprocessing.Index` of images (labels, and class names, when it has them)."""
     images, labels, names = load_source(data, data_dir)
-    if not isinstance(images, data_lib.Stream) and not _are_paths(images):
+    if not isinstance(images, data_lib.Stream) and not are_paths(images):
         data_lib.check_finite(images, "image")
     if labels is None:
         return Index(images, np.zeros(len(images), int), None, data_lib.describe(data), None)
     data_lib.check_same_length(images, labels)
     y, classes = data_lib.encode_labels(labels, names)
     return Index(images, labels, y, data_lib.describe(data), names or classes)
-
-
-def _are_paths(images):
-    return len(images) > 0 and isinstance(images[0], (str, os.PathLike))
 
 
 def load_source(data, data_dir=None):
