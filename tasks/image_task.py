@@ -28,5 +28,9 @@ class ImageTask(Task):
         converter = backbones_lib.load_preset(self.backbone, "ImageConverter")
         return tuple(converter.image_size) if converter is not None and converter.image_size else None
 
+    def decode_upload(self, name, data):
+        """An uploaded image -> uint8 pixels at its own size, with the model's channels, as its file decodes."""
+        return images_lib.decode_bytes(data, name, self.channels_)
+
     def explain_data_error(self, error):
         return images_lib.explain_decode_error(error, getattr(getattr(self, "preprocessor_", None), "files", None))

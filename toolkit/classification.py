@@ -3,7 +3,6 @@
 import os
 
 import keras
-import numpy as np
 
 from toolkit import estimator
 from toolkit.errors import ToolkitError
@@ -138,8 +137,7 @@ class ClassifierMixin:
         return drawn
 
     def score(self, dataset):
-        probabilities = self.model_.predict(dataset, verbose=0)
-        labels = np.concatenate([y for _, y in dataset.as_numpy_iterator()])
+        probabilities, labels = self._inference_function(self.model_).over(dataset)
         return classification_metrics(labels, probabilities, self.classes_)
 
     def _answers(self, probabilities):

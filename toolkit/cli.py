@@ -179,12 +179,28 @@ def build_parser(catalog=None):
     comparer.add_argument("run_dirs", nargs="+")
     comparer.add_argument("--output", default="comparison.html", help="the page to write (default comparison.html)")
 
-    server = commands.add_parser("serve", help="serve a saved run over HTTP (POST /predict, GET /health, /metadata)")
+    server = commands.add_parser("serve", help="serve a saved run over HTTP (POST /predict, GET /health, /metadata, /metrics)")
     server.add_argument("run_dir")
     server.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     server.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     server.add_argument(
         "--max-upload-mb", type=float, default=20, help="largest request accepted, in MB (default 20; larger: 413)"
+    )
+    server.add_argument(
+        "--workers", type=int, default=1, help="server processes, each with its own copy of the model (default 1)"
+    )
+    server.add_argument(
+        "--max-batch", type=int, default=64, help="most inputs one prediction takes from concurrent requests (64)"
+    )
+    server.add_argument(
+        "--batch-wait-ms",
+        type=float,
+        default=0.0,
+        help="how long a batch waits for more requests (default 0: it takes those already waiting, so a lone "
+        "request never waits)",
+    )
+    server.add_argument(
+        "--max-queue", type=int, default=256, help="most requests waiting for the model; more get a 503 (256)"
     )
 
     listing = commands.add_parser("list", help="list tasks, backbones, datasets or fine-tuning strategies")
@@ -291,7 +307,10 @@ def main(argv=None):
         elif args.command == "serve":
             from toolkit import serve
 
-            serve.serve(load(args.run_dir), host=args.host, port=args.port, max_upload_mb=args.max_upload_mb)
+            serve.serve(
+                load(args.run_dir), host=args.host, port=args.port, max_upload_mb=args.max_upload_mb,
+                workers=args.workers, max_batch=args.max_batch, wait_ms=args.batch_wait_ms, max_queue=args.max_queue,
+            )  # fmt: skip
         elif args.command == "evaluate":
             print(json.dumps(load(args.run_dir).evaluate(args.data), indent=2))
         elif args.command == "predict":

@@ -86,6 +86,12 @@ class TaskHooks:
         """Answers in user terms (class names, masks, boxes, spans, text) for what a user holds."""
         raise NotImplementedError(f"{type(self).__name__} must implement predict(inputs)")
 
+    def decode_upload(self, name, data):
+        """One file uploaded to `toolkit serve` (its name and bytes) -> what `predict` takes in a list, decoded
+        in memory as `predict` decodes the file on disk (the image and speech families; text families
+        take JSON)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement decode_upload(name, data) to serve files")
+
     def training_loss(self):
         """The loss `compile_model` compiles with (or implement `compile_model` for several)."""
         raise NotImplementedError(f"{type(self).__name__} must implement training_loss() or compile_model()")

@@ -255,25 +255,51 @@ def read_images(paths, size, channels, verbose=True):
         >>> read_images(sorted(folder.iterdir()), (8, 8), 1).shape
         (3, 8, 8, 1)
     """
+    paths = [str(p) for p in paths]
+    out = np.empty((len(paths), size[0], size[1], channels), dtype=np.uint8)
+    progress = keras.utils.Progbar(len(paths), unit_name="image") if verbose and len(paths) >= 500 else None
+    done = 0
+    for images in image_batches(paths, size, channels, 100):
+        out[done : done + len(images)] = images
+        done += len(images)
+        if progress is not None:
+            progress.update(done)
+    return out
+
+
+def image_batches(paths, size, channels, batch_size):
+    """Yields uint8 batches of files decoded by training's decoder (`file_dataset`), in parallel and ahead
+    of the reader (prefetched), so a model predicts on one batch while the next decodes; an unreadable
+    file is named.
+
+    Examples:
+        >>> import tempfile
+        >>> from PIL import Image
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> for i in range(3):
+        ...     Image.new("L", (10 + i, 10)).save(folder / f"{i}.png")
+        >>> [batch.shape for batch in image_batches(sorted(folder.iterdir()), (8, 8), 1, 2)]
+        [(2, 8, 8, 1), (1, 8, 8, 1)]
+    """
     import tensorflow as tf
 
     paths = [str(p) for p in paths]
     for path in paths:
         if not os.path.isfile(path):
             raise images_lib._unreadable(path, FileNotFoundError(path))
-    out = np.empty((len(paths), size[0], size[1], channels), dtype=np.uint8)
-    progress = keras.utils.Progbar(len(paths), unit_name="image") if verbose and len(paths) >= 500 else None
-    dataset = file_dataset(paths, np.zeros(len(paths), np.int32), size, channels).batch(100)
+    dataset = file_dataset(paths, np.zeros(len(paths), np.int32), size, channels).batch(batch_size)
     done = 0
     try:
-        for images, _ in dataset.as_numpy_iterator():
-            out[done : done + len(images)] = images
+        for images, _ in dataset.prefetch(2).as_numpy_iterator():
+            yield images
             done += len(images)
-            if progress is not None:
-                progress.update(done)
     except tf.errors.InvalidArgumentError as error:
-        raise images_lib._decode_failure(error, paths[done : done + 100]) from None
-    return out
+        raise images_lib._decode_failure(error, paths[done : done + batch_size]) from None
+
+
+def float_batches(paths, size, channels, batch_size):
+    """`image_batches` as float32, what image models take."""
+    return (batch.astype("float32") for batch in image_batches(paths, size, channels, batch_size))
 
 
 def choose_size_and_channels(images, image_size=None, verbose=True):

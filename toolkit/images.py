@@ -200,6 +200,44 @@ def decode_file(path, channels):
     return tf.cond(native, with_tensorflow, with_pil)
 
 
+def decode_bytes(data, name, channels):
+    """An uploaded file's bytes -> uint8 (height, width, channels) at its own size, decoded as `decode_file`
+    decodes the same file on disk (TensorFlow for its formats, PIL for the rest), so a served upload gets
+    the probabilities `predict` gives the file; nothing is written to disk.
+
+    Examples:
+        >>> import io
+        >>> from PIL import Image
+        >>> buffer = io.BytesIO()
+        >>> Image.new("RGB", (5, 4), (255, 0, 0)).save(buffer, format="PNG")
+        >>> decode_bytes(buffer.getvalue(), "red.png", 1).shape
+        (4, 5, 1)
+    """
+    import io
+
+    import tensorflow as tf
+
+    extension = pathlib.Path(name).suffix.lower()
+    native = extension in (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp") or (
+        not extension and (data[:4] in _TF_SIGNATURES or data[:2] in (b"\xff\xd8", b"BM"))
+    )
+    try:
+        if native:
+            image = tf.io.decode_image(data, channels=channels, expand_animations=False, dtype=tf.uint8)
+            return image.numpy()
+        return _pil_pixels(io.BytesIO(data), channels)
+    except (tf.errors.InvalidArgumentError, ValueError) as error:
+        reason = error.message.splitlines()[0] if hasattr(error, "message") else str(error).split(": ", 1)[-1]
+        raise ToolkitError(
+            f"Image file '{name}' could not be decoded ({reason}).",
+            expected="readable image files (png, jpg, bmp, gif, webp, tiff)",
+            fix="re-save the file as PNG or JPEG",
+        ) from None
+
+
+_TF_SIGNATURES = (b"\x89PNG", b"GIF8", b"RIFF")
+
+
 def resize_pixels(image, size):
     """uint8 pixels -> uint8 pixels at `size` (height, width): antialiased bilinear, rounded."""
     import tensorflow as tf
@@ -318,7 +356,8 @@ def to_uint8_images(images, size=None, channels=None):
         elif group.shape[-1] == 3 and channels == 1:
             group = group @ np.array([0.299, 0.587, 0.114], dtype=np.float32)[:, None]
         if tuple(group.shape[1:3]) != tuple(size):
-            group = tf.image.resize(group, size).numpy()
+            # antialiased as files are (`resize_pixels`): an array gets the pixels its file would
+            group = tf.image.resize(group, size, antialias=True).numpy()
         out.append(group)
     return np.clip(np.concatenate(out), 0, 255).round().astype(np.uint8)
 

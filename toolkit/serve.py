@@ -8,23 +8,29 @@
     POST /sample     generative runs: JSON {"num_samples": 4, "seed": 0, "label": null} -> PNG images
     GET  /health     {"status": "ok"}
     GET  /metadata   the task, its classes, what /predict takes, the run's test and validation scores
+    GET  /metrics    request counts by path and status, latency percentiles, batch sizes (Prometheus'
+                     text format; ?format=json for JSON)
     GET  /docs       the OpenAPI page FastAPI writes
 
-Arrays in an answer (a segmentation mask, a reconstruction) come back as {"shape", "png_base64"}.
-A bad request (wrong content type, an undecodable file, an upload over the size limit, a missing
-field) is a 4xx with the task's own three-part message; the server keeps running. Predictions
-run one at a time (a lock: Keras models are not made for concurrent calls from threads).
+Requests never block the event loop: uploads are decoded from memory in threads (`decode_upload`, the
+decoder `predict` uses for files), and concurrent requests are micro-batched into one `predict` call
+on one prediction thread (`toolkit.batching`). When `max_queue` requests wait, new ones get a 503 with
+Retry-After. Arrays in an answer (a segmentation mask, a reconstruction) come back as {"shape",
+"png_base64"}. A bad request (wrong content type, an undecodable file, an upload over the size limit,
+a missing field) is a 4xx with the task's own three-part message; the server keeps running.
 """
 
+import asyncio
 import base64
+import functools
 import io
 import json
-import pathlib
-import tempfile
-import threading
+import os
+import time
 
 import numpy as np
 
+from toolkit.batching import Busy, Latencies, MicroBatcher
 from toolkit.errors import ToolkitError, require
 
 DEFAULT_MAX_UPLOAD_MB = 20
@@ -39,10 +45,18 @@ JSON_INPUTS = {
         "send each question with its context",
     ),
 }
+ROUTES = ("/predict", "/sample", "/health", "/metadata", "/metrics")
 
 
-def make_app(task, max_upload_mb=DEFAULT_MAX_UPLOAD_MB):
+def make_app(task, max_upload_mb=DEFAULT_MAX_UPLOAD_MB, max_batch=64, wait_ms=0.0, max_queue=256):
     """The FastAPI application serving `task` (a fitted or loaded task).
+
+    Args:
+        task: the fitted or loaded task.
+        max_upload_mb: the largest request body accepted (413 above it).
+        max_batch: the most inputs one `predict` call takes when concurrent requests are batched.
+        wait_ms: how long a batch waits for more requests (0: it takes the requests already waiting).
+        max_queue: the most requests waiting for the model; more are answered 503 with Retry-After.
 
     Examples:
         >>> from toolkit import load
@@ -50,15 +64,17 @@ def make_app(task, max_upload_mb=DEFAULT_MAX_UPLOAD_MB):
     """
     fastapi = require("fastapi", "serve", "toolkit serve")
     require("python_multipart", "serve", "toolkit serve (file uploads)")
-    from fastapi.responses import JSONResponse
+    from fastapi.responses import JSONResponse, PlainTextResponse
 
     limit = int(max_upload_mb * 1024 * 1024)
-    lock = threading.Lock()
     kind = task.serving_input
+    batcher = MicroBatcher(task.predict, max_batch=max_batch, wait_ms=wait_ms, max_queue=max_queue)
+    latencies = Latencies()
     app = fastapi.FastAPI(
         title=f"toolkit: {task.task_name}",
         description=f"Predictions of the run in {getattr(task, 'run_dir', None)}. /predict takes {_takes(kind)}.",
     )
+    app.add_middleware(_Watch, limit=limit, latencies=latencies)
 
     @app.exception_handler(ToolkitError)
     def bad_input(request, error):
@@ -68,19 +84,23 @@ def make_app(task, max_upload_mb=DEFAULT_MAX_UPLOAD_MB):
     def unsupported_type(request, error):
         return JSONResponse(status_code=415, content={"error": str(error)})
 
-    @app.middleware("http")
-    async def size_limit(request, call_next):
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > limit:
-            return _too_large(int(length), limit)
-        return await call_next(request)
+    @app.exception_handler(Busy)
+    def busy(request, error):
+        return JSONResponse(
+            status_code=503,
+            headers={"Retry-After": str(error.retry_after)},
+            content={
+                "error": f"The server is busy: {max_queue} requests are waiting for the model.\nExpected: fewer "
+                f"requests at once\nFix: retry after {error.retry_after} s, or start more workers (--workers)"
+            },
+        )
 
     @app.get("/health")
-    def health():
+    async def health():
         return {"status": "ok"}
 
     @app.get("/metadata")
-    def metadata():
+    async def metadata():
         metrics = getattr(task, "metrics_", None) or {}
         return {
             "task": task.task_name,
@@ -93,6 +113,12 @@ def make_app(task, max_upload_mb=DEFAULT_MAX_UPLOAD_MB):
             "max_upload_mb": max_upload_mb,
         }
 
+    @app.get("/metrics")
+    async def metrics(format: str = "prometheus"):
+        if format == "json":
+            return latencies.summary(batcher)
+        return PlainTextResponse(latencies.prometheus(batcher), media_type="text/plain; version=0.0.4")
+
     @app.post("/predict")
     async def predict(request: fastapi.Request):
         body = await request.body()
@@ -104,25 +130,14 @@ def make_app(task, max_upload_mb=DEFAULT_MAX_UPLOAD_MB):
             values = _json_field(content_type, body, kind, what)
             if not isinstance(values, list) or not all(isinstance(v, item_type) for v in values):
                 raise ToolkitError(f'"{kind}" must be {what}.', expected=example, fix=fix)
-            with lock:
-                answers = task.predict(values)
+            answers = await batcher.submit(values)
             return {"predictions": [to_json(a, task) for a in answers]}
         files = await _files(request, content_type, body)
-        with tempfile.TemporaryDirectory(prefix="toolkit-serve-") as folder:
-            paths = []
-            for i, (name, data) in enumerate(files):
-                path = pathlib.Path(folder) / f"{i}{pathlib.Path(name).suffix.lower()}"
-                path.write_bytes(data)
-                paths.append(str(path))
-            try:
-                with lock:
-                    answers = task.predict(paths)
-            except ToolkitError as error:  # named by the uploads' names, not the server's temporary files
-                message = str(error)
-                for path, (name, _) in zip(paths, files):
-                    message = message.replace(path, name)
-                raise ToolkitError(message) from None
-        return {"predictions": [{"file": name, **_as_dict(to_json(a, task))} for (name, _), a in zip(files, answers)]}
+        loop = asyncio.get_running_loop()
+        decoded = await loop.run_in_executor(None, lambda: [task.decode_upload(name, data) for name, data in files])
+        answers = await batcher.submit(decoded)
+        shown = await loop.run_in_executor(None, lambda: [_as_dict(to_json(a, task)) for a in answers])
+        return {"predictions": [{"file": name, **answer} for (name, _), answer in zip(files, shown)]}
 
     if hasattr(task, "sample"):
 
@@ -137,17 +152,64 @@ def make_app(task, max_upload_mb=DEFAULT_MAX_UPLOAD_MB):
                     expected="an integer from 1 to 256",
                     fix='send {"num_samples": 4}',
                 )
-            with lock:
-                images = task.sample(n, seed=int(request_json.get("seed", 0)), label=request_json.get("label"))
+            draw = functools.partial(
+                task.sample, n, seed=int(request_json.get("seed", 0)), label=request_json.get("label")
+            )
+            images = await batcher.run_alone(draw)
             return {"samples": [encode_png(image) for image in images]}
 
     return app
 
 
-def serve(task, host="127.0.0.1", port=8000, max_upload_mb=DEFAULT_MAX_UPLOAD_MB):
-    """Serves `task` with uvicorn until interrupted (Ctrl+C)."""
+def serve(task, host="127.0.0.1", port=8000, max_upload_mb=DEFAULT_MAX_UPLOAD_MB, workers=1, **batching):
+    """Serves `task` with uvicorn until interrupted (Ctrl+C).
+
+    With `workers` > 1, uvicorn starts that many processes, each loading the run from `task.run_dir`
+    (each has its own model, batcher and /metrics). `batching`: `max_batch`, `wait_ms`, `max_queue`.
+    """
     uvicorn = require("uvicorn", "serve", "toolkit serve")
-    uvicorn.run(make_app(task, max_upload_mb), host=host, port=port, log_level="info")
+    if workers > 1:
+        os.environ["TOOLKIT_SERVE"] = json.dumps({"run_dir": task.run_dir, "max_upload_mb": max_upload_mb, **batching})
+        uvicorn.run("toolkit.serve:app_from_environment", factory=True, workers=workers, host=host, port=port)
+        return
+    uvicorn.run(make_app(task, max_upload_mb, **batching), host=host, port=port, log_level="info")
+
+
+def app_from_environment():
+    """The app of one worker process: the run and options `serve` put in TOOLKIT_SERVE."""
+    from toolkit.saving import load
+
+    options = json.loads(os.environ["TOOLKIT_SERVE"])
+    return make_app(load(options.pop("run_dir")), **options)
+
+
+class _Watch:
+    """ASGI middleware (plain ASGI: Starlette's BaseHTTPMiddleware costs more per request than a small
+    model's prediction): refuses bodies over the size limit from their Content-Length, and times every
+    request for /metrics."""
+
+    def __init__(self, app, limit, latencies):
+        self.app, self.limit, self.latencies = app, limit, latencies
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        start, status = time.perf_counter(), [500]
+        path = scope["path"] if scope["path"] in ROUTES else "other"
+
+        async def sending(message):
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            length = dict(scope["headers"]).get(b"content-length", b"")
+            if length.isdigit() and int(length) > self.limit:
+                await _too_large(int(length), self.limit)(scope, receive, sending)
+            else:
+                await self.app(scope, receive, sending)
+        finally:
+            self.latencies.record(path, status[0], time.perf_counter() - start)
 
 
 def to_json(answer, task=None):

@@ -13,7 +13,7 @@ import sys
 import keras
 import tensorflow as tf
 
-from toolkit import distribute, files, recipe, runs, saving, streams
+from toolkit import distribute, files, inference, recipe, runs, saving, streams
 from toolkit import export as export_lib
 from toolkit import metrics as metrics_lib
 from toolkit import splits as splits_lib
@@ -53,9 +53,10 @@ class Task(TaskHooks, BackboneChoice, recipe.DefaultBudget, BaseTask):
     # Registry metadata filters that select the from-scratch backbones this task takes, e.g.
     # ({"modality": "image"},), and the KerasHub task class whose presets fit ("ImageClassifier").
     backbone_filters, keras_hub_task = (), None
-    # What `toolkit serve` accepts at POST /predict: "files" (uploads passed to `predict` as paths),
-    # "texts" (a JSON list of strings) or "questions" (a JSON list of {"question", "context"}).
-    serving_input = "files"
+    # What `toolkit serve` accepts at POST /predict: "images" or "audio" (file uploads, each decoded in
+    # memory by `decode_upload`), "texts" (a JSON list of strings) or "questions" (a JSON list of
+    # {"question", "context"}).
+    serving_input = "images"
     _strategy = None  # set by fit from `distribution`
 
     # ---------------------------------------------------------------- the run
@@ -313,13 +314,19 @@ class Task(TaskHooks, BackboneChoice, recipe.DefaultBudget, BaseTask):
             return None
 
     def _inference_function(self, model):
-        """`model(x, training=False)` as one traced function, kept per model: generation and span search
-        call the model many times, where an eager call costs about ten times more."""
+        """The one inference path for `model` (`toolkit.inference.Inference`: traced once, kept for the last
+        few models a task calls, such as a GAN's discriminator and feature classifier; a tuning trial's
+        model is let go when later ones are called)."""
         cache = self.__dict__.setdefault("_inference_functions", {})
         if id(model) not in cache:
-            cache.clear()
-            cache[id(model)] = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+            while len(cache) >= 4:
+                cache.pop(next(iter(cache)))
+            cache[id(model)] = inference.Inference(model)
         return cache[id(model)]
+
+    def _infer(self, x, model=None):
+        """`model` (default the fitted one)'s outputs, as NumPy, for inputs in memory or a batched dataset."""
+        return self._inference_function(self.model_ if model is None else model).predict(x, self._batch_size())
 
     def _keras_verbose(self):
         if self.verbose == "auto":

@@ -40,10 +40,13 @@ class ImageBatches(Preprocessor):
         self.files += files
         return dataset
 
-    def inputs(self, raw):
-        """File paths, one image or a batch of images -> a float32 batch at the training size."""
+    def inputs(self, raw, stream_batch=None):
+        """File paths, one image or a batch of images -> a float32 batch at the training size; more than
+        `stream_batch` files -> a generator of batches, decoded while the model predicts on the one before."""
         if isinstance(raw, (str, os.PathLike)):
             raw = [raw]
+        if stream_batch and _are_paths(raw) and len(raw) > stream_batch:
+            return image_streams.float_batches(raw, tuple(self.image_size), self.channels, stream_batch)
         if not isinstance(raw, (list, tuple)):
             # (H, W) and (H, W, 1) are one grey image, (H, W, 3 or 4) one colour image; any other
             # 3-D array is a batch of grey images (N, H, W).

@@ -234,8 +234,8 @@ class ImageClassifier(ClassifierMixin, ImageTask):
             One dict per image: {"label", "probability", "probabilities": {class: p}}.
         """
         self.check_fitted()
-        x = self.preprocessor_.inputs(inputs)
-        return self._answers(self.model_.predict(x, batch_size=self._batch_size(), verbose=0))
+        x = self.preprocessor_.inputs(inputs, stream_batch=self._batch_size())
+        return self._answers(self._infer(x))
 
     def report_data_figures(self, part):
         return figures_lib.confident_mistakes(self.model_, self.keras_data(part), self.classes_)

@@ -57,12 +57,12 @@ class AutoencoderGenerator(ImageGenerator):
 
     def reconstruct(self, images):
         self.check_fitted()
-        return quality.to_uint8(self.model_.predict(self._images(images), verbose=0))
+        return quality.to_uint8(self._infer(self._images(images)))
 
     def encode(self, images):
         """Images -> codes (the autoencoder's bottleneck, the VAE's posterior mean), float32 (N, latent_dim)."""
         self.check_fitted()
-        codes = self.model_.encoder.predict(self._images(images) / 255.0, verbose=0)
+        codes = self._infer(self._images(images) / 255.0, self.model_.encoder)
         return codes[0] if self.kind == "vae" else codes
 
     def anomaly_scores(self, images):
@@ -98,7 +98,7 @@ class AutoencoderGenerator(ImageGenerator):
         self.check_fitted()
         x = self._images(inputs)
         scores = self.anomaly_scores(x)
-        reconstructions = quality.to_uint8(self.model_.predict(x, verbose=0))
+        reconstructions = quality.to_uint8(self._infer(x))
         threshold = self.threshold_
         return [
             {"anomaly_score": float(s), "anomaly": bool(threshold is not None and s > threshold), "reconstruction": r}

@@ -202,7 +202,7 @@ class GANGenerator(ImageGenerator):
         """
         self.check_fitted()
         labels = None if label is None else np.full(n, self._class_index(label))
-        return quality.to_uint8(self.model_.predict(self._noise(n, seed, labels), verbose=0))
+        return quality.to_uint8(self._infer(self._noise(n, seed, labels)))
 
     def _class_index(self, label):
         if not self.conditional_:
@@ -234,12 +234,12 @@ class GANGenerator(ImageGenerator):
         scaled = x / 127.5 - 1.0
         answers = [{} for _ in x]
         if self.conditional_:
-            labels = self.model_.feature_classifier.predict(x / 255.0, verbose=0).argmax(-1)
-            logits = self.model_.discriminator.predict([scaled, labels.astype("int32")], verbose=0)
+            labels = self._infer(x / 255.0, self.model_.feature_classifier).argmax(-1)
+            logits = self._infer([scaled, labels.astype("int32")], self.model_.discriminator)
             for answer, label in zip(answers, labels):
                 answer["label"] = str(self.classes_[int(label)])
         else:
-            logits = self.model_.discriminator.predict(scaled, verbose=0)
+            logits = self._infer(scaled, self.model_.discriminator)
         for answer, logit in zip(answers, logits[:, 0]):
             answer["real_probability"] = float(1 / (1 + np.exp(-logit)))
         return answers

@@ -130,9 +130,13 @@ class SegmentationPreprocessor(Preprocessor):
             )
         return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
-    def inputs(self, raw):
-        """Image paths or arrays (a list) -> a float32 batch at the training size."""
-        return image_streams.to_array(_plain(raw), tuple(self.image_size), self.channels, False).astype("float32")
+    def inputs(self, raw, stream_batch=None):
+        """Image paths or arrays (a list) -> a float32 batch at the training size; more than `stream_batch`
+        files -> a generator of batches, decoded while the model predicts on the one before."""
+        raw = _plain(raw)
+        if stream_batch and len(raw) > stream_batch and isinstance(raw[0], str):
+            return image_streams.float_batches(raw, tuple(self.image_size), self.channels, stream_batch)
+        return image_streams.to_array(raw, tuple(self.image_size), self.channels, False).astype("float32")
 
 
 def mask_range(images, masks):

@@ -15,7 +15,7 @@ from tasks.image_segmentation.preprocessor import SegmentationPreprocessor, mask
 from tasks.image_task import ImageTask
 from toolkit import backbones as backbones_lib
 from toolkit import data as data_lib
-from toolkit import distribute, estimator
+from toolkit import estimator
 from toolkit.errors import ToolkitError
 from toolkit.metrics import confusion, segmentation_metrics
 from toolkit.preprocessing import Index
@@ -193,7 +193,7 @@ class ImageSegmenter(ImageTask):
         matrix = np.zeros((len(self.classes_), len(self.classes_)), dtype=np.int64)
         loss_fn, losses, count = self.training_loss(), [], 0
         for images, masks in dataset:
-            probabilities = distribute.predict_on_batch(self.model_, images)
+            probabilities = self._infer(images)
             matrix += confusion(masks.numpy(), np.argmax(probabilities, axis=-1), len(self.classes_))
             losses.append(float(loss_fn(masks, probabilities)) * len(masks))
             count += len(masks)
@@ -243,8 +243,8 @@ class ImageSegmenter(ImageTask):
             inputs = [inputs]
         items = list(inputs)
         sizes = [seg_data.original_size(item) for item in items]
-        x = self.preprocessor_.inputs(items)
-        probabilities = self.model_.predict(x, batch_size=self._batch_size(), verbose=0)
+        x = self.preprocessor_.inputs(items, stream_batch=self._batch_size())
+        probabilities = self._infer(x)
         masks = []
         for p, size in zip(probabilities, sizes):
             if tuple(p.shape[:2]) != tuple(size):

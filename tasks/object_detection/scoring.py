@@ -136,8 +136,9 @@ def choose_score_threshold(truth, found, classes):
 
 
 def detect_images(model, items, size, decode, classes, batch_size):
-    """Image paths or arrays -> per image, its detections in its own pixels (`in_own_pixels`); `decode`
-    turns the model's maps into boxes above the shown threshold."""
+    """Image paths or arrays -> per image, its detections in its own pixels (`in_own_pixels`); `model` is
+    the traced inference call (`Task._inference_function`); `decode` turns the model's maps into boxes
+    above the shown threshold."""
     from tasks.object_detection.figures import read_rgb
 
     results = []
@@ -147,5 +148,5 @@ def detect_images(model, items, size, decode, classes, batch_size):
             image = read_rgb(item)
             shapes.append(image.shape[:2])
             pixels.append(tf.image.resize(tf.cast(image, tf.float32), (size, size)).numpy())
-        results += in_own_pixels(decode(model(np.stack(pixels), training=False)), shapes, size, classes)
+        results += in_own_pixels(decode(model(np.stack(pixels))), shapes, size, classes)
     return results

@@ -12,6 +12,7 @@ from tasks.object_detection import figures as figures_lib
 from tasks.object_detection.preprocessor import DetectionPreprocessor, Part, index_of
 from toolkit import data as data_lib
 from toolkit import detection_metrics, estimator, preprocessing
+from toolkit import images as images_lib
 from toolkit.saving import register_task
 
 __all__ = ["Part", "ObjectDetector", "train_object_detector"]
@@ -232,6 +233,10 @@ class ObjectDetector(ImageTask):
             self.metrics_["baseline"] = compared
 
     # ------------------------------------------------------------- inference
+    def decode_upload(self, name, data):
+        """An uploaded image -> uint8 RGB at its own size (detection reads every image as RGB, `read_rgb`)."""
+        return images_lib.decode_bytes(data, name, 3)
+
     def predict(self, inputs, draw=False):
         """Finds objects in images.
 
@@ -249,7 +254,8 @@ class ObjectDetector(ImageTask):
         self.check_fitted()
         items = figures_lib.as_items(inputs)
         results = scoring.detect_images(
-            self.model_, items, self.image_size_, lambda out: self._decode(out, self._shown_threshold()),
+            self._inference_function(self.model_), items, self.image_size_,
+            lambda out: self._decode(out, self._shown_threshold()),
             self.classes_, self._batch_size(),
         )  # fmt: skip
         if draw:

@@ -30,8 +30,10 @@ DEFAULT_LABEL_PATTERN = r"^([^_]+)_"
 _UNREADABLE = (OSError, ValueError, struct.error, EOFError)
 
 
-def read_wav(path, sample_rate=None):
+def read_wav(path, sample_rate=None, name=None):
     """Reads a WAV file as a float32 mono waveform in [-1, 1], resampled to `sample_rate` when given.
+
+    `path` may be a file object (an upload read from memory), named in messages by `name`.
 
     Returns:
         (waveform, rate): the rate is `sample_rate`, or the file's own rate.
@@ -46,31 +48,32 @@ def read_wav(path, sample_rate=None):
     """
     import scipy.io.wavfile
 
+    name = path if name is None else name
     try:
         rate, data = scipy.io.wavfile.read(path)
     except _UNREADABLE as error:
-        if not os.path.exists(path):
+        if name is path and not os.path.exists(path):
             raise ToolkitError(
                 f"Audio file '{path}' does not exist.", expected="a path to a WAV file", fix="check the path"
             ) from None
         raise ToolkitError(
-            f"Cannot read audio file '{path}': {error}",
+            f"Cannot read audio file '{name}': {error}",
             expected="a PCM or float WAV file",
             fix="convert it to WAV (e.g. `ffmpeg -i in.mp3 out.wav`) or remove it; nothing was changed",
         ) from None
     if data.size == 0:
         raise ToolkitError(
-            f"Audio file '{path}' holds no samples.", expected="a non-empty recording", fix="remove or re-record it"
+            f"Audio file '{name}' holds no samples.", expected="a non-empty recording", fix="remove or re-record it"
         )
     return to_mono_float(data, rate, sample_rate), sample_rate or rate
 
 
-def read_finite_wav(path, sample_rate):
+def read_finite_wav(path, sample_rate, name=None):
     """`read_wav`'s waveform, refused with an error naming the file when it holds NaN or infinity."""
-    wave = read_wav(path, sample_rate)[0]
+    wave = read_wav(path, sample_rate, name)[0]
     if not np.isfinite(wave).all():
         raise ToolkitError(
-            f"Audio file '{path}' holds NaN or infinite samples.",
+            f"Audio file '{path if name is None else name}' holds NaN or infinite samples.",
             expected="finite samples",
             fix="re-export or remove that recording",
         )

@@ -207,7 +207,7 @@ class SpeechClassifier(ClassifierMixin, SpeechTask):
         """
         self.check_fitted()
         x = self.preprocessor_.inputs(inputs, sample_rate)
-        return self._answers(self.model_.predict(x, batch_size=self._batch_size(), verbose=0))
+        return self._answers(self._infer(x))
 
     def search_space(self, hp):
         space = super().search_space(hp)

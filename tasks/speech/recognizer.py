@@ -15,7 +15,7 @@ from tasks.speech.preprocessor import TRAILING_SILENCE, RecognizerPreprocessor, 
 from tasks.speech.speech_task import SpeechTask
 from toolkit import backbones as backbones_lib
 from toolkit import data as data_lib
-from toolkit import distribute, estimator, preprocessing
+from toolkit import estimator, preprocessing
 from toolkit import export as export_lib
 from toolkit.errors import ToolkitError
 from toolkit.metrics import error_rates
@@ -208,7 +208,7 @@ class SpeechRecognizer(SpeechTask):
         truths, guesses, losses, count = [], [], [], 0
         loss_fn = keras.losses.CTC(reduction="sum")
         for padded, labels, lengths, texts in batches:
-            logits = distribute.predict_on_batch(self.model_, padded)
+            logits = self._infer(padded)
             guesses += self._decode(logits, [int(n) + self._margin() for n in lengths.numpy()])
             truths += [t.decode() for t in texts.numpy()]
             losses.append(float(loss_fn(labels, logits)))
@@ -260,7 +260,7 @@ class SpeechRecognizer(SpeechTask):
                 )
             else:
                 padded = audio_lib.fix_length(batch, max(len(w) for w in batch) + self._margin())
-                logits = distribute.predict_on_batch(self.model_, padded)
+                logits = self._infer(padded)
                 texts += self._decode(logits, [len(w) + self._margin() for w in batch])
         return texts
 

@@ -1,6 +1,8 @@
 """What the two speech tasks share: the sample rate their preprocessor learns, the augmentation check,
 the error for missing data, and naming the recording behind a decoding error."""
 
+import io
+
 import tensorflow as tf
 
 from tasks.speech import audio as audio_lib
@@ -13,6 +15,7 @@ from toolkit.task import Task
 class SpeechTask(Task):
     """A `Task` on recordings, whose preprocessor learns `sample_rate` and lists the `files` it reads."""
 
+    serving_input = "audio"
     missing_data = ("recordings", "pass data=...")  # (what is expected, how to give it) when data is None
     sample_rate_ = preprocessing.learned("sample_rate")
 
@@ -29,6 +32,10 @@ class SpeechTask(Task):
                 fix=self.missing_data[1],
             )
         return super().prepare_data(data, validation_data)
+
+    def decode_upload(self, name, data):
+        """An uploaded WAV -> a float32 mono waveform at the model's rate (`predict`'s default for arrays)."""
+        return audio_lib.read_finite_wav(io.BytesIO(data), self.sample_rate_, name)
 
     def explain_data_error(self, error):
         """tf.data does not name the recording it failed on: find the unreadable or NaN files and name them."""

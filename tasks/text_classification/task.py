@@ -225,7 +225,7 @@ class TextClassifier(ClassifierMixin, Task):
         """
         self.check_fitted()
         x = self.preprocessor_.inputs(inputs)
-        return self._answers(self.model_.predict(x, batch_size=self._batch_size(), verbose=0))
+        return self._answers(self._infer(x))
 
     def search_space(self, hp):
         space = super().search_space(hp)

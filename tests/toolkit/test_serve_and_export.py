@@ -46,6 +46,15 @@ def _pngs(folder, images):
     return paths
 
 
+def _images(folder, images):
+    """PNGs at the training size, and a JPEG of the first image half as large again: an upload of another
+    size and format, resized and decoded in memory exactly as `predict` reads its file."""
+    paths = _pngs(folder, images)
+    first = Image.open(paths[0])
+    first.resize((first.width * 3 // 2, first.height * 3 // 2)).convert("RGB").save(folder / "larger.jpg", quality=90)
+    return [*paths, folder / "larger.jpg"]
+
+
 def _wavs(folder, waves):
     paths = []
     for i, wave in enumerate(waves):
@@ -61,22 +70,22 @@ def _run(name, tmp_path):
     if name == "image-classification":
         x, y, _ = digits()
         run = ImageClassifier(backbone="mlp", **save).fit((x[:300], y[:300]))
-        return run.run_dir, _pngs(tmp_path, x[300:303])
+        return run.run_dir, _images(tmp_path, x[300:303])
     if name == "image-segmentation":
         x, y, _ = shapes(count=24, size=32)
         run = ImageSegmenter(backbone="unet", width=4, depth=2, image_size=32, **save).fit((x, y))
-        return run.run_dir, _pngs(tmp_path, x[:2])
+        return run.run_dir, _images(tmp_path, x[:2])
     if name == "object-detection":
         from tasks.object_detection.shapes import generated_shapes
 
         x, targets = generated_shapes(24, size=64)
         data = (x, {"boxes": [b for b, _ in targets], "labels": [lab for _, lab in targets]})
         run = ObjectDetector(image_size=64, width=8, **save).fit(data)
-        return run.run_dir, _pngs(tmp_path, x[:2])
+        return run.run_dir, _images(tmp_path, x[:2])
     if name == "image-generation":
         x, y, _ = digits()
         run = ImageGenerator(**save).fit((x[:200], y[:200]))
-        return run.run_dir, _pngs(tmp_path, x[200:202])
+        return run.run_dir, _images(tmp_path, x[200:202])
     if name == "speech-classification":
         waves, labels = tones()
         run = SpeechClassifier(backbone="lenet", width=8, **save).fit((waves, labels, RATE))

@@ -1,0 +1,79 @@
+"""The one inference path: `model(x, training=False)` traced once per model and fed in batches.
+
+Keras' `Model.predict` builds a new tf.data pipeline and iterator on every call, which was 86% of a
+served one-image request (53 ms against 2.1 ms for the bare traced call, 2026-12-06). Here a model
+is traced once (`tf.function`; `reduce_retracing` relaxes the batch dimension after a second size,
+so a server's varying batch sizes share one graph), arrays in memory go through it in slices of the
+batch size, and a `tf.data.Dataset` (files decoded in parallel ahead of the model) batch by batch,
+its targets collected in the same pass.
+
+Examples:
+    >>> import keras
+    >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    >>> inference = Inference(model)
+    >>> x = np.ones((5, 3), "float32")
+    >>> bool(np.allclose(inference.predict(x, batch_size=2), model.predict(x, verbose=0), atol=1e-6))
+    True
+"""
+
+import inspect
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+
+class Inference:
+    """A model's traced call: `inference(x)` -> tensors; `predict(x)` and `over(dataset)` -> NumPy."""
+
+    def __init__(self, model):
+        self.model = model
+        self.function = tf.function(self._call, reduce_retracing=True)
+
+    def _call(self, x):
+        return self.model(x, training=False)
+
+    def __call__(self, x):
+        """The model's outputs (tensors) for one batch."""
+        return self.function(x)
+
+    def predict(self, x, batch_size=32):
+        """Outputs (NumPy, the model's structure) for inputs in memory: an array, a list / dict of arrays
+        (the model's inputs), or a `tf.data.Dataset` / generator of batches (of inputs, or of (inputs, targets))."""
+        if isinstance(x, tf.data.Dataset) or inspect.isgenerator(x):
+            return self.over(x)[0]
+        count = len(tf.nest.flatten(x)[0])
+        if count <= batch_size:
+            return _numpy(self.function(_tensors(x)))
+        pieces = []
+        for start in range(0, count, batch_size):
+            part = slice(start, start + batch_size)
+            pieces.append(_numpy(self.function(_tensors(tf.nest.map_structure(lambda a, part=part: a[part], x)))))
+        return _concatenate(pieces)
+
+    def over(self, dataset):
+        """(outputs, targets) of a batched dataset of (inputs, targets) or of inputs alone (targets None),
+        read once: evaluation decodes each file one time."""
+        outputs, targets = [], []
+        for batch in dataset:
+            if isinstance(batch, tuple) and len(batch) >= 2:
+                x, y = batch[0], batch[1]
+                targets.append(_numpy(y))
+            else:
+                x = batch
+            outputs.append(_numpy(self.function(x)))
+        if not outputs:
+            return np.zeros((0,)), None
+        return _concatenate(outputs), (_concatenate(targets) if targets else None)
+
+
+def _tensors(x):
+    return tf.nest.map_structure(tf.convert_to_tensor, x)
+
+
+def _numpy(outputs):
+    return tf.nest.map_structure(keras.ops.convert_to_numpy, outputs)
+
+
+def _concatenate(pieces):
+    return tf.nest.map_structure(lambda *parts: np.concatenate(parts, axis=0), *pieces)
