@@ -267,8 +267,8 @@ def read_images(paths, size, channels, verbose=True):
     return out
 
 
-def image_batches(paths, size, channels, batch_size):
-    """Yields uint8 batches of files decoded by training's decoder (`file_dataset`), in parallel and ahead
+def image_batches(paths, size, channels, batch_size, dtype="uint8"):
+    """Yields batches (uint8, or `dtype`) of files decoded by training's decoder (`file_dataset`), in parallel and ahead
     of the reader (prefetched), so a model predicts on one batch while the next decodes; an unreadable
     file is named.
 
@@ -288,9 +288,10 @@ def image_batches(paths, size, channels, batch_size):
         if not os.path.isfile(path):
             raise images_lib._unreadable(path, FileNotFoundError(path))
     dataset = file_dataset(paths, np.zeros(len(paths), np.int32), size, channels).batch(batch_size)
+    dataset = dataset.map(lambda images, _: tf.cast(images, dtype), num_parallel_calls=tf.data.AUTOTUNE)
     done = 0
     try:
-        for images, _ in dataset.prefetch(2).as_numpy_iterator():
+        for images in dataset.prefetch(tf.data.AUTOTUNE).as_numpy_iterator():
             yield images
             done += len(images)
     except tf.errors.InvalidArgumentError as error:
@@ -299,7 +300,7 @@ def image_batches(paths, size, channels, batch_size):
 
 def float_batches(paths, size, channels, batch_size):
     """`image_batches` as float32, what image models take."""
-    return (batch.astype("float32") for batch in image_batches(paths, size, channels, batch_size))
+    return image_batches(paths, size, channels, batch_size, "float32")
 
 
 def choose_size_and_channels(images, image_size=None, verbose=True):
