@@ -6,6 +6,7 @@ import keras
 
 from tasks.text_generation import data as corpus_lib
 from tasks.text_generation import (
+    decoding,
     figures,
     graph_generate,
     pretrained,
@@ -277,10 +278,18 @@ class TextGenerator(Task):
         return texts[0] if isinstance(prompts, str) else texts
 
     def _generate(self, model, prompts, max_length, sampler, temperature, seed):
-        step, seed = self._inference_function(model), self.seed if seed is None else int(seed)
+        seed = self.seed if seed is None else int(seed)
         return sampling.write(
-            step, self.preprocessor_, prompts, max_length, sampler, temperature, seed, self.sequence_length
-        )
+            self._decoder(model), self.preprocessor_, prompts, max_length, sampler, temperature, seed,
+            self.sequence_length,
+        )  # fmt: skip
+
+    def _decoder(self, model):
+        """The compiled, cached generation of `model` (`decoding.Decoder`), kept for the last model asked."""
+        kept = self.__dict__.get("_decoding")
+        if kept is None or kept.model is not model:
+            kept = self.__dict__["_decoding"] = decoding.Decoder(model, self.sequence_length)
+        return kept
 
     def search_space(self, hp):
         space = super().search_space(hp)
