@@ -7,16 +7,47 @@ Examples:
     >>> clf = train_image_classifier("photos/", backbone="resnet", epochs=10)  # doctest: +SKIP
 """
 
+import importlib
+
 import toolkit  # noqa: F401  (quiets TensorFlow before the task modules import it)
-from tasks.image_classification import ImageClassifier, train_image_classifier
-from tasks.image_generation import ImageGenerator, train_image_generator
-from tasks.image_segmentation import ImageSegmenter, train_image_segmenter
-from tasks.object_detection import ObjectDetector, train_object_detector
-from tasks.question_answering import QuestionAnswerer, train_question_answerer
-from tasks.speech import SpeechClassifier, SpeechRecognizer, train_speech_classifier, train_speech_recognizer
-from tasks.text_classification import TextClassifier, train_text_classifier
-from tasks.text_generation import TextGenerator, train_text_generator
-from tasks.text_to_text import TextToText, train_text_to_text
+
+# Each name is imported from its family's package when first asked for (PEP 562), so loading one run
+# (`toolkit predict RUN ...`) imports that run's family only, not all ten.
+_HOMES = {
+    "ImageClassifier": "image_classification",
+    "train_image_classifier": "image_classification",
+    "ImageGenerator": "image_generation",
+    "train_image_generator": "image_generation",
+    "ImageSegmenter": "image_segmentation",
+    "train_image_segmenter": "image_segmentation",
+    "ObjectDetector": "object_detection",
+    "train_object_detector": "object_detection",
+    "QuestionAnswerer": "question_answering",
+    "train_question_answerer": "question_answering",
+    "SpeechClassifier": "speech",
+    "SpeechRecognizer": "speech",
+    "train_speech_classifier": "speech",
+    "train_speech_recognizer": "speech",
+    "TextClassifier": "text_classification",
+    "train_text_classifier": "text_classification",
+    "TextGenerator": "text_generation",
+    "train_text_generator": "text_generation",
+    "TextToText": "text_to_text",
+    "train_text_to_text": "text_to_text",
+}
+
+
+def __getattr__(name):
+    if name not in _HOMES:
+        raise AttributeError(f"module 'tasks' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"tasks.{_HOMES[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_HOMES))
+
 
 __all__ = [
     "ImageClassifier",

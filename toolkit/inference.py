@@ -17,6 +17,7 @@ Examples:
 """
 
 import inspect
+import sys
 
 import keras
 import numpy as np
@@ -28,10 +29,28 @@ class Inference:
 
     def __init__(self, model):
         self.model = model
-        self.function = tf.function(self._call, reduce_retracing=True)
+        self.traced = tf.function(self._call, reduce_retracing=True)
+        self.kinds = set()  # (shape past the batch axis, dtype) of each input structure traced
 
     def _call(self, x):
+        # A KerasHub task model (a preset text classifier) preprocesses inside `predict` only; called
+        # directly it must be handed its preprocessor's output, as its own `predict` does.
+        preprocessor = getattr(self.model, "preprocessor", None)
+        if preprocessor is not None and _is_pipeline(self.model):
+            x = preprocessor(x)
         return self.model(x, training=False)
+
+    def function(self, x):
+        """The traced call. A new kind of input is traced once for any batch size (the batch axis left
+        open), so a server's first batch of three after batches of one does not trace again."""
+        x = _tensors(x)
+        kind = tuple((tuple(t.shape[1:]), t.dtype) for t in tf.nest.flatten(x))
+        if kind not in self.kinds:
+            self.kinds.add(kind)
+            self.traced.get_concrete_function(
+                tf.nest.map_structure(lambda t: tf.TensorSpec([None, *t.shape[1:]], t.dtype), x)
+            )
+        return self.traced(x)
 
     def __call__(self, x):
         """The model's outputs (tensors) for one batch."""
@@ -65,6 +84,14 @@ class Inference:
         if not outputs:
             return np.zeros((0,)), None
         return _concatenate(outputs), (_concatenate(targets) if targets else None)
+
+
+def _is_pipeline(model):
+    if "keras_hub" not in sys.modules:  # no KerasHub model exists, and importing it costs a cold start
+        return False
+    from keras_hub.src.utils.pipeline_model import PipelineModel
+
+    return isinstance(model, PipelineModel)
 
 
 def _tensors(x):

@@ -51,20 +51,27 @@ class Registry:
 
         return decorator
 
-    def _load_entry_points(self):
-        if self.entry_point_group is None or self._entry_points_loaded:
+    def _load_entry_points(self, name=None):
+        """Imports the modules of the group's entry points: the one named `name` first (loading one run
+        imports its own task only), all of them when that does not register `name` or none is named."""
+        if self.entry_point_group is None or self._entry_points_loaded or (name is not None and name in self._entries):
             return
+        if name is not None:
+            for entry_point in importlib.metadata.entry_points(group=self.entry_point_group, name=name):
+                entry_point.load()
+            if name in self._entries:
+                return
         self._entry_points_loaded = True
         for entry_point in importlib.metadata.entry_points(group=self.entry_point_group):
             entry_point.load()
 
     def __contains__(self, name):
-        self._load_entry_points()
+        self._load_entry_points(name)
         return name in self._entries
 
     def get(self, name):
         """Returns the object registered as `name`, or raises a ToolkitError listing the valid names."""
-        self._load_entry_points()
+        self._load_entry_points(name)
         if name not in self._entries:
             raise ToolkitError(
                 f"Unknown {self.kind} {name!r}.",
