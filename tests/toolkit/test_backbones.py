@@ -3,9 +3,11 @@
 import keras
 import pytest
 
-import tasks  # noqa: F401  (registers every family's backbones)
 from toolkit.backbones import BACKBONES, SIGNATURES, check_signature
 from toolkit.registry import Registry
+from toolkit.saving import TASKS
+
+TASKS.available()  # imports every installed family, and so registers every family's backbones
 
 # The arguments each modality's signature names, tiny.
 FIRST_ARGUMENTS = {
