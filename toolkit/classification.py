@@ -18,6 +18,7 @@ class SparseCrossentropy(keras.losses.Loss):
     which has.
 
     Examples:
+        >>> import numpy as np
         >>> loss = SparseCrossentropy(label_smoothing=0.1)
         >>> round(float(loss(np.array([1]), np.array([[0.1, 0.9]]))), 4)  # -(0.05 log 0.1 + 0.95 log 0.9)
         0.2152
@@ -42,6 +43,7 @@ class ClassifierMixin:
     Adds the arguments every classifier shares (see `__init__`).
 
     Examples:
+        >>> import numpy as np
         >>> class Toy(ClassifierMixin):
         ...     classes_ = ["cat", "dog"]
         >>> Toy()._answers(np.array([[0.2, 0.8]]))
