@@ -7,8 +7,9 @@ import numpy as np
 import tensorflow as tf
 
 from tasks.text_to_text import data as pairs_lib
+from tasks.text_to_text import decoding
 from tasks.text_to_text import model as model_lib  # noqa: F401  (registers gru_attention and transformer)
-from tasks.text_to_text.preprocessor import END, PAD, SPECIAL, START, PairPreprocessor
+from tasks.text_to_text.preprocessor import END, PAD, SPECIAL, PairPreprocessor
 from toolkit import backbones as backbones_lib
 from toolkit import estimator, preprocessing
 from toolkit import metrics as metrics_lib
@@ -18,7 +19,6 @@ from toolkit.saving import register_task
 from toolkit.task import Task
 
 DECODERS = ("greedy", "beam")
-DECODE_BATCH = 256  # sources decoded together
 
 
 @register_task
@@ -67,6 +67,7 @@ class TextToText(Task):
     }
     backbone_filters = ({"modality": "text-to-text"},)
     serving_input = "texts"
+    serving_options = {"decoder": str, "beam_width": int}
     preprocessor_class = PairPreprocessor
     budget_epochs = 30  # epochs=None on the built-in sets (4,200 training pairs); raised on a small set
 
@@ -183,39 +184,24 @@ class TextToText(Task):
 
     # ------------------------------------------------------------- inference
     def _write(self, model, sources, decoder, beam_width=None):
-        """Source texts -> the model's target texts (greedy or beam search, KerasHub's samplers)."""
-        import keras_hub
-
-        step = self._inference_function(model)
-        length = self.target_length_ + 1
-        sampler = (
-            keras_hub.samplers.GreedySampler()
-            if decoder == "greedy"
-            else keras_hub.samplers.BeamSampler(num_beams=beam_width or self.beam_width)
-        )
-
-        def next_token(prompt, cache, index):
-            # The decoder reads the whole prompt (the tokens after `index` are padding it masks, and it
-            # is causal), and the logits at index - 1 choose the token at `index`. The source rides in
-            # the cache, so beam search repeats it for each beam.
-            logits = step({"source": cache, "target": prompt})
-            return keras.ops.take(logits, index - 1, axis=1), None, cache
-
+        """Source texts -> the model's target texts (greedy or beam search, compiled and cached:
+        `decoding.Writer`, kept for the last model asked)."""
+        writer = self.__dict__.get("_writer")
+        if writer is None or writer.model is not model:
+            writer = self.__dict__["_writer"] = decoding.Writer(model)
+        source = self.preprocessor_.char_ids(tf.constant(sources)).to_tensor().numpy()
+        if source.shape[1] == 0:
+            source = np.zeros((len(sources), 1), np.int32)
+        out = writer.write(source, self.target_length_ + 1, decoder, beam_width or self.beam_width)
         written = []
-        for first in range(0, len(sources), DECODE_BATCH):
-            batch = sources[first : first + DECODE_BATCH]
-            source = self.preprocessor_.char_ids(tf.constant(batch)).to_tensor().numpy()
-            prompt = np.zeros((len(batch), length), np.int32)
-            prompt[:, 0] = START
-            out = np.asarray(sampler(next_token, prompt, cache=source, index=1, stop_token_ids=[END]))
-            for row in out:
-                chars = []
-                for i in row[1:].tolist():
-                    if i in (END, PAD):
-                        break
-                    if i >= len(SPECIAL):
-                        chars.append(self.vocabulary_[i - len(SPECIAL)])
-                written.append("".join(chars))
+        for row in out:
+            chars = []
+            for i in row[1:].tolist():
+                if i in (END, PAD):
+                    break
+                if i >= len(SPECIAL):
+                    chars.append(self.vocabulary_[i - len(SPECIAL)])
+            written.append("".join(chars))
         return written
 
     def predict(self, inputs):
