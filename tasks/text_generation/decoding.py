@@ -16,8 +16,10 @@ was trained, which no cache can reuse (each step moves every position); those st
 window, compiled, so the text is the same as one full forward pass per token gives. Written here
 because KerasHub's `CausalLM.generate` needs one of its own backbones; a preset's model uses it.
 
-One prompt at a time with the sampler's seed reset for each: a seeded draw depends on the prompt and
-the seed only, not on which other prompts share the call.
+Prompts of one length run together as one batch; the sampler's seed restarts for each batch and the
+seeded samplers draw row by row, so a prompt's text depends on the prompt and the seed only, not on
+which other prompts share the call. Prompts of other lengths run as other batches (a shorter prompt
+padded beside a longer one would start drawing at another step of the seed's stream).
 """
 
 import keras
@@ -25,6 +27,8 @@ import numpy as np
 import tensorflow as tf
 
 from tasks.text_generation import sampling
+
+BATCH = 64  # prompts of one length generated together
 
 
 class Decoder:
@@ -43,7 +47,7 @@ class Decoder:
     def __init__(self, model, context, cache=True, jit_compile=True):
         self.model, self.context, self.jit_compile = model, int(context), jit_compile
         self.stepper = _stepper(model) if cache else None
-        self.samplers, self.functions = {}, {}
+        self.samplers, self.functions, self.calls = {}, {}, 0
 
     @property
     def kind(self):
@@ -51,27 +55,60 @@ class Decoder:
         return "none" if self.stepper is None else self.stepper.kind
 
     def continue_ids(self, encoded, max_length, name, temperature, seed):
-        """Each prompt's ids (lists, none empty) followed by `max_length` generated ids (NumPy rows)."""
+        """Each prompt's ids (lists, none empty) followed by `max_length` generated ids (NumPy rows).
+
+        Prompts of one length are generated together, `BATCH` at a time, each row as it would be alone
+        (the seeded samplers draw row by row, `sampling._row_wise`); `calls` counts the batches run."""
         sampler, initial = self._sampler(name, temperature, seed)
-        rows = []
-        for ids in encoded:
-            for state, value in zip(sampler.variables, initial):
-                state.assign(value)  # the seed's first state: a fresh sampler's draws
-            total = len(ids) + max_length
-            prompt = np.zeros((1, total), np.int32)
-            prompt[0, : len(ids)] = ids
-            index = len(ids)
-            cached_end = min(total, self.context) if self.stepper is not None else 0
-            if total > self.context and isinstance(sampler, _beam_class()):
-                cached_end = 0  # a beam search split in two phases would keep only one beam between them
-            if index < cached_end:
-                head = self._function("cached", sampler)(tf.constant(prompt[:, :cached_end]), tf.constant(index))
-                prompt[:, :cached_end] = head.numpy()
-                index = cached_end
-            if index < total:
-                prompt = self._function("window", sampler)(tf.constant(prompt), tf.constant(index)).numpy()
-            rows.append(prompt[0])
+        rows = [None] * len(encoded)
+        by_length = {}
+        for i, ids in enumerate(encoded):
+            by_length.setdefault(len(ids), []).append(i)
+        for length, members in by_length.items():
+            for first in range(0, len(members), BATCH):
+                batch = members[first : first + BATCH]
+                for state, value in zip(sampler.variables, initial):
+                    state.assign(value)  # the seed's first state: a fresh sampler's draws
+                prompt = np.zeros((len(batch), length + max_length), np.int32)
+                prompt[:, :length] = [encoded[i] for i in batch]
+                for i, row in zip(batch, self._continue(sampler, prompt, length)):
+                    rows[i] = row
+                self.calls += 1
         return rows
+
+    def _continue(self, sampler, prompt, index):
+        total = prompt.shape[1]
+        cached_end = min(total, self.context) if self.stepper is not None else 0
+        if total > self.context and isinstance(sampler, _beam_class()):
+            cached_end = 0  # a beam search split in two phases would keep only one beam between them
+        if index < cached_end:
+            head = self._function("cached", sampler)(tf.constant(prompt[:, :cached_end]), tf.constant(index))
+            prompt[:, :cached_end] = head.numpy()
+            index = cached_end
+        if index < total:
+            prompt = self._function("window", sampler)(tf.constant(prompt), tf.constant(index)).numpy()
+        return prompt
+
+    def greedy_graph(self, ids, max_length):
+        """`ids` (a 1-D int32 tensor, not empty) and `max_length` greedy ids after them, in TensorFlow ops
+        only (for a SavedModel's signature): the same two phases as `continue_ids`, chosen by `tf.cond`."""
+        sampler = sampling.sampler("greedy", 1.0, 0)
+        given = tf.size(ids)
+        total = given + max_length
+        prompt = tf.concat([ids, tf.zeros([max_length], tf.int32)], 0)[None]
+        if self.stepper is not None:
+            cached_end = tf.minimum(total, self.context)
+
+            def cached():
+                head = self._cached(sampler, prompt[:, :cached_end], given)
+                return tf.concat([head, prompt[:, cached_end:]], 1)
+
+            prompt = tf.cond(given < cached_end, cached, lambda: prompt)
+            index = tf.maximum(given, cached_end)
+        else:
+            index = given
+        prompt = tf.cond(index < total, lambda: self._window(sampler, prompt, index), lambda: prompt)
+        return prompt[0]
 
     def _sampler(self, name, temperature, seed):
         key = (name, float(temperature), int(seed))

@@ -1,13 +1,13 @@
 """Greedy generation from strings to strings as one TensorFlow function, for the SavedModel export.
 
-`TextGenerator.generate` runs KerasHub's samplers in Python around the model; a SavedModel
-served without Python (TensorFlow Serving, TF.js) needs the tokeniser, the loop and the
-detokeniser in the graph. This is that function: it reads each prompt through the run's own
+A SavedModel served without Python (TensorFlow Serving, TF.js) needs the tokeniser, the loop and
+the detokeniser in the graph. This is that function: it reads each prompt through the run's own
 tokeniser (the learned vocabulary's `StringLookup`, or a preset's KerasHub tokenizer), adds
-`max_length` tokens by argmax over the model's next-token logits with the same context window
-as `generate` (the last `sequence_length` tokens), and writes the text back. Written here
-because KerasHub's `CausalLM.generate` needs its own backbone's cache layout, which a
-from-scratch model does not have; the export checks it against `generate(sampler="greedy")`.
+`max_length` tokens by greedy decoding with `generate`'s own cached steps (`decoding.Decoder
+.greedy_graph`: keys and values or recurrent states while the text fits the context, the last
+`sequence_length` tokens past it), and writes the text back. Written here because KerasHub's
+`CausalLM.generate` needs its own backbone's cache layout, which a from-scratch model does not
+have; the export checks it against `generate(sampler="greedy")`.
 """
 
 import tensorflow as tf
@@ -21,7 +21,7 @@ _NO_SPACE_AFTER = r"[(\[{]"
 
 def greedy_function(task, max_length):
     """(a function from a batch of prompt strings to their continued texts, the layers it uses)."""
-    model, window, corpus = task.model_, task.sequence_length, task.preprocessor_
+    model, corpus = task.model_, task.preprocessor_
     hub, kind = corpus.tokenizer(), corpus.kind
     start = tf.constant(corpus.encode(["\n"])[0] or [1], tf.int32)  # an empty prompt starts a new line
     if hub is not None:
@@ -47,22 +47,13 @@ def greedy_function(task, max_length):
         lookup(tf.constant([""]))  # built, as an export archive needs its layers
         tracked = [lookup]
 
+    decoder = task._decoder(model)
+
     def one(prompt):
         ids = encode(prompt)
         ids = tf.cond(tf.size(ids) > 0, lambda: ids, lambda: start)
         given = tf.size(ids)
-
-        def step(i, ids):
-            logits = model(ids[None, -window:], training=False)
-            token = tf.cast(tf.argmax(logits[0, -1], output_type=tf.int64), tf.int32)
-            return i + 1, tf.concat([ids, token[None]], 0)
-
-        _, ids = tf.while_loop(
-            lambda i, _: i < max_length,
-            step,
-            [tf.constant(0), ids],
-            shape_invariants=[tf.TensorShape([]), tf.TensorShape([None])],
-        )
+        ids = decoder.greedy_graph(ids, max_length)
         text = decode(ids[given:])
         if hub is None and kind in ("word", "wordpiece"):  # a space between a word and the next
             spaced = tf.logical_and(

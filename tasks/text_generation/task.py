@@ -95,6 +95,7 @@ class TextGenerator(Task):
     backbone_filters = ({"modality": "text-generation"},)
     keras_hub_task = "CausalLM"
     serving_input = "texts"
+    serving_options = {"max_length": int, "sampler": str, "temperature": float, "seed": int}
     budget_epochs = 20  # epochs=None on a corpus of half a megabyte or more (the built-in one, Tiny Shakespeare)
     _parameter_constraints = {
         "tokenizer": estimator.one_of(tokenizing.KINDS),
@@ -274,7 +275,8 @@ class TextGenerator(Task):
         sampler = self.sampler if sampler is None else sampler
         max_length = self.max_length if max_length is None else int(max_length)
         temperature = self.temperature if temperature is None else float(temperature)
-        texts = self._generate(self.model_, sampling.check(prompts, sampler), max_length, sampler, temperature, seed)
+        prompts_ = sampling.check(prompts, sampler, max_length)
+        texts = self._generate(self.model_, prompts_, max_length, sampler, temperature, seed)
         return texts[0] if isinstance(prompts, str) else texts
 
     def _generate(self, model, prompts, max_length, sampler, temperature, seed):

@@ -46,14 +46,48 @@ def test_cached_generation_writes_what_a_full_pass_per_token_writes(models, back
         assert all(row[: len(p)].tolist() == p and len(row) == len(p) + count for row, p in zip(mine, prompts))
 
 
-def test_prompts_in_one_call_draw_as_they_would_alone_and_a_seed_repeats(models):
+@pytest.mark.parametrize("sampler", ["greedy", "random", "top_k", "top_p", "beam"])
+def test_prompts_in_one_batch_write_what_they_write_alone_and_a_seed_repeats(models, sampler):
     decoder = decoding.Decoder(models["gpt"], CONTEXT)
-    together = decoder.continue_ids([[3, 4], [5], [3, 4]], 10, "top_k", 1.0, 11)
-    alone = [decoder.continue_ids([p], 10, "top_k", 1.0, 11)[0] for p in ([3, 4], [5], [3, 4])]
+    prompts = [[3, 4], [5], [3, 4], [6, 7]]
+    together = decoder.continue_ids(prompts, 10, sampler, 1.0, 11)
+    assert decoder.calls == 2  # one batch per prompt length
+    alone = [decoder.continue_ids([p], 10, sampler, 1.0, 11)[0] for p in prompts]
     assert [r.tolist() for r in together] == [r.tolist() for r in alone]
-    assert together[0].tolist() == together[2].tolist()  # the seed restarts for each prompt
-    other = decoder.continue_ids([[3, 4]], 10, "top_k", 1.0, 12)[0]
-    assert other.tolist() != together[0].tolist()  # another seed, other draws (10 draws from the top 10)
+    assert together[0].tolist() == together[2].tolist()  # the seed restarts for each batch
+    if sampler in ("random", "top_k", "top_p"):
+        other = decoder.continue_ids([[3, 4]], 10, sampler, 1.0, 12)[0]
+        assert other.tolist() != together[0].tolist()  # another seed, other draws
+
+
+def test_one_prompt_draws_exactly_as_kerashubs_own_sampler(models):
+    """The row-wise draw changes nothing for one prompt: KerasHub's TopKSampler, same seed, same tokens."""
+    import keras_hub
+    import tensorflow as tf
+
+    lm = models["gpt"]
+
+    def next_token(prompt, cache, index):
+        return tf.gather(lm(prompt, training=False), index - 1, axis=1), None, cache
+
+    prompt = np.zeros((1, 12), np.int32)
+    prompt[0, :2] = [3, 4]
+    theirs = keras_hub.samplers.TopKSampler(k=10, seed=11)(next_token, prompt, index=2)
+    mine = decoding.Decoder(lm, CONTEXT, cache=False).continue_ids([[3, 4]], 10, "top_k", 1.0, 11)
+    assert np.asarray(theirs)[0].tolist() == mine[0].tolist()
+
+
+def test_the_graph_greedy_path_writes_what_continue_ids_writes(models):
+    import tensorflow as tf
+
+    for backbone in ("gpt", "lstm_lm", "preset"):
+        decoder = decoding.Decoder(models[backbone], CONTEXT)
+        run = tf.function(
+            lambda ids, d=decoder: d.greedy_graph(ids, 9), input_signature=[tf.TensorSpec([None], tf.int32)]
+        )
+        for prompt in ([3, 4, 5], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], list(range(1, 20))):
+            wanted = decoder.continue_ids([prompt], 9, "greedy", 1.0, 0)[0].tolist()
+            assert run(tf.constant(prompt, tf.int32)).numpy().tolist() == wanted, (backbone, prompt)
 
 
 def test_a_users_own_backbone_generates_without_a_cache():
