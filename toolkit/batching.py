@@ -15,6 +15,7 @@ Written here because no library in the toolkit's dependencies does this for an a
 import asyncio
 import collections
 import concurrent.futures
+import functools
 import time
 
 import numpy as np
@@ -55,8 +56,9 @@ class MicroBatcher:
         self.runner = None
         self.batch_sizes = collections.deque(maxlen=4096)
 
-    async def submit(self, items):
-        """This request's answers (a list, one per item), once its batch has run."""
+    async def submit(self, items, options=None):
+        """This request's answers (a list, one per item), once its batch has run. Requests with other
+        `options` (keyword arguments of `predict`, such as a sampler per request) never share a batch."""
         loop = asyncio.get_running_loop()
         if self.runner is None or self.runner.done():
             self.wake = asyncio.Event()
@@ -64,7 +66,7 @@ class MicroBatcher:
         if len(self.waiting) >= self.max_queue:
             raise Busy(retry_after=1)
         future = loop.create_future()
-        self.waiting.append((list(items), future))
+        self.waiting.append((list(items), future, tuple(sorted((options or {}).items()))))
         self.wake.set()
         return await future
 
@@ -85,14 +87,11 @@ class MicroBatcher:
                 deadline = loop.time() + self.wait
                 while _count(self.waiting) < self.max_batch and loop.time() < deadline:
                     await asyncio.sleep(min(0.001, deadline - loop.time()))
-            batch, count = [], 0
-            while self.waiting and (not batch or count + len(self.waiting[0][0]) <= self.max_batch):
-                request = self.waiting.popleft()
-                batch.append(request)
-                count += len(request[0])
+            batch, count, options = self._take()
             self.batch_sizes.append(count)
-            outcomes = await loop.run_in_executor(self.worker, self._answer, [items for items, _ in batch])
-            for (_, future), (answers, error) in zip(batch, outcomes):
+            run = functools.partial(self._answer, [items for items, _, _ in batch], dict(options))
+            outcomes = await loop.run_in_executor(self.worker, run)
+            for (_, future, _), (answers, error) in zip(batch, outcomes):
                 if future.done():  # the client went away
                     continue
                 if error is None:
@@ -100,15 +99,34 @@ class MicroBatcher:
                 else:
                     future.set_exception(error)
 
-    def _answer(self, requests):
+    def _take(self):
+        """The next batch: the first waiting request and the ones after it with the same options, in
+        order, up to `max_batch` items (a request is never split); the others keep their places."""
+        first = self.waiting.popleft()
+        batch, count, options = [first], len(first[0]), first[2]
+        kept = collections.deque()
+        while self.waiting:
+            if self.waiting[0][2] != options:
+                kept.append(self.waiting.popleft())
+                continue
+            if count + len(self.waiting[0][0]) > self.max_batch:
+                break
+            request = self.waiting.popleft()
+            batch.append(request)
+            count += len(request[0])
+        kept.extend(self.waiting)
+        self.waiting = kept
+        return batch, count, options
+
+    def _answer(self, requests, options=None):
         """[(answers, None) or (None, error)] per request: one call for all, or one each when it fails."""
         merged = [item for items in requests for item in items]
         try:
-            answers = list(self.predict(merged))
+            answers = list(self.predict(merged, **(options or {})))
         except Exception as error:
             if len(requests) == 1:
                 return [(None, error)]
-            return [self._answer([items])[0] for items in requests]  # find the request the error is in
+            return [self._answer([items], options)[0] for items in requests]  # find the request the error is in
         if len(answers) != len(merged):
             error = ToolkitError(f"predict answered {len(answers)} of {len(merged)} inputs.")
             return [(None, error)] * len(requests)
@@ -186,4 +204,4 @@ class Latencies:
 
 
 def _count(waiting):
-    return sum(len(items) for items, _ in waiting)
+    return sum(len(request[0]) for request in waiting)

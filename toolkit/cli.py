@@ -179,7 +179,9 @@ def build_parser(catalog=None):
     comparer.add_argument("run_dirs", nargs="+")
     comparer.add_argument("--output", default="comparison.html", help="the page to write (default comparison.html)")
 
-    server = commands.add_parser("serve", help="serve a saved run over HTTP (POST /predict, GET /health, /metadata, /metrics)")
+    server = commands.add_parser(
+        "serve", help="serve a saved run over HTTP (POST /predict, GET /health, /metadata, /metrics)"
+    )
     server.add_argument("run_dir")
     server.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     server.add_argument("--port", type=int, default=8000, help="port (default 8000)")

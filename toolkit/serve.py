@@ -3,7 +3,9 @@
     POST /predict    what the task's `predict` takes, answered as `predict` answers, in JSON:
                      files as multipart uploads (field "files", or "file" for one) or as JSON
                      {"files": [{"name": "a.png", "base64": "..."}]} for image and audio tasks,
-                     JSON {"texts": [...]} for text tasks,
+                     JSON {"texts": [...]} for text tasks; generation takes its options per
+                     request beside them: {"texts": [...], "max_length": 50, "sampler": "top_k",
+                     "seed": 3} (text-to-text: "decoder", "beam_width")
                      JSON {"questions": [{"question", "context"}, ...]} for question answering
     POST /sample     generative runs: JSON {"num_samples": 4, "seed": 0, "label": null} -> PNG images
     GET  /health     {"status": "ok"}
@@ -68,7 +70,11 @@ def make_app(task, max_upload_mb=DEFAULT_MAX_UPLOAD_MB, max_batch=64, wait_ms=0.
 
     limit = int(max_upload_mb * 1024 * 1024)
     kind = task.serving_input
-    batcher = MicroBatcher(task.predict, max_batch=max_batch, wait_ms=wait_ms, max_queue=max_queue)
+
+    def predict(items, **options):  # a request's own options go to `generate`
+        return task.generate(items, **options) if options else task.predict(items)
+
+    batcher = MicroBatcher(predict, max_batch=max_batch, wait_ms=wait_ms, max_queue=max_queue)
     latencies = Latencies()
     app = fastapi.FastAPI(
         title=f"toolkit: {task.task_name}",
@@ -106,6 +112,7 @@ def make_app(task, max_upload_mb=DEFAULT_MAX_UPLOAD_MB, max_batch=64, wait_ms=0.
             "task": task.task_name,
             "classes": [str(c) for c in getattr(task, "classes_", None) or []] or None,
             "predict_takes": _takes(kind),
+            "options": {name: kind_.__name__ for name, kind_ in getattr(task, "serving_options", {}).items()},
             "sample": hasattr(task, "sample"),
             "run_dir": getattr(task, "run_dir", None),
             "test": _scalars(metrics.get("test")),
@@ -130,7 +137,9 @@ def make_app(task, max_upload_mb=DEFAULT_MAX_UPLOAD_MB, max_batch=64, wait_ms=0.
             values = _json_field(content_type, body, kind, what)
             if not isinstance(values, list) or not all(isinstance(v, item_type) for v in values):
                 raise ToolkitError(f'"{kind}" must be {what}.', expected=example, fix=fix)
-            answers = await batcher.submit(values)
+            answers = await batcher.submit(
+                values, _options(_json(content_type, body), kind, getattr(task, "serving_options", {}))
+            )
             return {"predictions": [to_json(a, task) for a in answers]}
         files = await _files(request, content_type, body)
         loop = asyncio.get_running_loop()
@@ -285,6 +294,33 @@ def _json(content_type, body):
     if not isinstance(value, dict):
         raise ToolkitError("The JSON body is not an object.", expected="a JSON object", fix="send {...}")
     return value
+
+
+def _options(request_json, kind, allowed):
+    """The request's own `generate` options (fields beside `kind`), each checked against its type.
+
+    Examples:
+        >>> _options({"texts": ["a"], "seed": 3}, "texts", {"seed": int})
+        {'seed': 3}
+    """
+    options = {k: v for k, v in request_json.items() if k != kind}
+    for name, value in options.items():
+        if name not in allowed:
+            accepted = ", ".join(f'"{k}"' for k in [kind, *allowed])
+            raise ToolkitError(
+                f'The request has a field "{name}" this run does not take.',
+                expected=f"the fields {accepted}",
+                fix=f'send {{"{kind}": [...]}}' + (f" and any of {', '.join(allowed)}" if allowed else ""),
+            )
+        wanted = allowed[name]
+        good = isinstance(value, wanted) and not isinstance(value, bool)
+        if wanted is float:
+            good = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not good:
+            raise ToolkitError(
+                f'"{name}" is {json.dumps(value)}.', expected=f"a JSON {wanted.__name__}", fix=f"send {name} as one"
+            )
+    return options
 
 
 def _json_field(content_type, body, field, what):

@@ -57,6 +57,9 @@ class Task(TaskHooks, BackboneChoice, recipe.DefaultBudget, BaseTask):
     # memory by `decode_upload`), "texts" (a JSON list of strings) or "questions" (a JSON list of
     # {"question", "context"}).
     serving_input = "images"
+    # Keyword arguments of `generate` a JSON /predict body may set per request, with their types
+    # ({"max_length": int, ...}); requests with other options are never batched together.
+    serving_options = {}
     _strategy = None  # set by fit from `distribution`
 
     # ---------------------------------------------------------------- the run

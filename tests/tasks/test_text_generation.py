@@ -115,6 +115,31 @@ class TestTextGeneratorBattery(TaskBattery):
             long = fitted.generate("Citizen " * 10, max_length=3, sampler="greedy")
         assert len(long) == len("Citizen " * 10) + 3
 
+    def test_a_served_run_takes_generation_options_per_request(self, fitted):
+        """Over HTTP on 127.0.0.1: a request's own max_length, sampler and seed give what `generate` gives
+        with them; another request without options gets the run's defaults; a wrong type is a 400."""
+        from tests.toolkit.test_serve_and_export import Server
+
+        server = Server(fitted.run_dir)
+        try:
+            prompts = ["ROMEO:", "First"]
+            body = {"texts": prompts, "max_length": 6, "sampler": "top_k", "seed": 3}
+            status, answer = server.json("/predict", body)
+            assert status == 200
+            assert answer["predictions"] == fitted.generate(prompts, max_length=6, sampler="top_k", seed=3)
+            assert server.json("/predict", {"texts": prompts})[1]["predictions"] == fitted.predict(prompts)
+            status, answer = server.json("/predict", {"texts": prompts, "max_length": "long"})
+            assert status == 400 and '"max_length" is "long"' in answer["error"], answer
+            status, answer = server.json("/predict", {"texts": prompts, "sampler": "best"})
+            assert status == 400 and "sampler='best' is not valid" in answer["error"], answer
+            status, answer = server.json("/predict", {"texts": prompts, "max_length": 0})
+            assert status == 400 and "max_length=0 is not valid" in answer["error"], answer
+            assert server.call("/metadata")[1]["options"] == {
+                "max_length": "int", "sampler": "str", "temperature": "float", "seed": "int"
+            }  # fmt: skip
+        finally:
+            server.stop()
+
     def test_the_savedmodel_generates_from_strings_like_generate(self, fitted, tmp_path):
         import tensorflow as tf
 

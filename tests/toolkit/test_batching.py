@@ -43,6 +43,23 @@ def test_a_batch_never_takes_more_than_max_batch_inputs():
     assert calls == [2, 3, 1]  # a request is never split across calls
 
 
+def test_requests_with_other_options_never_share_a_call_and_keep_their_order():
+    calls = []
+
+    def predict(items, **options):
+        calls.append((list(items), options))
+        return [f"{item}{options.get('suffix', '')}" for item in items]
+
+    batcher = MicroBatcher(predict, max_batch=4)
+
+    async def run():
+        requests = [([1], None), ([2], {"suffix": "!"}), ([3], None), ([4, 5], {"suffix": "!"}), ([6], {"suffix": "?"})]
+        return await asyncio.gather(*(batcher.submit(items, options) for items, options in requests))
+
+    assert asyncio.run(run()) == [["1"], ["2!"], ["3"], ["4!", "5!"], ["6?"]]
+    assert calls == [([1, 3], {}), ([2, 4, 5], {"suffix": "!"}), ([6], {"suffix": "?"})]
+
+
 def test_a_bad_request_gets_its_own_error_and_the_others_their_answers():
     def predict(items):
         if "bad" in items:

@@ -210,6 +210,10 @@ def bad_requests(server, kind, folder):
     field = kind if kind in ("texts", "questions") else "files"
     answers = [server.json("/predict", {field: value}) for value in (5, None, "a.png", {"name": "x"})]
     answers.append(server.call("/predict", b"--x\r\n", "multipart/form-data"))  # no boundary
+    if field in ("texts", "questions"):  # a field the run does not take
+        status, answer = server.json("/predict", {field: [], "no_such_option": 1})
+        assert 'a field "no_such_option" this run does not take' in answer.get("error", ""), answer
+        answers.append((status, answer))
     if field == "files":
         corrupt = folder / "corrupt_upload.png"
         corrupt.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
