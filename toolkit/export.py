@@ -113,7 +113,8 @@ def export(task, path, format="savedmodel", tolerance=TOLERANCE, quantize=None):
             fix="export --format savedmodel (TensorFlow Serving, TF.js and TensorFlow Lite's Select TF ops read "
             "it), or tokenise in the caller and export the numeric part yourself",
         )
-    expected = _outputs(model(_tensors(examples), training=False))  # also builds a model never called
+    # The one inference path predict and the server use (it also builds a model never called).
+    expected = _outputs(task._inference_function(model)(_tensors(examples)))
     try:
         calibration = (
             _in_model_order(form.model, form.inputs(load_examples(task.run_dir, "calibration"))) if quantize else None

@@ -31,8 +31,10 @@ class Inference:
         self.model = model
         self.traced = tf.function(self._call, reduce_retracing=True)
         self.kinds = set()  # (shape past the batch axis, dtype) of each input structure traced
+        self.traces = 0  # graphs traced so far
 
     def _call(self, x):
+        self.traces += 1  # Python runs here only while tracing
         # A KerasHub task model (a preset text classifier) preprocesses inside `predict` only; called
         # directly it must be handed its preprocessor's output, as its own `predict` does.
         preprocessor = getattr(self.model, "preprocessor", None)
@@ -42,15 +44,31 @@ class Inference:
 
     def function(self, x):
         """The traced call. A new kind of input is traced once for any batch size (the batch axis left
-        open), so a server's first batch of three after batches of one does not trace again."""
+        open), so a server's first batch of three after batches of one does not trace again; an axis
+        the model declares open (a waveform's or a text's length) is left open too, so recordings of
+        every length share one graph instead of one trace each."""
         x = _tensors(x)
-        kind = tuple((tuple(t.shape[1:]), t.dtype) for t in tf.nest.flatten(x))
+        specs = self._specs(x)
+        kind = tuple((tuple(s.shape[1:]), s.dtype) for s in tf.nest.flatten(specs))
         if kind not in self.kinds:
             self.kinds.add(kind)
-            self.traced.get_concrete_function(
-                tf.nest.map_structure(lambda t: tf.TensorSpec([None, *t.shape[1:]], t.dtype), x)
-            )
+            self.traced.get_concrete_function(specs)
         return self.traced(x)
+
+    def _specs(self, x):
+        flat = tf.nest.flatten(x)
+        try:  # a functional model's declared inputs, in the same order as the inputs given
+            declared = [tuple(t.shape) for t in tf.nest.flatten(self.model.input)]
+        except (AttributeError, ValueError, TypeError):
+            declared = []
+        if len(declared) != len(flat):
+            declared = [None] * len(flat)
+        specs = []
+        for t, shape in zip(flat, declared):
+            open_axes = shape is not None and len(shape) == len(t.shape)
+            dims = [None if open_axes and shape[i] is None else t.shape[i] for i in range(1, len(t.shape))]
+            specs.append(tf.TensorSpec([None, *dims], t.dtype))
+        return tf.nest.pack_sequence_as(x, specs)
 
     def __call__(self, x):
         """The model's outputs (tensors) for one batch."""
@@ -63,11 +81,11 @@ class Inference:
             return self.over(x)[0]
         count = len(tf.nest.flatten(x)[0])
         if count <= batch_size:
-            return _numpy(self.function(_tensors(x)))
+            return _numpy(self.function(x))
         pieces = []
         for start in range(0, count, batch_size):
             part = slice(start, start + batch_size)
-            pieces.append(_numpy(self.function(_tensors(tf.nest.map_structure(lambda a, part=part: a[part], x)))))
+            pieces.append(_numpy(self.function(tf.nest.map_structure(lambda a, part=part: a[part], x))))
         return _concatenate(pieces)
 
     def over(self, dataset):
