@@ -2,8 +2,8 @@
 check of `input_scaling`, a preset's image size, and naming the file behind a decoding error."""
 
 from toolkit import backbones as backbones_lib
+from toolkit import image_files, preprocessing
 from toolkit import images as images_lib
-from toolkit import preprocessing
 from toolkit.task import Task
 
 
@@ -30,7 +30,7 @@ class ImageTask(Task):
 
     def decode_upload(self, name, data):
         """An uploaded image -> uint8 pixels at its own size, with the model's channels, as its file decodes."""
-        return images_lib.decode_bytes(data, name, self.channels_)
+        return image_files.decode_bytes(data, name, self.channels_)
 
     def explain_data_error(self, error):
-        return images_lib.explain_decode_error(error, getattr(getattr(self, "preprocessor_", None), "files", None))
+        return image_files.explain_decode_error(error, getattr(getattr(self, "preprocessor_", None), "files", None))

@@ -1,7 +1,7 @@
 """Image files and streams as batched `tf.data` pipelines: decoded inside tf.data, cached only when they fit.
 
 A folder of a million images trains like a folder of a thousand: the index holds paths, each file
-is decoded by the one decoder (`toolkit.images_lib.decode_file`) inside `tf.data`, and decoded images
+is decoded by the one decoder (`toolkit.image_files.decode_file`) inside `tf.data`, and decoded images
 are cached in memory only when they fit `MEMORY_CACHE_BYTES`.
 """
 
@@ -13,6 +13,7 @@ import keras
 import numpy as np
 
 from toolkit import data as data_lib
+from toolkit import image_files
 from toolkit import images as images_lib
 from toolkit.errors import ToolkitError
 
@@ -149,7 +150,7 @@ def file_dataset(paths, labels, size, channels, shuffle_seed=None):
 
     def decode(path, label):
         return tf.ensure_shape(
-            images_lib.resize_pixels(images_lib.decode_file(path, channels), size), (*size, channels)
+            image_files.resize_pixels(image_files.decode_file(path, channels), size), (*size, channels)
         ), label
 
     dataset = tf.data.Dataset.from_tensor_slices((list(map(str, paths)), labels))
@@ -286,7 +287,7 @@ def image_batches(paths, size, channels, batch_size, dtype="uint8"):
     paths = [str(p) for p in paths]
     for path in paths:
         if not os.path.isfile(path):
-            raise images_lib._unreadable(path, FileNotFoundError(path))
+            raise image_files._unreadable(path, FileNotFoundError(path))
     dataset = file_dataset(paths, np.zeros(len(paths), np.int32), size, channels).batch(batch_size)
     dataset = dataset.map(lambda images, _: tf.cast(images, dtype), num_parallel_calls=tf.data.AUTOTUNE)
     done = 0
@@ -295,7 +296,7 @@ def image_batches(paths, size, channels, batch_size, dtype="uint8"):
             yield images
             done += len(images)
     except tf.errors.InvalidArgumentError as error:
-        raise images_lib._decode_failure(error, paths[done : done + batch_size]) from None
+        raise image_files._decode_failure(error, paths[done : done + batch_size]) from None
 
 
 def float_batches(paths, size, channels, batch_size):
@@ -315,7 +316,7 @@ def choose_size_and_channels(images, image_size=None, verbose=True):
     if isinstance(images, data_lib.Stream):
         sizes, channels = stream_sizes(images.dataset())  # the part's own examples
     elif len(images) and isinstance(images[0], str):
-        headers = [images_lib.peek(path) for path in images]
+        headers = [image_files.peek(path) for path in images]
         sizes = [size for size, _ in headers]
         channels = 3 if any(c == 3 for _, c in headers) else 1
     elif isinstance(images, np.ndarray) and images.dtype != object:

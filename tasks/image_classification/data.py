@@ -6,8 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 from toolkit import data as data_lib
-from toolkit import images as images_lib
-from toolkit import readers
+from toolkit import image_files, readers
 from toolkit import tfds as tfds_lib
 from toolkit.errors import ToolkitError
 
@@ -74,7 +73,7 @@ def load_source(data, data_dir=None):
     if isinstance(data, (str, os.PathLike)):
         path = readers.existing_path(data, ACCEPTED)
         if path.is_dir():
-            return images_lib.list_class_folders(path)
+            return image_files.list_class_folders(path)
         if path.suffix.lower() == ".csv":
             return readers.read_manifest(path, "image") + (None,)
         raise ToolkitError(

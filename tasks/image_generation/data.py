@@ -14,8 +14,7 @@ import tensorflow as tf
 from tasks.image_classification import data as classification_data
 from tasks.image_classification.preprocessor import _are_paths as are_paths
 from toolkit import data as data_lib
-from toolkit import image_streams, readers
-from toolkit import images as images_lib
+from toolkit import image_files, image_streams, readers
 from toolkit.errors import ToolkitError
 from toolkit.preprocessing import Index
 
@@ -83,9 +82,9 @@ def _folder(path):
     """A folder of class subfolders (labelled), or of images directly inside it (unlabelled)."""
     subfolders = [p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")]
     if subfolders:
-        images, labels, names = images_lib.list_class_folders(path)
+        images, labels, names = image_files.list_class_folders(path)
     else:
-        images = sorted(str(p) for p in path.iterdir() if p.is_file() and images_lib.is_image_file(p))
+        images = sorted(str(p) for p in path.iterdir() if p.is_file() and image_files.is_image_file(p))
         labels = names = None
     _check_count(len(images), f"Folder '{path}'")
     return images, labels, names
@@ -116,7 +115,7 @@ def check_channels(images, channels):
         return
     if len(images) and isinstance(images[0], (str, os.PathLike)):
         for path in images:
-            _, found = images_lib.peek(path)
+            _, found = image_files.peek(path)
             if found != channels:
                 _channel_error(f"Image file '{pathlib.Path(path)}'", found, channels)
         return

@@ -12,8 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from toolkit import data as data_lib
-from toolkit import images as images_lib
-from toolkit import readers
+from toolkit import image_files, readers
 from toolkit import tfds as tfds_lib
 from toolkit.errors import ToolkitError
 
@@ -126,8 +125,8 @@ def pair_folders(image_dir, mask_dir):
         ...
     """
     image_dir, mask_dir = readers.existing_path(image_dir, ACCEPTED), readers.existing_path(mask_dir, ACCEPTED)
-    images = {p.stem: p for p in sorted(image_dir.iterdir()) if images_lib.is_image_file(p)}
-    masks = {p.stem: p for p in sorted(mask_dir.iterdir()) if images_lib.is_image_file(p)}
+    images = {p.stem: p for p in sorted(image_dir.iterdir()) if image_files.is_image_file(p)}
+    masks = {p.stem: p for p in sorted(mask_dir.iterdir()) if image_files.is_image_file(p)}
     if not images:
         raise ToolkitError(f"'{image_dir}' holds no image files.", expected="PNG / JPEG images", fix="check the folder")
     unmatched = sorted(images[s].name for s in set(images) - set(masks))
@@ -177,7 +176,7 @@ def read_mask(source, size=None):
                 else:
                     array = np.asarray(image.convert("L") if image.mode in ("1", "LA") else image)
         except (OSError, ValueError) as error:
-            raise images_lib._unreadable(source, error) from error
+            raise image_files._unreadable(source, error) from error
     else:
         array = np.asarray(source)
         if array.ndim == 3 and array.shape[-1] == 1:
@@ -232,7 +231,7 @@ def original_size(source):
         (30, 40)
     """
     if isinstance(source, (str, os.PathLike)):
-        return images_lib.peek(source)[0]
+        return image_files.peek(source)[0]
     return tuple(np.asarray(source).shape[:2])
 
 

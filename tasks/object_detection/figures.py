@@ -6,8 +6,7 @@ import os
 import numpy as np
 
 from tasks.object_detection import data as detection_data
-from toolkit import image_streams
-from toolkit import images as images_lib
+from toolkit import image_files, image_streams
 
 DRAW_COLOURS = ((230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180))
 
@@ -86,5 +85,5 @@ def as_items(inputs):
 def read_rgb(item):
     """An image path or array -> uint8 RGB (height, width, 3) at its own size."""
     if isinstance(item, (str, os.PathLike)):
-        return images_lib.read_pixels(item, 3)  # training's own decoder
+        return image_files.read_pixels(item, 3)  # training's own decoder
     return detection_data.uint8_rgb(np.asarray(item))

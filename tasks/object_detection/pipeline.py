@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from toolkit import images as images_lib
+from toolkit import image_files
 
 AUGMENTATIONS = ("flip", "zoom", "translate", "color")
 MIN_SIDE = 1.0  # pixels a box keeps on each side after augmentation, else it is dropped
@@ -117,7 +117,7 @@ def box_dataset(images, targets, image_size, augment=(), strength=1.0, seed=0, s
 
     def load(image, image_boxes, image_labels):
         if from_files:
-            image = images_lib.decode_file(image, 3)  # the decoder predict, serve and export use too
+            image = image_files.decode_file(image, 3)  # the decoder predict, serve and export use too
         image = _three_channels(image)
         height, width = tf.cast(tf.shape(image)[0], tf.float32), tf.cast(tf.shape(image)[1], tf.float32)
         image = tf.image.resize(tf.cast(image, tf.float32), (image_size, image_size))

@@ -11,8 +11,7 @@ from tasks.object_detection import data as detection_data
 from tasks.object_detection import figures as figures_lib
 from tasks.object_detection.preprocessor import DetectionPreprocessor, Part, index_of
 from toolkit import data as data_lib
-from toolkit import detection_metrics, estimator, preprocessing
-from toolkit import images as images_lib
+from toolkit import detection_metrics, estimator, image_files, preprocessing
 from toolkit.saving import register_task
 
 __all__ = ["Part", "ObjectDetector", "train_object_detector"]
@@ -235,7 +234,7 @@ class ObjectDetector(ImageTask):
     # ------------------------------------------------------------- inference
     def decode_upload(self, name, data):
         """An uploaded image -> uint8 RGB at its own size (detection reads every image as RGB, `read_rgb`)."""
-        return images_lib.decode_bytes(data, name, 3)
+        return image_files.decode_bytes(data, name, 3)
 
     def predict(self, inputs, draw=False):
         """Finds objects in images.

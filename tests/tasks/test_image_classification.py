@@ -97,13 +97,13 @@ def test_folder_of_mixed_images(shapes_folder, fast):
 def test_mixed_sizes_without_image_size_uses_the_training_part_median(shapes_folder, fast):
     from tasks.image_classification.data import load_source
     from toolkit import data as data_lib
-    from toolkit import images as images_lib
+    from toolkit import image_files
 
     clf = ImageClassifier(backbone="mlp", **{**fast, "epochs": 1}).fit(shapes_folder)
     paths, labels, _ = load_source(shapes_folder)
     y, _ = data_lib.encode_labels(labels)
     ((train,), _), _, _, _ = splits_lib.holdout([np.arange(len(y))], y, test_split=0.2, validation_split=0.1, seed=0)
-    sizes = np.array([images_lib.peek(paths[i])[0] for i in train])
+    sizes = np.array([image_files.peek(paths[i])[0] for i in train])
     assert tuple(clf.image_size_) == tuple(int(np.median(sizes[:, i])) for i in (0, 1)) == (32, 36)
     # The median of all the files, held-out ones included, would be 32x33: they do not shape the model.
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from toolkit import image_streams, images
+from toolkit import image_files, image_streams
 
 KINDS = ("rgb.jpg", "rgb.png", "grey.png", "rgba.png", "palette.png", "deep.png", "grey.jpg", "rgb.tif")
 
@@ -41,7 +41,7 @@ def test_prediction_reads_files_as_training_does(tmp_path, channels):
     np.testing.assert_array_equal(predicted, trained)
     assert predicted.dtype == np.uint8 and predicted.shape == (len(paths), 24, 32, channels)
     # Sensible conversions: the 16-bit file scaled to 8 bits, not clipped; grey copied to RGB.
-    deep = images.read_pixels(paths[KINDS.index("deep.png")], 3)
+    deep = image_files.read_pixels(paths[KINDS.index("deep.png")], 3)
     assert deep.max() > 200 and np.array_equal(deep[..., 0], deep[..., 2])
 
 
@@ -91,4 +91,4 @@ def test_an_undecodable_file_is_named(tmp_path):
     with pytest.raises(toolkit.ToolkitError, match="(?s)broken.jpg.*Expected.*Fix"):
         image_streams.to_array([str(bad)], (8, 8), 3, verbose=False)
     with pytest.raises(toolkit.ToolkitError, match="(?s)broken.jpg.*Expected.*Fix"):
-        images.read_pixels(str(bad), 3)
+        image_files.read_pixels(str(bad), 3)
