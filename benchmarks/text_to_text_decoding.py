@@ -37,7 +37,7 @@ def before(t2t, sources, decoder):
     import keras_hub
     import tensorflow as tf
 
-    from tasks.text_to_text.preprocessor import END, PAD, SPECIAL, START
+    from tasks.text_to_text.preprocessor import END, START
 
     step = t2t._inference_function(t2t.model_)
     length = t2t.target_length_ + 1
@@ -58,14 +58,7 @@ def before(t2t, sources, decoder):
         prompt = np.zeros((len(batch), length), np.int32)
         prompt[:, 0] = START
         out = np.asarray(sampler(next_token, prompt, cache=source, index=1, stop_token_ids=[END]))
-        for row in out:
-            chars = []
-            for i in row[1:].tolist():
-                if i in (END, PAD):
-                    break
-                if i >= len(SPECIAL):
-                    chars.append(t2t.vocabulary_[i - len(SPECIAL)])
-            written.append("".join(chars))
+        written += t2t._texts(out)  # ids -> text as the task reads them
     return written
 
 

@@ -192,9 +192,12 @@ class TextToText(Task):
         source = self.preprocessor_.char_ids(tf.constant(sources)).to_tensor().numpy()
         if source.shape[1] == 0:
             source = np.zeros((len(sources), 1), np.int32)
-        out = writer.write(source, self.target_length_ + 1, decoder, beam_width or self.beam_width)
+        return self._texts(writer.write(source, self.target_length_ + 1, decoder, beam_width or self.beam_width))
+
+    def _texts(self, rows):
+        """Rows of target ids (the start token first) -> texts, each up to its end token."""
         written = []
-        for row in out:
+        for row in rows:
             chars = []
             for i in row[1:].tolist():
                 if i in (END, PAD):
