@@ -134,12 +134,11 @@ def make_app(task, max_upload_mb=DEFAULT_MAX_UPLOAD_MB, max_batch=64, wait_ms=0.
         content_type = request.headers.get("content-type", "")
         if kind in JSON_INPUTS:
             item_type, what, example, fix = JSON_INPUTS[kind]
-            values = _json_field(content_type, body, kind, what)
+            request_json = _json(content_type, body)  # parsed once: the field and the request's options
+            values = _field(request_json, kind, what)
             if not isinstance(values, list) or not all(isinstance(v, item_type) for v in values):
                 raise ToolkitError(f'"{kind}" must be {what}.', expected=example, fix=fix)
-            answers = await batcher.submit(
-                values, _options(_json(content_type, body), kind, getattr(task, "serving_options", {}))
-            )
+            answers = await batcher.submit(values, _options(request_json, kind, getattr(task, "serving_options", {})))
             return {"predictions": [to_json(a, task) for a in answers]}
         files = await _files(request, content_type, body)
         loop = asyncio.get_running_loop()
@@ -323,8 +322,7 @@ def _options(request_json, kind, allowed):
     return options
 
 
-def _json_field(content_type, body, field, what):
-    value = _json(content_type, body)
+def _field(value, field, what):
     if field not in value:
         raise ToolkitError(f'The JSON body has no "{field}".', expected=f'{{"{field}": {what}}}', fix=f'add "{field}"')
     return value[field]
@@ -346,7 +344,7 @@ async def _files(request, content_type, body):
         files = [(upload.filename or "upload", await upload.read()) for upload in uploads if hasattr(upload, "read")]
     elif "application/json" in content_type:
         files = []
-        listed = _json_field(content_type, body, "files", '[{"name": "a.png", "base64": "..."}]')
+        listed = _field(_json(content_type, body), "files", '[{"name": "a.png", "base64": "..."}]')
         if not isinstance(listed, list):
             raise ToolkitError(
                 f'"files" is {json.dumps(listed)}, not a list.',
