@@ -27,6 +27,7 @@ SIGNATURES = {
     "text": ("vocabulary_size", "sequence_length", "width"),
     "text-generation": ("vocabulary_size", "sequence_length", "width"),
     "text-to-text": ("vocabulary_size", "sequence_length", "width"),
+    "table": ("num_numeric", "cardinalities", "width"),
     "generative": {"features", "image", "divisor"},
 }
 

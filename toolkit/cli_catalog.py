@@ -133,10 +133,7 @@ def live_catalog():
     from toolkit.backbones import BACKBONES
     from toolkit.finetune import STRATEGIES
 
-    def described(registry):
-        return {name: registry.metadata(name).get("description", "") for name in registry.available()}
-
-    return {"tasks": tasks, "backbones": described(BACKBONES), "strategies": described(STRATEGIES)}
+    return {"tasks": tasks, "backbones": BACKBONES.descriptions(), "strategies": STRATEGIES.descriptions()}
 
 
 def shipped():

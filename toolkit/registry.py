@@ -37,16 +37,24 @@ class Registry:
         self._entry_points_loaded = False
 
     def register(self, name, **metadata):
-        """Decorator that registers an object under `name` with `metadata`."""
+        """Decorator that registers an object under `name` with `metadata`.
+
+        A name is one owner's, except across modalities: an image "mlp" and a table "mlp" are two entries,
+        told apart by `get(name, modality=...)` (each family names its own modality).
+        """
 
         def decorator(obj):
-            held = self._entries.get(name)
-            if held is not None and _origin(held[0]) != _origin(obj):
-                # One namespace for every task's names: a second owner would silently replace the first.
-                raise ValueError(f"{self.kind} {name!r} is already registered by {_origin(held[0])}")
+            held = self._entries.setdefault(name, [])
+            for i, (other, other_metadata) in enumerate(held):
+                if _origin(other) == _origin(obj):  # the same object registered again (a module reloaded)
+                    held.pop(i)
+                    break
+                if other_metadata.get("modality") is None or other_metadata.get("modality") == metadata.get("modality"):
+                    # One namespace for every task's names: a second owner would silently replace the first.
+                    raise ValueError(f"{self.kind} {name!r} is already registered by {_origin(other)}")
             if self.check is not None:
                 self.check(name, obj, metadata)
-            self._entries[name] = (obj, metadata)
+            held.append((obj, metadata))
             return obj
 
         return decorator
@@ -69,37 +77,65 @@ class Registry:
         self._load_entry_points(name)
         return name in self._entries
 
-    def get(self, name):
-        """Returns the object registered as `name`, or raises a ToolkitError listing the valid names."""
+    def get(self, name, **filters):
+        """Returns the object registered as `name` (of the modality `filters` name, where the name has several),
+        or raises a ToolkitError listing the valid names."""
+        return self._entry(name, filters)[0]
+
+    def metadata(self, name, **filters):
+        """Returns the metadata dict `name` was registered with."""
+        return dict(self._entry(name, filters)[1])
+
+    def _entry(self, name, filters):
         self._load_entry_points(name)
-        if name not in self._entries:
+        held = [entry for entry in self._entries.get(name, []) if _matches(entry[1], filters)]
+        if not held:
             raise ToolkitError(
-                f"Unknown {self.kind} {name!r}.",
-                expected=f"one of: {', '.join(sorted(self._entries)) or '(none registered)'}",
+                f"Unknown {self.kind} {name!r}" + (f" ({_said(filters)})." if filters else "."),
+                expected=f"one of: {', '.join(self.available(**filters)) or '(none registered)'}",
                 fix=f"pass one of those {self.kind} names",
             )
-        return self._entries[name][0]
-
-    def metadata(self, name):
-        """Returns the metadata dict `name` was registered with."""
-        self.get(name)
-        return dict(self._entries[name][1])
+        if len(held) > 1:
+            modalities = sorted(str(metadata.get("modality")) for _, metadata in held)
+            raise ToolkitError(
+                f"{self.kind} {name!r} is registered for several modalities ({', '.join(modalities)}).",
+                expected="a lookup that names the modality",
+                fix=f"call get({name!r}, modality=...)",
+            )
+        return held[0]
 
     def available(self, **filters):
-        """Names whose metadata matches every filter (equal, or contained in a tuple value)."""
+        """Names with an entry whose metadata matches every filter (equal, or contained in a tuple value)."""
         self._load_entry_points()
-        names = []
-        for name, (_, metadata) in self._entries.items():
-            ok = True
-            for key, wanted in filters.items():
-                value = metadata.get(key)
-                if isinstance(value, (tuple, list, set)):
-                    ok = ok and wanted in value
-                else:
-                    ok = ok and value == wanted
-            if ok:
-                names.append(name)
-        return sorted(names)
+        return sorted(name for name, held in self._entries.items() if any(_matches(m, filters) for _, m in held))
+
+    def descriptions(self):
+        """{name: description} of every entry; a name registered for several modalities gets each one's,
+        prefixed by its modality ("image: ...; table: ...")."""
+        self._load_entry_points()
+        described = {}
+        for name in sorted(self._entries):
+            held = self._entries[name]
+            if len(held) == 1:
+                described[name] = held[0][1].get("description", "")
+            else:
+                described[name] = "; ".join(f"{m.get('modality')}: {m.get('description', '')}" for _, m in held)
+        return described
+
+
+def _matches(metadata, filters):
+    for key, wanted in filters.items():
+        value = metadata.get(key)
+        if isinstance(value, (tuple, list, set)):
+            if wanted not in value:
+                return False
+        elif value != wanted:
+            return False
+    return True
+
+
+def _said(filters):
+    return ", ".join(f"{key}={value!r}" for key, value in filters.items())
 
 
 def _origin(obj):

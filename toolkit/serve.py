@@ -7,6 +7,7 @@
                      request beside them: {"texts": [...], "max_length": 50, "sampler": "top_k",
                      "seed": 3} (text-to-text: "decoder", "beam_width")
                      JSON {"questions": [{"question", "context"}, ...]} for question answering
+                     JSON {"rows": [{column: value, ...}, ...]} for tables
     POST /sample     generative runs: JSON {"num_samples": 4, "seed": 0, "label": null} -> PNG images
     GET  /health     {"status": "ok"}
     GET  /metadata   the task, its classes, what /predict takes, the run's test and validation scores
@@ -45,6 +46,12 @@ JSON_INPUTS = {
         "a list of {question, context} objects",
         '{"questions": [{"question": "...", "context": "..."}]}',
         "send each question with its context",
+    ),
+    "rows": (
+        dict,
+        "a list of {column: value} objects",
+        '{"rows": [{"island": "Biscoe", "bill_length_mm": 47.5, "sex": null}]}',
+        "send each row as an object of its columns (null for a missing value)",
     ),
 }
 ROUTES = ("/predict", "/sample", "/health", "/metadata", "/metrics")

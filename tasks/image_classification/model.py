@@ -43,7 +43,7 @@ def backbone_and_converter(backbone, input_shape, width, input_scaling, say):
     if isinstance(backbone, keras.Model):
         return keras.Sequential([backbones_lib.copy_model(backbone)], name="backbone"), None
     if backbone in backbones_lib.BACKBONES:
-        return backbones_lib.BACKBONES.get(backbone)(input_shape, width=width), None
+        return backbones_lib.BACKBONES.get(backbone, modality="image")(input_shape, width=width), None
     preset = backbones_lib.load_preset(backbone)
     converter = backbones_lib.load_preset(backbone, "ImageConverter")
     if converter is not None:

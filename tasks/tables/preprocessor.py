@@ -1,0 +1,176 @@
+"""What a table model learns from the training part (the column plan: each column's type, statistics and
+vocabulary; the classes or the target's scale) and the tf.data pipeline of (column values, target) batches."""
+
+import collections
+
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from tasks.tables import columns as columns_lib
+from tasks.tables import data as table_data
+from tasks.tables.encoding import numeric_width
+from toolkit import data as data_lib
+from toolkit.errors import ToolkitError
+from toolkit.preprocessing import Preprocessor
+
+# The most categories a column keeps (the rest share the unseen bucket) and words a text column keeps.
+MOST_CATEGORIES = 1000
+MOST_WORDS = 500
+
+
+class TablePreprocessor(Preprocessor):
+    """Learns the column plan and the target's classes (or scale) from the training rows.
+
+    Args:
+        kind: "classification" or "regression".
+        columns: feature columns to use (default: all but the target and `drop`).
+        drop: columns to leave out.
+        column_types: {column: type} overriding what is inferred (see `tasks.tables.columns.TYPES`).
+        log_target: regression on log(1 + target) (positive, skewed targets).
+        class_weight: "balanced" to weight each class's examples by its rarity (classification).
+
+    Examples:
+        >>> from toolkit.preprocessing import Index
+        >>> from tasks.tables.data import Rows
+        >>> rows = Rows(pd.DataFrame({"mass": [3750, 3800, None, 5000], "island": ["Biscoe", "Dream", "Dream", "x"]}))
+        >>> preprocessor = TablePreprocessor(kind="classification")
+        >>> preprocessor.adapt(Index(rows, np.array(["a", "b", "a", "b"], object)))
+        >>> [(c["name"], c["type"]) for c in preprocessor.plan], preprocessor.classes
+        ([('mass', 'numeric'), ('island', 'categorical')], ['a', 'b'])
+    """
+
+    state_attributes = ("plan", "classes", "target_mean", "target_std", "class_weights", "notes")
+
+    def __init__(self, *, kind="classification", columns=None, drop=None, column_types=None, log_target=False,
+                 class_weight=None):  # fmt: skip
+        super().__init__(kind=kind, columns=columns, drop=drop, column_types=column_types, log_target=log_target,
+                         class_weight=class_weight)  # fmt: skip
+        self.plan, self.classes, self.notes = None, None, []
+        self.target_mean = self.target_std = self.class_weights = None
+        self.parts = None  # the split's parts ({"train", "validation", "test"}: an Index each), for the reference
+
+    # ---------------------------------------------------------------- learning
+    def hold_out(self, index, validation_index, split_options, validation_about=None):
+        parts, info = super().hold_out(index, validation_index, split_options, validation_about)
+        self.parts = parts
+        return parts, info
+
+    def adapt(self, index):
+        frame = index.inputs.frame
+        self.notes = []
+        chosen = self._chosen_columns(frame)
+        overrides = dict(self.config["column_types"] or {})
+        self.plan = []
+        for name in chosen:
+            kind = overrides.get(name) or columns_lib.infer_type(frame[name], name)
+            if kind is None:
+                self.notes.append(f"{name!r} has no values in the training part: left out.")
+            elif kind == "id":
+                self.notes.append(f"{name!r} looks like an id (every value distinct): left out (column_types= keeps it).")
+            else:
+                self.plan.append(self._learn_column(name, kind, frame[name]))
+        if not self.plan:
+            raise ToolkitError(
+                "No feature column is left to learn from.",
+                expected="at least one column besides the target with values",
+                fix="check columns= / drop=, or set column_types= for the columns left out",
+            )
+        self._learn_target(index.targets)
+        for note in self.notes:
+            self.say(note)
+
+    def _chosen_columns(self, frame):
+        names = list(frame.columns)
+        wanted, drop = self.config["columns"], set(self.config["drop"] or ())
+        for given, what in ((wanted or (), "columns="), (drop, "drop="), (self.config["column_types"] or {}, "column_types=")):
+            unknown = [name for name in given if name not in names]
+            if unknown:
+                raise ToolkitError(
+                    f"{what} names column(s) the table does not have: {', '.join(map(repr, unknown))}.",
+                    expected=f"feature columns of the table: {', '.join(names[:30])}",
+                    fix="check the names (case-sensitive; the target is not a feature)",
+                )
+        bad = {n: t for n, t in (self.config["column_types"] or {}).items() if t not in columns_lib.TYPES}
+        if bad:
+            raise ToolkitError(
+                f"column_types= has unknown types: {bad}.", expected=f"one of {columns_lib.TYPES}", fix="fix the types"
+            )
+        return [name for name in (wanted or names) if name not in drop]
+
+    def _learn_column(self, name, kind, values):
+        column = {"name": name, "type": kind}
+        model_values = columns_lib.model_values(pd.DataFrame({name: values}), [column])[name]
+        if kind == "numeric":
+            present = model_values[~np.isnan(model_values)].astype(np.float64)
+            std = float(present.std()) if len(present) else 1.0
+            column.update(mean=float(present.mean()) if len(present) else 0.0, std=std if std > 1e-12 else 1.0,
+                          indicator=bool(np.isnan(model_values).any()))  # fmt: skip
+        elif kind in ("categorical", "boolean"):
+            counts = collections.Counter(v for v in model_values.tolist())
+            kept = [value for value, _ in counts.most_common(MOST_CATEGORIES)]
+            if len(counts) > MOST_CATEGORIES:
+                self.notes.append(f"{name!r}: the {MOST_CATEGORIES} commonest of {len(counts)} values kept.")
+            column["vocabulary"] = sorted(kept)
+        elif kind == "date":
+            years = np.array([float(v[:4]) for v in model_values if v])
+            column.update(year_mean=float(years.mean()), year_std=float(max(years.std(), 1.0)),
+                          time=any(v[11:] not in ("", "00:00:00") for v in model_values if v))  # fmt: skip
+        elif kind == "text":
+            import keras
+
+            vectorizer = keras.layers.TextVectorization(max_tokens=MOST_WORDS + 1, output_mode="multi_hot")
+            vectorizer.adapt(tf.constant(model_values.tolist(), tf.string))
+            column["vocabulary"] = [word for word in vectorizer.get_vocabulary() if word != "[UNK]"]
+        return column
+
+    def _learn_target(self, targets):
+        if self.config["kind"] == "classification":
+            self.classes = sorted(set(targets.tolist()))
+            indices = self.encode(targets)
+            data_lib.require_two_classes(indices, self.classes)
+            if self.config["class_weight"] == "balanced":
+                counts = np.bincount(indices, minlength=len(self.classes))
+                self.class_weights = [float(len(indices) / (len(self.classes) * max(c, 1))) for c in counts]
+            return
+        values = self.transform_target(targets)
+        self.target_mean, self.target_std = float(values.mean()), float(max(values.std(), 1e-12))
+
+    def transform_target(self, targets):
+        """Regression targets on the scale the network learns (log(1 + y) with log_target)."""
+        values = np.asarray(targets, dtype=np.float64)
+        return np.log1p(values) if self.config["log_target"] else values
+
+    def encode(self, targets):
+        """Classification labels -> class indices (an unknown label is a clear error)."""
+        return data_lib.encode_labels(list(targets), self.classes)[0]
+
+    # ------------------------------------------------------------------ batches
+    def model_inputs(self, frame):
+        """{column: values} the model takes for a DataFrame's rows."""
+        return columns_lib.model_values(frame, self.plan)
+
+    def dataset(self, index, *, training=False, batch_size=32, seed=0):
+        """Batches of ({column: values}, target) (and class weights when training with class_weight)."""
+        x = {name: tf.constant(v) for name, v in self.model_inputs(index.inputs.frame).items()}
+        if self.config["kind"] == "classification":
+            y = np.asarray(self.encode(index.targets), dtype=np.int32)
+        else:
+            y = np.asarray(index.targets, dtype=np.float32)
+        parts = (x, y)
+        if training and self.class_weights is not None:
+            parts = (x, y, np.asarray(self.class_weights, np.float32)[y])
+        dataset = tf.data.Dataset.from_tensor_slices(parts)
+        return data_lib.cached_batches(dataset, len(y), batch_size, cache=True, shuffle=training, seed=seed)
+
+    def inputs(self, raw):
+        """What a user holds at prediction time (a file, a DataFrame, a dict of columns, one row dict or a
+        list of them) -> the model's {column: tensor} inputs."""
+        if isinstance(raw, dict) and raw and not any(isinstance(v, (list, tuple, np.ndarray, pd.Series)) for v in raw.values()):
+            raw = [raw]  # one row
+        frame = table_data.read_table(raw)
+        return {name: tf.constant(values) for name, values in self.model_inputs(frame).items()}
+
+    def feature_count(self):
+        """(numbers, categorical columns) the encoder gives."""
+        return numeric_width(self.plan), sum(c["type"] in ("categorical", "boolean") for c in self.plan)

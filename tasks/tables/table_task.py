@@ -1,0 +1,197 @@
+"""What the table classifier and regressor share: reading the table, the column plan, the model over raw
+columns, the gradient-boosting reference and the trivial answer beside every run, permutation importance."""
+
+import os
+import warnings
+
+import keras
+
+from tasks.tables import data as table_data
+from tasks.tables import figures as table_figures
+from tasks.tables import model as model_lib
+from tasks.tables import reference
+from tasks.tables.data import Rows
+from tasks.tables.preprocessor import TablePreprocessor
+from toolkit import estimator, preprocessing
+from toolkit.errors import ToolkitError
+from toolkit.preprocessing import Index
+from toolkit.task import Task
+
+
+class TableTask(Task):
+    """Base of `TabularClassifier` and `TabularRegressor` (see their docs for the arguments)."""
+
+    kind = None  # "classification" or "regression"
+    serving_input = "rows"
+    default_data = None
+    data_forms = table_data.FORMS + "; target= names the column to predict"
+    backbone_filters = ({"modality": "table"},)
+    preprocessor_class = TablePreprocessor
+    budget_epochs = 30
+    _parameter_constraints = {
+        "width": estimator.POSITIVE,
+        "depth": estimator.POSITIVE,
+        "dropout": estimator.DROPOUT,
+    }
+
+    def __init__(
+        self,
+        *,
+        target: str | None = None,
+        backbone: str | keras.Model = "mlp",
+        width: int = 128,
+        depth: int = 2,
+        dropout: float = 0.1,
+        columns: tuple[str, ...] | None = None,
+        drop: tuple[str, ...] | None = None,
+        column_types: dict[str, str] | None = None,
+        data_dir: str | os.PathLike | None = None,
+        epochs: int | None = None,
+        **kwargs,
+    ):
+        super().__init__(epochs=epochs, **kwargs)
+        self.target = target
+        self.backbone = backbone
+        self.width = width
+        self.depth = depth
+        self.dropout = dropout
+        self.columns = columns
+        self.drop = drop
+        self.column_types = column_types
+        self.data_dir = data_dir
+
+    # ------------------------------------------------------------------- data
+    def read_data(self, data, say=True):
+        frame = table_data.read_table(data, self.data_dir)
+        features, targets, note = table_data.split_target(frame, self.target, self.task_name)
+        if note and say:
+            self.say(note)
+        targets, labels = self.check_targets(targets)
+        return Index(Rows(features), targets, labels, frame.attrs.get("about", ""))
+
+    def check_targets(self, targets):
+        """(targets as the task keeps them, a class index per row for stratified splits, or None)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement check_targets(targets)")
+
+    def _preprocessor_options(self):
+        return {}
+
+    def make_preprocessor(self):
+        return TablePreprocessor(
+            kind=self.kind, columns=self.columns, drop=self.drop, column_types=self.column_types,
+            **self._preprocessor_options(),
+        )  # fmt: skip
+
+    def prepare_data(self, data, validation_data):
+        self._check_backbone()
+        splits = super().prepare_data(data, validation_data)
+        kinds = {}
+        for column in self.preprocessor_.plan:
+            kinds.setdefault(column["type"], []).append(column["name"])
+        described = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in kinds.items())
+        self.say(
+            f"Table {self.kind}: {described}; "
+            f"{splits.info['train_examples']} train / {splits.info['validation_examples']} validation / "
+            f"{splits.info['test_examples']} test rows."
+        )
+        return splits
+
+    def evaluation_data(self, data):
+        return self.preprocessor_.dataset(self.read_data(data, say=False), batch_size=self._global_batch_size())
+
+    plan_ = preprocessing.learned("plan")
+    column_types_ = property(
+        lambda self: {c["name"]: c["type"] for c in self.preprocessor_.plan},
+        doc="{column: type} of the features the model reads (inferred on the training part, or as overridden).",
+    )
+
+    # ------------------------------------------------------------------ model
+    def _head(self):
+        """(outputs, target_scale) of `model.build`."""
+        raise NotImplementedError
+
+    def build_model(self):
+        outputs, scale = self._head()
+        return model_lib.build(
+            self.plan_, self.backbone, outputs, width=self.width, depth=self.depth, dropout=self.dropout,
+            target_scale=scale,
+        )  # fmt: skip
+
+    def search_space(self, hp):
+        space = super().search_space(hp)
+        space["dropout"] = hp.Float("dropout", 0.0, 0.4, step=0.1)
+        space["width"] = hp.Choice("width", [64, 128, 256])
+        space["depth"] = hp.Int("depth", 1, 4)
+        if isinstance(self.backbone, str):
+            space["backbone"] = hp.Choice("backbone", self.accepted_backbones())
+        return space
+
+    def export_form(self, format):
+        """SavedModel takes raw rows (the encoder inside); ONNX and LiteRT carry no string operations and
+        get the model from the encoder's outputs on (see `model.encoded_form`)."""
+        if format == "savedmodel":
+            return super().export_form(format)
+        return model_lib.encoded_form(self.model_, format, self.plan_)
+
+    # ------------------------------------------------------------- inference
+    def predict(self, inputs):
+        """Answers for rows: a table file, a DataFrame, a dict of columns, one row dict or a list of them.
+
+        Columns the model does not read (the target among them) are ignored; a missing cell is filled
+        in as in training; a category never seen in training goes to the unseen bucket.
+        """
+        self.check_fitted()
+        return self._answers(self._infer(self.preprocessor_.inputs(inputs)))
+
+    # ------------------------------------------------------- reference, report
+    def compare_with_baseline(self):
+        """Beside the network's scores: HistGradientBoosting's and the trivial answer's on the same parts
+        (metrics_["reference"], metrics_["trivial"]), and permutation importance on the judged part."""
+        parts = self.preprocessor_.parts
+        config = self.preprocessor_.config
+        self.metrics_["reference"], self.metrics_["trivial"] = reference.fit_reference(
+            parts, self.plan_, self.kind, self.preprocessor_.classes, config.get("log_target"), self.seed
+        )
+        part_name, _ = self._judged_part()
+        part = parts.get(part_name)
+        if part is not None and len(part.targets):
+            importance = reference.permutation_importance(self, part.inputs.frame, part.targets, seed=self.seed)
+            self.metrics_["feature_importance"] = {"part": part_name, **importance}
+        self.compare_with_trivial()
+        self._warn_behind_reference(part_name)
+
+    def compare_with_trivial(self):
+        """Records metrics_["baseline"]: the run against the trivial answer."""
+
+    def _warn_behind_reference(self, part_name):
+        name, better = self.headline
+        ours = (self.metrics_.get(part_name) or {}).get(name)
+        theirs = (self.metrics_["reference"].get(part_name) or {}).get(name)
+        if ours is None or theirs is None:
+            return
+        behind = ours < theirs if better == "max" else ours > theirs
+        if behind:
+            warnings.warn(
+                f"Gradient boosting scores better on this split: {part_name} {name} {ours:.4f} for the network against "
+                f"{theirs:.4f} ({self.metrics_['reference']['name']}). Small tables often favour it; try tune=True, "
+                "backbone='resmlp' or 'ft_transformer', or use gradient boosting. Recorded in metrics.json under "
+                '"reference".',
+                stacklevel=3,
+            )
+
+    def outcome_figures(self):
+        """[(title, figure)] of the run's answers against the truth (a confusion matrix, predicted vs true)."""
+        return []
+
+    def report_figures(self):
+        drawn = list(self.outcome_figures())
+        drawn.append(("Against gradient boosting and the trivial answer", table_figures.reference_table(self.metrics_)))
+        importance = (self.metrics_ or {}).get("feature_importance")
+        if importance:
+            drawn.append((f"Permutation importance ({importance['part']})", table_figures.importance_figure(importance)))
+        return drawn
+
+    def _check_combinations(self):
+        super()._check_combinations()
+        if self.target is not None and not isinstance(self.target, str):
+            raise ToolkitError(f"target={self.target!r} is not valid.", expected="a column name", fix="pass target='name'")
