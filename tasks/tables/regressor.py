@@ -25,8 +25,18 @@ class TabularRegressor(TableTask):
         target: the numeric column to predict.
         loss: "mse" (default), "mae", "huber" or "log_cosh", on the standardised target.
         log_target: learn log(1 + target): for positive targets spread over orders of magnitude (prices).
-        backbone, width, depth, dropout, columns, drop, column_types, data_dir, epochs: as for
-            `TabularClassifier`.
+        backbone: "mlp" (default), "resmlp" (residual MLP) or "ft_transformer" (FT-Transformer), or a
+            `keras.Model` over (numbers, category indices).
+        width: units of the hidden layers (FT-Transformer: the feed-forward size).
+        depth: hidden layers or blocks.
+        dropout: dropout rate in the backbone.
+        columns: the feature columns to use (default: every column but the target and `drop`).
+        drop: columns to leave out.
+        column_types: {column: type} overriding the inferred types ("numeric", "categorical",
+            "boolean", "text", "date", "id"; "id" leaves a column out).
+        data_dir: TFDS data folder for "tfds:NAME" data.
+        epochs: most epochs (early stopping may stop sooner); None: 30, raised on a small table until the
+            network gets about 1,000 optimizer steps.
         **kwargs: the arguments every task shares (batch_size, learning_rate, tune, save_dir, ...).
 
     Examples:

@@ -207,10 +207,12 @@ def test_a_served_run_answers_over_http_as_predict_does(fitted):
 
 def bad_requests(server, kind, folder):
     """The malformed requests every served task meets (tests/tasks/battery.py): (status, answer) of each."""
-    field = kind if kind in ("texts", "questions") else "files"
+    from toolkit.serve import JSON_INPUTS
+
+    field = kind if kind in JSON_INPUTS else "files"
     answers = [server.json("/predict", {field: value}) for value in (5, None, "a.png", {"name": "x"})]
     answers.append(server.call("/predict", b"--x\r\n", "multipart/form-data"))  # no boundary
-    if field in ("texts", "questions"):  # a field the run does not take
+    if field in JSON_INPUTS:  # a field the run does not take
         status, answer = server.json("/predict", {field: [], "no_such_option": 1})
         assert 'a field "no_such_option" this run does not take' in answer.get("error", ""), answer
         answers.append((status, answer))
