@@ -167,7 +167,7 @@ def test_penguins_body_mass_beats_the_mean_and_nears_gradient_boosting(penguins,
     assert test["mae"] <= 0.55 * trivial["mae"] and test["r2"] >= 0.7, (test, trivial)
     assert test["mae"] <= 1.15 * reference["mae"], (test, reference)
     assert reg.metrics_["baseline"]["better_than_mean"] is True
-    assert pathlib.Path(reg.run_dir, "report", "data-01-predicted-against-true-values-held-out.png").is_file()
+    assert pathlib.Path(reg.run_dir, "report", "data-01-predicted-against-true-values--held-out.png").is_file()
 
 
 def test_every_table_form_reads_the_same_rows_and_predicts_the_same(species, penguins, tmp_path):
