@@ -122,8 +122,8 @@ def ft_transformer(num_numeric, cardinalities, width=128, depth=2, dropout=0.1, 
     x = FeatureTokens(num_numeric, cardinalities, embedding_dim, name="tokens")(numbers, categories)
     heads = 8 if embedding_dim % 8 == 0 else 1
     for i in range(depth):
-        x = keras_hub.layers.TransformerEncoder(
-            width, heads, dropout=dropout, normalize_first=True, name=f"block_{i}"
-        )(x)
+        x = keras_hub.layers.TransformerEncoder(width, heads, dropout=dropout, normalize_first=True, name=f"block_{i}")(
+            x
+        )
     x = keras.layers.LayerNormalization(name="final_norm")(x[:, 0])
     return keras.Model([numbers, categories], keras.layers.ReLU()(x), name="backbone")

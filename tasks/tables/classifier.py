@@ -91,7 +91,9 @@ class TabularClassifier(ClassifierMixin, TableTask):
     def outcome_figures(self):
         return ClassifierMixin.report_figures(self)
 
-    def report_figures(self):  # the table family's (ClassifierMixin's come first in the MRO; they are its outcome_figures)
+    def report_figures(
+        self,
+    ):  # the table family's (ClassifierMixin's come first in the MRO; they are its outcome_figures)
         return TableTask.report_figures(self)
 
 

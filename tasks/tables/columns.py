@@ -118,7 +118,27 @@ def model_values(frame, plan):
             expected=f"every feature column: {', '.join(column['name'] for column in plan)}",
             fix="add the columns (a missing value may be empty or NA; the model fills it in)",
         )
-    return {column["name"]: _values(frame[column["name"]], column) for column in plan}
+    return {input_name(column): _values(frame[column["name"]], column) for column in plan}
+
+
+def input_name(column):
+    """The name of the model input a planned column feeds (the column's name, made a valid Keras name)."""
+    return column.get("input", column["name"])
+
+
+def input_names(names):
+    """Model input names for column names: characters Keras refuses in a name ("/", spaces, ...) become "_",
+    and a name two columns would share gets its position.
+
+    Examples:
+        >>> input_names(["od280/od315_of_diluted_wines", "mass (g)", "mass__g_"])
+        ['od280_od315_of_diluted_wines', 'mass__g_', 'mass__g__2']
+    """
+    chosen = []
+    for i, name in enumerate(names):
+        safe = re.sub(r"[^A-Za-z0-9_.\-]", "_", name) or f"column_{i}"
+        chosen.append(safe if safe not in chosen else f"{safe}_{i}")
+    return chosen
 
 
 def _values(series, column):

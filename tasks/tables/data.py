@@ -94,7 +94,8 @@ def read_file(path):
     if path.is_dir():
         found = sorted(p.name for p in path.iterdir() if p.suffix.lower() in SUFFIXES)
         raise ToolkitError(
-            f"'{path}' is a folder" + (f" (it holds {', '.join(found[:5])})." if found else ", with no table file in it."),
+            f"'{path}' is a folder"
+            + (f" (it holds {', '.join(found[:5])})." if found else ", with no table file in it."),
             expected="one table file: " + FORMS,
             fix="pass the table file's path",
         )

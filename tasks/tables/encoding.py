@@ -17,6 +17,8 @@ import math
 import keras
 import tensorflow as tf
 
+from tasks.tables.columns import input_name
+
 # Standardised numbers are clipped here: one wild value at prediction time must not swamp the network.
 CLIP = 10.0
 
@@ -64,11 +66,11 @@ class TableEncoder(keras.layers.Layer):
         self.vectorizers = {}
         for column in self.plan:
             if column["type"] in ("categorical", "boolean"):
-                self.lookups[column["name"]] = keras.layers.StringLookup(
+                self.lookups[input_name(column)] = keras.layers.StringLookup(
                     vocabulary=list(column["vocabulary"]) or ["<none>"], num_oov_indices=1, mask_token=None
                 )
             elif column["type"] == "text":
-                self.vectorizers[column["name"]] = keras.layers.TextVectorization(
+                self.vectorizers[input_name(column)] = keras.layers.TextVectorization(
                     vocabulary=list(column["vocabulary"]) or ["<none>"], output_mode="multi_hot"
                 )
 
@@ -80,7 +82,7 @@ class TableEncoder(keras.layers.Layer):
         numbers, categories = [], []
         batch = tf.shape(tf.nest.flatten(inputs)[0])[0]
         for column in self.plan:
-            value = inputs[column["name"]]
+            value = inputs[input_name(column)]
             kind = column["type"]
             if kind == "numeric":
                 x = tf.cast(value, "float32")
@@ -90,11 +92,11 @@ class TableEncoder(keras.layers.Layer):
                 if column.get("indicator"):
                     numbers.append(tf.cast(gone, "float32")[:, None])
             elif kind in ("categorical", "boolean"):
-                categories.append(tf.cast(self.lookups[column["name"]](value), "int32"))
+                categories.append(tf.cast(self.lookups[input_name(column)](value), "int32"))
             elif kind == "date":
                 numbers.append(_date(value, column))
             elif kind == "text":
-                numbers.append(tf.cast(self.vectorizers[column["name"]](value), "float32"))
+                numbers.append(tf.cast(self.vectorizers[input_name(column)](value), "float32"))
         numbers = tf.concat(numbers, axis=1) if numbers else tf.zeros([batch, 0])
         categories = tf.stack(categories, axis=1) if categories else tf.zeros([batch, 0], "int32")
         return numbers, categories

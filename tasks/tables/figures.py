@@ -31,7 +31,11 @@ def reference_table(metrics):
         "<tr>" + "".join(f"<td>{html.escape(_fmt(row.get(k, '')))}</td>" for k in keys) + "</tr>" for row in rows
     )
     left_out = (metrics.get("reference") or {}).get("left_out")
-    note = f"<p>Gradient boosting leaves out the free-text column(s): {html.escape(', '.join(left_out))}.</p>" if left_out else ""
+    note = (
+        f"<p>Gradient boosting leaves out the free-text column(s): {html.escape(', '.join(left_out))}.</p>"
+        if left_out
+        else ""
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{note}"
 
 

@@ -8,6 +8,7 @@ whatever the units (grams, dollars), and Huber's threshold means the same on eve
 import keras
 
 from tasks.tables import backbones as table_backbones  # noqa: F401  (registers the table backbones)
+from tasks.tables.columns import input_name
 from tasks.tables.encoding import TableEncoder, cardinalities, numeric_width
 from toolkit.backbones import BACKBONES
 
@@ -24,9 +25,10 @@ MOST_LOG_Z = 30.0
 def inputs(plan):
     """One raw input per planned column: float32 for numbers, strings for the rest."""
     return {
-        column["name"]: keras.Input((), dtype="float32" if column["type"] == "numeric" else "string", name=column["name"])
+        input_name(column): keras.Input((), dtype="float32" if column["type"] == "numeric" else "string",
+                                        name=input_name(column))
         for column in plan
-    }
+    }  # fmt: skip
 
 
 def build(plan, backbone, outputs, *, width=128, depth=2, dropout=0.1, target_scale=None):
@@ -144,8 +146,10 @@ def encoded_form(model, format, plan):
     def notes(path):
         plan_file(path).write_text(json.dumps(plan, indent=1))
         return {
-            "inputs": {"numbers": f"float32 (batch, {numeric_width(plan)})",
-                       "categories": f"int32 (batch, {len(cardinalities(plan))})"},  # fmt: skip
+            "inputs": {
+                "numbers": f"float32 (batch, {numeric_width(plan)})",
+                "categories": f"int32 (batch, {len(cardinalities(plan))})",
+            },  # fmt: skip
             "columns": str(plan_file(path)),
             "encode": (
                 f"the caller's part ({format} carries no string operations): per the columns file, in its order, "

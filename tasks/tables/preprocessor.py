@@ -67,9 +67,13 @@ class TablePreprocessor(Preprocessor):
             if kind is None:
                 self.notes.append(f"{name!r} has no values in the training part: left out.")
             elif kind == "id":
-                self.notes.append(f"{name!r} looks like an id (every value distinct): left out (column_types= keeps it).")
+                self.notes.append(
+                    f"{name!r} looks like an id (every value distinct): left out (column_types= keeps it)."
+                )
             else:
                 self.plan.append(self._learn_column(name, kind, frame[name]))
+        for column, name in zip(self.plan, columns_lib.input_names([c["name"] for c in self.plan])):
+            column["input"] = name
         if not self.plan:
             raise ToolkitError(
                 "No feature column is left to learn from.",
@@ -83,7 +87,11 @@ class TablePreprocessor(Preprocessor):
     def _chosen_columns(self, frame):
         names = list(frame.columns)
         wanted, drop = self.config["columns"], set(self.config["drop"] or ())
-        for given, what in ((wanted or (), "columns="), (drop, "drop="), (self.config["column_types"] or {}, "column_types=")):
+        for given, what in (
+            (wanted or (), "columns="),
+            (drop, "drop="),
+            (self.config["column_types"] or {}, "column_types="),
+        ):
             unknown = [name for name in given if name not in names]
             if unknown:
                 raise ToolkitError(
@@ -166,7 +174,11 @@ class TablePreprocessor(Preprocessor):
     def inputs(self, raw):
         """What a user holds at prediction time (a file, a DataFrame, a dict of columns, one row dict or a
         list of them) -> the model's {column: tensor} inputs."""
-        if isinstance(raw, dict) and raw and not any(isinstance(v, (list, tuple, np.ndarray, pd.Series)) for v in raw.values()):
+        if (
+            isinstance(raw, dict)
+            and raw
+            and not any(isinstance(v, (list, tuple, np.ndarray, pd.Series)) for v in raw.values())
+        ):
             raw = [raw]  # one row
         frame = table_data.read_table(raw)
         return {name: tf.constant(values) for name, values in self.model_inputs(frame).items()}

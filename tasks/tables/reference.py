@@ -58,11 +58,11 @@ def features(frame, plan):
     for column in plan:
         name, kind = column["name"], column["type"]
         if kind == "numeric":
-            table[name] = values[name]
+            table[name] = values[columns_lib.input_name(column)]
         elif kind in ("categorical", "boolean"):
-            table[name] = pd.Categorical(values[name], categories=column["vocabulary"])
+            table[name] = pd.Categorical(values[columns_lib.input_name(column)], categories=column["vocabulary"])
         elif kind == "date":
-            moments = pd.to_datetime(pd.Series(values[name]).replace("", None))
+            moments = pd.to_datetime(pd.Series(values[columns_lib.input_name(column)]).replace("", None))
             for part in ("year", "month", "day", "hour"):
                 table[f"{name}/{part}"] = getattr(moments.dt, part).to_numpy(np.float64)
             table[f"{name}/weekday"] = moments.dt.weekday.to_numpy(np.float64)

@@ -126,7 +126,9 @@ class TabularRegressor(TableTask):
 
     def report_data_figures(self, part):
         predicted, truth = self._inference_function(self.model_).over(part)
-        return [("Predicted against true values (held out)", table_figures.predicted_figure(truth, predicted, self.target))]
+        return [
+            ("Predicted against true values (held out)", table_figures.predicted_figure(truth, predicted, self.target))
+        ]
 
 
 def train_tabular_regressor(data=None, validation_data=None, **kwargs):

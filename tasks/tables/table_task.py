@@ -188,10 +188,14 @@ class TableTask(Task):
         drawn.append(("Against gradient boosting and the trivial answer", table_figures.reference_table(self.metrics_)))
         importance = (self.metrics_ or {}).get("feature_importance")
         if importance:
-            drawn.append((f"Permutation importance ({importance['part']})", table_figures.importance_figure(importance)))
+            drawn.append(
+                (f"Permutation importance ({importance['part']})", table_figures.importance_figure(importance))
+            )
         return drawn
 
     def _check_combinations(self):
         super()._check_combinations()
         if self.target is not None and not isinstance(self.target, str):
-            raise ToolkitError(f"target={self.target!r} is not valid.", expected="a column name", fix="pass target='name'")
+            raise ToolkitError(
+                f"target={self.target!r} is not valid.", expected="a column name", fix="pass target='name'"
+            )

@@ -32,7 +32,9 @@ def toy_table(rows=120, seed=0):
             "colour": colour,
             "flag": flag,
             "day": pd.date_range("2024-01-01", periods=rows, freq="D").strftime("%Y-%m-%d"),
-            "note": rng.choice(["a short plain note here", "another longer note about it", "no note at all here"], rows),
+            "note": rng.choice(
+                ["a short plain note here", "another longer note about it", "no note at all here"], rows
+            ),
             "label": np.where(amount > 38, "high", "low"),
             "amount": amount.round(2),
         }
@@ -182,7 +184,9 @@ def test_every_table_form_reads_the_same_rows_and_predicts_the_same(species, pen
     expected = species.predict(frame.head(20))
     for form in forms:
         rows = read_table(form)
-        assert list(rows.columns) == list(frame.columns) and len(rows) == len(frame), form if isinstance(form, str) else type(form)
+        assert list(rows.columns) == list(frame.columns) and len(rows) == len(frame), (
+            form if isinstance(form, str) else type(form)
+        )
         assert species.predict(rows.head(20)) == expected
     assert species.evaluate(str(tmp_path / "p.parquet"))["accuracy"] == species.evaluate(str(penguins))["accuracy"]
     untouched = pd.read_csv(penguins)
@@ -229,3 +233,18 @@ def test_exports_match_the_keras_model(species, format, tmp_path):
     if format != "savedmodel":
         plan = json.loads(pathlib.Path(report["columns"]).read_text())
         assert [c["name"] for c in plan] == list(species.column_types_)
+
+
+def test_a_tfds_table_trains_and_offline_is_a_clear_error(tmp_path, offline):
+    """TFDS's titanic (mock rows in TFDS's own test mode: the real loading path, no download), then the
+    same name with nothing prepared and no network."""
+    import tensorflow_datasets as tfds
+
+    with tfds.testing.mock_data(num_examples=40):
+        clf = TabularClassifier(target="survived", epochs=1, verbose=0, width=8, save_dir=str(tmp_path / "runs"),
+                                data_dir=str(tmp_path / "tfds")).fit("tfds:titanic")  # fmt: skip
+    assert clf.classes_ == ["0", "1"] and clf.column_types_["age"] == "numeric"
+    with pytest.raises(
+        toolkit.ToolkitError, match="(?s)TFDS dataset 'titanic' is not prepared.*network is unreachable"
+    ):
+        TabularClassifier(target="survived", data_dir=str(tmp_path / "empty"), verbose=0).fit("tfds:titanic")
