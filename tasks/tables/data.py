@@ -88,8 +88,33 @@ def read_table(data, data_dir=None):
     return frame
 
 
-def read_file(path):
-    """A table file -> a DataFrame, its reader chosen by the suffix (a CSV's delimiter sniffed)."""
+def read_file(path, rows=None):
+    """A table file -> a DataFrame, its reader chosen by the suffix (a CSV's delimiter sniffed); with `rows`,
+    its first rows only (CSV, Parquet and JSON Lines: the files read in chunks)."""
+    path, kind = check_file(path)
+    try:
+        if rows is not None:
+            return read_file_head(path, rows)
+        if kind == "csv":
+            return _read_csv(path)
+        if kind == "parquet":
+            return pd.read_parquet(path)
+        if kind == "jsonl":
+            return pd.read_json(path, lines=True)
+        return _read_json(path)
+    except ToolkitError:
+        raise
+    except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as error:
+        raise ToolkitError(
+            f"'{path}' could not be read as {kind}: {type(error).__name__}: {str(error)[:300]}",
+            expected=f"a well-formed {kind} table",
+            fix="check the file (a stray quote or a truncated write are common causes)",
+        ) from error
+
+
+def check_file(path):
+    """(`pathlib.Path`, format) of a table file, or a three-part error: missing, a folder, an unknown suffix,
+    empty."""
     path = readers.existing_path(path, FORMS)
     if path.is_dir():
         found = sorted(p.name for p in path.iterdir() if p.suffix.lower() in SUFFIXES)
@@ -110,32 +135,22 @@ def read_file(path):
         raise ToolkitError(
             f"'{path}' is empty (0 bytes).", expected="a header row and rows of values", fix="check the file"
         )
-    try:
-        if kind == "csv":
-            return _read_csv(path)
-        if kind == "parquet":
-            return pd.read_parquet(path)
-        if kind == "jsonl":
-            return pd.read_json(path, lines=True)
-        return _read_json(path)
-    except ToolkitError:
-        raise
-    except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as error:
-        raise ToolkitError(
-            f"'{path}' could not be read as {kind}: {type(error).__name__}: {str(error)[:300]}",
-            expected=f"a well-formed {kind} table",
-            fix="check the file (a stray quote or a truncated write are common causes)",
-        ) from error
+    return path, kind
 
 
-def _read_csv(path):
+def sniff_delimiter(path):
+    """The delimiter of a CSV / TSV file (",", tab, ";" or "|"), sniffed from its first 64 KB."""
+    path = pathlib.Path(path)
     with open(path, encoding="utf-8-sig", errors="replace") as f:
         head = f.read(65536)
     try:
-        delimiter = csv.Sniffer().sniff(head, delimiters=",\t;|").delimiter
+        return csv.Sniffer().sniff(head, delimiters=",\t;|").delimiter
     except csv.Error:  # one column, or too little text to tell: the suffix's delimiter
-        delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
-    frame = pd.read_csv(path, sep=delimiter, encoding="utf-8-sig", skipinitialspace=True)
+        return "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
+
+
+def _read_csv(path, rows=None):
+    frame = pd.read_csv(path, sep=sniff_delimiter(path), encoding="utf-8-sig", skipinitialspace=True, nrows=rows)
     numeric_names = [name for name in frame.columns if _is_number(name)]
     if len(frame.columns) > 1 and len(numeric_names) == len(frame.columns):
         raise ToolkitError(
@@ -144,6 +159,19 @@ def _read_csv(path):
             fix="add a header row (the target is chosen by its column's name)",
         )
     return frame
+
+
+def read_file_head(path, rows=5):
+    """The first rows of a CSV / Parquet / JSON Lines file (its header checked as `read_file` checks it)."""
+    path = pathlib.Path(path)
+    kind = SUFFIXES[path.suffix.lower()]
+    if kind == "csv":
+        return _read_csv(path, rows)
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        return next(pq.ParquetFile(path).iter_batches(batch_size=rows)).to_pandas()
+    return pd.read_json(path, lines=True, nrows=rows)
 
 
 def _read_json(path):

@@ -10,6 +10,7 @@ import tensorflow as tf
 from tasks.tables import columns as columns_lib
 from tasks.tables import data as table_data
 from tasks.tables.encoding import numeric_width
+from tasks.tables.streaming import SAMPLE_ROWS, StreamRows
 from toolkit import data as data_lib
 from toolkit.errors import ToolkitError
 from toolkit.preprocessing import Preprocessor
@@ -43,9 +44,9 @@ class TablePreprocessor(Preprocessor):
     state_attributes = ("plan", "classes", "target_mean", "target_std", "class_weights", "notes")
 
     def __init__(self, *, kind="classification", columns=None, drop=None, column_types=None, log_target=False,
-                 class_weight=None):  # fmt: skip
+                 class_weight=None, seed=0):  # fmt: skip
         super().__init__(kind=kind, columns=columns, drop=drop, column_types=column_types, log_target=log_target,
-                         class_weight=class_weight)  # fmt: skip
+                         class_weight=class_weight, seed=seed)  # fmt: skip
         self.plan, self.classes, self.notes = None, None, []
         self.target_mean = self.target_std = self.class_weights = None
         self.parts = None  # the split's parts ({"train", "validation", "test"}: an Index each), for the reference
@@ -57,8 +58,11 @@ class TablePreprocessor(Preprocessor):
         return parts, info
 
     def adapt(self, index):
-        frame = index.inputs.frame
+        frame = training_rows(index.inputs, self.config.get("seed", 0))
         self.notes = []
+        if len(frame) < len(index.inputs):
+            self.notes.append(f"Column types and statistics learned on a sample of {len(frame):,} of the "
+                              f"{len(index.inputs):,} training rows.")  # fmt: skip
         chosen = self._chosen_columns(frame)
         overrides = dict(self.config["column_types"] or {})
         self.plan = []
@@ -159,17 +163,40 @@ class TablePreprocessor(Preprocessor):
         return columns_lib.model_values(frame, self.plan)
 
     def dataset(self, index, *, training=False, batch_size=32, seed=0):
-        """Batches of ({column: values}, target) (and class weights when training with class_weight)."""
-        x = {name: tf.constant(v) for name, v in self.model_inputs(index.inputs.frame).items()}
-        if self.config["kind"] == "classification":
-            y = np.asarray(self.encode(index.targets), dtype=np.int32)
+        """Batches of ({column: values}, target) (and class weights when training with class_weight). A table
+        in memory is cached; a streamed one is read again each epoch, chunk by chunk, shuffled in a bounded
+        buffer."""
+        y = self.encoded_targets(index.targets)
+        weights = np.asarray(self.class_weights, np.float32)[y] if training and self.class_weights is not None else None
+        if isinstance(index.inputs, StreamRows):
+            dataset = self._stream(index.inputs, y, weights)
         else:
-            y = np.asarray(index.targets, dtype=np.float32)
-        parts = (x, y)
-        if training and self.class_weights is not None:
-            parts = (x, y, np.asarray(self.class_weights, np.float32)[y])
-        dataset = tf.data.Dataset.from_tensor_slices(parts)
-        return data_lib.cached_batches(dataset, len(y), batch_size, cache=True, shuffle=training, seed=seed)
+            x = {name: tf.constant(v) for name, v in self.model_inputs(index.inputs.frame).items()}
+            dataset = tf.data.Dataset.from_tensor_slices((x, y) if weights is None else (x, y, weights))
+        cache = not isinstance(index.inputs, StreamRows)
+        return data_lib.cached_batches(dataset, len(y), batch_size, cache=cache, shuffle=training, seed=seed)
+
+    def encoded_targets(self, targets):
+        """Class indices (int32) or values (float32) as the model's loss reads them."""
+        if self.config["kind"] == "classification":
+            return np.asarray(self.encode(targets), dtype=np.int32)
+        return np.asarray(targets, dtype=np.float32)
+
+    def _stream(self, rows, y, weights):
+        """Examples of a streamed part, read chunk by chunk (a generator: pandas reads the file)."""
+
+        def chunks():
+            for frame, where in rows.chunks():
+                parts = (self.model_inputs(frame), y[where])
+                yield parts if weights is None else (*parts, weights[where])
+
+        x_spec = {columns_lib.input_name(c): tf.TensorSpec((None,), "float32" if c["type"] == "numeric" else "string")
+                  for c in self.plan}  # fmt: skip
+        specs = (x_spec, tf.TensorSpec((None,), tf.as_dtype(y.dtype)))
+        if weights is not None:
+            specs = (*specs, tf.TensorSpec((None,), "float32"))
+        dataset = tf.data.Dataset.from_generator(chunks, output_signature=specs).unbatch()
+        return dataset.apply(tf.data.experimental.assert_cardinality(len(y)))
 
     def inputs(self, raw):
         """What a user holds at prediction time (a file, a DataFrame, a dict of columns, one row dict or a
@@ -186,3 +213,18 @@ class TablePreprocessor(Preprocessor):
     def feature_count(self):
         """(numbers, categorical columns) the encoder gives."""
         return numeric_width(self.plan), sum(c["type"] in ("categorical", "boolean") for c in self.plan)
+
+
+def training_rows(rows, seed=0):
+    """The rows a plan is learned on: all of a table in memory, a bounded sample of a streamed one."""
+    if isinstance(rows, StreamRows):
+        return rows.sample(SAMPLE_ROWS, seed)[0]
+    return rows.frame
+
+
+def part_sample(part, rows=SAMPLE_ROWS, seed=0):
+    """(feature DataFrame, targets) of up to `rows` rows of a part (what the reference and importance read)."""
+    if isinstance(part.inputs, StreamRows):
+        frame, where = part.inputs.sample(rows, seed)
+        return frame, np.asarray(part.targets)[where]
+    return part.inputs.frame, np.asarray(part.targets)

@@ -71,40 +71,49 @@ def features(frame, plan):
 
 def fit_reference(parts, plan, kind, classes=None, log_target=False, seed=0):
     """HistGradientBoosting (scikit-learn's defaults, seeded) fitted on the training part and scored on the
-    validation and test parts: {"name", "left_out", "validation", "test"}; and the trivial answer's scores."""
+    validation and test parts: {"name", "left_out", "validation", "test"}; and the trivial answer's scores.
+    A streamed table's parts are read as bounded samples (said in the name)."""
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
-    train = parts["train"]
-    x = features(train.inputs.frame, plan)
+    from tasks.tables.preprocessor import part_sample
+
+    frame, train_y = part_sample(parts["train"], seed=seed)
+    x = features(frame, plan)
     if kind == "classification":
         model = HistGradientBoostingClassifier(categorical_features="from_dtype", random_state=seed)
-        model.fit(x, _indices(train.targets, classes))
+        train_y = _indices(train_y, classes)
+        model.fit(x, train_y)
     else:
         model = HistGradientBoostingRegressor(categorical_features="from_dtype", random_state=seed)
-        y = np.asarray(train.targets, np.float64)
-        model.fit(x, np.log1p(y) if log_target else y)
+        train_y = np.asarray(train_y, np.float64)
+        model.fit(x, np.log1p(train_y) if log_target else train_y)
     reference = {
         "name": f"{type(model).__name__} (scikit-learn defaults)",
         "left_out": [c["name"] for c in plan if c["type"] == "text"],
     }
+    if len(train_y) < len(parts["train"].targets):
+        reference["name"] += (
+            f", on samples of each part ({len(train_y):,} of {len(parts['train'].targets):,} training rows)"
+        )
     trivial = {"name": "majority class" if kind == "classification" else "training mean"}
     for name in ("validation", "test"):
         part = parts.get(name)
         if part is None or len(part.targets) == 0:
             reference[name] = trivial[name] = None
             continue
-        x = features(part.inputs.frame, plan)
+        frame, targets = part_sample(part, seed=seed)
+        x = features(frame, plan)
         if kind == "classification":
-            labels = _indices(part.targets, classes)
+            labels = _indices(targets, classes)
             reference[name] = _short(classification_scores(labels, _all_classes(model, x, len(classes)), classes))
-            majority = np.bincount(_indices(train.targets, classes), minlength=len(classes))
+            majority = np.bincount(train_y, minlength=len(classes))
             constant = np.tile(majority / majority.sum(), (len(labels), 1))
             trivial[name] = _short(classification_scores(labels, constant, classes))
         else:
             predicted = model.predict(x)
-            truth = np.asarray(part.targets, np.float64)
+            truth = np.asarray(targets, np.float64)
             reference[name] = regression_scores(truth, np.expm1(predicted) if log_target else predicted)
-            trivial[name] = regression_scores(truth, np.full(len(truth), np.asarray(train.targets, np.float64).mean()))
+            trivial[name] = regression_scores(truth, np.full(len(truth), train_y.mean()))
     return reference, trivial
 
 

@@ -35,6 +35,9 @@ class TabularRegressor(TableTask):
         column_types: {column: type} overriding the inferred types ("numeric", "categorical",
             "boolean", "text", "date", "id"; "id" leaves a column out).
         data_dir: TFDS data folder for "tfds:NAME" data.
+        stream: read a CSV / Parquet / JSON Lines file in chunks instead of whole (a table too big for
+            memory: the column plan is learned on a sample of 100,000 training rows, each epoch reads the
+            file again); None: stream files over 256 MB.
         epochs: most epochs (early stopping may stop sooner); None: 30, raised on a small table until the
             network gets about 1,000 optimizer steps.
         **kwargs: the arguments every task shares (batch_size, learning_rate, tune, save_dir, ...).

@@ -5,17 +5,23 @@ import os
 import warnings
 
 import keras
+import numpy as np
 
 from tasks.tables import data as table_data
 from tasks.tables import figures as table_figures
 from tasks.tables import model as model_lib
-from tasks.tables import reference
+from tasks.tables import columns as columns_lib
+from tasks.tables import reference, streaming
 from tasks.tables.data import Rows
-from tasks.tables.preprocessor import TablePreprocessor
+from tasks.tables.preprocessor import TablePreprocessor, part_sample
 from toolkit import estimator, preprocessing
 from toolkit.errors import ToolkitError
 from toolkit.preprocessing import Index
 from toolkit.task import Task
+
+
+# Permutation importance predicts each column's shuffle five times: on at most this many held-out rows.
+IMPORTANCE_ROWS = 5000
 
 
 class TableTask(Task):
@@ -46,6 +52,7 @@ class TableTask(Task):
         drop: tuple[str, ...] | None = None,
         column_types: dict[str, str] | None = None,
         data_dir: str | os.PathLike | None = None,
+        stream: bool | None = None,
         epochs: int | None = None,
         **kwargs,
     ):
@@ -59,15 +66,48 @@ class TableTask(Task):
         self.drop = drop
         self.column_types = column_types
         self.data_dir = data_dir
+        self.stream = stream
 
     # ------------------------------------------------------------------- data
     def read_data(self, data, say=True):
+        if self._streams(data):
+            return self._read_stream(data, say)
         frame = table_data.read_table(data, self.data_dir)
         features, targets, note = table_data.split_target(frame, self.target, self.task_name)
         if note and say:
             self.say(note)
         targets, labels = self.check_targets(targets)
         return Index(Rows(features), targets, labels, frame.attrs.get("about", ""))
+
+    def _streams(self, data):
+        """Whether `data` is read in chunks: `stream`, or for None a CSV / Parquet / JSON Lines file over
+        `streaming.STREAM_BYTES`."""
+        if self.stream is None:
+            return streaming.too_big(data)
+        if self.stream and not streaming.streamable(data):
+            raise ToolkitError(
+                f"stream=True reads files in chunks; got {table_data.describe_path(data)!r}.",
+                expected="a CSV / TSV, Parquet or JSON Lines file with stream=True",
+                fix="pass the file's path, or stream=None to read a table in memory",
+            )
+        return bool(self.stream)
+
+    def _read_stream(self, path, say):
+        table = streaming.TableFile(path)
+        head = table_data.read_file(path, rows=5)
+        head.attrs["about"] = str(path)
+        table_data.split_target(head, self.target, self.task_name)  # the target's errors, before a pass
+        values = table.column(self.target)
+        missing = columns_lib.missing(values)
+        targets, labels = self.check_targets(values[~missing].reset_index(drop=True))
+        if say:
+            self.say(
+                f"Streaming {str(path)!r} ({os.path.getsize(path) / 2**20:,.0f} MB, {len(values):,} rows) in chunks "
+                f"of {table.chunk_rows:,} rows; {int(missing.sum()):,} rows without a {self.target!r} value left out."
+            )
+        return Index(
+            streaming.StreamRows(table, np.flatnonzero(~missing), drop=[self.target]), targets, labels, str(path)
+        )
 
     def check_targets(self, targets):
         """(targets as the task keeps them, a class index per row for stratified splits, or None)."""
@@ -78,7 +118,7 @@ class TableTask(Task):
 
     def make_preprocessor(self):
         return TablePreprocessor(
-            kind=self.kind, columns=self.columns, drop=self.drop, column_types=self.column_types,
+            kind=self.kind, columns=self.columns, drop=self.drop, column_types=self.column_types, seed=self.seed,
             **self._preprocessor_options(),
         )  # fmt: skip
 
@@ -141,6 +181,9 @@ class TableTask(Task):
         in as in training; a category never seen in training goes to the unseen bucket.
         """
         self.check_fitted()
+        if streaming.streamable(inputs) and self._streams(inputs):  # a big file: chunk by chunk
+            chunks = streaming.TableFile(inputs).chunks()
+            return [a for chunk in chunks for a in self._answers(self._infer(self.preprocessor_.inputs(chunk)))]
         return self._answers(self._infer(self.preprocessor_.inputs(inputs)))
 
     # ------------------------------------------------------- reference, report
@@ -155,7 +198,8 @@ class TableTask(Task):
         part_name, _ = self._judged_part()
         part = parts.get(part_name)
         if part is not None and len(part.targets):
-            importance = reference.permutation_importance(self, part.inputs.frame, part.targets, seed=self.seed)
+            frame, targets = part_sample(part, IMPORTANCE_ROWS, self.seed)
+            importance = reference.permutation_importance(self, frame, targets, seed=self.seed)
             self.metrics_["feature_importance"] = {"part": part_name, **importance}
         self.compare_with_trivial()
         self._warn_behind_reference(part_name)

@@ -248,3 +248,30 @@ def test_a_tfds_table_trains_and_offline_is_a_clear_error(tmp_path, offline):
         toolkit.ToolkitError, match="(?s)TFDS dataset 'titanic' is not prepared.*network is unreachable"
     ):
         TabularClassifier(target="survived", data_dir=str(tmp_path / "empty"), verbose=0).fit("tfds:titanic")
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_a_streamed_table_gives_the_examples_a_table_in_memory_gives(penguins, tmp_path, monkeypatch, suffix):
+    """stream=True on penguins written 10 times over (3,440 rows) in chunks of 500 rows: the same split, and
+    every part's examples equal those of the same rows read whole; training on the stream learns."""
+    from tasks.tables import streaming
+
+    monkeypatch.setattr(streaming, "CHUNK_ROWS", 500)
+    frame = pd.concat([pd.read_csv(penguins)] * 10, ignore_index=True)
+    path = tmp_path / f"penguins.{suffix}"
+    frame.to_csv(path, index=False) if suffix == "csv" else frame.to_parquet(path, row_group_size=700)
+    kwargs = {"target": "species", "epochs": 3, "verbose": 0, "width": 16, "save_dir": str(tmp_path / "runs")}
+    streamed = TabularClassifier(stream=True, **kwargs).fit(str(path))
+    whole = TabularClassifier(stream=False, **{**kwargs, "epochs": 1}).fit(str(path))
+    assert streamed.metrics_["data"] == whole.metrics_["data"] and streamed.plan_ == whole.plan_
+    assert streamed.metrics_["test"]["accuracy"] >= 0.9 > streamed.metrics_["trivial"]["test"]["accuracy"]
+    for name in ("train", "test"):
+        parts = [task.preprocessor_.parts[name] for task in (streamed, whole)]
+        assert isinstance(parts[0].inputs, streaming.StreamRows) and len(parts[0].inputs) == len(parts[1].inputs)
+        batches = [list(whole.preprocessor_.dataset(part, batch_size=256).as_numpy_iterator()) for part in parts]
+        examples = []
+        for part_batches in batches:
+            rows = [(*(x[k][i] for k in sorted(x)), y[i]) for x, y in part_batches for i in range(len(y))]
+            examples.append(sorted(rows, key=repr))
+        assert repr(examples[0]) == repr(examples[1])
+    assert streamed.predict(str(path))[:5] == streamed.predict(frame.head(5))
