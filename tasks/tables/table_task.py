@@ -7,10 +7,10 @@ import warnings
 import keras
 import numpy as np
 
+from tasks.tables import columns as columns_lib
 from tasks.tables import data as table_data
 from tasks.tables import figures as table_figures
 from tasks.tables import model as model_lib
-from tasks.tables import columns as columns_lib
 from tasks.tables import reference, streaming
 from tasks.tables.data import Rows
 from tasks.tables.preprocessor import TablePreprocessor, part_sample
@@ -18,7 +18,6 @@ from toolkit import estimator, preprocessing
 from toolkit.errors import ToolkitError
 from toolkit.preprocessing import Index
 from toolkit.task import Task
-
 
 # Permutation importance predicts each column's shuffle five times: on at most this many held-out rows.
 IMPORTANCE_ROWS = 5000
