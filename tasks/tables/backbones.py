@@ -39,7 +39,7 @@ def _flat_features(numbers, categories, cardinalities):
 
 
 @BACKBONES.register("mlp", modality="table", description="fully connected layers over numbers and category embeddings")
-def mlp(num_numeric, cardinalities, width=128, depth=2, dropout=0.1):
+def mlp(num_numeric, cardinalities, width=128, depth=1, dropout=0.1):
     """`depth` Dense-ReLU-Dropout layers of `width` units over the numbers and an embedding per category.
 
     Examples:

@@ -31,7 +31,7 @@ def inputs(plan):
     }  # fmt: skip
 
 
-def build(plan, backbone, outputs, *, width=128, depth=2, dropout=0.1, target_scale=None):
+def build(plan, backbone, outputs, *, width=128, depth=1, dropout=0.1, target_scale=None):
     """The task's `keras.Model` over raw columns.
 
     Args:

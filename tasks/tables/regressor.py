@@ -28,7 +28,9 @@ class TabularRegressor(TableTask):
         backbone: "mlp" (default), "resmlp" (residual MLP) or "ft_transformer" (FT-Transformer), or a
             `keras.Model` over (numbers, category indices).
         width: units of the hidden layers (FT-Transformer: the feed-forward size).
-        depth: hidden layers or blocks.
+        depth: hidden layers or blocks (default 1: over penguins, breast_cancer, wine and diabetes, 3 seeds
+            each, one layer of 128 matched or beat two everywhere but penguins species, 0.976 against 0.990,
+            and penguins body mass needed it to come within 5% of gradient boosting: benchmarks/RESULTS.md).
         dropout: dropout rate in the backbone.
         columns: the feature columns to use (default: every column but the target and `drop`).
         drop: columns to leave out.

@@ -6,6 +6,7 @@ import warnings
 
 import keras
 import numpy as np
+import pandas as pd
 
 from tasks.tables import columns as columns_lib
 from tasks.tables import data as table_data
@@ -45,7 +46,7 @@ class TableTask(Task):
         target: str | None = None,
         backbone: str | keras.Model = "mlp",
         width: int = 128,
-        depth: int = 2,
+        depth: int = 1,
         dropout: float = 0.1,
         columns: tuple[str, ...] | None = None,
         drop: tuple[str, ...] | None = None,
@@ -184,6 +185,12 @@ class TableTask(Task):
             chunks = streaming.TableFile(inputs).chunks()
             return [a for chunk in chunks for a in self._answers(self._infer(self.preprocessor_.inputs(chunk)))]
         return self._answers(self._infer(self.preprocessor_.inputs(inputs)))
+
+    def read_inputs(self, paths):
+        """(a name per row, the rows) of table files given to `toolkit predict` ("penguins.csv:3": its third row)."""
+        frames = [table_data.read_table(path) for path in paths]
+        sources = [f"{path}:{i + 1}" for path, frame in zip(paths, frames) for i in range(len(frame))]
+        return sources, pd.concat(frames, ignore_index=True)
 
     # ------------------------------------------------------- reference, report
     def compare_with_baseline(self):
