@@ -19,26 +19,11 @@ class TabularClassifier(ClassifierMixin, TableTask):
     The saved model takes raw column values (numbers, strings, ISO dates): what was learned from the
     training part (each column's type, mean and spread, categories, words) is inside it.
 
+    The table arguments (target, backbone, width, depth, dropout, columns, drop, column_types,
+    data_dir, stream, epochs) are described on `tasks.tables.table_task.TableTask`.
+
     Args:
-        target: the column to predict.
-        backbone: "mlp" (default), "resmlp" (residual MLP) or "ft_transformer" (FT-Transformer), or a
-            `keras.Model` over (numbers, category indices).
-        width: units of the hidden layers (FT-Transformer: the feed-forward size).
-        depth: hidden layers or blocks (default 1: over penguins, breast_cancer, wine and diabetes, 3 seeds
-            each, one layer of 128 matched or beat two everywhere but penguins species, 0.976 against 0.990,
-            and penguins body mass needed it to come within 5% of gradient boosting: benchmarks/RESULTS.md).
-        dropout: dropout rate in the backbone.
-        columns: the feature columns to use (default: every column but the target and `drop`).
-        drop: columns to leave out.
-        column_types: {column: type} overriding the inferred types ("numeric", "categorical",
-            "boolean", "text", "date", "id"; "id" leaves a column out).
         class_weight: "balanced" weights each class's rows by its rarity (imbalanced classes).
-        data_dir: TFDS data folder for "tfds:NAME" data.
-        stream: read a CSV / Parquet / JSON Lines file in chunks instead of whole (a table too big for
-            memory: the column plan is learned on a sample of 100,000 training rows, each epoch reads the
-            file again); None: stream files over 256 MB.
-        epochs: most epochs (early stopping may stop sooner); None: 30, raised on a small table until the
-            network gets about 1,000 optimizer steps.
         **kwargs: the arguments every task shares (batch_size, learning_rate, tune, save_dir, ...).
 
     Examples:
