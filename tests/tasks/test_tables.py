@@ -317,3 +317,46 @@ def test_the_report_shows_the_reference_table_and_every_plot_in_a_browser(specie
     assert bands[-1][1] < shot.shape[0] - 10, "the page is longer than the window"
     without = _screenshot(no_table, tmp_path / "no-table.png", 4000)
     assert (np.abs(shot - without).max(axis=-1) > 48).sum() > 2000  # the table's text and rules
+
+
+@pytest.mark.parametrize("loss", ["mse", "mae", "huber", "log_cosh"])
+def test_each_regression_loss_and_a_log_target_learn_in_the_target_s_units(loss, tmp_path):
+    frame = toy_table(200)
+    options = {"target": "amount", "drop": ("label",), "width": 32, "epochs": 40, "verbose": 0, "loss": loss}
+    reg = TabularRegressor(log_target=loss == "huber", save_dir=str(tmp_path), **options).fit(frame)
+    held_out = toy_table(100, seed=5)
+    scores = reg.evaluate(held_out)
+    spread = float(np.abs(held_out["amount"] - frame["amount"].mean()).mean())  # always the training mean
+    assert scores["mae"] < 0.5 * spread, (loss, scores["mae"], spread)
+    assert reg.model_.get_layer("target_scale").log is (loss == "huber")
+
+
+def test_balanced_class_weights_weigh_the_rare_class_and_report_roc_auc(tmp_path):
+    frame = toy_table(300)
+    frame["rare"] = np.where(frame["amount"] > frame["amount"].quantile(0.85), "rare", "common")
+    clf = TabularClassifier(target="rare", drop=("label", "amount"), class_weight="balanced", epochs=2, verbose=0,
+                            width=16, save_dir=str(tmp_path)).fit(frame)  # fmt: skip
+    weights = clf.preprocessor_.class_weights
+    assert weights[clf.classes_.index("rare")] > 2 > weights[clf.classes_.index("common")] > 0.5
+    _, y, w = next(iter(clf.preprocessor_.dataset(clf.preprocessor_.parts["train"], training=True, batch_size=512)))
+    assert np.allclose(w.numpy(), np.asarray(weights)[y.numpy()])
+    assert 0 <= clf.metrics_["test"]["roc_auc"] <= 1 and "roc_auc" in clf.metrics_["reference"]["test"]
+
+
+def test_a_keras_model_backbone_is_copied_and_tuning_searches_the_table_space(tmp_path):
+    import keras
+
+    first = TabularClassifier(target="label", drop=("amount",), epochs=1, verbose=0, save_dir=str(tmp_path))
+    first.fit(toy_table())
+    numbers = keras.Input((first.model_.get_layer("encoder").output[0].shape[1],))
+    categories = keras.Input((first.model_.get_layer("encoder").output[1].shape[1],), dtype="int32")
+    x = keras.layers.Concatenate()([numbers, keras.layers.Embedding(8, 2)(categories)[:, :, 0]])
+    mine = keras.Model([numbers, categories], keras.layers.Dense(8, activation="relu")(x))
+    before = [w.copy() for w in mine.get_weights()]
+    clf = TabularClassifier(target="label", drop=("amount",), backbone=mine, epochs=3, verbose=0,
+                            save_dir=str(tmp_path)).fit(toy_table())  # fmt: skip
+    assert clf.model_.get_layer("backbone") is not mine
+    assert all(np.array_equal(a, b) for a, b in zip(before, mine.get_weights()))  # the user's model untouched
+    tuned = TabularRegressor(target="amount", drop=("label",), tune=True, max_trials=2, epochs=2, verbose=0,
+                             save_dir=str(tmp_path)).fit(toy_table())  # fmt: skip
+    assert set(tuned.best_hyperparameters_) >= {"width", "depth", "dropout", "backbone", "loss", "learning_rate"}
