@@ -1,5 +1,8 @@
 """Table classification: `TabularClassifier` and `train_tabular_classifier`."""
 
+import numpy as np
+
+from tasks.tables import columns as columns_lib
 from tasks.tables import reference
 from tasks.tables.table_task import TableTask
 from toolkit import estimator, preprocessing
@@ -43,7 +46,7 @@ class TabularClassifier(ClassifierMixin, TableTask):
         self.class_weight = class_weight
 
     def check_targets(self, targets):
-        labels = [reference.columns_lib._text(v) for v in targets]
+        labels = [columns_lib.cell_text(v) for v in targets]
         distinct = sorted(set(labels))
         if len(distinct) < 2:
             raise ToolkitError(
@@ -51,7 +54,7 @@ class TabularClassifier(ClassifierMixin, TableTask):
                 expected="at least two classes in the target column",
                 fix="check the target column, or add rows of the other classes",
             )
-        numeric = reference.columns_lib._numbers(targets) is not None
+        numeric = columns_lib.as_numbers(targets) is not None
         if numeric and len(distinct) > MOST_CLASSES:
             raise ToolkitError(
                 f"The target column {self.target!r} holds {len(distinct)} distinct numbers.",
@@ -59,8 +62,6 @@ class TabularClassifier(ClassifierMixin, TableTask):
                 fix="predict a quantity with TabularRegressor (toolkit train tabular-regression)",
             )
         position = {name: i for i, name in enumerate(distinct)}
-        import numpy as np
-
         return np.array(labels, dtype=object), np.array([position[v] for v in labels])
 
     def _preprocessor_options(self):

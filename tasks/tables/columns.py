@@ -59,7 +59,7 @@ def infer_type(values, name=""):
     distinct = present.astype(str).nunique()
     if pd.api.types.is_bool_dtype(present) or _booleans(present):
         return "boolean"
-    numbers = _numbers(present)
+    numbers = as_numbers(present)
     if numbers is not None:
         whole = bool(np.all(np.equal(np.mod(numbers, 1), 0)))
         if whole and distinct == len(present) >= ID_ROWS and (ID_NAME.search(name) or _consecutive(numbers)):
@@ -82,7 +82,7 @@ def _booleans(present):
     return len(words) == 2 and words <= TRUE_WORDS | FALSE_WORDS and bool(words & TRUE_WORDS)
 
 
-def _numbers(present):
+def as_numbers(present):
     """The values as floats when every one is a number, else None."""
     if pd.api.types.is_numeric_dtype(present):
         return present.to_numpy(dtype=np.float64)
@@ -157,14 +157,14 @@ def _values(series, column):
     if kind == "date":
         parsed = pd.to_datetime(series.where(~gone, None), errors="coerce", format="mixed")
         return np.array(["" if pd.isna(t) else t.strftime("%Y-%m-%dT%H:%M:%S") for t in parsed], dtype=object)
-    text = series.astype(object).map(_text)
+    text = series.astype(object).map(cell_text)
     text[gone] = ""
     if kind == "boolean":
         text = text.str.lower().map(lambda w: "true" if w in TRUE_WORDS else "false" if w in FALSE_WORDS else w)
     return text.to_numpy(dtype=object)
 
 
-def _text(value):
+def cell_text(value):
     """A cell as the string a category is known by: whole floats without ".0" (2007.0 and 2007 are one year)."""
     if isinstance(value, (float, np.floating)) and float(value).is_integer():
         return str(int(value))

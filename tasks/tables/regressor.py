@@ -3,6 +3,7 @@
 import warnings
 
 import numpy as np
+import pandas as pd
 
 from tasks.tables import columns as columns_lib
 from tasks.tables import figures as table_figures
@@ -47,9 +48,9 @@ class TabularRegressor(TableTask):
         self.log_target = log_target
 
     def check_targets(self, targets):
-        numbers = columns_lib._numbers(targets)
+        numbers = columns_lib.as_numbers(targets)
         if numbers is None:
-            bad = next(v for v in targets if columns_lib._numbers(type(targets)([v])) is None)
+            bad = next(v for v in targets if columns_lib.as_numbers(pd.Series([v])) is None)
             raise ToolkitError(
                 f"The target column {self.target!r} holds {bad!r}, which is not a number.",
                 expected="numbers in the target column of a regression",
