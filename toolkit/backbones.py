@@ -28,6 +28,7 @@ SIGNATURES = {
     "text-generation": ("vocabulary_size", "sequence_length", "width"),
     "text-to-text": ("vocabulary_size", "sequence_length", "width"),
     "table": ("num_numeric", "cardinalities", "width"),
+    "series": ("input_shape", "width"),
     "generative": {"features", "image", "divisor"},
 }
 

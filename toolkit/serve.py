@@ -8,6 +8,7 @@
                      "seed": 3} (text-to-text: "decoder", "beam_width")
                      JSON {"questions": [{"question", "context"}, ...]} for question answering
                      JSON {"rows": [{column: value, ...}, ...]} for tables
+                     JSON {"series": [[v0, v1, ...], ...]} for series classification
     POST /sample     generative runs: JSON {"num_samples": 4, "seed": 0, "label": null} -> PNG images
     GET  /health     {"status": "ok"}
     GET  /metadata   the task, its classes, what /predict takes, the run's test and validation scores
@@ -46,6 +47,12 @@ JSON_INPUTS = {
         "a list of {question, context} objects",
         '{"questions": [{"question": "...", "context": "..."}]}',
         "send each question with its context",
+    ),
+    "series": (
+        list,
+        "a list of series (each a list of numbers, or of one list of channel values per step)",
+        '{"series": [[0.1, 0.4, 0.3, 0.2], [0.5, 0.1, 0.0, 0.2]]}',
+        "send each series as a JSON list of its values",
     ),
     "rows": (
         dict,

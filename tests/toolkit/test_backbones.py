@@ -20,6 +20,7 @@ FIRST_ARGUMENTS = {
     "text-generation": (50, 16, 8),
     "text-to-text": (50, 16, 8),
     "table": (4, [3, 5], 8),
+    "series": ((None, 2), 8),
 }
 
 
