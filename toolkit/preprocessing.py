@@ -50,6 +50,9 @@ class Preprocessor:
         # The files the datasets made so far read (not saved): a family's `explain_data_error` names the bad
         # one when decoding fails inside tf.data. `Task.evaluate` starts each evaluation with an empty list.
         self.files = []
+        # The parts of the last split `prepare` made ({"train", "validation", "test"}: an `Index` each; not
+        # saved): what a family fits its reference model on (gradient boosting, nearest neighbours).
+        self.parts = None
 
     def say(self, message):
         """A line about what was learned; the task's prepare path sets its own `say`, which follows `verbose`."""
@@ -162,6 +165,7 @@ def prepare(index, validation_index, preprocessor, *, split_options, batch_size,
         `Splits(train, validation, test, info)`: batched datasets (test None without a test part).
     """
     parts, info = preprocessor.hold_out(index, validation_index, split_options, validation_about)
+    preprocessor.parts = parts
     info = {"train_source": index.about, **info}
     preprocessor.adapt(parts["train"])
     seed = split_options.get("seed", 0)

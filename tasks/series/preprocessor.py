@@ -24,11 +24,6 @@ class SeriesPreprocessor(Preprocessor):
 
     state_attributes = ("classes", "channels", "length", "mean", "std")
 
-    def hold_out(self, index, validation_index, split_options, validation_about=None):
-        parts, info = super().hold_out(index, validation_index, split_options, validation_about)
-        self.parts = parts  # the reference (1-nearest-neighbour) is fitted on the same parts (not saved)
-        return parts, info
-
     def adapt(self, index):
         self.classes = list(index.classes) if index.classes is not None else sorted(set(index.targets))
         data_lib.require_two_classes(self.encode(index.targets), self.classes)

@@ -49,14 +49,8 @@ class TablePreprocessor(Preprocessor):
                          class_weight=class_weight, seed=seed)  # fmt: skip
         self.plan, self.classes, self.notes = None, None, []
         self.target_mean = self.target_std = self.class_weights = None
-        self.parts = None  # the split's parts ({"train", "validation", "test"}: an Index each), for the reference
 
     # ---------------------------------------------------------------- learning
-    def hold_out(self, index, validation_index, split_options, validation_about=None):
-        parts, info = super().hold_out(index, validation_index, split_options, validation_about)
-        self.parts = parts
-        return parts, info
-
     def adapt(self, index):
         frame = training_rows(index.inputs, self.config.get("seed", 0))
         self.notes = []
