@@ -90,7 +90,20 @@ def pad(series):
                 fix="reshape the array",
             )
         return array
-    cases = [np.asarray(s, dtype=np.float64).astype(np.float32) for s in series]  # None -> NaN
+    if isinstance(series, (str, bytes)) or not hasattr(series, "__len__"):
+        raise ToolkitError(
+            f"Series given as a {type(series).__name__}.", expected="a list or array of series", fix="pass the series"
+        )
+    cases = []
+    for i, case in enumerate(series):
+        try:
+            cases.append(np.asarray(case, dtype=np.float64).astype(np.float32))  # None -> NaN
+        except (TypeError, ValueError):
+            raise ToolkitError(
+                f"Series {i} is not a sequence of numbers ({str(case)[:40]!r}).",
+                expected="numbers (None or NaN for a missing value)",
+                fix="pass each series as a list or array of numbers",
+            ) from None
     cases = [c[:, None] if c.ndim == 1 else c for c in cases]
     if not cases or any(c.ndim != 2 for c in cases) or len({c.shape[1] for c in cases}) != 1:
         raise ToolkitError(

@@ -56,6 +56,13 @@ class SeriesPreprocessor(Preprocessor):
         return self.check(pad([raw] if one else raw))
 
     def check(self, series):
+        infinite = np.flatnonzero(np.isinf(series).any(axis=(1, 2)))
+        if len(infinite):
+            raise ToolkitError(
+                f"{len(infinite)} series hold an infinite value (the first: series {int(infinite[0])}).",
+                expected="finite numbers, or NaN / ? for a missing value",
+                fix="replace the infinite values (NaN marks one as missing)",
+            )
         if series.shape[2] != self.channels:
             raise ToolkitError(
                 f"Series of {series.shape[2]} channel(s).",

@@ -146,6 +146,13 @@ def _values(series, column):
     kind = column["type"]
     if kind == "numeric":
         numbers = pd.to_numeric(series.where(~gone, None).astype(object), errors="coerce").to_numpy(np.float64)
+        infinite = np.flatnonzero(np.isinf(numbers))
+        if len(infinite):
+            raise ToolkitError(
+                f"Column {column['name']!r} holds an infinite value (row {int(infinite[0])}).",
+                expected="finite numbers, or an empty / NA cell for a missing one",
+                fix="replace the infinite values (an empty cell is filled in as missing)",
+            )
         bad = np.flatnonzero(np.isnan(numbers) & ~gone)
         if len(bad):
             raise ToolkitError(

@@ -48,6 +48,9 @@ class TestSeriesClassifierBattery(TaskBattery):
             (str(folder / "headless.ts"), "not a header"),
             (str(folder / "bad_dimensions.ts"), "1 dimension\\(s\\) where the header declares 2"),
             ((series, ["slow"] * len(labels)), "single class"),
+            ((np.where(np.arange(series.shape[1]) == 3, np.inf, series), labels), "infinite value"),
+            (("not series", labels), "Series given as a str"),
+            (([["a", "b"]] * 60, labels), "Series 0 is not a sequence of numbers"),
         ]
 
     def bad_arguments(self):

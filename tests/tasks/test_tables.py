@@ -73,6 +73,7 @@ class TestTabularClassifierBattery(TaskBattery):
             (str(folder / "empty.csv"), "empty"),
             (str(folder / "headless.csv"), "no header row"),
             ({"size": [1.0, 2.0], "label": ["a"]}, "different lengths"),
+            (toy_table().assign(size=np.inf), "'size' holds an infinite value"),
         ]
 
     def bad_arguments(self):
@@ -125,6 +126,15 @@ def test_column_types_are_inferred_and_can_be_overridden():
     assert columns_lib.infer_type(pd.Series([2007, 2008, 2009] * 5), "year") == "categorical"
     assert columns_lib.infer_type(pd.Series(range(50)), "row") == "id"
     assert columns_lib.infer_type(pd.Series(["NA", None, ""]), "empty") is None
+    from tasks.tables.data import Rows
+    from tasks.tables.preprocessor import TablePreprocessor
+    from toolkit.preprocessing import Index
+
+    features = frame.drop(columns=["label", "amount"])
+    preprocessor = TablePreprocessor(column_types={"id": "categorical", "colour": "id", "size": "text"})
+    preprocessor.adapt(Index(Rows(features), frame["label"].to_numpy(object)))
+    planned = {c["name"]: c["type"] for c in preprocessor.plan}
+    assert planned == {"id": "categorical", "size": "text", "flag": "boolean", "day": "date", "note": "text"}
 
 
 @pytest.fixture(scope="module")
