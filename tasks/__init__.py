@@ -25,6 +25,8 @@ _HOMES = {
     "QuestionAnswerer": "question_answering",
     "train_question_answerer": "question_answering",
     "SeriesClassifier": "series",
+    "TimeSeriesForecaster": "forecasting",
+    "train_forecaster": "forecasting",
     "train_series_classifier": "series",
     "SpeechClassifier": "speech",
     "SpeechRecognizer": "speech",

@@ -29,6 +29,7 @@ SIGNATURES = {
     "text-to-text": ("vocabulary_size", "sequence_length", "width"),
     "table": ("num_numeric", "cardinalities", "width"),
     "series": ("input_shape", "width"),
+    "forecast": ("input_shape", "width"),
     "generative": {"features", "image", "divisor"},
 }
 

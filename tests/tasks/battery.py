@@ -46,6 +46,8 @@ class TaskBattery:
     """Subclasses set `task_class` and implement the data hooks below."""
 
     task_class = None
+    # What `split="grouped"` without groups is told (a family that splits by time refuses any other split).
+    grouped_split_message = "split='grouped' needs a group for every example"
 
     def train_data(self):
         raise NotImplementedError
@@ -73,7 +75,7 @@ class TaskBattery:
             ({"learning_rate_schedule": "linear"}, "learning_rate_schedule='linear' is not valid"),
             ({"precision": "float8"}, "precision='float8' is not valid"),
             ({"backbone_lr_fraction": 2.0}, "backbone_lr_fraction=2.0 is not valid"),
-            ({"split": "grouped"}, "split='grouped' needs a group for every example"),
+            ({"split": "grouped"}, self.grouped_split_message),
         ]
 
     def check_prediction(self, task, prediction):

@@ -246,6 +246,7 @@ def test_help_names_each_task_s_data_forms_and_says_its_defaults_in_words():
             "tabular-classification",
             "tabular-regression",
             "time-series-classification",
+            "time-series-forecasting",
         )
         has_default = has_default and not task.startswith("toy-")  # a test's own family reads only what it is given
         assert ("required: this task has no built-in dataset" in entry["data"]) == (not has_default), task
