@@ -111,7 +111,8 @@ class Registry:
 
     def descriptions(self):
         """{name: description} of every entry; a name registered for several modalities gets each one's,
-        prefixed by its modality ("image: ...; table: ...")."""
+        prefixed by its modality, in the modalities' order ("image: ...; table: ..."), whatever the order
+        the families were imported in."""
         self._load_entry_points()
         described = {}
         for name in sorted(self._entries):
@@ -119,7 +120,8 @@ class Registry:
             if len(held) == 1:
                 described[name] = held[0][1].get("description", "")
             else:
-                described[name] = "; ".join(f"{m.get('modality')}: {m.get('description', '')}" for _, m in held)
+                ordered = sorted(held, key=lambda entry: str(entry[1].get("modality")))
+                described[name] = "; ".join(f"{m.get('modality')}: {m.get('description', '')}" for _, m in ordered)
         return described
 
 

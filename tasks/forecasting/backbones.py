@@ -69,26 +69,27 @@ def nbeats(input_shape, width=128, blocks=3, layers=2):
 
 @BACKBONES.register("lstm", modality="forecast", description="an LSTM read over the window, its last state")
 def lstm(input_shape, width=64):
-    """An LSTM of `width` units; its state after the window's last step.
+    """An LSTM of `width` units; its state after the window's last step (unrolled over the window's fixed
+    steps: no loop ops, so LiteRT runs it without TensorFlow's select ops).
 
     Examples:
         >>> lstm((12, 1), width=8).output_shape
         (None, 8)
     """
     window = keras.Input(input_shape)
-    return keras.Model(window, keras.layers.LSTM(width)(window), name="backbone")
+    return keras.Model(window, keras.layers.LSTM(width, unroll=True)(window), name="backbone")
 
 
 @BACKBONES.register("gru", modality="forecast", description="a GRU read over the window, its last state")
 def gru(input_shape, width=64):
-    """A GRU of `width` units; its state after the window's last step.
+    """A GRU of `width` units; its state after the window's last step (unrolled, as `lstm`).
 
     Examples:
         >>> gru((12, 1), width=8).output_shape
         (None, 8)
     """
     window = keras.Input(input_shape)
-    return keras.Model(window, keras.layers.GRU(width)(window), name="backbone")
+    return keras.Model(window, keras.layers.GRU(width, unroll=True)(window), name="backbone")
 
 
 @BACKBONES.register("tcn", modality="forecast", description="temporal convolutional network (Bai et al. 2018)")

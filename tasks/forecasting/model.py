@@ -96,12 +96,15 @@ class PinballLoss(keras.losses.Loss):
     def call(self, y_true, y_pred):
         seen = ops.logical_not(ops.isnan(y_true))
         truth = ops.where(seen, y_true, 0.0)[..., None]
+        if len(y_pred.shape) == len(y_true.shape) + 2:  # an ensemble's members: (batch, members, ...)
+            truth, seen = truth[:, None], seen[:, None]
         error = truth - y_pred
         q = ops.array(self.quantiles, dtype=y_pred.dtype)
         loss = ops.maximum(q * error, (q - 1.0) * error) * ops.cast(seen, y_pred.dtype)[..., None]
         per_example = ops.sum(ops.reshape(loss, (ops.shape(loss)[0], -1)), axis=-1)
         # Each batch's total over its scored steps: windows near a part's edge score few steps.
-        count = ops.maximum(ops.sum(ops.cast(seen, y_pred.dtype)) * len(self.quantiles), 1.0)
+        seen_steps = ops.cast(seen, y_pred.dtype) * ops.ones_like(loss[..., 0])  # over the members too
+        count = ops.maximum(ops.sum(seen_steps) * len(self.quantiles), 1.0)
         return per_example * ops.cast(ops.shape(loss)[0], y_pred.dtype) / count
 
     def get_config(self):
@@ -119,6 +122,8 @@ class MedianError(keras.metrics.Metric):
         self.count = self.add_variable((), initializer="zeros", name="count")
 
     def update_state(self, y_true, y_pred, sample_weight=None):
+        if len(y_pred.shape) == len(y_true.shape) + 2:  # an ensemble's members: their mean answer
+            y_pred = ops.mean(y_pred, axis=1)
         seen = ops.logical_not(ops.isnan(y_true))
         error = ops.where(seen, ops.abs(y_pred[..., self.middle] - ops.where(seen, y_true, 0.0)), 0.0)
         self.total.assign_add(ops.sum(error))
@@ -135,6 +140,36 @@ class MedianError(keras.metrics.Metric):
         return {"name": self.name, "middle": self.middle}
 
 
+@keras.saving.register_keras_serializable(package="toolkit")
+class Members(keras.layers.Layer):
+    """The members' forecasts side by side: a list of (batch, ...) -> (batch, members, ...)."""
+
+    def call(self, parts):
+        return ops.stack(parts, axis=1)
+
+
+@keras.saving.register_keras_serializable(package="toolkit")
+class MembersMean(keras.layers.Layer):
+    """The ensemble's answer: its members' forecasts (batch, members, ...) averaged with the shares it holds
+    (equal at first; each quantile averaged, as Vincentization)."""
+
+    def build(self, input_shape):
+        count = input_shape[1]
+        self.shares = self.add_weight((count,), initializer=keras.initializers.Constant(1.0 / count),
+                                      trainable=False, name="shares")  # fmt: skip
+
+    def call(self, stacked):
+        shares = ops.reshape(ops.cast(self.shares, stacked.dtype), (1, -1) + (1,) * (len(stacked.shape) - 2))
+        return ops.sum(stacked * shares, axis=1)
+
+
+def keep_members(model, kept):
+    """Makes `model` answer the mean of the members whose positions are in `kept` only."""
+    layer = model.get_layer("ensemble_mean")
+    count = layer.shares.shape[0]
+    layer.shares.assign([1.0 / len(kept) if i in kept else 0.0 for i in range(count)])
+
+
 def quantiles_for(interval):
     """(lower, 0.5, upper) quantiles of a central interval: 0.8 -> (0.1, 0.5, 0.9).
 
@@ -146,28 +181,54 @@ def quantiles_for(interval):
     return [tail, 0.5, round(1.0 - tail, 6)]
 
 
-def build(backbone, lookback, horizon, channels, targets, known, mean, std, quantiles, width=None):
+def build(backbones, lookback, horizon, channels, targets, known, mean, std, quantiles, width=None, members=1):
     """The forecaster: {"history": (lookback, channels)[, "future": (horizon, known)]} -> (horizon, targets,
-    quantiles) in the targets' units. `mean` / `std`: the covariate channels' training statistics."""
+    quantiles) in the targets' units. `mean` / `std`: the covariate channels' training statistics.
+
+    `backbones`: a list of backbone names (or `keras.Model`s); each gets `members` networks with heads of their
+    own initial weights, answering side by side ("members", (batch, members, horizon, targets, quantiles):
+    what `members_model` trains, each on its own loss); the model answers their mean (`MembersMean`, whose
+    shares `keep_members` can narrow to one backbone's): an ensemble, as N-BEATS' and InceptionTime's authors use.
+    """
     history = keras.Input((lookback, channels), name="history")
     inputs = {"history": history}
     scaled, centre, spread = WindowScaling(targets, mean, std, name="scaling")(history)
-    if isinstance(backbone, keras.Model):
-        network = copy_model(backbone)
-    else:
-        sizes = {} if width is None else {"width": width}
-        network = BACKBONES.get(backbone, modality="forecast")((lookback, channels), **sizes)
-    features = network(scaled)
+    covariates = None
     if known:
-        future = keras.Input((horizon, known), name="future")
-        inputs["future"] = future
-        covariates = Standardize(mean[-known:], std[-known:], name="future_scaling")(future)
-        features = keras.layers.Concatenate()([features, keras.layers.Flatten()(covariates)])
-    flat = keras.layers.Dense(horizon * targets * len(quantiles), name="forecast")(features)
-    if known:
-        # Each step's covariates also move that step's forecast by one weight shared over the steps: learned from
-        # every step at once (through the flat head alone, a promotion's lift took 200 epochs to show on 2 series).
-        same_step = keras.layers.Dense(targets * len(quantiles), use_bias=False, name="covariate_effect")(covariates)
-        flat = keras.layers.Add()([flat, keras.layers.Flatten()(same_step)])
-    forecast = Unscale(horizon, targets, len(quantiles), name="unscale")(flat, centre, spread)
-    return keras.Model(inputs, forecast, name="forecaster")
+        inputs["future"] = keras.Input((horizon, known), name="future")
+        covariates = Standardize(mean[-known:], std[-known:], name="future_scaling")(inputs["future"])
+    answers = []
+    for number, backbone in enumerate(b for b in backbones for _ in range(members)):
+        suffix = "" if len(backbones) * members == 1 else f"_{number}"
+        if isinstance(backbone, keras.Model):
+            network = copy_model(backbone)
+        else:
+            sizes = {} if width is None else {"width": width}
+            network = BACKBONES.get(backbone, modality="forecast")((lookback, channels), **sizes)
+        if suffix:  # layer names are unique in a model: each member's backbone is named for it
+            network = keras.Model(network.input, network.output, name=f"backbone{suffix}")
+        features = network(scaled)
+        if known:
+            features = keras.layers.Concatenate()([features, keras.layers.Flatten()(covariates)])
+        flat = keras.layers.Dense(horizon * targets * len(quantiles), name=f"forecast{suffix}")(features)
+        if known:
+            # Each step's covariates also move that step's forecast by one weight shared over the steps: learned
+            # from every step at once (through the flat head alone, a promotion's lift took 200 epochs to show).
+            same_step = keras.layers.Dense(targets * len(quantiles), use_bias=False,
+                                           name=f"covariate_effect{suffix}")(covariates)  # fmt: skip
+            flat = keras.layers.Add()([flat, keras.layers.Flatten()(same_step)])
+        answers.append(Unscale(horizon, targets, len(quantiles), name=f"unscale{suffix}")(flat, centre, spread))
+    if len(answers) == 1:
+        return keras.Model(inputs, answers[0], name="forecaster")
+    stacked = Members(name="members")(answers)
+    mean_answer = MembersMean(name="ensemble_mean")(stacked)
+    return keras.Model(inputs, mean_answer, name="forecaster")
+
+
+def members_model(model):
+    """The model whose members each train on their own loss: `model`'s layers, answering every member's
+    forecast (batch, members, horizon, targets, quantiles); `model` itself when it has one member."""
+    names = [layer.name for layer in model.layers]
+    if "members" not in names:
+        return model
+    return keras.Model(model.inputs, model.get_layer("members").output, name="forecaster_members")

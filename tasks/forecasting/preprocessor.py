@@ -38,10 +38,11 @@ class ForecastPreprocessor(Preprocessor):
         >>> parts, info = p.hold_out(Index(panel.series, [None]), None, {"validation_split": 0.1, "test_split": 0.2})
         >>> p.adapt(parts["train"])
         >>> p.lookback, p.season, info["train_examples"], info["test_examples"]
-        (8, 1, 34, 16)
+        (12, 1, 30, 16)
     """
 
-    state_attributes = ("horizon", "lookback", "season", "channels", "mean", "std", "scales", "ids", "tails", "ends")
+    state_attributes = ("horizon", "lookback", "season", "channels", "mean", "std", "scales", "ids", "tails", "ends",
+                        "chosen")  # fmt: skip
 
     def __init__(self, horizon=None, lookback=None, season=None, frequency=None, targets=("value",), known=(),
                  past=()):  # fmt: skip
@@ -49,6 +50,7 @@ class ForecastPreprocessor(Preprocessor):
                          targets=list(targets), known=list(known), past=list(past))  # fmt: skip
         self.horizon, self.lookback, self.season, self.frequency = horizon, lookback, season, frequency
         self.targets, self.known, self.past = list(targets), list(known), list(past)
+        self.chosen = None  # the backbone "auto" kept
 
     # ------------------------------------------------------------------ split
     def hold_out(self, index, validation_index, split_options, validation_about=None):

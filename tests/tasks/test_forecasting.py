@@ -39,7 +39,7 @@ class TestForecasterBattery(TaskBattery):
     grouped_split_message = "split='grouped' \\(or groups=\\) with series to forecast"
 
     def task_kwargs(self):
-        return {"horizon": 6}
+        return {"horizon": 6, "ensemble": 1, "width": 8}  # "auto": one DLinear and one GRU of 8 units
 
     def train_data(self):
         return toy_table()
@@ -90,7 +90,7 @@ def test_windows_never_score_a_step_outside_their_part():
     panel = read_panel(toy_table(), target="sales")
     p = ForecastPreprocessor(horizon=6, frequency=panel.frequency)
     parts, info = p.hold_out(Index(panel.series, [None]), None, {"validation_split": 0.1, "test_split": 0.2})
-    assert (p.season, p.lookback) == (12, 24)
+    assert (p.season, p.lookback) == (12, 12)
     series = panel.series[0].values[:, 0]
     for name, (start, end) in (("train", (0, 67)), ("validation", (67, 77)), ("test", (77, 96))):
         assert parts[name].targets == [(start, end)]
@@ -106,10 +106,11 @@ def test_windows_never_score_a_step_outside_their_part():
 
 
 def test_airline_beats_seasonal_naive(tmp_path):
-    """Trained on the first 120 months of airline passengers (early stopping on the last 24 of them), the 24
-    months after are forecast from the data's end: never seen by training or early stopping. Seasonal naive
-    (the last year again) MAPE 15.5% on the same months; statsmodels' SARIMA airline model 8.52%, Holt-Winters
-    6.39% (benchmarks/RESULTS.md). Measured with the defaults: 6.9%, 7.1%, 8.8% (seeds 0-2)."""
+    """Trained with the defaults on the first 120 months of airline passengers (early stopping on the last 24 of
+    them), the 24 months after are forecast from the data's end: never seen by training or early stopping.
+    Seasonal naive (the last year again) MAPE 15.5% on the same months; statsmodels' SARIMA airline model 8.52%,
+    Holt-Winters 6.39% (benchmarks/RESULTS.md). Measured with the defaults: 3.84%, 3.96%, 3.79% (seeds 0-2);
+    "auto" kept the DLinear ensemble (validation loss about 9.3 against the GRU's 11.3)."""
     frame = pd.read_csv(real_data("timeseries") / "airline.csv")
     forecaster = TimeSeriesForecaster(horizon=24, test_split=0, verbose=0, save_dir=str(tmp_path))
     forecaster.fit(frame.iloc[:120])
@@ -120,7 +121,10 @@ def test_airline_beats_seasonal_naive(tmp_path):
     mape = 100 * np.mean(np.abs(value - truth) / truth)
     naive = 100 * np.mean(np.abs(frame["Passengers"].to_numpy()[108:120].tolist() * 2 - truth) / truth)
     assert round(naive, 1) == 15.5
-    assert mape < 0.7 * naive, (mape, naive)
+    assert mape <= 8.5 < naive, (mape, naive)  # the issue's bar, beside SARIMA's 8.52%
+    assert forecaster.preprocessor_.chosen == "dlinear"
+    shares = forecaster.model_.get_layer("ensemble_mean").get_weights()[0]
+    np.testing.assert_allclose(shares, [0.2] * 5 + [0.0] * 5)  # the five DLinear members, not the GRUs
     # the same origin as a one-fold backtest of the whole series
     backtest = forecaster.set_params(backtest_folds=1).evaluate(frame)
     assert backtest["origins"] == 1 and backtest["mape"] == pytest.approx(mape, rel=1e-4)
@@ -133,7 +137,7 @@ def stores(tmp_path_factory):
     """Two stores in one long table, a promotion known in advance, one month missing in store b."""
     table = toy_table(series=("a", "b"), promo=True)
     table = table.drop(index=table.index[(table["store"] == "b") & (table["month"] == "2012-03")])
-    forecaster = TimeSeriesForecaster(target="sales", id_column="store", covariates=["promo"], horizon=6, epochs=30,
+    forecaster = TimeSeriesForecaster(target="sales", id_column="store", covariates=["promo"], horizon=6, epochs=30, ensemble=1,
                                       verbose=0, save_dir=str(tmp_path_factory.mktemp("runs")))  # fmt: skip
     return forecaster.fit(table), table
 
@@ -165,7 +169,9 @@ def test_a_missing_month_is_inserted_and_never_scored(stores):
 
 
 def test_longer_forecast_feeds_its_medians_back(tmp_path):
-    forecaster = TimeSeriesForecaster(horizon=4, epochs=5, verbose=0, save_dir=str(tmp_path)).fit(toy_table())
+    forecaster = TimeSeriesForecaster(horizon=4, epochs=5, ensemble=1, width=8, verbose=0, save_dir=str(tmp_path)).fit(
+        toy_table()
+    )
     four, ten = forecaster.forecast(), forecaster.forecast(horizon=10)
     assert len(ten) == 10 and ten[:4] == four and ten[4]["time"] == "2018-05-01"
     history = toy_table()["sales"].to_numpy()[:60]
@@ -185,7 +191,7 @@ def test_served_histories_over_http_and_the_command_line(tmp_path, capsys):
     table = toy_table()
     path = tmp_path / "sales.csv"
     table.to_csv(path, index=False)
-    assert cli.main(["train", "time-series-forecasting", "--data", str(path), "--horizon", "3", "--epochs", "3",
+    assert cli.main(["train", "time-series-forecasting", "--data", str(path), "--horizon", "3", "--epochs", "3", "--ensemble", "1", "--width", "8",
                      "--save-dir", str(tmp_path / "runs"), "--verbose", "0"]) == 0  # fmt: skip
     run = next((tmp_path / "runs" / "time_series_forecasting").iterdir())
     forecaster = toolkit.load(run)
