@@ -231,3 +231,19 @@ def test_the_report_shows_forecasts_errors_by_step_and_the_naive_table_in_a_brow
     assert len(bands) == len(PNG_URI.findall(text)) == 4, bands  # curves, error by step, two series
     without = _screenshot(no_table, tmp_path / "no-table.png", 4000)
     assert (np.abs(shot - without).max(axis=-1) > 48).sum() > 2000  # the table's text and rules
+
+
+def test_a_keras_model_backbone_is_copied_and_tuning_searches_the_backbones(tmp_path):
+    import keras
+
+    window = keras.Input((12, 1))
+    mine = keras.Model(window, keras.layers.Dense(4)(keras.layers.Flatten()(window)))
+    before = [w.copy() for w in mine.get_weights()]
+    f = TimeSeriesForecaster(horizon=3, backbone=mine, ensemble=2, epochs=2, verbose=0, save_dir=str(tmp_path))
+    f.fit(toy_table())
+    assert all(np.array_equal(a, b) for a, b in zip(before, mine.get_weights()))  # the user's model untouched
+    assert f.preprocessor_.chosen is None and len(f.forecast()) == 3
+    tuned = TimeSeriesForecaster(horizon=3, ensemble=1, width=8, tune=True, max_trials=2, epochs=2, verbose=0,
+                                 save_dir=str(tmp_path)).fit(toy_table())  # fmt: skip
+    assert set(tuned.best_hyperparameters_) >= {"backbone", "learning_rate"}
+    assert tuned.best_hyperparameters_["backbone"] in ["auto"] + TimeSeriesForecaster.accepted_backbones()
