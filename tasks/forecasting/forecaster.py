@@ -50,7 +50,8 @@ class TimeSeriesForecaster(Task):
             `keras.Model` from (batch, lookback, channels) to (batch, features).
         width: units of the backbone (None: the backbone's own).
         ensemble: networks of each backbone trained side by side, each on its own loss from its own initial
-            weights; the model answers their mean (1: one network).
+            weights (a `keras.Model` backbone's members all start from copies of its weights); the model
+            answers their mean (1: one network).
         backtest_folds: horizons `evaluate` backtests over, the last ones of the data.
         epochs: most epochs (early stopping may stop sooner); None: 100, raised on a short series until the
             network gets about 1,000 optimizer steps.
