@@ -95,7 +95,8 @@ def find_time_column(frame, about):
         if name in TIME_NAMES or name.endswith(("date", "time")):
             return column
     for column in frame.columns:
-        if frame[column].dtype == object and _dates(frame[column]) is not None:
+        textual = frame[column].dtype == object or pd.api.types.is_string_dtype(frame[column])
+        if textual and _dates(frame[column]) is not None:
             return column
     raise ToolkitError(
         f"{about} has no time column (columns: {_names(frame)}).",
@@ -138,10 +139,10 @@ def infer_frequency(times, ids=None):
         found = pd.infer_freq(ordered)
         if found:
             return found
-    days = pd.Series(np.diff(ordered.values).astype("timedelta64[s]").astype(float) / 86400).round(3).mode()
-    if days.empty:
+    seconds = pd.Series(np.diff(ordered.values).astype("timedelta64[s]").astype(float)).mode()
+    if seconds.empty:
         return "D"
-    step = float(days.iloc[0])
+    step = float(seconds.iloc[0]) / 86400
     for low, high, alias in ((365, 366, "YS"), (90, 92, "QS"), (28, 31, "MS"), (7, 7, "W"), (1, 1, "D")):
         if low <= step <= high:
             if alias in ("MS", "QS", "YS") and (ordered.day != 1).any():
@@ -149,7 +150,7 @@ def infer_frequency(times, ids=None):
             if alias == "W":
                 return f"W-{ordered[0].day_name()[:3].upper()}"
             return alias
-    return pd.tseries.frequencies.to_offset(pd.Timedelta(days=step)).freqstr
+    return pd.tseries.frequencies.to_offset(pd.Timedelta(seconds=float(seconds.iloc[0]))).freqstr
 
 
 def season_of(frequency):

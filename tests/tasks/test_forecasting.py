@@ -247,3 +247,37 @@ def test_a_keras_model_backbone_is_copied_and_tuning_searches_the_backbones(tmp_
                                  save_dir=str(tmp_path)).fit(toy_table())  # fmt: skip
     assert set(tuned.best_hyperparameters_) >= {"backbone", "learning_rate"}
     assert tuned.best_hyperparameters_["backbone"] in ["auto"] + TimeSeriesForecaster.accepted_backbones()
+
+
+@pytest.mark.parametrize(
+    "column, times, frequency, season",
+    [
+        ("Date", pd.date_range("2021-01-04", periods=30, freq="D").strftime("%Y-%m-%d"), "D", 7),
+        ("week", pd.date_range("2021-01-03", periods=30, freq="W").strftime("%Y-%m-%d"), "W-SUN", 52),
+        ("Month", [f"{1949 + i // 12}-{i % 12 + 1:02d}" for i in range(30)], "MS", 12),
+        ("timestamp", pd.date_range("2021-01-01", periods=30, freq="h").strftime("%Y-%m-%dT%H:%M:%S"), "h", 24),
+        ("YEAR", list(range(1700, 1730)), "YS-JAN", 1),
+        ("when", pd.date_range("2021-01-31", periods=30, freq="ME").strftime("%d/%m/%Y"), "ME", 12),
+    ],
+)
+def test_time_columns_in_the_forms_they_ship_in(column, times, frequency, season):
+    """Found by name (or, for "when", by holding dates), parsed, and the step inferred, also with a gap."""
+    from tasks.forecasting.data import read_panel, season_of
+
+    values = np.sin(np.arange(30)) + 3
+    panel = read_panel({column: list(times), "y": values})
+    assert (panel.frequency, season_of(panel.frequency), panel.inserted) == (frequency, season, 0)
+    gappy = read_panel({column: list(times)[:10] + list(times)[11:], "y": np.delete(values, 10)})
+    assert gappy.inserted == 1 and np.isnan(gappy.series[0].values[10, 0]) and len(gappy.series[0].values) == 30
+
+
+def test_past_covariates_are_read_over_the_lookback_only(tmp_path):
+    table = toy_table(promo=True)
+    f = TimeSeriesForecaster(target="sales", past_covariates=["promo"], horizon=4, epochs=3, ensemble=1, width=8,
+                             verbose=0, save_dir=str(tmp_path)).fit(table)  # fmt: skip
+    assert f.preprocessor_.channels == 2 and "future" not in f.model_.input
+    assert len(f.forecast()) == 4  # nothing about the future needed
+    with pytest.raises(toolkit.ToolkitError, match="with past covariates"):
+        f.forecast(horizon=8)
+    history = table[["sales", "promo"]].to_numpy()[-30:]
+    assert len(f.predict([history])[0]) == 4
