@@ -272,10 +272,12 @@ class TimeSeriesForecaster(Task):
             each a {target: number} dict).
         """
         self.check_fitted()
-        one = np.asarray(inputs, dtype=object).ndim <= 1 and all(v is None or np.isscalar(v) for v in inputs)
-        histories = [inputs] if one else list(inputs)
-        histories = [np.asarray([np.nan if v is None else v for v in h] if isinstance(h, list) else h, np.float32)
-                     for h in histories]  # fmt: skip
+        channels = self.preprocessor_.channels
+        if isinstance(inputs, np.ndarray) and inputs.dtype != object:
+            one = inputs.ndim == 1 or (inputs.ndim == 2 and channels > 1 and inputs.shape[1] == channels)
+        else:
+            one = isinstance(inputs, (list, tuple)) and all(v is None or np.isscalar(v) for v in inputs)
+        histories = [_numbers(h) for h in ([inputs] if one else list(inputs))]
         if self.preprocessor_.known:
             raise ToolkitError(
                 "This forecaster reads known covariates; predict cannot know their future values.",
@@ -404,6 +406,21 @@ class TimeSeriesForecaster(Task):
         if isinstance(self.backbone, str):
             space["backbone"] = hp.Choice("backbone", ["auto"] + self.accepted_backbones())
         return space
+
+
+def _numbers(history):
+    """One history (a list of numbers, None where missing, or of one list of channel values a step) as floats."""
+    try:
+        values = np.array(history, dtype=np.float64)
+    except (ValueError, TypeError):
+        values = None
+    if values is None or values.ndim not in (1, 2) or not values.size:
+        raise ToolkitError(
+            f"A history given as {str(history)[:60]!r} is not a series of numbers.",
+            expected="a list of numbers (null / None where missing), or of one list of channel values a step",
+            fix="send each history as its values in time order",
+        )
+    return values.astype(np.float32)
 
 
 def train_forecaster(data=None, validation_data=None, **kwargs):

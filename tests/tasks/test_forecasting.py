@@ -176,6 +176,13 @@ def test_longer_forecast_feeds_its_medians_back(tmp_path):
     assert len(ten) == 10 and ten[:4] == four and ten[4]["time"] == "2018-05-01"
     history = toy_table()["sales"].to_numpy()[:60]
     assert forecaster.predict([history])[0] == forecaster.predict(history)[0]
+    assert forecaster.predict(np.stack([history, history]))[1] == forecaster.predict(history)[0]
+    gappy = history.tolist()
+    gappy[50] = None  # a missing value: filled in, as in training
+    assert len(forecaster.predict(gappy)[0]) == 4
+    for bad in ([["a", "b"]], [[]], [[1.0, [2.0]]]):
+        with pytest.raises(toolkit.ToolkitError, match="is not a series of numbers"):
+            forecaster.predict(bad)
 
 
 @pytest.mark.parametrize("format", ["savedmodel", "onnx", "litert"])
