@@ -217,7 +217,7 @@ class TimeSeriesForecaster(Task):
         """The pinball loss, MAE, RMSE, MAPE, sMAPE, MASE, interval coverage and the MAE by horizon step of a
         part's windows."""
         windows = part.windows
-        if not len(windows):
+        if not len(windows) or np.isnan(windows.targets).all():
             return None
         out = self._infer(windows.inputs())
         loss = float(self.training_loss()(windows.targets, out))

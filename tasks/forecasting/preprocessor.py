@@ -67,8 +67,10 @@ class ForecastPreprocessor(Preprocessor):
         self.season = self.config["season"] or data_lib.season_of(self.frequency)
         self.horizon = self.config["horizon"] or (self.season if self.season > 1 else 10)
         lengths = [len(s.values) for s in series]
-        if validation_index is not None:
-            cuts = [(n, n) for n in lengths]
+        if validation_index is not None:  # validation is the user's later steps; test still the last of these
+            test_split = split_options["test_split"]
+            tests = [max(self.horizon, round(test_split * n)) if test_split else 0 for n in lengths]
+            cuts = [(n - t, n - t) for n, t in zip(lengths, tests)]
         else:
             cuts = [windows_lib.spans(n, self.horizon, split_options["validation_split"], split_options["test_split"])
                     for n in lengths]  # fmt: skip
@@ -91,8 +93,13 @@ class ForecastPreprocessor(Preprocessor):
             validation = Index(series, [(c[0], c[1]) for c in cuts])
         test = Index(series, [(c[1], n) for c, n in zip(cuts, lengths)]) if split_options["test_split"] else None
         self.ids = [s.id for s in series]
-        self.tails = [windows_lib.channels(s)[0][-self.lookback :].tolist() for s in series]
-        self.ends = [str(s.times[-1]) if s.times is not None else len(s.values) - 1 for s in series]
+        # Where forecast() starts: each series' last steps, those of the user's validation data when it continues it.
+        latest = {s.id: s for s in series}
+        if validation_index is not None:
+            latest.update({s.id: s for s in validation.inputs})
+        ends = [latest[i] for i in self.ids]
+        self.tails = [windows_lib.channels(s)[0][-self.lookback :].tolist() for s in ends]
+        self.ends = [str(s.times[-1]) if s.times is not None else len(s.values) - 1 for s in ends]
         counts = {name: self.count(part) if part is not None else 0
                   for name, part in (("train", train), ("validation", validation), ("test", test))}  # fmt: skip
         info = {f"{name}_examples": count for name, count in counts.items()}

@@ -62,7 +62,7 @@ class TestForecasterBattery(TaskBattery):
         irregular = table.assign(month=pd.date_range("2010-01-01", periods=96, freq="D").astype(str))
         irregular.loc[10, "month"] = "2010-01-10 12:00"
         return [
-            (table.rename(columns={"month": "label"}), "has no time column"),
+            (table.assign(month=[f"m{i}" for i in range(96)]).rename(columns={"month": "label"}), "has no time column"),
             (duplicated, "has the time 2010-06-01 00:00:00 more than once"),
             (constant, "is constant"),
             (table.iloc[:12], "too few to forecast 6 steps ahead"),
@@ -288,3 +288,18 @@ def test_past_covariates_are_read_over_the_lookback_only(tmp_path):
         f.forecast(horizon=8)
     history = table[["sales", "promo"]].to_numpy()[-30:]
     assert len(f.predict([history])[0]) == 4
+
+
+def test_validation_data_continues_the_series_and_forecast_starts_after_it(tmp_path):
+    table = toy_table()
+    f = TimeSeriesForecaster(horizon=3, epochs=2, ensemble=1, width=8, verbose=0, save_dir=str(tmp_path))
+    f.fit(table.iloc[:84], validation_data=table.iloc[84:])
+    assert f.metrics_["data"]["validation_examples"] == 12 + 2  # every origin whose horizon reaches the 12 months
+    assert f.metrics_["data"]["test_examples"] == 17 + 2  # test: the last 17 of the 84 training months
+    assert f.forecast()[0]["time"] == "2018-01-01"  # after the validation months: the latest data
+    stores = toy_table(series=("a", "b"))
+    later = stores[(stores["store"] == "b") & (stores["month"] >= "2017-01")].assign(store="c")
+    with pytest.raises(toolkit.ToolkitError, match="Validation series 'c' is not in the training data"):
+        TimeSeriesForecaster(id_column="store", horizon=3, epochs=1, verbose=0, save_dir=str(tmp_path)).fit(
+            stores[stores["month"] < "2017-01"], validation_data=later
+        )
