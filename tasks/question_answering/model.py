@@ -129,7 +129,7 @@ def build(backbone, preset, pretrained, max_length, vocabulary_size, embedding_d
     elif isinstance(backbone, keras.Model):
         encoder, takes = keras.Sequential([backbones_lib.copy_model(backbone)], name="backbone"), ["token_ids"]
     else:
-        encoder = backbones_lib.BACKBONES.get(backbone)(
+        encoder = backbones_lib.BACKBONES.get(backbone, modality="text")(
             vocabulary_size, max_length, width=width, embedding_dim=embedding_dim, sequences=True
         )
         takes = ["token_ids"]

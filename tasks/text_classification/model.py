@@ -72,7 +72,7 @@ def build(backbone, train_texts, num_classes, sequence_length, *, vocabulary_siz
     if isinstance(backbone, keras.Model):
         network = keras.Sequential([backbones_lib.copy_model(backbone)], name="backbone")
     else:
-        network = backbones_lib.BACKBONES.get(backbone)(
+        network = backbones_lib.BACKBONES.get(backbone, modality="text")(
             vectorize.vocabulary_size(), sequence_length, width=width, embedding_dim=embedding_dim
         )
     features = keras.layers.Dropout(dropout)(network(ids))

@@ -303,3 +303,19 @@ def test_validation_data_continues_the_series_and_forecast_starts_after_it(tmp_p
         TimeSeriesForecaster(id_column="store", horizon=3, epochs=1, verbose=0, save_dir=str(tmp_path)).fit(
             stores[stores["month"] < "2017-01"], validation_data=later
         )
+
+
+@pytest.mark.parametrize("name", ["gru", "transformer"])
+def test_backbone_names_shared_with_the_text_families_stay_apart(name):
+    """ "gru" and "transformer" name a text backbone and a forecasting one: with both families imported (one
+    process serving both, or the test suite), the text families still build theirs (an ambiguous lookup
+    failed their every fit when forecasting was imported first)."""
+    import tasks.forecasting  # noqa: F401  (registers the forecasting backbones)
+    from tasks.question_answering import model as qa_model
+    from tasks.text_classification import model as text_model
+
+    texts = ["a good film", "a bad film", "good", "bad"] * 5
+    classifier = text_model.build(name, texts, 2, 8, vocabulary_size=50, embedding_dim=8, width=8, dropout=0.0)
+    assert classifier.output_shape == (None, 2)
+    if name == "transformer":  # question answering reads per-token features: its transformer, not a GRU
+        assert qa_model.build(name, None, False, 16, 50, 8, 8) is not None
